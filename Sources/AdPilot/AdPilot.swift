@@ -1,0 +1,1 @@
+// AdPilot module: see docs/ARCHITECTURE.md.

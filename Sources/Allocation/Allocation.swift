@@ -1,0 +1,1 @@
+// Allocation module: see docs/ARCHITECTURE.md.

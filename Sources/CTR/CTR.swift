@@ -1,0 +1,1 @@
+// CTR module: see docs/ARCHITECTURE.md.

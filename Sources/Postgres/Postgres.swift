@@ -1,0 +1,1 @@
+// Postgres module: see docs/ARCHITECTURE.md.

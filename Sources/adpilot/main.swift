@@ -1,0 +1,2 @@
+// Entry point of the adpilot command-line tool.
+print("adpilot")

@@ -1,0 +1,7 @@
+import Testing
+
+@testable import AdPilot
+
+@Test func moduleLoads() {
+  #expect(Bool(true))
+}

@@ -1,0 +1,7 @@
+import Testing
+
+@testable import Allocation
+
+@Test func moduleLoads() {
+  #expect(Bool(true))
+}

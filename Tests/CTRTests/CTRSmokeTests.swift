@@ -1,0 +1,7 @@
+import Testing
+
+@testable import CTR
+
+@Test func moduleLoads() {
+  #expect(Bool(true))
+}

@@ -1,0 +1,7 @@
+import Testing
+
+@testable import Postgres
+
+@Test func moduleLoads() {
+  #expect(Bool(true))
+}

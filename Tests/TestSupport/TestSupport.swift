@@ -1,0 +1,3 @@
+// Shared helpers for database tests.
+import AdPilot
+import Postgres
