@@ -1,0 +1,69 @@
+# AdPilot: build, demo, test and benchmark entry points.
+# `make demo` and `make test` work on a fresh clone; `.ci/run` installs system packages first.
+
+SWIFT ?= swift
+ADPILOT := .build/release/adpilot
+DATA ?= ../shared/data
+DEMO_DAYS ?= 8
+DEMO_IMPRESSIONS_PER_DAY ?= 25000
+
+.PHONY: all build debug demo demo-real test lint format db-start db-stop db-status clean
+
+all: build
+
+build:
+	$(SWIFT) build -c release --product adpilot
+
+debug:
+	$(SWIFT) build
+
+# Synthetic logs end to end: generate, train, allocate the next day, score its requests.
+demo: build
+	$(ADPILOT) db start
+	$(ADPILOT) generate --days $(DEMO_DAYS) --impressions-per-day $(DEMO_IMPRESSIONS_PER_DAY)
+	$(ADPILOT) campaigns sync
+	$(ADPILOT) train --dataset synthetic
+	$(ADPILOT) allocate --dataset synthetic --next-day
+	$(ADPILOT) score --dataset synthetic
+	$(ADPILOT) summary --dataset synthetic
+
+# The public samples in $(DATA): Criteo and iPinYou 2997 for CTR, the Taobao sample for the
+# behaviour-sequence path, the 9 iPinYou advertisers' streams for allocation.
+demo-real: build
+	$(ADPILOT) db start
+	$(ADPILOT) import criteo $(DATA)/criteo-dac/criteo_dac_first10k.csv
+	$(ADPILOT) import ipinyou --split train $(DATA)/ipinyou/campaign2997_ctr_train.csv
+	$(ADPILOT) import ipinyou --split test $(DATA)/ipinyou/campaign2997_ctr_test.csv
+	$(ADPILOT) import taobao $(DATA)/taobao-alimama-dmr/alimama_dmr_sample.csv
+	$(ADPILOT) import ipinyou-streams $(DATA)/ipinyou/rlb_market_price_streams.csv.gz
+	$(ADPILOT) campaigns sync
+	$(ADPILOT) train --dataset criteo
+	$(ADPILOT) train --dataset ipinyou_2997
+	$(ADPILOT) train --dataset taobao
+	$(ADPILOT) allocate --dataset ipinyou_rlb --date 2013-06-08
+	$(ADPILOT) requests from-impressions --dataset ipinyou_2997 --split test --limit 5000
+	$(ADPILOT) score --dataset ipinyou_2997
+	$(ADPILOT) summary --dataset ipinyou_rlb
+
+# Unit and database tests; the test support starts its own PostgreSQL cluster.
+test:
+	$(SWIFT) build --build-tests
+	$(SWIFT) test --skip-build
+
+lint:
+	$(SWIFT) format lint --strict -r Sources Tests Package.swift
+
+format:
+	$(SWIFT) format -i -r Sources Tests Package.swift
+
+db-start: build
+	$(ADPILOT) db start
+
+db-stop: build
+	$(ADPILOT) db stop
+
+db-status: build
+	$(ADPILOT) db status
+
+clean:
+	rm -rf .build

@@ -1,0 +1,256 @@
+// Plans one day: forecasts each campaign's supply, splits the day's budget with the allocator,
+// paces every campaign over its local hours and writes the run, its allocations and its pacing
+// rows in one transaction under the plan day's advisory lock. An earlier plan is superseded.
+
+import Allocation
+import CTR
+import Foundation
+import Postgres
+
+/// Settings of one planning run.
+public struct AllocateOptions: Sendable {
+  public var dataset: String
+  /// The plan day, YYYY-MM-DD.
+  public var date: String
+  /// The day's total budget in micros; the data set's portfolio budget when nil.
+  public var budgetMicros: Int64?
+  /// Days of history before the plan day used for the forecast.
+  public var historyDays = 7
+
+  public init(dataset: String, date: String) {
+    self.dataset = dataset
+    self.date = date
+  }
+}
+
+/// What a planning run wrote.
+public struct AllocationOutcome: Sendable {
+  public var runId: String
+  public var planDate: String
+  public var result: AllocationResult
+  public var campaigns: [Campaign]
+  public var plans: [String: [HourlyPlanRow]]
+  public var forecastDays: Int
+  public var forecastRows: Int
+  public var pctrSource: String
+  public var superseded: Int
+}
+
+/// Plans budgets and pacing for one data set and day.
+public struct AllocationPipeline {
+  let connection: Connection
+  let logger: Logger
+
+  public init(connection: Connection, logger: Logger) {
+    self.connection = connection
+    self.logger = logger
+  }
+
+  /// Runs the planning job described by `options`.
+  public func run(_ options: AllocateOptions) throws -> AllocationOutcome {
+    let planDay = try parsePlanDate(options.date)
+    let dataset = try loadDataset(connection, name: options.dataset)
+    let campaigns = try loadCampaigns(connection, dataset: dataset.name)
+    guard !campaigns.isEmpty else {
+      throw PipelineError(
+        "data set '\(dataset.name)' has no campaigns; add campaigns/\(dataset.name)/*.json "
+          + "and run `adpilot campaigns sync`")
+    }
+    let budget = try totalBudget(options, dataset: dataset.name)
+
+    var model: (any ClickModel)?
+    var modelId: String?
+    if dataset.hasFeatures {
+      guard let champion = try ModelRegistry(connection: connection).champion(of: dataset.name)
+      else {
+        throw PipelineError(
+          "model name '\(dataset.name)' has no champion; train one with "
+            + "`adpilot train --dataset \(dataset.name)`")
+      }
+      model = champion.model
+      modelId = champion.record.id
+    }
+
+    let forecast = try forecastSupply(
+      connection, dataset: dataset, campaigns: campaigns, planDay: planDay,
+      historyDays: options.historyDays, model: model, modelId: modelId)
+    guard forecast.historyRows > 0 else {
+      throw PipelineError(
+        "data set '\(dataset.name)' has no impressions in the \(options.historyDays) days "
+          + "before \(options.date); choose a plan date right after logged days")
+    }
+    logger.info(
+      "forecast built",
+      [
+        "dataset": dataset.name, "history.days": "\(forecast.historyDays)",
+        "history.rows": "\(forecast.historyRows)", "pctr.source": forecast.pctrSource,
+      ])
+
+    let result = try Allocator.allocate(
+      campaigns: campaigns, supply: forecast.supply, totalBudgetMicros: budget,
+      planDate: options.date)
+    var plans: [String: [HourlyPlanRow]] = [:]
+    for campaign in campaigns {
+      guard let allocation = result.allocations.first(where: { $0.campaignId == campaign.id }),
+        let supply = forecast.supply[campaign.id]
+      else { continue }
+      plans[campaign.id] = try PacingPlanner.plan(
+        campaign: campaign, allocation: allocation, supply: supply, planDate: options.date)
+    }
+
+    let written = try write(
+      dataset: dataset.name, date: options.date, budget: budget, result: result, plans: plans,
+      modelId: modelId)
+    return AllocationOutcome(
+      runId: written.runId, planDate: options.date, result: result, campaigns: campaigns,
+      plans: plans, forecastDays: forecast.historyDays, forecastRows: forecast.historyRows,
+      pctrSource: forecast.pctrSource, superseded: written.superseded)
+  }
+
+  /// Returns the UTC day after the data set's last impression, as YYYY-MM-DD.
+  public func nextDay(after dataset: String) throws -> String {
+    guard let range = try impressionTimeRange(connection, dataset: dataset) else {
+      throw PipelineError("data set '\(dataset)' has no impressions to plan from")
+    }
+    let day = Date(timeIntervalSince1970: (range.last.timeIntervalSince1970 / 86_400).rounded(.down) * 86_400 + 86_400)
+    return formatPlanDate(day)
+  }
+
+  // MARK: - Steps
+
+  private func totalBudget(_ options: AllocateOptions, dataset: String) throws -> Int64 {
+    if let budget = options.budgetMicros {
+      guard budget >= 0 else {
+        throw PipelineError("--budget must be >= 0 micros, got \(budget)")
+      }
+      return budget
+    }
+    guard
+      let row = try connection.query(
+        "SELECT daily_budget_micros FROM adpilot.portfolios WHERE dataset = $1", [.text(dataset)]
+      ).first
+    else {
+      throw PipelineError(
+        "data set '\(dataset)' has no portfolio budget; add campaigns/\(dataset)/portfolio.json "
+          + "and run `adpilot campaigns sync`, or pass --budget MICROS")
+    }
+    return try row.int64(0)
+  }
+
+  private func write(
+    dataset: String, date: String, budget: Int64, result: AllocationResult,
+    plans: [String: [HourlyPlanRow]], modelId: String?
+  ) throws -> (runId: String, superseded: Int) {
+    try connection.transaction {
+      try connection.advisoryXactLock(Connection.advisoryKey("adpilot.plan:\(dataset):\(date)"))
+      let superseded = try connection.execute(
+        """
+        UPDATE adpilot.plan_runs
+        SET status = 'superseded', superseded_at = now()
+        WHERE dataset = $1 AND plan_date = $2::date AND kind = 'plan' AND status = 'current'
+        """, [.text(dataset), .date(date)])
+      guard
+        let runId = try connection.query(
+          """
+          INSERT INTO adpilot.plan_runs
+              (dataset, plan_date, kind, total_budget_micros, allocated_micros, model_id)
+          VALUES ($1, $2::date, 'plan', $3, $4, $5)
+          RETURNING id::text
+          """,
+          [
+            .text(dataset), .date(date), .int64(budget), .int64(result.allocatedMicros),
+            modelId.map(PostgresValue.text) ?? .null,
+          ]
+        ).first?.string(0)
+      else { throw PipelineError("inserting the plan run returned no id") }
+
+      let allocations = result.allocations
+      _ = try connection.execute(
+        """
+        INSERT INTO adpilot.allocations
+            (run_id, campaign_id, plan_date, amount_micros, cap_micros, expected_value_micros,
+             expected_clicks, expected_impressions, rank, marginal_value, binding)
+        SELECT $1::uuid, campaign_id, $2::date, amount::bigint, cap::bigint, value, clicks,
+               impressions, rank::integer, marginal, binding
+        FROM unnest($3::text[], $4::text[], $5::text[], $6::float8[], $7::float8[],
+                    $8::float8[], $9::text[], $10::float8[], $11::text[])
+             AS t(campaign_id, amount, cap, value, clicks, impressions, rank, marginal, binding)
+        """,
+        [
+          .uuid(runId), .date(date), .textArray(allocations.map { $0.campaignId }),
+          .textArray(allocations.map { String($0.amountMicros) }),
+          .textArray(allocations.map { String($0.capMicros) }),
+          .float8Array(allocations.map { $0.expectedValueMicros }),
+          .float8Array(allocations.map { $0.expectedClicks }),
+          .float8Array(allocations.map { $0.expectedImpressions }),
+          .textArray(allocations.map { String($0.rank) }),
+          .float8Array(allocations.map { $0.marginalValue }),
+          .textArray(allocations.map { "\($0.binding)" }),
+        ])
+
+      var campaignIds: [String?] = []
+      var hourStarts: [String?] = []
+      var localHours: [String?] = []
+      var spends: [String?] = []
+      var impressions: [Double?] = []
+      var clicks: [Double?] = []
+      var thresholds: [Double?] = []
+      var throttles: [Double?] = []
+      for campaignId in plans.keys.sorted() {
+        for row in plans[campaignId] ?? [] {
+          campaignIds.append(campaignId)
+          hourStarts.append(isoInstant(row.hourStart))
+          localHours.append(String(row.localHour))
+          spends.append(String(row.spendMicros))
+          impressions.append(row.impressions)
+          clicks.append(row.expectedClicks)
+          thresholds.append(row.pctrThreshold)
+          throttles.append(row.throttleRate)
+        }
+      }
+      _ = try connection.execute(
+        """
+        INSERT INTO adpilot.pacing_plans
+            (run_id, campaign_id, hour_start, local_hour, spend_micros, impressions,
+             expected_clicks, pctr_threshold, throttle_rate)
+        SELECT $1::uuid, campaign_id, hour_start::timestamptz, local_hour::integer,
+               spend::bigint, impressions, clicks, threshold, throttle
+        FROM unnest($2::text[], $3::text[], $4::text[], $5::text[], $6::float8[],
+                    $7::float8[], $8::float8[], $9::float8[])
+             AS t(campaign_id, hour_start, local_hour, spend, impressions, clicks, threshold,
+                  throttle)
+        """,
+        [
+          .uuid(runId), .textArray(campaignIds), .textArray(hourStarts), .textArray(localHours),
+          .textArray(spends), .float8Array(impressions), .float8Array(clicks),
+          .float8Array(thresholds), .float8Array(throttles),
+        ])
+      return (runId, superseded)
+    }
+  }
+}
+
+/// Parses a YYYY-MM-DD plan date into the start of that UTC day.
+func parsePlanDate(_ text: String) throws -> Date {
+  let parts = text.split(separator: "-", omittingEmptySubsequences: false)
+  guard parts.count == 3, parts[0].count == 4, parts[1].count == 2, parts[2].count == 2,
+    let year = Int(parts[0]), let month = Int(parts[1]), let day = Int(parts[2])
+  else {
+    throw PipelineError("invalid plan date '\(text)'; use YYYY-MM-DD, e.g. 2026-01-13")
+  }
+  var calendar = Calendar(identifier: .gregorian)
+  calendar.timeZone = TimeZone(identifier: "UTC") ?? calendar.timeZone
+  let components = DateComponents(year: year, month: month, day: day)
+  guard components.isValidDate(in: calendar), let date = calendar.date(from: components) else {
+    throw PipelineError("invalid plan date '\(text)': no such day; use YYYY-MM-DD")
+  }
+  return date
+}
+
+/// Formats the UTC day of `date` as YYYY-MM-DD.
+func formatPlanDate(_ date: Date) -> String {
+  var calendar = Calendar(identifier: .gregorian)
+  calendar.timeZone = TimeZone(identifier: "UTC") ?? calendar.timeZone
+  let parts = calendar.dateComponents([.year, .month, .day], from: date)
+  return String(format: "%04d-%02d-%02d", parts.year ?? 0, parts.month ?? 0, parts.day ?? 0)
+}

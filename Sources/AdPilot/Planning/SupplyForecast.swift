@@ -1,0 +1,153 @@
+// Builds each campaign's forecast supply for a plan day from recent impressions: traffic per
+// local hour and response-curve segments in bands of pCTR per unit cost. It streams the history
+// into fixed-size histograms, so memory does not grow with the number of impressions read.
+
+import Allocation
+import CTR
+import Foundation
+import Postgres
+
+/// Accumulates one campaign's history into value-per-cost bands and local-hour counts.
+struct SupplyHistogram {
+  /// Bands of log2(pCTR / cost per impression in micros), a quarter octave wide.
+  static let bandsPerOctave = 4.0
+  static let lowestLog2 = -48.0
+  static let bandCount = 200
+
+  var impressions = [Double](repeating: 0, count: bandCount)
+  var cost = [Double](repeating: 0, count: bandCount)
+  var clicks = [Double](repeating: 0, count: bandCount)
+  var hourly = [Double](repeating: 0, count: 24)
+
+  /// Returns the band of an impression; free impressions fall in the best band.
+  static func band(pctr: Double, costMicros: Int64) -> Int {
+    guard costMicros > 0 else { return bandCount - 1 }
+    let ratio = max(pctr, 1e-12) / Double(costMicros)
+    let position = (log2(ratio) - lowestLog2) * bandsPerOctave
+    return min(bandCount - 1, max(0, Int(position.rounded(.down))))
+  }
+
+  mutating func add(pctr: Double, costMicros: Int64, localHour: Int) {
+    let index = Self.band(pctr: pctr, costMicros: costMicros)
+    impressions[index] += 1
+    cost[index] += Double(costMicros)
+    clicks[index] += pctr
+    hourly[localHour] += 1
+  }
+
+  /// Returns the supply for one day: the history divided by the number of days it spans.
+  func supply(campaignId: String, days: Double) -> CampaignSupply {
+    var segments: [SupplySegment] = []
+    for index in stride(from: Self.bandCount - 1, through: 0, by: -1) where impressions[index] > 0 {
+      segments.append(
+        SupplySegment(
+          impressions: impressions[index] / days, costMicros: cost[index] / days,
+          clicks: clicks[index] / days))
+    }
+    return CampaignSupply(
+      campaignId: campaignId, segments: segments, hourlyTraffic: hourly.map { $0 / days })
+  }
+}
+
+/// The forecast of every campaign of a data set for one plan day.
+struct SupplyForecast {
+  var supply: [String: CampaignSupply]
+  var historyDays: Int
+  var historyRows: Int
+  /// Where the pCTR came from: a model id or "logged pctr".
+  var pctrSource: String
+}
+
+/// Reads `historyDays` days before `planDay` and forecasts each campaign's supply.
+///
+/// pCTR comes from `model` when given, else from the impressions' logged_pctr column.
+func forecastSupply(
+  _ connection: Connection, dataset: DatasetInfo, campaigns: [Campaign], planDay: Date,
+  historyDays: Int, model: (any ClickModel)?, modelId: String?
+) throws -> SupplyForecast {
+  let from = planDay.addingTimeInterval(-Double(historyDays) * 86_400)
+  let index = Dictionary(
+    campaigns.enumerated().map { ($1.id, $0) }, uniquingKeysWith: { first, _ in first })
+  var histograms = [SupplyHistogram](repeating: SupplyHistogram(), count: campaigns.count)
+  let calendars = campaigns.map { campaign -> Calendar in
+    var calendar = Calendar(identifier: .gregorian)
+    calendar.timeZone = campaign.timeZone
+    return calendar
+  }
+  var daysSeen = Set<Int>()
+
+  try setCopyParameters(
+    connection,
+    ["dataset": dataset.name, "from": isoInstant(from), "to": isoInstant(planDay)])
+  let sql = """
+    COPY (
+        SELECT campaign_id, extract(epoch FROM time)::float8, cost_micros, logged_pctr,
+               cat_values, num_values, seq_values
+        FROM adpilot.impressions
+        WHERE dataset = current_setting('adpilot.copy_dataset')
+          AND time >= current_setting('adpilot.copy_from')::timestamptz
+          AND time < current_setting('adpilot.copy_to')::timestamptz
+          AND campaign_id IS NOT NULL
+        ORDER BY time, request_id
+    ) TO STDOUT (FORMAT binary)
+    """
+
+  // Rows wait here until a full batch is scored by the model.
+  struct Pending {
+    var campaign: Int
+    var hour: Int
+    var cost: Int64
+  }
+  let batchSize = 4096
+  let encoder = model.map { FeatureEncoder(spec: $0.spec) }
+  var batch = EncodedBatch(spec: model?.spec ?? dataset.spec, capacity: batchSize)
+  var pending: [Pending] = []
+  pending.reserveCapacity(batchSize)
+  var missingPCTR = 0
+
+  func scorePending() {
+    guard let model, !pending.isEmpty else { return }
+    let predictions = model.predict(batch)
+    for (item, pctr) in zip(pending, predictions) {
+      histograms[item.campaign].add(
+        pctr: Double(pctr), costMicros: item.cost, localHour: item.hour)
+    }
+    pending.removeAll(keepingCapacity: true)
+    batch.removeAll()
+  }
+
+  let rows = try connection.copyOut(sql) { row in
+    guard let campaign = index[try row.text(0)] else { return }
+    let time = Date(timeIntervalSince1970: try row.float8(1))
+    daysSeen.insert(Int((time.timeIntervalSince1970 / 86_400).rounded(.down)))
+    let hour = calendars[campaign].component(.hour, from: time)
+    let cost = try row.int64(2)
+    if let encoder {
+      encoder.append(
+        cat: try row.textArray(4), num: try row.float8Array(5), seq: try row.textArray(6),
+        label: 0, to: &batch)
+      pending.append(Pending(campaign: campaign, hour: hour, cost: cost))
+      if pending.count == batchSize { scorePending() }
+    } else if let pctr = try row.optionalFloat8(3) {
+      histograms[campaign].add(pctr: pctr, costMicros: cost, localHour: hour)
+    } else {
+      missingPCTR += 1
+    }
+  }
+  scorePending()
+  if model == nil, missingPCTR > 0 {
+    throw PipelineError(
+      "data set '\(dataset.name)': \(missingPCTR) history impressions have no logged_pctr and "
+        + "no champion model scores them; train a model with `adpilot train --dataset "
+        + "\(dataset.name)`")
+  }
+
+  let days = Double(max(daysSeen.count, 1))
+  var supply: [String: CampaignSupply] = [:]
+  for (position, campaign) in campaigns.enumerated() {
+    supply[campaign.id] = histograms[position].supply(campaignId: campaign.id, days: days)
+  }
+  return SupplyForecast(
+    supply: supply, historyDays: daysSeen.count, historyRows: rows,
+    pctrSource: modelId ?? "logged pctr")
+}

@@ -1,0 +1,159 @@
+// The model registry in adpilot.models and adpilot.model_aliases: stores trained models with
+// their feature spec, metrics and checksum, and moves a name's `champion` alias. It never
+// promotes a model whose weights fail to load or whose validation log loss is not finite.
+
+import CTR
+import Foundation
+import Postgres
+
+/// One registered model, without its weights.
+public struct ModelRecord: Sendable, Equatable {
+  public var id: String
+  public var name: String
+  public var version: Int
+  public var kind: String
+  public var checksum: String
+  public var validationLogLoss: Double?
+  public var createdAt: String
+}
+
+/// Reads and writes the model registry.
+public struct ModelRegistry {
+  let connection: Connection
+
+  public init(connection: Connection) {
+    self.connection = connection
+  }
+
+  /// Inserts `model` as the next version of `name` and returns its record.
+  ///
+  /// The caller holds the name's advisory lock, so versions do not race.
+  public func register(
+    _ model: any ClickModel, name: String, metrics: [String: Double],
+    hyperparameters: [String: String], validationLogLoss: Double,
+    trainWindow: (from: Date, to: Date)?
+  ) throws -> ModelRecord {
+    let weights = model.serialized()
+    let checksum = Self.checksum(weights)
+    let version =
+      try connection.query(
+        "SELECT coalesce(max(version), 0) + 1 FROM adpilot.models WHERE name = $1",
+        [.text(name)]
+      ).first?.int64(0) ?? 1
+    let id = "\(name)-v\(version)-\(checksum.prefix(8))"
+    let spec = try String(decoding: JSONEncoder().encode(model.spec), as: UTF8.self)
+    let metricsJSON = try Self.json(metrics.mapValues { $0.isFinite ? $0 : -1 })
+    let hyperJSON = try Self.json(hyperparameters)
+    let window: [PostgresValue] =
+      trainWindow.map { [.timestamptz($0.from), .timestamptz($0.to)] } ?? [.null, .null]
+    _ = try connection.execute(
+      """
+      INSERT INTO adpilot.models
+          (id, name, version, kind, weights, checksum, feature_spec, hyperparameters, metrics,
+           validation_log_loss, train_from, train_to)
+      VALUES ($1, $2, $3, $4, $5, $6, $7::jsonb, $8::jsonb, $9::jsonb, $10, $11, $12)
+      """,
+      [
+        .text(id), .text(name), .int64(version), .text(model.kind.rawValue), .bytea(weights),
+        .text(checksum), .jsonb(spec), .jsonb(hyperJSON), .jsonb(metricsJSON),
+        .float8(validationLogLoss),
+      ] + window)
+    guard let record = try record(id: id) else {
+      throw PipelineError("model \(id) was not found right after it was registered")
+    }
+    return record
+  }
+
+  /// Returns the record of model `id`, or nil.
+  public func record(id: String) throws -> ModelRecord? {
+    try connection.query(
+      """
+      SELECT id, name, version, kind, checksum, validation_log_loss, created_at::text
+      FROM adpilot.models
+      WHERE id = $1
+      """, [.text(id)]
+    ).first.map(Self.decodeRecord)
+  }
+
+  /// Lists the registered models, newest first, optionally of one name.
+  public func list(name: String? = nil) throws -> [ModelRecord] {
+    try connection.query(
+      """
+      SELECT id, name, version, kind, checksum, validation_log_loss, created_at::text
+      FROM adpilot.models
+      WHERE $1::text IS NULL OR name = $1
+      ORDER BY name, version DESC
+      """, [name.map(PostgresValue.text) ?? .null]
+    ).map(Self.decodeRecord)
+  }
+
+  /// Returns the model id the alias points at, or nil when the name has no such alias.
+  public func alias(_ alias: String, of name: String) throws -> String? {
+    try connection.query(
+      "SELECT model_id FROM adpilot.model_aliases WHERE name = $1 AND alias = $2",
+      [.text(name), .text(alias)]
+    ).first?.string(0)
+  }
+
+  /// Points `alias` of `name` at `modelId`, recording the move and its reason in the history.
+  public func setAlias(_ alias: String, of name: String, to modelId: String, reason: String)
+    throws
+  {
+    _ = try connection.execute(
+      """
+      INSERT INTO adpilot.model_aliases (name, alias, model_id)
+      VALUES ($1, $2, $3)
+      ON CONFLICT (name, alias) DO UPDATE SET model_id = excluded.model_id, set_at = now()
+      """, [.text(name), .text(alias), .text(modelId)])
+    _ = try connection.execute(
+      """
+      INSERT INTO adpilot.model_alias_history (name, alias, model_id, reason)
+      VALUES ($1, $2, $3, $4)
+      """, [.text(name), .text(alias), .text(modelId), .text(reason)])
+  }
+
+  /// Loads model `id`, verifying its checksum.
+  public func load(id: String) throws -> any ClickModel {
+    guard
+      let row = try connection.query(
+        "SELECT weights, checksum FROM adpilot.models WHERE id = $1", [.text(id)]
+      ).first
+    else {
+      throw PipelineError("model '\(id)' not found in adpilot.models; list models with `adpilot models`")
+    }
+    let weights = try row.bytes(0)
+    let stored = try row.string(1)
+    guard Self.checksum(weights) == stored else {
+      throw PipelineError(
+        "model '\(id)': stored checksum \(stored) does not match its weights; retrain the model")
+    }
+    return try loadModel(weights)
+  }
+
+  /// Loads the champion of `name`, or returns nil when the name has none.
+  public func champion(of name: String) throws -> (record: ModelRecord, model: any ClickModel)? {
+    guard let id = try alias("champion", of: name), let record = try record(id: id) else {
+      return nil
+    }
+    return (record, try load(id: id))
+  }
+
+  /// Returns a hex FNV-1a 64 digest of `bytes`, stored beside the weights.
+  public static func checksum(_ bytes: [UInt8]) -> String {
+    let hex = String(fnv1a64(bytes), radix: 16)
+    return String(repeating: "0", count: 16 - hex.count) + hex
+  }
+
+  private static func decodeRecord(_ row: Row) throws -> ModelRecord {
+    ModelRecord(
+      id: try row.string(0), name: try row.string(1), version: Int(try row.int64(2)),
+      kind: try row.string(3), checksum: try row.string(4),
+      validationLogLoss: try row.optionalDouble(5), createdAt: try row.string(6))
+  }
+
+  private static func json<T: Encodable>(_ value: T) throws -> String {
+    let encoder = JSONEncoder()
+    encoder.outputFormatting = [.sortedKeys]
+    return String(decoding: try encoder.encode(value), as: UTF8.self)
+  }
+}

@@ -1,0 +1,85 @@
+// A read-only report of what the database holds for a data set: logs, models, the current plan
+// with its invariants checked (pacing adds up to each allocation, no allocation above its cap)
+// and scored requests.
+
+import Foundation
+import Postgres
+
+/// Returns the lines of the summary of `dataset`.
+public func summaryLines(_ connection: Connection, dataset: String) throws -> [String] {
+  var lines: [String] = []
+  let logs = try connection.query(
+    """
+    SELECT count(*), coalesce(sum(click), 0), coalesce(sum(cost_micros), 0)::bigint,
+           min(time)::text, max(time)::text
+    FROM adpilot.impressions
+    WHERE dataset = $1
+    """, [.text(dataset)])[0]
+  lines.append(
+    "impressions: \(try logs.int64(0)) rows, \(try logs.int64(1)) clicks, cost "
+      + "\(try logs.int64(2)) micros, from \(try logs.optionalString(3) ?? "-") "
+      + "to \(try logs.optionalString(4) ?? "-")")
+  let rejected = try connection.query(
+    """
+    SELECT reason, count(*)
+    FROM adpilot.rejected_rows
+    WHERE dataset = $1
+    GROUP BY reason
+    ORDER BY reason
+    """, [.text(dataset)])
+  for row in rejected {
+    lines.append("rows set aside: \(try row.int64(1)) (\(try row.string(0)))")
+  }
+
+  let models = try connection.query(
+    """
+    SELECT m.name, count(*), a.model_id, c.validation_log_loss, c.metrics->>'auc'
+    FROM adpilot.models m
+    LEFT JOIN adpilot.model_aliases a ON a.name = m.name AND a.alias = 'champion'
+    LEFT JOIN adpilot.models c ON c.id = a.model_id
+    WHERE m.name = $1
+    GROUP BY m.name, a.model_id, c.validation_log_loss, c.metrics->>'auc'
+    """, [.text(dataset)])
+  for row in models {
+    lines.append(
+      "models: \(try row.int64(1)) registered; champion \(try row.optionalString(2) ?? "none") "
+        + "(validation log loss \(try row.optionalString(3) ?? "-"), AUC \(try row.optionalString(4) ?? "-"))")
+  }
+
+  let plans = try connection.query(
+    """
+    SELECT r.id::text, r.plan_date::text, r.total_budget_micros, r.allocated_micros,
+           (SELECT count(*) FROM adpilot.allocations a WHERE a.run_id = r.id),
+           (SELECT count(*) FROM adpilot.allocations a
+            WHERE a.run_id = r.id
+              AND a.amount_micros <> (SELECT coalesce(sum(p.spend_micros), 0)
+                                      FROM adpilot.pacing_plans p
+                                      WHERE p.run_id = a.run_id AND p.campaign_id = a.campaign_id)),
+           (SELECT count(*) FROM adpilot.allocations a WHERE a.run_id = r.id
+              AND a.amount_micros > a.cap_micros),
+           (SELECT count(*) FROM adpilot.pacing_plans p WHERE p.run_id = r.id)
+    FROM adpilot.plan_runs r
+    WHERE r.dataset = $1 AND r.status = 'current'
+    ORDER BY r.plan_date
+    """, [.text(dataset)])
+  for row in plans {
+    lines.append(
+      "plan \(try row.string(1)): budget \(try row.int64(2)) micros, allocated "
+        + "\(try row.int64(3)) micros to \(try row.int64(4)) campaigns in \(try row.int64(7)) "
+        + "hourly rows; pacing sums differing from allocations: \(try row.int64(5)); "
+        + "allocations above cap: \(try row.int64(6))")
+  }
+
+  let scores = try connection.query(
+    """
+    SELECT count(*), count(s.request_id), avg(s.score)
+    FROM adpilot.ad_requests r
+    LEFT JOIN adpilot.ad_scores s USING (request_id, ad_id)
+    WHERE r.dataset = $1
+    """, [.text(dataset)])[0]
+  let meanScore = try scores.optionalDouble(2).map { String(format: "%.5f", $0) } ?? "-"
+  lines.append(
+    "ad requests: \(try scores.int64(0)), scored: \(try scores.int64(1)), "
+      + "mean score \(meanScore)")
+  return lines
+}

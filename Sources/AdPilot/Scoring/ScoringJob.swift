@@ -1,0 +1,149 @@
+// Scores ad requests with a data set's champion model: reads the requests with binary COPY on
+// one connection while a second connection streams the scores into a staging table, then moves
+// them into adpilot.ad_scores in the same transaction. Memory stays flat in the number of rows.
+
+import CTR
+import Foundation
+import Postgres
+
+/// What a scoring run did.
+public struct ScoreReport: Sendable {
+  public var dataset: String
+  public var modelId: String
+  public var scored: Int
+}
+
+/// Scores pending requests, or the rows of a caller's query, into adpilot.ad_scores.
+public struct ScoringJob {
+  let reader: Connection
+  let writer: Connection
+  let logger: Logger
+
+  /// Creates a job that reads with `reader` and writes with `writer` (two connections).
+  public init(reader: Connection, writer: Connection, logger: Logger) {
+    self.reader = reader
+    self.writer = writer
+    self.logger = logger
+  }
+
+  /// Returns the data sets that have requests without a score.
+  public func pendingDatasets() throws -> [String] {
+    try reader.query(
+      """
+      SELECT DISTINCT r.dataset
+      FROM adpilot.ad_requests r
+      LEFT JOIN adpilot.ad_scores s USING (request_id, ad_id)
+      WHERE s.request_id IS NULL
+      ORDER BY 1
+      """
+    ).map { try $0.string(0) }
+  }
+
+  /// Scores the requests of `dataset` that have no score yet, or the rows `query` returns.
+  ///
+  /// `query` must return request_id, ad_id, cat_values, num_values, seq_values in that order;
+  /// its rows replace any earlier score of the same request and ad.
+  public func run(dataset: String, query: String? = nil, batchSize: Int = 4096) throws
+    -> ScoreReport
+  {
+    guard
+      let champion = try ModelRegistry(connection: reader).champion(of: dataset)
+    else {
+      throw PipelineError(
+        "model name '\(dataset)' has no champion; train one with "
+          + "`adpilot train --dataset \(dataset)`")
+    }
+    let model = champion.model
+    let encoder = FeatureEncoder(spec: model.spec)
+
+    let source: String
+    if let query {
+      source = query
+    } else {
+      try setCopyParameters(reader, ["dataset": dataset])
+      source = """
+        SELECT r.request_id, r.ad_id, r.cat_values, r.num_values, r.seq_values
+        FROM adpilot.ad_requests r
+        LEFT JOIN adpilot.ad_scores s USING (request_id, ad_id)
+        WHERE r.dataset = current_setting('adpilot.copy_dataset') AND s.request_id IS NULL
+        ORDER BY r.request_id, r.ad_id
+        """
+    }
+
+    return try writer.transaction {
+      _ = try writer.execute(
+        """
+        CREATE TEMPORARY TABLE score_staging (
+            request_id text NOT NULL, ad_id text NOT NULL, score real NOT NULL
+        ) ON COMMIT DROP
+        """)
+      var scored = 0
+      _ = try writer.copyIn(
+        "COPY score_staging (request_id, ad_id, score) FROM STDIN (FORMAT binary)"
+      ) { output in
+        var keys: [(String, String)] = []
+        keys.reserveCapacity(batchSize)
+        var batch = EncodedBatch(spec: model.spec, capacity: batchSize)
+
+        func flush(_ output: inout BinaryCopyWriter) {
+          guard batch.count > 0 else { return }
+          let scores = model.predict(batch)
+          for ((requestId, adId), score) in zip(keys, scores) {
+            output.beginRow(3)
+            output.writeText(requestId)
+            output.writeText(adId)
+            output.writeFloat4(score)
+          }
+          scored += batch.count
+          keys.removeAll(keepingCapacity: true)
+          batch.removeAll()
+        }
+
+        _ = try reader.copyOut("COPY (\(source)) TO STDOUT (FORMAT binary)") { row in
+          guard row.columnCount == 5 else {
+            throw PipelineError(
+              "the scoring query returned \(row.columnCount) columns; it must return "
+                + "request_id, ad_id, cat_values, num_values, seq_values")
+          }
+          keys.append((try row.text(0), try row.text(1)))
+          encoder.append(
+            cat: try row.textArray(2), num: try row.float8Array(3), seq: try row.textArray(4),
+            label: 0, to: &batch)
+          if batch.count == batchSize { flush(&output) }
+        }
+        flush(&output)
+      }
+      _ = try writer.execute(
+        """
+        INSERT INTO adpilot.ad_scores (request_id, ad_id, model_id, score)
+        SELECT request_id, ad_id, $1, score
+        FROM score_staging
+        ON CONFLICT (request_id, ad_id) DO UPDATE
+        SET model_id = excluded.model_id, score = excluded.score, scored_at = now()
+        """, [.text(champion.record.id)])
+      logger.debug("scores written", ["rows": "\(scored)", "model": champion.record.id])
+      return ScoreReport(dataset: dataset, modelId: champion.record.id, scored: scored)
+    }
+  }
+
+  /// Queues the impressions of `dataset` (one split, or all) as ad requests to score.
+  ///
+  /// Returns the number of requests added; requests already queued are left as they are.
+  public func queueRequests(fromImpressionsOf dataset: String, split: String?, limit: Int)
+    throws -> Int
+  {
+    try writer.execute(
+      """
+      INSERT INTO adpilot.ad_requests
+          (request_id, ad_id, dataset, time, user_id, campaign_id, cat_values, num_values,
+           seq_values)
+      SELECT request_id, coalesce(ad_id, ''), dataset, time, user_id, campaign_id, cat_values,
+             num_values, seq_values
+      FROM adpilot.impressions
+      WHERE dataset = $1 AND ($2::text IS NULL OR split = $2)
+      ORDER BY time, request_id
+      LIMIT $3
+      ON CONFLICT (request_id, ad_id) DO NOTHING
+      """, [.text(dataset), split.map(PostgresValue.text) ?? .null, .int64(Int64(limit))])
+  }
+}

@@ -1,0 +1,144 @@
+// Reads a data set's description from adpilot.datasets and streams its logged feature rows
+// with binary COPY. Memory stays flat: rows are handed to the caller one at a time.
+
+import CTR
+import Foundation
+import Postgres
+
+/// A loaded data set: its feature layout and how its validation rows are chosen.
+public struct DatasetInfo: Sendable {
+  public var name: String
+  public var spec: FeatureSpec
+  /// `split`: the rows marked 'test' validate; `time`: the last logged day validates.
+  public var validation: String
+  public var source: String
+
+  /// Whether the data set logs features that a model can train on.
+  public var hasFeatures: Bool {
+    !spec.categorical.isEmpty || !spec.numeric.isEmpty || !spec.sequence.isEmpty
+  }
+}
+
+/// Loads data set `name` or fails with the list of loaded data sets.
+public func loadDataset(_ connection: Connection, name: String) throws -> DatasetInfo {
+  let rows = try connection.query(
+    "SELECT name, feature_spec::text, validation, source FROM adpilot.datasets WHERE name = $1",
+    [.text(name)])
+  guard let row = rows.first else {
+    let known = try connection.query("SELECT name FROM adpilot.datasets ORDER BY name")
+      .map { try $0.string(0) }
+    throw PipelineError(
+      "data set '\(name)' not found; loaded data sets: "
+        + (known.isEmpty ? "none" : known.joined(separator: ", "))
+        + "; load one with `adpilot import` or `adpilot generate`")
+  }
+  let specText = try row.string(1)
+  let spec: FeatureSpec
+  do {
+    spec = try JSONDecoder().decode(FeatureSpec.self, from: Data(specText.utf8))
+  } catch {
+    throw PipelineError(
+      "data set '\(name)': feature_spec in adpilot.datasets is invalid (\(error)); re-import it")
+  }
+  return DatasetInfo(
+    name: try row.string(0), spec: spec, validation: try row.string(2), source: try row.string(3))
+}
+
+/// One logged row with its features as served.
+public struct FeatureRow: Sendable {
+  public var requestId: String
+  public var adId: String
+  public var userId: String?
+  public var cat: [String?]
+  public var num: [Double?]
+  public var seq: [String?]
+  public var label: Float
+}
+
+/// Which impressions of a data set to read.
+public struct ImpressionFilter: Sendable {
+  public var dataset: String
+  /// 'train' or 'test', or nil for both.
+  public var split: String?
+  /// Inclusive lower bound of the impression time, or nil.
+  public var from: Date?
+  /// Exclusive upper bound of the impression time, or nil.
+  public var to: Date?
+
+  public init(dataset: String, split: String? = nil, from: Date? = nil, to: Date? = nil) {
+    self.dataset = dataset
+    self.split = split
+    self.from = from
+    self.to = to
+  }
+}
+
+/// Sets session settings that a following COPY statement reads with current_setting().
+///
+/// COPY takes no bind parameters, so values reach it through set_config() calls, which do.
+func setCopyParameters(_ connection: Connection, _ values: [String: String]) throws {
+  for (key, value) in values.sorted(by: { $0.key < $1.key }) {
+    _ = try connection.query(
+      "SELECT set_config($1, $2, false)", [.text("adpilot.copy_\(key)"), .text(value)])
+  }
+}
+
+/// Formats a time as an ISO 8601 instant that PostgreSQL parses as timestamptz.
+func isoInstant(_ date: Date) -> String {
+  let formatter = ISO8601DateFormatter()
+  formatter.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
+  return formatter.string(from: date)
+}
+
+/// Streams the impressions selected by `filter` in time order, calling `body` for each row.
+///
+/// Returns the number of rows read.
+@discardableResult
+public func streamImpressions(
+  _ connection: Connection, _ filter: ImpressionFilter, _ body: (FeatureRow) throws -> Void
+) throws -> Int {
+  try setCopyParameters(
+    connection,
+    [
+      "dataset": filter.dataset,
+      "split": filter.split ?? "",
+      "from": filter.from.map(isoInstant) ?? "-infinity",
+      "to": filter.to.map(isoInstant) ?? "infinity",
+    ])
+  let sql = """
+    COPY (
+        SELECT request_id, coalesce(ad_id, ''), user_id, cat_values, num_values, seq_values, click
+        FROM adpilot.impressions
+        WHERE dataset = current_setting('adpilot.copy_dataset')
+          AND (current_setting('adpilot.copy_split') = ''
+               OR split = current_setting('adpilot.copy_split'))
+          AND time >= current_setting('adpilot.copy_from')::timestamptz
+          AND time < current_setting('adpilot.copy_to')::timestamptz
+        ORDER BY time, request_id, ad_id
+    ) TO STDOUT (FORMAT binary)
+    """
+  return try connection.copyOut(sql) { row in
+    try body(
+      FeatureRow(
+        requestId: row.text(0), adId: row.text(1), userId: row.optionalText(2),
+        cat: row.textArray(3), num: row.float8Array(4), seq: row.textArray(5),
+        label: Float(row.int16(6))))
+  }
+}
+
+/// Returns the time range [first, last] of a data set's impressions, or nil when it has none.
+public func impressionTimeRange(_ connection: Connection, dataset: String) throws -> (
+  first: Date, last: Date
+)? {
+  let row = try connection.query(
+    """
+    SELECT extract(epoch FROM min(time))::float8, extract(epoch FROM max(time))::float8
+    FROM adpilot.impressions
+    WHERE dataset = $1
+    """, [.text(dataset)]
+  ).first
+  guard let row, !row.isNull(0) else { return nil }
+  return (
+    Date(timeIntervalSince1970: try row.double(0)), Date(timeIntervalSince1970: try row.double(1))
+  )
+}

@@ -1,0 +1,358 @@
+// Trains a data set's attention model and its hashed logistic baseline on the same streamed
+// rows, validates both on the same held-out rows, registers both and moves the champion alias.
+// Rows stream from PostgreSQL every epoch, so memory does not grow with the log.
+
+import CTR
+import Foundation
+import Postgres
+
+/// Settings of one training run.
+public struct TrainOptions: Sendable {
+  public var dataset: String
+  /// The registry name; the data set's name when nil.
+  public var modelName: String?
+  public var maxEpochs = 4
+  /// Epochs without a better validation log loss before training stops.
+  public var patience = 1
+  public var batchSize = 1024
+  public var learningRate: Float = 0.002
+  public var seed: UInt64 = 1
+  /// Rows shuffled together before batching; bounds memory.
+  public var shuffleBuffer = 65_536
+  /// Relative log-loss improvement a challenger needs to replace the champion.
+  public var promotionMargin = 0.001
+
+  public init(dataset: String) {
+    self.dataset = dataset
+  }
+}
+
+/// The held-out evaluation of one model.
+public struct ModelEvaluation: Sendable {
+  public var label: String
+  public var record: ModelRecord
+  public var report: EvaluationReport
+}
+
+/// What a training run produced.
+public struct TrainOutcome: Sendable {
+  public var dataset: DatasetInfo
+  public var trainRows: Int
+  public var validationRows: Int
+  public var epochs: Int
+  public var attention: ModelEvaluation
+  public var logistic: ModelEvaluation
+  /// The previous champion evaluated on the same validation rows, when there was one.
+  public var previousChampion: ModelEvaluation?
+  public var champion: ModelRecord
+  public var championReason: String
+  public var validationDescription: String
+}
+
+/// Trains, evaluates and registers models for one data set.
+public struct TrainingPipeline {
+  let connection: Connection
+  let logger: Logger
+
+  public init(connection: Connection, logger: Logger) {
+    self.connection = connection
+    self.logger = logger
+  }
+
+  /// Runs the whole training job described by `options`.
+  public func run(_ options: TrainOptions) throws -> TrainOutcome {
+    let dataset = try loadDataset(connection, name: options.dataset)
+    guard dataset.hasFeatures else {
+      throw PipelineError(
+        "data set '\(dataset.name)' logs no features (it carries an outside model's pCTR); "
+          + "train on a data set with features, such as synthetic, criteo or ipinyou_2997")
+    }
+    let name = options.modelName ?? dataset.name
+    let windows = try trainingWindows(dataset)
+
+    let config = trainingConfig(options)
+    let attention = AttentionModel(spec: dataset.spec, config: config, seed: options.seed)
+    let logistic = LogisticModel(spec: dataset.spec, config: config, seed: options.seed)
+    let attentionTrainer = Trainer(model: attention, config: config)
+    let logisticTrainer = Trainer(model: logistic, config: config)
+
+    var best: (attention: [UInt8], logistic: [UInt8]) = (
+      attention.serialized(), logistic.serialized()
+    )
+    var bestLoss = (attention: Double.infinity, logistic: Double.infinity)
+    var epochsWithoutGain = 0
+    var trainRows = 0
+    var epochsRun = 0
+    for epoch in 1...max(1, options.maxEpochs) {
+      let started = Date()
+      var lossSum = (attention: 0.0, logistic: 0.0)
+      var batches = 0
+      trainRows = try forEachShuffledBatch(
+        windows.train, spec: dataset.spec, options: options, epoch: epoch
+      ) { batch in
+        lossSum.attention += Double(try attentionTrainer.trainStep(batch))
+        lossSum.logistic += Double(try logisticTrainer.trainStep(batch))
+        batches += 1
+      }
+      guard trainRows > 0 else {
+        throw PipelineError(
+          "data set '\(dataset.name)' has no training rows in \(windows.description); "
+            + "load more days of logs")
+      }
+      let validation = try predict(
+        models: [attention, logistic], filter: windows.validation, spec: dataset.spec)
+      let attentionLoss = Metrics.logLoss(predictions: validation.predictions[0], labels: validation.labels)
+      let logisticLoss = Metrics.logLoss(predictions: validation.predictions[1], labels: validation.labels)
+      epochsRun = epoch
+      let seconds = Date().timeIntervalSince(started)
+      logger.info(
+        "epoch finished",
+        [
+          "epoch": "\(epoch)", "train.rows": "\(trainRows)",
+          "train.loss": format(lossSum.attention / Double(max(batches, 1))),
+          "valid.logloss": format(attentionLoss), "baseline.valid.logloss": format(logisticLoss),
+          "train.samples_per_s": "\(Int(Double(trainRows) / max(seconds, 1e-9)))",
+        ])
+      if logisticLoss < bestLoss.logistic {
+        bestLoss.logistic = logisticLoss
+        best.logistic = logistic.serialized()
+      }
+      if attentionLoss < bestLoss.attention {
+        bestLoss.attention = attentionLoss
+        best.attention = attention.serialized()
+        epochsWithoutGain = 0
+      } else {
+        epochsWithoutGain += 1
+        if epochsWithoutGain > options.patience { break }
+      }
+    }
+
+    // Early stopping restores the weights of the best epoch of each model.
+    let finalAttention = try loadModel(best.attention)
+    let finalLogistic = try loadModel(best.logistic)
+    return try evaluateAndRegister(
+      dataset: dataset, name: name, windows: windows, options: options,
+      models: (finalAttention, finalLogistic), trainRows: trainRows, epochs: epochsRun)
+  }
+
+  // MARK: - Steps
+
+  private func evaluateAndRegister(
+    dataset: DatasetInfo, name: String, windows: TrainingWindows, options: TrainOptions,
+    models: (attention: any ClickModel, logistic: any ClickModel), trainRows: Int, epochs: Int
+  ) throws -> TrainOutcome {
+    try connection.transaction {
+      try connection.advisoryXactLock(Connection.advisoryKey("adpilot.model:\(name)"))
+      let registry = ModelRegistry(connection: connection)
+      var current = try registry.champion(of: name)
+      if let existing = current, existing.model.spec != dataset.spec {
+        logger.warning(
+          "champion feature spec differs from the data set; treating this as a first model",
+          ["model": existing.record.id])
+        current = nil
+      }
+
+      var candidates: [any ClickModel] = [models.attention, models.logistic]
+      if let current { candidates.append(current.model) }
+      let validation = try predict(models: candidates, filter: windows.validation, spec: dataset.spec)
+      guard !validation.labels.isEmpty else {
+        throw PipelineError(
+          "data set '\(dataset.name)' has no validation rows in \(windows.description)")
+      }
+      let reports = validation.predictions.map {
+        Metrics.evaluate(predictions: $0, labels: validation.labels, groups: validation.groups)
+      }
+      for report in reports.prefix(2) where !report.logLoss.isFinite {
+        throw PipelineError(
+          "validation log loss is not finite (\(report.logLoss)); the model was not registered")
+      }
+
+      let hyper = hyperparameters(options)
+      let window = (from: windows.trainFrom, to: windows.trainTo)
+      let attentionRecord = try registry.register(
+        models.attention, name: name, metrics: metricsDictionary(reports[0]),
+        hyperparameters: hyper, validationLogLoss: reports[0].logLoss, trainWindow: window)
+      let logisticRecord = try registry.register(
+        models.logistic, name: name, metrics: metricsDictionary(reports[1]),
+        hyperparameters: hyper, validationLogLoss: reports[1].logLoss, trainWindow: window)
+
+      let challengerIsAttention = reports[0].logLoss < reports[1].logLoss
+      let challenger = challengerIsAttention ? attentionRecord : logisticRecord
+      let challengerLoss = challengerIsAttention ? reports[0].logLoss : reports[1].logLoss
+      var champion = challenger
+      var reason: String
+      var previous: ModelEvaluation?
+      if let current {
+        let currentLoss = reports[2].logLoss
+        previous = ModelEvaluation(label: "previous champion", record: current.record, report: reports[2])
+        if challengerLoss < currentLoss * (1 - options.promotionMargin) {
+          reason =
+            "log loss \(format(challengerLoss)) beats champion \(current.record.id) "
+            + "(\(format(currentLoss))) by more than \(options.promotionMargin * 100)%"
+        } else {
+          champion = current.record
+          reason =
+            "kept: challenger log loss \(format(challengerLoss)) is not better than "
+            + "\(format(currentLoss)) by \(options.promotionMargin * 100)%"
+        }
+      } else if challengerIsAttention {
+        reason = "first model: attention log loss beats the logistic baseline"
+      } else {
+        reason = "first model: the logistic baseline has the lower log loss"
+      }
+      if champion.id != current?.record.id {
+        try registry.setAlias("champion", of: name, to: champion.id, reason: reason)
+      }
+      return TrainOutcome(
+        dataset: dataset, trainRows: trainRows, validationRows: validation.labels.count,
+        epochs: epochs,
+        attention: ModelEvaluation(label: models.attention.kind.rawValue, record: attentionRecord, report: reports[0]),
+        logistic: ModelEvaluation(label: "logistic", record: logisticRecord, report: reports[1]),
+        previousChampion: previous, champion: champion, championReason: reason,
+        validationDescription: windows.description)
+    }
+  }
+
+  /// Calls `body` with shuffled batches of the rows selected by `filter`; returns the row count.
+  private func forEachShuffledBatch(
+    _ filter: ImpressionFilter, spec: FeatureSpec, options: TrainOptions, epoch: Int,
+    _ body: (EncodedBatch) throws -> Void
+  ) throws -> Int {
+    let encoder = FeatureEncoder(spec: spec)
+    var generator = SeededGenerator(seed: options.seed &* 1_000_003 &+ UInt64(epoch))
+    var buffer: [FeatureRow] = []
+    buffer.reserveCapacity(options.shuffleBuffer)
+    var batch = EncodedBatch(spec: spec, capacity: options.batchSize)
+
+    func flush() throws {
+      buffer.shuffle(using: &generator)
+      for row in buffer {
+        encoder.append(cat: row.cat, num: row.num, seq: row.seq, label: row.label, to: &batch)
+        if batch.count == options.batchSize {
+          try body(batch)
+          batch.removeAll()
+        }
+      }
+      buffer.removeAll(keepingCapacity: true)
+    }
+
+    let count = try streamImpressions(connection, filter) { row in
+      buffer.append(row)
+      if buffer.count == options.shuffleBuffer { try flush() }
+    }
+    try flush()
+    if batch.count > 0 { try body(batch) }
+    return count
+  }
+
+  private func trainingConfig(_ options: TrainOptions) -> TrainingConfig {
+    var config = TrainingConfig()
+    config.batchSize = options.batchSize
+    config.learningRate = options.learningRate
+    config.seed = options.seed
+    return config
+  }
+
+  private func hyperparameters(_ options: TrainOptions) -> [String: String] {
+    [
+      "batch_size": "\(options.batchSize)", "learning_rate": "\(options.learningRate)",
+      "seed": "\(options.seed)", "max_epochs": "\(options.maxEpochs)",
+      "patience": "\(options.patience)",
+    ]
+  }
+
+  private func metricsDictionary(_ report: EvaluationReport) -> [String: Double] {
+    var metrics: [String: Double] = [
+      "auc": report.auc, "log_loss": report.logLoss,
+      "normalized_entropy": report.normalizedEntropy, "calibration": report.calibration,
+      "rows": Double(report.count), "clicks": Double(report.clicks),
+    ]
+    if let gauc = report.gauc { metrics["gauc"] = gauc }
+    return metrics
+  }
+
+  /// Predictions of several models over the same validation rows, with labels and user groups.
+  struct ValidationPredictions {
+    var predictions: [[Float]]
+    var labels: [Float] = []
+    var groups: [UInt64]?
+  }
+
+  private func predict(
+    models: [any ClickModel], filter: ImpressionFilter, spec: FeatureSpec
+  ) throws -> ValidationPredictions {
+    let encoder = FeatureEncoder(spec: spec)
+    var result = ValidationPredictions(predictions: Array(repeating: [], count: models.count))
+    var groups: [UInt64] = []
+    var sawUser = false
+    let batchSize = 4096
+    var batch = EncodedBatch(spec: spec, capacity: batchSize)
+
+    func score() {
+      for (index, model) in models.enumerated() {
+        result.predictions[index].append(contentsOf: model.predict(batch))
+      }
+      result.labels.append(contentsOf: batch.labels)
+      batch.removeAll()
+    }
+
+    try streamImpressions(connection, filter) { row in
+      encoder.append(cat: row.cat, num: row.num, seq: row.seq, label: row.label, to: &batch)
+      if let user = row.userId, !user.isEmpty {
+        sawUser = true
+        groups.append(stableHash(user))
+      } else {
+        groups.append(0)
+      }
+      if batch.count == batchSize { score() }
+    }
+    if batch.count > 0 { score() }
+    result.groups = sawUser ? groups : nil
+    return result
+  }
+
+  private func format(_ value: Double) -> String {
+    String(format: "%.5f", value)
+  }
+}
+
+/// The rows a run trains on and the rows it validates on.
+struct TrainingWindows {
+  var train: ImpressionFilter
+  var validation: ImpressionFilter
+  var trainFrom: Date
+  var trainTo: Date
+  var description: String
+}
+
+extension TrainingPipeline {
+  /// Chooses the training and validation rows: the 'test' split, or the last logged day.
+  func trainingWindows(_ dataset: DatasetInfo) throws -> TrainingWindows {
+    guard let range = try impressionTimeRange(connection, dataset: dataset.name) else {
+      throw PipelineError(
+        "data set '\(dataset.name)' has no impressions; load it with `adpilot import` "
+          + "or `adpilot generate`")
+    }
+    if dataset.validation == "split" {
+      return TrainingWindows(
+        train: ImpressionFilter(dataset: dataset.name, split: "train"),
+        validation: ImpressionFilter(dataset: dataset.name, split: "test"),
+        trainFrom: range.first, trainTo: range.last,
+        description: "split 'train' (validation: split 'test')")
+    }
+    var calendar = Calendar(identifier: .gregorian)
+    calendar.timeZone = TimeZone(identifier: "UTC") ?? calendar.timeZone
+    let lastDay = calendar.startOfDay(for: range.last)
+    guard lastDay > range.first else {
+      throw PipelineError(
+        "data set '\(dataset.name)' covers less than two days, so no later day is left "
+          + "for validation; generate or import at least two days")
+    }
+    return TrainingWindows(
+      train: ImpressionFilter(dataset: dataset.name, to: lastDay),
+      validation: ImpressionFilter(dataset: dataset.name, from: lastDay),
+      trainFrom: range.first, trainTo: lastDay,
+      description: "times before \(isoInstant(lastDay)) (validation: the last day, from "
+        + "\(isoInstant(lastDay)))")
+  }
+}

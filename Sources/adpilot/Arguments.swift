@@ -1,0 +1,124 @@
+// Command-line argument parsing for the adpilot tool: `--name value`, `--name=value`, boolean
+// flags and positionals, checked against what each command declares. It never reads the
+// environment and never exits; callers turn UsageError into exit code 2.
+
+/// An error in how a command was invoked, printed with the command's usage line.
+struct UsageError: Error, CustomStringConvertible {
+  var message: String
+  var description: String { message }
+}
+
+/// An option a command accepts.
+struct OptionSpec {
+  /// The long name without dashes, e.g. `date` for `--date`.
+  var name: String
+  /// A short placeholder for the value in help text; nil marks a boolean flag.
+  var valueName: String?
+  /// One line of help: what the option sets, with its unit and default.
+  var help: String
+
+  static func flag(_ name: String, _ help: String) -> OptionSpec {
+    OptionSpec(name: name, valueName: nil, help: help)
+  }
+
+  static func value(_ name: String, _ valueName: String, _ help: String) -> OptionSpec {
+    OptionSpec(name: name, valueName: valueName, help: help)
+  }
+}
+
+/// The parsed arguments of one command.
+struct ParsedArguments {
+  var positionals: [String] = []
+  var values: [String: String] = [:]
+  var flags: Set<String> = []
+
+  /// Returns the value of `--name`, or nil when absent.
+  func value(_ name: String) -> String? { values[name] }
+
+  /// Returns whether the flag `--name` was given.
+  func flag(_ name: String) -> Bool { flags.contains(name) }
+
+  /// Returns `--name` parsed as an integer, `defaultValue` when absent.
+  func int(_ name: String, default defaultValue: Int) throws -> Int {
+    guard let text = values[name] else { return defaultValue }
+    guard let number = Int(text) else {
+      throw UsageError(message: "invalid value for --\(name): '\(text)' is not an integer")
+    }
+    return number
+  }
+
+  /// Returns `--name` parsed as a 64-bit integer, or nil when absent.
+  func int64(_ name: String) throws -> Int64? {
+    guard let text = values[name] else { return nil }
+    guard let number = Int64(text) else {
+      throw UsageError(message: "invalid value for --\(name): '\(text)' is not an integer")
+    }
+    return number
+  }
+
+  /// Returns `--name` parsed as a floating-point number, `defaultValue` when absent.
+  func double(_ name: String, default defaultValue: Double) throws -> Double {
+    guard let text = values[name] else { return defaultValue }
+    guard let number = Double(text), number.isFinite else {
+      throw UsageError(message: "invalid value for --\(name): '\(text)' is not a finite number")
+    }
+    return number
+  }
+}
+
+/// Parses `arguments` against `options`, accepting at most `maxPositionals` positionals.
+func parseArguments(
+  _ arguments: [String], options: [OptionSpec], maxPositionals: Int = 0
+) throws -> ParsedArguments {
+  let specs = Dictionary(options.map { ($0.name, $0) }, uniquingKeysWith: { first, _ in first })
+  var parsed = ParsedArguments()
+  var index = 0
+  var onlyPositionals = false
+  while index < arguments.count {
+    let argument = arguments[index]
+    index += 1
+    if onlyPositionals || !argument.hasPrefix("--") || argument == "-" {
+      parsed.positionals.append(argument)
+      continue
+    }
+    if argument == "--" {
+      onlyPositionals = true
+      continue
+    }
+
+    let body = argument.dropFirst(2)
+    let name: String
+    var inlineValue: String?
+    if let equals = body.firstIndex(of: "=") {
+      name = String(body[..<equals])
+      inlineValue = String(body[body.index(after: equals)...])
+    } else {
+      name = String(body)
+    }
+    guard let spec = specs[name] else {
+      let known = options.map { "--\($0.name)" }.sorted().joined(separator: ", ")
+      throw UsageError(
+        message: "unknown option '--\(name)'; valid options: \(known.isEmpty ? "none" : known)")
+    }
+
+    if spec.valueName == nil {
+      guard inlineValue == nil else {
+        throw UsageError(message: "option --\(name) is a flag and takes no value")
+      }
+      parsed.flags.insert(name)
+    } else if let inlineValue {
+      parsed.values[name] = inlineValue
+    } else {
+      guard index < arguments.count else {
+        throw UsageError(message: "missing value for --\(name) (expected \(spec.valueName ?? ""))")
+      }
+      parsed.values[name] = arguments[index]
+      index += 1
+    }
+  }
+  if parsed.positionals.count > maxPositionals {
+    let extra = parsed.positionals[maxPositionals...].joined(separator: " ")
+    throw UsageError(message: "unexpected argument '\(extra)'")
+  }
+  return parsed
+}

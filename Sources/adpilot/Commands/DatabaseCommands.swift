@@ -1,0 +1,53 @@
+// `adpilot db` manages the embedded PostgreSQL cluster; `adpilot migrate` applies sql/ to the
+// configured database. Neither prints a password.
+
+import AdPilot
+import Foundation
+import Postgres
+
+let databaseCommands: [Command] = [
+  Command(
+    name: "db",
+    summary: "start, stop or inspect the embedded PostgreSQL; print its connection URL",
+    usage: "db start|stop|status|url",
+    options: [], maxPositionals: 1,
+    run: { parsed, context in
+      guard let action = parsed.positionals.first else {
+        throw UsageError(message: "missing action: expected start, stop, status or url")
+      }
+      if ConnectionConfig.fromEnvironment(context.environment) != nil, action != "status" {
+        context.logger.warning(
+          "DATABASE_URL or PG* variables are set; other commands use that server, not the embedded one")
+      }
+      let database = EmbeddedDatabase(root: try ProjectPaths.root())
+      switch action {
+      case "start":
+        try database.start()
+        let connection = try Connection(database.config)
+        let applied = try Migrator(connection).migrate(directory: try ProjectPaths.sqlDirectory())
+        connection.close()
+        context.print("embedded database running: \(database.config.displayTarget)")
+        if !applied.isEmpty { context.print("migrations applied: \(applied.joined(separator: ", "))") }
+      case "stop":
+        try database.stop()
+        context.print("embedded database stopped")
+      case "status":
+        context.print("\(database.status())")
+      case "url":
+        context.print(database.config.url)
+      default:
+        throw UsageError(message: "unknown action '\(action)': expected start, stop, status or url")
+      }
+    }),
+  Command(
+    name: "migrate",
+    summary: "apply the SQL migrations in sql/ to the configured database",
+    usage: "migrate",
+    options: [],
+    run: { _, context in
+      let connection = try context.connect()
+      defer { connection.close() }
+      let applied = try Migrator(connection).migrate(directory: try ProjectPaths.sqlDirectory())
+      context.print(applied.isEmpty ? "schema up to date" : "applied: \(applied.joined(separator: ", "))")
+    }),
+]

@@ -1,0 +1,90 @@
+// `adpilot campaigns` validates and syncs campaign files; `adpilot allocate` plans a day's
+// budget split and hourly pacing and prints the allocation table.
+
+import AdPilot
+import Allocation
+import Foundation
+
+let campaignsCommand = Command(
+  name: "campaigns",
+  summary: "validate campaigns/*/*.json, or sync them into adpilot.campaigns",
+  usage: "campaigns validate|sync [--dir PATH]",
+  options: [.value("dir", "PATH", "campaign directory (default: campaigns/ in the checkout)")],
+  maxPositionals: 1,
+  run: { parsed, context in
+    let action = parsed.positionals.first ?? "sync"
+    let directory =
+      parsed.value("dir").map { URL(fileURLWithPath: $0) } ?? (try ProjectPaths.campaignsDirectory())
+    switch action {
+    case "validate":
+      let count = try validateCampaignDirectory(directory)
+      context.print("\(count) campaign files are valid")
+    case "sync":
+      let connection = try context.connect()
+      defer { connection.close() }
+      let report = try syncCampaigns(connection, directory: directory)
+      context.print(
+        "synced \(report.campaigns) campaigns and \(report.portfolios) portfolios "
+          + "(\(report.datasets.joined(separator: ", "))); removed \(report.removed)")
+    default:
+      throw UsageError(message: "unknown action '\(action)': expected validate or sync")
+    }
+  })
+
+let allocateCommand = Command(
+  name: "allocate",
+  summary: "split a day's budget across campaigns and write hourly pacing plans",
+  usage: "allocate --dataset NAME (--date YYYY-MM-DD | --next-day) [--budget MICROS]",
+  options: [
+    .value("dataset", "NAME", "campaign set and log to plan from"),
+    .value("date", "YYYY-MM-DD", "plan day"),
+    .flag("next-day", "plan the day after the last logged impression"),
+    .value("budget", "MICROS", "total budget of the day in micros (default: portfolio.json)"),
+    .value("history-days", "N", "days of logs before the plan day to forecast from (default 7)"),
+  ],
+  run: { parsed, context in
+    let dataset = try required(parsed, "dataset")
+    let connection = try context.connect()
+    defer { connection.close() }
+    let pipeline = AllocationPipeline(connection: connection, logger: context.logger)
+    let date: String
+    if parsed.flag("next-day") {
+      guard parsed.value("date") == nil else {
+        throw UsageError(message: "give either --date or --next-day, not both")
+      }
+      date = try pipeline.nextDay(after: dataset)
+    } else {
+      date = try required(parsed, "date")
+    }
+    var options = AllocateOptions(dataset: dataset, date: date)
+    options.budgetMicros = try parsed.int64("budget")
+    options.historyDays = try parsed.int("history-days", default: options.historyDays)
+    guard options.historyDays >= 1 else {
+      throw UsageError(message: "--history-days must be at least 1, got \(options.historyDays)")
+    }
+    printAllocation(try pipeline.run(options), context)
+  })
+
+func printAllocation(_ outcome: AllocationOutcome, _ context: Context) {
+  let result = outcome.result
+  context.print(
+    "plan \(outcome.runId) for \(outcome.planDate): forecast from \(outcome.forecastRows) "
+      + "impressions over \(outcome.forecastDays) days, pCTR from \(outcome.pctrSource)")
+  context.print(
+    rightPad("rank", 6) + rightPad("campaign", 18) + leftPad("allocated", 14) + leftPad("cap", 14)
+      + leftPad("exp. clicks", 12) + leftPad("exp. value", 14) + leftPad("hours", 6) + "  binding")
+  for allocation in result.allocations.sorted(by: { ($0.rank, $0.campaignId) < ($1.rank, $1.campaignId) }) {
+    let hours = outcome.plans[allocation.campaignId]?.filter { $0.spendMicros > 0 }.count ?? 0
+    context.print(
+      rightPad("\(allocation.rank)", 6) + rightPad(allocation.campaignId, 18)
+        + leftPad(money(allocation.amountMicros), 14) + leftPad(money(allocation.capMicros), 14)
+        + leftPad(String(format: "%.1f", allocation.expectedClicks), 12)
+        + leftPad(money(Int64(allocation.expectedValueMicros.rounded())), 14)
+        + leftPad("\(hours)", 6) + "  \(allocation.binding)")
+  }
+  context.print(
+    "total budget \(money(result.totalBudgetMicros)), allocated \(money(result.allocatedMicros)) "
+      + "(sum of caps \(money(result.sumOfCapsMicros)), traffic can absorb "
+      + "\(money(result.absorbableMicros)))"
+      + (outcome.superseded > 0 ? "; superseded \(outcome.superseded) earlier plan" : ""))
+}

@@ -1,0 +1,70 @@
+// `adpilot requests` queues ad requests; `adpilot score` scores pending requests (or a query's
+// rows) with the champion model into adpilot.ad_scores.
+
+import AdPilot
+import Foundation
+import Postgres
+
+let requestsCommand = Command(
+  name: "requests",
+  summary: "queue logged impressions of a data set as ad requests to score",
+  usage: "requests from-impressions --dataset NAME [--split train|test] [--limit N]",
+  options: [
+    .value("dataset", "NAME", "data set whose impressions become requests"),
+    .value("split", "SPLIT", "only impressions of this split (train or test)"),
+    .value("limit", "N", "at most this many requests, earliest first (default 10000)"),
+  ],
+  maxPositionals: 1,
+  run: { parsed, context in
+    guard parsed.positionals.first == "from-impressions" else {
+      throw UsageError(message: "expected the action from-impressions")
+    }
+    let dataset = try required(parsed, "dataset")
+    let split = parsed.value("split")
+    if let split, split != "train", split != "test" {
+      throw UsageError(message: "--split must be train or test, got '\(split)'")
+    }
+    let limit = try parsed.int("limit", default: 10_000)
+    let connection = try context.connect()
+    defer { connection.close() }
+    let job = ScoringJob(reader: connection, writer: connection, logger: context.logger)
+    let added = try job.queueRequests(fromImpressionsOf: dataset, split: split, limit: limit)
+    context.print("queued \(added) requests of \(dataset)")
+  })
+
+let scoreCommand = Command(
+  name: "score",
+  summary: "score pending ad requests (or a query's rows) with the champion into ad_scores",
+  usage: "score [--dataset NAME] [--query SQL]",
+  options: [
+    .value("dataset", "NAME", "score this data set's requests (default: every data set with pending requests)"),
+    .value(
+      "query", "SQL",
+      "score these rows instead; columns request_id, ad_id, cat_values, num_values, seq_values"),
+    .value("batch-size", "N", "rows scored per batch (default 4096)"),
+  ],
+  run: { parsed, context in
+    let reader = try context.connect()
+    defer { reader.close() }
+    let writer = try context.connect()
+    defer { writer.close() }
+    let job = ScoringJob(reader: reader, writer: writer, logger: context.logger)
+    let query = parsed.value("query")
+    var datasets: [String]
+    if let dataset = parsed.value("dataset") {
+      datasets = [dataset]
+    } else {
+      guard query == nil else { throw UsageError(message: "--query needs --dataset") }
+      datasets = try job.pendingDatasets()
+    }
+    if datasets.isEmpty { context.print("no pending requests") }
+    let batchSize = try parsed.int("batch-size", default: 4096)
+    for dataset in datasets {
+      let started = Date()
+      let report = try job.run(dataset: dataset, query: query, batchSize: batchSize)
+      let seconds = Date().timeIntervalSince(started)
+      context.print(
+        "scored \(report.scored) requests of \(dataset) with \(report.modelId) "
+          + "(\(Int(Double(report.scored) / max(seconds, 1e-9))) rows/s)")
+    }
+  })

@@ -1,0 +1,93 @@
+// `adpilot train` trains a data set's attention model and logistic baseline, prints their
+// validation metrics side by side and moves the champion alias; `adpilot models` lists models.
+
+import AdPilot
+import CTR
+import Foundation
+
+let trainCommand = Command(
+  name: "train",
+  summary: "train the attention CTR model and its logistic baseline from logged impressions",
+  usage: "train --dataset NAME [--model-name NAME] [--epochs N] [--batch-size N] [--seed N]",
+  options: [
+    .value("dataset", "NAME", "data set to train on (see `adpilot summary`)"),
+    .value("model-name", "NAME", "registry name of the models (default: the data set's name)"),
+    .value("epochs", "N", "maximum passes over the training rows (default 4)"),
+    .value("batch-size", "N", "rows per mini-batch, 256 to 4096 (default 1024)"),
+    .value("learning-rate", "X", "Adam step size (default 0.002)"),
+    .value("seed", "N", "seed of initialization and shuffling (default 1)"),
+    .value("promotion-margin", "X", "relative log-loss gain a challenger needs (default 0.001)"),
+  ],
+  run: { parsed, context in
+    var options = TrainOptions(dataset: try required(parsed, "dataset"))
+    options.modelName = parsed.value("model-name")
+    options.maxEpochs = try parsed.int("epochs", default: options.maxEpochs)
+    options.batchSize = try parsed.int("batch-size", default: options.batchSize)
+    options.learningRate = Float(try parsed.double("learning-rate", default: Double(options.learningRate)))
+    options.seed = UInt64(try parsed.int("seed", default: Int(options.seed)))
+    options.promotionMargin = try parsed.double("promotion-margin", default: options.promotionMargin)
+    guard (1...100).contains(options.maxEpochs) else {
+      throw UsageError(message: "--epochs must be between 1 and 100, got \(options.maxEpochs)")
+    }
+    guard (16...65_536).contains(options.batchSize) else {
+      throw UsageError(message: "--batch-size must be between 16 and 65536, got \(options.batchSize)")
+    }
+
+    let connection = try context.connect()
+    defer { connection.close() }
+    let outcome = try TrainingPipeline(connection: connection, logger: context.logger).run(options)
+    printTrainOutcome(outcome, context)
+  })
+
+func printTrainOutcome(_ outcome: TrainOutcome, _ context: Context) {
+  context.print(
+    "data set \(outcome.dataset.name): trained on \(outcome.trainRows) rows for "
+      + "\(outcome.epochs) epochs; validated on \(outcome.validationRows) rows "
+      + "(\(outcome.validationDescription))")
+  if outcome.attention.record.kind == "dnn" {
+    context.print("no user or ad fields in this data set, so the model ran as a plain DNN")
+  }
+  context.print(
+    rightPad("model", 30) + rightPad("kind", 10) + leftPad("AUC", 8) + leftPad("gAUC", 8)
+      + leftPad("logloss", 9) + leftPad("NE", 8) + leftPad("calib", 8))
+  var rows = [outcome.attention, outcome.logistic]
+  if let previous = outcome.previousChampion { rows.append(previous) }
+  for evaluation in rows {
+    let report = evaluation.report
+    context.print(
+      rightPad(evaluation.record.id, 30) + rightPad(evaluation.record.kind, 10)
+        + leftPad(fixed(report.auc), 8) + leftPad(report.gauc.map(fixed) ?? "n/a", 8)
+        + leftPad(fixed(report.logLoss), 9) + leftPad(fixed(report.normalizedEntropy), 8)
+        + leftPad(fixed(report.calibration), 8))
+  }
+  context.print("champion: \(outcome.champion.id) (\(outcome.championReason))")
+}
+
+func fixed(_ value: Double) -> String {
+  value.isFinite ? String(format: "%.4f", value) : "n/a"
+}
+
+let modelsCommand = Command(
+  name: "models",
+  summary: "list registered models and each name's champion",
+  usage: "models [--name NAME]",
+  options: [.value("name", "NAME", "only models of this registry name")],
+  run: { parsed, context in
+    let connection = try context.connect()
+    defer { connection.close() }
+    let registry = ModelRegistry(connection: connection)
+    let records = try registry.list(name: parsed.value("name"))
+    var champions: [String: String] = [:]
+    for name in Set(records.map(\.name)) {
+      champions[name] = try registry.alias("champion", of: name)
+    }
+    context.print(
+      rightPad("id", 34) + rightPad("kind", 10) + leftPad("valid logloss", 14) + "  created")
+    for record in records {
+      let mark = champions[record.name] == record.id ? "  champion" : ""
+      context.print(
+        rightPad(record.id, 34) + rightPad(record.kind, 10)
+          + leftPad(record.validationLogLoss.map(fixed) ?? "n/a", 14) + "  " + record.createdAt
+          + mark)
+    }
+  })

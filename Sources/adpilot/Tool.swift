@@ -1,0 +1,145 @@
+// The command table of the adpilot tool and its top-level error handling. Each command parses
+// its own options and runs one job; this file owns help text and exit codes.
+
+import AdPilot
+import Foundation
+import Postgres
+
+/// A subcommand of the tool.
+struct Command {
+  var name: String
+  var summary: String
+  var usage: String
+  var options: [OptionSpec]
+  var maxPositionals = 0
+  var run: (ParsedArguments, Context) throws -> Void
+}
+
+/// What every command receives: the environment, a logger and stdout.
+final class Context {
+  let environment: [String: String]
+  let logger: Logger
+  private(set) var output = ""
+  let echo: Bool
+
+  init(environment: [String: String], logger: Logger, echo: Bool = true) {
+    self.environment = environment
+    self.logger = logger
+    self.echo = echo
+  }
+
+  /// Writes one line of the command's result to standard output.
+  func print(_ line: String = "") {
+    output += line + "\n"
+    if echo { Swift.print(line) }
+  }
+
+  /// Opens a connection to the configured database, starting the embedded one when none is set.
+  func connect() throws -> Connection {
+    try DatabaseLocator.connect(environment: environment)
+  }
+}
+
+enum Tool {
+  static let commands: [Command] =
+    databaseCommands + importCommands + [
+      generateCommand, campaignsCommand, trainCommand, modelsCommand, allocateCommand,
+      requestsCommand, scoreCommand, summaryCommand,
+    ]
+
+  /// Runs the tool with `arguments` and returns the process exit code.
+  static func main(_ arguments: [String], environment: [String: String] = ProcessInfo.processInfo.environment)
+    -> Int32
+  {
+    let verbose = arguments.contains("--verbose")
+    let rest = arguments.filter { $0 != "--verbose" }
+    let logger = Logger(minimumLevel: verbose ? .debug : .info)
+    guard let name = rest.first, name != "--help", name != "-h", name != "help" else {
+      Swift.print(help())
+      return rest.isEmpty ? 2 : 0
+    }
+    guard let command = commands.first(where: { $0.name == name }) else {
+      FileHandle.standardError.write(
+        Data("error: unknown command '\(name)'; run `adpilot --help` for the list\n".utf8))
+      return 2
+    }
+    if rest.dropFirst().contains("--help") {
+      Swift.print(commandHelp(command))
+      return 0
+    }
+    let context = Context(environment: environment, logger: logger)
+    do {
+      let parsed = try parseArguments(
+        Array(rest.dropFirst()), options: command.options, maxPositionals: command.maxPositionals)
+      try command.run(parsed, context)
+      return 0
+    } catch let error as UsageError {
+      FileHandle.standardError.write(
+        Data("error: \(error.message)\nusage: adpilot \(command.usage)\n".utf8))
+      return 2
+    } catch {
+      FileHandle.standardError.write(Data("error: \(error)\n".utf8))
+      return 1
+    }
+  }
+
+  static func help() -> String {
+    var text = """
+      adpilot: CTR training from PostgreSQL logs, budget allocation and pacing, request scoring.
+
+      usage: adpilot <command> [options]   (add --help after a command for its options)
+
+      commands:
+
+      """
+    for command in commands {
+      text += "  " + command.name.padding(toLength: 12, withPad: " ", startingAt: 0)
+      text += command.summary + "\n"
+    }
+    text += """
+
+      The database comes from DATABASE_URL or the PG* variables; with neither set, adpilot
+      starts its own embedded PostgreSQL (see `adpilot db`). --verbose logs debug lines.
+      """
+    return text
+  }
+
+  static func commandHelp(_ command: Command) -> String {
+    var text = "usage: adpilot \(command.usage)\n\n\(command.summary)\n"
+    if !command.options.isEmpty {
+      text += "\noptions:\n"
+      for option in command.options {
+        let left = "--\(option.name)" + (option.valueName.map { " \($0)" } ?? "")
+        text += "  " + left.padding(toLength: 28, withPad: " ", startingAt: 0) + option.help + "\n"
+      }
+    }
+    return text
+  }
+}
+
+/// Returns the value of a required option or throws a usage error naming it.
+func required(_ parsed: ParsedArguments, _ name: String) throws -> String {
+  guard let value = parsed.value(name), !value.isEmpty else {
+    throw UsageError(message: "missing required option --\(name)")
+  }
+  return value
+}
+
+/// Formats micros as a decimal amount with two places, for tables.
+func money(_ micros: Int64) -> String {
+  let sign = micros < 0 ? "-" : ""
+  let magnitude = micros.magnitude
+  let units = magnitude / 1_000_000
+  let cents = (magnitude % 1_000_000) / 10_000
+  return "\(sign)\(units).\(cents < 10 ? "0" : "")\(cents)"
+}
+
+/// Pads `text` on the left to `width` characters.
+func leftPad(_ text: String, _ width: Int) -> String {
+  text.count >= width ? text : String(repeating: " ", count: width - text.count) + text
+}
+
+/// Pads `text` on the right to `width` characters.
+func rightPad(_ text: String, _ width: Int) -> String {
+  text.count >= width ? text : text + String(repeating: " ", count: width - text.count)
+}
