@@ -1,1 +1,0 @@
-// Allocation module: see docs/ARCHITECTURE.md.

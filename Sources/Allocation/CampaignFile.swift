@@ -1,0 +1,290 @@
+// Strict parsing and validation of campaign and portfolio JSON files.
+// The caller reads the bytes; this file never opens files and accepts no unknown keys.
+
+import Foundation
+
+/// A parser and validator of campaign files and portfolio files.
+///
+/// A campaign file holds one JSON object with snake_case keys. `id`, `name`, `dataset`,
+/// `value_per_click_micros` and `daily_budget_micros` are required; every other key has a default
+/// (see `Campaign.init`). Unknown keys, wrong JSON types, money written as floats or strings, and
+/// out-of-range values are rejected with a `CampaignFileError` naming the file, the field, the
+/// value and the fix.
+///
+/// NOTE: JSONSerialization keeps one value of a key written twice, so duplicate keys inside one
+/// file go undetected.
+public enum CampaignFile {
+  /// The keys of a campaign file, in the order the documentation lists them.
+  public static let campaignKeys = [
+    "id", "name", "advertiser", "dataset", "value_per_click_micros", "daily_budget_micros",
+    "min_daily_micros", "max_daily_micros", "lifetime_budget_micros", "priority", "pacing",
+    "time_zone", "day_parting", "flight_start", "flight_end", "targeting", "status",
+  ]
+
+  /// The keys of a portfolio file.
+  public static let portfolioKeys = ["dataset", "daily_budget_micros"]
+
+  /// The weekday keys of `day_parting`, Monday first; Campaign stores them as 1...7.
+  public static let weekdayKeys = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
+
+  /// Parses and validates one campaign file.
+  ///
+  /// - Parameters:
+  ///   - data: the file's bytes.
+  ///   - file: the file's name for error messages, such as `campaigns/synthetic/a.json`.
+  public static func parse(_ data: Data, file: String) throws(CampaignFileError) -> Campaign {
+    let fields = try JSONFields(data: data, file: file)
+    try fields.rejectUnknownKeys(campaignKeys, kind: "campaign")
+    try fields.require("id", as: "a string")
+    try fields.require("name", as: "a string")
+    try fields.require("dataset", as: "a string")
+    try fields.require("value_per_click_micros", as: "an integer number of micros")
+    try fields.require("daily_budget_micros", as: "an integer number of micros")
+
+    let campaign = Campaign(
+      id: try fields.string("id"),
+      name: try fields.string("name"),
+      advertiser: try fields.string("advertiser"),
+      dataset: try fields.string("dataset"),
+      valuePerClickMicros: try fields.int64("value_per_click_micros"),
+      dailyBudgetMicros: try fields.int64("daily_budget_micros"),
+      minDailyMicros: try fields.int64("min_daily_micros"),
+      maxDailyMicros: try fields.optionalInt64("max_daily_micros"),
+      lifetimeBudgetMicros: try fields.optionalInt64("lifetime_budget_micros"),
+      priority: try priority(fields),
+      pacing: try pacing(fields),
+      timeZone: try timeZone(fields),
+      dayParting: try dayParting(fields),
+      flightStart: try fields.optionalString("flight_start"),
+      flightEnd: try fields.optionalString("flight_end"),
+      targeting: try targeting(fields),
+      status: try fields.string("status", fallback: "active"))
+    try validate(campaign, file: file)
+    return campaign
+  }
+
+  /// Parses and validates a portfolio file: `{"dataset": "...", "daily_budget_micros": N}`.
+  public static func parsePortfolio(_ data: Data, file: String) throws(CampaignFileError)
+    -> Portfolio
+  {
+    let fields = try JSONFields(data: data, file: file)
+    try fields.rejectUnknownKeys(portfolioKeys, kind: "portfolio")
+    try fields.require("dataset", as: "a string")
+    try fields.require("daily_budget_micros", as: "an integer number of micros")
+    let portfolio = Portfolio(
+      dataset: try fields.string("dataset"),
+      dailyBudgetMicros: try fields.int64("daily_budget_micros"))
+    try checkName(portfolio.dataset, field: "dataset", file: file)
+    try checkMoney(
+      portfolio.dailyBudgetMicros, field: "daily_budget_micros", file: file,
+      fix: "set a non-negative budget in micros")
+    return portfolio
+  }
+
+  /// Validates a set of parsed campaigns: every id unique across files, and every campaign's
+  /// data set equal to the portfolio's when a portfolio is given.
+  ///
+  /// - Throws: `CampaignFileError` on the later file of a duplicate pair, naming the earlier one.
+  public static func validateSet(
+    _ entries: [(file: String, campaign: Campaign)],
+    portfolio: (file: String, portfolio: Portfolio)? = nil
+  ) throws(CampaignFileError) {
+    var firstFile: [String: String] = [:]
+    for entry in entries {
+      let id = entry.campaign.id
+      if let earlier = firstFile[id] {
+        throw CampaignFileError(
+          file: entry.file, field: "id", value: "\"\(id)\"",
+          message: "duplicates the id of \(earlier)",
+          fix: "give each campaign a unique id, or remove one of the two files")
+      }
+      firstFile[id] = entry.file
+      if let portfolio, entry.campaign.dataset != portfolio.portfolio.dataset {
+        throw CampaignFileError(
+          file: entry.file, field: "dataset", value: "\"\(entry.campaign.dataset)\"",
+          message: "must match the data set '\(portfolio.portfolio.dataset)' of \(portfolio.file)",
+          fix: "move the file to its data set's folder or correct 'dataset'")
+      }
+    }
+  }
+
+  // ---------------------------------------------------------------------------------------------
+
+  static func priority(_ fields: JSONFields) throws(CampaignFileError) -> Int {
+    let value = try fields.int64("priority")
+    guard let priority = Int(exactly: value) else {
+      throw CampaignFileError(
+        file: fields.file, field: "priority", value: String(value),
+        message: "is out of range", fix: "use a small integer; larger values are served first")
+    }
+    return priority
+  }
+
+  static func pacing(_ fields: JSONFields) throws(CampaignFileError) -> PacingMode {
+    let text = try fields.string("pacing", fallback: PacingMode.even.rawValue)
+    guard let mode = PacingMode(rawValue: text) else {
+      throw CampaignFileError(
+        file: fields.file, field: "pacing", value: "\"\(text)\"",
+        message: "must be one of even, front_loaded, asap",
+        fix: "use \"even\" to follow traffic, \"front_loaded\" or \"asap\" to spend early")
+    }
+    return mode
+  }
+
+  static func timeZone(_ fields: JSONFields) throws(CampaignFileError) -> TimeZone {
+    guard fields.object["time_zone"] != nil else { return .utc }
+    let name = try fields.string("time_zone")
+    guard !name.isEmpty, let zone = TimeZone(identifier: name) else {
+      throw CampaignFileError(
+        file: fields.file, field: "time_zone", value: "\"\(name)\"",
+        message: "is not a known IANA time zone",
+        fix: "use an IANA time zone name such as \"America/New_York\" or \"UTC\"")
+    }
+    return zone
+  }
+
+  /// Reads `day_parting`: null, or an object from "mon"..."sun" to lists of hours 0...23.
+  static func dayParting(_ fields: JSONFields) throws(CampaignFileError) -> [Int: Set<Int>]? {
+    let file = fields.file
+    guard !fields.isAbsentOrNull("day_parting"), let value = fields.object["day_parting"] else {
+      return nil
+    }
+    guard let object = value as? [String: Any] else {
+      throw fields.typeError(
+        "day_parting", value, expected: "null or an object from weekday to hours",
+        fix: "write e.g. {\"mon\": [9, 10, 11]}, or null for every hour of every day")
+    }
+    var parting: [Int: Set<Int>] = [:]
+    for key in object.keys.sorted() {
+      let field = "day_parting.\(key)"
+      guard let weekday = weekdayKeys.firstIndex(of: key), let list = object[key] else {
+        throw CampaignFileError(
+          file: file, field: field, value: nil, message: "is not a weekday",
+          fix: "use the keys \(weekdayKeys.joined(separator: ", "))")
+      }
+      guard let hours = list as? [Any] else {
+        throw fields.typeError(
+          field, list, expected: "a list of hours", fix: "write the local hours as [0, 1, ...]")
+      }
+      var set = Set<Int>()
+      for hourValue in hours {
+        let hour = try JSONFields.int64(hourValue, file: file, field: field)
+        guard (0...23).contains(hour) else {
+          throw CampaignFileError(
+            file: file, field: field, value: String(hour), message: "hours must be in 0...23",
+            fix: "list local hours of day from 0 (midnight) to 23")
+        }
+        set.insert(Int(hour))
+      }
+      parting[weekday + 1] = set
+    }
+    return parting
+  }
+
+  /// Reads `targeting`: an object from impression field name to a list of allowed strings.
+  static func targeting(_ fields: JSONFields) throws(CampaignFileError) -> [String: [String]] {
+    guard let value = fields.object["targeting"] else { return [:] }
+    guard let object = value as? [String: Any] else {
+      throw fields.typeError(
+        "targeting", value, expected: "an object from field name to allowed values",
+        fix: "write e.g. {\"region\": [\"1\", \"2\"]}, or {} for all traffic")
+    }
+    var targeting: [String: [String]] = [:]
+    for (key, list) in object {
+      guard let values = list as? [Any], let strings = values as? [String],
+        values.allSatisfy({ $0 is String })
+      else {
+        throw fields.typeError(
+          "targeting.\(key)", list, expected: "a list of strings",
+          fix: "write the allowed values in double quotes, e.g. [\"1\", \"2\"]")
+      }
+      targeting[key] = strings
+    }
+    return targeting
+  }
+
+  /// Checks the value rules that span fields: names, money, minimum against maximum, flight.
+  static func validate(_ campaign: Campaign, file: String) throws(CampaignFileError) {
+    try checkName(campaign.id, field: "id", file: file)
+    try checkName(campaign.dataset, field: "dataset", file: file)
+    if campaign.name.isEmpty {
+      throw CampaignFileError(
+        file: file, field: "name", value: "\"\"", message: "must not be empty",
+        fix: "give the campaign a readable name")
+    }
+    let money: [(String, Int64?, String)] = [
+      ("value_per_click_micros", campaign.valuePerClickMicros, "set a non-negative value in micros"),
+      ("daily_budget_micros", campaign.dailyBudgetMicros, "set a non-negative budget in micros"),
+      ("min_daily_micros", campaign.minDailyMicros, "set a non-negative minimum in micros, or 0"),
+      ("max_daily_micros", campaign.maxDailyMicros, "set a non-negative maximum, or null"),
+      ("lifetime_budget_micros", campaign.lifetimeBudgetMicros, "set a non-negative budget, or null"),
+    ]
+    for (field, value, fix) in money {
+      if let value {
+        try checkMoney(value, field: field, file: file, fix: fix)
+      }
+    }
+    if let maximum = campaign.maxDailyMicros, campaign.minDailyMicros > maximum {
+      throw CampaignFileError(
+        file: file, field: "min_daily_micros", value: String(campaign.minDailyMicros),
+        message: "must be <= max_daily_micros (\(maximum))",
+        fix: "lower min_daily_micros or raise max_daily_micros")
+    }
+    if campaign.minDailyMicros > campaign.dailyBudgetMicros {
+      throw CampaignFileError(
+        file: file, field: "min_daily_micros", value: String(campaign.minDailyMicros),
+        message: "must be <= daily_budget_micros (\(campaign.dailyBudgetMicros))",
+        fix: "lower min_daily_micros or raise daily_budget_micros")
+    }
+    if !["active", "paused"].contains(campaign.status) {
+      throw CampaignFileError(
+        file: file, field: "status", value: "\"\(campaign.status)\"",
+        message: "must be \"active\" or \"paused\"", fix: "set status to \"active\" or \"paused\"")
+    }
+    try checkFlight(campaign, file: file)
+  }
+
+  static func checkFlight(_ campaign: Campaign, file: String) throws(CampaignFileError) {
+    var dates: [String: LocalDate] = [:]
+    for (field, text) in [("flight_start", campaign.flightStart), ("flight_end", campaign.flightEnd)]
+    {
+      guard let text else { continue }
+      guard let date = LocalDate(text) else {
+        throw CampaignFileError(
+          file: file, field: field, value: "\"\(text)\"", message: "must be a date YYYY-MM-DD",
+          fix: "write a calendar date such as \"2026-03-08\", or null")
+      }
+      dates[field] = date
+    }
+    if let start = dates["flight_start"], let end = dates["flight_end"], end < start {
+      throw CampaignFileError(
+        file: file, field: "flight_end", value: "\"\(end)\"",
+        message: "must not be before flight_start (\(start))",
+        fix: "set flight_end on or after flight_start")
+    }
+  }
+
+  /// Checks an identifier: non-empty, letters, digits, `_`, `.` and `-` only.
+  static func checkName(_ name: String, field: String, file: String) throws(CampaignFileError) {
+    let allowed = name.unicodeScalars.allSatisfy { scalar in
+      scalar.isASCII
+        && (("a"..."z").contains(scalar) || ("A"..."Z").contains(scalar)
+          || ("0"..."9").contains(scalar) || "_.-".unicodeScalars.contains(scalar))
+    }
+    guard !name.isEmpty, allowed else {
+      throw CampaignFileError(
+        file: file, field: field, value: "\"\(name)\"",
+        message: "must be non-empty and use only letters, digits, '_', '.' and '-'",
+        fix: "rename it, e.g. \"spring-sale_2026\"")
+    }
+  }
+
+  static func checkMoney(_ value: Int64, field: String, file: String, fix: String)
+    throws(CampaignFileError)
+  {
+    if value < 0 {
+      throw CampaignFileError(
+        file: file, field: field, value: String(value), message: "must be >= 0", fix: fix)
+    }
+  }
+}

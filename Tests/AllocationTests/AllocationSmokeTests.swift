@@ -1,7 +1,0 @@
-import Testing
-
-@testable import Allocation
-
-@Test func moduleLoads() {
-  #expect(Bool(true))
-}
