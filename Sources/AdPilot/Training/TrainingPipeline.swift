@@ -263,11 +263,12 @@ public struct TrainingPipeline {
 
   private func metricsDictionary(_ report: EvaluationReport) -> [String: Double] {
     var metrics: [String: Double] = [
-      "auc": report.auc, "log_loss": report.logLoss,
-      "normalized_entropy": report.normalizedEntropy, "calibration": report.calibration,
-      "rows": Double(report.count), "clicks": Double(report.clicks),
+      "log_loss": report.logLoss, "rows": Double(report.count), "clicks": report.clicks,
     ]
-    if let gauc = report.gauc { metrics["gauc"] = gauc }
+    metrics["auc"] = report.auc
+    metrics["gauc"] = report.gauc
+    metrics["normalized_entropy"] = report.normalizedEntropy
+    metrics["calibration"] = report.calibration
     return metrics
   }
 

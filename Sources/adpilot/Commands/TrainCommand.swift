@@ -56,15 +56,19 @@ func printTrainOutcome(_ outcome: TrainOutcome, _ context: Context) {
     let report = evaluation.report
     context.print(
       rightPad(evaluation.record.id, 30) + rightPad(evaluation.record.kind, 10)
-        + leftPad(fixed(report.auc), 8) + leftPad(report.gauc.map(fixed) ?? "n/a", 8)
-        + leftPad(fixed(report.logLoss), 9) + leftPad(fixed(report.normalizedEntropy), 8)
-        + leftPad(fixed(report.calibration), 8))
+        + leftPad(optionalFixed(report.auc), 8) + leftPad(optionalFixed(report.gauc), 8)
+        + leftPad(fixed(report.logLoss), 9) + leftPad(optionalFixed(report.normalizedEntropy), 8)
+        + leftPad(optionalFixed(report.calibration), 8))
   }
   context.print("champion: \(outcome.champion.id) (\(outcome.championReason))")
 }
 
 func fixed(_ value: Double) -> String {
   value.isFinite ? String(format: "%.4f", value) : "n/a"
+}
+
+func optionalFixed(_ value: Double?) -> String {
+  value.map(fixed) ?? "n/a"
 }
 
 let modelsCommand = Command(

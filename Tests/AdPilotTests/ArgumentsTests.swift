@@ -1,0 +1,84 @@
+// Tests of the adpilot tool's argument parser and its money formatting.
+
+import Testing
+
+@testable import adpilot
+
+private let options: [OptionSpec] = [
+  .value("dataset", "NAME", "data set"),
+  .value("epochs", "N", "epochs"),
+  .flag("next-day", "plan the next day"),
+]
+
+@Test func parserReadsSeparateAndInlineValues() throws {
+  let parsed = try parseArguments(
+    ["--dataset", "criteo", "--epochs=3", "--next-day"], options: options)
+  #expect(parsed.value("dataset") == "criteo")
+  #expect(try parsed.int("epochs", default: 1) == 3)
+  #expect(parsed.flag("next-day"))
+  #expect(parsed.positionals.isEmpty)
+}
+
+@Test func parserKeepsPositionalsInOrder() throws {
+  let parsed = try parseArguments(
+    ["start", "--dataset", "x", "--", "--not-an-option"], options: options, maxPositionals: 2)
+  #expect(parsed.positionals == ["start", "--not-an-option"])
+}
+
+@Test func parserRejectsUnknownOption() {
+  #expect(throws: UsageError.self) {
+    try parseArguments(["--datset", "x"], options: options)
+  }
+}
+
+@Test func parserNamesValidOptionsInError() {
+  do {
+    _ = try parseArguments(["--datset", "x"], options: options)
+    Issue.record("expected a usage error")
+  } catch let error as UsageError {
+    #expect(error.message.contains("'--datset'"))
+    #expect(error.message.contains("--dataset"))
+  } catch {
+    Issue.record("unexpected error \(error)")
+  }
+}
+
+@Test func parserRejectsMissingValue() {
+  #expect(throws: UsageError.self) {
+    try parseArguments(["--dataset"], options: options)
+  }
+}
+
+@Test func parserRejectsValueOnFlag() {
+  #expect(throws: UsageError.self) {
+    try parseArguments(["--next-day=yes"], options: options)
+  }
+}
+
+@Test func parserRejectsExtraPositionals() {
+  #expect(throws: UsageError.self) {
+    try parseArguments(["a", "b"], options: options, maxPositionals: 1)
+  }
+}
+
+@Test func parserRejectsNonIntegerValue() throws {
+  let parsed = try parseArguments(["--epochs", "three"], options: options)
+  #expect(throws: UsageError.self) {
+    try parsed.int("epochs", default: 1)
+  }
+}
+
+@Test func moneyFormatsMicros() {
+  #expect(money(0) == "0.00")
+  #expect(money(1_234_567) == "1.23")
+  #expect(money(50_000) == "0.05")
+  #expect(money(-2_500_000) == "-2.50")
+}
+
+@Test func toolReturnsUsageCodeForUnknownCommand() {
+  #expect(Tool.main(["frobnicate"], environment: [:]) == 2)
+}
+
+@Test func toolReturnsUsageCodeForBadOption() {
+  #expect(Tool.main(["train", "--bogus"], environment: [:]) == 2)
+}

@@ -1,0 +1,169 @@
+// The main job end to end on a real PostgreSQL: generate synthetic logs, sync campaigns, train,
+// allocate the next day, queue and score requests, then check the stored results against the
+// invariants users rely on.
+
+import Allocation
+import CTR
+import Foundation
+import Postgres
+import TestSupport
+import Testing
+
+@testable import AdPilot
+
+@Suite(.serialized)
+struct EndToEndTests {
+  static let suite = "end_to_end"
+
+  /// Runs the pipeline once per suite; later tests read what it stored.
+  static let prepared: Result<Prepared, any Error> = Result { try Prepared.make() }
+
+  struct Prepared: Sendable {
+    var train: TrainOutcome
+    var allocation: AllocationOutcome
+
+    static func make() throws -> Prepared {
+      let connection = try TestDatabase.connect(suite: EndToEndTests.suite)
+      defer { connection.close() }
+      let logger = Logger(minimumLevel: .warning)
+      let config = SyntheticConfig(
+        users: 600, ads: 60, days: 3, impressionsPerDay: 3_000, maxSequenceLength: 8,
+        seed: 7, requests: 100, candidatesPerRequest: 4)
+      try SyntheticGenerator(config).generate(into: connection)
+      _ = try syncCampaigns(connection, directory: try ProjectPaths.campaignsDirectory())
+
+      var trainOptions = TrainOptions(dataset: "synthetic")
+      trainOptions.maxEpochs = 1
+      trainOptions.batchSize = 256
+      let train = try TrainingPipeline(connection: connection, logger: logger).run(trainOptions)
+
+      let planner = AllocationPipeline(connection: connection, logger: logger)
+      let date = try planner.nextDay(after: "synthetic")
+      let allocation = try planner.run(AllocateOptions(dataset: "synthetic", date: date))
+      return Prepared(train: train, allocation: allocation)
+    }
+  }
+
+  func prepared() throws -> Prepared {
+    try Self.prepared.get()
+  }
+
+  @Test func championIsRegistered() throws {
+    let outcome = try prepared()
+    let connection = try TestDatabase.connect(existing: Self.suite)
+    defer { connection.close() }
+    let registry = ModelRegistry(connection: connection)
+    #expect(try registry.alias("champion", of: "synthetic") == outcome.train.champion.id)
+    #expect(try registry.list(name: "synthetic").count == 2)
+  }
+
+  @Test func pacingAddsUpToEachAllocation() throws {
+    let outcome = try prepared()
+    let connection = try TestDatabase.connect(existing: Self.suite)
+    defer { connection.close() }
+    let rows = try connection.query(
+      """
+      SELECT a.campaign_id, a.amount_micros, coalesce(sum(p.spend_micros), 0)::bigint
+      FROM adpilot.allocations a
+      LEFT JOIN adpilot.pacing_plans p USING (run_id, campaign_id)
+      WHERE a.run_id = $1::uuid
+      GROUP BY a.campaign_id, a.amount_micros
+      """, [.uuid(outcome.allocation.runId)])
+    #expect(rows.count == outcome.allocation.campaigns.count)
+    for row in rows {
+      #expect(try row.int64(1) == row.int64(2), "campaign \(try row.string(0))")
+    }
+  }
+
+  @Test func allocationsRespectCapsAndTotals() throws {
+    let outcome = try prepared()
+    let result = outcome.allocation.result
+    for allocation in result.allocations {
+      #expect(allocation.amountMicros <= allocation.capMicros, "\(allocation.campaignId)")
+      #expect(allocation.amountMicros >= 0)
+    }
+    let expected = min(result.totalBudgetMicros, result.sumOfCapsMicros, result.absorbableMicros)
+    #expect(result.allocatedMicros == expected)
+    #expect(result.allocations.map(\.amountMicros).reduce(0, +) == expected)
+
+    let connection = try TestDatabase.connect(existing: Self.suite)
+    defer { connection.close() }
+    let stored = try connection.query(
+      "SELECT sum(amount_micros)::bigint FROM adpilot.allocations WHERE run_id = $1::uuid",
+      [.uuid(outcome.allocation.runId)])
+    #expect(try stored[0].int64(0) == expected)
+  }
+
+  @Test func secondPlanSupersedesFirst() throws {
+    let outcome = try prepared()
+    let connection = try TestDatabase.connect(existing: Self.suite)
+    defer { connection.close() }
+    let planner = AllocationPipeline(connection: connection, logger: Logger(minimumLevel: .error))
+    let second = try planner.run(AllocateOptions(dataset: "synthetic", date: outcome.allocation.planDate))
+    let runs = try connection.query(
+      """
+      SELECT id::text, status
+      FROM adpilot.plan_runs
+      WHERE dataset = 'synthetic' AND plan_date = $1::date
+      ORDER BY created_at
+      """, [.date(outcome.allocation.planDate)])
+    let current = try runs.filter { try $0.string(1) == "current" }.map { try $0.string(0) }
+    #expect(current == [second.runId])
+    #expect(runs.count >= 2)
+  }
+
+  @Test func scoresEqualEvaluationBitForBit() throws {
+    let outcome = try prepared()
+    let reader = try TestDatabase.connect(existing: Self.suite)
+    defer { reader.close() }
+    let writer = try TestDatabase.connect(existing: Self.suite)
+    defer { writer.close() }
+
+    // Queue the validation day's impressions as requests, then score them.
+    let job = ScoringJob(reader: reader, writer: writer, logger: Logger(minimumLevel: .error))
+    _ = try writer.execute("DELETE FROM adpilot.ad_scores")
+    let windows = try TrainingPipeline(connection: reader, logger: Logger()).trainingWindows(
+      outcome.train.dataset)
+    let queued = try writer.execute(
+      """
+      INSERT INTO adpilot.ad_requests
+          (request_id, ad_id, dataset, time, user_id, cat_values, num_values, seq_values)
+      SELECT 'eval-' || request_id, coalesce(ad_id, ''), dataset, time, user_id, cat_values,
+             num_values, seq_values
+      FROM adpilot.impressions
+      WHERE dataset = 'synthetic' AND time >= $1
+      ON CONFLICT DO NOTHING
+      """, [.timestamptz(windows.validation.from ?? Date())])
+    #expect(queued > 0)
+    let report = try job.run(dataset: "synthetic")
+    #expect(report.modelId == outcome.train.champion.id)
+    #expect(report.scored >= queued)
+
+    // The evaluation path: the same rows streamed in the trainer's order and batch size.
+    let model = try ModelRegistry(connection: reader).load(id: report.modelId)
+    let encoder = FeatureEncoder(spec: model.spec)
+    var ids: [String] = []
+    var batch = EncodedBatch(spec: model.spec, capacity: 4096)
+    var expected: [String: Float] = [:]
+    try streamImpressions(reader, windows.validation) { row in
+      ids.append("eval-" + row.requestId)
+      encoder.append(cat: row.cat, num: row.num, seq: row.seq, label: row.label, to: &batch)
+      if batch.count == 4096 {
+        for (id, score) in zip(ids, model.predict(batch)) { expected[id] = score }
+        ids.removeAll()
+        batch.removeAll()
+      }
+    }
+    for (id, score) in zip(ids, model.predict(batch)) { expected[id] = score }
+
+    let stored = try reader.query(
+      "SELECT request_id, score::float8 FROM adpilot.ad_scores WHERE request_id LIKE 'eval-%'")
+    #expect(stored.count == expected.count)
+    var mismatches = 0
+    for row in stored {
+      let score = Float(try row.double(1))
+      if expected[try row.string(0)]?.bitPattern != score.bitPattern { mismatches += 1 }
+    }
+    #expect(mismatches == 0)
+  }
+}
