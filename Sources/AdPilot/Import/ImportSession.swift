@@ -85,11 +85,19 @@ func parseClick(_ field: Substring) -> Int16? {
   }
 }
 
-/// Parses a finite number, or nil for an empty field; throws `NonNumeric` otherwise.
-func parseOptionalNumber(_ field: Substring) throws(NonNumeric) -> Double? {
-  if field.isEmpty { return nil }
-  guard let value = Double(field), value.isFinite else { throw NonNumeric() }
-  return value
-}
+/// A parsed numeric field: missing (empty), a finite value, or text that is not a number.
+enum NumberField: Equatable {
+  case missing
+  case value(Double)
+  case invalid
 
-struct NonNumeric: Error {}
+  init(_ field: Substring) {
+    if field.isEmpty {
+      self = .missing
+    } else if let value = Double(field), value.isFinite {
+      self = .value(value)
+    } else {
+      self = .invalid
+    }
+  }
+}
