@@ -1,1 +1,0 @@
-// Postgres module: see docs/ARCHITECTURE.md.
