@@ -1,1 +1,0 @@
-// CTR module: see docs/ARCHITECTURE.md.

@@ -1,0 +1,170 @@
+// Offline CTR metrics: AUC, gAUC, log loss, normalized entropy, calibration, reliability.
+// All sums run in Double in row order, so a report is reproducible bit for bit.
+
+/// One bin of a reliability table: rows whose prediction falls in `lowerBound..<upperBound`.
+public struct ReliabilityBin: Sendable, Equatable {
+  public var lowerBound: Double
+  public var upperBound: Double
+  public var count: Int
+  /// The mean prediction of the bin's rows, 0 when the bin is empty.
+  public var meanPrediction: Double
+  /// The click rate of the bin's rows, 0 when the bin is empty.
+  public var observedRate: Double
+}
+
+/// The figures of one evaluation.
+public struct EvaluationReport: Sendable, Equatable {
+  /// The number of rows.
+  public var count: Int
+  /// The sum of labels.
+  public var clicks: Double
+  /// ROC AUC; nil when all labels are equal.
+  public var auc: Double?
+  /// Impression-weighted mean of per-group AUC over groups with both classes; nil without any.
+  public var gauc: Double?
+  /// The number of groups that entered gAUC.
+  public var gaucGroups: Int
+  /// Mean binary cross-entropy in nats, predictions clipped to [1e-7, 1 - 1e-7].
+  public var logLoss: Double
+  /// Log loss divided by the entropy of the base rate; nil when the base rate is 0 or 1.
+  public var normalizedEntropy: Double?
+  /// Sum of predictions over sum of labels; nil without clicks.
+  public var calibration: Double?
+  /// Ten equal-width bins over [0, 1].
+  public var reliability: [ReliabilityBin]
+}
+
+/// Offline metrics over predictions and 0/1 labels.
+public enum Metrics {
+  /// The clipping bound of log loss.
+  public static let epsilon = 1e-7
+
+  /// Computes every figure; `groups` (for example user ids) enables gAUC.
+  public static func evaluate(predictions: [Float], labels: [Float], groups: [UInt64]?)
+    -> EvaluationReport
+  {
+    precondition(predictions.count == labels.count, "predictions and labels differ in count")
+    let clicks = labels.reduce(0.0) { $0 + Double($1) }
+    let loss = logLoss(predictions: predictions, labels: labels)
+    let predicted = predictions.reduce(0.0) { $0 + Double($1) }
+    var entropy: Double? = nil
+    if !predictions.isEmpty {
+      let rate = clicks / Double(predictions.count)
+      if rate > 0 && rate < 1 {
+        entropy = -(rate * Math.logarithm(rate) + (1 - rate) * Math.logarithm(1 - rate))
+      }
+    }
+    let grouped = groups.map { gauc(predictions: predictions, labels: labels, groups: $0) }
+    return EvaluationReport(
+      count: predictions.count,
+      clicks: clicks,
+      auc: auc(predictions: predictions, labels: labels),
+      gauc: grouped?.value,
+      gaucGroups: grouped?.groups ?? 0,
+      logLoss: loss,
+      normalizedEntropy: entropy.map { loss / $0 },
+      calibration: clicks > 0 ? predicted / clicks : nil,
+      reliability: reliability(predictions: predictions, labels: labels))
+  }
+
+  /// Returns ROC AUC by the Mann-Whitney U statistic with tied predictions given their average
+  /// rank; nil when all labels are equal. Labels > 0.5 count as positive.
+  public static func auc(predictions: [Float], labels: [Float]) -> Double? {
+    precondition(predictions.count == labels.count, "predictions and labels differ in count")
+    let order = predictions.indices.sorted { predictions[$0] < predictions[$1] }
+    return auc(order: order[...], predictions: predictions, labels: labels)
+  }
+
+  /// AUC over the rows `order`, sorted by ascending prediction.
+  private static func auc(order: ArraySlice<Int>, predictions: [Float], labels: [Float])
+    -> Double?
+  {
+    var positives = 0.0
+    var positiveRankSum = 0.0
+    var start = order.startIndex
+    while start < order.endIndex {
+      var end = start + 1
+      while end < order.endIndex && predictions[order[end]] == predictions[order[start]] {
+        end += 1
+      }
+      // Ranks are 1-based positions within `order`; ties share the mean of their ranks.
+      let firstRank = Double(start - order.startIndex + 1)
+      let averageRank = firstRank + Double(end - start - 1) / 2
+      for index in start..<end where labels[order[index]] > 0.5 {
+        positives += 1
+        positiveRankSum += averageRank
+      }
+      start = end
+    }
+    let negatives = Double(order.count) - positives
+    guard positives > 0 && negatives > 0 else { return nil }
+    let u = positiveRankSum - positives * (positives + 1) / 2
+    return u / (positives * negatives)
+  }
+
+  /// Returns the impression-weighted mean AUC of the groups that have both classes, and their
+  /// number; the value is nil when no group qualifies.
+  public static func gauc(predictions: [Float], labels: [Float], groups: [UInt64])
+    -> (value: Double?, groups: Int)
+  {
+    precondition(predictions.count == groups.count, "predictions and groups differ in count")
+    // Sort by (group, prediction) so each group is one run already ordered for AUC.
+    let order = predictions.indices.sorted {
+      groups[$0] != groups[$1] ? groups[$0] < groups[$1] : predictions[$0] < predictions[$1]
+    }
+    var weightedSum = 0.0
+    var weight = 0.0
+    var used = 0
+    var start = 0
+    while start < order.count {
+      var end = start + 1
+      while end < order.count && groups[order[end]] == groups[order[start]] { end += 1 }
+      if let value = auc(order: order[start..<end], predictions: predictions, labels: labels) {
+        weightedSum += value * Double(end - start)
+        weight += Double(end - start)
+        used += 1
+      }
+      start = end
+    }
+    return (used > 0 ? weightedSum / weight : nil, used)
+  }
+
+  /// Returns mean binary cross-entropy in nats with predictions clipped to [1e-7, 1 - 1e-7];
+  /// 0 for no rows.
+  public static func logLoss(predictions: [Float], labels: [Float]) -> Double {
+    precondition(predictions.count == labels.count, "predictions and labels differ in count")
+    guard !predictions.isEmpty else { return 0 }
+    var sum = 0.0
+    for (p, y) in zip(predictions, labels) {
+      let clipped = min(max(Double(p), epsilon), 1 - epsilon)
+      let label = Double(y)
+      sum -= label * Math.logarithm(clipped) + (1 - label) * Math.logarithm(1 - clipped)
+    }
+    return sum / Double(predictions.count)
+  }
+
+  /// Returns ten equal-width bins of [0, 1]; a prediction of exactly 1 falls in the last bin.
+  public static func reliability(predictions: [Float], labels: [Float], bins: Int = 10)
+    -> [ReliabilityBin]
+  {
+    var counts = [Int](repeating: 0, count: bins)
+    var predictionSums = [Double](repeating: 0, count: bins)
+    var labelSums = [Double](repeating: 0, count: bins)
+    for (p, y) in zip(predictions, labels) {
+      let value = min(max(Double(p), 0), 1)
+      let bin = min(Int(value * Double(bins)), bins - 1)
+      counts[bin] += 1
+      predictionSums[bin] += Double(p)
+      labelSums[bin] += Double(y)
+    }
+    return (0..<bins).map { bin in
+      let n = Double(counts[bin])
+      return ReliabilityBin(
+        lowerBound: Double(bin) / Double(bins),
+        upperBound: Double(bin + 1) / Double(bins),
+        count: counts[bin],
+        meanPrediction: counts[bin] > 0 ? predictionSums[bin] / n : 0,
+        observedRate: counts[bin] > 0 ? labelSums[bin] / n : 0)
+    }
+  }
+}

@@ -1,0 +1,53 @@
+// Hyper-parameters of the CTR models and their trainer, with the defaults the pipeline uses.
+// Values are checked by validate(); models and the trainer call it.
+
+/// Training and architecture hyper-parameters.
+public struct TrainingConfig: Sendable, Equatable {
+  /// Rows per training step.
+  public var batchSize: Int = 1024
+  /// The Adam step size for dense weights and embedding rows.
+  public var learningRate: Float = 0.001
+  /// The L2 coefficient, applied to dense weight matrices and to the embedding rows a step
+  /// touches (never to untouched rows).
+  public var l2: Float = 1e-6
+  /// The seed of weight initialization.
+  public var seed: UInt64 = 42
+  /// Hidden widths of the final MLP (ReLU), before the one-logit output.
+  public var mlpHidden: [Int] = [200, 80]
+  /// Hidden widths of the attention activation unit (ReLU), before the one-weight output.
+  public var attentionHidden: [Int] = [80, 40]
+  /// The epoch limit for early stopping.
+  public var maxEpochs: Int = 10
+  /// Epochs without a better validation loss before training stops.
+  public var patience: Int = 2
+  /// Threads per step. NOTE: steps currently run on the calling thread whatever this says.
+  public var threads: Int = 1
+  /// The fraction w of negatives kept when the caller downsampled them, in (0, 1]. Predictions
+  /// are corrected with q = p / (p + (1 - p) / w).
+  public var negativeSampleRate: Float = 1
+
+  /// Creates the default configuration.
+  public init() {}
+
+  /// Checks every value, throwing on the first that is out of range.
+  public func validate() throws(CTRError) {
+    func fail(_ message: String) -> CTRError { CTRError(.invalidConfig, message) }
+    if batchSize < 1 { throw fail("batchSize must be >= 1, got \(batchSize)") }
+    if !(learningRate > 0 && learningRate.isFinite) {
+      throw fail("learningRate must be a positive number, got \(learningRate)")
+    }
+    if !(l2 >= 0 && l2.isFinite) { throw fail("l2 must be >= 0, got \(l2)") }
+    if mlpHidden.contains(where: { $0 < 1 }) {
+      throw fail("mlpHidden widths must be >= 1, got \(mlpHidden)")
+    }
+    if attentionHidden.contains(where: { $0 < 1 }) {
+      throw fail("attentionHidden widths must be >= 1, got \(attentionHidden)")
+    }
+    if maxEpochs < 1 { throw fail("maxEpochs must be >= 1, got \(maxEpochs)") }
+    if patience < 0 { throw fail("patience must be >= 0, got \(patience)") }
+    if threads < 1 { throw fail("threads must be >= 1, got \(threads)") }
+    if !(negativeSampleRate > 0 && negativeSampleRate <= 1) {
+      throw fail("negativeSampleRate must be in (0, 1], got \(negativeSampleRate)")
+    }
+  }
+}

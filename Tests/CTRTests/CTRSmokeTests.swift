@@ -1,7 +1,0 @@
-import Testing
-
-@testable import CTR
-
-@Test func moduleLoads() {
-  #expect(Bool(true))
-}
