@@ -20,7 +20,9 @@ public enum CriteoImporter {
   /// 2^31. C1-C26 are 32-bit hashes hashed again into 2^14 buckets each: the 10k-row sample has
   /// at most a few thousand values per field, and the full 45M-row log would share buckets.
   public static let spec = FeatureSpec(
-    categorical: (1...26).map { CategoricalField(name: "C\($0)", role: .context, buckets: 1 << 14) },
+    categorical: (1...26).map {
+      CategoricalField(name: "C\($0)", role: .context, buckets: 1 << 14)
+    },
     numeric: (1...13).map { NumericField(name: "I\($0)", role: .context, buckets: 32) },
     sequence: [],
     maxSequenceLength: 0,

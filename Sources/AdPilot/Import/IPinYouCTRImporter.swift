@@ -60,8 +60,10 @@ public enum IPinYouCTRImporter {
       throw ImportError(file: file.path, message: "empty file", fix: "expected a header line")
     }
     let header = DelimitedHeader(line: headerLine, separator: ",")
-    let columns = try header.positions(of: ["click", "weekday", "hour"] + spec.categorical
-      .dropFirst(2).map(\.name), file: file.path)
+    let columns = try header.positions(
+      of: ["click", "weekday", "hour"]
+        + spec.categorical
+        .dropFirst(2).map(\.name), file: file.path)
 
     return try ImportSession.run(
       connection: connection, dataset: dataset, file: file, splits: [split]

@@ -74,6 +74,8 @@ public enum RejectReason {
   public static let nonNumericCost = "non-numeric cost"
   public static let invalidTime = "invalid time"
   public static let missingId = "missing id"
+  public static let invalidMask = "invalid mask"
+  public static let invalidSplit = "invalid split"
 }
 
 /// Parses a click label: "0" or "1". Returns nil for anything else.
