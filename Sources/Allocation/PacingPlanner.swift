@@ -36,19 +36,232 @@ public struct HourlyPlanRow: Sendable, Equatable {
 }
 
 /// A planner of hourly spend over a campaign's local plan day.
+///
+/// The plan day is the campaign's own local day in its time zone, so it has 23, 24 or 25 hours
+/// around DST changes. Supply segments describe the whole local day; an hour's share of them is
+/// its `hourlyTraffic` weight over the sum of the day's weights, and an hour can absorb at most
+/// its share of the segments' cost (its capacity). Hourly spends are integer micros that add up
+/// exactly to the amount, by largest-remainder rounding with ties going to the earlier hour.
+///
+/// - `even`: spend in proportion to each active hour's traffic weight.
+/// - `frontLoaded`: the same weights times a multiplier that falls linearly from 1.5 at the first
+///   active hour to 0.5 at the last (1 when only one hour is active).
+/// - `asap`: fill active hours in order, each up to its capacity.
+///
+/// Even and front-loaded plans never put more than an hour's capacity in it while other active
+/// hours have room. An amount above the capacity of all active hours (possible only when the
+/// amount did not come from the allocator with this supply) is spread over the active hours in
+/// proportion to the mode's weights, and the throttle rate of those hours stays at 1.
 public enum PacingPlanner {
   /// Plans the hours of `planDate` (a local day of the campaign's time zone) for the allocation.
+  ///
+  /// The planned total is min(allocation amount, campaign cap).
+  /// - Throws: `AllocationError` for an invalid plan date or supply, or a positive amount on a
+  ///   day whose day-parting leaves no active hour.
   public static func plan(
     campaign: Campaign, allocation: CampaignAllocation, supply: CampaignSupply, planDate: String
   ) throws(AllocationError) -> [HourlyPlanRow] {
-    []
+    let day = try planDay(campaign: campaign, supply: supply, planDate: planDate)
+    let amount = max(0, min(allocation.amountMicros, campaign.capMicros))
+    let fractions = day.hours.map { _ in 1.0 }
+    return try makeRows(
+      campaign: campaign, supply: supply, day: day, amountMicros: amount, hourFractions: fractions)
   }
 
   /// Replans the hours left after `now`, given `spentMicros` already spent on the plan day.
+  ///
+  /// The remaining amount is min(allocation amount, cap) minus the spend, and 0 once the spend
+  /// reaches it, so a replan never takes the day past the cap. Only hours that end after `now`
+  /// get rows. The hour under way counts for the part that is left of it, both in its weight
+  /// and in its capacity.
+  /// - Throws: `AllocationError` for a negative spend, an invalid plan date or supply, or a
+  ///   positive remaining amount with no active hour left.
   public static func replan(
     campaign: Campaign, allocation: CampaignAllocation, supply: CampaignSupply, planDate: String,
     spentMicros: Int64, now: Date
   ) throws(AllocationError) -> [HourlyPlanRow] {
-    []
+    guard spentMicros >= 0 else {
+      throw AllocationError(
+        message: "campaign '\(campaign.id)': spend so far must be >= 0, got \(spentMicros)",
+        campaignIds: [campaign.id], fix: "pass the actual spend of the plan day in micros")
+    }
+    let day = try planDay(campaign: campaign, supply: supply, planDate: planDate)
+    let planned = max(0, min(allocation.amountMicros, campaign.capMicros))
+    let remaining = max(0, planned - spentMicros)
+
+    var fractions: [Double] = []
+    for (index, hour) in day.hours.enumerated() {
+      let end = index + 1 < day.hours.count ? day.hours[index + 1].start : day.end
+      let length = end.timeIntervalSince(hour.start)
+      let left = end.timeIntervalSince(max(now, hour.start))
+      fractions.append(length > 0 ? min(1, max(0, left / length)) : 0)
+    }
+    let rows = try makeRows(
+      campaign: campaign, supply: supply, day: day, amountMicros: remaining,
+      hourFractions: fractions)
+    return zip(rows, fractions).filter { $0.1 > 0 }.map(\.0)
+  }
+
+  // ---------------------------------------------------------------------------------------------
+
+  static func planDay(campaign: Campaign, supply: CampaignSupply, planDate: String)
+    throws(AllocationError) -> LocalDay
+  {
+    let date = try Allocator.parsePlanDate(planDate)
+    try Allocator.checkSupply(supply, campaignId: campaign.id)
+    return try LocalDay(date: date, timeZone: campaign.timeZone)
+  }
+
+  /// Builds the rows of `day`, spreading `amountMicros` over the active part of each hour
+  /// (`hourFractions`: 1 for a whole hour, 0 for an hour already past).
+  static func makeRows(
+    campaign: Campaign, supply: CampaignSupply, day: LocalDay, amountMicros: Int64,
+    hourFractions: [Double]
+  ) throws(AllocationError) -> [HourlyPlanRow] {
+    let weights = day.trafficWeights(supply.hourlyTraffic)
+    let totalWeight = weights.reduce(0, +)
+    let dayActive = day.activeHours(campaign.dayParting)
+    let active = zip(dayActive, hourFractions).map { $0 && $1 > 0 }
+    if amountMicros > 0 && !active.contains(true) {
+      throw AllocationError(
+        message: "campaign '\(campaign.id)': no active hour left on \(day.date) for "
+          + "\(amountMicros) micros",
+        campaignIds: [campaign.id], fix: "allocate 0 or widen the campaign's day_parting")
+    }
+
+    // An hour's traffic is the day's segments scaled by the hour's share of the weights and by
+    // the part of the hour that is left.
+    var curves: [ResponseCurve] = []
+    var capacity: [Double] = []
+    var desired: [Double] = []
+    let multipliers = frontLoadedMultipliers(dayActive)
+    for index in day.hours.indices {
+      let share = totalWeight > 0 ? weights[index] / totalWeight : 0
+      let curve = ResponseCurve(
+        segments: supply.segments, valuePerClickMicros: campaign.valuePerClickMicros,
+        scale: share * hourFractions[index])
+      curves.append(curve)
+      capacity.append(active[index] ? curve.totalCostMicros : 0)
+      let multiplier = campaign.pacing == .frontLoaded ? multipliers[index] : 1
+      desired.append(active[index] ? weights[index] * hourFractions[index] * multiplier : 0)
+    }
+    if !zip(desired, active).contains(where: { $0 > 0 && $1 }) {
+      desired = active.map { $0 ? 1 : 0 }
+    }
+
+    let shares =
+      campaign.pacing == .asap
+      ? fillInOrder(Double(amountMicros), capacity: capacity, desired: desired)
+      : spreadProportionally(Double(amountMicros), capacity: capacity, desired: desired)
+    let spends = roundLargestRemainder(shares, totalMicros: amountMicros)
+
+    var rows: [HourlyPlanRow] = []
+    for (index, hour) in day.hours.enumerated() {
+      rows.append(describeHour(hour, spendMicros: spends[index], curve: curves[index]))
+    }
+    return rows
+  }
+
+  /// Returns the front-loaded multiplier of each hour: 1.5 at the first active hour falling
+  /// linearly to 0.5 at the last, 1 for a single active hour and 0 for inactive hours.
+  static func frontLoadedMultipliers(_ active: [Bool]) -> [Double] {
+    let count = active.filter { $0 }.count
+    var multipliers = [Double](repeating: 0, count: active.count)
+    var position = 0
+    for index in active.indices where active[index] {
+      multipliers[index] = count > 1 ? 1.5 - Double(position) / Double(count - 1) : 1
+      position += 1
+    }
+    return multipliers
+  }
+
+  /// Spreads `amount` in proportion to `desired`, capping hours at `capacity` and handing what
+  /// a capped hour cannot take to the others (water-filling). An excess over the total capacity
+  /// is spread in proportion to `desired`.
+  static func spreadProportionally(_ amount: Double, capacity: [Double], desired: [Double])
+    -> [Double]
+  {
+    var shares = [Double](repeating: 0, count: desired.count)
+    var open = desired.indices.filter { desired[$0] > 0 }
+    var left = amount
+    while left > 0 && !open.isEmpty {
+      let total = open.reduce(0) { $0 + desired[$1] }
+      let full = open.filter { left * desired[$0] / total >= capacity[$0] }
+      if full.isEmpty {
+        for index in open {
+          shares[index] = left * desired[index] / total
+        }
+        return shares
+      }
+      for index in full {
+        shares[index] = capacity[index]
+        left -= capacity[index]
+      }
+      open.removeAll { full.contains($0) }
+    }
+    return addExcess(left, to: shares, desired: desired)
+  }
+
+  /// Fills hours in order, each up to its capacity; an excess is spread by `desired`.
+  static func fillInOrder(_ amount: Double, capacity: [Double], desired: [Double]) -> [Double] {
+    var shares = [Double](repeating: 0, count: desired.count)
+    var left = amount
+    for index in desired.indices where desired[index] > 0 && left > 0 {
+      shares[index] = min(capacity[index], left)
+      left -= shares[index]
+    }
+    return addExcess(left, to: shares, desired: desired)
+  }
+
+  static func addExcess(_ excess: Double, to shares: [Double], desired: [Double]) -> [Double] {
+    let total = desired.reduce(0, +)
+    guard excess > 0, total > 0 else { return shares }
+    return zip(shares, desired).map { $0 + excess * $1 / total }
+  }
+
+  /// Rounds shares down to micros and gives the missing micros to the largest fractional parts,
+  /// ties to the earlier hour, so that the result adds up to `totalMicros` exactly.
+  static func roundLargestRemainder(_ shares: [Double], totalMicros: Int64) -> [Int64] {
+    var spends = shares.map { Allocator.floorMicros($0) }
+    let remainders = zip(shares, spends).map { $0 - Double($1) }
+    let order = shares.indices.filter { shares[$0] > 0 }.sorted { a, b in
+      remainders[a] != remainders[b] ? remainders[a] > remainders[b] : a < b
+    }
+    var difference = totalMicros - spends.reduce(0, +)
+    while difference > 0 && !order.isEmpty {
+      for index in order where difference > 0 {
+        spends[index] += 1
+        difference -= 1
+      }
+    }
+    while difference < 0 {
+      // Only floating-point excess lands here; take it back from the smallest parts.
+      guard let index = order.reversed().first(where: { spends[$0] > 0 }) else { break }
+      spends[index] -= 1
+      difference += 1
+    }
+    return spends
+  }
+
+  /// Describes what an hour's spend buys on the hour's curve.
+  ///
+  /// The threshold is the pCTR of the lowest band the spend reaches, read as clicks per
+  /// impression of that band. NOTE: this is an approximation because bands are treated as
+  /// uniform, so the band's average pCTR stands in for its lower edge. Bands are bought by value
+  /// per micro, which matches pCTR order only when their costs per impression are equal.
+  static func describeHour(_ hour: LocalDay.Hour, spendMicros: Int64, curve: ResponseCurve)
+    -> HourlyPlanRow
+  {
+    let purchase = curve.purchase(Double(spendMicros))
+    var threshold = 1.0
+    if let last = purchase.lastPiece {
+      threshold = curve.pieces[...last].map(\.pctr).min() ?? 1
+    }
+    let eligible = curve.pieces.reduce(0) { $0 + $1.impressions }
+    let throttle = eligible > 0 ? min(1, purchase.impressions / eligible) : 0
+    return HourlyPlanRow(
+      hourStart: hour.start, localHour: hour.localHour, spendMicros: spendMicros,
+      impressions: purchase.impressions, expectedClicks: purchase.clicks,
+      pctrThreshold: threshold, throttleRate: throttle)
   }
 }

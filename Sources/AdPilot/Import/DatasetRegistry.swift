@@ -1,0 +1,32 @@
+// Records a data set's feature spec and validation mode in adpilot.datasets.
+// It writes one row per data set name and never touches the data set's impressions.
+
+import CTR
+import Foundation
+import Postgres
+
+/// Inserts or replaces the `adpilot.datasets` row of `name`, storing `spec` as JSON.
+///
+/// `validation` is `time` (validate on a later time window) or `split` (validate on the rows
+/// marked `test`). `source` says where the data came from, for people reading the table.
+public func registerDataset(
+  _ connection: Connection, name: String, spec: FeatureSpec, validation: String, source: String
+) throws {
+  guard validation == "time" || validation == "split" else {
+    throw ImportError(
+      file: "adpilot.datasets", message: "dataset '\(name)': invalid validation '\(validation)'",
+      fix: "use 'time' or 'split'")
+  }
+  let json = String(decoding: try JSONEncoder().encode(spec), as: UTF8.self)
+  _ = try connection.execute(
+    """
+    INSERT INTO adpilot.datasets (name, feature_spec, validation, source)
+    VALUES ($1, $2::jsonb, $3, $4)
+    ON CONFLICT (name) DO UPDATE
+    SET feature_spec = EXCLUDED.feature_spec,
+        validation = EXCLUDED.validation,
+        source = EXCLUDED.source,
+        loaded_at = now()
+    """,
+    [.text(name), .jsonb(json), .text(validation), .text(source)])
+}

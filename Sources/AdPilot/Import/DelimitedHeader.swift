@@ -1,0 +1,35 @@
+// Column lookup by header name for delimited logs, so importers read columns by name and report
+// a missing column once, as a file error, instead of rejecting every row.
+
+import Foundation
+
+/// Column positions of a delimited file's header line.
+struct DelimitedHeader {
+  let names: [String]
+  private let positions: [String: Int]
+
+  init(line: String, separator: Character) {
+    names = splitFields(line, separator: separator).map {
+      String($0).trimmingCharacters(in: .whitespaces)
+    }
+    var positions: [String: Int] = [:]
+    for (index, name) in names.enumerated() where positions[name] == nil {
+      positions[name] = index
+    }
+    self.positions = positions
+  }
+
+  func contains(_ name: String) -> Bool { positions[name] != nil }
+
+  /// Returns the positions of `required`, or throws an error naming the missing columns.
+  func positions(of required: [String], file: String) throws -> [Int] {
+    let missing = required.filter { positions[$0] == nil }
+    guard missing.isEmpty else {
+      throw ImportError(
+        file: file, line: 1,
+        message: "missing column(s) \(missing.joined(separator: ", ")) in the header",
+        fix: "use a file in the documented layout, with a header line")
+    }
+    return required.compactMap { positions[$0] }
+  }
+}

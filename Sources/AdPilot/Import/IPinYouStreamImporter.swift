@@ -1,0 +1,221 @@
+// Imports the iPinYou per-impression click and market-price streams of the RLB data into the
+// time-validated data set `ipinyou_rlb` (no features), for the allocator. Test episodes are skipped.
+
+import CTR
+import Foundation
+import Postgres
+
+/// An importer of the flattened iPinYou RLB streams: a CSV with the header
+/// `campaign,split,episode,step,click,market_price,pctr`, gzip-compressed or not.
+///
+/// Calendar: an episode is one day of 1000 impressions. Day i is the i-th validation episode of
+/// each advertiser (episodes ranked by id), and starts at local midnight in Asia/Shanghai of
+/// 2013-06-06 + (i - 1) days. Step s (1...1000) is at day start + (s - 1) * 86.4 s, so its
+/// hour is floor((s - 1) * 24 / 1000). Each row is one impression: cost_micros =
+/// market_price * 10 (CNY fen per 1000 impressions to micro-CNY per impression), logged_pctr =
+/// pctr, campaign_id = ad_id = the advertiser id, no features, split "train". Rows of the test
+/// split are left out and counted in `ImportReport.skipped` under "test split".
+public enum IPinYouStreamImporter {
+  public static let defaultDataset = "ipinyou_rlb"
+  /// The feature spec: no feature fields, because the streams carry only an outside pCTR.
+  public static let spec = FeatureSpec(categorical: [])
+  /// Steps per episode in the RLB data.
+  public static let stepsPerEpisode = 1000
+  public static let timeZone = "Asia/Shanghai"
+  static let firstDay = DateComponents(year: 2013, month: 6, day: 6)
+  static let columns = ["campaign", "split", "episode", "step", "click", "market_price", "pctr"]
+
+  /// Imports `file` in one transaction, replacing the data set's earlier rows. The file is read
+  /// twice: once to rank each advertiser's episodes, once to load.
+  public static func importFile(
+    _ connection: Connection, file: URL, dataset: String = defaultDataset
+  ) throws -> ImportReport {
+    let summary = try IPinYouStreamSummary(file: file)
+    let calendar = try DayCalendar()
+    let reader = try LineReader(url: file)
+    _ = try reader.next()
+
+    return try ImportSession.run(
+      connection: connection, dataset: dataset, file: file, splits: ["train", "test"]
+    ) { session in
+      try registerDataset(
+        connection, name: dataset, spec: spec, validation: "time",
+        source: "iPinYou RTB 2013 market-price streams of the RLB data, \(file.lastPathComponent)")
+      while let line = try reader.next() {
+        switch parse(line) {
+        case .failure(let outcome):
+          switch outcome {
+          case .rejected(let reason):
+            try session.reject(line: reader.lineNumber, reason: reason, rawLine: line)
+          case .skipped(let reason): session.skip(reason: reason)
+          }
+        case .success(let row):
+          guard let day = summary.day(advertiser: row.advertiser, episode: row.episode) else {
+            throw ImportError(
+              file: file.path, line: reader.lineNumber,
+              message:
+                "episode \(row.episode) of advertiser \(row.advertiser) was not in the first read",
+              fix: "do not change the file during the import")
+          }
+          let time = calendar.start(ofDay: day)
+            .addingTimeInterval(Double(row.step - 1) * 86_400 / Double(stepsPerEpisode))
+          try session.load(
+            ImpressionRecord(
+              dataset: dataset, time: time,
+              requestId: "\(row.advertiser)-\(row.episode)-\(row.step)", adId: row.advertiser,
+              campaignId: row.advertiser, click: row.click, costMicros: row.costMicros,
+              loggedPCTR: row.pctr))
+        }
+      }
+    }
+  }
+
+  /// One validation row of the streams.
+  struct StreamRow: Equatable {
+    var advertiser: String
+    var episode: Int
+    var step: Int
+    var click: Int16
+    var costMicros: Int64
+    var pctr: Double?
+  }
+
+  /// Why a row does not load: rejected (bad data) or skipped (a test row).
+  enum Exclusion: Error, Equatable {
+    case rejected(String)
+    case skipped(String)
+  }
+
+  /// Parses one data line into a validation row.
+  static func parse(_ line: String) -> Result<StreamRow, Exclusion> {
+    let fields = splitFields(line, separator: ",")
+    guard fields.count == columns.count else {
+      return .failure(.rejected(RejectReason.wrongColumnCount))
+    }
+    switch fields[1] {
+    case "validation": break
+    case "test": return .failure(.skipped("test split"))
+    default: return .failure(.rejected(RejectReason.invalidSplit))
+    }
+    guard !fields[0].isEmpty else { return .failure(.rejected(RejectReason.missingId)) }
+    guard !fields[4].isEmpty else { return .failure(.rejected(RejectReason.missingLabel)) }
+    guard let click = parseClick(fields[4]) else {
+      return .failure(.rejected(RejectReason.invalidLabel))
+    }
+    guard let episode = Int(fields[2]), let step = Int(fields[3]),
+      (1...stepsPerEpisode).contains(step)
+    else { return .failure(.rejected(RejectReason.invalidTime)) }
+    guard case .value(let price) = NumberField(fields[5]), price >= 0 else {
+      return .failure(.rejected(RejectReason.nonNumericCost))
+    }
+    let pctr: Double?
+    switch NumberField(fields[6]) {
+    case .missing: pctr = nil
+    case .value(let value): pctr = value
+    case .invalid: return .failure(.rejected(RejectReason.nonNumericNumber))
+    }
+    return .success(
+      StreamRow(
+        advertiser: String(fields[0]), episode: episode, step: step, click: click,
+        costMicros: Int64((price * 10).rounded()), pctr: pctr))
+  }
+
+  /// Start times of the stream days in Asia/Shanghai, computed once per day.
+  struct DayCalendar {
+    private let calendar: Calendar
+    private let first: Date
+
+    init() throws {
+      guard let zone = TimeZone(identifier: IPinYouStreamImporter.timeZone) else {
+        throw ImportError(
+          file: "time zone database", message: "time zone 'Asia/Shanghai' not found",
+          fix: "install the tz database (tzdata)")
+      }
+      var calendar = Calendar(identifier: .gregorian)
+      calendar.timeZone = zone
+      guard let first = calendar.date(from: IPinYouStreamImporter.firstDay) else {
+        throw ImportError(
+          file: "time zone database", message: "cannot build 2013-06-06 in Asia/Shanghai",
+          fix: "check the tz database (tzdata)")
+      }
+      self.calendar = calendar
+      self.first = first
+    }
+
+    /// Returns local midnight of day `day` (1 = 2013-06-06).
+    func start(ofDay day: Int) -> Date {
+      calendar.date(byAdding: .day, value: day - 1, to: first) ?? first
+    }
+  }
+}
+
+/// Per-advertiser totals of the validation rows of an RLB streams file.
+public struct IPinYouStreamSummary: Sendable, Equatable {
+  /// Totals of one advertiser's loadable validation rows.
+  public struct Advertiser: Sendable, Equatable {
+    /// Episode ids, ascending; day i is episodes[i - 1].
+    public var episodes: [Int]
+    public var impressions: Int
+    public var clicks: Int
+    public var costMicros: Int64
+
+    /// Mean logged cost per day (episode), in micros.
+    public var meanDailyCostMicros: Double {
+      episodes.isEmpty ? 0 : Double(costMicros) / Double(episodes.count)
+    }
+  }
+
+  public var advertisers: [String: Advertiser]
+  private var dayIndex: [String: [Int: Int]]
+
+  /// Reads `file` once and totals the rows that the importer would load.
+  public init(file: URL) throws {
+    let reader = try LineReader(url: file)
+    guard let header = try reader.next() else {
+      throw ImportError(file: file.path, message: "empty file", fix: "expected a header line")
+    }
+    guard splitFields(header, separator: ",").map(String.init) == IPinYouStreamImporter.columns
+    else {
+      throw ImportError(
+        file: file.path, line: 1, message: "unexpected header '\(header)'",
+        fix: "expected '\(IPinYouStreamImporter.columns.joined(separator: ","))'")
+    }
+    var episodes: [String: Set<Int>] = [:]
+    var totals: [String: Advertiser] = [:]
+    while let line = try reader.next() {
+      guard case .success(let row) = IPinYouStreamImporter.parse(line) else { continue }
+      episodes[row.advertiser, default: []].insert(row.episode)
+      var total = totals[
+        row.advertiser,
+        default: Advertiser(
+          episodes: [], impressions: 0, clicks: 0, costMicros: 0)]
+      total.impressions += 1
+      total.clicks += Int(row.click)
+      total.costMicros += row.costMicros
+      totals[row.advertiser] = total
+    }
+    for (advertiser, ids) in episodes {
+      totals[advertiser]?.episodes = ids.sorted()
+    }
+    self.init(advertisers: totals)
+  }
+
+  /// Creates a summary from totals; `episodes` must be ascending.
+  public init(advertisers: [String: Advertiser]) {
+    self.advertisers = advertisers
+    var dayIndex: [String: [Int: Int]] = [:]
+    for (advertiser, totals) in advertisers {
+      var days: [Int: Int] = [:]
+      for (offset, episode) in totals.episodes.enumerated() {
+        days[episode] = offset + 1
+      }
+      dayIndex[advertiser] = days
+    }
+    self.dayIndex = dayIndex
+  }
+
+  /// Returns the day number (from 1) of an advertiser's episode, or nil if unknown.
+  public func day(advertiser: String, episode: Int) -> Int? {
+    dayIndex[advertiser]?[episode]
+  }
+}

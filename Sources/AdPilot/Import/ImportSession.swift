@@ -1,0 +1,105 @@
+// Runs one file's import in one transaction: clears the rows a previous run of the file loaded,
+// streams records and rejections to their writers and counts them. Parsing is the importers' job.
+
+import Foundation
+import Postgres
+
+/// The state of one running import: the writers and the report being filled in.
+final class ImportSession {
+  let dataset: String
+  let sourceFile: String
+  private(set) var report: ImportReport
+  private let impressions: ImpressionWriter
+  private let rejects: RejectedRowWriter
+
+  init(connection: Connection, dataset: String, file: URL) {
+    self.dataset = dataset
+    sourceFile = file.lastPathComponent
+    report = ImportReport(file: file.path, dataset: dataset)
+    impressions = ImpressionWriter(connection: connection, dataset: dataset)
+    rejects = RejectedRowWriter(connection: connection)
+  }
+
+  func load(_ record: ImpressionRecord) throws {
+    try impressions.append(record)
+    report.loaded += 1
+    report.clicks += Int(record.click)
+  }
+
+  func reject(line: Int, reason: String, rawLine: String) throws {
+    try rejects.append(
+      RejectedRow(
+        dataset: dataset, sourceFile: sourceFile, lineNumber: line, reason: reason,
+        rawLine: rawLine))
+    report.rejected[reason, default: 0] += 1
+  }
+
+  func skip(reason: String) {
+    report.skipped[reason, default: 0] += 1
+  }
+
+  func finish() throws {
+    try impressions.flush()
+    try rejects.flush()
+  }
+
+  /// Runs `body` in one transaction after deleting the data set's rows of `splits` and the
+  /// rejected rows of the same file name, so that a rerun replaces the earlier load.
+  static func run(
+    connection: Connection, dataset: String, file: URL, splits: [String],
+    _ body: (ImportSession) throws -> Void
+  ) throws -> ImportReport {
+    try connection.transaction {
+      _ = try connection.execute(
+        "DELETE FROM adpilot.impressions WHERE dataset = $1 AND split = ANY($2::text[])",
+        [.text(dataset), .textArray(splits)])
+      _ = try connection.execute(
+        "DELETE FROM adpilot.rejected_rows WHERE dataset = $1 AND source_file = $2",
+        [.text(dataset), .text(file.lastPathComponent)])
+      let session = ImportSession(connection: connection, dataset: dataset, file: file)
+      try body(session)
+      try session.finish()
+      return session.report
+    }
+  }
+}
+
+/// Reasons for setting a row aside, as stored in `adpilot.rejected_rows.reason` and used as keys
+/// of `ImportReport.rejected`.
+public enum RejectReason {
+  public static let wrongColumnCount = "wrong column count"
+  public static let missingLabel = "missing label"
+  public static let invalidLabel = "invalid label"
+  public static let nonNumericNumber = "non-numeric number"
+  public static let nonNumericCost = "non-numeric cost"
+  public static let invalidTime = "invalid time"
+  public static let missingId = "missing id"
+  public static let invalidMask = "invalid mask"
+  public static let invalidSplit = "invalid split"
+}
+
+/// Parses a click label: "0" or "1". Returns nil for anything else.
+func parseClick(_ field: Substring) -> Int16? {
+  switch field {
+  case "0": 0
+  case "1": 1
+  default: nil
+  }
+}
+
+/// A parsed numeric field: missing (empty), a finite value, or text that is not a number.
+enum NumberField: Equatable {
+  case missing
+  case value(Double)
+  case invalid
+
+  init(_ field: Substring) {
+    if field.isEmpty {
+      self = .missing
+    } else if let value = Double(field), value.isFinite {
+      self = .value(value)
+    } else {
+      self = .invalid
+    }
+  }
+}

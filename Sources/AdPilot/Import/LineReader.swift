@@ -1,0 +1,137 @@
+// Streams a text file line by line in fixed-size chunks, decompressing `.gz` files through
+// `gzip -dc`. It never reads a whole file into memory and never writes to the file.
+
+import Foundation
+
+/// A reader of one file's lines, numbered from 1, without line terminators (LF or CRLF).
+///
+/// Files ending in `.gz` are piped through `gzip -dc`; a non-zero exit of gzip (a truncated or
+/// corrupt file) throws when the reader reaches the end of its output.
+public final class LineReader {
+  public let path: String
+  /// Number of the line most recently returned by `next()`.
+  public private(set) var lineNumber = 0
+
+  private let handle: FileHandle
+  private let process: Process?
+  private let errorPipe: Pipe?
+  private var buffer: [UInt8] = []
+  private var start = 0
+  private var reachedEnd = false
+  private static let chunkSize = 1 << 16
+
+  /// Opens `url` for reading; throws an `ImportError` naming the file if it cannot be read.
+  public init(url: URL) throws {
+    path = url.path
+    var isDirectory: ObjCBool = false
+    guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) else {
+      throw ImportError(file: path, message: "file not found", fix: "check the path")
+    }
+    guard !isDirectory.boolValue, FileManager.default.isReadableFile(atPath: path) else {
+      throw ImportError(
+        file: path, message: "cannot read file", fix: "check that it is a readable regular file")
+    }
+    if url.pathExtension == "gz" {
+      let process = Process()
+      process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+      process.arguments = ["gzip", "-dc", path]
+      let output = Pipe()
+      let errors = Pipe()
+      process.standardOutput = output
+      process.standardError = errors
+      do {
+        try process.run()
+      } catch {
+        throw ImportError(
+          file: path, message: "cannot start gzip: \(error)", fix: "install gzip and retry")
+      }
+      self.process = process
+      errorPipe = errors
+      handle = output.fileHandleForReading
+    } else {
+      do {
+        handle = try FileHandle(forReadingFrom: url)
+      } catch {
+        throw ImportError(
+          file: path, message: "cannot read file: \(error)", fix: "check permissions")
+      }
+      process = nil
+      errorPipe = nil
+    }
+  }
+
+  deinit {
+    if let process, process.isRunning {
+      process.terminate()
+    }
+    try? handle.close()
+  }
+
+  /// Returns the next line, or nil at the end of the file.
+  public func next() throws -> String? {
+    while true {
+      if let newline = buffer[start...].firstIndex(of: UInt8(ascii: "\n")) {
+        var end = newline
+        if end > start && buffer[end - 1] == UInt8(ascii: "\r") {
+          end -= 1
+        }
+        let line = String(decoding: buffer[start..<end], as: UTF8.self)
+        start = newline + 1
+        lineNumber += 1
+        return line
+      }
+      if reachedEnd {
+        guard start < buffer.count else { return nil }
+        var end = buffer.count
+        if buffer[end - 1] == UInt8(ascii: "\r") {
+          end -= 1
+        }
+        let line = String(decoding: buffer[start..<end], as: UTF8.self)
+        start = buffer.count
+        lineNumber += 1
+        return line
+      }
+      try fill()
+    }
+  }
+
+  private func fill() throws {
+    if start > 0 {
+      buffer.removeFirst(start)
+      start = 0
+    }
+    let chunk: Data
+    do {
+      chunk = try handle.read(upToCount: Self.chunkSize) ?? Data()
+    } catch {
+      throw ImportError(
+        file: path, line: lineNumber + 1, message: "read failed: \(error)", fix: "check the file")
+    }
+    if chunk.isEmpty {
+      reachedEnd = true
+      try finishProcess()
+    } else {
+      buffer.append(contentsOf: chunk)
+    }
+  }
+
+  private func finishProcess() throws {
+    guard let process else { return }
+    process.waitUntilExit()
+    guard process.terminationStatus != 0 else { return }
+    let errorText =
+      (try? errorPipe?.fileHandleForReading.readToEnd()).flatMap { $0 }
+      .map { String(decoding: $0, as: UTF8.self) } ?? ""
+    throw ImportError(
+      file: path, line: lineNumber + 1,
+      message: "gzip -dc failed with status \(process.terminationStatus): "
+        + errorText.trimmingCharacters(in: .whitespacesAndNewlines),
+      fix: "check that the file is a complete gzip file")
+  }
+}
+
+/// Splits a delimited line into fields. Quoting is not supported because none of the supported
+/// logs quote fields (their values contain no delimiters).
+func splitFields(_ line: String, separator: Character) -> [Substring] {
+  line.split(separator: separator, omittingEmptySubsequences: false)
+}

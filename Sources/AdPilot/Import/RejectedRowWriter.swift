@@ -1,0 +1,69 @@
+// Writes rows an importer could not use into adpilot.rejected_rows, inside the caller's
+// transaction. It stores the raw line and the reason; it does not decide what is rejected.
+
+import Postgres
+
+/// A row set aside by an importer: where it was, why, and its text.
+public struct RejectedRow: Sendable, Equatable {
+  public var dataset: String
+  public var sourceFile: String
+  public var lineNumber: Int
+  public var reason: String
+  public var rawLine: String
+
+  public init(dataset: String, sourceFile: String, lineNumber: Int, reason: String, rawLine: String)
+  {
+    self.dataset = dataset
+    self.sourceFile = sourceFile
+    self.lineNumber = lineNumber
+    self.reason = reason
+    self.rawLine = rawLine
+  }
+}
+
+/// A writer of `adpilot.rejected_rows` that copies in batches of bounded size.
+public final class RejectedRowWriter {
+  public let batchSize: Int
+  /// Rows copied so far.
+  public private(set) var written = 0
+
+  private let connection: Connection
+  private var pending: [RejectedRow] = []
+
+  private static let copySQL = """
+    COPY adpilot.rejected_rows (dataset, source_file, line_number, reason, raw_line)
+    FROM STDIN (FORMAT binary)
+    """
+
+  public init(connection: Connection, batchSize: Int = 1024) {
+    self.connection = connection
+    self.batchSize = max(1, batchSize)
+  }
+
+  /// Buffers one row and copies the buffer when it holds `batchSize` rows.
+  public func append(_ row: RejectedRow) throws {
+    pending.append(row)
+    if pending.count >= batchSize {
+      try flush()
+    }
+  }
+
+  /// Copies the buffered rows.
+  public func flush() throws {
+    guard !pending.isEmpty else { return }
+    let rows = pending
+    _ = try connection.copyIn(Self.copySQL) { copy in
+      for row in rows {
+        copy.beginRow(5)
+        copy.writeText(row.dataset)
+        copy.writeText(row.sourceFile)
+        copy.writeInt64(Int64(row.lineNumber))
+        copy.writeText(row.reason)
+        // PostgreSQL text cannot contain NUL bytes.
+        copy.writeText(row.rawLine.replacingOccurrences(of: "\u{0}", with: ""))
+      }
+    }
+    written += rows.count
+    pending.removeAll(keepingCapacity: true)
+  }
+}

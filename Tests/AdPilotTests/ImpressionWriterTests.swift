@@ -1,0 +1,31 @@
+// Tests of the impression writer: day arithmetic, and rows written into a real PostgreSQL.
+// Database tests use their own database per suite and write nothing outside it.
+
+import Foundation
+import Testing
+
+@testable import AdPilot
+
+@Suite struct ImpressionWriterTests {
+  @Test func isoDateMatchesCalendar() throws {
+    var calendar = Calendar(identifier: .gregorian)
+    calendar.timeZone = try #require(TimeZone(identifier: "UTC"))
+    let formatter = DateFormatter()
+    formatter.calendar = calendar
+    formatter.timeZone = calendar.timeZone
+    formatter.locale = Locale(identifier: "en_US_POSIX")
+    formatter.dateFormat = "yyyy-MM-dd"
+    for day in stride(from: -800_000, through: 800_000, by: 997) {
+      let date = Date(timeIntervalSince1970: Double(day) * 86_400)
+      #expect(ImpressionWriter.isoDate(utcDay: day) == formatter.string(from: date))
+    }
+    #expect(ImpressionWriter.isoDate(utcDay: 0) == "1970-01-01")
+    #expect(ImpressionWriter.isoDate(utcDay: 15_706) == "2013-01-01")
+  }
+
+  @Test func utcDayFloorsNegativeTimes() {
+    #expect(ImpressionWriter.utcDay(Date(timeIntervalSince1970: -1)) == -1)
+    #expect(ImpressionWriter.utcDay(Date(timeIntervalSince1970: 86_399.5)) == 0)
+    #expect(ImpressionWriter.utcDay(Date(timeIntervalSince1970: 86_400)) == 1)
+  }
+}
