@@ -9,7 +9,7 @@ struct UsageError: Error, CustomStringConvertible {
 }
 
 /// An option a command accepts.
-struct OptionSpec {
+struct OptionSpec: Sendable {
   /// The long name without dashes, e.g. `date` for `--date`.
   var name: String
   /// A short placeholder for the value in help text; nil marks a boolean flag.

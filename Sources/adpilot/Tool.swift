@@ -6,13 +6,13 @@ import Foundation
 import Postgres
 
 /// A subcommand of the tool.
-struct Command {
+struct Command: Sendable {
   var name: String
   var summary: String
   var usage: String
   var options: [OptionSpec]
   var maxPositionals = 0
-  var run: (ParsedArguments, Context) throws -> Void
+  var run: @Sendable (ParsedArguments, Context) throws -> Void
 }
 
 /// What every command receives: the environment, a logger and stdout.

@@ -71,10 +71,10 @@ public struct TrainingPipeline {
     let windows = try trainingWindows(dataset)
 
     let config = trainingConfig(options)
-    let attention = AttentionModel(spec: dataset.spec, config: config, seed: options.seed)
-    let logistic = LogisticModel(spec: dataset.spec, config: config, seed: options.seed)
-    let attentionTrainer = Trainer(model: attention, config: config)
-    let logisticTrainer = Trainer(model: logistic, config: config)
+    let attention = try AttentionModel(spec: dataset.spec, config: config, seed: options.seed)
+    let logistic = try LogisticModel(spec: dataset.spec, config: config, seed: options.seed)
+    let attentionTrainer = try Trainer(model: attention, config: config)
+    let logisticTrainer = try Trainer(model: logistic, config: config)
 
     var best: (attention: [UInt8], logistic: [UInt8]) = (
       attention.serialized(), logistic.serialized()

@@ -1,0 +1,54 @@
+// `adpilot import <format> FILE` loads a public ad log into adpilot.impressions in one
+// transaction and prints rows loaded and rows set aside by reason.
+
+import AdPilot
+import Foundation
+
+let importCommands: [Command] = [
+  Command(
+    name: "import",
+    summary: "load a log file: criteo, ipinyou, ipinyou-raw, taobao or ipinyou-streams",
+    usage: "import criteo|ipinyou|ipinyou-raw|taobao|ipinyou-streams FILE [--dataset NAME] "
+      + "[--split train|test] [--seed N]",
+    options: [
+      .value("dataset", "NAME", "data set name (default: one per format, e.g. criteo)"),
+      .value("split", "SPLIT", "ipinyou: train or test (default: from the file name)"),
+      .value("seed", "N", "criteo, taobao: seed of the fixed 80/20 split (default 0)"),
+    ],
+    maxPositionals: 2,
+    run: { parsed, context in
+      guard parsed.positionals.count == 2 else {
+        throw UsageError(message: "expected a format and a file, e.g. `import criteo data.csv`")
+      }
+      let format = parsed.positionals[0]
+      let file = URL(fileURLWithPath: parsed.positionals[1])
+      let seed = UInt64(try parsed.int("seed", default: 0))
+      let dataset = parsed.value("dataset")
+      let connection = try context.connect()
+      defer { connection.close() }
+      let report: ImportReport
+      switch format {
+      case "criteo":
+        report = try CriteoImporter.importFile(
+          connection, file: file, dataset: dataset ?? CriteoImporter.defaultDataset, seed: seed)
+      case "ipinyou":
+        report = try IPinYouCTRImporter.importFile(
+          connection, file: file, split: parsed.value("split"),
+          dataset: dataset ?? IPinYouCTRImporter.defaultDataset)
+      case "ipinyou-raw":
+        report = try IPinYouLogImporter.importFile(
+          connection, file: file, dataset: dataset ?? IPinYouLogImporter.defaultDataset)
+      case "taobao":
+        report = try TaobaoImporter.importFile(
+          connection, file: file, dataset: dataset ?? TaobaoImporter.defaultDataset, seed: seed)
+      case "ipinyou-streams":
+        report = try IPinYouStreamImporter.importFile(
+          connection, file: file, dataset: dataset ?? IPinYouStreamImporter.defaultDataset)
+      default:
+        throw UsageError(
+          message: "unknown format '\(format)': expected criteo, ipinyou, ipinyou-raw, taobao "
+            + "or ipinyou-streams")
+      }
+      context.print("\(report)")
+    })
+]
