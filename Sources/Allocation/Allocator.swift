@@ -197,9 +197,11 @@ public enum Allocator {
     return total > 0 ? inActive / total : 0
   }
 
-  /// Rounds a non-negative micro amount down to Int64, saturating at Int64.max.
+  /// Rounds a non-negative micro amount down to Int64, saturating at Int64.max. A value within
+  /// 1e-6 micros below an integer counts as that integer, so that sums of fractions such as
+  /// 1000/3 + 1000/2 + 1000/6 (999.9999999999999 in Double) round to 1000.
   static func floorMicros(_ value: Double) -> Int64 {
-    let floored = value.rounded(.down)
+    let floored = (value + 1e-6).rounded(.down)
     return floored >= 9.2e18 ? Int64.max : Int64(max(0, floored))
   }
 

@@ -17,6 +17,7 @@ struct CollectedLog {
     let generator = try SyntheticGenerator(config)
     var collected = CollectedLog(empty: ())
     try generator.stream(
+      population: { _ in },
       history: { collected.history = $0 },
       day: { collected.days.append($0) },
       requests: { collected.requests = $0 })

@@ -1,8 +1,341 @@
+// Tests of campaign and portfolio file parsing: every invalid case names the field, value and fix.
+// Files are built in memory; nothing here reads the campaigns folder.
+
 import Foundation
 import Testing
 
 @testable import Allocation
 
-@Test func placeholderCompiles() {
-  #expect(Campaign(id: "a", name: "a", dataset: "d", valuePerClickMicros: 1, dailyBudgetMicros: 5).capMicros == 5)
+/// The raw JSON of each key of a valid campaign file.
+private let validFields: [String: String] = [
+  "id": "\"spring-sale\"",
+  "name": "\"Spring sale\"",
+  "advertiser": "\"1458\"",
+  "dataset": "\"synthetic\"",
+  "value_per_click_micros": "123450",
+  "daily_budget_micros": "500",
+  "min_daily_micros": "100",
+  "max_daily_micros": "400",
+  "lifetime_budget_micros": "null",
+  "priority": "2",
+  "pacing": "\"front_loaded\"",
+  "time_zone": "\"Europe/Berlin\"",
+  "day_parting": "{\"mon\": [9, 10, 11], \"sun\": []}",
+  "flight_start": "\"2026-03-01\"",
+  "flight_end": "\"2026-03-31\"",
+  "targeting": "{\"region\": [\"1\", \"2\"]}",
+  "status": "\"active\"",
+]
+
+private let file = "campaigns/synthetic/spring-sale.json"
+
+/// Returns campaign JSON from `validFields` with `changes` applied (nil removes the key).
+private func campaignJSON(_ changes: [String: String?] = [:]) -> Data {
+  var fields = validFields
+  for (key, value) in changes {
+    fields[key] = value
+  }
+  let body = fields.keys.sorted().compactMap { key in
+    fields[key].map { "\"\(key)\": \($0)" }
+  }
+  return Data(("{\n" + body.joined(separator: ",\n") + "\n}").utf8)
+}
+
+/// Parses and returns the error, or nil when the file parses.
+private func parseError(_ data: Data) -> CampaignFileError? {
+  do {
+    _ = try CampaignFile.parse(data, file: file)
+    return nil
+  } catch {
+    return error
+  }
+}
+
+@Test func campaignFileParsesEveryField() throws {
+  let campaign = try CampaignFile.parse(campaignJSON(), file: file)
+  #expect(campaign.id == "spring-sale")
+  #expect(campaign.name == "Spring sale")
+  #expect(campaign.advertiser == "1458")
+  #expect(campaign.dataset == "synthetic")
+  #expect(campaign.valuePerClickMicros == 123_450)
+  #expect(campaign.dailyBudgetMicros == 500)
+  #expect(campaign.minDailyMicros == 100)
+  #expect(campaign.maxDailyMicros == 400)
+  #expect(campaign.lifetimeBudgetMicros == nil)
+  #expect(campaign.priority == 2)
+  #expect(campaign.pacing == .frontLoaded)
+  #expect(campaign.timeZone.identifier == "Europe/Berlin")
+  #expect(campaign.dayParting == [1: [9, 10, 11], 7: []])
+  #expect(campaign.flightStart == "2026-03-01")
+  #expect(campaign.flightEnd == "2026-03-31")
+  #expect(campaign.targeting == ["region": ["1", "2"]])
+  #expect(campaign.status == "active")
+  #expect(campaign.capMicros == 400)
+}
+
+@Test func campaignFileAppliesDefaults() throws {
+  let minimal = Data(
+    """
+    {"id": "a", "name": "A", "dataset": "d", "value_per_click_micros": 10,
+     "daily_budget_micros": 0}
+    """.utf8)
+  let campaign = try CampaignFile.parse(minimal, file: file)
+  #expect(campaign.advertiser == "")
+  #expect(campaign.minDailyMicros == 0)
+  #expect(campaign.maxDailyMicros == nil)
+  #expect(campaign.priority == 0)
+  #expect(campaign.pacing == .even)
+  #expect(campaign.timeZone.secondsFromGMT(for: Date(timeIntervalSince1970: 0)) == 0)
+  #expect(campaign.timeZone.secondsFromGMT(for: Date(timeIntervalSince1970: 1.8e9)) == 0)
+  #expect(campaign.dayParting == nil)
+  #expect(campaign.flightStart == nil)
+  #expect(campaign.targeting.isEmpty)
+  #expect(campaign.status == "active")
+  #expect(campaign.capMicros == 0)
+}
+
+@Test func campaignFileNegativeBudgetMessage() throws {
+  let error = try #require(parseError(campaignJSON(["daily_budget_micros": "-5"])))
+  #expect(
+    error.description
+      == "campaigns/synthetic/spring-sale.json: field 'daily_budget_micros' must be >= 0, "
+      + "got -5; set a non-negative budget in micros")
+  #expect(error.file == file)
+  #expect(error.field == "daily_budget_micros")
+  #expect(error.value == "-5")
+}
+
+/// One invalid file: the change to a valid file, and the field, value and message expected.
+struct InvalidCase: Sendable, CustomStringConvertible {
+  var changes: [String: String?]
+  var field: String
+  var value: String?
+  var message: String
+  var description: String { "\(field) \(message) \(value ?? "nil")" }
+}
+
+private let invalidCases: [InvalidCase] = [
+  // Money: negative, float, string, boolean, exponent, out of range.
+  InvalidCase(changes: ["value_per_click_micros": "-1"], field: "value_per_click_micros",
+    value: "-1", message: "must be >= 0"),
+  InvalidCase(changes: ["min_daily_micros": "-1"], field: "min_daily_micros",
+    value: "-1", message: "must be >= 0"),
+  InvalidCase(changes: ["max_daily_micros": "-1"], field: "max_daily_micros",
+    value: "-1", message: "must be >= 0"),
+  InvalidCase(changes: ["lifetime_budget_micros": "-7"], field: "lifetime_budget_micros",
+    value: "-7", message: "must be >= 0"),
+  InvalidCase(changes: ["daily_budget_micros": "5.5"], field: "daily_budget_micros",
+    value: "5.5", message: "must be an integer"),
+  InvalidCase(changes: ["daily_budget_micros": "500.0"], field: "daily_budget_micros",
+    value: "500.0", message: "must be an integer"),
+  InvalidCase(changes: ["daily_budget_micros": "1e3"], field: "daily_budget_micros",
+    value: "1000.0", message: "must be an integer"),
+  InvalidCase(changes: ["daily_budget_micros": "\"500\""], field: "daily_budget_micros",
+    value: "\"500\"", message: "must be an integer"),
+  InvalidCase(changes: ["daily_budget_micros": "true"], field: "daily_budget_micros",
+    value: "true", message: "must be an integer"),
+  InvalidCase(changes: ["daily_budget_micros": "null"], field: "daily_budget_micros",
+    value: "null", message: "must be an integer"),
+  InvalidCase(changes: ["daily_budget_micros": "99999999999999999999"],
+    field: "daily_budget_micros", value: "99999999999999999999",
+    message: "is out of range for a 64-bit integer"),
+  // Minimum against maximum and daily budget.
+  InvalidCase(changes: ["min_daily_micros": "450"], field: "min_daily_micros",
+    value: "450", message: "must be <= max_daily_micros (400)"),
+  InvalidCase(changes: ["min_daily_micros": "600", "max_daily_micros": "null"],
+    field: "min_daily_micros", value: "600", message: "must be <= daily_budget_micros (500)"),
+  // Time zone.
+  InvalidCase(changes: ["time_zone": "\"Mars/Olympus_Mons\""], field: "time_zone",
+    value: "\"Mars/Olympus_Mons\"", message: "is not a known IANA time zone"),
+  InvalidCase(changes: ["time_zone": "\"\""], field: "time_zone",
+    value: "\"\"", message: "is not a known IANA time zone"),
+  InvalidCase(changes: ["time_zone": "1"], field: "time_zone",
+    value: "1", message: "must be a string"),
+  // Unknown and missing keys.
+  InvalidCase(changes: ["budget": "5"], field: "budget", value: nil,
+    message: "is not a campaign field"),
+  InvalidCase(changes: ["id": nil], field: "id", value: nil, message: "is missing"),
+  InvalidCase(changes: ["name": nil], field: "name", value: nil, message: "is missing"),
+  InvalidCase(changes: ["dataset": nil], field: "dataset", value: nil, message: "is missing"),
+  InvalidCase(changes: ["value_per_click_micros": nil], field: "value_per_click_micros",
+    value: nil, message: "is missing"),
+  InvalidCase(changes: ["daily_budget_micros": nil], field: "daily_budget_micros",
+    value: nil, message: "is missing"),
+  // Ids and names.
+  InvalidCase(changes: ["id": "\"\""], field: "id", value: "\"\"",
+    message: "must be non-empty and use only letters, digits, '_', '.' and '-'"),
+  InvalidCase(changes: ["id": "\"spring sale\""], field: "id", value: "\"spring sale\"",
+    message: "must be non-empty and use only letters, digits, '_', '.' and '-'"),
+  InvalidCase(changes: ["id": "\"spring/sale\""], field: "id", value: "\"spring/sale\"",
+    message: "must be non-empty and use only letters, digits, '_', '.' and '-'"),
+  InvalidCase(changes: ["id": "\"früh\""], field: "id", value: "\"früh\"",
+    message: "must be non-empty and use only letters, digits, '_', '.' and '-'"),
+  InvalidCase(changes: ["dataset": "\"a b\""], field: "dataset", value: "\"a b\"",
+    message: "must be non-empty and use only letters, digits, '_', '.' and '-'"),
+  InvalidCase(changes: ["id": "7"], field: "id", value: "7", message: "must be a string"),
+  InvalidCase(changes: ["name": "\"\""], field: "name", value: "\"\"",
+    message: "must not be empty"),
+  InvalidCase(changes: ["advertiser": "null"], field: "advertiser", value: "null",
+    message: "must be a string"),
+  // Flight dates.
+  InvalidCase(changes: ["flight_end": "\"2026-02-28\""], field: "flight_end",
+    value: "\"2026-02-28\"", message: "must not be before flight_start (2026-03-01)"),
+  InvalidCase(changes: ["flight_start": "\"2026-02-30\""], field: "flight_start",
+    value: "\"2026-02-30\"", message: "must be a date YYYY-MM-DD"),
+  InvalidCase(changes: ["flight_start": "\"2026-3-1\""], field: "flight_start",
+    value: "\"2026-3-1\"", message: "must be a date YYYY-MM-DD"),
+  InvalidCase(changes: ["flight_end": "\"2026-04-01T00:00\""], field: "flight_end",
+    value: "\"2026-04-01T00:00\"", message: "must be a date YYYY-MM-DD"),
+  InvalidCase(changes: ["flight_end": "20260401"], field: "flight_end",
+    value: "20260401", message: "must be a string"),
+  // Day-parting.
+  InvalidCase(changes: ["day_parting": "{\"monday\": [9]}"], field: "day_parting.monday",
+    value: nil, message: "is not a weekday"),
+  InvalidCase(changes: ["day_parting": "{\"mon\": [24]}"], field: "day_parting.mon",
+    value: "24", message: "hours must be in 0...23"),
+  InvalidCase(changes: ["day_parting": "{\"tue\": [-1]}"], field: "day_parting.tue",
+    value: "-1", message: "hours must be in 0...23"),
+  InvalidCase(changes: ["day_parting": "{\"wed\": [9.5]}"], field: "day_parting.wed",
+    value: "9.5", message: "must be an integer"),
+  InvalidCase(changes: ["day_parting": "{\"wed\": [\"9\"]}"], field: "day_parting.wed",
+    value: "\"9\"", message: "must be an integer"),
+  InvalidCase(changes: ["day_parting": "{\"thu\": 9}"], field: "day_parting.thu",
+    value: "9", message: "must be a list of hours"),
+  InvalidCase(changes: ["day_parting": "[9, 10]"], field: "day_parting",
+    value: "an array", message: "must be null or an object from weekday to hours"),
+  // Enumerations and other types.
+  InvalidCase(changes: ["pacing": "\"fast\""], field: "pacing", value: "\"fast\"",
+    message: "must be one of even, front_loaded, asap"),
+  InvalidCase(changes: ["pacing": "\"frontLoaded\""], field: "pacing", value: "\"frontLoaded\"",
+    message: "must be one of even, front_loaded, asap"),
+  InvalidCase(changes: ["status": "\"stopped\""], field: "status", value: "\"stopped\"",
+    message: "must be \"active\" or \"paused\""),
+  InvalidCase(changes: ["priority": "1.5"], field: "priority", value: "1.5",
+    message: "must be an integer"),
+  InvalidCase(changes: ["targeting": "{\"region\": [1]}"], field: "targeting.region",
+    value: "an array", message: "must be a list of strings"),
+  InvalidCase(changes: ["targeting": "[]"], field: "targeting", value: "an array",
+    message: "must be an object from field name to allowed values"),
+]
+
+@Test(arguments: invalidCases)
+func campaignFileRejectsInvalidField(_ invalid: InvalidCase) throws {
+  let error = try #require(parseError(campaignJSON(invalid.changes)))
+  #expect(error.file == file)
+  #expect(error.field == invalid.field)
+  #expect(error.value == invalid.value)
+  #expect(error.message == invalid.message)
+  #expect(!error.fix.isEmpty)
+  #expect(error.description.hasPrefix("\(file): field '\(invalid.field)' \(invalid.message)"))
+}
+
+@Test func campaignFileUnknownFieldListsKnownFields() throws {
+  let error = try #require(parseError(campaignJSON(["dailyBudget": "5"])))
+  #expect(error.field == "dailyBudget")
+  #expect(error.fix.contains("daily_budget_micros"))
+}
+
+@Test func campaignFileInvalidJSONPosition() throws {
+  let text = "{\"id\": \"a\",\n \"name\": ,\n \"dataset\": \"d\"}"
+  let error = try #require(parseError(Data(text.utf8)))
+  #expect(error.field == nil)
+  #expect(error.message.hasPrefix("invalid JSON at line 2, column 10 "))
+  #expect(error.description.hasPrefix("\(file): invalid JSON at line 2, column "))
+}
+
+@Test func campaignFileTruncatedJSON() throws {
+  let error = try #require(parseError(Data("{\"id\": \"a\"".utf8)))
+  #expect(error.field == nil)
+  #expect(error.message.hasPrefix("invalid JSON"))
+}
+
+@Test func campaignFileEmptyFile() throws {
+  let error = try #require(parseError(Data()))
+  #expect(error.message.hasPrefix("invalid JSON"))
+}
+
+@Test func campaignFileTopLevelArray() throws {
+  let error = try #require(parseError(Data("[1, 2]".utf8)))
+  #expect(error.message == "top level must be a JSON object")
+  #expect(error.value == "an array")
+}
+
+@Test func campaignFileAcceptsLargestMoney() throws {
+  let campaign = try CampaignFile.parse(
+    campaignJSON(["daily_budget_micros": "9223372036854775807", "max_daily_micros": "null"]),
+    file: file)
+  #expect(campaign.dailyBudgetMicros == Int64.max)
+}
+
+@Test func campaignFileRejectsJustAboveInt64() throws {
+  let error = try #require(parseError(campaignJSON(["daily_budget_micros": "9223372036854775808"])))
+  #expect(error.field == "daily_budget_micros")
+  #expect(error.message == "is out of range for a 64-bit integer")
+}
+
+@Test func portfolioParses() throws {
+  let data = Data("{\"dataset\": \"synthetic\", \"daily_budget_micros\": 5000}".utf8)
+  let portfolio = try CampaignFile.parsePortfolio(data, file: "campaigns/synthetic/portfolio.json")
+  #expect(portfolio == Portfolio(dataset: "synthetic", dailyBudgetMicros: 5000))
+}
+
+@Test(arguments: [
+  ("{\"dataset\": \"s\", \"daily_budget_micros\": -1}", "daily_budget_micros", "must be >= 0"),
+  ("{\"dataset\": \"s\", \"daily_budget_micros\": 1.5}", "daily_budget_micros",
+   "must be an integer"),
+  ("{\"dataset\": \"s\"}", "daily_budget_micros", "is missing"),
+  ("{\"daily_budget_micros\": 5}", "dataset", "is missing"),
+  ("{\"dataset\": \"s\", \"daily_budget_micros\": 5, \"currency\": \"EUR\"}", "currency",
+   "is not a portfolio field"),
+])
+func portfolioRejectsInvalidField(text: String, field: String, message: String) throws {
+  let name = "campaigns/s/portfolio.json"
+  do {
+    _ = try CampaignFile.parsePortfolio(Data(text.utf8), file: name)
+    Issue.record("parsed an invalid portfolio")
+  } catch {
+    #expect(error.file == name)
+    #expect(error.field == field)
+    #expect(error.message == message)
+  }
+}
+
+@Test func campaignSetRejectsDuplicateIds() throws {
+  let a = try CampaignFile.parse(campaignJSON(), file: "campaigns/synthetic/a.json")
+  let entries = [
+    (file: "campaigns/synthetic/a.json", campaign: a),
+    (file: "campaigns/synthetic/b.json", campaign: a),
+  ]
+  do {
+    try CampaignFile.validateSet(entries)
+    Issue.record("accepted duplicate ids")
+  } catch {
+    #expect(error.file == "campaigns/synthetic/b.json")
+    #expect(error.field == "id")
+    #expect(error.value == "\"spring-sale\"")
+    #expect(error.message == "duplicates the id of campaigns/synthetic/a.json")
+  }
+}
+
+@Test func campaignSetRejectsOtherDataset() throws {
+  let a = try CampaignFile.parse(campaignJSON(), file: "campaigns/synthetic/a.json")
+  let portfolio = (file: "campaigns/criteo/portfolio.json",
+                   portfolio: Portfolio(dataset: "criteo", dailyBudgetMicros: 10))
+  do {
+    try CampaignFile.validateSet([(file: "campaigns/criteo/a.json", campaign: a)],
+      portfolio: portfolio)
+    Issue.record("accepted a campaign of another data set")
+  } catch {
+    #expect(error.field == "dataset")
+    #expect(error.value == "\"synthetic\"")
+    #expect(error.message == "must match the data set 'criteo' of campaigns/criteo/portfolio.json")
+  }
+}
+
+@Test func campaignSetAcceptsUniqueIds() throws {
+  let a = try CampaignFile.parse(campaignJSON(), file: "a.json")
+  let b = try CampaignFile.parse(campaignJSON(["id": "\"other\""]), file: "b.json")
+  let portfolio = (file: "p.json", portfolio: Portfolio(dataset: "synthetic", dailyBudgetMicros: 1))
+  try CampaignFile.validateSet([(file: "a.json", campaign: a), (file: "b.json", campaign: b)],
+    portfolio: portfolio)
 }

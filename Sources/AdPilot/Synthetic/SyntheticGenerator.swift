@@ -2,6 +2,7 @@
 // behaviour histories, ads in campaigns and hourly traffic. Streams day by day; the database
 // writer is in SyntheticGenerator+Database.swift.
 
+import CTR
 import Foundation
 
 /// A generator of the `synthetic` data set: users, behaviour events, ads, impressions with their
@@ -23,28 +24,33 @@ public struct SyntheticGenerator: Sendable {
 
   /// The feature spec of the data set: 8 user, 5 ad and 3 context categorical fields and a
   /// behaviour sequence of (category, brand) items that share the ad fields' embeddings.
-  var featureSpec: FeatureSpec {
+  public var featureSpec: FeatureSpec {
     SyntheticSchema.featureSpec(ads: config.ads, maxSequenceLength: config.maxSequenceLength)
   }
 
+  /// Generates the impressions day by day, without a database, and hands each day's records
+  /// (in time order) with its "YYYY-MM-DD" date to `body`. Memory holds one day at a time.
+  public func forEachDay(_ body: (String, [ImpressionRecord]) throws -> Void) throws {
+    try stream(
+      population: { _ in }, history: { _ in }, day: { try body($0.date, $0.impressions) },
+      requests: { _ in })
+  }
+
   /// Generates the whole log in order, handing each part to a callback as soon as it is ready:
-  /// the history before the first day, then each day, then the next day's ad requests. Memory
-  /// holds one day's rows at a time.
+  /// the users and ads, the history before the first day, then each day, then the next day's ad
+  /// requests. Memory holds one day's rows at a time.
   func stream(
+    population: (SyntheticWorld) throws -> Void,
     history: ([SyntheticEvent]) throws -> Void,
     day: (SyntheticDay) throws -> Void,
     requests: ([SyntheticAdRequest]) throws -> Void
   ) throws {
     var log = try SyntheticLog(config: config)
+    try population(log.world)
     try history(log.generateInitialHistory())
     for index in 0..<config.days {
       try day(log.generateDay(index))
     }
     try requests(log.generateAdRequests())
-  }
-
-  /// The population of the log, for writing the users and ads tables.
-  func world() -> SyntheticWorld {
-    SyntheticWorld(config: config)
   }
 }

@@ -1,6 +1,8 @@
 // Field names, vocabularies and the feature spec of the synthetic data set. Fixed tables only:
 // nothing here draws random numbers or depends on the configuration except the sizes.
 
+import CTR
+
 /// The fields of the synthetic data set, in feature-spec order, and their value strings.
 enum SyntheticSchema {
   /// Data set name in adpilot.datasets and every table's `dataset` column.
