@@ -53,6 +53,7 @@ let package = Package(
     .testTarget(
       name: "AdPilotTests",
       dependencies: ["AdPilot", "TestSupport", "adpilot"],
+      exclude: ["Fixtures"],
       swiftSettings: cpuFlags
     ),
   ]
