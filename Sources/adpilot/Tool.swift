@@ -44,7 +44,7 @@ enum Tool {
   static let commands: [Command] =
     databaseCommands + importCommands + [
       generateCommand, campaignsCommand, trainCommand, modelsCommand, allocateCommand,
-      requestsCommand, scoreCommand, summaryCommand,
+      requestsCommand, scoreCommand, summaryCommand, benchCommand,
     ]
 
   /// Runs the tool with `arguments` and returns the process exit code.

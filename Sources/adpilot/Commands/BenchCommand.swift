@@ -1,0 +1,35 @@
+// `adpilot bench` measures AdPilot's side of the benchmarks on in-memory data and prints the
+// figure as its last line, so a benchmark script can compare it with a peer run.
+
+import AdPilot
+import Foundation
+
+let benchCommand = Command(
+  name: "bench",
+  summary: "measure training or scoring throughput of the reference model",
+  usage: "bench train|score [--threads N] [--steps N] [--batch-size N]",
+  options: [
+    .value("threads", "N", "threads per step (default 1)"),
+    .value("steps", "N", "batches measured (default 20)"),
+    .value("batch-size", "N", "rows per batch (default 1024)"),
+  ],
+  maxPositionals: 1,
+  run: { parsed, context in
+    let threads = try parsed.int("threads", default: 1)
+    let steps = try parsed.int("steps", default: 20)
+    let batchSize = try parsed.int("batch-size", default: 1024)
+    guard steps >= 1, batchSize >= 1, threads >= 1 else {
+      throw UsageError(message: "--threads, --steps and --batch-size must be at least 1")
+    }
+    switch parsed.positionals.first {
+    case "train":
+      let rate = try ReferenceBenchmark.trainingThroughput(
+        steps: steps, batchSize: batchSize, threads: threads)
+      context.print("samples_per_s=\(Int(rate))")
+    case "score":
+      let rate = try ReferenceBenchmark.inferenceThroughput(steps: steps, batchSize: batchSize)
+      context.print("samples_per_s=\(Int(rate))")
+    default:
+      throw UsageError(message: "expected train or score")
+    }
+  })
