@@ -175,8 +175,9 @@ private func checkModelGradients(spec: FeatureSpec, expectedKind: ModelKind) thr
   let (_, dense) = model.lossAndGradients(batch, sparse: &sparse)
 
   let layers = model.structure.allLayers
-  #expect(layers.count == model.structure.projections.count
-    + (model.structure.attention?.layers.count ?? 0) + model.structure.mlp.layers.count)
+  #expect(
+    layers.count == model.structure.projections.count
+      + (model.structure.attention?.layers.count ?? 0) + model.structure.mlp.layers.count)
   for (number, layer) in layers.enumerated() {
     let indices = Array(layer.weightOffset..<(layer.biasOffset + layer.outputs))
     let direction = randomSigns(indices.count, seed: UInt64(number))

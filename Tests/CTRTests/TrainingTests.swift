@@ -20,7 +20,8 @@ private func interactionData(count: Int, seed: UInt64) -> (EncodedBatch, Feature
   var rows: [Fixtures.RawRow] = []
   for _ in 0..<count {
     let history = (0..<4).map { _ in Int(random.next() % 30) }
-    let category = random.next() % 2 == 0 ? history[Int(random.next() % 4)] : Int(random.next() % 30)
+    let category =
+      random.next() % 2 == 0 ? history[Int(random.next() % 4)] : Int(random.next() % 30)
     let rate = history.contains(category) ? 0.6 : 0.02
     let click: Float = Double(random.next() >> 11) / Double(1 << 53) < rate ? 1 : 0
     rows.append(
