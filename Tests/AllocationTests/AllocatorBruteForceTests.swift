@@ -1,5 +1,5 @@
 // Tests of the allocator against exhaustive search over integer micros on small random cases.
-// The search knows nothing of marginal values: it tries every split of the budget.
+// The search uses no marginal values and tries every split of the budget.
 
 import Testing
 
@@ -30,8 +30,10 @@ struct SplitMix64 {
 /// Returns the value bought by `spend` on segments bought best-first by clicks per micro.
 func bruteValue(_ segments: [SupplySegment], valuePerClick: Int64, spend: Double) -> Double {
   let order = segments.indices.filter { segments[$0].costMicros > 0 }.sorted { a, b in
-    let (x, y) = (segments[a].clicks / segments[a].costMicros,
-                  segments[b].clicks / segments[b].costMicros)
+    let (x, y) = (
+      segments[a].clicks / segments[a].costMicros,
+      segments[b].clicks / segments[b].costMicros
+    )
     return x != y ? x > y : a < b
   }
   var left = spend
@@ -73,7 +75,8 @@ struct RandomCase {
         largestCost = max(largestCost, costPerImpression)
       }
       let cap = Int64(random.int(0...70))
-      let minimum = minimums && random.int(0...2) == 0 ? Int64(random.int(0...Int(min(cap, 25)))) : 0
+      let minimum =
+        minimums && random.int(0...2) == 0 ? Int64(random.int(0...Int(min(cap, 25)))) : 0
       campaigns.append(
         Campaign(
           id: id, name: id, dataset: "test", valuePerClickMicros: Int64(random.int(100...2000)),
@@ -86,7 +89,7 @@ struct RandomCase {
   }
 }
 
-/// The best integer allocation by exhaustive search: every split of the target among campaigns,
+/// Finds the best integer allocation by exhaustive search: every split of the target among campaigns,
 /// each between its minimum and its limit, ranked by the spend of each tier from the highest
 /// tier down, then by total value. Returns nil when the minimums do not fit in the budget.
 func bruteForce(_ test: RandomCase) -> (amounts: [Int64], value: Double)? {
