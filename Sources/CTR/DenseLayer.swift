@@ -1,0 +1,160 @@
+// A fully connected layer and a stack of them (MLP), over weights in a model's flat array.
+// Forward and backward are hand-written; neither allocates per row, only per call.
+
+/// A fully connected layer `y = x W + b` whose weights live at offsets of a flat parameter array.
+struct DenseLayer: Sendable, Equatable {
+  var inputs: Int
+  var outputs: Int
+  /// The offset of `W [inputs x outputs]`, row-major.
+  var weightOffset: Int
+  /// The offset of `b [outputs]`, right after `W`.
+  var biasOffset: Int { weightOffset + inputs * outputs }
+  var parameterCount: Int { inputs * outputs + outputs }
+
+  /// Creates a layer placed at `offset` and advances `offset` past it.
+  init(inputs: Int, outputs: Int, offset: inout Int) {
+    self.inputs = inputs
+    self.outputs = outputs
+    weightOffset = offset
+    offset += inputs * outputs + outputs
+  }
+
+  /// Fills `W` with Glorot-uniform values (Glorot and Bengio, 2010) and `b` with zeros.
+  func initialize(_ parameters: inout [Float], random: inout SplitMix64) {
+    let limit = (6 / Float(inputs + outputs)).squareRoot()
+    for index in weightOffset..<biasOffset {
+      parameters[index] = random.nextFloat(in: -limit..<limit)
+    }
+    for index in biasOffset..<(biasOffset + outputs) {
+      parameters[index] = 0
+    }
+  }
+
+  // Forward. x [rows x inputs], W [inputs x outputs], b [outputs] -> y [rows x outputs].
+  // y = x W + b, then max(0, y) when `relu`.
+  func forward(
+    _ parameters: UnsafePointer<Float>, input: UnsafePointer<Float>,
+    output: UnsafeMutablePointer<Float>, rows: Int, relu: Bool
+  ) {
+    let bias = parameters + biasOffset
+    for r in 0..<rows {
+      (output + r * outputs).update(from: bias, count: outputs)
+    }
+    Kernels.multiplyAccumulate(
+      input, parameters + weightOffset, output, m: rows, k: inputs, n: outputs)
+    if relu {
+      for index in 0..<(rows * outputs) where output[index] < 0 {
+        output[index] = 0
+      }
+    }
+  }
+
+  // Backward. dy [rows x outputs] (already through the ReLU mask), x [rows x inputs].
+  // dW [inputs x outputs] += x^T dy, db [outputs] += column sums of dy,
+  // dx [rows x inputs] = dy W^T (overwritten) when `inputGradient` is not nil.
+  func backward(
+    _ parameters: UnsafePointer<Float>, gradients: UnsafeMutablePointer<Float>,
+    input: UnsafePointer<Float>, outputGradient: UnsafePointer<Float>,
+    inputGradient: UnsafeMutablePointer<Float>?, rows: Int
+  ) {
+    var transposed = [Float](repeating: 0, count: max(rows * inputs, inputs * outputs))
+    transposed.withUnsafeMutableBufferPointer { scratch in
+      guard let scratch = scratch.baseAddress else { return }
+      Kernels.transpose(input, scratch, rows: rows, columns: inputs)
+      Kernels.multiplyAccumulate(
+        scratch, outputGradient, gradients + weightOffset, m: inputs, k: rows, n: outputs)
+      Kernels.addColumnSums(outputGradient, gradients + biasOffset, rows: rows, columns: outputs)
+      guard let inputGradient else { return }
+      Kernels.transpose(parameters + weightOffset, scratch, rows: inputs, columns: outputs)
+      inputGradient.update(repeating: 0, count: rows * inputs)
+      Kernels.multiplyAccumulate(
+        outputGradient, scratch, inputGradient, m: rows, k: outputs, n: inputs)
+    }
+  }
+}
+
+/// Layers with ReLU between them and a linear last layer.
+struct MLP: Sendable, Equatable {
+  var layers: [DenseLayer]
+
+  /// Creates layers of widths `inputs -> hidden... -> outputs` placed from `offset` on.
+  init(inputs: Int, hidden: [Int], outputs: Int, offset: inout Int) {
+    var layers: [DenseLayer] = []
+    var width = inputs
+    for next in hidden + [outputs] {
+      layers.append(DenseLayer(inputs: width, outputs: next, offset: &offset))
+      width = next
+    }
+    self.layers = layers
+  }
+
+  var inputs: Int { layers[0].inputs }
+  var outputs: Int { layers[layers.count - 1].outputs }
+
+  // Forward. x [rows x inputs] -> one activation per layer, [rows x layer.outputs] each;
+  // hidden layers are ReLU, the last is linear.
+  func forward(_ parameters: [Float], input: [Float], rows: Int) -> [[Float]] {
+    var activations: [[Float]] = []
+    activations.reserveCapacity(layers.count)
+    parameters.withUnsafeBufferPointer { parameters in
+      guard let parameters = parameters.baseAddress else { return }
+      for (index, layer) in layers.enumerated() {
+        var output = [Float](repeating: 0, count: rows * layer.outputs)
+        let source = index == 0 ? input : activations[index - 1]
+        source.withUnsafeBufferPointer { source in
+          output.withUnsafeMutableBufferPointer { output in
+            guard let source = source.baseAddress, let output = output.baseAddress else { return }
+            layer.forward(
+              parameters, input: source, output: output, rows: rows,
+              relu: index < layers.count - 1)
+          }
+        }
+        activations.append(output)
+      }
+    }
+    return activations
+  }
+
+  // Backward. dy [rows x outputs] of the last layer; adds weight gradients to `gradients` and
+  // returns dx [rows x inputs] when `needInputGradient`, else an empty array.
+  // Through each hidden ReLU: d(pre-activation) = d(activation) where activation > 0, else 0.
+  func backward(
+    _ parameters: [Float], gradients: inout [Float], input: [Float], activations: [[Float]],
+    outputGradient: [Float], rows: Int, needInputGradient: Bool
+  ) -> [Float] {
+    var upstream = outputGradient
+    var result: [Float] = []
+    parameters.withUnsafeBufferPointer { parameters in
+      gradients.withUnsafeMutableBufferPointer { gradients in
+        guard let parameters = parameters.baseAddress, let gradients = gradients.baseAddress
+        else { return }
+        for index in stride(from: layers.count - 1, through: 0, by: -1) {
+          let layer = layers[index]
+          if index < layers.count - 1 {
+            let activation = activations[index]
+            for element in 0..<upstream.count where !(activation[element] > 0) {
+              upstream[element] = 0
+            }
+          }
+          let wantInput = index > 0 || needInputGradient
+          var downstream = [Float](repeating: 0, count: wantInput ? rows * layer.inputs : 0)
+          let source = index == 0 ? input : activations[index - 1]
+          source.withUnsafeBufferPointer { source in
+            upstream.withUnsafeBufferPointer { upstream in
+              downstream.withUnsafeMutableBufferPointer { downstream in
+                guard let source = source.baseAddress, let upstream = upstream.baseAddress
+                else { return }
+                layer.backward(
+                  parameters, gradients: gradients, input: source, outputGradient: upstream,
+                  inputGradient: wantInput ? downstream.baseAddress : nil, rows: rows)
+              }
+            }
+          }
+          upstream = downstream
+        }
+        result = upstream
+      }
+    }
+    return needInputGradient ? result : []
+  }
+}

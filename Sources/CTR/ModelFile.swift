@@ -1,0 +1,349 @@
+// The model file format: writing and reading every model kind, with a CRC-32 over the file.
+// Bytes in, bytes out: storing the file (registry row, disk) is the caller's business.
+//
+// Layout, little-endian throughout:
+//   magic      8 bytes  "ADPCTR\r\n"
+//   version    UInt32   1
+//   length     UInt64   total file length in bytes, checksum included
+//   kind       string   ModelKind raw value
+//   spec       categorical and numeric fields (count, then name, role, buckets each),
+//              sequence fields (count, then name, shared field each),
+//              maxSequenceLength, embeddingDimension
+//   hyper      attentionHidden, mlpHidden (count, then UInt32 widths), negativeSampleRate Float
+//   weights    embeddings, dense (count UInt64, then IEEE 754 Float32 values)
+//   checksum   UInt32   CRC-32 (IEEE 802.3 polynomial, as in zlib) of every byte before it
+// A string is a UInt32 byte count followed by UTF-8 bytes; a count or size is a UInt64.
+
+/// Constants of the model file format.
+enum ModelFile {
+  static let magic: [UInt8] = Array("ADPCTR\r\n".utf8)
+  static let version: UInt32 = 1
+  /// Magic, version and length: the bytes read before anything else.
+  static let headerSize = 8 + 4 + 8
+}
+
+extension AttentionModel {
+  public func serialized() -> [UInt8] {
+    ModelFile.write(
+      kind: kind, spec: spec, attentionHidden: attentionHidden, mlpHidden: mlpHidden,
+      negativeSampleRate: negativeSampleRate, embeddings: embeddings, dense: dense)
+  }
+}
+
+extension LogisticModel {
+  public func serialized() -> [UInt8] {
+    ModelFile.write(
+      kind: kind, spec: spec, attentionHidden: [], mlpHidden: [],
+      negativeSampleRate: negativeSampleRate, embeddings: embeddings, dense: dense)
+  }
+}
+
+/// Reads a model file written by `serialized()`.
+///
+/// Throws ``CTRError`` (kind `.invalidModelFile`) on a wrong magic or version, a truncated or
+/// padded file, a checksum mismatch, or weights whose shapes do not match the stored spec.
+public func loadModel(_ bytes: [UInt8]) throws(CTRError) -> any ClickModel {
+  var reader = try ModelFile.verifiedReader(bytes)
+  let kindName = try reader.string()
+  guard let kind = ModelKind(rawValue: kindName) else {
+    throw ModelFile.invalid("unknown model kind '\(kindName)': the file needs a newer AdPilot")
+  }
+  let spec = try reader.spec()
+  do {
+    try spec.validate()
+  } catch {
+    throw ModelFile.invalid("stored feature spec is invalid: \(error.message)")
+  }
+  let attentionHidden = try reader.widths()
+  let mlpHidden = try reader.widths()
+  let negativeSampleRate = try reader.float()
+  guard negativeSampleRate > 0 && negativeSampleRate <= 1 else {
+    throw ModelFile.invalid("negativeSampleRate must be in (0, 1], got \(negativeSampleRate)")
+  }
+  let embeddings = try reader.floats()
+  let dense = try reader.floats()
+
+  switch kind {
+  case .attention, .dnn:
+    let model = AttentionModel(
+      validSpec: spec, attentionHidden: attentionHidden, mlpHidden: mlpHidden)
+    guard model.kind == kind else {
+      throw ModelFile.invalid(
+        "file says kind '\(kind.rawValue)' but its spec builds '\(model.kind.rawValue)'")
+    }
+    try ModelFile.checkShape("embeddings", embeddings.count, model.embeddings.count)
+    try ModelFile.checkShape("dense weights", dense.count, model.dense.count)
+    model.embeddings = embeddings
+    model.dense = dense
+    model.negativeSampleRate = negativeSampleRate
+    return model
+  case .logistic:
+    let model = LogisticModel(validSpec: spec)
+    try ModelFile.checkShape("embeddings", embeddings.count, model.embeddings.count)
+    try ModelFile.checkShape("dense weights", dense.count, model.dense.count)
+    model.embeddings = embeddings
+    model.dense = dense
+    model.negativeSampleRate = negativeSampleRate
+    return model
+  }
+}
+
+extension ModelFile {
+  static func invalid(_ message: String) -> CTRError {
+    CTRError(.invalidModelFile, "invalid model file: " + message)
+  }
+
+  static func checkShape(_ name: String, _ found: Int, _ expected: Int) throws(CTRError) {
+    if found != expected {
+      throw invalid("\(name) have \(found) values, the spec needs \(expected)")
+    }
+  }
+
+  static func write(
+    kind: ModelKind, spec: FeatureSpec, attentionHidden: [Int], mlpHidden: [Int],
+    negativeSampleRate: Float, embeddings: [Float], dense: [Float]
+  ) -> [UInt8] {
+    var writer = ByteWriter()
+    writer.bytes.reserveCapacity(4 * (embeddings.count + dense.count) + 4096)
+    writer.bytes += magic
+    writer.uint32(version)
+    writer.uint64(0)  // The total length, patched below.
+    writer.string(kind.rawValue)
+    writer.spec(spec)
+    writer.widths(attentionHidden)
+    writer.widths(mlpHidden)
+    writer.float(negativeSampleRate)
+    writer.floats(embeddings)
+    writer.floats(dense)
+    let length = UInt64(writer.bytes.count + 4)
+    for index in 0..<8 {
+      writer.bytes[12 + index] = UInt8(truncatingIfNeeded: length >> (8 * UInt64(index)))
+    }
+    writer.uint32(CRC32.checksum(writer.bytes[...]))
+    return writer.bytes
+  }
+
+  /// Checks magic, version, length and checksum; returns a reader positioned after the header.
+  static func verifiedReader(_ bytes: [UInt8]) throws(CTRError) -> ByteReader {
+    guard bytes.count >= magic.count, Array(bytes[0..<magic.count]) == magic else {
+      throw invalid("wrong magic bytes: this is not an AdPilot CTR model")
+    }
+    var reader = ByteReader(bytes: bytes, position: magic.count)
+    guard bytes.count >= headerSize + 4 else {
+      throw invalid("truncated: \(bytes.count) bytes is shorter than the header")
+    }
+    let fileVersion = try reader.uint32()
+    guard fileVersion == version else {
+      throw invalid(
+        "format version \(fileVersion) is not supported (this build reads \(version))")
+    }
+    let length = try reader.uint64()
+    guard length == UInt64(bytes.count) else {
+      let problem = length > UInt64(bytes.count) ? "truncated" : "has extra bytes"
+      throw invalid("\(problem): header says \(length) bytes, got \(bytes.count)")
+    }
+    let body = bytes[0..<(bytes.count - 4)]
+    var stored: UInt32 = 0
+    for index in 0..<4 {
+      stored |= UInt32(bytes[bytes.count - 4 + index]) << (8 * UInt32(index))
+    }
+    let computed = CRC32.checksum(body)
+    guard stored == computed else {
+      throw invalid(
+        "checksum mismatch (stored \(hex(stored)), computed \(hex(computed))): "
+          + "the file is corrupt, load it again from the registry")
+    }
+    reader.end = bytes.count - 4
+    return reader
+  }
+
+  static func hex(_ value: UInt32) -> String {
+    let digits = String(value, radix: 16)
+    return "0x" + String(repeating: "0", count: 8 - digits.count) + digits
+  }
+}
+
+/// CRC-32 with the reflected IEEE 802.3 polynomial 0xEDB88320, as in zlib and PNG.
+enum CRC32 {
+  static let table: [UInt32] = (0..<256).map { index in
+    var value = UInt32(index)
+    for _ in 0..<8 {
+      value = value & 1 == 1 ? (value >> 1) ^ 0xEDB8_8320 : value >> 1
+    }
+    return value
+  }
+
+  static func checksum(_ bytes: ArraySlice<UInt8>) -> UInt32 {
+    var crc: UInt32 = 0xFFFF_FFFF
+    table.withUnsafeBufferPointer { table in
+      for byte in bytes {
+        crc = table[Int((crc ^ UInt32(byte)) & 0xFF)] ^ (crc >> 8)
+      }
+    }
+    return crc ^ 0xFFFF_FFFF
+  }
+}
+
+/// Little-endian encoding of the model file's fields.
+struct ByteWriter {
+  var bytes: [UInt8] = []
+
+  mutating func uint32(_ value: UInt32) {
+    for index in 0..<4 { bytes.append(UInt8(truncatingIfNeeded: value >> (8 * UInt32(index)))) }
+  }
+
+  mutating func uint64(_ value: UInt64) {
+    for index in 0..<8 { bytes.append(UInt8(truncatingIfNeeded: value >> (8 * UInt64(index)))) }
+  }
+
+  mutating func float(_ value: Float) { uint32(value.bitPattern) }
+
+  mutating func string(_ value: String) {
+    let utf8 = Array(value.utf8)
+    uint32(UInt32(utf8.count))
+    bytes += utf8
+  }
+
+  mutating func widths(_ values: [Int]) {
+    uint64(UInt64(values.count))
+    for value in values { uint32(UInt32(value)) }
+  }
+
+  mutating func floats(_ values: [Float]) {
+    uint64(UInt64(values.count))
+    bytes.reserveCapacity(bytes.count + 4 * values.count)
+    for value in values { float(value) }
+  }
+
+  mutating func spec(_ spec: FeatureSpec) {
+    uint64(UInt64(spec.categorical.count))
+    for field in spec.categorical {
+      string(field.name)
+      string(field.role.rawValue)
+      uint64(UInt64(field.buckets))
+    }
+    uint64(UInt64(spec.numeric.count))
+    for field in spec.numeric {
+      string(field.name)
+      string(field.role.rawValue)
+      uint64(UInt64(field.buckets))
+    }
+    uint64(UInt64(spec.sequence.count))
+    for field in spec.sequence {
+      string(field.name)
+      string(field.sharesEmbeddingWith)
+    }
+    uint64(UInt64(spec.maxSequenceLength))
+    uint64(UInt64(spec.embeddingDimension))
+  }
+}
+
+/// Little-endian decoding of the model file's fields, with bounds checks on every read.
+struct ByteReader {
+  let bytes: [UInt8]
+  var position: Int
+  var end: Int
+
+  init(bytes: [UInt8], position: Int) {
+    self.bytes = bytes
+    self.position = position
+    end = bytes.count
+  }
+
+  private mutating func take(_ count: Int) throws(CTRError) -> Range<Int> {
+    guard count >= 0, count <= end - position else {
+      throw ModelFile.invalid(
+        "truncated: needs \(count) bytes at offset \(position), \(end - position) left")
+    }
+    defer { position += count }
+    return position..<(position + count)
+  }
+
+  mutating func uint32() throws(CTRError) -> UInt32 {
+    var value: UInt32 = 0
+    for (shift, index) in try take(4).enumerated() {
+      value |= UInt32(bytes[index]) << (8 * UInt32(shift))
+    }
+    return value
+  }
+
+  mutating func uint64() throws(CTRError) -> UInt64 {
+    var value: UInt64 = 0
+    for (shift, index) in try take(8).enumerated() {
+      value |= UInt64(bytes[index]) << (8 * UInt64(shift))
+    }
+    return value
+  }
+
+  /// Reads a UInt64 count or size, rejecting values beyond `limit`.
+  mutating func count(limit: Int = Int(Int32.max)) throws(CTRError) -> Int {
+    let value = try uint64()
+    guard value <= UInt64(limit) else {
+      throw ModelFile.invalid("a count of \(value) at offset \(position - 8) exceeds \(limit)")
+    }
+    return Int(value)
+  }
+
+  mutating func float() throws(CTRError) -> Float { Float(bitPattern: try uint32()) }
+
+  mutating func string() throws(CTRError) -> String {
+    let length = Int(try uint32())
+    let range = try take(length)
+    return String(decoding: bytes[range], as: UTF8.self)
+  }
+
+  mutating func widths() throws(CTRError) -> [Int] {
+    let count = try count(limit: 64)
+    var values: [Int] = []
+    for _ in 0..<count {
+      let width = Int(try uint32())
+      guard width >= 1 && width <= 1 << 20 else {
+        throw ModelFile.invalid("a layer width of \(width) is out of range")
+      }
+      values.append(width)
+    }
+    return values
+  }
+
+  mutating func floats() throws(CTRError) -> [Float] {
+    let count = try count(limit: (end - position) / 4)
+    let range = try take(4 * count)
+    var values = [Float](repeating: 0, count: count)
+    var index = range.lowerBound
+    for slot in 0..<count {
+      let bits =
+        UInt32(bytes[index]) | UInt32(bytes[index + 1]) << 8 | UInt32(bytes[index + 2]) << 16
+        | UInt32(bytes[index + 3]) << 24
+      values[slot] = Float(bitPattern: bits)
+      index += 4
+    }
+    return values
+  }
+
+  mutating func role() throws(CTRError) -> FieldRole {
+    let name = try string()
+    guard let role = FieldRole(rawValue: name) else {
+      throw ModelFile.invalid("unknown field role '\(name)'")
+    }
+    return role
+  }
+
+  mutating func spec() throws(CTRError) -> FeatureSpec {
+    var categorical: [CategoricalField] = []
+    for _ in 0..<(try count(limit: 1 << 16)) {
+      categorical.append(
+        CategoricalField(name: try string(), role: try role(), buckets: try count()))
+    }
+    var numeric: [NumericField] = []
+    for _ in 0..<(try count(limit: 1 << 16)) {
+      numeric.append(NumericField(name: try string(), role: try role(), buckets: try count()))
+    }
+    var sequence: [SequenceField] = []
+    for _ in 0..<(try count(limit: 1 << 16)) {
+      sequence.append(SequenceField(name: try string(), sharesEmbeddingWith: try string()))
+    }
+    return FeatureSpec(
+      categorical: categorical, numeric: numeric, sequence: sequence,
+      maxSequenceLength: try count(), embeddingDimension: try count())
+  }
+}

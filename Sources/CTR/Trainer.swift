@@ -1,0 +1,200 @@
+// The training loop's single step and early-stopping bookkeeping, for every model kind.
+// The caller streams batches; the trainer never reads data itself and never keeps a NaN model.
+
+/// What the trainer needs from a model: weights, a forward pass and a backward pass.
+protocol TrainableModel: ClickModel {
+  var embeddings: [Float] { get set }
+  var dense: [Float] { get set }
+  var negativeSampleRate: Float { get set }
+  /// The width of one row of `embeddings`.
+  var embeddingWidth: Int { get }
+  /// Returns the mean cross-entropy, the dense gradients, and adds the embedding-row gradients.
+  func lossAndGradients(_ batch: EncodedBatch, sparse: inout SparseGradient)
+    -> (loss: Double, dense: [Float])
+  /// Returns the mean cross-entropy of the batch (no gradients).
+  func loss(_ batch: EncodedBatch) -> Double
+}
+
+/// Mean binary cross-entropy of logits, summed in Double in row order.
+func meanCrossEntropy(logits: [Float], labels: [Float]) -> Double {
+  guard !logits.isEmpty else { return 0 }
+  var sum = 0.0
+  for (z, y) in zip(logits, labels) {
+    sum += Double(Probability.crossEntropy(logit: z, label: y))
+  }
+  return sum / Double(logits.count)
+}
+
+/// d(mean cross-entropy) / d logit = (sigmoid(z) - y) / B per row.
+func crossEntropyGradient(logits: [Float], labels: [Float]) -> [Float] {
+  let scale = 1 / Float(max(logits.count, 1))
+  return zip(logits, labels).map { (Probability.sigmoid($0) - $1) * scale }
+}
+
+extension AttentionModel: TrainableModel {
+  var embeddingWidth: Int { spec.embeddingDimension }
+
+  func lossAndGradients(_ batch: EncodedBatch, sparse: inout SparseGradient)
+    -> (loss: Double, dense: [Float])
+  {
+    let cache = forward(batch)
+    let loss = meanCrossEntropy(logits: cache.logits, labels: batch.labels)
+    let dz = crossEntropyGradient(logits: cache.logits, labels: batch.labels)
+    let gradients = backward(cache, batch: batch, logitGradient: dz, sparse: &sparse)
+    return (loss, gradients)
+  }
+
+  func loss(_ batch: EncodedBatch) -> Double {
+    meanCrossEntropy(logits: forward(batch).logits, labels: batch.labels)
+  }
+}
+
+extension LogisticModel: TrainableModel {
+  var embeddingWidth: Int { 1 }
+
+  func lossAndGradients(_ batch: EncodedBatch, sparse: inout SparseGradient)
+    -> (loss: Double, dense: [Float])
+  {
+    let z = logits(batch)
+    let dz = crossEntropyGradient(logits: z, labels: batch.labels)
+    let gradients = backward(batch, logitGradient: dz, sparse: &sparse)
+    return (meanCrossEntropy(logits: z, labels: batch.labels), gradients)
+  }
+
+  func loss(_ batch: EncodedBatch) -> Double {
+    meanCrossEntropy(logits: logits(batch), labels: batch.labels)
+  }
+}
+
+/// A copy of a model's weights, for keeping the best epoch.
+public struct ModelSnapshot: Sendable {
+  let embeddings: [Float]
+  let dense: [Float]
+}
+
+/// The trainer of an ``AttentionModel`` or a ``LogisticModel``: Adam on dense weights, lazy
+/// row-wise Adam on embedding rows, L2 on dense weights and touched rows, early stopping.
+public final class Trainer {
+  /// The model being trained; its weights change with every step.
+  public var model: any ClickModel { trainable }
+  public let config: TrainingConfig
+  /// The lowest validation loss recorded so far.
+  public private(set) var bestValidationLoss: Double?
+  /// Validation records since the best one.
+  public private(set) var epochsWithoutImprovement = 0
+  /// The number of steps taken.
+  public private(set) var steps = 0
+
+  private var trainable: any TrainableModel
+  private var denseOptimizer: DenseAdam
+  private var embeddingOptimizer: LazyAdam
+  private var sparse: SparseGradient
+  private var best: ModelSnapshot?
+
+  /// Creates a trainer; the model's negative sample rate is set from `config`.
+  public init(model: any ClickModel, config: TrainingConfig) throws(CTRError) {
+    try config.validate()
+    guard let trainable = model as? any TrainableModel else {
+      throw CTRError(
+        .invalidConfig,
+        "model kind '\(model.kind.rawValue)' is not trainable: use AttentionModel or LogisticModel")
+    }
+    trainable.negativeSampleRate = config.negativeSampleRate
+    self.trainable = trainable
+    self.config = config
+    denseOptimizer = DenseAdam(
+      count: trainable.dense.count, learningRate: config.learningRate, l2: config.l2)
+    embeddingOptimizer = LazyAdam(
+      count: trainable.embeddings.count, learningRate: config.learningRate, l2: config.l2)
+    sparse = SparseGradient(
+      tableRows: trainable.embeddings.count / trainable.embeddingWidth,
+      width: trainable.embeddingWidth)
+  }
+
+  /// Takes one optimizer step on `batch` and returns its mean loss before the step.
+  ///
+  /// Throws when the loss or a gradient is NaN or infinite; the weights are then left as they
+  /// were before the call. An empty batch returns 0 and changes nothing.
+  public func trainStep(_ batch: EncodedBatch) throws(CTRError) -> Float {
+    try checkShape(batch)
+    guard batch.count > 0 else { return 0 }
+    sparse.reset()
+    let (loss, gradients) = trainable.lossAndGradients(batch, sparse: &sparse)
+    guard loss.isFinite else {
+      throw CTRError(
+        .nonFinite,
+        "training loss is \(loss) at step \(steps + 1): lower learningRate or check the input")
+    }
+    guard gradients.allSatisfy({ $0.isFinite }) && sparse.isFinite else {
+      throw CTRError(
+        .nonFinite,
+        "a gradient is NaN or infinite at step \(steps + 1): lower learningRate")
+    }
+    denseOptimizer.update(&trainable.dense, gradients: gradients)
+    embeddingOptimizer.update(&trainable.embeddings, gradient: sparse)
+    steps += 1
+    return Float(loss)
+  }
+
+  /// Returns the mean loss of `batch` without changing the model.
+  public func loss(_ batch: EncodedBatch) throws(CTRError) -> Double {
+    try checkShape(batch)
+    return trainable.loss(batch)
+  }
+
+  private func checkShape(_ batch: EncodedBatch) throws(CTRError) {
+    let expected = EncodedBatch(spec: trainable.spec, capacity: 0)
+    if batch.fieldCount != expected.fieldCount || batch.subfieldCount != expected.subfieldCount
+      || batch.maxSequenceLength != expected.maxSequenceLength
+    {
+      throw CTRError(
+        .batchMismatch,
+        "batch has \(batch.fieldCount) fields, \(batch.subfieldCount) sequence sub-fields and "
+          + "length \(batch.maxSequenceLength); the model expects \(expected.fieldCount), "
+          + "\(expected.subfieldCount) and \(expected.maxSequenceLength): encode with the "
+          + "model's spec")
+    }
+  }
+
+  /// Returns a copy of the current weights.
+  public func snapshot() -> ModelSnapshot {
+    ModelSnapshot(embeddings: trainable.embeddings, dense: trainable.dense)
+  }
+
+  /// Puts back weights from `snapshot`, which must come from this trainer's model.
+  public func restore(_ snapshot: ModelSnapshot) {
+    precondition(
+      snapshot.embeddings.count == trainable.embeddings.count
+        && snapshot.dense.count == trainable.dense.count,
+      "snapshot of a different model")
+    trainable.embeddings = snapshot.embeddings
+    trainable.dense = snapshot.dense
+  }
+
+  /// Records an epoch's validation loss; returns true, and snapshots the weights, when it is the
+  /// best so far.
+  @discardableResult
+  public func recordValidation(loss: Double) -> Bool {
+    if let bestValidationLoss, !(loss < bestValidationLoss) {
+      epochsWithoutImprovement += 1
+      return false
+    }
+    bestValidationLoss = loss
+    epochsWithoutImprovement = 0
+    best = snapshot()
+    return true
+  }
+
+  /// True once `config.patience` validation records in a row failed to improve.
+  public var shouldStop: Bool {
+    bestValidationLoss != nil && epochsWithoutImprovement >= max(config.patience, 1)
+  }
+
+  /// Puts back the weights of the best recorded validation; returns false when none was recorded.
+  @discardableResult
+  public func restoreBest() -> Bool {
+    guard let best else { return false }
+    restore(best)
+    return true
+  }
+}
