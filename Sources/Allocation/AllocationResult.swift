@@ -92,12 +92,13 @@ public struct AllocationError: Error, CustomStringConvertible, Sendable, Equatab
   public var campaignIds: [String]
   /// The micros missing to meet every minimum, when that is the problem.
   public var shortfallMicros: Int64?
-  /// What to change so the run succeeds.
+  /// The change that lets the run succeed.
   public var fix: String
 
   /// Creates an error.
-  public init(message: String, campaignIds: [String] = [], shortfallMicros: Int64? = nil, fix: String)
-  {
+  public init(
+    message: String, campaignIds: [String] = [], shortfallMicros: Int64? = nil, fix: String
+  ) {
     self.message = message
     self.campaignIds = campaignIds
     self.shortfallMicros = shortfallMicros

@@ -4,11 +4,11 @@
 /// An allocator of a day's total budget over campaigns.
 ///
 /// Each campaign's response curve buys its supply segments best-first by value per micro, so it
-/// is concave and piecewise linear. Maximizing the sum of concave curves under one budget is done
-/// exactly by equalizing marginal value (the KKT conditions of the fractional problem): within a
-/// priority tier, all segments are bought in one order by value per micro until the budget or
-/// the caps stop them. Priorities are strict tiers, highest `priority` first, and every minimum
-/// is reserved before any tier is filled.
+/// is concave and piecewise linear. Equalizing marginal value maximizes the sum of such curves
+/// under one budget exactly, because it meets the KKT conditions of the fractional problem.
+/// Within a priority tier, all segments are therefore bought in one order by value per micro
+/// until the budget or the caps stop them. Priorities are strict tiers, highest `priority`
+/// first, and every minimum is reserved before any tier is filled.
 public enum Allocator {
   /// Allocates `totalBudgetMicros` over `campaigns` for the local day `planDate` ("YYYY-MM-DD").
   ///
@@ -58,7 +58,7 @@ public enum Allocator {
 
   // ---------------------------------------------------------------------------------------------
 
-  /// One campaign as the allocator sees it.
+  /// A campaign with its curve, its limit and its minimum for the plan day.
   struct Entry {
     var campaign: Campaign
     /// The curve of the traffic in the campaign's active hours of the plan day.
@@ -107,8 +107,7 @@ public enum Allocator {
     }
   }
 
-  static func checkSupply(_ forecast: CampaignSupply, campaignId: String) throws(AllocationError)
-  {
+  static func checkSupply(_ forecast: CampaignSupply, campaignId: String) throws(AllocationError) {
     for (index, segment) in forecast.segments.enumerated() {
       let figures = [segment.impressions, segment.costMicros, segment.clicks]
       guard figures.allSatisfy({ $0.isFinite && $0 >= 0 }) else {
@@ -185,7 +184,7 @@ public enum Allocator {
     return true
   }
 
-  /// The share of the day's traffic weight that falls in the campaign's active hours.
+  /// Returns the share of the day's traffic weight that falls in the campaign's active hours.
   static func activeShare(day: LocalDay, campaign: Campaign, hourlyTraffic: [Double]?) -> Double {
     let weights = day.trafficWeights(hourlyTraffic ?? [])
     let active = day.activeHours(campaign.dayParting)

@@ -96,5 +96,6 @@ public struct Campaign: Sendable, Equatable {
 
 extension TimeZone {
   /// The UTC time zone, the default of a campaign file without `time_zone`.
-  @usableFromInline static let utc = TimeZone(identifier: "UTC") ?? TimeZone(secondsFromGMT: 0) ?? .current
+  @usableFromInline static let utc =
+    TimeZone(identifier: "UTC") ?? TimeZone(secondsFromGMT: 0) ?? .current
 }

@@ -5,7 +5,7 @@ import Foundation
 
 /// A parser and validator of campaign files and portfolio files.
 ///
-/// A campaign file holds one JSON object with snake_case keys. `id`, `name`, `dataset`,
+/// A campaign file contains one JSON object with snake_case keys. `id`, `name`, `dataset`,
 /// `value_per_click_micros` and `daily_budget_micros` are required; every other key has a default
 /// (see `Campaign.init`). Unknown keys, wrong JSON types, money written as floats or strings, and
 /// out-of-range values are rejected with a `CampaignFileError` naming the file, the field, the
@@ -212,12 +212,12 @@ public enum CampaignFile {
         file: file, field: "name", value: "\"\"", message: "must not be empty",
         fix: "give the campaign a readable name")
     }
-    let money: [(String, Int64?, String)] = [
-      ("value_per_click_micros", campaign.valuePerClickMicros, "set a non-negative value in micros"),
+    let money: [(field: String, value: Int64?, fix: String)] = [
+      ("value_per_click_micros", campaign.valuePerClickMicros, "set a non-negative value"),
       ("daily_budget_micros", campaign.dailyBudgetMicros, "set a non-negative budget in micros"),
-      ("min_daily_micros", campaign.minDailyMicros, "set a non-negative minimum in micros, or 0"),
+      ("min_daily_micros", campaign.minDailyMicros, "set a non-negative minimum, or 0"),
       ("max_daily_micros", campaign.maxDailyMicros, "set a non-negative maximum, or null"),
-      ("lifetime_budget_micros", campaign.lifetimeBudgetMicros, "set a non-negative budget, or null"),
+      ("lifetime_budget_micros", campaign.lifetimeBudgetMicros, "set a non-negative value"),
     ]
     for (field, value, fix) in money {
       if let value {
@@ -246,8 +246,9 @@ public enum CampaignFile {
 
   static func checkFlight(_ campaign: Campaign, file: String) throws(CampaignFileError) {
     var dates: [String: LocalDate] = [:]
-    for (field, text) in [("flight_start", campaign.flightStart), ("flight_end", campaign.flightEnd)]
-    {
+    for (field, text) in [
+      ("flight_start", campaign.flightStart), ("flight_end", campaign.flightEnd),
+    ] {
       guard let text else { continue }
       guard let date = LocalDate(text) else {
         throw CampaignFileError(

@@ -11,7 +11,7 @@ public struct CampaignFileError: Error, CustomStringConvertible, Sendable, Equat
   public var value: String?
   /// A short lowercase statement of what is wrong, such as "must be >= 0".
   public var message: String
-  /// What to change to make the file valid.
+  /// The change that makes the file valid.
   public var fix: String
 
   /// Creates an error; `message` and `fix` are short lowercase phrases.

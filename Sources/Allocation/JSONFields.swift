@@ -128,8 +128,7 @@ struct JSONFields {
   }
 
   /// Converts a parsed JSON value to Int64, accepting only integer literals.
-  static func int64(_ value: Any, file: String, field: String) throws(CampaignFileError) -> Int64
-  {
+  static func int64(_ value: Any, file: String, field: String) throws(CampaignFileError) -> Int64 {
     let fix = "write a whole number without quotes or decimal point"
     guard let number = value as? NSNumber, !(value is String), !isBool(number) else {
       throw CampaignFileError(

@@ -38,9 +38,9 @@ public struct HourlyPlanRow: Sendable, Equatable {
 /// A planner of hourly spend over a campaign's local plan day.
 ///
 /// The plan day is the campaign's own local day in its time zone, so it has 23, 24 or 25 hours
-/// around DST changes. Supply segments describe the whole local day; an hour's share of them is
-/// its `hourlyTraffic` weight over the sum of the day's weights, and an hour can absorb at most
-/// its share of the segments' cost (its capacity). Hourly spends are integer micros that add up
+/// around DST changes. Supply segments describe the whole local day. An hour's share of them is
+/// its `hourlyTraffic` weight over the sum of the day's weights, and its capacity (the most it
+/// can absorb) is that share of the segments' cost. Hourly spends are integer micros that add up
 /// exactly to the amount, by largest-remainder rounding with ties going to the earlier hour.
 ///
 /// - `even`: spend in proportion to each active hour's traffic weight.
@@ -135,11 +135,12 @@ public enum PacingPlanner {
     var capacity: [Double] = []
     var desired: [Double] = []
     let multipliers = frontLoadedMultipliers(dayActive)
+    let dayCurve = ResponseCurve(
+      segments: supply.segments, valuePerClickMicros: campaign.valuePerClickMicros)
     for index in day.hours.indices {
       let share = totalWeight > 0 ? weights[index] / totalWeight : 0
-      let curve = ResponseCurve(
-        segments: supply.segments, valuePerClickMicros: campaign.valuePerClickMicros,
-        scale: share * hourFractions[index])
+      let part = share * hourFractions[index]
+      let curve = part > 0 ? dayCurve.scaled(by: part) : ResponseCurve(pieces: [])
       curves.append(curve)
       capacity.append(active[index] ? curve.totalCostMicros : 0)
       let multiplier = campaign.pacing == .frontLoaded ? multipliers[index] : 1
@@ -247,7 +248,7 @@ public enum PacingPlanner {
   ///
   /// The threshold is the pCTR of the lowest band the spend reaches, read as clicks per
   /// impression of that band. NOTE: this is an approximation because bands are treated as
-  /// uniform, so the band's average pCTR stands in for its lower edge. Bands are bought by value
+  /// uniform, so the band's average pCTR is used as its lower edge. Bands are bought by value
   /// per micro, which matches pCTR order only when their costs per impression are equal.
   static func describeHour(_ hour: LocalDay.Hour, spendMicros: Int64, curve: ResponseCurve)
     -> HourlyPlanRow

@@ -18,7 +18,7 @@ struct ResponseCurve: Sendable {
     var pctr: Double { impressions > 0 ? clicks / impressions : 0 }
   }
 
-  /// What a spend buys on the curve.
+  /// A purchase: the value, clicks and impressions that a spend buys on the curve.
   struct Purchase: Sendable {
     var valueMicros = 0.0
     var clicks = 0.0
@@ -31,6 +31,11 @@ struct ResponseCurve: Sendable {
 
   /// The pieces, by slope descending and then segment order.
   var pieces: [Piece]
+
+  /// Creates a curve from pieces already in slope order.
+  init(pieces: [Piece]) {
+    self.pieces = pieces
+  }
 
   /// Builds the curve of `segments` at `valuePerClickMicros`, each segment scaled by `scale`.
   /// Segments with no cost cannot absorb spend and are left out.
@@ -49,6 +54,19 @@ struct ResponseCurve: Sendable {
       a.slope != b.slope ? a.slope > b.slope : a.segment < b.segment
     }
     self.pieces = pieces
+  }
+
+  /// Returns the curve with every piece's cost, value, clicks and impressions times `factor`
+  /// (> 0), which keeps the order of the pieces.
+  func scaled(by factor: Double) -> ResponseCurve {
+    var copy = self
+    for index in copy.pieces.indices {
+      copy.pieces[index].costMicros *= factor
+      copy.pieces[index].valueMicros *= factor
+      copy.pieces[index].clicks *= factor
+      copy.pieces[index].impressions *= factor
+    }
+    return copy
   }
 
   /// The cost of buying every piece, in micros.

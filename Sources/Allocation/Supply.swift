@@ -1,5 +1,5 @@
 // Forecast traffic that a campaign can buy on its plan day, in pCTR bands, with hourly weights.
-// The forecast itself is made elsewhere from impression logs; this file only holds it.
+// The forecast itself is made elsewhere from impression logs; this file only stores it.
 
 /// A supply segment: one pCTR band of a campaign's eligible traffic over its whole local plan day.
 ///

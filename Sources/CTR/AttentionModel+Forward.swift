@@ -92,7 +92,7 @@ extension AttentionModel {
   }
 
   // K [keys x Q]: key j of row b is item t of its sequence, the concatenated embeddings of its
-  // sub-fields; padding slots past the row's length make no key at all.
+  // sub-fields. Padding slots past the row's length make no key at all.
   private func gatherSequenceKeys(_ batch: EncodedBatch, into cache: inout AttentionActivations) {
     let d = structure.dimension
     let subfields = batch.subfieldCount

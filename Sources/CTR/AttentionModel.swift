@@ -2,7 +2,7 @@
 // parameters, initialization and prediction. Forward and backward passes are in their own files;
 // nothing here performs I/O.
 
-/// How the model forms its attention keys, decided from the spec.
+/// The source of the attention keys and query, decided from the spec.
 enum AttentionMode: UInt8, Sendable {
   /// Keys are behaviour items; the query is the ad fields the sequence sub-fields share.
   case sequence = 0

@@ -85,7 +85,7 @@ enum Kernels {
     store(c0, c + column)
   }
 
-  /// The columns past the last full vector, one row, in the same ascending-`k` fused order.
+  /// Computes the columns past the last full vector of one row, in the same ascending-`k` order.
   @inline(__always)
   private static func scalarColumns(
     _ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, _ c: UnsafeMutablePointer<Float>,

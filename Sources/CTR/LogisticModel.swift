@@ -18,8 +18,8 @@ public final class LogisticModel: ClickModel, @unchecked Sendable {
   /// `[1]`: the bias.
   var dense: [Float]
 
-  /// Creates a model with zero weights, the usual start for logistic regression; `config` is
-  /// validated and `seed` is accepted for the same call shape as ``AttentionModel``.
+  /// Creates a model with zero weights, the usual start for logistic regression. The `seed` is
+  /// unused and `config` is only validated, so the call matches ``AttentionModel``'s.
   public convenience init(spec: FeatureSpec, config: TrainingConfig, seed: UInt64)
     throws(CTRError)
   {

@@ -1,7 +1,7 @@
 // The training loop's single step and early-stopping bookkeeping, for every model kind.
 // The caller streams batches; the trainer never reads data itself and never keeps a NaN model.
 
-/// What the trainer needs from a model: weights, a forward pass and a backward pass.
+/// The weights and the forward and backward passes that a trainer drives.
 protocol TrainableModel: ClickModel {
   var embeddings: [Float] { get set }
   var dense: [Float] { get set }

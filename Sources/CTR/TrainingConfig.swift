@@ -20,7 +20,8 @@ public struct TrainingConfig: Sendable, Equatable {
   public var maxEpochs: Int = 10
   /// Epochs without a better validation loss before training stops.
   public var patience: Int = 2
-  /// Threads per step. NOTE: steps currently run on the calling thread whatever this says.
+  /// Threads per step.
+  /// NOTE: steps run on the calling thread for now; values above 1 are accepted and ignored.
   public var threads: Int = 1
   /// The fraction w of negatives kept when the caller downsampled them, in (0, 1]. Predictions
   /// are corrected with q = p / (p + (1 - p) / w).

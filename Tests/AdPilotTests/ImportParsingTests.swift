@@ -1,12 +1,56 @@
 // Tests of the importers' line parsing, time arithmetic, row split and file reading, without a
 // database. Expected values were worked out by hand or with an independent script.
 
+import CTR
 import Foundation
 import Testing
 
 @testable import AdPilot
 
 @Suite struct ImportParsingTests {
+  @Test func importerSpecsValidate() throws {
+    let specs = [
+      CriteoImporter.spec, IPinYouCTRImporter.spec, IPinYouLogImporter.spec, TaobaoImporter.spec,
+    ]
+    for spec in specs {
+      try spec.validate()
+    }
+    #expect(CriteoImporter.spec.categorical.allSatisfy { $0.role == .context })
+    #expect(CriteoImporter.spec.numeric.allSatisfy { $0.role == .context })
+    #expect(TaobaoImporter.spec.sequence.map(\.sharesEmbeddingWith) == ["cate_id", "brand"])
+    // The streams carry no features, so their spec is empty and training on it is rejected.
+    #expect(throws: CTRError.self) { try IPinYouStreamImporter.spec.validate() }
+  }
+
+  @Test func taobaoRecordEncodesWithSequence() throws {
+    let file = TestData.shared("taobao-alimama-dmr/alimama_dmr_sample.csv")
+    let reader = try LineReader(url: file)
+    let header = try #require(try reader.next())
+    let columns = try TaobaoImporter.Columns(
+      header: DelimitedHeader(line: header, separator: ","), file: file.path)
+    let line = try #require(try reader.next())
+    guard
+      case .record(let record) = TaobaoImporter.parse(
+        line, row: 0, columns: columns, seed: 0, dataset: "taobao")
+    else {
+      Issue.record("expected a record")
+      return
+    }
+    // The first row's history is full: 50 items of two sub-fields.
+    #expect(record.seq.count == 100)
+    #expect(Array(record.seq.prefix(4)) == ["8998", "205025", "8998", "270044"])
+    #expect(record.cat.count == TaobaoImporter.spec.categorical.count)
+    #expect(record.cat[8] == "328301")  // mid
+    #expect(record.cat[13] == "1")  // pid
+
+    let encoder = FeatureEncoder(spec: TaobaoImporter.spec)
+    var batch = EncodedBatch(spec: TaobaoImporter.spec, capacity: 1)
+    encoder.append(
+      cat: record.cat, num: record.num, seq: record.seq, label: Float(record.click), to: &batch)
+    #expect(batch.count == 1)
+    #expect(batch.labels == [Float(record.click)])
+  }
+
   @Test func lineReaderStreamsLinesWithNumbers() throws {
     let directory = try TestData.temporaryDirectory()
     defer { try? FileManager.default.removeItem(at: directory) }

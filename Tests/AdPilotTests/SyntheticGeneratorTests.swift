@@ -90,7 +90,8 @@ import Testing
     let rows = try CollectedLog(config).impressions
     var counts = Array(repeating: 0.0, count: 24)
     for row in rows {
-      counts[Int(row.time.timeIntervalSince1970.truncatingRemainder(dividingBy: 86_400)) / 3_600] += 1
+      counts[Int(row.time.timeIntervalSince1970.truncatingRemainder(dividingBy: 86_400)) / 3_600] +=
+        1
     }
     let shapeTotal = SyntheticLog.hourShape.reduce(0, +)
     for hour in 0..<24 {

@@ -1,5 +1,5 @@
 // Helpers for the synthetic generator tests: collecting a whole small log, AUC and a per-field
-// click-rate baseline. Test code only; the sizes used here are small.
+// click-rate baseline. Test code only, for small configurations.
 
 import Foundation
 
@@ -49,8 +49,8 @@ func areaUnderCurve(scores: [Double], labels: [Int16]) -> Double {
 }
 
 /// Scores rows with a per-field click-rate model fitted on the same rows: the sum over
-/// categorical fields of logit(smoothed click rate of the value) - logit(base rate). It sees every
-/// raw field but no crossing of the ad with the history, like a logistic regression on raw fields.
+/// categorical fields of logit(smoothed click rate of the value) - logit(base rate). It uses every
+/// raw field but no cross of the ad with the history, like a logistic regression on raw fields.
 func perFieldRateScores(_ rows: [ImpressionRecord]) -> [Double] {
   let clicks = rows.reduce(0.0) { $0 + Double($1.click) }
   let base = clicks / Double(rows.count)

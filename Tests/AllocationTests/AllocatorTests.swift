@@ -273,19 +273,25 @@ struct TotalsCase: Sendable, CustomStringConvertible {
 }
 
 @Test(arguments: [
-  TotalsCase(budget: 1000, caps: [300, 300], trafficCosts: [1000, 1000], absorbable: 600,
+  TotalsCase(
+    budget: 1000, caps: [300, 300], trafficCosts: [1000, 1000], absorbable: 600,
     allocated: 600),
-  TotalsCase(budget: 1000, caps: [5000, 5000], trafficCosts: [200.5, 300.7], absorbable: 500,
+  TotalsCase(
+    budget: 1000, caps: [5000, 5000], trafficCosts: [200.5, 300.7], absorbable: 500,
     allocated: 500),
-  TotalsCase(budget: 333, caps: [5000, 5000, 5000], trafficCosts: [1000, 1000, 1000],
+  TotalsCase(
+    budget: 333, caps: [5000, 5000, 5000], trafficCosts: [1000, 1000, 1000],
     absorbable: 3000, allocated: 333),
-  TotalsCase(budget: 1001, caps: [400, 400, 400], trafficCosts: [350.9, 1000, 0.4],
+  TotalsCase(
+    budget: 1001, caps: [400, 400, 400], trafficCosts: [350.9, 1000, 0.4],
     absorbable: 750, allocated: 750),
-  TotalsCase(budget: 7, caps: [3, 3, 3], trafficCosts: [3.3, 3.3, 3.3], absorbable: 9,
+  TotalsCase(
+    budget: 7, caps: [3, 3, 3], trafficCosts: [3.3, 3.3, 3.3], absorbable: 9,
     allocated: 7),
   TotalsCase(budget: 0, caps: [10], trafficCosts: [10], absorbable: 10, allocated: 0),
   TotalsCase(budget: 100, caps: [0, 0], trafficCosts: [100, 100], absorbable: 0, allocated: 0),
-  TotalsCase(budget: 1_000_000_007, caps: [400_000_001, 900_000_000],
+  TotalsCase(
+    budget: 1_000_000_007, caps: [400_000_001, 900_000_000],
     trafficCosts: [1e9 / 3, 7e8 + 0.5], absorbable: 1_033_333_333, allocated: 1_000_000_007),
 ])
 func allocatorTotalIsMinimumOfLimits(_ totals: TotalsCase) throws {
@@ -298,8 +304,10 @@ func allocatorTotalIsMinimumOfLimits(_ totals: TotalsCase) throws {
     let cost = totals.trafficCosts[index]
     supply[id] = makeSupply(
       id,
-      [(cost / 3, cost / 3, Double(index + 1)), (cost / 2, cost / 2, 0.7),
-       (cost / 6, cost / 6, 0.01 * Double(index + 1))])
+      [
+        (cost / 3, cost / 3, Double(index + 1)), (cost / 2, cost / 2, 0.7),
+        (cost / 6, cost / 6, 0.01 * Double(index + 1)),
+      ])
   }
   let result = try Allocator.allocate(
     campaigns: campaigns, supply: supply, totalBudgetMicros: totals.budget, planDate: planDate)

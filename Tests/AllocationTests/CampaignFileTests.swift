@@ -116,105 +116,149 @@ struct InvalidCase: Sendable, CustomStringConvertible {
 
 private let invalidCases: [InvalidCase] = [
   // Money: negative, float, string, boolean, exponent, out of range.
-  InvalidCase(changes: ["value_per_click_micros": "-1"], field: "value_per_click_micros",
+  InvalidCase(
+    changes: ["value_per_click_micros": "-1"], field: "value_per_click_micros",
     value: "-1", message: "must be >= 0"),
-  InvalidCase(changes: ["min_daily_micros": "-1"], field: "min_daily_micros",
+  InvalidCase(
+    changes: ["min_daily_micros": "-1"], field: "min_daily_micros",
     value: "-1", message: "must be >= 0"),
-  InvalidCase(changes: ["max_daily_micros": "-1"], field: "max_daily_micros",
+  InvalidCase(
+    changes: ["max_daily_micros": "-1"], field: "max_daily_micros",
     value: "-1", message: "must be >= 0"),
-  InvalidCase(changes: ["lifetime_budget_micros": "-7"], field: "lifetime_budget_micros",
+  InvalidCase(
+    changes: ["lifetime_budget_micros": "-7"], field: "lifetime_budget_micros",
     value: "-7", message: "must be >= 0"),
-  InvalidCase(changes: ["daily_budget_micros": "5.5"], field: "daily_budget_micros",
+  InvalidCase(
+    changes: ["daily_budget_micros": "5.5"], field: "daily_budget_micros",
     value: "5.5", message: "must be an integer"),
-  InvalidCase(changes: ["daily_budget_micros": "500.0"], field: "daily_budget_micros",
+  InvalidCase(
+    changes: ["daily_budget_micros": "500.0"], field: "daily_budget_micros",
     value: "500.0", message: "must be an integer"),
-  InvalidCase(changes: ["daily_budget_micros": "1e3"], field: "daily_budget_micros",
+  InvalidCase(
+    changes: ["daily_budget_micros": "1e3"], field: "daily_budget_micros",
     value: "1000.0", message: "must be an integer"),
-  InvalidCase(changes: ["daily_budget_micros": "\"500\""], field: "daily_budget_micros",
+  InvalidCase(
+    changes: ["daily_budget_micros": "\"500\""], field: "daily_budget_micros",
     value: "\"500\"", message: "must be an integer"),
-  InvalidCase(changes: ["daily_budget_micros": "true"], field: "daily_budget_micros",
+  InvalidCase(
+    changes: ["daily_budget_micros": "true"], field: "daily_budget_micros",
     value: "true", message: "must be an integer"),
-  InvalidCase(changes: ["daily_budget_micros": "null"], field: "daily_budget_micros",
+  InvalidCase(
+    changes: ["daily_budget_micros": "null"], field: "daily_budget_micros",
     value: "null", message: "must be an integer"),
-  InvalidCase(changes: ["daily_budget_micros": "99999999999999999999"],
+  InvalidCase(
+    changes: ["daily_budget_micros": "99999999999999999999"],
     field: "daily_budget_micros", value: "99999999999999999999",
     message: "is out of range for a 64-bit integer"),
   // Minimum against maximum and daily budget.
-  InvalidCase(changes: ["min_daily_micros": "450"], field: "min_daily_micros",
+  InvalidCase(
+    changes: ["min_daily_micros": "450"], field: "min_daily_micros",
     value: "450", message: "must be <= max_daily_micros (400)"),
-  InvalidCase(changes: ["min_daily_micros": "600", "max_daily_micros": "null"],
+  InvalidCase(
+    changes: ["min_daily_micros": "600", "max_daily_micros": "null"],
     field: "min_daily_micros", value: "600", message: "must be <= daily_budget_micros (500)"),
   // Time zone.
-  InvalidCase(changes: ["time_zone": "\"Mars/Olympus_Mons\""], field: "time_zone",
+  InvalidCase(
+    changes: ["time_zone": "\"Mars/Olympus_Mons\""], field: "time_zone",
     value: "\"Mars/Olympus_Mons\"", message: "is not a known IANA time zone"),
-  InvalidCase(changes: ["time_zone": "\"\""], field: "time_zone",
+  InvalidCase(
+    changes: ["time_zone": "\"\""], field: "time_zone",
     value: "\"\"", message: "is not a known IANA time zone"),
-  InvalidCase(changes: ["time_zone": "1"], field: "time_zone",
+  InvalidCase(
+    changes: ["time_zone": "1"], field: "time_zone",
     value: "1", message: "must be a string"),
   // Unknown and missing keys.
-  InvalidCase(changes: ["budget": "5"], field: "budget", value: nil,
+  InvalidCase(
+    changes: ["budget": "5"], field: "budget", value: nil,
     message: "is not a campaign field"),
   InvalidCase(changes: ["id": nil], field: "id", value: nil, message: "is missing"),
   InvalidCase(changes: ["name": nil], field: "name", value: nil, message: "is missing"),
   InvalidCase(changes: ["dataset": nil], field: "dataset", value: nil, message: "is missing"),
-  InvalidCase(changes: ["value_per_click_micros": nil], field: "value_per_click_micros",
+  InvalidCase(
+    changes: ["value_per_click_micros": nil], field: "value_per_click_micros",
     value: nil, message: "is missing"),
-  InvalidCase(changes: ["daily_budget_micros": nil], field: "daily_budget_micros",
+  InvalidCase(
+    changes: ["daily_budget_micros": nil], field: "daily_budget_micros",
     value: nil, message: "is missing"),
   // Ids and names.
-  InvalidCase(changes: ["id": "\"\""], field: "id", value: "\"\"",
+  InvalidCase(
+    changes: ["id": "\"\""], field: "id", value: "\"\"",
     message: "must be non-empty and use only letters, digits, '_', '.' and '-'"),
-  InvalidCase(changes: ["id": "\"spring sale\""], field: "id", value: "\"spring sale\"",
+  InvalidCase(
+    changes: ["id": "\"spring sale\""], field: "id", value: "\"spring sale\"",
     message: "must be non-empty and use only letters, digits, '_', '.' and '-'"),
-  InvalidCase(changes: ["id": "\"spring/sale\""], field: "id", value: "\"spring/sale\"",
+  InvalidCase(
+    changes: ["id": "\"spring/sale\""], field: "id", value: "\"spring/sale\"",
     message: "must be non-empty and use only letters, digits, '_', '.' and '-'"),
-  InvalidCase(changes: ["id": "\"früh\""], field: "id", value: "\"früh\"",
+  InvalidCase(
+    changes: ["id": "\"früh\""], field: "id", value: "\"früh\"",
     message: "must be non-empty and use only letters, digits, '_', '.' and '-'"),
-  InvalidCase(changes: ["dataset": "\"a b\""], field: "dataset", value: "\"a b\"",
+  InvalidCase(
+    changes: ["dataset": "\"a b\""], field: "dataset", value: "\"a b\"",
     message: "must be non-empty and use only letters, digits, '_', '.' and '-'"),
   InvalidCase(changes: ["id": "7"], field: "id", value: "7", message: "must be a string"),
-  InvalidCase(changes: ["name": "\"\""], field: "name", value: "\"\"",
+  InvalidCase(
+    changes: ["name": "\"\""], field: "name", value: "\"\"",
     message: "must not be empty"),
-  InvalidCase(changes: ["advertiser": "null"], field: "advertiser", value: "null",
+  InvalidCase(
+    changes: ["advertiser": "null"], field: "advertiser", value: "null",
     message: "must be a string"),
   // Flight dates.
-  InvalidCase(changes: ["flight_end": "\"2026-02-28\""], field: "flight_end",
+  InvalidCase(
+    changes: ["flight_end": "\"2026-02-28\""], field: "flight_end",
     value: "\"2026-02-28\"", message: "must not be before flight_start (2026-03-01)"),
-  InvalidCase(changes: ["flight_start": "\"2026-02-30\""], field: "flight_start",
+  InvalidCase(
+    changes: ["flight_start": "\"2026-02-30\""], field: "flight_start",
     value: "\"2026-02-30\"", message: "must be a date YYYY-MM-DD"),
-  InvalidCase(changes: ["flight_start": "\"2026-3-1\""], field: "flight_start",
+  InvalidCase(
+    changes: ["flight_start": "\"2026-3-1\""], field: "flight_start",
     value: "\"2026-3-1\"", message: "must be a date YYYY-MM-DD"),
-  InvalidCase(changes: ["flight_end": "\"2026-04-01T00:00\""], field: "flight_end",
+  InvalidCase(
+    changes: ["flight_end": "\"2026-04-01T00:00\""], field: "flight_end",
     value: "\"2026-04-01T00:00\"", message: "must be a date YYYY-MM-DD"),
-  InvalidCase(changes: ["flight_end": "20260401"], field: "flight_end",
+  InvalidCase(
+    changes: ["flight_end": "20260401"], field: "flight_end",
     value: "20260401", message: "must be a string"),
   // Day-parting.
-  InvalidCase(changes: ["day_parting": "{\"monday\": [9]}"], field: "day_parting.monday",
+  InvalidCase(
+    changes: ["day_parting": "{\"monday\": [9]}"], field: "day_parting.monday",
     value: nil, message: "is not a weekday"),
-  InvalidCase(changes: ["day_parting": "{\"mon\": [24]}"], field: "day_parting.mon",
+  InvalidCase(
+    changes: ["day_parting": "{\"mon\": [24]}"], field: "day_parting.mon",
     value: "24", message: "hours must be in 0...23"),
-  InvalidCase(changes: ["day_parting": "{\"tue\": [-1]}"], field: "day_parting.tue",
+  InvalidCase(
+    changes: ["day_parting": "{\"tue\": [-1]}"], field: "day_parting.tue",
     value: "-1", message: "hours must be in 0...23"),
-  InvalidCase(changes: ["day_parting": "{\"wed\": [9.5]}"], field: "day_parting.wed",
+  InvalidCase(
+    changes: ["day_parting": "{\"wed\": [9.5]}"], field: "day_parting.wed",
     value: "9.5", message: "must be an integer"),
-  InvalidCase(changes: ["day_parting": "{\"wed\": [\"9\"]}"], field: "day_parting.wed",
+  InvalidCase(
+    changes: ["day_parting": "{\"wed\": [\"9\"]}"], field: "day_parting.wed",
     value: "\"9\"", message: "must be an integer"),
-  InvalidCase(changes: ["day_parting": "{\"thu\": 9}"], field: "day_parting.thu",
+  InvalidCase(
+    changes: ["day_parting": "{\"thu\": 9}"], field: "day_parting.thu",
     value: "9", message: "must be a list of hours"),
-  InvalidCase(changes: ["day_parting": "[9, 10]"], field: "day_parting",
+  InvalidCase(
+    changes: ["day_parting": "[9, 10]"], field: "day_parting",
     value: "an array", message: "must be null or an object from weekday to hours"),
   // Enumerations and other types.
-  InvalidCase(changes: ["pacing": "\"fast\""], field: "pacing", value: "\"fast\"",
+  InvalidCase(
+    changes: ["pacing": "\"fast\""], field: "pacing", value: "\"fast\"",
     message: "must be one of even, front_loaded, asap"),
-  InvalidCase(changes: ["pacing": "\"frontLoaded\""], field: "pacing", value: "\"frontLoaded\"",
+  InvalidCase(
+    changes: ["pacing": "\"frontLoaded\""], field: "pacing", value: "\"frontLoaded\"",
     message: "must be one of even, front_loaded, asap"),
-  InvalidCase(changes: ["status": "\"stopped\""], field: "status", value: "\"stopped\"",
+  InvalidCase(
+    changes: ["status": "\"stopped\""], field: "status", value: "\"stopped\"",
     message: "must be \"active\" or \"paused\""),
-  InvalidCase(changes: ["priority": "1.5"], field: "priority", value: "1.5",
+  InvalidCase(
+    changes: ["priority": "1.5"], field: "priority", value: "1.5",
     message: "must be an integer"),
-  InvalidCase(changes: ["targeting": "{\"region\": [1]}"], field: "targeting.region",
+  InvalidCase(
+    changes: ["targeting": "{\"region\": [1]}"], field: "targeting.region",
     value: "an array", message: "must be a list of strings"),
-  InvalidCase(changes: ["targeting": "[]"], field: "targeting", value: "an array",
+  InvalidCase(
+    changes: ["targeting": "[]"], field: "targeting", value: "an array",
     message: "must be an object from field name to allowed values"),
 ]
 
@@ -281,12 +325,16 @@ func campaignFileRejectsInvalidField(_ invalid: InvalidCase) throws {
 
 @Test(arguments: [
   ("{\"dataset\": \"s\", \"daily_budget_micros\": -1}", "daily_budget_micros", "must be >= 0"),
-  ("{\"dataset\": \"s\", \"daily_budget_micros\": 1.5}", "daily_budget_micros",
-   "must be an integer"),
+  (
+    "{\"dataset\": \"s\", \"daily_budget_micros\": 1.5}", "daily_budget_micros",
+    "must be an integer"
+  ),
   ("{\"dataset\": \"s\"}", "daily_budget_micros", "is missing"),
   ("{\"daily_budget_micros\": 5}", "dataset", "is missing"),
-  ("{\"dataset\": \"s\", \"daily_budget_micros\": 5, \"currency\": \"EUR\"}", "currency",
-   "is not a portfolio field"),
+  (
+    "{\"dataset\": \"s\", \"daily_budget_micros\": 5, \"currency\": \"EUR\"}", "currency",
+    "is not a portfolio field"
+  ),
 ])
 func portfolioRejectsInvalidField(text: String, field: String, message: String) throws {
   let name = "campaigns/s/portfolio.json"
@@ -319,10 +367,13 @@ func portfolioRejectsInvalidField(text: String, field: String, message: String) 
 
 @Test func campaignSetRejectsOtherDataset() throws {
   let a = try CampaignFile.parse(campaignJSON(), file: "campaigns/synthetic/a.json")
-  let portfolio = (file: "campaigns/criteo/portfolio.json",
-                   portfolio: Portfolio(dataset: "criteo", dailyBudgetMicros: 10))
+  let portfolio = (
+    file: "campaigns/criteo/portfolio.json",
+    portfolio: Portfolio(dataset: "criteo", dailyBudgetMicros: 10)
+  )
   do {
-    try CampaignFile.validateSet([(file: "campaigns/criteo/a.json", campaign: a)],
+    try CampaignFile.validateSet(
+      [(file: "campaigns/criteo/a.json", campaign: a)],
       portfolio: portfolio)
     Issue.record("accepted a campaign of another data set")
   } catch {
@@ -336,6 +387,7 @@ func portfolioRejectsInvalidField(text: String, field: String, message: String) 
   let a = try CampaignFile.parse(campaignJSON(), file: "a.json")
   let b = try CampaignFile.parse(campaignJSON(["id": "\"other\""]), file: "b.json")
   let portfolio = (file: "p.json", portfolio: Portfolio(dataset: "synthetic", dailyBudgetMicros: 1))
-  try CampaignFile.validateSet([(file: "a.json", campaign: a), (file: "b.json", campaign: b)],
+  try CampaignFile.validateSet(
+    [(file: "a.json", campaign: a), (file: "b.json", campaign: b)],
     portfolio: portfolio)
 }

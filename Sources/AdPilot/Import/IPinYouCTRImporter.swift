@@ -94,7 +94,7 @@ public enum IPinYouCTRImporter {
       fix: "pass split: \"train\" or \"test\"")
   }
 
-  /// Parses one data line. `columns` holds the positions of click, weekday, hour and then the
+  /// Parses one data line. `columns` contains the positions of click, weekday, hour and then the
   /// spec's categorical fields after weekday and hour.
   static func parse(
     _ line: String, lineNumber: Int, columns: [Int], columnCount: Int, split: String,

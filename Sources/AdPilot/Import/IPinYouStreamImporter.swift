@@ -177,7 +177,7 @@ public struct IPinYouStreamSummary: Sendable, Equatable {
     guard splitFields(header, separator: ",").map(String.init) == IPinYouStreamImporter.columns
     else {
       throw ImportError(
-        file: file.path, line: 1, message: "unexpected header '\(header)'",
+        file: file.path, line: 1, message: "invalid header '\(header)'",
         fix: "expected '\(IPinYouStreamImporter.columns.joined(separator: ","))'")
     }
     var episodes: [String: Set<Int>] = [:]

@@ -5,8 +5,8 @@ import Foundation
 
 /// A reader of one file's lines, numbered from 1, without line terminators (LF or CRLF).
 ///
-/// Files ending in `.gz` are piped through `gzip -dc`; a non-zero exit of gzip (a truncated or
-/// corrupt file) throws when the reader reaches the end of its output.
+/// Files ending in `.gz` are piped through `gzip -dc`. When gzip exits with an error (a truncated
+/// or corrupt file), `next()` throws once the reader reaches the end of gzip's output.
 public final class LineReader {
   public let path: String
   /// Number of the line most recently returned by `next()`.

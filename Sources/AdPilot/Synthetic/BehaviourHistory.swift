@@ -9,7 +9,7 @@ struct BehaviourHistory: Sendable {
   private var times: [Int64]
   /// Items stored per user (at most `capacity`).
   private var counts: [Int32]
-  /// Slot of each user's next write; the most recent item sits just before it.
+  /// Slot of each user's next write. The most recent item is just before it.
   private var heads: [Int32]
 
   init(users: Int, capacity: Int) {
@@ -21,7 +21,7 @@ struct BehaviourHistory: Sendable {
     heads = Array(repeating: 0, count: users)
   }
 
-  /// Appends an event; events of one user must arrive in time order.
+  /// Appends an event. Events of one user must arrive in time order.
   mutating func record(_ event: SyntheticEvent) {
     let user = Int(event.user)
     let slot = user * capacity + Int(heads[user])

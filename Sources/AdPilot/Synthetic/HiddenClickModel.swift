@@ -1,6 +1,6 @@
 // The hidden click model of the synthetic log: the true click probability of an impression from
 // the features logged with it. It must use only logged features, so that AUC(true_pctr) is the
-// best AUC any model can reach on the log.
+// best AUC a model of those features can expect to reach on the log.
 
 import Foundation
 
@@ -39,7 +39,8 @@ struct HiddenClickModel: Sendable {
       field.values.map { _ in 0.5 * (random.uniform() - 0.5) }
     }
     adEffects = (0..<ads).map { _ in 0.15 * random.normal() }
-    categoryEffects = (0..<SyntheticSchema.categoryCount).map { _ in 0.5 * (random.uniform() - 0.5) }
+    categoryEffects = (0..<SyntheticSchema.categoryCount).map { _ in 0.5 * (random.uniform() - 0.5)
+    }
     var byAdvertiser = [String: Double]()
     for campaign in SyntheticCampaigns.all where byAdvertiser[campaign.advertiser] == nil {
       byAdvertiser[campaign.advertiser] = 0.2 * (random.uniform() - 0.5)

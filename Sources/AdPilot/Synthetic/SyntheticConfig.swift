@@ -3,7 +3,7 @@
 
 import Foundation
 
-/// The size, seed and calendar of a synthetic log; the defaults generate in seconds.
+/// The size, seed and calendar of a synthetic log. The defaults generate in seconds.
 public struct SyntheticConfig: Sendable, Equatable {
   /// Number of users with profiles and behaviour histories.
   public var users: Int
@@ -15,18 +15,18 @@ public struct SyntheticConfig: Sendable, Equatable {
   public var impressionsPerDay: Int
   /// Maximum number of behaviour items logged with an impression (the spec's maxSequenceLength).
   public var maxSequenceLength: Int
-  /// Seed of every random draw; the same seed gives the same rows.
+  /// Seed of every random draw. The same seed gives the same rows.
   public var seed: UInt64
   /// First logged day, "YYYY-MM-DD" (UTC).
   public var startDate: String
-  /// Number of trailing days whose impressions get split 'test'; the rest are 'train'.
+  /// Number of trailing days whose impressions get split 'test'. Earlier days are 'train'.
   public var testDays: Int
   /// Number of ad requests for the day after the log.
   public var requests: Int
   /// Number of candidate ads per ad request.
   public var candidatesPerRequest: Int
 
-  /// Creates a configuration; every argument has a demo default.
+  /// Creates a configuration. Every argument has a demo default.
   public init(
     users: Int = 20_000, ads: Int = 400, days: Int = 8, impressionsPerDay: Int = 25_000,
     maxSequenceLength: Int = 30, seed: UInt64 = 20_260_105, startDate: String = "2026-01-05",
@@ -51,7 +51,8 @@ public struct SyntheticConfig: Sendable, Equatable {
       ads >= SyntheticCampaigns.all.count, "ads", ads,
       "use at least \(SyntheticCampaigns.all.count) ads, one per campaign")
     try Self.require(days >= 1, "days", days, "use 1 or more days")
-    try Self.require(impressionsPerDay >= 0, "impressionsPerDay", impressionsPerDay, "use 0 or more")
+    try Self.require(
+      impressionsPerDay >= 0, "impressionsPerDay", impressionsPerDay, "use 0 or more")
     try Self.require(
       (1...1_000).contains(maxSequenceLength), "maxSequenceLength", maxSequenceLength,
       "use a length from 1 to 1000")
@@ -83,7 +84,7 @@ public struct SyntheticConfigError: Error, CustomStringConvertible, Sendable, Eq
   public var field: String
   /// The rejected value, as text.
   public var value: String
-  /// What to change.
+  /// The change that makes the value valid.
   public var fix: String
 
   /// The message: "synthetic config: invalid days 0: use 1 or more days".
@@ -128,7 +129,8 @@ enum CivilDate {
     return lengths[Int(month - 1)]
   }
 
-  // Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's days_from_civil).
+  // Days since 1970-01-01 of a proleptic Gregorian date. Years are counted from March 1 in
+  // 400-year eras of 146,097 days, so a leap day is the last day of its year.
   private static func daysFromCivil(year: Int64, month: Int64, day: Int64) -> Int64 {
     let y = month <= 2 ? year - 1 : year
     let era = (y >= 0 ? y : y - 399) / 400
@@ -139,7 +141,7 @@ enum CivilDate {
     return era * 146_097 + dayOfEra - 719_468
   }
 
-  // The inverse of daysFromCivil (Howard Hinnant's civil_from_days).
+  // The inverse of daysFromCivil, with the same March-based 400-year eras.
   private static func civilFromDays(_ days: Int64) -> (Int64, Int64, Int64) {
     let z = days + 719_468
     let era = (z >= 0 ? z : z - 146_096) / 146_097

@@ -49,7 +49,7 @@ extension SyntheticGenerator {
     let started = Date()
     var report = SyntheticReport()
     try connection.transaction {
-      // Serializes concurrent runs; the lock ends with the transaction.
+      // Serializes concurrent runs. The lock ends with the transaction.
       try connection.advisoryXactLock(Connection.advisoryKey("adpilot.dataset." + Self.dataset))
       try deleteDataset(connection)
       try registerDataset(

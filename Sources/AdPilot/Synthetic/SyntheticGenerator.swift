@@ -1,5 +1,5 @@
 // Entry point of the synthetic ad-log generator: a known hidden click model over users with
-// behaviour histories, ads in campaigns and hourly traffic. Streams day by day; the database
+// behaviour histories, ads in campaigns and hourly traffic. Streams day by day. The database
 // writer is in SyntheticGenerator+Database.swift.
 
 import CTR
@@ -29,7 +29,7 @@ public struct SyntheticGenerator: Sendable {
   }
 
   /// Generates the impressions day by day, without a database, and hands each day's records
-  /// (in time order) with its "YYYY-MM-DD" date to `body`. Memory holds one day at a time.
+  /// (in time order) with its "YYYY-MM-DD" date to `body`. Only one day is in memory at a time.
   public func forEachDay(_ body: (String, [ImpressionRecord]) throws -> Void) throws {
     try stream(
       population: { _ in }, history: { _ in }, day: { try body($0.date, $0.impressions) },
@@ -38,7 +38,7 @@ public struct SyntheticGenerator: Sendable {
 
   /// Generates the whole log in order, handing each part to a callback as soon as it is ready:
   /// the users and ads, the history before the first day, then each day, then the next day's ad
-  /// requests. Memory holds one day's rows at a time.
+  /// requests. Only one day's rows are in memory at a time.
   func stream(
     population: (SyntheticWorld) throws -> Void,
     history: ([SyntheticEvent]) throws -> Void,

@@ -1,6 +1,6 @@
-// The day-by-day generation of behaviour events, impressions and ad requests. Holds only the
-// current day's rows and the users' ring buffers, so memory does not grow with the number of days;
-// it writes nothing to the database.
+// The day-by-day generation of behaviour events, impressions and ad requests. Only the current
+// day's rows and the users' ring buffers are in memory, so memory does not grow with the number of
+// days. Nothing here writes to the database.
 
 import Foundation
 
@@ -23,7 +23,7 @@ struct SyntheticAdRequest: Sendable, Equatable {
   var time: Date
   var cat: [String?]
   var seq: [String?]
-  /// The hidden model's click probability; not stored in adpilot.ad_requests.
+  /// The hidden model's click probability, not stored in adpilot.ad_requests.
   var truePCTR: Double
 }
 
@@ -255,7 +255,7 @@ struct SyntheticLog: Sendable {
   // Ad requests
 
   /// Generates the ad requests of the day after the log, each a user with distinct candidate ads.
-  /// Call after the last day; the histories are those at the end of the log.
+  /// Call after the last day, because it uses the histories at the end of the log.
   func generateAdRequests() -> [SyntheticAdRequest] {
     var random = SyntheticRandom(seed: config.seed, stream: 4)
     let dayMicros = startMicros + Int64(config.days) * Self.microsPerDay
@@ -263,7 +263,10 @@ struct SyntheticLog: Sendable {
     let weekday = CivilDate.isoWeekday(ofEpochSeconds: dayMicros / 1_000_000) - 1
     let requestPrefix = "syn-req-" + date.replacingOccurrences(of: "-", with: "") + "-"
     var slots = (0..<config.requests).map { _ in
-      (timeMicros: drawTime(dayMicros: dayMicros, random: &random), user: world.activity.draw(&random))
+      (
+        timeMicros: drawTime(dayMicros: dayMicros, random: &random),
+        user: world.activity.draw(&random)
+      )
     }
     slots.sort { ($0.timeMicros, $0.user) < ($1.timeMicros, $1.user) }
 
@@ -291,8 +294,8 @@ struct SyntheticLog: Sendable {
     return rows
   }
 
-  /// Chooses `candidatesPerRequest` distinct ads the way impressions choose theirs; after a
-  /// bounded number of draws, fills up with the lowest unused ad indexes so it always ends.
+  /// Chooses `candidatesPerRequest` distinct ads the way impressions choose theirs. After
+  /// 8 x candidatesPerRequest draws it fills up with the lowest unused ad indexes, so it ends.
   private func chooseCandidates(user: Int, random: inout SyntheticRandom) -> [Int] {
     var chosen = [Int]()
     var seen = Set<Int>()
@@ -310,8 +313,8 @@ struct SyntheticLog: Sendable {
     return chosen
   }
 
-  /// Converts whole microseconds since 1970 to a Date. Times are whole milliseconds, which a
-  /// Date holds exactly enough to round-trip through timestamptz.
+  /// Converts whole microseconds since 1970 to a Date. Generated times are whole milliseconds,
+  /// which survive the Double inside Date and the round trip through timestamptz.
   static func date(micros: Int64) -> Date {
     Date(timeIntervalSince1970: Double(micros) / 1_000_000)
   }

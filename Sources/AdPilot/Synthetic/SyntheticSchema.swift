@@ -7,9 +7,9 @@ import CTR
 enum SyntheticSchema {
   /// Data set name in adpilot.datasets and every table's `dataset` column.
   static let dataset = "synthetic"
-  /// Number of item categories; every ad and behaviour item has one.
+  /// Number of item categories. Every ad and behaviour item has one.
   static let categoryCount = 24
-  /// Brands per category; brand b belongs to category b / brandsPerCategory.
+  /// Brands per category. Brand b belongs to category b / brandsPerCategory.
   static let brandsPerCategory = 8
   static var brandCount: Int { categoryCount * brandsPerCategory }
 
@@ -24,7 +24,7 @@ enum SyntheticSchema {
     ("membership", ["none", "silver", "gold", "platinum"]),
     ("occupation", ["student", "office", "service", "retired", "freelance", "other"]),
   ]
-  /// Index of the segment field in `userFields`; a segment's home categories seed interests.
+  /// Index of the segment field in `userFields`. A segment's home categories seed interests.
   static let segmentField = 4
 
   /// Ad fields (role ad), in spec order after the user fields.

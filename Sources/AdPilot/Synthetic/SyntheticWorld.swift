@@ -1,6 +1,6 @@
 // The fixed population of a synthetic log: users with profiles and latent interests, and ads in
-// campaigns. Built once from the seed; it holds no impressions, so its memory is proportional to
-// users + ads only.
+// campaigns. It is built once from the seed and stores no impressions, so its memory is
+// proportional to users + ads only.
 
 import Foundation
 
@@ -26,7 +26,7 @@ struct SyntheticWorld: Sendable {
   let favouriteBrands: [UInt16]
   /// Sampler of users by activity (log-normal weights), for events and impressions.
   let activity: AliasSampler
-  /// Each user's activity relative to the mean (mean 1); scales the daily event rate.
+  /// Each user's activity relative to the mean (mean 1), which scales the daily event rate.
   let relativeActivity: [Double]
 
   let ads: [SyntheticAd]
@@ -58,7 +58,8 @@ struct SyntheticWorld: Sendable {
       let segment = Int(profiles[profiles.count - Self.profileWidth + SyntheticSchema.segmentField])
       for category in Self.drawFavourites(segment: segment, random: &random) {
         favourites.append(UInt16(category))
-        let brand = category * SyntheticSchema.brandsPerCategory
+        let brand =
+          category * SyntheticSchema.brandsPerCategory
           + random.index(SyntheticSchema.brandsPerCategory)
         favouriteBrands.append(UInt16(brand))
       }
@@ -83,7 +84,7 @@ struct SyntheticWorld: Sendable {
     campaignSampler = AliasSampler(weights: SyntheticCampaigns.all.map(\.trafficShare))
   }
 
-  /// Draws three distinct favourite categories; the first comes from the segment's three home
+  /// Draws three distinct favourite categories. The first comes from the segment's three home
   /// categories with probability 0.6, which makes the segment field weakly informative.
   private static func drawFavourites(segment: Int, random: inout SyntheticRandom) -> [Int] {
     var chosen = [Int]()
@@ -97,7 +98,7 @@ struct SyntheticWorld: Sendable {
     return chosen
   }
 
-  /// Draws ads: ad i belongs to campaign i mod 12; each campaign sells in three categories.
+  /// Draws ads. Ad i belongs to campaign i mod 12, and each campaign sells in three categories.
   private static func drawAds(count: Int, random: inout SyntheticRandom) -> [SyntheticAd] {
     let campaigns = SyntheticCampaigns.all
     return (0..<count).map { index in
@@ -108,7 +109,8 @@ struct SyntheticWorld: Sendable {
         (5 * campaign + 7) % SyntheticSchema.categoryCount,
       ]
       let category = campaignCategories[random.index(campaignCategories.count)]
-      let brand = category * SyntheticSchema.brandsPerCategory
+      let brand =
+        category * SyntheticSchema.brandsPerCategory
         + random.index(SyntheticSchema.brandsPerCategory)
       return SyntheticAd(
         id: "ad-" + SyntheticSchema.zeroPadded(index + 1, width: 4),
@@ -119,7 +121,7 @@ struct SyntheticWorld: Sendable {
     }
   }
 
-  /// Returns profile value index of field `field` for user `user`.
+  /// Returns the profile value index of field `field` for user `user`.
   func profileValue(user: Int, field: Int) -> Int {
     Int(profiles[user * Self.profileWidth + field])
   }
@@ -141,12 +143,18 @@ struct SyntheticWorld: Sendable {
       if random.bernoulli(Self.favouriteBrandShare) {
         return (category, Int(favouriteBrands[key]))
       }
-      return (category, category * SyntheticSchema.brandsPerCategory
-        + random.index(SyntheticSchema.brandsPerCategory))
+      return (
+        category,
+        category * SyntheticSchema.brandsPerCategory
+          + random.index(SyntheticSchema.brandsPerCategory)
+      )
     }
     let category = random.index(SyntheticSchema.categoryCount)
-    return (category, category * SyntheticSchema.brandsPerCategory
-      + random.index(SyntheticSchema.brandsPerCategory))
+    return (
+      category,
+      category * SyntheticSchema.brandsPerCategory
+        + random.index(SyntheticSchema.brandsPerCategory)
+    )
   }
 }
 
