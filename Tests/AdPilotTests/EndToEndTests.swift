@@ -50,7 +50,7 @@ struct EndToEndTests {
 
   @Test func championIsRegistered() throws {
     let outcome = try prepared()
-    let connection = try TestDatabase.connect(existing: Self.suite)
+    let connection = try TestDatabase.connect(suite: Self.suite)
     defer { connection.close() }
     let registry = ModelRegistry(connection: connection)
     #expect(try registry.alias("champion", of: "synthetic") == outcome.train.champion.id)
@@ -59,7 +59,7 @@ struct EndToEndTests {
 
   @Test func pacingAddsUpToEachAllocation() throws {
     let outcome = try prepared()
-    let connection = try TestDatabase.connect(existing: Self.suite)
+    let connection = try TestDatabase.connect(suite: Self.suite)
     defer { connection.close() }
     let rows = try connection.query(
       """
@@ -86,7 +86,7 @@ struct EndToEndTests {
     #expect(result.allocatedMicros == expected)
     #expect(result.allocations.map(\.amountMicros).reduce(0, +) == expected)
 
-    let connection = try TestDatabase.connect(existing: Self.suite)
+    let connection = try TestDatabase.connect(suite: Self.suite)
     defer { connection.close() }
     let stored = try connection.query(
       "SELECT sum(amount_micros)::bigint FROM adpilot.allocations WHERE run_id = $1::uuid",
@@ -96,7 +96,7 @@ struct EndToEndTests {
 
   @Test func secondPlanSupersedesFirst() throws {
     let outcome = try prepared()
-    let connection = try TestDatabase.connect(existing: Self.suite)
+    let connection = try TestDatabase.connect(suite: Self.suite)
     defer { connection.close() }
     let planner = AllocationPipeline(connection: connection, logger: Logger(minimumLevel: .error))
     let second = try planner.run(AllocateOptions(dataset: "synthetic", date: outcome.allocation.planDate))
@@ -114,9 +114,9 @@ struct EndToEndTests {
 
   @Test func scoresEqualEvaluationBitForBit() throws {
     let outcome = try prepared()
-    let reader = try TestDatabase.connect(existing: Self.suite)
+    let reader = try TestDatabase.connect(suite: Self.suite)
     defer { reader.close() }
-    let writer = try TestDatabase.connect(existing: Self.suite)
+    let writer = try TestDatabase.connect(suite: Self.suite)
     defer { writer.close() }
 
     // Queue the validation day's impressions as requests, then score them.
