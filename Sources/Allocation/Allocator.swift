@@ -30,8 +30,8 @@ public enum Allocator {
 
     let entries = try makeEntries(campaigns: campaigns, supply: supply, date: date)
     let eligible = entries.indices.filter { entries[$0].exclusion == nil }
-    let sumOfCaps = eligible.reduce(Int64(0)) { $0 + entries[$1].campaign.capMicros }
-    let absorbable = eligible.reduce(Int64(0)) { $0 + entries[$1].limitMicros }
+    let sumOfCaps = eligible.reduce(Int64(0)) { $0.addingSaturated(entries[$1].campaign.capMicros) }
+    let absorbable = eligible.reduce(Int64(0)) { $0.addingSaturated(entries[$1].limitMicros) }
     let target = min(totalBudgetMicros, absorbable)
 
     let tierOrder = eligible.sorted { a, b in
@@ -100,6 +100,13 @@ public enum Allocator {
         throw AllocationError(
           message: "campaign '\(campaign.id)' has a negative budget, minimum or value per click",
           campaignIds: [campaign.id], fix: "validate campaigns with CampaignFile before allocating")
+      }
+      for date in [campaign.flightStart, campaign.flightEnd] {
+        if let date, LocalDate(date) == nil {
+          throw AllocationError(
+            message: "campaign '\(campaign.id)' has an invalid flight date '\(date)'",
+            campaignIds: [campaign.id], fix: "write flight dates as YYYY-MM-DD")
+        }
       }
       if let forecast = supply[campaign.id] {
         try checkSupply(forecast, campaignId: campaign.id)
@@ -219,7 +226,7 @@ public enum Allocator {
       }
     }
     guard !short.isEmpty else { return }
-    let total = short.reduce(Int64(0)) { $0 + $1.micros }
+    let total = short.reduce(Int64(0)) { $0.addingSaturated($1.micros) }
     let list = short.map { "'\($0.id)' short \($0.micros)" }.joined(separator: ", ")
     throw AllocationError(
       message: "minimums exceed the budget by \(total) micros: \(list)",
@@ -298,7 +305,7 @@ public enum Allocator {
       amounts[index] = floored
       remainders[index] = fractional[index] - Double(floored)
     }
-    var difference = targetMicros - order.reduce(Int64(0)) { $0 + amounts[$1] }
+    var difference = targetMicros - order.reduce(Int64(0)) { $0.addingSaturated(amounts[$1]) }
 
     let tierRank = Dictionary(uniqueKeysWithValues: order.enumerated().map { ($1, $0) })
     let byRemainder = order.sorted { a, b in
@@ -361,5 +368,14 @@ public enum Allocator {
       expectedValueMicros: purchase.valueMicros, expectedClicks: purchase.clicks,
       expectedImpressions: purchase.impressions, rank: rank,
       marginalValue: purchase.marginalValue, binding: binding)
+  }
+}
+
+extension Int64 {
+  /// Returns the sum, or Int64.max when it would overflow; sums of caps taken from files such
+  /// as Int64.max budgets would otherwise trap. Both operands are non-negative here.
+  func addingSaturated(_ other: Int64) -> Int64 {
+    let (sum, overflow) = addingReportingOverflow(other)
+    return overflow ? .max : sum
   }
 }

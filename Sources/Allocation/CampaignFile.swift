@@ -10,9 +10,7 @@ import Foundation
 /// (see `Campaign.init`). Unknown keys, wrong JSON types, money written as floats or strings, and
 /// out-of-range values are rejected with a `CampaignFileError` naming the file, the field, the
 /// value and the fix.
-///
-/// NOTE: JSONSerialization keeps one value of a key written twice, so duplicate keys inside one
-/// file go undetected.
+/// A key written twice in one object is rejected too.
 public enum CampaignFile {
   /// The keys of a campaign file, in the order the documentation lists them.
   public static let campaignKeys = [

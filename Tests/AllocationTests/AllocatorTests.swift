@@ -372,3 +372,29 @@ func allocatorTotalIsMinimumOfLimits(_ totals: TotalsCase) throws {
       planDate: planDate)
   }
 }
+
+@Test func allocatorSumsHugeCapsWithoutOverflow() throws {
+  let supply = [
+    "a": makeSupply("a", [(1e6, 1e19, 1e3)]), "b": makeSupply("b", [(1e6, 1e19, 2e3)]),
+  ]
+  let result = try Allocator.allocate(
+    campaigns: [makeCampaign("a", budget: Int64.max), makeCampaign("b", budget: Int64.max)],
+    supply: supply, totalBudgetMicros: 1_000_000, planDate: planDate)
+  #expect(result.sumOfCapsMicros == Int64.max)
+  #expect(result.absorbableMicros == Int64.max)
+  #expect(result.allocatedMicros == 1_000_000)
+  #expect(try allocation("b", in: result).amountMicros == 1_000_000)
+}
+
+@Test func allocatorRejectsInvalidFlightDate() throws {
+  var campaign = makeCampaign("a")
+  campaign.flightEnd = "2026-02-30"
+  do {
+    _ = try Allocator.allocate(
+      campaigns: [campaign], supply: handSupply, totalBudgetMicros: 1, planDate: planDate)
+    Issue.record("accepted an invalid flight date")
+  } catch {
+    #expect(error.campaignIds == ["a"])
+    #expect(error.message == "campaign 'a' has an invalid flight date '2026-02-30'")
+  }
+}
