@@ -49,9 +49,9 @@ public struct HourlyPlanRow: Sendable, Equatable {
 /// - `asap`: fill active hours in order, each up to its capacity.
 ///
 /// Even and front-loaded plans never put more than an hour's capacity in it while other active
-/// hours have room. An amount above the capacity of all active hours (possible only when the
-/// amount did not come from the allocator with this supply) is spread over the active hours in
-/// proportion to the mode's weights, and the throttle rate of those hours stays at 1.
+/// hours have room. The allocator never gives more than the active hours can absorb. Any larger
+/// amount has its excess spread over the active hours in proportion to the mode's weights, and
+/// the throttle rate of those hours stays at 1.
 public enum PacingPlanner {
   /// Plans the hours of `planDate` (a local day of the campaign's time zone) for the allocation.
   ///
