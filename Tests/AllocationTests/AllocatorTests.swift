@@ -435,3 +435,10 @@ func allocatorTotalIsMinimumOfLimits(_ totals: TotalsCase) throws {
     #expect(row.spendMicros == 0)
   }
 }
+
+@Test func bindingRawValuesAreSnakeCase() {
+  #expect(
+    Binding.allCases.map(\.rawValue) == [
+      "budget", "cap", "minimum", "traffic", "no_traffic", "day_parting", "inactive",
+    ])
+}
