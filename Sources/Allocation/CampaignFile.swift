@@ -189,9 +189,7 @@ public enum CampaignFile {
     }
     var targeting: [String: [String]] = [:]
     for (key, list) in object {
-      guard let values = list as? [Any], let strings = values as? [String],
-        values.allSatisfy({ $0 is String })
-      else {
+      guard let strings = list as? [String] else {
         throw fields.typeError(
           "targeting.\(key)", list, expected: "a list of strings",
           fix: "write the allowed values in double quotes, e.g. [\"1\", \"2\"]")
