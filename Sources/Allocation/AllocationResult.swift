@@ -2,8 +2,11 @@
 // Allocator fills these in; PacingPlanner reads the amounts.
 
 /// A binding constraint: the limit that decided a campaign's amount.
+///
+/// Raw values are snake_case, like the other words stored in the database (`front_loaded`).
 public enum Binding: String, Sendable, Equatable, CaseIterable {
-  /// The total budget ran out at or before this campaign's marginal value.
+  /// The total budget ran out before the campaign reached its cap or the end of its traffic.
+  /// Campaigns of a lower tier left with nothing get this binding too.
   case budget
   /// The campaign reached its cap (the daily budget or the daily maximum).
   case cap
@@ -12,9 +15,9 @@ public enum Binding: String, Sendable, Equatable, CaseIterable {
   /// The campaign bought all of its forecast traffic before reaching its cap.
   case traffic
   /// The campaign has no forecast traffic with a positive cost on the plan day.
-  case noTraffic
+  case noTraffic = "no_traffic"
   /// The campaign's day-parting leaves no active hours on the plan day.
-  case dayParting
+  case dayParting = "day_parting"
   /// The campaign is paused or the plan day is outside its flight dates.
   case inactive
 }

@@ -10,9 +10,7 @@ import Foundation
 /// (see `Campaign.init`). Unknown keys, wrong JSON types, money written as floats or strings, and
 /// out-of-range values are rejected with a `CampaignFileError` naming the file, the field, the
 /// value and the fix.
-///
-/// NOTE: JSONSerialization keeps one value of a key written twice, so duplicate keys inside one
-/// file go undetected.
+/// A key written twice in one object is rejected too.
 public enum CampaignFile {
   /// The keys of a campaign file, in the order the documentation lists them.
   public static let campaignKeys = [
@@ -191,9 +189,7 @@ public enum CampaignFile {
     }
     var targeting: [String: [String]] = [:]
     for (key, list) in object {
-      guard let values = list as? [Any], let strings = values as? [String],
-        values.allSatisfy({ $0 is String })
-      else {
+      guard let strings = list as? [String] else {
         throw fields.typeError(
           "targeting.\(key)", list, expected: "a list of strings",
           fix: "write the allowed values in double quotes, e.g. [\"1\", \"2\"]")

@@ -21,12 +21,69 @@ struct JSONFields {
         message: "invalid JSON" + JSONFields.position(of: error, in: data),
         fix: "fix the syntax so that the file holds one JSON object")
     }
+    if let path = JSONFields.duplicateKey(in: data) {
+      throw CampaignFileError(
+        file: file, field: path, value: nil, message: "appears more than once",
+        fix: "keep one value for the field")
+    }
     guard let object = parsed as? [String: Any] else {
       throw CampaignFileError(
         file: file, field: nil, value: JSONFields.render(parsed),
         message: "top level must be a JSON object", fix: "write the file as one {...} object")
     }
     self.object = object
+  }
+
+  /// Returns the dotted path of the first key that appears twice in one object, or nil.
+  ///
+  /// JSONSerialization keeps only one value of a repeated key, so this scan over the bytes finds
+  /// them. It runs after JSONSerialization accepted the data, so it assumes valid JSON. Keys are
+  /// compared as written, so "a" and "\u0061" count as different keys.
+  static func duplicateKey(in data: Data) -> String? {
+    // One frame per open object or array: the keys seen so far, the key being read, and
+    // whether the next string in an object is a key.
+    struct Frame {
+      var isObject: Bool
+      var keys: Set<String> = []
+      var currentKey = ""
+      var expectsKey: Bool
+    }
+    var stack: [Frame] = []
+    let bytes = [UInt8](data)
+    var index = 0
+    while index < bytes.count {
+      let byte = bytes[index]
+      switch byte {
+      case UInt8(ascii: "{"):
+        stack.append(Frame(isObject: true, expectsKey: true))
+      case UInt8(ascii: "["):
+        stack.append(Frame(isObject: false, expectsKey: false))
+      case UInt8(ascii: "}"), UInt8(ascii: "]"):
+        _ = stack.popLast()
+      case UInt8(ascii: ","):
+        if let last = stack.indices.last, stack[last].isObject {
+          stack[last].expectsKey = true
+        }
+      case UInt8(ascii: "\""):
+        let start = index + 1
+        index = start
+        while index < bytes.count && bytes[index] != UInt8(ascii: "\"") {
+          index += bytes[index] == UInt8(ascii: "\\") ? 2 : 1
+        }
+        if let last = stack.indices.last, stack[last].isObject, stack[last].expectsKey {
+          let key = String(decoding: bytes[start..<min(index, bytes.count)], as: UTF8.self)
+          stack[last].expectsKey = false
+          stack[last].currentKey = key
+          if !stack[last].keys.insert(key).inserted {
+            return stack.filter(\.isObject).map(\.currentKey).joined(separator: ".")
+          }
+        }
+      default:
+        break
+      }
+      index += 1
+    }
+    return nil
   }
 
   /// Returns " at line L, column C (detail)" from Foundation's "around character N" message, or

@@ -49,9 +49,9 @@ public struct HourlyPlanRow: Sendable, Equatable {
 /// - `asap`: fill active hours in order, each up to its capacity.
 ///
 /// Even and front-loaded plans never put more than an hour's capacity in it while other active
-/// hours have room. An amount above the capacity of all active hours (possible only when the
-/// amount did not come from the allocator with this supply) is spread over the active hours in
-/// proportion to the mode's weights, and the throttle rate of those hours stays at 1.
+/// hours have room. The allocator never gives more than the active hours can absorb. Any larger
+/// amount has its excess spread over the active hours in proportion to the mode's weights, and
+/// the throttle rate of those hours stays at 1.
 public enum PacingPlanner {
   /// Plans the hours of `planDate` (a local day of the campaign's time zone) for the allocation.
   ///
@@ -73,9 +73,9 @@ public enum PacingPlanner {
   /// The remaining amount is min(allocation amount, cap) minus the spend, and 0 once the spend
   /// reaches it, so a replan never takes the day past the cap. Only hours that end after `now`
   /// get rows. The hour under way counts for the part that is left of it, both in its weight
-  /// and in its capacity.
-  /// - Throws: `AllocationError` for a negative spend, an invalid plan date or supply, or a
-  ///   positive remaining amount with no active hour left.
+  /// and in its capacity. When no active hour is left, the rows plan no spend, so they add up
+  /// to less than the remaining amount.
+  /// - Throws: `AllocationError` for a negative spend, an invalid plan date or supply.
   public static func replan(
     campaign: Campaign, allocation: CampaignAllocation, supply: CampaignSupply, planDate: String,
     spentMicros: Int64, now: Date
@@ -96,8 +96,10 @@ public enum PacingPlanner {
       let left = end.timeIntervalSince(max(now, hour.start))
       fractions.append(length > 0 ? min(1, max(0, left / length)) : 0)
     }
+    let active = day.activeHours(campaign.dayParting)
+    let anyHourLeft = zip(active, fractions).contains { $0 && $1 > 0 }
     let rows = try makeRows(
-      campaign: campaign, supply: supply, day: day, amountMicros: remaining,
+      campaign: campaign, supply: supply, day: day, amountMicros: anyHourLeft ? remaining : 0,
       hourFractions: fractions)
     return zip(rows, fractions).filter { $0.1 > 0 }.map(\.0)
   }

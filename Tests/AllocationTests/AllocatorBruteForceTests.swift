@@ -89,9 +89,10 @@ struct RandomCase {
   }
 }
 
-/// Finds the best integer allocation by exhaustive search: every split of the target among campaigns,
-/// each between its minimum and its limit, ranked by the spend of each tier from the highest
-/// tier down, then by total value. Returns nil when the minimums do not fit in the budget.
+/// Finds the best integer allocation by exhaustive search over every split of the target among
+/// campaigns, each between its minimum and its limit. Splits are ranked by the spend of each
+/// tier from the highest tier down, then by total value. Returns nil when the minimums do not
+/// fit in the budget.
 func bruteForce(_ test: RandomCase) -> (amounts: [Int64], value: Double)? {
   let campaigns = test.campaigns
   let limits = campaigns.map { campaign in

@@ -372,3 +372,73 @@ func allocatorTotalIsMinimumOfLimits(_ totals: TotalsCase) throws {
       planDate: planDate)
   }
 }
+
+@Test func allocatorSumsHugeCapsWithoutOverflow() throws {
+  let supply = [
+    "a": makeSupply("a", [(1e6, 1e19, 1e3)]), "b": makeSupply("b", [(1e6, 1e19, 2e3)]),
+  ]
+  let result = try Allocator.allocate(
+    campaigns: [makeCampaign("a", budget: Int64.max), makeCampaign("b", budget: Int64.max)],
+    supply: supply, totalBudgetMicros: 1_000_000, planDate: planDate)
+  #expect(result.sumOfCapsMicros == Int64.max)
+  #expect(result.absorbableMicros == Int64.max)
+  #expect(result.allocatedMicros == 1_000_000)
+  #expect(try allocation("b", in: result).amountMicros == 1_000_000)
+}
+
+@Test func allocatorRejectsInvalidFlightDate() throws {
+  var campaign = makeCampaign("a")
+  campaign.flightEnd = "2026-02-30"
+  do {
+    _ = try Allocator.allocate(
+      campaigns: [campaign], supply: handSupply, totalBudgetMicros: 1, planDate: planDate)
+    Issue.record("accepted an invalid flight date")
+  } catch {
+    #expect(error.campaignIds == ["a"])
+    #expect(error.message == "campaign 'a' has an invalid flight date '2026-02-30'")
+  }
+}
+
+@Test func allocatorBreaksTiesById() throws {
+  let supply = [
+    "c2": makeSupply("c2", [(50, 50, 1)]), "c0": makeSupply("c0", [(50, 50, 1)]),
+    "c1": makeSupply("c1", [(50, 50, 1)]),
+  ]
+  let campaigns = [makeCampaign("c2"), makeCampaign("c1"), makeCampaign("c0")]
+  let result = try Allocator.allocate(
+    campaigns: campaigns, supply: supply, totalBudgetMicros: 75, planDate: planDate)
+  #expect(result.allocations.map(\.amountMicros) == [0, 25, 50])
+  #expect(result.allocations.map(\.rank) == [3, 2, 1])
+  let again = try Allocator.allocate(
+    campaigns: campaigns.reversed(), supply: supply, totalBudgetMicros: 75, planDate: planDate)
+  #expect(again.allocations.map(\.amountMicros) == [50, 25, 0])
+}
+
+@Test func allocationAndEvenPlanAgree() throws {
+  var campaign = makeCampaign("a")
+  campaign.timeZone = try #require(TimeZone(identifier: "Europe/Berlin"))
+  campaign.dayParting = [2: Set(8..<22)]
+  let hourly = (0..<24).map { 1 + Double(($0 * 7) % 5) }
+  let supply = ["a": makeSupply("a", [(5000, 9000, 90), (8000, 12000, 20)], hourly: hourly)]
+  let result = try Allocator.allocate(
+    campaigns: [campaign], supply: supply, totalBudgetMicros: 7777, planDate: planDate)
+  let item = try allocation("a", in: result)
+  #expect(item.amountMicros == 7777)
+  let rows = try PacingPlanner.plan(
+    campaign: campaign, allocation: item, supply: try #require(supply["a"]), planDate: planDate)
+  #expect(rows.map(\.spendMicros).reduce(0, +) == 7777)
+  let impressions = rows.map(\.impressions).reduce(0, +)
+  let clicks = rows.map(\.expectedClicks).reduce(0, +)
+  #expect(abs(impressions - item.expectedImpressions) < 1e-3 * item.expectedImpressions)
+  #expect(abs(clicks - item.expectedClicks) < 1e-3 * item.expectedClicks)
+  for row in rows where !(8..<22).contains(row.localHour) {
+    #expect(row.spendMicros == 0)
+  }
+}
+
+@Test func bindingRawValuesAreSnakeCase() {
+  #expect(
+    Binding.allCases.map(\.rawValue) == [
+      "budget", "cap", "minimum", "traffic", "no_traffic", "day_parting", "inactive",
+    ])
+}

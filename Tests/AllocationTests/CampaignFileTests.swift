@@ -391,3 +391,48 @@ func portfolioRejectsInvalidField(text: String, field: String, message: String) 
     [(file: "a.json", campaign: a), (file: "b.json", campaign: b)],
     portfolio: portfolio)
 }
+
+@Test func campaignFileRejectsRepeatedKey() throws {
+  let text = String(decoding: campaignJSON(), as: UTF8.self)
+    .replacingOccurrences(
+      of: "\"daily_budget_micros\": 500",
+      with:
+        "\"daily_budget_micros\": 500, \"daily_budget_micros\": 900")
+  let error = try #require(parseError(Data(text.utf8)))
+  #expect(error.field == "daily_budget_micros")
+  #expect(error.message == "appears more than once")
+}
+
+@Test func campaignFileRejectsRepeatedNestedKey() throws {
+  let error = try #require(
+    parseError(campaignJSON(["day_parting": "{\"mon\": [1], \"tue\": [2], \"mon\": [3]}"])))
+  #expect(error.field == "day_parting.mon")
+  #expect(error.message == "appears more than once")
+}
+
+@Test func campaignFileAllowsSameKeyInOtherObjects() throws {
+  // "mon" in day_parting and in targeting are different objects; a quoted brace is text.
+  let campaign = try CampaignFile.parse(
+    campaignJSON([
+      "day_parting": "{\"mon\": [1]}", "targeting": "{\"mon\": [\"{\\\"mon\\\"\"]}",
+    ]), file: file)
+  #expect(campaign.targeting == ["mon": ["{\"mon\""]])
+}
+
+@Test(arguments: [
+  ("2026-03-08", 7), ("2026-03-09", 1), ("2026-03-10", 2), ("2024-02-29", 4), ("2000-01-01", 6),
+  ("1970-01-01", 4), ("1969-12-31", 3),
+])
+func localDateWeekday(text: String, weekday: Int) throws {
+  let date = try #require(LocalDate(text))
+  #expect(date.weekday == weekday)
+  #expect(date.description == text)
+}
+
+@Test(arguments: [
+  "2026-02-29", "2100-02-29", "2026-04-31", "2026-00-10", "2026-13-01",
+  "2026-01-00", "0000-01-01", "26-01-01", "2026/01/01", "2026-01-01 ", "",
+])
+func localDateRejectsInvalid(text: String) {
+  #expect(LocalDate(text) == nil)
+}

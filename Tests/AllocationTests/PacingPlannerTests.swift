@@ -251,6 +251,26 @@ func pacingCoversLocalDay(_ dst: DSTCase) throws {
   #expect(rows.isEmpty)
 }
 
+@Test func replanAfterLastActiveHourPlansNothing() throws {
+  let campaign = try pacedCampaign(dayParting: [2: [9, 10, 11]])
+  let rows = try PacingPlanner.replan(
+    campaign: campaign, allocation: makeAllocation(campaign, 300), supply: flatSupply,
+    planDate: "2026-03-10", spentMicros: 100, now: try utc("2026-03-10T22:30:00Z"))
+  #expect(rows.map(\.localHour) == [22, 23])
+  #expect(rows.allSatisfy { $0.spendMicros == 0 })
+}
+
+@Test func replanWithinActiveHours() throws {
+  let campaign = try pacedCampaign(dayParting: [2: [9, 10, 11]])
+  let rows = try PacingPlanner.replan(
+    campaign: campaign, allocation: makeAllocation(campaign, 300), supply: flatSupply,
+    planDate: "2026-03-10", spentMicros: 100, now: try utc("2026-03-10T10:00:00Z"))
+  #expect(rows.count == 14)
+  #expect(rows[0].spendMicros == 100)
+  #expect(rows[1].spendMicros == 100)
+  #expect(rows[2...].allSatisfy { $0.spendMicros == 0 })
+}
+
 @Test func replanRejectsNegativeSpend() throws {
   let campaign = try pacedCampaign()
   #expect(throws: AllocationError.self) {
