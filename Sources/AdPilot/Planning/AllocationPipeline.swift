@@ -185,7 +185,7 @@ public struct AllocationPipeline {
           .float8Array(allocations.map { $0.expectedImpressions }),
           .textArray(allocations.map { String($0.rank) }),
           .float8Array(allocations.map { $0.marginalValue }),
-          .textArray(allocations.map { "\($0.binding)" }),
+          .textArray(allocations.map { $0.binding.rawValue }),
         ])
 
       var campaignIds: [String?] = []

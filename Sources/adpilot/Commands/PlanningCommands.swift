@@ -80,7 +80,7 @@ func printAllocation(_ outcome: AllocationOutcome, _ context: Context) {
         + leftPad(money(allocation.amountMicros), 14) + leftPad(money(allocation.capMicros), 14)
         + leftPad(String(format: "%.1f", allocation.expectedClicks), 12)
         + leftPad(money(Int64(allocation.expectedValueMicros.rounded())), 14)
-        + leftPad("\(hours)", 6) + "  \(allocation.binding)")
+        + leftPad("\(hours)", 6) + "  \(allocation.binding.rawValue)")
   }
   context.print(
     "total budget \(money(result.totalBudgetMicros)), allocated \(money(result.allocatedMicros)) "
