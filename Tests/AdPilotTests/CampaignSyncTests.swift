@@ -63,7 +63,7 @@ struct CampaignSyncTests {
     (
       "duplicate id",
       #"{"id": "c-1", "name": "Again", "dataset": "sync_test", "value_per_click_micros": 1, "daily_budget_micros": 5}"#,
-      "duplicate campaign id 'c-1'"
+      "duplicates the id of campaigns/sync_test/c-1.json"
     ),
   ])
   func invalidFileWritesNothing(label: String, json: String, expected: String) throws {

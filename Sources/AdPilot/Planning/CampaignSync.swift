@@ -36,34 +36,33 @@ func readCampaignDirectory(_ directory: URL) throws -> (
     var isDirectory: ObjCBool = false
     guard files.fileExists(atPath: folder.path, isDirectory: &isDirectory), isDirectory.boolValue
     else { continue }
+    var setCampaigns: [CampaignDefinition] = []
+    var setPortfolio: (file: String, portfolio: Portfolio)?
     let names = (try? files.contentsOfDirectory(atPath: folder.path)) ?? []
     for name in names.sorted() where name.hasSuffix(".json") {
-      let url = folder.appendingPathComponent(name)
       let shown = "campaigns/\(set)/\(name)"
       let data: Data
       do {
-        data = try Data(contentsOf: url)
+        data = try Data(contentsOf: folder.appendingPathComponent(name))
       } catch {
         throw PipelineError("\(shown): cannot be read (\(error.localizedDescription))")
       }
       if name == "portfolio.json" {
-        portfolios.append((try CampaignFile.parsePortfolio(data, file: shown), shown))
+        setPortfolio = (shown, try CampaignFile.parsePortfolio(data, file: shown))
       } else {
         let campaign = try CampaignFile.parse(data, file: shown)
-        campaigns.append(
-          CampaignDefinition(campaign: campaign, file: shown, json: String(decoding: data, as: UTF8.self)))
+        setCampaigns.append(
+          CampaignDefinition(
+            campaign: campaign, file: shown, json: String(decoding: data, as: UTF8.self)))
       }
     }
+    try CampaignFile.validateSet(
+      setCampaigns.map { ($0.file, $0.campaign) }, portfolio: setPortfolio)
+    campaigns += setCampaigns
+    if let setPortfolio { portfolios.append((setPortfolio.portfolio, setPortfolio.file)) }
   }
-  var seen: [String: String] = [:]
-  for definition in campaigns {
-    if let other = seen[definition.campaign.id] {
-      throw PipelineError(
-        "\(definition.file): duplicate campaign id '\(definition.campaign.id)', also defined in "
-          + "\(other); give each campaign a unique id")
-    }
-    seen[definition.campaign.id] = definition.file
-  }
+  // Ids are unique across sets too: adpilot.campaigns is keyed by id alone.
+  try CampaignFile.validateSet(campaigns.map { ($0.file, $0.campaign) })
   return (campaigns, portfolios)
 }
 
