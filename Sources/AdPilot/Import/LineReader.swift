@@ -29,7 +29,8 @@ public final class LineReader {
     }
     guard !isDirectory.boolValue, FileManager.default.isReadableFile(atPath: path) else {
       throw ImportError(
-        file: path, message: "cannot read file", fix: "check that it is a readable regular file")
+        file: path, message: "not a readable regular file",
+        fix: "check the path and the file's permissions")
     }
     if url.pathExtension == "gz" {
       let process = Process()
@@ -43,7 +44,7 @@ public final class LineReader {
         try process.run()
       } catch {
         throw ImportError(
-          file: path, message: "cannot start gzip: \(error)", fix: "install gzip and retry")
+          file: path, message: "failed to start gzip: \(error)", fix: "install gzip and retry")
       }
       self.process = process
       errorPipe = errors
@@ -53,7 +54,7 @@ public final class LineReader {
         handle = try FileHandle(forReadingFrom: url)
       } catch {
         throw ImportError(
-          file: path, message: "cannot read file: \(error)", fix: "check permissions")
+          file: path, message: "open failed: \(error)", fix: "check the file's permissions")
       }
       process = nil
       errorPipe = nil
