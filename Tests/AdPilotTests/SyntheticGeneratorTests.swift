@@ -2,6 +2,7 @@
 // between the hidden model and a per-field baseline, history order, traffic shape and layout.
 // The database round trip is in SyntheticDatabaseTests.swift.
 
+import CTR
 import Foundation
 import Testing
 
@@ -136,6 +137,30 @@ import Testing
       #expect(row.seq.count % 2 == 0)
       let hour = Int(row.time.timeIntervalSince1970.truncatingRemainder(dividingBy: 86_400)) / 3_600
       #expect(row.cat[hourField] == SyntheticSchema.hours[hour])
+    }
+  }
+
+  @Test func featureSpecValidatesInCTR() throws {
+    let spec = try SyntheticGenerator().featureSpec
+    try spec.validate()
+    #expect(spec.categorical.map(\.name).prefix(3) == ["gender", "age_band", "city_tier"])
+    #expect(spec.categorical.first { $0.name == "ad_id" }?.buckets == 2_048)
+  }
+
+  @Test func encoderKeepsFieldValuesApart() throws {
+    let spec = try SyntheticGenerator().featureSpec
+    let encoder = FeatureEncoder(spec: spec)
+    let advertisers = Array(Set(SyntheticCampaigns.all.map(\.advertiser)))
+    let valuesByField: [[String]] =
+      SyntheticSchema.userFields.map(\.values) + [
+        [], SyntheticSchema.categories, SyntheticSchema.brands, advertisers,
+        SyntheticSchema.priceBands, SyntheticSchema.hours, SyntheticSchema.slots,
+        SyntheticSchema.weekdays,
+      ]
+    #expect(valuesByField.count == spec.categorical.count)
+    for (field, values) in valuesByField.enumerated() {
+      let rows = Set(values.map { encoder.categoricalRow(field: field, value: $0) })
+      #expect(rows.count == values.count, "\(spec.categorical[field].name)")
     }
   }
 
