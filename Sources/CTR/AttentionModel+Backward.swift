@@ -66,15 +66,21 @@ extension AttentionModel {
     // interest_b = sum_j w_j k_j: dw_j = <d interest_b, k_j>, dk_j = w_j * d interest_b.
     var weightGradient = [Float](repeating: 0, count: keyCount)
     var keyGradient = [Float](repeating: 0, count: keyCount * q)
-    for b in 0..<cache.rows {
-      for key in cache.keyStart[b]..<cache.keyStart[b + 1] {
-        var dot: Float = 0
-        for i in 0..<q {
-          let upstream = interestGradient[b * q + i]
-          dot = dot.addingProduct(upstream, cache.keys[key * q + i])
-          keyGradient[key * q + i] = weights[key] * upstream
+    interestGradient.withUnsafeBufferPointer { dI in
+      cache.keys.withUnsafeBufferPointer { k in
+        keyGradient.withUnsafeMutableBufferPointer { dK in
+          for b in 0..<cache.rows {
+            for key in cache.keyStart[b]..<cache.keyStart[b + 1] {
+              var dot: Float = 0
+              for i in 0..<q {
+                let upstream = dI[b * q + i]
+                dot = dot.addingProduct(upstream, k[key * q + i])
+                dK[key * q + i] = weights[key] * upstream
+              }
+              weightGradient[key] = dot
+            }
+          }
         }
-        weightGradient[key] = dot
       }
     }
 
@@ -86,16 +92,26 @@ extension AttentionModel {
 
     // A = [k, q, k - q, k * q]: dk += dA0 + dA2 + dA3 * q, dq += dA1 - dA2 + dA3 * k.
     var queryGradient = [Float](repeating: 0, count: cache.rows * q)
-    for b in 0..<cache.rows {
-      for key in cache.keyStart[b]..<cache.keyStart[b + 1] {
-        let row = key * 4 * q
-        for i in 0..<q {
-          let dA0 = unitGradient[row + i]
-          let dA1 = unitGradient[row + q + i]
-          let dA2 = unitGradient[row + 2 * q + i]
-          let dA3 = unitGradient[row + 3 * q + i]
-          keyGradient[key * q + i] += dA0 + dA2 + dA3 * cache.queries[b * q + i]
-          queryGradient[b * q + i] += dA1 - dA2 + dA3 * cache.keys[key * q + i]
+    unitGradient.withUnsafeBufferPointer { dA in
+      cache.keys.withUnsafeBufferPointer { k in
+        cache.queries.withUnsafeBufferPointer { queries in
+          keyGradient.withUnsafeMutableBufferPointer { dK in
+            queryGradient.withUnsafeMutableBufferPointer { dq in
+              for b in 0..<cache.rows {
+                for key in cache.keyStart[b]..<cache.keyStart[b + 1] {
+                  let row = key * 4 * q
+                  for i in 0..<q {
+                    let dA0 = dA[row + i]
+                    let dA1 = dA[row + q + i]
+                    let dA2 = dA[row + 2 * q + i]
+                    let dA3 = dA[row + 3 * q + i]
+                    dK[key * q + i] += dA0 + dA2 + dA3 * queries[b * q + i]
+                    dq[b * q + i] += dA1 - dA2 + dA3 * k[key * q + i]
+                  }
+                }
+              }
+            }
+          }
         }
       }
     }

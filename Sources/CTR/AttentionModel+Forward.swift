@@ -188,11 +188,15 @@ extension AttentionModel {
     let q = structure.queryWidth
     let weights = cache.keyWeights
     var interest = [Float](repeating: 0, count: cache.rows * q)
-    for b in 0..<cache.rows {
-      for key in cache.keyStart[b]..<cache.keyStart[b + 1] {
-        let w = weights[key]
-        for i in 0..<q {
-          interest[b * q + i] = interest[b * q + i].addingProduct(w, cache.keys[key * q + i])
+    cache.keys.withUnsafeBufferPointer { k in
+      interest.withUnsafeMutableBufferPointer { out in
+        for b in 0..<cache.rows {
+          for key in cache.keyStart[b]..<cache.keyStart[b + 1] {
+            let w = weights[key]
+            for i in 0..<q {
+              out[b * q + i] = out[b * q + i].addingProduct(w, k[key * q + i])
+            }
+          }
         }
       }
     }

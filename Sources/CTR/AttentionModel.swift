@@ -100,6 +100,8 @@ public final class AttentionModel: ClickModel, @unchecked Sendable {
 
   let layout: EmbeddingLayout
   let structure: AttentionStructure
+  /// The spec's table fingerprint, compared with every batch.
+  let fingerprint: UInt64
   /// The embedding matrix `[layout.totalRows x D]`, all fields' tables stacked.
   var embeddings: [Float]
   /// Every dense layer's weights and biases, at the offsets in `structure`.
@@ -127,6 +129,7 @@ public final class AttentionModel: ClickModel, @unchecked Sendable {
     self.attentionHidden = attentionHidden
     self.mlpHidden = mlpHidden
     layout = EmbeddingLayout(spec: spec)
+    fingerprint = spec.tableFingerprint
     structure = AttentionStructure(
       spec: spec, attentionHidden: attentionHidden, mlpHidden: mlpHidden)
     kind = structure.mode == .plain ? .dnn : .attention
@@ -137,7 +140,12 @@ public final class AttentionModel: ClickModel, @unchecked Sendable {
   /// The number of rows one forward pass handles in `predict`, bounding its memory.
   static let predictionChunk = 256
 
+  /// Returns pCTR per row, corrected for negative downsampling; traps when `batch` was encoded
+  /// for another spec (see ``ClickModel/check(_:)``).
   public func predict(_ batch: EncodedBatch) -> [Float] {
+    guard batch.specFingerprint == fingerprint else {
+      fatalError("predict: batch encoded for a different feature spec than the model's")
+    }
     var result: [Float] = []
     result.reserveCapacity(batch.count)
     var start = 0

@@ -131,9 +131,12 @@ struct MLP: Sendable, Equatable {
         for index in stride(from: layers.count - 1, through: 0, by: -1) {
           let layer = layers[index]
           if index < layers.count - 1 {
-            let activation = activations[index]
-            for element in 0..<upstream.count where !(activation[element] > 0) {
-              upstream[element] = 0
+            activations[index].withUnsafeBufferPointer { activation in
+              upstream.withUnsafeMutableBufferPointer { upstream in
+                for element in 0..<upstream.count {
+                  upstream[element] = activation[element] > 0 ? upstream[element] : 0
+                }
+              }
             }
           }
           let wantInput = index > 0 || needInputGradient

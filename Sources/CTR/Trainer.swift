@@ -143,17 +143,7 @@ public final class Trainer {
   }
 
   private func checkShape(_ batch: EncodedBatch) throws(CTRError) {
-    let expected = EncodedBatch(spec: trainable.spec, capacity: 0)
-    if batch.fieldCount != expected.fieldCount || batch.subfieldCount != expected.subfieldCount
-      || batch.maxSequenceLength != expected.maxSequenceLength
-    {
-      throw CTRError(
-        .batchMismatch,
-        "batch has \(batch.fieldCount) fields, \(batch.subfieldCount) sequence sub-fields and "
-          + "length \(batch.maxSequenceLength); the model expects \(expected.fieldCount), "
-          + "\(expected.subfieldCount) and \(expected.maxSequenceLength): encode with the "
-          + "model's spec")
-    }
+    try trainable.check(batch)
   }
 
   /// Returns a copy of the current weights.

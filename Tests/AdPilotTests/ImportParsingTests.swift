@@ -81,11 +81,17 @@ import Testing
     #expect(lines == ["h", "1", "2"])
   }
 
-  @Test func lineReaderNamesMissingFile() {
+  @Test func lineReaderNamesMissingFile() throws {
     let missing = URL(fileURLWithPath: "/nonexistent/adpilot/criteo.csv")
     let error = #expect(throws: ImportError.self) { try LineReader(url: missing) }
     #expect(error?.file == "/nonexistent/adpilot/criteo.csv")
     #expect(error?.message == "file not found")
+
+    let directory = try TestData.temporaryDirectory()
+    defer { try? FileManager.default.removeItem(at: directory) }
+    let notAFile = #expect(throws: ImportError.self) { try LineReader(url: directory) }
+    #expect(notAFile?.file == directory.path)
+    #expect(notAFile?.message == "not a readable regular file")
   }
 
   @Test func lineReaderFailsOnTruncatedGzip() throws {

@@ -356,6 +356,75 @@ import Testing
     #expect(try count(connection, "SELECT count(*) FROM adpilot.users") == 230)
   }
 
+  @Test func taobaoRejectsBadRows() throws {
+    let connection = try TestDatabase.connect(suite: "ingest.taobaoBad")
+    let directory = try TestData.temporaryDirectory()
+    defer { try? FileManager.default.removeItem(at: directory) }
+    let source = try String(
+      contentsOf: TestData.shared("taobao-alimama-dmr/alimama_dmr_sample.csv"), encoding: .utf8)
+    let lines = source.split(separator: "\n").prefix(7).map(String.init)
+    let header = lines[0].split(separator: ",", omittingEmptySubsequences: false).map(String.init)
+    func edited(_ line: String, _ column: String, _ value: String) throws -> String {
+      var fields = line.split(separator: ",", omittingEmptySubsequences: false).map(String.init)
+      fields[try #require(header.firstIndex(of: column))] = value
+      return fields.joined(separator: ",")
+    }
+    let rows = [
+      lines[1],
+      try edited(lines[2], "target", ""),
+      try edited(lines[3], "price", "cheap"),
+      String(lines[4].dropLast(2)),  // the last field (target) and its comma cut off
+      try edited(lines[5], "mask_49", "2"),
+      lines[6],
+    ]
+    let file = directory.appendingPathComponent("taobao_bad.csv")
+    try Data(([lines[0]] + rows).joined(separator: "\n").utf8).write(to: file)
+
+    let report = try TaobaoImporter.importFile(connection, file: file)
+    #expect(report.loaded == 2)
+    #expect(
+      report.rejected == [
+        RejectReason.missingLabel: 1, RejectReason.nonNumericNumber: 1,
+        RejectReason.wrongColumnCount: 1, RejectReason.invalidMask: 1,
+      ])
+    let rejected = try connection.query(
+      "SELECT line_number FROM adpilot.rejected_rows ORDER BY line_number")
+    #expect(try rejected.map { try $0.int64(0) } == [3, 4, 5, 6])
+    // Rows 0 and 5 keep their row numbers (request ids and times) although rows between failed.
+    let ids = try connection.query(
+      "SELECT request_id FROM adpilot.impressions ORDER BY request_id")
+    #expect(try ids.map { try $0.string(0) } == ["r0", "r5"])
+  }
+
+  @Test func iPinYouCTRRejectsBadRows() throws {
+    let connection = try TestDatabase.connect(suite: "ingest.ipinyouCTRBad")
+    let directory = try TestData.temporaryDirectory()
+    defer { try? FileManager.default.removeItem(at: directory) }
+    let text = """
+      click,weekday,hour,useragent,IP,region,city,adexchange,domain,slotid,slotwidth,slotheight,\
+      slotvisibility,slotformat,slotprice,creative,advertiser
+      0,2,18,android_safari,1.2.3.*,40,53,null,d1,s1,320,50,FirstView,Na,1-10,11908,2997
+      ,2,18,android_safari,1.2.3.*,40,53,null,d1,s1,320,50,FirstView,Na,1-10,11908,2997
+      1,2,18,android_safari,1.2.3.*,40,53,null,d1,s1,320,50,FirstView,Na,1-10,11908
+      1,7,18,android_safari,1.2.3.*,40,53,null,d1,s1,320,50,FirstView,Na,1-10,11908,2997
+      1,3,0,android_safari,1.2.3.*,40,53,null,d1,s1,320,50,FirstView,Na,1-10,11908,2997
+      """
+    let file = directory.appendingPathComponent("small.csv")
+    try Data(text.utf8).write(to: file)
+    let report = try IPinYouCTRImporter.importFile(connection, file: file, split: "train")
+    #expect(report.loaded == 2)
+    #expect(report.clicks == 1)
+    #expect(
+      report.rejected == [
+        RejectReason.missingLabel: 1, RejectReason.wrongColumnCount: 1,
+        RejectReason.invalidTime: 1,
+      ])
+    // Wednesday (3) 00:00 Beijing in the reference week is 2013-10-22T16:00:00Z.
+    let times = try connection.query(
+      "SELECT extract(epoch FROM time)::float8 FROM adpilot.impressions WHERE click = 1")
+    #expect(try times.map { try $0.double(0) } == [1_382_457_600])
+  }
+
   // MARK: - iPinYou market-price streams
 
   @Test func streamsLoadRealFile() throws {

@@ -2,6 +2,7 @@
 // between the hidden model and a per-field baseline, history order, traffic shape and layout.
 // The database round trip is in SyntheticDatabaseTests.swift.
 
+import CTR
 import Foundation
 import Testing
 
@@ -60,6 +61,37 @@ import Testing
     // ordered correctly and the tie 0.4 = 0.4 counts one half, so AUC = 5.5 / 6.
     let auc = areaUnderCurve(scores: [0.8, 0.4, 0.3, 0.4, 0.1], labels: [1, 1, 0, 0, 0])
     #expect(abs(auc - 5.5 / 6.0) < 1e-12)
+  }
+
+  @Test func interestMatchWeighsRecentItems() {
+    var history = BehaviourHistory(users: 1, capacity: 5)
+    // Oldest first: (category 3, brand 24), (category 5, brand 40), (category 3, brand 25).
+    for (time, item) in [(1, (3, 24)), (2, (5, 40)), (3, (3, 25))] {
+      history.record(
+        SyntheticEvent(
+          timeMicros: Int64(time), user: 0, category: UInt16(item.0), brand: UInt16(item.1)))
+    }
+    let ad = SyntheticAd(id: "ad-0001", campaign: 0, category: 3, brand: 24, priceBand: 0)
+    // Recency 0 matches the category (1.0), recency 1 nothing, recency 2 the category and the
+    // brand: 0.85^2 x (1.0 + 1.5) = 1.80625.
+    let full = HiddenClickModel.interestMatch(ad: ad, user: 0, history: history, length: 5)
+    let latestTwo = HiddenClickModel.interestMatch(ad: ad, user: 0, history: history, length: 2)
+    #expect(abs(full - 2.80625) < 1e-12)
+    #expect(abs(latestTwo - 1.0) < 1e-12)
+  }
+
+  @Test func interestTermShiftsLogitExactly() throws {
+    let world = SyntheticWorld(config: Self.small)
+    let model = HiddenClickModel(seed: Self.small.seed, ads: Self.small.ads)
+    func logit(_ match: Double) -> Double {
+      let p = model.probability(
+        world: world, user: 7, adIndex: 3, slot: 2, hour: 20, weekday: 4, interestMatch: match)
+      return log(p / (1 - p))
+    }
+    for match in [0.5, 1.0, 2.5, 6.0] {
+      let expected = 2.6 * (1 - exp(-match / 1.5))
+      #expect(abs(logit(match) - logit(0) - expected) < 1e-9, "match \(match)")
+    }
   }
 
   @Test func historyItemsPrecedeImpression() throws {
@@ -136,6 +168,30 @@ import Testing
       #expect(row.seq.count % 2 == 0)
       let hour = Int(row.time.timeIntervalSince1970.truncatingRemainder(dividingBy: 86_400)) / 3_600
       #expect(row.cat[hourField] == SyntheticSchema.hours[hour])
+    }
+  }
+
+  @Test func featureSpecValidatesInCTR() throws {
+    let spec = try SyntheticGenerator().featureSpec
+    try spec.validate()
+    #expect(spec.categorical.map(\.name).prefix(3) == ["gender", "age_band", "city_tier"])
+    #expect(spec.categorical.first { $0.name == "ad_id" }?.buckets == 2_048)
+  }
+
+  @Test func encoderKeepsFieldValuesApart() throws {
+    let spec = try SyntheticGenerator().featureSpec
+    let encoder = FeatureEncoder(spec: spec)
+    let advertisers = Array(Set(SyntheticCampaigns.all.map(\.advertiser)))
+    let valuesByField: [[String]] =
+      SyntheticSchema.userFields.map(\.values) + [
+        [], SyntheticSchema.categories, SyntheticSchema.brands, advertisers,
+        SyntheticSchema.priceBands, SyntheticSchema.hours, SyntheticSchema.slots,
+        SyntheticSchema.weekdays,
+      ]
+    #expect(valuesByField.count == spec.categorical.count)
+    for (field, values) in valuesByField.enumerated() {
+      let rows = Set(values.map { encoder.categoricalRow(field: field, value: $0) })
+      #expect(rows.count == values.count, "\(spec.categorical[field].name)")
     }
   }
 

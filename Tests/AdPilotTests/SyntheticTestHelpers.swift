@@ -7,24 +7,25 @@ import Foundation
 
 /// A whole generated log held in memory (small configurations only).
 struct CollectedLog {
-  var history: [SyntheticEvent] = []
-  var days: [SyntheticDay] = []
-  var requests: [SyntheticAdRequest] = []
+  var history: [SyntheticEvent]
+  var days: [SyntheticDay]
+  var requests: [SyntheticAdRequest]
 
   var impressions: [ImpressionRecord] { days.flatMap(\.impressions) }
 
   init(_ config: SyntheticConfig) throws {
-    let generator = try SyntheticGenerator(config)
-    var collected = CollectedLog(empty: ())
-    try generator.stream(
+    var history = [SyntheticEvent]()
+    var days = [SyntheticDay]()
+    var requests = [SyntheticAdRequest]()
+    try SyntheticGenerator(config).stream(
       population: { _ in },
-      history: { collected.history = $0 },
-      day: { collected.days.append($0) },
-      requests: { collected.requests = $0 })
-    self = collected
+      history: { history = $0 },
+      day: { days.append($0) },
+      requests: { requests = $0 })
+    self.history = history
+    self.days = days
+    self.requests = requests
   }
-
-  private init(empty: Void) {}
 }
 
 /// Returns the area under the ROC curve of scores against 0/1 labels (Mann-Whitney U, tied scores

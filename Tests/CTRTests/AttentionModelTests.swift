@@ -71,6 +71,30 @@ private func model(_ spec: FeatureSpec, seed: UInt64 = 3) throws -> AttentionMod
   #expect(m.predict(longer)[0] != scores[0])
 }
 
+@Test func longerPaddingScoresIdentically() throws {
+  let spec = Fixtures.sequenceSpec(maxLength: 6)
+  let m = try model(spec)
+  var longSpec = spec
+  longSpec.maxSequenceLength = 40
+  let rows = Fixtures.rows(spec: spec, count: 20, seed: 9)
+  let short = Fixtures.encode(rows, spec: spec)
+  let long = Fixtures.encode(rows, spec: longSpec)
+  #expect(long.maxSequenceLength == 40)
+  #expect(long.sequenceLengths == short.sequenceLengths)
+  #expect(m.predict(long) == m.predict(short))
+}
+
+@Test func batchOfOtherSpecFailsCheck() throws {
+  let m = try model(Fixtures.sequenceSpec())
+  var other = Fixtures.sequenceSpec()
+  other.categorical[1].buckets += 1
+  let error = #expect(throws: CTRError.self) {
+    try m.check(EncodedBatch(spec: other, capacity: 0))
+  }
+  #expect(error?.kind == .batchMismatch)
+  #expect(throws: Never.self) { try m.check(EncodedBatch(spec: m.spec, capacity: 0)) }
+}
+
 @Test func predictionsIgnoreBatchSize() throws {
   for spec in [Fixtures.sequenceSpec(), Fixtures.profileSpec(), Fixtures.plainSpec()] {
     let m = try model(spec)

@@ -174,11 +174,20 @@ private func checkModelGradients(spec: FeatureSpec, expectedKind: ModelKind) thr
   var sparse = SparseGradient(tableRows: model.layout.totalRows, width: spec.embeddingDimension)
   let (_, dense) = model.lossAndGradients(batch, sparse: &sparse)
 
-  let layers = model.structure.allLayers
-  #expect(
-    layers.count == model.structure.projections.count
-      + (model.structure.attention?.layers.count ?? 0) + model.structure.mlp.layers.count)
-  for (number, layer) in layers.enumerated() {
+  // Each dense layer is a group: user-field projections, then the activation unit, then the MLP.
+  let structure = model.structure
+  var groups: [(String, DenseLayer)] = []
+  for (number, layer) in structure.projections.enumerated() {
+    groups.append(("user-field projection \(number)", layer))
+  }
+  for (number, layer) in (structure.attention?.layers ?? []).enumerated() {
+    groups.append(("activation unit layer \(number)", layer))
+  }
+  for (number, layer) in structure.mlp.layers.enumerated() {
+    groups.append(("MLP layer \(number)", layer))
+  }
+  #expect(groups.map(\.1) == structure.allLayers)
+  for (number, (name, layer)) in groups.enumerated() {
     let indices = Array(layer.weightOffset..<(layer.biasOffset + layer.outputs))
     let direction = randomSigns(indices.count, seed: UInt64(number))
     let analytic = zip(indices, direction).reduce(0.0) {
@@ -187,8 +196,8 @@ private func checkModelGradients(spec: FeatureSpec, expectedKind: ModelKind) thr
     let numeric = directionalDifference(
       denseAccess(model), indices: indices, direction: direction, step: 1e-3
     ) { model.loss(batch) }
-    #expect(abs(analytic) > 1e-5, "layer \(number) has no gradient")
-    expectClose(numeric, analytic, "\(expectedKind) layer \(number)")
+    #expect(abs(analytic) > 1e-5, "\(name) has no gradient")
+    expectClose(numeric, analytic, "\(expectedKind) \(name)")
   }
 
   // Embedding rows: every touched row along a random direction, and a few single rows.

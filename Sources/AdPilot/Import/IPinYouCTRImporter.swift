@@ -90,7 +90,7 @@ public enum IPinYouCTRImporter {
     if name.contains("test") { return "test" }
     if name.contains("train") { return "train" }
     throw ImportError(
-      file: file.path, message: "cannot tell the split from the file name",
+      file: file.path, message: "no split (train or test) in the file name",
       fix: "pass split: \"train\" or \"test\"")
   }
 

@@ -135,7 +135,7 @@ public enum IPinYouStreamImporter {
       calendar.timeZone = zone
       guard let first = calendar.date(from: IPinYouStreamImporter.firstDay) else {
         throw ImportError(
-          file: "time zone database", message: "cannot build 2013-06-06 in Asia/Shanghai",
+          file: "time zone database", message: "failed to compute 2013-06-06 in Asia/Shanghai",
           fix: "check the tz database (tzdata)")
       }
       self.calendar = calendar

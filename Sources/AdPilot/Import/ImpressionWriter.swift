@@ -9,7 +9,8 @@ import Postgres
 /// `append` buffers up to `batchSize` records and then copies them, so memory stays flat however
 /// many rows a caller streams through. `flush` copies what is left, and `write` copies a batch at
 /// once.
-/// Call it inside `Connection.transaction` so that a failed load leaves nothing behind.
+/// Call it inside `Connection.transaction` so that a failed load leaves nothing behind. A writer
+/// remembers which day partitions it created, so it must not outlive a rolled-back transaction.
 public final class ImpressionWriter {
   public let dataset: String
   public let batchSize: Int

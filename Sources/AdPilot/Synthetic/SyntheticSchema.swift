@@ -1,5 +1,5 @@
-// Field names, vocabularies and the feature spec of the synthetic data set. Fixed tables only:
-// nothing here draws random numbers or depends on the configuration except the sizes.
+// Field names, vocabularies and the feature spec of the synthetic data set. These are fixed
+// tables: nothing here draws random numbers, and only table sizes depend on the configuration.
 
 import CTR
 
@@ -53,18 +53,23 @@ enum SyntheticSchema {
   /// Builds the spec: 8 user, 5 ad and 3 context fields, and a (category, brand) sequence.
   static func featureSpec(ads: Int, maxSequenceLength: Int) -> FeatureSpec {
     var fields: [CategoricalField] = userFields.map {
-      CategoricalField(name: $0.name, role: .user, buckets: buckets(forValues: $0.values.count))
+      CategoricalField(
+        name: $0.name, role: .user, buckets: collisionFreeBuckets(name: $0.name, values: $0.values))
     }
-    let adCardinalities = [
-      ads, categoryCount, brandCount, Set(SyntheticCampaigns.all.map(\.advertiser)).count,
-      priceBands.count,
-    ]
-    for (name, count) in zip(adFieldNames, adCardinalities) {
-      fields.append(CategoricalField(name: name, role: .ad, buckets: buckets(forValues: count)))
-    }
-    for (name, count) in zip(contextFieldNames, [hours.count, slots.count, weekdays.count]) {
+    // NOTE: ad ids get a plain power-of-two table, so a few ads share a row. A collision-free
+    // table for n ids needs on the order of n^2 rows (birthday bound), and ad_id has small effects.
+    fields.append(CategoricalField(name: "ad_id", role: .ad, buckets: powerOfTwoBuckets(ads)))
+    let advertisers = Array(Set(SyntheticCampaigns.all.map(\.advertiser))).sorted()
+    let adValues = [categories, brands, advertisers, priceBands]
+    for (name, values) in zip(adFieldNames.dropFirst(), adValues) {
       fields.append(
-        CategoricalField(name: name, role: .context, buckets: buckets(forValues: count)))
+        CategoricalField(
+          name: name, role: .ad, buckets: collisionFreeBuckets(name: name, values: values)))
+    }
+    for (name, values) in zip(contextFieldNames, [hours, slots, weekdays]) {
+      fields.append(
+        CategoricalField(
+          name: name, role: .context, buckets: collisionFreeBuckets(name: name, values: values)))
     }
     return FeatureSpec(
       categorical: fields,
@@ -74,11 +79,25 @@ enum SyntheticSchema {
       embeddingDimension: 16)
   }
 
-  /// Returns a hash table size for a field: the smallest power of two >= 4 x values, at least 16,
-  /// so that hashing rarely puts two values of the field in one bucket.
-  static func buckets(forValues count: Int) -> Int {
+  /// Returns the smallest power of two >= 4 x `count`, and at least 16.
+  static func powerOfTwoBuckets(_ count: Int) -> Int {
     var size = 16
     while size < 4 * count { size *= 2 }
     return size
+  }
+
+  /// Returns the smallest table size from max(16, 4 x values) up at which the CTR encoder's hash
+  /// puts every value of the field in its own row. The hidden model gives each value its own
+  /// effect, so a shared row would cap the AUC a trained model can reach. The search stops at
+  /// 64 x values and then falls back to `powerOfTwoBuckets`.
+  static func collisionFreeBuckets(name: String, values: [String]) -> Int {
+    let first = max(16, 4 * values.count)
+    for size in first...(64 * values.count + first) {
+      let encoder = FeatureEncoder(
+        spec: FeatureSpec(categorical: [CategoricalField(name: name, role: .ad, buckets: size)]))
+      let rows = Set(values.map { encoder.categoricalRow(field: 0, value: $0) })
+      if rows.count == values.count { return size }
+    }
+    return powerOfTwoBuckets(values.count)
   }
 }
