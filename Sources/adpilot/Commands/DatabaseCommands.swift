@@ -24,7 +24,7 @@ let databaseCommands: [Command] = [
       case "start":
         try database.start()
         let connection = try Connection(database.config)
-        let applied = try Migrator(connection).migrate(directory: try ProjectPaths.sqlDirectory())
+        let applied = try Migrator(connection).migrate(directory: try ProjectPaths.sqlDirectory)
         connection.close()
         context.print("embedded database running: \(database.config.displayTarget)")
         if !applied.isEmpty { context.print("migrations applied: \(applied.joined(separator: ", "))") }
@@ -47,7 +47,7 @@ let databaseCommands: [Command] = [
     run: { _, context in
       let connection = try context.connect()
       defer { connection.close() }
-      let applied = try Migrator(connection).migrate(directory: try ProjectPaths.sqlDirectory())
+      let applied = try Migrator(connection).migrate(directory: try ProjectPaths.sqlDirectory)
       context.print(applied.isEmpty ? "schema up to date" : "applied: \(applied.joined(separator: ", "))")
     }),
 ]

@@ -13,8 +13,8 @@ let campaignsCommand = Command(
   maxPositionals: 1,
   run: { parsed, context in
     let action = parsed.positionals.first ?? "sync"
-    let directory =
-      parsed.value("dir").map { URL(fileURLWithPath: $0) } ?? (try ProjectPaths.campaignsDirectory())
+    let directory = try parsed.value("dir").map { URL(fileURLWithPath: $0) }
+      ?? ProjectPaths.campaignsDirectory
     switch action {
     case "validate":
       let count = try validateCampaignDirectory(directory)
