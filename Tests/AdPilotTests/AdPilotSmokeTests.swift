@@ -1,7 +1,0 @@
-import Testing
-
-@testable import AdPilot
-
-@Test func moduleLoads() {
-  #expect(Bool(true))
-}
