@@ -1,5 +1,5 @@
-// Where to connect: a libpq connection string or URL plus a password-free description of it.
-// The description is what errors and logs show; the connection string itself is never printed.
+// Connection settings: a libpq connection string or URL plus a password-free description of it.
+// Errors and logs show the description. This module never prints the connection string itself.
 
 import CLibPQ
 import Foundation

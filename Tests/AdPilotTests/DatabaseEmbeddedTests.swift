@@ -68,8 +68,8 @@ import Testing
     try database.start()
     try database.stop()
 
-    // A crash leaves postmaster.pid behind; after a reboot its pid may belong to another program,
-    // here this test process.
+    // A crash leaves postmaster.pid behind. After a reboot its pid may belong to another program,
+    // which here is this test process.
     let pidFile = database.dataDirectory.appendingPathComponent("postmaster.pid")
     try "\(getpid())\n\(database.dataDirectory.path)\n".write(
       to: pidFile, atomically: false, encoding: .utf8)

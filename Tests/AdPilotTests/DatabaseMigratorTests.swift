@@ -8,7 +8,7 @@ import Testing
 
 @testable import AdPilot
 
-/// The checkout that holds this file: Tests/AdPilotTests/<file> is two levels in.
+/// The checkout containing this file, which is two levels down at Tests/AdPilotTests/<file>.
 let checkoutRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
   .deletingLastPathComponent().deletingLastPathComponent()
 

@@ -56,7 +56,9 @@ let awkwardStrings: [String] = [
     ]
     for value in values {
       // The text form is parsed by the server's float8in, independently of the binary parameter.
-      let text = value.isInfinite ? (value < 0 ? "-Infinity" : "Infinity") : "\(value)"
+      var text = "\(value)"
+      if value == .infinity { text = "Infinity" }
+      if value == -.infinity { text = "-Infinity" }
       let rows = try connection.query(
         "SELECT $1, $1 = $2::float8", [.float8(value), .text(text)])
       #expect(try rows[0].double(0) == value)
@@ -92,7 +94,8 @@ let awkwardStrings: [String] = [
   }
 
   @Test func timestamptzRoundTripsToTheMicrosecond() throws {
-    // (Date, the same instant as ISO text): before 1970, before 2000, the epoch, after 2000.
+    // Microseconds since 2000 and the same instant as ISO text: 1900, before 1970, just before
+    // 2000, the PostgreSQL epoch itself, and after 2000.
     let cases: [(micros: Int64, text: String)] = [
       (-3_155_673_599_500_000, "1900-01-01 00:00:00.5+00"),
       (-960_867_739_876_544, "1969-07-20 20:17:40.123456+00"),

@@ -9,7 +9,7 @@ import Postgres
 /// Per-suite databases on the process-wide test server. Safe to call from parallel tests.
 public enum TestDatabase {
   /// Returns a new connection to the suite's database, creating the database (migrated unless
-  /// `migrated` is false) the first time the suite asks in this process.
+  /// `migrated` is false) on the suite's first request in this process.
   public static func connect(suite: String, migrated: Bool = true) throws -> Connection {
     try Connection(config(suite: suite, migrated: migrated))
   }
@@ -106,7 +106,7 @@ private final class LockedState: @unchecked Sendable {
     }
   }
 
-  /// The checkout that holds this file: Tests/TestSupport/TestDatabase.swift is three levels in.
+  /// The checkout containing this file, which is Tests/TestSupport/TestDatabase.swift.
   private func checkoutRoot() throws -> URL {
     if let home = ProcessInfo.processInfo.environment["ADPILOT_HOME"], !home.isEmpty {
       return try ProjectPaths.root()

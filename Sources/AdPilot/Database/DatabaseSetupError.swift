@@ -7,7 +7,7 @@ public struct DatabaseSetupError: Error, CustomStringConvertible, Sendable {
   public var message: String
   /// Output of the failed command or other supporting detail, if any.
   public var detail: String?
-  /// What to do about it.
+  /// The action that fixes the problem.
   public var fix: String?
 
   /// Creates an error from its parts.

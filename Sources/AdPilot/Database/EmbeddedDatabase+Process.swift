@@ -1,5 +1,5 @@
-// How the embedded database finds PostgreSQL's programs, runs them (through runuser as root) and
-// tells a live postmaster from a stale postmaster.pid. It never signals or kills a server.
+// Program lookup and execution for the embedded database (through runuser as root), and the
+// check that separates a live postmaster from a stale postmaster.pid. It never signals a server.
 
 import Foundation
 

@@ -42,8 +42,8 @@ public struct EmbeddedDatabase: Sendable {
   public static let superuser = "postgres"
   /// The operating-system account that runs the server when this process is root.
   static let serverAccount = "postgres"
-  /// The longest Unix socket path this code creates. sun_path holds 108 bytes on Linux and 104
-  /// on macOS, including the terminating NUL.
+  /// The longest Unix socket path this code creates. sun_path has room for 108 bytes on Linux and
+  /// 104 on macOS, including the terminating NUL.
   static let maxSocketPathBytes = 100
 
   /// The checkout this cluster belongs to.
@@ -150,8 +150,8 @@ public struct EmbeddedDatabase: Sendable {
 }
 
 extension EmbeddedDatabase {
-  /// Creates the base and socket folders. As root they belong to `postgres`, mode 0755, so the
-  /// server can write them and root can reach the socket; initdb creates the 0700 data folder.
+  /// Creates the base and socket folders. As root they belong to `postgres` with mode 0755, so
+  /// the server can write them and root can reach the socket. initdb creates the data folder.
   func prepareDirectories() throws {
     let manager = FileManager.default
     for directory in [baseDirectory, socketDirectory] {

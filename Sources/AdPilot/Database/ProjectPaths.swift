@@ -6,7 +6,7 @@ import Foundation
 /// The project checkout's folders: migrations, campaign files and the shared data sets.
 public enum ProjectPaths {
   /// Returns the checkout root from `ADPILOT_HOME`, else the nearest folder above the running
-  /// executable, then above the working directory, that holds `Package.swift` and `sql/`.
+  /// executable, then above the working directory, that contains `Package.swift` and `sql/`.
   public static func root() throws -> URL {
     try root(environment: ProcessInfo.processInfo.environment)
   }
@@ -58,7 +58,7 @@ public enum ProjectPaths {
     }
   }
 
-  /// Returns whether `url` holds Package.swift and a sql folder.
+  /// Returns whether `url` contains Package.swift and a sql folder.
   static func isProjectRoot(_ url: URL) -> Bool {
     let manager = FileManager.default
     var isDirectory: ObjCBool = false
