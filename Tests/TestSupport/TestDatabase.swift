@@ -25,7 +25,7 @@ public enum TestDatabase {
       let admin = try Connection(server.replacingDatabase("postgres"))
       defer { admin.close() }
       let template = migrated ? try state.template(admin: admin, server: server) : "template0"
-      try admin.execute("DROP DATABASE IF EXISTS \(try admin.quoteIdentifier(name))")
+      try admin.execute("DROP DATABASE IF EXISTS \(try admin.quoteIdentifier(name)) WITH (FORCE)")
       try admin.execute(
         "CREATE DATABASE \(try admin.quoteIdentifier(name)) TEMPLATE "
           + (try admin.quoteIdentifier(template)))
@@ -84,7 +84,7 @@ private final class LockedState: @unchecked Sendable {
     try dropTemplatesOfExitedProcesses(admin: admin)
     let name = "test_template_\(getpid())"
     let quoted = try admin.quoteIdentifier(name)
-    try admin.execute("DROP DATABASE IF EXISTS \(quoted)")
+    try admin.execute("DROP DATABASE IF EXISTS \(quoted) WITH (FORCE)")
     try admin.execute("CREATE DATABASE \(quoted) TEMPLATE template0")
     let connection = try Connection(server.replacingDatabase(name))
     defer { connection.close() }
@@ -102,7 +102,7 @@ private final class LockedState: @unchecked Sendable {
       guard let pid = Int32(name.dropFirst("test_template_".count)), pid != getpid(),
         kill(pid, 0) != 0, errno == ESRCH
       else { continue }
-      try admin.execute("DROP DATABASE IF EXISTS \(try admin.quoteIdentifier(name))")
+      try admin.execute("DROP DATABASE IF EXISTS \(try admin.quoteIdentifier(name)) WITH (FORCE)")
     }
   }
 
