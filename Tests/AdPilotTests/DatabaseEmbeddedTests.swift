@@ -25,6 +25,11 @@ import Testing
     try? database.stop()
     try? FileManager.default.removeItem(at: database.baseDirectory)
     try? FileManager.default.removeItem(at: database.socketDirectory)
+    // A normal user's socket falls back to /tmp/adpilot-<hash>-<name>/socket for deep paths.
+    let socketParent = database.socketDirectory.deletingLastPathComponent()
+    if socketParent.lastPathComponent.hasPrefix("adpilot-") {
+      try? FileManager.default.removeItem(at: socketParent)
+    }
     var top = checkout
     while top.pathComponents.count > 1, !top.lastPathComponent.hasPrefix("adpilot-test-") {
       top.deleteLastPathComponent()
