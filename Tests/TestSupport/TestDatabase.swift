@@ -106,7 +106,7 @@ private final class LockedState: @unchecked Sendable {
     }
   }
 
-  /// The checkout containing this file, which is Tests/TestSupport/TestDatabase.swift.
+  /// Returns the checkout containing this file (Tests/TestSupport/TestDatabase.swift).
   private func checkoutRoot() throws -> URL {
     if let home = ProcessInfo.processInfo.environment["ADPILOT_HOME"], !home.isEmpty {
       return try ProjectPaths.root()
