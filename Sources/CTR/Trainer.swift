@@ -1,6 +1,8 @@
 // The training loop's single step and early-stopping bookkeeping, for every model kind.
 // The caller streams batches; the trainer never reads data itself and never keeps a NaN model.
 
+import Dispatch
+
 /// The weights and the forward and backward passes that a trainer drives.
 protocol TrainableModel: ClickModel {
   var embeddings: [Float] { get set }
@@ -89,6 +91,8 @@ public final class Trainer {
   private var denseOptimizer: DenseAdam
   private var embeddingOptimizer: LazyAdam
   private var sparse: SparseGradient
+  /// One gradient buffer per worker when `config.threads > 1`.
+  private var workerSparse: [SparseGradient] = []
   private var best: ModelSnapshot?
 
   /// Creates a trainer; the model's negative sample rate is set from `config`.
@@ -118,8 +122,7 @@ public final class Trainer {
   public func trainStep(_ batch: EncodedBatch) throws(CTRError) -> Float {
     try checkShape(batch)
     guard batch.count > 0 else { return 0 }
-    sparse.reset()
-    let (loss, gradients) = trainable.lossAndGradients(batch, sparse: &sparse)
+    let (loss, gradients) = lossAndGradients(batch)
     guard loss.isFinite else {
       throw CTRError(
         .nonFinite,
@@ -134,6 +137,52 @@ public final class Trainer {
     embeddingOptimizer.update(&trainable.embeddings, gradient: sparse)
     steps += 1
     return Float(loss)
+  }
+
+  /// Returns the mean loss and dense gradients of `batch`, leaving embedding gradients in
+  /// `sparse`. With several threads, each takes a contiguous share of the rows, and the shares
+  /// are reduced in row order, so a given thread count always gives the same result.
+  private func lossAndGradients(_ batch: EncodedBatch) -> (loss: Double, dense: [Float]) {
+    sparse.reset()
+    let parts = min(config.threads, batch.count)
+    guard parts > 1 else {
+      return trainable.lossAndGradients(batch, sparse: &sparse)
+    }
+
+    let bounds = (0...parts).map { batch.count * $0 / parts }
+    while workerSparse.count < parts {
+      workerSparse.append(SparseGradient(tableRows: sparse.tableRows, width: sparse.width))
+    }
+    var results = [(loss: Double, dense: [Float])](repeating: (0, []), count: parts)
+    let model = trainable
+    results.withUnsafeMutableBufferPointer { results in
+      workerSparse.withUnsafeMutableBufferPointer { workers in
+        guard let resultBase = results.baseAddress, let workerBase = workers.baseAddress
+        else { return }
+        let resultSlots = DisjointSlots(base: resultBase)
+        let workerSlots = DisjointSlots(base: workerBase)
+        // Workers only read the model's weights; each writes its own result and buffer.
+        DispatchQueue.concurrentPerform(iterations: parts) { part in
+          workerSlots.base[part].reset()
+          let share = batch.slice(bounds[part]..<bounds[part + 1])
+          resultSlots.base[part] = model.lossAndGradients(share, sparse: &workerSlots.base[part])
+        }
+      }
+    }
+
+    // Each share's mean is weighted by its share of the rows.
+    var loss = 0.0
+    var dense = [Float](repeating: 0, count: trainable.dense.count)
+    for part in 0..<parts {
+      let rows = bounds[part + 1] - bounds[part]
+      let weight = Float(rows) / Float(batch.count)
+      loss += results[part].loss * Double(rows) / Double(batch.count)
+      for index in dense.indices {
+        dense[index] += weight * results[part].dense[index]
+      }
+      sparse.add(workerSparse[part], scale: weight)
+    }
+    return (loss, dense)
   }
 
   /// Returns the mean loss of `batch` without changing the model.
@@ -187,4 +236,9 @@ public final class Trainer {
     restore(best)
     return true
   }
+}
+
+/// A buffer whose elements are each written by exactly one concurrent worker.
+private struct DisjointSlots<Element>: @unchecked Sendable {
+  let base: UnsafeMutablePointer<Element>
 }

@@ -20,8 +20,9 @@ public struct TrainingConfig: Sendable, Equatable {
   public var maxEpochs: Int = 10
   /// Epochs without a better validation loss before training stops.
   public var patience: Int = 2
-  /// Threads per step.
-  /// NOTE: steps run on the calling thread for now; values above 1 are accepted and ignored.
+  /// Threads per step, each taking a contiguous share of the batch. A model trained with a given
+  /// seed and thread count is the same bit for bit on every run; other thread counts round
+  /// differently.
   public var threads: Int = 1
   /// The fraction w of negatives kept when the caller downsampled them, in (0, 1]. Predictions
   /// are corrected with q = p / (p + (1 - p) / w).

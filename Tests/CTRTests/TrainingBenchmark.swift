@@ -41,17 +41,22 @@ func trainingThroughput() throws {
       seq: seq, label: Float(random.next() % 2), to: &batch)
   }
 
-  let model = try AttentionModel(spec: spec, config: TrainingConfig(), seed: 1)
-  let trainer = try Trainer(model: model, config: TrainingConfig())
-  _ = try trainer.trainStep(batch)
+  var model = try AttentionModel(spec: spec, config: TrainingConfig(), seed: 1)
   let clock = ContinuousClock()
-  let steps = 5
-  let elapsed = try clock.measure {
-    for _ in 0..<steps { _ = try trainer.trainStep(batch) }
+  for threads in [1, 2] {
+    var config = TrainingConfig()
+    config.threads = threads
+    model = try AttentionModel(spec: spec, config: config, seed: 1)
+    let trainer = try Trainer(model: model, config: config)
+    _ = try trainer.trainStep(batch)
+    let steps = 5
+    let elapsed = try clock.measure {
+      for _ in 0..<steps { _ = try trainer.trainStep(batch) }
+    }
+    let seconds =
+      Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) * 1e-18
+    print("train.threads=\(threads) train.samples_per_s=\(Int(Double(steps * 1024) / seconds))")
   }
-  let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) * 1e-18
-  print(
-    "train.samples_per_s=\(Int(Double(steps * 1024) / seconds)) step_s=\(seconds / Double(steps))")
 
   let predictTime = clock.measure { _ = model.predict(batch) }
   let predictSeconds =

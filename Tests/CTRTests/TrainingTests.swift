@@ -165,3 +165,35 @@ private func train(_ model: any ClickModel, on data: EncodedBatch, config: Train
   config.mlpHidden = [0]
   #expect(throws: CTRError.self) { try config.validate() }
 }
+
+@Test func threadedStepsMatchSingleThread() throws {
+  for spec in [Fixtures.sequenceSpec(), Fixtures.profileSpec()] {
+    let batches = (0..<4).map { Fixtures.batch(spec: spec, count: 33, seed: UInt64(40 + $0)) }
+    var single = Fixtures.smallConfig()
+    single.learningRate = 0.01
+    var double = single
+    double.threads = 2
+    var many = single
+    many.threads = 40  // More threads than rows: every row still counts once.
+
+    var losses: [[Float]] = []
+    var weights: [[Float]] = []
+    for config in [single, double, double, many] {
+      let model = try AttentionModel(spec: spec, config: config, seed: 3)
+      let trainer = try Trainer(model: model, config: config)
+      losses.append(try batches.map { try trainer.trainStep($0) })
+      weights.append(model.dense)
+    }
+    // The same thread count gives the same model bit for bit.
+    #expect(losses[1] == losses[2])
+    #expect(weights[1] == weights[2])
+    // Other thread counts only round differently.
+    for run in [1, 3] {
+      for (a, b) in zip(losses[0], losses[run]) {
+        #expect(abs(a - b) < 1e-4, "threads run \(run): \(a) vs \(b)")
+      }
+      let largest = zip(weights[0], weights[run]).map { abs($0 - $1) }.max() ?? 0
+      #expect(largest < 1e-3, "threads run \(run): weights differ by \(largest)")
+    }
+  }
+}
