@@ -108,10 +108,10 @@ public enum Metrics {
   /// Returns the two-sided confidence interval of AUC by DeLong's method (DeLong, DeLong and
   /// Clarke-Pearson, Biometrics 1988), clipped to [0, 1]; nil when all labels are equal.
   ///
-  /// Each positive's component is the share of negatives it outranks (ties count half), each
-  /// negative's the share of positives that outrank it; the variance of AUC is
-  /// var(positive components) / positives + var(negative components) / negatives. `z` is the
-  /// normal quantile, 1.96 for 95 %.
+  /// Each positive's component is the share of negatives it outranks, with ties counting half.
+  /// Each negative's component is the share of positives that outrank it. The variance of AUC is
+  /// var(positive components) / positives + var(negative components) / negatives, and `z` is the
+  /// normal quantile (1.96 for 95 %).
   public static func aucInterval(
     predictions: [Float], labels: [Float], z: Double = 1.959963984540054
   ) -> ClosedRange<Double>? {
