@@ -46,8 +46,22 @@ extension AttentionModel: TrainableModel {
     return (loss, gradients)
   }
 
+  /// Returns the mean loss, running the forward pass in chunks so memory stays bounded.
   func loss(_ batch: EncodedBatch) -> Double {
-    meanCrossEntropy(logits: forward(batch).logits, labels: batch.labels)
+    guard batch.count > Self.predictionChunk else {
+      return meanCrossEntropy(logits: forward(batch).logits, labels: batch.labels)
+    }
+    var sum = 0.0
+    var start = 0
+    while start < batch.count {
+      let end = min(start + Self.predictionChunk, batch.count)
+      let chunk = batch.slice(start..<end)
+      sum +=
+        meanCrossEntropy(logits: forward(chunk).logits, labels: chunk.labels)
+        * Double(chunk.count)
+      start = end
+    }
+    return sum / Double(batch.count)
   }
 }
 

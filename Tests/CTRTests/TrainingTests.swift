@@ -89,6 +89,15 @@ private func train(_ model: any ClickModel, on data: EncodedBatch, config: Train
   }
 }
 
+@Test func lossOfLargeBatchMatchesChunks() throws {
+  let spec = Fixtures.sequenceSpec()
+  let model = try AttentionModel(spec: spec, config: Fixtures.smallConfig(), seed: 2)
+  let trainer = try Trainer(model: model, config: Fixtures.smallConfig())
+  let batch = Fixtures.batch(spec: spec, count: 600, seed: 3)
+  let expected = Metrics.logLoss(predictions: model.predict(batch), labels: batch.labels)
+  #expect(abs(try trainer.loss(batch) - expected) < 1e-6)
+}
+
 @Test func nonFiniteLossRaisesAndKeepsWeights() throws {
   let spec = Fixtures.sequenceSpec()
   let model = try AttentionModel(spec: spec, config: Fixtures.smallConfig(), seed: 1)
