@@ -45,7 +45,7 @@ public enum Metrics {
   public static func evaluate(predictions: [Float], labels: [Float], groups: [UInt64]?)
     -> EvaluationReport
   {
-    precondition(predictions.count == labels.count, "predictions and labels differ in count")
+    requireSameCount(predictions.count, labels.count, "labels")
     let clicks = labels.reduce(0.0) { $0 + Double($1) }
     let loss = logLoss(predictions: predictions, labels: labels)
     let predicted = predictions.reduce(0.0) { $0 + Double($1) }
@@ -73,7 +73,7 @@ public enum Metrics {
   /// Returns ROC AUC by the Mann-Whitney U statistic with tied predictions given their average
   /// rank; nil when all labels are equal. Labels > 0.5 count as positive.
   public static func auc(predictions: [Float], labels: [Float]) -> Double? {
-    precondition(predictions.count == labels.count, "predictions and labels differ in count")
+    requireSameCount(predictions.count, labels.count, "labels")
     let order = predictions.indices.sorted { predictions[$0] < predictions[$1] }
     return auc(order: order[...], predictions: predictions, labels: labels)
   }
@@ -115,6 +115,7 @@ public enum Metrics {
   public static func aucInterval(
     predictions: [Float], labels: [Float], z: Double = 1.959963984540054
   ) -> ClosedRange<Double>? {
+    requireSameCount(predictions.count, labels.count, "labels")
     let positives = predictions.indices.filter { labels[$0] > 0.5 }.map { predictions[$0] }
     let negatives = predictions.indices.filter { !(labels[$0] > 0.5) }.map { predictions[$0] }
     guard !positives.isEmpty && !negatives.isEmpty else { return nil }
@@ -154,6 +155,14 @@ public enum Metrics {
     return (below, notAbove - below)
   }
 
+  /// Traps on a count mismatch, in every build: -Ounchecked drops `precondition`, and a mismatch
+  /// would read out of bounds.
+  private static func requireSameCount(_ predictions: Int, _ other: Int, _ name: String) {
+    if predictions != other {
+      fatalError("Metrics: \(predictions) predictions but \(other) \(name); pass one per row")
+    }
+  }
+
   /// Returns the unbiased sample variance, 0 for fewer than two values.
   private static func sampleVariance(_ values: [Double]) -> Double {
     guard values.count > 1 else { return 0 }
@@ -167,7 +176,8 @@ public enum Metrics {
   public static func gauc(predictions: [Float], labels: [Float], groups: [UInt64])
     -> (value: Double?, groups: Int)
   {
-    precondition(predictions.count == groups.count, "predictions and groups differ in count")
+    requireSameCount(predictions.count, groups.count, "groups")
+    requireSameCount(predictions.count, labels.count, "labels")
     // Sort by (group, prediction) so each group is one run already ordered for AUC.
     let order = predictions.indices.sorted {
       groups[$0] != groups[$1] ? groups[$0] < groups[$1] : predictions[$0] < predictions[$1]
@@ -192,7 +202,7 @@ public enum Metrics {
   /// Returns mean binary cross-entropy in nats with predictions clipped to [1e-7, 1 - 1e-7];
   /// 0 for no rows.
   public static func logLoss(predictions: [Float], labels: [Float]) -> Double {
-    precondition(predictions.count == labels.count, "predictions and labels differ in count")
+    requireSameCount(predictions.count, labels.count, "labels")
     guard !predictions.isEmpty else { return 0 }
     var sum = 0.0
     for (p, y) in zip(predictions, labels) {

@@ -214,12 +214,18 @@ public final class Trainer {
     ModelSnapshot(embeddings: trainable.embeddings, dense: trainable.dense)
   }
 
-  /// Puts back weights from `snapshot`, which must come from this trainer's model.
-  public func restore(_ snapshot: ModelSnapshot) {
-    precondition(
+  /// Puts back weights from `snapshot`; throws when it was taken from a model of another shape.
+  public func restore(_ snapshot: ModelSnapshot) throws(CTRError) {
+    guard
       snapshot.embeddings.count == trainable.embeddings.count
-        && snapshot.dense.count == trainable.dense.count,
-      "snapshot of a different model")
+        && snapshot.dense.count == trainable.dense.count
+    else {
+      throw CTRError(
+        .batchMismatch,
+        "snapshot has \(snapshot.embeddings.count) embedding and \(snapshot.dense.count) dense "
+          + "values, the model \(trainable.embeddings.count) and \(trainable.dense.count): "
+          + "restore snapshots of this trainer's model only")
+    }
     trainable.embeddings = snapshot.embeddings
     trainable.dense = snapshot.dense
   }
@@ -247,7 +253,8 @@ public final class Trainer {
   @discardableResult
   public func restoreBest() -> Bool {
     guard let best else { return false }
-    restore(best)
+    trainable.embeddings = best.embeddings
+    trainable.dense = best.dense
     return true
   }
 }

@@ -145,6 +145,11 @@ private func train(_ model: any ClickModel, on data: EncodedBatch, config: Train
   #expect(model.dense != best)
   #expect(trainer.restoreBest())
   #expect(model.dense == best)
+
+  let other = try Trainer(
+    model: try AttentionModel(spec: Fixtures.sequenceSpec(), config: config, seed: 1),
+    config: config)
+  #expect(throws: CTRError.self) { try trainer.restore(other.snapshot()) }
 }
 
 @Test func downsamplingCorrectsPredictions() throws {
