@@ -89,7 +89,7 @@ public struct ModelSnapshot: Sendable {
 }
 
 /// The trainer of an ``AttentionModel`` or a ``LogisticModel``: Adam on dense weights, lazy
-/// row-wise Adam on embedding rows, L2 on dense weights and touched rows, early stopping.
+/// row-wise Adam on embedding rows, L2 on dense parameters and touched rows, early stopping.
 public final class Trainer {
   /// The model being trained; its weights change with every step.
   public var model: any ClickModel { trainable }

@@ -7,7 +7,7 @@ public struct TrainingConfig: Sendable, Equatable {
   public var batchSize: Int = 1024
   /// The Adam step size for dense weights and embedding rows.
   public var learningRate: Float = 0.001
-  /// The L2 coefficient, applied to dense weight matrices and to the embedding rows a step
+  /// The L2 coefficient, applied to every dense weight and bias and to the embedding rows a step
   /// touches (never to untouched rows).
   public var l2: Float = 1e-6
   /// The seed of weight initialization.
