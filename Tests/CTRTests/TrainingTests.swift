@@ -98,6 +98,23 @@ private func train(_ model: any ClickModel, on data: EncodedBatch, config: Train
   #expect(abs(try trainer.loss(batch) - expected) < 1e-6)
 }
 
+@Test func logisticScoresIgnoreBatchSize() throws {
+  let spec = Fixtures.sequenceSpec()
+  let model = try LogisticModel(spec: spec, config: Fixtures.smallConfig(), seed: 1)
+  let trainer = try Trainer(model: model, config: Fixtures.smallConfig())
+  for step in 0..<5 {
+    _ = try trainer.trainStep(Fixtures.batch(spec: spec, count: 20, seed: UInt64(step)))
+  }
+  let batch = Fixtures.batch(spec: spec, count: 50, seed: 77)
+  let whole = model.predict(batch)
+  var pieces: [Float] = []
+  for start in stride(from: 0, to: 50, by: 7) {
+    pieces += model.predict(batch.slice(start..<min(start + 7, 50)))
+  }
+  #expect(pieces == whole)
+  #expect(Set(whole).count > 1)
+}
+
 @Test func nonFiniteLossRaisesAndKeepsWeights() throws {
   let spec = Fixtures.sequenceSpec()
   let model = try AttentionModel(spec: spec, config: Fixtures.smallConfig(), seed: 1)
