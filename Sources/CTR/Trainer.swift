@@ -33,6 +33,12 @@ func crossEntropyGradient(logits: [Float], labels: [Float]) -> [Float] {
   return zip(logits, labels).map { (Probability.sigmoid($0) - $1) * scale }
 }
 
+extension TrainableModel {
+  public var weightsAreFinite: Bool {
+    embeddings.allSatisfy { $0.isFinite } && dense.allSatisfy { $0.isFinite }
+  }
+}
+
 extension AttentionModel: TrainableModel {
   var embeddingWidth: Int { spec.embeddingDimension }
 

@@ -120,7 +120,9 @@ private func train(_ model: any ClickModel, on data: EncodedBatch, config: Train
   let model = try AttentionModel(spec: spec, config: Fixtures.smallConfig(), seed: 1)
   let trainer = try Trainer(model: model, config: Fixtures.smallConfig())
   let lastLayer = model.structure.mlp.layers[model.structure.mlp.layers.count - 1]
+  #expect(model.weightsAreFinite)
   model.dense[lastLayer.biasOffset] = .nan
+  #expect(model.weightsAreFinite == false)
   let embeddings = model.embeddings
   let batch = Fixtures.batch(spec: spec, count: 8, seed: 2)
   let error = #expect(throws: CTRError.self) { try trainer.trainStep(batch) }
