@@ -1,5 +1,6 @@
 // The training loop's single step and early-stopping bookkeeping, for every model kind.
-// The caller streams batches; the trainer never reads data itself and never keeps a NaN model.
+// The caller streams batches; the trainer never reads data and never applies a step whose loss
+// or gradients are not finite.
 
 import Dispatch
 
