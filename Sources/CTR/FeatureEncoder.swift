@@ -36,7 +36,7 @@ struct EmbeddingLayout: Sendable, Equatable {
 ///   `buckets - 1` (+infinity lands in the last bucket). Each bucket spans a factor of sqrt(2).
 /// - Sequence: items arrive item-major, most recent first. Each sub-field hashes exactly like the
 ///   ad field it shares a table with. An item whose sub-fields are all missing is dropped as
-///   padding; the first `maxSequenceLength` remaining items are realItems.
+///   padding; the first `maxSequenceLength` remaining items are kept.
 public struct FeatureEncoder: Sendable {
   public let spec: FeatureSpec
   let layout: EmbeddingLayout
