@@ -1,6 +1,6 @@
 // The day-by-day generation of behaviour events, impressions and ad requests. Only the current
-// day's rows and the users' ring buffers are in memory, so memory does not grow with the number of
-// days. Nothing here writes to the database.
+// day's events, one chunk of impressions and the users' ring buffers are in memory, so memory does
+// not grow with the number of impressions. Nothing here writes to the database.
 
 import Foundation
 
