@@ -7,7 +7,7 @@ public struct TrainingConfig: Sendable, Equatable {
   public var batchSize: Int = 1024
   /// The Adam step size for dense weights and embedding rows.
   public var learningRate: Float = 0.001
-  /// The L2 coefficient, applied to dense weight matrices and to the embedding rows a step
+  /// The L2 coefficient, applied to every dense weight and bias and to the embedding rows a step
   /// touches (never to untouched rows).
   public var l2: Float = 1e-6
   /// The seed of weight initialization.
@@ -20,7 +20,9 @@ public struct TrainingConfig: Sendable, Equatable {
   public var maxEpochs: Int = 10
   /// Epochs without a better validation loss before training stops.
   public var patience: Int = 2
-  /// Threads per step. NOTE: steps currently run on the calling thread whatever this says.
+  /// Threads per step, each taking a contiguous share of the batch. A model trained with a given
+  /// seed and thread count is the same bit for bit on every run; other thread counts round
+  /// differently.
   public var threads: Int = 1
   /// The fraction w of negatives kept when the caller downsampled them, in (0, 1]. Predictions
   /// are corrected with q = p / (p + (1 - p) / w).

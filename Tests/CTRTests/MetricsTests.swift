@@ -1,0 +1,109 @@
+// Tests of the offline metrics on small cases computed by hand, ties included.
+// Log values are written out to 16 digits: ln(0.8) = -0.2231435513142097, ln(0.7) = -0.356674944.
+
+import Testing
+
+@testable import CTR
+
+@Test func aucWithoutTies() {
+  // Pairs (pos, neg): 0.35 beats 0.1 only; 0.8 beats both: 3 of 4.
+  #expect(Metrics.auc(predictions: [0.1, 0.4, 0.35, 0.8], labels: [0, 0, 1, 1]) == 0.75)
+}
+
+@Test func aucGivesTiesHalfCredit() {
+  // Positive 0.5 beats 0.2 and ties two negatives (2 x 0.5); positive 0.9 beats all three: 5/6.
+  let auc = Metrics.auc(predictions: [0.5, 0.5, 0.5, 0.2, 0.9], labels: [1, 0, 0, 0, 1])
+  #expect(auc == 5.0 / 6.0)
+  #expect(Metrics.auc(predictions: [0.3, 0.3, 0.3, 0.3], labels: [1, 0, 1, 0]) == 0.5)
+  #expect(Metrics.auc(predictions: [0.9, 0.1], labels: [0, 1]) == 0)
+}
+
+@Test func aucIntervalFollowsDeLong() throws {
+  // Positive components: 0.35 beats one of two negatives (0.5), 0.8 beats both (1). Negative
+  // components: both positives outrank 0.1 (1), one outranks 0.4 (0.5). Each pair has sample
+  // variance 0.125, so var(AUC) = 0.125 / 2 + 0.125 / 2 = 0.125 around AUC 0.75.
+  let interval = try #require(
+    Metrics.aucInterval(predictions: [0.1, 0.4, 0.35, 0.8], labels: [0, 0, 1, 1]))
+  #expect(abs(interval.lowerBound - (0.75 - 1.959963984540054 * 0.125.squareRoot())) < 1e-12)
+  #expect(interval.upperBound == 1)
+
+  // Ties count half. Positive components: 0.5 beats 0.2, 0.1 and ties 0.5 (5/6), 0.9 beats all
+  // (1). Negative components: 0.5 is outranked by 0.9 and tied with 0.5 (3/4), 0.2 and 0.1 by
+  // both (1, 1). AUC = 11/12; variances 1/72 and 1/48 give var(AUC) = 1/144 + 1/144 = 1/72.
+  let tiedPredictions: [Float] = [0.5, 0.9, 0.5, 0.2, 0.1]
+  let tiedLabels: [Float] = [1, 1, 0, 0, 0]
+  let tied = try #require(Metrics.aucInterval(predictions: tiedPredictions, labels: tiedLabels))
+  let halfWidth = 1.959963984540054 * (1.0 / 72).squareRoot()
+  #expect(abs(tied.lowerBound - (11.0 / 12 - halfWidth)) < 1e-12)
+  #expect(tied.upperBound == 1)
+  #expect(abs(Metrics.auc(predictions: tiedPredictions, labels: tiedLabels)! - 11.0 / 12) < 1e-15)
+
+  // Perfect separation has zero variance.
+  let perfect = Metrics.aucInterval(predictions: [0.1, 0.2, 0.8, 0.9], labels: [0, 0, 1, 1])
+  #expect(perfect == 1...1)
+  #expect(Metrics.aucInterval(predictions: [0.3], labels: [1]) == nil)
+}
+
+@Test func aucIsNilForOneClass() {
+  #expect(Metrics.auc(predictions: [0.2, 0.4], labels: [1, 1]) == nil)
+  #expect(Metrics.auc(predictions: [], labels: []) == nil)
+}
+
+@Test func gaucWeightsGroupsByImpressions() {
+  // Group 1: AUC 1 over 3 rows; group 2: AUC 0 over 2 rows; group 3 has one class, skipped.
+  let result = Metrics.gauc(
+    predictions: [0.1, 0.9, 0.3, 0.5, 0.6, 0.2],
+    labels: [0, 1, 1, 0, 0, 1],
+    groups: [1, 1, 2, 1, 2, 3])
+  #expect(result.groups == 2)
+  #expect(result.value == 0.6)
+  let none = Metrics.gauc(predictions: [0.1, 0.2], labels: [1, 1], groups: [1, 2])
+  #expect(none.value == nil)
+  #expect(none.groups == 0)
+}
+
+@Test func logLossMatchesHandValues() {
+  let loss = Metrics.logLoss(predictions: [0.8, 0.3], labels: [1, 0])
+  #expect(abs(loss - (0.2231435513142097 + 0.35667494393873245) / 2) < 1e-7)
+  // A prediction of 0 for a click is clipped to 1e-7: -ln(1e-7) = 16.11809565095832.
+  let clipped = Metrics.logLoss(predictions: [0], labels: [1])
+  #expect(abs(clipped - 16.11809565095832) < 1e-9)
+}
+
+@Test func evaluateReportsEveryFigure() {
+  let report = Metrics.evaluate(predictions: [0.8, 0.3], labels: [1, 0], groups: nil)
+  let loss = (0.2231435513142097 + 0.35667494393873245) / 2
+  #expect(report.count == 2)
+  #expect(report.clicks == 1)
+  #expect(report.auc == 1)
+  #expect(report.gauc == nil)
+  #expect(abs(report.logLoss - loss) < 1e-7)
+  // The base rate 0.5 has entropy ln 2 = 0.6931471805599453.
+  #expect(abs(report.normalizedEntropy! - loss / 0.6931471805599453) < 1e-7)
+  #expect(abs(report.calibration! - 1.1) < 1e-6)
+}
+
+@Test func evaluateWithoutClicksHasNoRatios() {
+  let report = Metrics.evaluate(predictions: [0.1, 0.2], labels: [0, 0], groups: [1, 1])
+  #expect(report.auc == nil)
+  #expect(report.normalizedEntropy == nil)
+  #expect(report.calibration == nil)
+  #expect(report.gauc == nil)
+}
+
+@Test func reliabilityBinsPredictions() {
+  let bins = Metrics.reliability(
+    predictions: [0.05, 0.15, 0.95, 1.0, 0.12], labels: [0, 1, 1, 1, 0])
+  #expect(bins.count == 10)
+  #expect(bins[0].count == 1)
+  #expect(bins[0].observedRate == 0)
+  #expect(bins[1].count == 2)
+  #expect(abs(bins[1].meanPrediction - 0.135) < 1e-7)
+  #expect(bins[1].observedRate == 0.5)
+  #expect(bins[9].count == 2)
+  #expect(abs(bins[9].meanPrediction - 0.975) < 1e-7)
+  #expect(bins[9].observedRate == 1)
+  #expect(bins[5].count == 0)
+  #expect(bins[5].lowerBound == 0.5)
+  #expect(bins[5].upperBound == 0.6)
+}

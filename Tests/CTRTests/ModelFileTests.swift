@@ -1,0 +1,111 @@
+// Tests of the model file: bit-identical round trips for every kind, and clear errors for wrong
+// magic, version, truncation, extra bytes and corruption.
+
+import Foundation
+import Testing
+
+@testable import CTR
+
+private func trainedModels() throws -> [(any ClickModel, EncodedBatch)] {
+  var result: [(any ClickModel, EncodedBatch)] = []
+  for spec in [Fixtures.sequenceSpec(), Fixtures.profileSpec(), Fixtures.plainSpec()] {
+    var config = Fixtures.smallConfig()
+    config.negativeSampleRate = 0.5
+    let batch = Fixtures.batch(spec: spec, count: 40, seed: 12)
+    for model in [
+      try AttentionModel(spec: spec, config: config, seed: 5) as any ClickModel,
+      try LogisticModel(spec: spec, config: config, seed: 5),
+    ] {
+      let trainer = try Trainer(model: model, config: config)
+      for _ in 0..<3 { _ = try trainer.trainStep(batch) }
+      result.append((model, batch))
+    }
+  }
+  return result
+}
+
+private func loadError(_ bytes: [UInt8]) -> CTRError? {
+  do {
+    _ = try loadModel(bytes)
+    return nil
+  } catch {
+    return error
+  }
+}
+
+@Test func roundTripKeepsPredictionsBitForBit() throws {
+  for (model, batch) in try trainedModels() {
+    let bytes = model.serialized()
+    let loaded = try loadModel(bytes)
+    #expect(loaded.kind == model.kind)
+    #expect(loaded.spec == model.spec)
+    #expect(loaded.predict(batch) == model.predict(batch))
+    #expect(loaded.serialized() == bytes)
+  }
+}
+
+@Test func roundTripKeepsHyperParameters() throws {
+  var config = TrainingConfig()
+  config.attentionHidden = [5, 3]
+  config.mlpHidden = [9]
+  let model = try AttentionModel(spec: Fixtures.sequenceSpec(), config: config, seed: 1)
+  let loaded = try #require(try loadModel(model.serialized()) as? AttentionModel)
+  #expect(loaded.attentionHidden == [5, 3])
+  #expect(loaded.mlpHidden == [9])
+  #expect(loaded.negativeSampleRate == 1)
+}
+
+@Test func fileStartsWithMagicAndVersion() throws {
+  let bytes = try AttentionModel(
+    spec: Fixtures.plainSpec(), config: Fixtures.smallConfig(), seed: 1
+  ).serialized()
+  #expect(Array(bytes[0..<8]) == Array("ADPCTR\r\n".utf8))
+  #expect(Array(bytes[8..<12]) == [1, 0, 0, 0])
+  var length: UInt64 = 0
+  for index in 0..<8 { length |= UInt64(bytes[12 + index]) << (8 * UInt64(index)) }
+  #expect(length == UInt64(bytes.count))
+}
+
+@Test func corruptFilesAreRejected() throws {
+  let bytes = try AttentionModel(
+    spec: Fixtures.sequenceSpec(), config: Fixtures.smallConfig(), seed: 1
+  ).serialized()
+
+  var wrongMagic = bytes
+  wrongMagic[0] = UInt8(ascii: "X")
+  #expect(loadError(wrongMagic)?.message.contains("wrong magic bytes") == true)
+  #expect(loadError([])?.message.contains("wrong magic bytes") == true)
+
+  var newerVersion = bytes
+  newerVersion[8] = 2
+  #expect(loadError(newerVersion)?.message.contains("format version 2 is not supported") == true)
+
+  let truncated = Array(bytes.dropLast(10))
+  #expect(loadError(truncated)?.message.contains("truncated") == true)
+  #expect(loadError(Array(bytes[0..<15]))?.message.contains("truncated") == true)
+  #expect(loadError(bytes + [0])?.message.contains("extra bytes") == true)
+
+  for position in [40, bytes.count / 2, bytes.count - 5, bytes.count - 1] {
+    var flipped = bytes
+    flipped[position] ^= 0x10
+    let error = loadError(flipped)
+    #expect(error?.kind == .invalidModelFile)
+    #expect(error?.message.contains("checksum mismatch") == true, "byte \(position)")
+  }
+  #expect(loadError(bytes) == nil)
+}
+
+@Test func crc32MatchesCheckValue() {
+  // The standard check value of CRC-32/ISO-HDLC over "123456789".
+  #expect(CRC32.checksum(Array("123456789".utf8)[...]) == 0xCBF4_3926)
+}
+
+@Test func specJSONUsesDefaultKeys() throws {
+  let spec = Fixtures.sequenceSpec()
+  let json = try JSONEncoder().encode(spec)
+  let text = String(decoding: json, as: UTF8.self)
+  #expect(text.contains("\"sharesEmbeddingWith\":\"ad_category\""))
+  #expect(text.contains("\"maxSequenceLength\":5"))
+  #expect(text.contains("\"role\":\"ad\""))
+  #expect(try JSONDecoder().decode(FeatureSpec.self, from: json) == spec)
+}
