@@ -15,7 +15,8 @@ import Testing
     formatter.timeZone = calendar.timeZone
     formatter.locale = Locale(identifier: "en_US_POSIX")
     formatter.dateFormat = "yyyy-MM-dd"
-    for day in stride(from: -800_000, through: 800_000, by: 997) {
+    // Foundation switches to the Julian calendar before 1582, so the range starts in 1696.
+    for day in stride(from: -100_000, through: 800_000, by: 997) {
       let date = Date(timeIntervalSince1970: Double(day) * 86_400)
       #expect(ImpressionWriter.isoDate(utcDay: day) == formatter.string(from: date))
     }

@@ -1,5 +1,6 @@
 // Imports a Criteo Display Advertising Challenge log (label, I1-I13, C1-C26) into data set
-// `criteo`. The log has no time, user, ad or cost columns; the importer invents none but a clock.
+// `criteo`. The log has no time, user, ad or cost columns, so those stay empty and rows get
+// times from a fixed clock.
 
 import CTR
 import Foundation
@@ -16,14 +17,14 @@ public enum CriteoImporter {
 
   /// The feature spec: every field is a context field because Criteo does not say which fields
   /// describe the user or the ad, so a model over it runs as a plain DNN.
-  /// I1-I13 are counts (some negative) log-bucketized into 32 buckets, which covers values up to
-  /// 2^31. C1-C26 are 32-bit hashes hashed again into 2^14 buckets each: the 10k-row sample has
-  /// at most a few thousand values per field, and the full 45M-row log would share buckets.
+  /// I1-I13 are counts (some negative, up to 1.6 million in the sample). The encoder's numeric
+  /// buckets grow by a factor of sqrt(2), so 48 buckets separate values up to about 6 million. C1-C26 are 32-bit hashes, hashed again into 2^14 buckets each: the 10k-row sample
+  /// has at most 5,520 values in a field, and the full 45M-row log would share buckets.
   public static let spec = FeatureSpec(
     categorical: (1...26).map {
       CategoricalField(name: "C\($0)", role: .context, buckets: 1 << 14)
     },
-    numeric: (1...13).map { NumericField(name: "I\($0)", role: .context, buckets: 32) },
+    numeric: (1...13).map { NumericField(name: "I\($0)", role: .context, buckets: 48) },
     sequence: [],
     maxSequenceLength: 0,
     embeddingDimension: 16)

@@ -8,7 +8,7 @@ import Postgres
 /// Inserts or replaces the `adpilot.datasets` row of `name`, storing `spec` as JSON.
 ///
 /// `validation` is `time` (validate on a later time window) or `split` (validate on the rows
-/// marked `test`). `source` says where the data came from, for people reading the table.
+/// marked `test`). `source` describes where the data came from, for people reading the table.
 public func registerDataset(
   _ connection: Connection, name: String, spec: FeatureSpec, validation: String, source: String
 ) throws {

@@ -90,11 +90,11 @@ public enum IPinYouCTRImporter {
     if name.contains("test") { return "test" }
     if name.contains("train") { return "train" }
     throw ImportError(
-      file: file.path, message: "cannot tell the split from the file name",
+      file: file.path, message: "no split (train or test) in the file name",
       fix: "pass split: \"train\" or \"test\"")
   }
 
-  /// Parses one data line. `columns` holds the positions of click, weekday, hour and then the
+  /// Parses one data line. `columns` contains the positions of click, weekday, hour and then the
   /// spec's categorical fields after weekday and hour.
   static func parse(
     _ line: String, lineNumber: Int, columns: [Int], columnCount: Int, split: String,

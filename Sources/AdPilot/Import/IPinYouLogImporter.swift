@@ -21,11 +21,12 @@ public enum IPinYouLogImporter {
   /// The feature spec. User fields: useragent, IP, region, city. Ad fields: creative,
   /// advertiser, and slotwidth, slotheight, slotformat because a creative is made for one slot
   /// size and format. Context: weekday, hour, adexchange, domain, url, urlid, slotid,
-  /// slotvisibility, keypage, and slotprice (the floor price, numeric). `usertag` is a list of
-  /// segment ids, which the spec has no field kind for, so it is left out; so are bidprice
-  /// (the logged bidder's own bid) and the labels.
-  /// Bucket counts follow the number of distinct values in a season's full log: about 10^5 for
-  /// IP, domain, url and slotid, hundreds for city and creative, tens for the rest.
+  /// slotvisibility, keypage, and slotprice (the floor price in fen CPM, numeric, 24 log buckets
+  /// that separate values up to about 1400). `usertag` is left out
+  /// because it is a list of segment ids and the spec has no list field kind. bidprice (the
+  /// logged bidder's own bid) and the labels are not features either.
+  /// NOTE: bucket counts are estimates for a full season's log, not measured on one: 2^15 to
+  /// 2^17 for IP, domain, url and slotid, 1024 for city and creative, tens for the rest.
   public static let spec = FeatureSpec(
     categorical: [
       CategoricalField(name: "weekday", role: .context, buckets: 8),
@@ -47,7 +48,7 @@ public enum IPinYouLogImporter {
       CategoricalField(name: "creative", role: .ad, buckets: 1024),
       CategoricalField(name: "advertiser", role: .ad, buckets: 32),
     ],
-    numeric: [NumericField(name: "slotprice", role: .context, buckets: 16)],
+    numeric: [NumericField(name: "slotprice", role: .context, buckets: 24)],
     sequence: [],
     maxSequenceLength: 0,
     embeddingDimension: 16)

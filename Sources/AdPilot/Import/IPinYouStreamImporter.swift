@@ -135,7 +135,7 @@ public enum IPinYouStreamImporter {
       calendar.timeZone = zone
       guard let first = calendar.date(from: IPinYouStreamImporter.firstDay) else {
         throw ImportError(
-          file: "time zone database", message: "cannot build 2013-06-06 in Asia/Shanghai",
+          file: "time zone database", message: "failed to compute 2013-06-06 in Asia/Shanghai",
           fix: "check the tz database (tzdata)")
       }
       self.calendar = calendar
@@ -177,7 +177,7 @@ public struct IPinYouStreamSummary: Sendable, Equatable {
     guard splitFields(header, separator: ",").map(String.init) == IPinYouStreamImporter.columns
     else {
       throw ImportError(
-        file: file.path, line: 1, message: "unexpected header '\(header)'",
+        file: file.path, line: 1, message: "invalid header '\(header)'",
         fix: "expected '\(IPinYouStreamImporter.columns.joined(separator: ","))'")
     }
     var episodes: [String: Set<Int>] = [:]

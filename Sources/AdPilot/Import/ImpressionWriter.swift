@@ -7,8 +7,10 @@ import Postgres
 /// A writer of `adpilot.impressions` rows for one data set, in batches of bounded size.
 ///
 /// `append` buffers up to `batchSize` records and then copies them, so memory stays flat however
-/// many rows a caller streams through; `flush` copies what is left. `write` copies a batch at once.
-/// Call it inside `Connection.transaction` so that a failed load leaves nothing behind.
+/// many rows a caller streams through. `flush` copies what is left, and `write` copies a batch at
+/// once.
+/// Call it inside `Connection.transaction` so that a failed load leaves nothing behind. A writer
+/// remembers which day partitions it created, so it must not outlive a rolled-back transaction.
 public final class ImpressionWriter {
   public let dataset: String
   public let batchSize: Int
@@ -34,7 +36,7 @@ public final class ImpressionWriter {
     pending.reserveCapacity(self.batchSize)
   }
 
-  /// Buffers one record and copies the buffer when it holds `batchSize` records.
+  /// Buffers one record and copies the buffer when it contains `batchSize` records.
   public func append(_ record: ImpressionRecord) throws {
     pending.append(record)
     if pending.count >= batchSize {

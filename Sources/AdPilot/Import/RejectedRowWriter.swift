@@ -40,7 +40,7 @@ public final class RejectedRowWriter {
     self.batchSize = max(1, batchSize)
   }
 
-  /// Buffers one row and copies the buffer when it holds `batchSize` rows.
+  /// Buffers one row and copies the buffer when it contains `batchSize` rows.
   public func append(_ row: RejectedRow) throws {
     pending.append(row)
     if pending.count >= batchSize {

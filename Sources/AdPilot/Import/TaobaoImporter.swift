@@ -27,11 +27,13 @@ public enum TaobaoImporter {
 
   /// The feature spec. User fields: the profile (uid is kept as user_id but is not a feature,
   /// because most users appear in only a few rows). Ad fields: mid, cate_id, campaign_id,
-  /// customer, brand, and price (numeric, about 0.5-1.0 after DMR's normalization, bucketized).
+  /// customer, brand, and price (numeric). NOTE: DMR normalized price to about 0.53-1.0, which the
+  /// encoder's sqrt(2)-wide log buckets put into only two buckets, so price adds little.
   /// Context: pid. Sequence items: his_cate (shares cate_id) and his_brand (shares brand), at
   /// most 50, most recent first. The profile values are stored as given; 0 is a value here.
-  /// Bucket counts are powers of two well above the full data's cardinalities for the profile
-  /// fields (at most 100) and sized for a few hundred thousand ads, categories and brands.
+  /// The profile fields have at most 39 values in the sample, so 128 buckets each. NOTE: the ad
+  /// field bucket counts (2^13 to 2^16) are estimates for the full log, whose ads, campaigns and
+  /// brands run to hundreds of thousands, so those tables share buckets there.
   public static let spec = FeatureSpec(
     categorical: profileFields.map { CategoricalField(name: $0, role: .user, buckets: 128) } + [
       CategoricalField(name: "mid", role: .ad, buckets: 1 << 16),
@@ -41,7 +43,7 @@ public enum TaobaoImporter {
       CategoricalField(name: "brand", role: .ad, buckets: 1 << 16),
       CategoricalField(name: "pid", role: .context, buckets: 8),
     ],
-    numeric: [NumericField(name: "price", role: .ad, buckets: 16)],
+    numeric: [NumericField(name: "price", role: .ad, buckets: 8)],
     sequence: [
       SequenceField(name: "his_cate", sharesEmbeddingWith: "cate_id"),
       SequenceField(name: "his_brand", sharesEmbeddingWith: "brand"),

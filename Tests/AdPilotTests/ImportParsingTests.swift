@@ -1,0 +1,304 @@
+// Tests of the importers' line parsing, time arithmetic, row split and file reading, without a
+// database. Expected values were worked out by hand or with an independent script.
+
+import CTR
+import Foundation
+import Testing
+
+@testable import AdPilot
+
+@Suite struct ImportParsingTests {
+  @Test func importerSpecsValidate() throws {
+    let specs = [
+      CriteoImporter.spec, IPinYouCTRImporter.spec, IPinYouLogImporter.spec, TaobaoImporter.spec,
+    ]
+    for spec in specs {
+      try spec.validate()
+    }
+    #expect(CriteoImporter.spec.categorical.allSatisfy { $0.role == .context })
+    #expect(CriteoImporter.spec.numeric.allSatisfy { $0.role == .context })
+    #expect(TaobaoImporter.spec.sequence.map(\.sharesEmbeddingWith) == ["cate_id", "brand"])
+    // The streams carry no features, so their spec is empty and training on it is rejected.
+    #expect(throws: CTRError.self) { try IPinYouStreamImporter.spec.validate() }
+  }
+
+  @Test func taobaoRecordEncodesWithSequence() throws {
+    let file = TestData.shared("taobao-alimama-dmr/alimama_dmr_sample.csv")
+    let reader = try LineReader(url: file)
+    let header = try #require(try reader.next())
+    let columns = try TaobaoImporter.Columns(
+      header: DelimitedHeader(line: header, separator: ","), file: file.path)
+    let line = try #require(try reader.next())
+    guard
+      case .record(let record) = TaobaoImporter.parse(
+        line, row: 0, columns: columns, seed: 0, dataset: "taobao")
+    else {
+      Issue.record("expected a record")
+      return
+    }
+    // The first row's history is full: 50 items of two sub-fields.
+    #expect(record.seq.count == 100)
+    #expect(Array(record.seq.prefix(4)) == ["8998", "205025", "8998", "270044"])
+    #expect(record.cat.count == TaobaoImporter.spec.categorical.count)
+    #expect(record.cat[8] == "328301")  // mid
+    #expect(record.cat[13] == "1")  // pid
+
+    let encoder = FeatureEncoder(spec: TaobaoImporter.spec)
+    var batch = EncodedBatch(spec: TaobaoImporter.spec, capacity: 1)
+    encoder.append(
+      cat: record.cat, num: record.num, seq: record.seq, label: Float(record.click), to: &batch)
+    #expect(batch.count == 1)
+    #expect(batch.labels == [Float(record.click)])
+  }
+
+  @Test func lineReaderStreamsLinesWithNumbers() throws {
+    let directory = try TestData.temporaryDirectory()
+    defer { try? FileManager.default.removeItem(at: directory) }
+    let file = directory.appendingPathComponent("lines.txt")
+    // 70k bytes in the first line crosses the reader's 64 KiB chunk boundary.
+    let long = String(repeating: "x", count: 70_000)
+    try Data((long + "\nb\r\n\nlast").utf8).write(to: file)
+
+    let reader = try LineReader(url: file)
+    #expect(try reader.next() == long)
+    #expect(try reader.next() == "b")
+    #expect(try reader.next() == "")
+    #expect(try reader.next() == "last")
+    #expect(reader.lineNumber == 4)
+    #expect(try reader.next() == nil)
+  }
+
+  @Test func lineReaderDecompressesGzip() throws {
+    let directory = try TestData.temporaryDirectory()
+    defer { try? FileManager.default.removeItem(at: directory) }
+    let plain = directory.appendingPathComponent("a.csv")
+    try Data("h\n1\n2\n".utf8).write(to: plain)
+    try runGzip(plain)
+
+    let reader = try LineReader(url: directory.appendingPathComponent("a.csv.gz"))
+    var lines: [String] = []
+    while let line = try reader.next() { lines.append(line) }
+    #expect(lines == ["h", "1", "2"])
+  }
+
+  @Test func lineReaderNamesMissingFile() throws {
+    let missing = URL(fileURLWithPath: "/nonexistent/adpilot/criteo.csv")
+    let error = #expect(throws: ImportError.self) { try LineReader(url: missing) }
+    #expect(error?.file == "/nonexistent/adpilot/criteo.csv")
+    #expect(error?.message == "file not found")
+
+    let directory = try TestData.temporaryDirectory()
+    defer { try? FileManager.default.removeItem(at: directory) }
+    let notAFile = #expect(throws: ImportError.self) { try LineReader(url: directory) }
+    #expect(notAFile?.file == directory.path)
+    #expect(notAFile?.message == "not a readable regular file")
+  }
+
+  @Test func lineReaderFailsOnTruncatedGzip() throws {
+    let directory = try TestData.temporaryDirectory()
+    defer { try? FileManager.default.removeItem(at: directory) }
+    let plain = directory.appendingPathComponent("big.csv")
+    let text = (0..<20_000).map { "line \($0) \(($0 &* 2_654_435_761) % 1_000_003)" }
+      .joined(separator: "\n")
+    try Data(text.utf8).write(to: plain)
+    try runGzip(plain)
+    let compressed = directory.appendingPathComponent("big.csv.gz")
+    let bytes = try Data(contentsOf: compressed)
+    try bytes.prefix(bytes.count / 2).write(to: compressed)
+
+    let reader = try LineReader(url: compressed)
+    var lines = 0
+    let error = #expect(throws: ImportError.self) {
+      while try reader.next() != nil { lines += 1 }
+    }
+    #expect(lines > 0)
+    #expect(lines < 20_000)
+    #expect(error?.file == compressed.path)
+  }
+
+  @Test func rowSplitIsSeededAndNearEightyTwenty() {
+    // First ten rows with seed 0, from an independent implementation of the same mix.
+    let expected = [
+      "test", "test", "train", "train", "train", "test", "train", "test", "train", "test",
+    ]
+    #expect((0..<10).map { RowSplit.split(row: $0, seed: 0) } == expected)
+    let testRows = (0..<9_999).filter { RowSplit.split(row: $0, seed: 0) == "test" }.count
+    #expect(testRows == 1_935)
+    let seededTestRows = (0..<9_999).filter { RowSplit.split(row: $0, seed: 7) == "test" }.count
+    #expect(seededTestRows == 2_007)
+  }
+
+  @Test func criteoParsesTabLayout() throws {
+    let fields =
+      ["1", "-1", "", "3.0"] + Array(repeating: "2", count: 10)
+      + ["68fd1e64", ""] + Array(repeating: "aa", count: 24)
+    let line = fields.joined(separator: "\t")
+    guard
+      case .record(let record) = CriteoImporter.parse(
+        line, row: 5, separator: "\t", seed: 0, dataset: "criteo")
+    else {
+      Issue.record("expected a record")
+      return
+    }
+    #expect(record.click == 1)
+    #expect(record.requestId == "r5")
+    #expect(record.split == "test")
+    #expect(record.time == Date(timeIntervalSince1970: 1_388_534_405))
+    #expect(record.num.count == 13)
+    #expect(record.num[0] == -1)
+    #expect(record.num[1] == nil)
+    #expect(record.num[2] == 3)
+    #expect(record.cat.count == 26)
+    #expect(record.cat[0] == "68fd1e64")
+    #expect(record.cat[1] == nil)
+    #expect(record.userId == nil)
+    #expect(record.costMicros == 0)
+  }
+
+  @Test func criteoRejectsBadRows() {
+    let good = ["0"] + Array(repeating: "1", count: 13) + Array(repeating: "c", count: 26)
+    func reason(_ fields: [String]) -> String? {
+      let outcome = CriteoImporter.parse(
+        fields.joined(separator: ","), row: 0, separator: ",", seed: 0, dataset: "criteo")
+      if case .rejected(let reason) = outcome { return reason }
+      return nil
+    }
+    #expect(reason(good) == nil)
+    #expect(reason(Array(good.dropLast())) == RejectReason.wrongColumnCount)
+    #expect(reason([""] + good.dropFirst()) == RejectReason.missingLabel)
+    #expect(reason(["2"] + good.dropFirst()) == RejectReason.invalidLabel)
+    var nonNumeric = good
+    nonNumeric[7] = "12a"
+    #expect(reason(nonNumeric) == RejectReason.nonNumericNumber)
+    nonNumeric[7] = "nan"
+    #expect(reason(nonNumeric) == RejectReason.nonNumericNumber)
+  }
+
+  @Test func beijingTimestampConvertsToUTC() throws {
+    // 2013-06-06 07:30:00.123 in Beijing is 2013-06-05 23:30:00.123 UTC.
+    let time = try #require(IPinYouLogImporter.parseBeijingTimestamp("20130606073000123"))
+    #expect(time.timeIntervalSince1970 == 1_370_475_000.123)
+    #expect(IPinYouLogImporter.parseBeijingTimestamp("2013060607300012") == nil)
+    #expect(IPinYouLogImporter.parseBeijingTimestamp("20130230073000123") == nil)
+    #expect(IPinYouLogImporter.parseBeijingTimestamp("20130606243000123") == nil)
+    #expect(IPinYouLogImporter.parseBeijingTimestamp("2013060607300012x") == nil)
+    #expect(IPinYouLogImporter.parseBeijingTimestamp("20120229000000000") != nil)
+  }
+
+  @Test func daysFromCivilMatchesKnownDates() {
+    #expect(daysFromCivil(year: 1970, month: 1, day: 1) == 0)
+    #expect(daysFromCivil(year: 2000, month: 3, day: 1) == 11_017)
+    #expect(daysFromCivil(year: 1969, month: 12, day: 31) == -1)
+    for day in stride(from: -100_000, through: 100_000, by: 37) {
+      let text = ImpressionWriter.isoDate(utcDay: day)
+      let parts = text.split(separator: "-").compactMap { Int($0) }
+      #expect(daysFromCivil(year: parts[0], month: parts[1], day: parts[2]) == day)
+    }
+  }
+
+  @Test func iPinYouCTRPlacesWeekdayInReferenceWeek() {
+    let columns = Array(0..<17)
+    let line =
+      "1,0,5,android_safari,1.2.3.*,40,53,null,d1,318719490,320,50,FirstView,Na,1-10,11908,2997"
+    guard
+      case .record(let record) = IPinYouCTRImporter.parse(
+        line, lineNumber: 7, columns: columns, columnCount: 17, split: "test",
+        dataset: "ipinyou_2997")
+    else {
+      Issue.record("expected a record")
+      return
+    }
+    // Sunday 2013-10-20 05:00 Beijing = 2013-10-19T21:00:00Z.
+    #expect(record.time == Date(timeIntervalSince1970: 1_382_216_400))
+    #expect(record.click == 1)
+    #expect(record.requestId == "test-7")
+    #expect(record.adId == "11908")
+    #expect(record.campaignId == "2997")
+    #expect(record.cat.count == IPinYouCTRImporter.spec.categorical.count)
+    #expect(record.cat[0] == "0")
+    #expect(record.cat[6] == nil)  // adexchange "null"
+  }
+
+  @Test func streamRowParsesAndSkipsTest() {
+    let row = IPinYouStreamImporter.parse("1458,validation,3,1000,1,87,0.25")
+    #expect(
+      row
+        == .success(
+          .init(
+            advertiser: "1458", episode: 3, step: 1000, click: 1, costMicros: 870, pctr: 0.25)))
+    #expect(
+      IPinYouStreamImporter.parse("2997,test,1,1,0,5,0.1") == .failure(.skipped("test split")))
+    #expect(
+      IPinYouStreamImporter.parse("1458,validation,3,1001,1,87,0.25")
+        == .failure(.rejected(RejectReason.invalidTime)))
+    #expect(
+      IPinYouStreamImporter.parse("1458,validation,3,1,0,abc,0.25")
+        == .failure(.rejected(RejectReason.nonNumericCost)))
+    #expect(
+      IPinYouStreamImporter.parse("1458,validation,3,1,,5,0.25")
+        == .failure(.rejected(RejectReason.missingLabel)))
+    #expect(
+      IPinYouStreamImporter.parse("1458,validation,3,1,0,5")
+        == .failure(.rejected(RejectReason.wrongColumnCount)))
+  }
+
+  @Test func streamDayStartsAtShanghaiMidnight() throws {
+    let calendar = try IPinYouStreamImporter.DayCalendar()
+    // 2013-06-06T00:00+08:00 = 2013-06-05T16:00:00Z; day 100 starts 99 days later.
+    #expect(calendar.start(ofDay: 1) == Date(timeIntervalSince1970: 1_370_448_000))
+    #expect(calendar.start(ofDay: 100) == Date(timeIntervalSince1970: 1_370_448_000 + 99 * 86_400))
+  }
+
+  @Test func campaignFilesFromTotals() throws {
+    let summary = IPinYouStreamSummary(advertisers: [
+      "2": .init(episodes: [5, 6, 7, 8], impressions: 4_000, clicks: 3, costMicros: 4_000_000),
+      "1": .init(episodes: [1, 2], impressions: 2_000, clicks: 1, costMicros: 1_000_005),
+    ])
+    let files = try IPinYouCampaigns.files(
+      costPerClick: ["1": 12_345.67, "2": 0.04, "3": 1], streams: summary)
+    #expect(files.map(\.name) == ["ipinyou-1.json", "ipinyou-2.json", "portfolio.json"])
+
+    let first = try #require(
+      JSONSerialization.jsonObject(with: Data(files[0].json.utf8)) as? [String: Any])
+    #expect(first["id"] as? String == "ipinyou-1")
+    #expect(first["advertiser"] as? String == "1")
+    #expect(first["dataset"] as? String == "ipinyou_rlb")
+    // round(12345.67 * 10) and round(1_000_005 / 2 days), halves rounded up.
+    #expect(first["value_per_click_micros"] as? Int == 123_457)
+    #expect(first["daily_budget_micros"] as? Int == 500_003)
+    #expect(first["time_zone"] as? String == "Asia/Shanghai")
+    #expect(first["pacing"] as? String == "even")
+    #expect(first["max_daily_micros"] is NSNull)
+
+    let second = try #require(
+      JSONSerialization.jsonObject(with: Data(files[1].json.utf8)) as? [String: Any])
+    #expect(second["value_per_click_micros"] as? Int == 0)
+    #expect(second["daily_budget_micros"] as? Int == 1_000_000)
+
+    let portfolio = try #require(
+      JSONSerialization.jsonObject(with: Data(files[2].json.utf8)) as? [String: Any])
+    // (500_002.5 + 1_000_000) / 4 = 375_000.625.
+    #expect(portfolio["daily_budget_micros"] as? Int == 375_001)
+    #expect(portfolio["dataset"] as? String == "ipinyou_rlb")
+    #expect(portfolio.count == 2)
+  }
+
+  @Test func campaignFilesNeedEveryCostPerClick() {
+    let summary = IPinYouStreamSummary(advertisers: [
+      "7": .init(episodes: [1], impressions: 1, clicks: 0, costMicros: 10)
+    ])
+    #expect(throws: ImportError.self) {
+      try IPinYouCampaigns.files(costPerClick: ["1": 1], streams: summary)
+    }
+  }
+}
+
+/// Compresses `file` to `file.gz` with the system gzip, removing the original.
+func runGzip(_ file: URL) throws {
+  let process = Process()
+  process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+  process.arguments = ["gzip", "-f", file.path]
+  try process.run()
+  process.waitUntilExit()
+  #expect(process.terminationStatus == 0)
+}

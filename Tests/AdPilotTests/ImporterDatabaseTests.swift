@@ -1,0 +1,589 @@
+// Tests of the writers and importers against a real PostgreSQL: row counts and clicks of the real
+// public logs (expected numbers computed independently with a Python script), reruns, rejected
+// rows, unreadable files and rollback. Each test uses its own database.
+
+import CTR
+import Foundation
+import Postgres
+import TestSupport
+import Testing
+
+@testable import AdPilot
+
+@Suite struct ImporterDatabaseTests {
+  // MARK: - Writers
+
+  @Test func writerRoundTripsRecords() throws {
+    let connection = try TestDatabase.connect(suite: "ingest.writerRoundTrip")
+    let early = Date(timeIntervalSince1970: 1_370_475_000.5)  // 2013-06-05T23:30:00.5Z
+    let records = [
+      ImpressionRecord(
+        dataset: "d", time: early, requestId: "a", userId: "u1", adId: nil, campaignId: "c",
+        split: "train", cat: ["x", nil], num: [1.5, nil], seq: ["s1", "s2"], click: 1,
+        costMicros: 870, loggedPCTR: 0.25, truePCTR: nil),
+      ImpressionRecord(
+        dataset: "d", time: early.addingTimeInterval(3_600), requestId: "b", split: "test",
+        click: 0),
+      ImpressionRecord(
+        dataset: "d", time: early.addingTimeInterval(2 * 86_400), requestId: "c", click: 0,
+        truePCTR: 0.125),
+    ]
+    let writer = ImpressionWriter(connection: connection, dataset: "d", batchSize: 2)
+    try connection.transaction {
+      for record in records {
+        try writer.append(record)
+      }
+      #expect(writer.written == 2)
+      try writer.flush()
+    }
+    #expect(writer.written == 3)
+
+    let rows = try connection.query(
+      """
+      SELECT request_id, user_id, ad_id, split, cat_values::text, num_values::text,
+             seq_values::text, click, cost_micros, logged_pctr, true_pctr,
+             extract(epoch FROM time)::float8
+      FROM adpilot.impressions
+      ORDER BY request_id
+      """)
+    #expect(rows.count == 3)
+    let first = try #require(rows.first)
+    #expect(try first.string(0) == "a")
+    #expect(try first.optionalString(1) == "u1")
+    #expect(try first.optionalString(2) == nil)
+    #expect(try first.string(3) == "train")
+    #expect(try first.string(4) == "{x,NULL}")
+    #expect(try first.string(5) == "{1.5,NULL}")
+    #expect(try first.string(6) == "{s1,s2}")
+    #expect(try first.int64(7) == 1)
+    #expect(try first.int64(8) == 870)
+    #expect(try first.optionalDouble(9) == 0.25)
+    #expect(try first.optionalDouble(10) == nil)
+    #expect(try first.double(11) == 1_370_475_000.5)
+    #expect(try rows[1].string(3) == "test")
+    #expect(try rows[2].optionalDouble(10) == 0.125)
+
+    // Days 2013-06-05, -06 and -07 (UTC) got partitions; the gap day was created too.
+    let partitions = try connection.query(
+      """
+      SELECT count(*) FROM pg_inherits
+      WHERE inhparent = 'adpilot.impressions'::regclass
+      """)
+    #expect(try partitions[0].int64(0) == 3)
+  }
+
+  @Test func writerRejectsOtherDataset() throws {
+    let connection = try TestDatabase.connect(suite: "ingest.writerOtherDataset")
+    let writer = ImpressionWriter(connection: connection, dataset: "d")
+    let record = ImpressionRecord(dataset: "e", time: Date(), requestId: "a", click: 0)
+    #expect(throws: ImportError.self) { try writer.write([record]) }
+    let bad = ImpressionRecord(dataset: "d", time: Date(), requestId: "a", click: 2)
+    #expect(throws: ImportError.self) { try writer.write([bad]) }
+    #expect(try count(connection, "SELECT count(*) FROM adpilot.impressions") == 0)
+  }
+
+  @Test func rejectedRowWriterStoresRows() throws {
+    let connection = try TestDatabase.connect(suite: "ingest.rejectedRows")
+    let writer = RejectedRowWriter(connection: connection, batchSize: 1)
+    try writer.append(
+      RejectedRow(
+        dataset: "d", sourceFile: "f.csv", lineNumber: 7, reason: "missing label",
+        rawLine: "a\u{0}b"))
+    try writer.flush()
+    let rows = try connection.query(
+      "SELECT dataset, source_file, line_number, reason, raw_line FROM adpilot.rejected_rows")
+    #expect(rows.count == 1)
+    #expect(try rows[0].string(1) == "f.csv")
+    #expect(try rows[0].int64(2) == 7)
+    #expect(try rows[0].string(3) == "missing label")
+    #expect(try rows[0].string(4) == "ab")
+  }
+
+  @Test func registerDatasetUpserts() throws {
+    let connection = try TestDatabase.connect(suite: "ingest.registerDataset")
+    try registerDataset(
+      connection, name: "taobao", spec: TaobaoImporter.spec, validation: "time", source: "a")
+    try registerDataset(
+      connection, name: "taobao", spec: TaobaoImporter.spec, validation: "split", source: "b")
+    let rows = try connection.query(
+      "SELECT feature_spec::text, validation, source FROM adpilot.datasets")
+    #expect(rows.count == 1)
+    let spec = try JSONDecoder().decode(FeatureSpec.self, from: Data(try rows[0].string(0).utf8))
+    #expect(spec == TaobaoImporter.spec)
+    #expect(try rows[0].string(1) == "split")
+    #expect(try rows[0].string(2) == "b")
+    #expect(throws: ImportError.self) {
+      try registerDataset(
+        connection, name: "x", spec: TaobaoImporter.spec, validation: "random", source: "c")
+    }
+  }
+
+  // MARK: - Criteo
+
+  @Test func criteoLoadsRealFile() throws {
+    let connection = try TestDatabase.connect(suite: "ingest.criteo")
+    let file = TestData.shared("criteo-dac/criteo_dac_first10k.csv")
+    let report = try CriteoImporter.importFile(connection, file: file)
+    #expect(report.loaded == 9_999)
+    #expect(report.clicks == 2_181)
+    #expect(report.rejected.isEmpty)
+    try expectSplits(connection, dataset: "criteo", train: (8_064, 1_779), test: (1_935, 402))
+
+    let again = try CriteoImporter.importFile(connection, file: file)
+    #expect(again == report)
+    try expectSplits(connection, dataset: "criteo", train: (8_064, 1_779), test: (1_935, 402))
+
+    // Row 1 is the second data line: label 0, I1 = 2.0, I12 blank, C1 68fd1e64, C22 blank.
+    let row = try connection.query(
+      """
+      SELECT extract(epoch FROM time)::float8, num_values[1], num_values[12] IS NULL,
+             cat_values[1], cat_values[22] IS NULL, array_length(cat_values, 1),
+             array_length(num_values, 1), user_id IS NULL
+      FROM adpilot.impressions
+      WHERE request_id = 'r1'
+      """)
+    #expect(row.count == 1)
+    #expect(try row[0].double(0) == 1_388_534_401)
+    #expect(try row[0].double(1) == 2)
+    #expect(try row[0].bool(2))
+    #expect(try row[0].string(3) == "68fd1e64")
+    #expect(try row[0].bool(4))
+    #expect(try row[0].int64(5) == 26)
+    #expect(try row[0].int64(6) == 13)
+    #expect(try row[0].bool(7))
+    #expect(try datasetValidation(connection, "criteo") == "split")
+  }
+
+  @Test func criteoRejectsBadRowsInTabLayout() throws {
+    let connection = try TestDatabase.connect(suite: "ingest.criteoTab")
+    let file = TestData.fixture("criteo_dac_sample.txt")
+    let report = try CriteoImporter.importFile(connection, file: file, dataset: "criteo_tab")
+    #expect(report.loaded == 3)
+    #expect(report.clicks == 2)
+    #expect(
+      report.rejected == [
+        RejectReason.nonNumericNumber: 1, RejectReason.wrongColumnCount: 1,
+        RejectReason.missingLabel: 1,
+      ])
+    let rejected = try connection.query(
+      "SELECT line_number, reason FROM adpilot.rejected_rows ORDER BY line_number")
+    #expect(try rejected.map { try $0.int64(0) } == [3, 4, 5])
+    #expect(
+      try rejected.map { try $0.string(1) } == [
+        RejectReason.nonNumericNumber, RejectReason.wrongColumnCount, RejectReason.missingLabel,
+      ])
+    let ids = try connection.query(
+      "SELECT request_id FROM adpilot.impressions ORDER BY request_id")
+    #expect(try ids.map { try $0.string(0) } == ["r0", "r1", "r5"])
+
+    _ = try CriteoImporter.importFile(connection, file: file, dataset: "criteo_tab")
+    #expect(try count(connection, "SELECT count(*) FROM adpilot.rejected_rows") == 3)
+    #expect(try count(connection, "SELECT count(*) FROM adpilot.impressions") == 3)
+  }
+
+  // MARK: - iPinYou CTR files
+
+  @Test func iPinYouCTRLoadsTrainAndTest() throws {
+    let connection = try TestDatabase.connect(suite: "ingest.ipinyouCTR")
+    let train = TestData.shared("ipinyou/campaign2997_ctr_train.csv")
+    let test = TestData.shared("ipinyou/campaign2997_ctr_test.csv")
+    let trainReport = try IPinYouCTRImporter.importFile(connection, file: train)
+    let testReport = try IPinYouCTRImporter.importFile(connection, file: test)
+    #expect(trainReport.loaded == 26_773)
+    #expect(trainReport.clicks == 255)
+    #expect(testReport.loaded == 21_150)
+    #expect(testReport.clicks == 50)
+    #expect(trainReport.rejected.isEmpty)
+    #expect(testReport.rejected.isEmpty)
+    try expectSplits(
+      connection, dataset: "ipinyou_2997", train: (26_773, 255), test: (21_150, 50))
+
+    // Rerunning the train file replaces the train rows and leaves the test rows alone.
+    _ = try IPinYouCTRImporter.importFile(connection, file: train)
+    try expectSplits(
+      connection, dataset: "ipinyou_2997", train: (26_773, 255), test: (21_150, 50))
+
+    // The train file holds weekday 2 (Tuesday), hours 16-19: 2013-10-22 in the reference week.
+    let range = try connection.query(
+      """
+      SELECT min(time AT TIME ZONE 'Asia/Shanghai')::text, count(DISTINCT ad_id),
+             min(campaign_id)
+      FROM adpilot.impressions
+      WHERE split = 'train'
+      """)
+    #expect(try range[0].string(0) == "2013-10-22 16:00:00")
+    #expect(try range[0].int64(1) == 1)
+    #expect(try range[0].optionalString(2) == "2997")
+    #expect(try datasetValidation(connection, "ipinyou_2997") == "split")
+  }
+
+  // MARK: - iPinYou raw log
+
+  @Test func iPinYouLogLoadsFixtureAndRejectsBadRows() throws {
+    let connection = try TestDatabase.connect(suite: "ingest.ipinyouLog")
+    let file = TestData.fixture("ipinyou_log_train.txt")
+    let report = try IPinYouLogImporter.importFile(connection, file: file)
+    #expect(report.loaded == 4)
+    #expect(report.clicks == 2)
+    #expect(
+      report.rejected == [
+        RejectReason.missingLabel: 1, RejectReason.nonNumericCost: 1,
+        RejectReason.wrongColumnCount: 1, RejectReason.nonNumericNumber: 1,
+        RejectReason.invalidTime: 1,
+      ])
+    let rejected = try connection.query(
+      "SELECT line_number, reason FROM adpilot.rejected_rows ORDER BY line_number")
+    #expect(try rejected.map { try $0.int64(0) } == [5, 6, 7, 9, 10])
+
+    let rows = try connection.query(
+      """
+      SELECT request_id, user_id, ad_id, campaign_id, cost_micros,
+             extract(epoch FROM time)::float8, num_values[1], cat_values[2], split
+      FROM adpilot.impressions
+      ORDER BY time
+      """)
+    #expect(try rows.map { try $0.string(0) } == ["bid0001", "bid0002", "bid0003", "bid0007"])
+    #expect(try rows.map { try $0.optionalString(1) } == ["u-a", "u-b", nil, "u-a"])
+    #expect(try rows.map { try $0.optionalString(2) } == ["c1001", "c1002", "c1001", "c1001"])
+    #expect(try rows.map { try $0.optionalString(3) } == ["1458", "1458", "1458", "3358"])
+    #expect(try rows.map { try $0.int64(4) } == [510, 870, 0, 3_000])
+    #expect(try rows[0].double(5) == 1_370_475_000.123)
+    #expect(try rows[3].double(6) == 5)
+    #expect(try rows[3].string(7) == "0")
+    #expect(try rows.allSatisfy { try $0.string(8) == "train" })
+    #expect(try datasetValidation(connection, "ipinyou_raw") == "time")
+
+    let testReport = try IPinYouLogImporter.importFile(
+      connection, file: TestData.fixture("ipinyou_log_test.txt"))
+    #expect(testReport.loaded == 2)
+    #expect(testReport.clicks == 1)
+    _ = try IPinYouLogImporter.importFile(connection, file: file)
+    #expect(try count(connection, "SELECT count(*) FROM adpilot.impressions") == 6)
+    #expect(
+      try count(connection, "SELECT count(*) FROM adpilot.impressions WHERE split = 'test'") == 2)
+    #expect(try count(connection, "SELECT count(*) FROM adpilot.rejected_rows") == 5)
+  }
+
+  @Test func importRollsBackWhenFileFailsMidway() throws {
+    let connection = try TestDatabase.connect(suite: "ingest.rollback")
+    let directory = try TestData.temporaryDirectory()
+    defer { try? FileManager.default.removeItem(at: directory) }
+
+    // A good first load of the file name, then a broken file under the same name.
+    let fixture = try String(contentsOf: TestData.fixture("ipinyou_log_train.txt"), encoding: .utf8)
+    let lines = fixture.split(separator: "\n")
+    let plain = directory.appendingPathComponent("log.txt")
+    try Data(fixture.utf8).write(to: plain)
+    try runGzip(plain)
+    let compressed = directory.appendingPathComponent("log.txt.gz")
+    let first = try IPinYouLogImporter.importFile(connection, file: compressed)
+    #expect(first.loaded == 4)
+
+    // 30,000 copies of a good row: several COPY batches are sent before gzip reports the cut.
+    let body = (0..<30_000).map { index in
+      lines[1].replacingOccurrences(of: "bid0001", with: "big\(index)")
+    }
+    try Data(([String(lines[0])] + body).joined(separator: "\n").utf8).write(to: plain)
+    try runGzip(plain)
+    let bytes = try Data(contentsOf: compressed)
+    try bytes.prefix(bytes.count * 3 / 4).write(to: compressed)
+
+    let error = #expect(throws: ImportError.self) {
+      try IPinYouLogImporter.importFile(connection, file: compressed)
+    }
+    #expect(error?.file == compressed.path)
+    #expect(try count(connection, "SELECT count(*) FROM adpilot.impressions") == 4)
+    #expect(
+      try count(connection, "SELECT count(*) FROM adpilot.impressions WHERE request_id = 'big0'")
+        == 0)
+    #expect(try count(connection, "SELECT count(*) FROM adpilot.rejected_rows") == 5)
+  }
+
+  @Test func importersNameUnreadableFile() throws {
+    let connection = try TestDatabase.connect(suite: "ingest.unreadable")
+    let missing = URL(fileURLWithPath: "/nonexistent/adpilot/input_test.csv")
+    let imports: [() throws -> ImportReport] = [
+      { try CriteoImporter.importFile(connection, file: missing) },
+      { try IPinYouCTRImporter.importFile(connection, file: missing) },
+      { try IPinYouLogImporter.importFile(connection, file: missing) },
+      { try TaobaoImporter.importFile(connection, file: missing) },
+      { try IPinYouStreamImporter.importFile(connection, file: missing) },
+    ]
+    for run in imports {
+      let error = #expect(throws: ImportError.self) { try run() }
+      #expect(error?.file == missing.path)
+      #expect(error?.description.contains("input_test.csv") == true)
+    }
+    #expect(try count(connection, "SELECT count(*) FROM adpilot.datasets") == 0)
+  }
+
+  // MARK: - Taobao
+
+  @Test func taobaoLoadsRealFileWithUsersAndSequences() throws {
+    let connection = try TestDatabase.connect(suite: "ingest.taobao")
+    let file = TestData.shared("taobao-alimama-dmr/alimama_dmr_sample.csv")
+    let report = try TaobaoImporter.importFile(connection, file: file)
+    #expect(report.loaded == 500)
+    #expect(report.clicks == 210)
+    #expect(report.rejected.isEmpty)
+    try expectSplits(connection, dataset: "taobao", train: (394, 168), test: (106, 42))
+    #expect(try count(connection, "SELECT count(*) FROM adpilot.users") == 230)
+    // 24,879 real behaviours (mask 1) in the file, two sub-fields each.
+    #expect(
+      try count(connection, "SELECT sum(cardinality(seq_values)) FROM adpilot.impressions")
+        == 2 * 24_879)
+
+    // Row 0: most recent behaviour (position 49) first, then position 48.
+    let row = try connection.query(
+      """
+      SELECT seq_values[1:4]::text, user_id, ad_id, campaign_id, num_values[1],
+             cat_values[1:8]::text
+      FROM adpilot.impressions
+      WHERE request_id = 'r0'
+      """)
+    #expect(try row[0].string(0) == "{8998,205025,8998,270044}")
+    #expect(try row[0].optionalString(1) == "1000043")
+    #expect(try row[0].optionalString(2) == "328301")
+    #expect(try row[0].optionalString(3) == "233148")
+    #expect(try row[0].double(4) == 0.98971260954681)
+    #expect(try row[0].string(5) == "{27,4,2,4,1,2,0,4}")
+    let profile = try connection.query(
+      "SELECT profile::text FROM adpilot.users WHERE user_id = '1000043'")
+    #expect(try profile[0].string(0) == "{27,4,2,4,1,2,0,4}")
+
+    _ = try TaobaoImporter.importFile(connection, file: file)
+    try expectSplits(connection, dataset: "taobao", train: (394, 168), test: (106, 42))
+    #expect(try count(connection, "SELECT count(*) FROM adpilot.users") == 230)
+  }
+
+  @Test func taobaoRejectsBadRows() throws {
+    let connection = try TestDatabase.connect(suite: "ingest.taobaoBad")
+    let directory = try TestData.temporaryDirectory()
+    defer { try? FileManager.default.removeItem(at: directory) }
+    let source = try String(
+      contentsOf: TestData.shared("taobao-alimama-dmr/alimama_dmr_sample.csv"), encoding: .utf8)
+    let lines = source.split(separator: "\n").prefix(7).map(String.init)
+    let header = lines[0].split(separator: ",", omittingEmptySubsequences: false).map(String.init)
+    func edited(_ line: String, _ column: String, _ value: String) throws -> String {
+      var fields = line.split(separator: ",", omittingEmptySubsequences: false).map(String.init)
+      fields[try #require(header.firstIndex(of: column))] = value
+      return fields.joined(separator: ",")
+    }
+    let rows = [
+      lines[1],
+      try edited(lines[2], "target", ""),
+      try edited(lines[3], "price", "cheap"),
+      String(lines[4].dropLast(2)),  // the last field (target) and its comma cut off
+      try edited(lines[5], "mask_49", "2"),
+      lines[6],
+    ]
+    let file = directory.appendingPathComponent("taobao_bad.csv")
+    try Data(([lines[0]] + rows).joined(separator: "\n").utf8).write(to: file)
+
+    let report = try TaobaoImporter.importFile(connection, file: file)
+    #expect(report.loaded == 2)
+    #expect(
+      report.rejected == [
+        RejectReason.missingLabel: 1, RejectReason.nonNumericNumber: 1,
+        RejectReason.wrongColumnCount: 1, RejectReason.invalidMask: 1,
+      ])
+    let rejected = try connection.query(
+      "SELECT line_number FROM adpilot.rejected_rows ORDER BY line_number")
+    #expect(try rejected.map { try $0.int64(0) } == [3, 4, 5, 6])
+    // Rows 0 and 5 keep their row numbers (request ids and times) although rows between failed.
+    let ids = try connection.query(
+      "SELECT request_id FROM adpilot.impressions ORDER BY request_id")
+    #expect(try ids.map { try $0.string(0) } == ["r0", "r5"])
+  }
+
+  @Test func iPinYouCTRRejectsBadRows() throws {
+    let connection = try TestDatabase.connect(suite: "ingest.ipinyouCTRBad")
+    let directory = try TestData.temporaryDirectory()
+    defer { try? FileManager.default.removeItem(at: directory) }
+    let text = """
+      click,weekday,hour,useragent,IP,region,city,adexchange,domain,slotid,slotwidth,slotheight,\
+      slotvisibility,slotformat,slotprice,creative,advertiser
+      0,2,18,android_safari,1.2.3.*,40,53,null,d1,s1,320,50,FirstView,Na,1-10,11908,2997
+      ,2,18,android_safari,1.2.3.*,40,53,null,d1,s1,320,50,FirstView,Na,1-10,11908,2997
+      1,2,18,android_safari,1.2.3.*,40,53,null,d1,s1,320,50,FirstView,Na,1-10,11908
+      1,7,18,android_safari,1.2.3.*,40,53,null,d1,s1,320,50,FirstView,Na,1-10,11908,2997
+      1,3,0,android_safari,1.2.3.*,40,53,null,d1,s1,320,50,FirstView,Na,1-10,11908,2997
+      """
+    let file = directory.appendingPathComponent("small.csv")
+    try Data(text.utf8).write(to: file)
+    let report = try IPinYouCTRImporter.importFile(connection, file: file, split: "train")
+    #expect(report.loaded == 2)
+    #expect(report.clicks == 1)
+    #expect(
+      report.rejected == [
+        RejectReason.missingLabel: 1, RejectReason.wrongColumnCount: 1,
+        RejectReason.invalidTime: 1,
+      ])
+    // Wednesday (3) 00:00 Beijing in the reference week is 2013-10-22T16:00:00Z.
+    let times = try connection.query(
+      "SELECT extract(epoch FROM time)::float8 FROM adpilot.impressions WHERE click = 1")
+    #expect(try times.map { try $0.double(0) } == [1_382_457_600])
+  }
+
+  // MARK: - iPinYou market-price streams
+
+  @Test func streamsLoadRealFile() throws {
+    let connection = try TestDatabase.connect(suite: "ingest.streams")
+    let file = TestData.shared("ipinyou/rlb_market_price_streams.csv.gz")
+    let report = try IPinYouStreamImporter.importFile(connection, file: file)
+    #expect(report.loaded == 900_000)
+    #expect(report.clicks == 1_710)
+    #expect(report.rejected.isEmpty)
+    #expect(report.skipped == ["test split": 156_063])
+
+    let totals = try connection.query(
+      """
+      SELECT count(*), sum(cost_micros), count(DISTINCT campaign_id),
+             count(DISTINCT (time AT TIME ZONE 'Asia/Shanghai')::date),
+             min(time AT TIME ZONE 'Asia/Shanghai')::text,
+             max(time AT TIME ZONE 'Asia/Shanghai')::text,
+             count(*) FILTER (WHERE logged_pctr IS NULL)
+      FROM adpilot.impressions
+      """)
+    #expect(try totals[0].int64(0) == 900_000)
+    #expect(try totals[0].int64(1) == 716_775_170)
+    #expect(try totals[0].int64(2) == 9)
+    #expect(try totals[0].int64(3) == 100)
+    #expect(try totals[0].string(4) == "2013-06-06 00:00:00")
+    // Step 1000 of day 100 (2013-09-13): 999 * 86.4 s = 23:58:33.6.
+    #expect(try totals[0].string(5) == "2013-09-13 23:58:33.6")
+    #expect(try totals[0].int64(6) == 0)
+
+    // Every day has 1000 impressions of each advertiser, 41 or 42 per local hour.
+    let perDay = try connection.query(
+      """
+      SELECT min(n), max(n) FROM (
+        SELECT count(*) AS n
+        FROM adpilot.impressions
+        GROUP BY campaign_id, (time AT TIME ZONE 'Asia/Shanghai')::date
+      ) AS days
+      """)
+    #expect(try perDay[0].int64(0) == 1_000)
+    #expect(try perDay[0].int64(1) == 1_000)
+    let perHour = try connection.query(
+      """
+      SELECT count(*) FROM adpilot.impressions
+      WHERE campaign_id = '1458' AND request_id LIKE '1458-1-%'
+        AND extract(hour FROM time AT TIME ZONE 'Asia/Shanghai') = 0
+      """)
+    #expect(try perHour[0].int64(0) == 42)  // steps 1..42: floor((s - 1) * 24 / 1000) = 0
+    #expect(try datasetValidation(connection, "ipinyou_rlb") == "time")
+  }
+
+  @Test func streamsRerunAndRejectOnSmallFile() throws {
+    let connection = try TestDatabase.connect(suite: "ingest.streamsSmall")
+    let directory = try TestData.temporaryDirectory()
+    defer { try? FileManager.default.removeItem(at: directory) }
+    let file = directory.appendingPathComponent("streams.csv")
+    let text = """
+      campaign,split,episode,step,click,market_price,pctr
+      7,validation,12,1,0,50,0.001
+      7,validation,12,2,1,70,0.002
+      7,validation,30,1,0,abc,0.001
+      7,validation,30,2,0,40,
+      8,validation,5,1000,0,60,0.003
+      8,test,1,1,0,60,0.003
+      8,validation,5,3
+      """
+    try Data(text.utf8).write(to: file)
+    for _ in 0..<2 {
+      let report = try IPinYouStreamImporter.importFile(connection, file: file)
+      #expect(report.loaded == 4)
+      #expect(report.clicks == 1)
+      #expect(report.skipped == ["test split": 1])
+      #expect(
+        report.rejected == [RejectReason.nonNumericCost: 1, RejectReason.wrongColumnCount: 1])
+    }
+    #expect(try count(connection, "SELECT count(*) FROM adpilot.impressions") == 4)
+    // Advertiser 7: episode 12 is day 1, episode 30 day 2; advertiser 8: episode 5 is day 1.
+    let times = try connection.query(
+      """
+      SELECT request_id, (time AT TIME ZONE 'Asia/Shanghai')::text, cost_micros, logged_pctr
+      FROM adpilot.impressions
+      ORDER BY request_id
+      """)
+    #expect(
+      try times.map { try $0.string(0) } == ["7-12-1", "7-12-2", "7-30-2", "8-5-1000"])
+    #expect(
+      try times.map { try $0.string(1) } == [
+        "2013-06-06 00:00:00", "2013-06-06 00:01:26.4", "2013-06-07 00:01:26.4",
+        "2013-06-06 23:58:33.6",
+      ])
+    #expect(try times.map { try $0.int64(2) } == [500, 700, 400, 600])
+    #expect(try times[2].optionalDouble(3) == nil)
+  }
+
+  // MARK: - Campaign files
+
+  @Test func iPinYouCampaignFilesMatchCommittedFiles() throws {
+    let files = try IPinYouCampaigns.files(
+      trainInfo: TestData.shared("ipinyou/rlb_campaign_train_info.tsv"),
+      streams: TestData.shared("ipinyou/rlb_market_price_streams.csv.gz"))
+    let directory = TestData.packageRoot.appendingPathComponent("campaigns/ipinyou_rlb")
+    if ProcessInfo.processInfo.environment["ADPILOT_WRITE_CAMPAIGNS"] == "1" {
+      try IPinYouCampaigns.write(files, to: directory)
+    }
+
+    // Expected values from an independent Python script over the same two files.
+    let expected: [String: (valuePerClick: Int, dailyBudget: Int)] = [
+      "1458": (865_527, 663_737), "2259": (2_776_961, 877_849), "2261": (2_976_374, 872_243),
+      "2821": (1_400_739, 866_608), "2997": (142_057, 589_633), "3358": (1_185_148, 928_320),
+      "3386": (1_055_236, 757_252), "3427": (1_091_588, 821_617), "3476": (1_519_849, 790_493),
+    ]
+    #expect(files.count == 10)
+    for file in files {
+      let committed = try String(
+        contentsOf: directory.appendingPathComponent(file.name), encoding: .utf8)
+      #expect(committed == file.json, "\(file.name) differs from the built file")
+      let object = try #require(
+        JSONSerialization.jsonObject(with: Data(file.json.utf8)) as? [String: Any])
+      if file.name == "portfolio.json" {
+        #expect(object["daily_budget_micros"] as? Int == 1_791_938)
+        continue
+      }
+      let advertiser = try #require(object["advertiser"] as? String)
+      let values = try #require(expected[advertiser])
+      #expect(object["value_per_click_micros"] as? Int == values.valuePerClick)
+      #expect(object["daily_budget_micros"] as? Int == values.dailyBudget)
+    }
+  }
+}
+
+// MARK: - Helpers
+
+private func count(_ connection: Connection, _ sql: String) throws -> Int64 {
+  try connection.query(sql)[0].int64(0)
+}
+
+private func datasetValidation(_ connection: Connection, _ name: String) throws -> String? {
+  try connection.query("SELECT validation FROM adpilot.datasets WHERE name = $1", [.text(name)])
+    .first?.string(0)
+}
+
+/// Checks rows and clicks of each split of `dataset`.
+private func expectSplits(
+  _ connection: Connection, dataset: String, train: (rows: Int64, clicks: Int64),
+  test: (rows: Int64, clicks: Int64), sourceLocation: SourceLocation = #_sourceLocation
+) throws {
+  let rows = try connection.query(
+    """
+    SELECT split, count(*), sum(click)
+    FROM adpilot.impressions
+    WHERE dataset = $1
+    GROUP BY split
+    ORDER BY split
+    """, [.text(dataset)])
+  var found: [String: (Int64, Int64)] = [:]
+  for row in rows {
+    found[try row.string(0)] = (try row.int64(1), try row.int64(2))
+  }
+  #expect(found["train"]?.0 == train.rows, sourceLocation: sourceLocation)
+  #expect(found["train"]?.1 == train.clicks, sourceLocation: sourceLocation)
+  #expect(found["test"]?.0 == test.rows, sourceLocation: sourceLocation)
+  #expect(found["test"]?.1 == test.clicks, sourceLocation: sourceLocation)
+}
