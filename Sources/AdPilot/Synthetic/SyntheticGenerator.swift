@@ -29,7 +29,8 @@ public struct SyntheticGenerator: Sendable {
   }
 
   /// Generates the impressions without a database and hands them to `body` in time order, in
-  /// chunks of at most 16,384 records that never span two days. Only one chunk is in memory.
+  /// chunks of at most 16,384 records that never span two days. Only one chunk of impressions
+  /// is in memory at a time.
   public func generateImpressions(_ body: ([ImpressionRecord]) throws -> Void) throws {
     try stream(
       population: { _ in }, history: { _ in }, day: { _, _, _ in }, impressions: body,

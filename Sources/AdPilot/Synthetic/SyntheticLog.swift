@@ -291,6 +291,7 @@ struct SyntheticLog: Sendable {
 
   /// Generates the ad requests of the day after the log, each a user with distinct candidate ads.
   /// Call after the last day, because it uses the histories at the end of the log.
+  /// NOTE: the rows are built in one array, so memory grows with requests x candidates.
   func generateAdRequests() -> [SyntheticAdRequest] {
     var random = SyntheticRandom(seed: config.seed, stream: 4)
     let dayMicros = startMicros + Int64(config.days) * Self.microsPerDay
