@@ -84,37 +84,13 @@ extension AttentionModel {
       }
     }
 
-    // w = unit(A): dA [keys x 4Q].
+    // w = unit(K, q): dK and dq through the activation unit.
     guard let unit = s.attention else { return keyGradient }
-    let unitGradient = unit.backward(
-      dense, gradients: &gradients, input: cache.unitInput, activations: cache.unitActivations,
-      outputGradient: weightGradient, rows: keyCount, needInputGradient: true)
-
-    // A = [k, q, k - q, k * q]: dk += dA0 + dA2 + dA3 * q, dq += dA1 - dA2 + dA3 * k.
     var queryGradient = [Float](repeating: 0, count: cache.rows * q)
-    unitGradient.withUnsafeBufferPointer { dA in
-      cache.keys.withUnsafeBufferPointer { k in
-        cache.queries.withUnsafeBufferPointer { queries in
-          keyGradient.withUnsafeMutableBufferPointer { dK in
-            queryGradient.withUnsafeMutableBufferPointer { dq in
-              for b in 0..<cache.rows {
-                for key in cache.keyStart[b]..<cache.keyStart[b + 1] {
-                  let row = key * 4 * q
-                  for i in 0..<q {
-                    let dA0 = dA[row + i]
-                    let dA1 = dA[row + q + i]
-                    let dA2 = dA[row + 2 * q + i]
-                    let dA3 = dA[row + 3 * q + i]
-                    dK[key * q + i] += dA0 + dA2 + dA3 * queries[b * q + i]
-                    dq[b * q + i] += dA1 - dA2 + dA3 * k[key * q + i]
-                  }
-                }
-              }
-            }
-          }
-        }
-      }
-    }
+    unit.backward(
+      dense, gradients: &gradients, activations: cache.unit, keys: cache.keys,
+      queries: cache.queries, keyStart: cache.keyStart, rows: cache.rows,
+      weightGradient: weightGradient, keyGradient: &keyGradient, queryGradient: &queryGradient)
 
     // q_b slot i = E[b, queryFields[i]].
     let d = s.dimension

@@ -26,7 +26,7 @@ struct AttentionStructure: Sendable, Equatable {
   /// One `D -> Q` linear map per user field (profile mode only).
   var projections: [DenseLayer]
   /// The activation unit: `4Q -> attentionHidden -> 1` (absent in plain mode).
-  var attention: MLP?
+  var attention: ActivationUnit?
   /// The final MLP: `Q + F * D -> mlpHidden -> 1` (`F * D` inputs in plain mode).
   var mlp: MLP
   /// The length of the flat dense array.
@@ -66,7 +66,7 @@ struct AttentionStructure: Sendable, Equatable {
     }
     attention =
       mode == .plain
-      ? nil : MLP(inputs: 4 * queryWidth, hidden: attentionHidden, outputs: 1, offset: &offset)
+      ? nil : ActivationUnit(queryWidth: queryWidth, hidden: attentionHidden, offset: &offset)
     let mlpInputs = (mode == .plain ? 0 : queryWidth) + spec.fieldCount * spec.embeddingDimension
     mlp = MLP(inputs: mlpInputs, hidden: mlpHidden, outputs: 1, offset: &offset)
     denseCount = offset

@@ -77,6 +77,11 @@ struct DenseLayer: Sendable, Equatable {
 struct MLP: Sendable, Equatable {
   var layers: [DenseLayer]
 
+  /// Wraps existing layers.
+  init(layers: [DenseLayer]) {
+    self.layers = layers
+  }
+
   /// Creates layers of widths `inputs -> hidden... -> outputs` placed from `offset` on.
   init(inputs: Int, hidden: [Int], outputs: Int, offset: inout Int) {
     var layers: [DenseLayer] = []

@@ -27,7 +27,7 @@ enum Kernels {
     }
   }
 
-  /// One `k` tile: `a` rows are `rowStride` apart, `b` is `[k x n]`, `c` is `[m x n]`.
+  /// Adds the product over one `k` tile: `a` rows are `rowStride` apart, `b` is `[k x n]`.
   private static func multiplyAccumulateTile(
     _ a: UnsafePointer<Float>, rowStride: Int, _ b: UnsafePointer<Float>,
     _ c: UnsafeMutablePointer<Float>, m: Int, k: Int, n: Int

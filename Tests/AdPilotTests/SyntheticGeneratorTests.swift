@@ -24,6 +24,18 @@ import Testing
     #expect(first.impressions.count > 2_000)
   }
 
+  @Test func chunkSizeDoesNotChangeRows() throws {
+    let whole = try CollectedLog(Self.small)
+    let chunked = try CollectedLog(Self.small, chunkSize: 500)
+    #expect(chunked.days == whole.days)
+    #expect(chunked.requests == whole.requests)
+    #expect(whole.chunkSizes == whole.days.map(\.impressions.count))
+    #expect(chunked.chunkSizes.allSatisfy { $0 <= 500 })
+    // Each day ends in one short chunk, so no chunk spans two days.
+    let expectedChunks = whole.days.reduce(0) { $0 + ($1.impressions.count + 499) / 500 }
+    #expect(chunked.chunkSizes.count == expectedChunks)
+  }
+
   @Test func differentSeedGivesDifferentRows() throws {
     var config = Self.small
     config.seed += 1

@@ -5,26 +5,43 @@ import Foundation
 
 @testable import AdPilot
 
+/// One generated day: its behaviour events and impressions, both in time order.
+struct CollectedDay: Equatable {
+  var index: Int
+  var date: String
+  var events: [SyntheticEvent]
+  var impressions: [ImpressionRecord]
+}
+
 /// A whole generated log held in memory (small configurations only).
 struct CollectedLog {
   var history: [SyntheticEvent]
-  var days: [SyntheticDay]
+  var days: [CollectedDay]
   var requests: [SyntheticAdRequest]
+  /// Sizes of the impression chunks, in the order they arrived.
+  var chunkSizes: [Int]
 
   var impressions: [ImpressionRecord] { days.flatMap(\.impressions) }
 
-  init(_ config: SyntheticConfig) throws {
+  init(_ config: SyntheticConfig, chunkSize: Int = 16_384) throws {
     var history = [SyntheticEvent]()
-    var days = [SyntheticDay]()
+    var days = [CollectedDay]()
     var requests = [SyntheticAdRequest]()
+    var chunkSizes = [Int]()
     try SyntheticGenerator(config).stream(
+      chunkSize: chunkSize,
       population: { _ in },
       history: { history = $0 },
-      day: { days.append($0) },
+      day: { days.append(CollectedDay(index: $0, date: $1, events: $2, impressions: [])) },
+      impressions: { records in
+        chunkSizes.append(records.count)
+        days[days.count - 1].impressions += records
+      },
       requests: { requests = $0 })
     self.history = history
     self.days = days
     self.requests = requests
+    self.chunkSizes = chunkSizes
   }
 }
 

@@ -27,7 +27,7 @@ private func model(_ spec: FeatureSpec, seed: UInt64 = 3) throws -> AttentionMod
   let sequence = try model(Fixtures.sequenceSpec(dimension: 4)).structure
   // Query: ad_category and ad_shop, 2 x 4. Unit input 4Q = 32. MLP input Q + 5 fields x 4.
   #expect(sequence.queryWidth == 8)
-  #expect(sequence.attention?.inputs == 32)
+  #expect(sequence.attention?.first.inputs == 32)
   #expect(sequence.mlp.inputs == 8 + 20)
   let profile = try model(Fixtures.profileSpec(dimension: 4)).structure
   // Query: ad_id only; keys: gender, age, user_clicks, each projected 4 -> 4.

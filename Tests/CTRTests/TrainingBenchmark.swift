@@ -28,7 +28,7 @@ func trainingThroughput() throws {
 
   var random = SplitMix64(seed: 1)
   let encoder = FeatureEncoder(spec: spec)
-  var batch = EncodedBatch(spec: spec, capacity: 1024)
+  var rows: [(cat: [String?], num: [Double?], seq: [String?], label: Float)] = []
   for _ in 0..<1024 {
     let length = 20 + Int(random.next() % 31)
     var seq: [String?] = []
@@ -36,22 +36,38 @@ func trainingThroughput() throws {
       seq.append("c\(random.next() % 5000)")
       seq.append("b\(random.next() % 20000)")
     }
-    encoder.append(
-      cat: (0..<7).map { _ in "v\(random.next() % 50000)" }, num: [Double(random.next() % 100)],
-      seq: seq, label: Float(random.next() % 2), to: &batch)
+    let cat: [String?] = (0..<7).map { _ in "v\(random.next() % 50000)" }
+    rows.append((cat, [Double(random.next() % 100)], seq, Float(random.next() % 2)))
   }
-
-  let model = try AttentionModel(spec: spec, config: TrainingConfig(), seed: 1)
-  let trainer = try Trainer(model: model, config: TrainingConfig())
-  _ = try trainer.trainStep(batch)
+  var batch = EncodedBatch(spec: spec, capacity: 1024)
   let clock = ContinuousClock()
-  let steps = 5
-  let elapsed = try clock.measure {
-    for _ in 0..<steps { _ = try trainer.trainStep(batch) }
+  let encodeTime = clock.measure {
+    for _ in 0..<20 {
+      batch.removeAll()
+      for row in rows {
+        encoder.append(cat: row.cat, num: row.num, seq: row.seq, label: row.label, to: &batch)
+      }
+    }
   }
-  let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) * 1e-18
-  print(
-    "train.samples_per_s=\(Int(Double(steps * 1024) / seconds)) step_s=\(seconds / Double(steps))")
+  let encodeSeconds =
+    Double(encodeTime.components.seconds) + Double(encodeTime.components.attoseconds) * 1e-18
+  print("encode.rows_per_s=\(Int(20 * 1024 / encodeSeconds))")
+
+  var model = try AttentionModel(spec: spec, config: TrainingConfig(), seed: 1)
+  for threads in [1, 2] {
+    var config = TrainingConfig()
+    config.threads = threads
+    model = try AttentionModel(spec: spec, config: config, seed: 1)
+    let trainer = try Trainer(model: model, config: config)
+    _ = try trainer.trainStep(batch)
+    let steps = 5
+    let elapsed = try clock.measure {
+      for _ in 0..<steps { _ = try trainer.trainStep(batch) }
+    }
+    let seconds =
+      Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) * 1e-18
+    print("train.threads=\(threads) train.samples_per_s=\(Int(Double(steps * 1024) / seconds))")
+  }
 
   let predictTime = clock.measure { _ = model.predict(batch) }
   let predictSeconds =

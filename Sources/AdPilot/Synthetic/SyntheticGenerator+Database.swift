@@ -41,7 +41,7 @@ extension SyntheticGenerator {
   /// Generates the log into the database: replaces every `synthetic` row in adpilot.users,
   /// user_events, ads, impressions and ad_requests (and the scores of the old requests), and
   /// registers the feature spec, all in one transaction. `progress` gets the running counts
-  /// after each day.
+  /// after each chunk of impressions.
   @discardableResult
   public func generate(
     into connection: Connection, progress: (SyntheticReport) -> Void = { _ in }
@@ -68,11 +68,13 @@ extension SyntheticGenerator {
         history: { events in
           report.userEvents += try copyEvents(events, userIds: userIds, connection)
         },
-        day: { day in
-          report.userEvents += try copyEvents(day.events, userIds: userIds, connection)
-          try writer.write(day.impressions)
-          report.impressions += day.impressions.count
-          report.clicks += day.impressions.reduce(0) { $0 + Int($1.click) }
+        day: { _, _, events in
+          report.userEvents += try copyEvents(events, userIds: userIds, connection)
+        },
+        impressions: { records in
+          try writer.write(records)
+          report.impressions += records.count
+          report.clicks += records.reduce(0) { $0 + Int($1.click) }
           report.seconds = Date().timeIntervalSince(started)
           progress(report)
         },

@@ -28,28 +28,35 @@ public struct SyntheticGenerator: Sendable {
     SyntheticSchema.featureSpec(ads: config.ads, maxSequenceLength: config.maxSequenceLength)
   }
 
-  /// Generates the impressions day by day, without a database, and hands each day's records
-  /// (in time order) with its "YYYY-MM-DD" date to `body`. Only one day is in memory at a time.
-  public func forEachDay(_ body: (String, [ImpressionRecord]) throws -> Void) throws {
+  /// Generates the impressions without a database and hands them to `body` in time order, in
+  /// chunks of at most 16,384 records that never span two days. Only one chunk of impressions
+  /// is in memory at a time.
+  public func generateImpressions(_ body: ([ImpressionRecord]) throws -> Void) throws {
     try stream(
-      population: { _ in }, history: { _ in }, day: { try body($0.date, $0.impressions) },
+      population: { _ in }, history: { _ in }, day: { _, _, _ in }, impressions: body,
       requests: { _ in })
   }
 
-  /// Generates the whole log in order, handing each part to a callback as soon as it is ready:
-  /// the users and ads, the history before the first day, then each day, then the next day's ad
-  /// requests. Only one day's rows are in memory at a time.
+  /// Generates the whole log in order and hands each part to a callback as soon as it is ready.
+  /// The order is the users and ads, then the history before the first day, then each day's
+  /// number, date and behaviour events followed by its impressions in chunks. The ad requests
+  /// of the next day come last.
   func stream(
+    chunkSize: Int = 16_384,
     population: (SyntheticWorld) throws -> Void,
     history: ([SyntheticEvent]) throws -> Void,
-    day: (SyntheticDay) throws -> Void,
+    day: (_ index: Int, _ date: String, _ events: [SyntheticEvent]) throws -> Void,
+    impressions: ([ImpressionRecord]) throws -> Void,
     requests: ([SyntheticAdRequest]) throws -> Void
   ) throws {
-    var log = try SyntheticLog(config: config)
+    var log = try SyntheticLog(config: config, chunkSize: chunkSize)
     try population(log.world)
     try history(log.generateInitialHistory())
     for index in 0..<config.days {
-      try day(log.generateDay(index))
+      let dayMicros = log.startMicros + Int64(index) * SyntheticLog.microsPerDay
+      let date = CivilDate.text(ofEpochSeconds: dayMicros / 1_000_000)
+      try log.generateDay(
+        index, events: { try day(index, date, $0) }, impressions: impressions)
     }
     try requests(log.generateAdRequests())
   }

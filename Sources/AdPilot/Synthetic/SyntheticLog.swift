@@ -1,18 +1,8 @@
 // The day-by-day generation of behaviour events, impressions and ad requests. Only the current
-// day's rows and the users' ring buffers are in memory, so memory does not grow with the number of
-// days. Nothing here writes to the database.
+// day's events, one chunk of impressions and the users' ring buffers are in memory, so memory does
+// not grow with the number of impressions. Nothing here writes to the database.
 
 import Foundation
-
-/// One generated day: its behaviour events and impressions, both in time order.
-struct SyntheticDay: Sendable {
-  /// Day number, 0 for the first logged day.
-  var index: Int
-  /// The UTC date, "YYYY-MM-DD".
-  var date: String
-  var events: [SyntheticEvent]
-  var impressions: [ImpressionRecord]
-}
 
 /// One candidate of an ad request for the day after the log, with features logged as served.
 struct SyntheticAdRequest: Sendable, Equatable {
@@ -53,6 +43,8 @@ struct SyntheticLog: Sendable {
   static let microsPerMillisecond: Int64 = 1_000
 
   let config: SyntheticConfig
+  /// Maximum number of impressions handed over at once.
+  let chunkSize: Int
   /// First logged day's midnight UTC, in microseconds since 1970.
   let startMicros: Int64
   let world: SyntheticWorld
@@ -60,9 +52,10 @@ struct SyntheticLog: Sendable {
   private(set) var history: BehaviourHistory
   private let hourSampler = AliasSampler(weights: hourShape)
 
-  init(config: SyntheticConfig) throws(SyntheticConfigError) {
+  init(config: SyntheticConfig, chunkSize: Int = 16_384) throws(SyntheticConfigError) {
     let startSeconds = try config.validated()
     self.config = config
+    self.chunkSize = max(1, chunkSize)
     startMicros = startSeconds * 1_000_000
     world = SyntheticWorld(config: config)
     model = HiddenClickModel(seed: config.seed, ads: config.ads)
@@ -126,61 +119,103 @@ struct SyntheticLog: Sendable {
   // ---------------------------------------------------------------------------------------------
   // Impressions
 
-  /// Generates day `index` (0-based): its events and impressions. Days must be generated in order
+  /// Generates day `index` (0-based). It hands the day's behaviour events (in time order) to
+  /// `events` first, then the impressions in time order to `impressions`, in chunks of at most
+  /// `chunkSize` records. Traffic is drawn hour by hour, so only one hour's arrival times and
+  /// one chunk of records are in memory, whatever the daily volume. Days must be generated in order
   /// after `generateInitialHistory()`, because each day's histories build on the previous ones.
-  mutating func generateDay(_ index: Int) -> SyntheticDay {
+  mutating func generateDay(
+    _ index: Int,
+    events handleEvents: ([SyntheticEvent]) throws -> Void,
+    impressions handleImpressions: ([ImpressionRecord]) throws -> Void
+  ) rethrows {
     var random = SyntheticRandom(seed: config.seed, stream: 1_000 + UInt64(index))
     let dayMicros = startMicros + Int64(index) * Self.microsPerDay
     let date = CivilDate.text(ofEpochSeconds: dayMicros / 1_000_000)
     let weekday = CivilDate.isoWeekday(ofEpochSeconds: dayMicros / 1_000_000) - 1
 
     let events = drawEvents(dayMicros: dayMicros, random: &random)
+    try handleEvents(events)
     let traffic =
       Double(config.impressionsPerDay) * Self.weekdayTraffic[weekday]
       * exp(Self.dailyTrafficNoise * random.normal())
-    var slots = (0..<Int(traffic.rounded())).map { _ in
-      (
-        timeMicros: drawTime(dayMicros: dayMicros, random: &random),
-        user: world.activity.draw(&random)
-      )
-    }
-    slots.sort { ($0.timeMicros, $0.user) < ($1.timeMicros, $1.user) }
+    let shapeTotal = Self.hourShape.reduce(0, +)
 
-    let split = index >= config.days - config.testDays ? "test" : "train"
-    let requestPrefix = "syn-" + date.replacingOccurrences(of: "-", with: "") + "-"
-    var impressions = [ImpressionRecord]()
-    impressions.reserveCapacity(slots.count)
+    let context = DayContext(
+      weekday: weekday, split: index >= config.days - config.testDays ? "test" : "train",
+      requestPrefix: "syn-" + date.replacingOccurrences(of: "-", with: "") + "-")
+    var chunk = [ImpressionRecord]()
+    chunk.reserveCapacity(min(chunkSize, config.impressionsPerDay + 1))
+    var served = 0
     var nextEvent = 0
-    for (number, slot) in slots.enumerated() {
-      // Only events strictly before the impression enter its history.
-      while nextEvent < events.count && events[nextEvent].timeMicros < slot.timeMicros {
-        history.record(events[nextEvent])
-        nextEvent += 1
+    for hour in 0..<24 {
+      // Arrivals form a Poisson process whose rate follows the hour-of-day shape.
+      let count = random.poisson(traffic * Self.hourShape[hour] / shapeTotal)
+      let hourMicros = dayMicros + Int64(hour) * 3_600_000_000
+      var arrivals = (0..<count).map { _ in
+        (
+          timeMicros: hourMicros + Int64(random.index(3_600_000)) * Self.microsPerMillisecond,
+          user: world.activity.draw(&random)
+        )
       }
-      let served = serve(
-        user: slot.user, timeMicros: slot.timeMicros, weekday: weekday, random: &random)
-      let campaign = SyntheticCampaigns.all[world.ads[served.adIndex].campaign]
-      let cost = campaign.medianCostMicros * exp(campaign.costLogSigma * random.normal())
-      impressions.append(
-        ImpressionRecord(
-          dataset: SyntheticSchema.dataset,
-          time: Self.date(micros: slot.timeMicros),
-          requestId: requestPrefix + SyntheticSchema.zeroPadded(number + 1, width: 7),
-          userId: world.userIds[slot.user],
-          adId: world.ads[served.adIndex].id,
-          campaignId: campaign.id,
-          split: split,
-          cat: served.cat,
-          seq: served.seq,
-          click: random.bernoulli(served.probability) ? 1 : 0,
-          costMicros: max(1, Int64(cost.rounded())),
-          truePCTR: served.probability))
+      arrivals.sort { ($0.timeMicros, $0.user) < ($1.timeMicros, $1.user) }
+
+      for arrival in arrivals {
+        // Only events strictly before the impression enter its history.
+        while nextEvent < events.count && events[nextEvent].timeMicros < arrival.timeMicros {
+          history.record(events[nextEvent])
+          nextEvent += 1
+        }
+        served += 1
+        chunk.append(
+          impression(
+            number: served, user: arrival.user, timeMicros: arrival.timeMicros,
+            context: context, random: &random))
+        if chunk.count == chunkSize {
+          try handleImpressions(chunk)
+          chunk.removeAll(keepingCapacity: true)
+        }
+      }
+    }
+    if !chunk.isEmpty {
+      try handleImpressions(chunk)
     }
     while nextEvent < events.count {
       history.record(events[nextEvent])
       nextEvent += 1
     }
-    return SyntheticDay(index: index, date: date, events: events, impressions: impressions)
+  }
+
+  /// The parts of an impression that are the same for the whole day.
+  private struct DayContext {
+    /// Weekday, 0 = Monday.
+    var weekday: Int
+    var split: String
+    var requestPrefix: String
+  }
+
+  /// Serves the `number`-th impression of the day and draws its click and cost.
+  private func impression(
+    number: Int, user: Int, timeMicros: Int64, context: DayContext,
+    random: inout SyntheticRandom
+  ) -> ImpressionRecord {
+    let served = serve(
+      user: user, timeMicros: timeMicros, weekday: context.weekday, random: &random)
+    let campaign = SyntheticCampaigns.all[world.ads[served.adIndex].campaign]
+    let cost = campaign.medianCostMicros * exp(campaign.costLogSigma * random.normal())
+    return ImpressionRecord(
+      dataset: SyntheticSchema.dataset,
+      time: Self.date(micros: timeMicros),
+      requestId: context.requestPrefix + SyntheticSchema.zeroPadded(number, width: 7),
+      userId: world.userIds[user],
+      adId: world.ads[served.adIndex].id,
+      campaignId: campaign.id,
+      split: context.split,
+      cat: served.cat,
+      seq: served.seq,
+      click: random.bernoulli(served.probability) ? 1 : 0,
+      costMicros: max(1, Int64(cost.rounded())),
+      truePCTR: served.probability)
   }
 
   /// Picks an ad for a user and computes the features and click probability as served.
@@ -256,6 +291,7 @@ struct SyntheticLog: Sendable {
 
   /// Generates the ad requests of the day after the log, each a user with distinct candidate ads.
   /// Call after the last day, because it uses the histories at the end of the log.
+  /// NOTE: the rows are built in one array, so memory grows with requests x candidates.
   func generateAdRequests() -> [SyntheticAdRequest] {
     var random = SyntheticRandom(seed: config.seed, stream: 4)
     let dayMicros = startMicros + Int64(config.days) * Self.microsPerDay
