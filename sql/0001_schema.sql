@@ -37,7 +37,10 @@ CREATE TABLE adpilot.impressions (
 
 CREATE INDEX impressions_dataset_time ON adpilot.impressions (dataset, time);
 
--- Creates the missing day partitions of adpilot.impressions for [first_day, last_day] (UTC days).
+-- Creates the missing day partitions of adpilot.impressions for [first_day, last_day] (UTC days)
+-- and returns how many it created. Two sessions may call it for the same days at once: the one
+-- that loses the race skips the partition the other created (a concurrent CREATE can fail with
+-- duplicate_table or, on the catalog, unique_violation).
 CREATE FUNCTION adpilot.ensure_impression_partitions(first_day date, last_day date)
 RETURNS integer
 LANGUAGE plpgsql
@@ -50,13 +53,19 @@ BEGIN
     WHILE day <= last_day LOOP
         part := 'impressions_' || to_char(day, 'YYYYMMDD');
         IF to_regclass(format('adpilot.%I', part)) IS NULL THEN
-            EXECUTE format(
-                'CREATE TABLE adpilot.%I PARTITION OF adpilot.impressions '
-                'FOR VALUES FROM (%L) TO (%L)',
-                part,
-                (day::timestamp AT TIME ZONE 'UTC'),
-                ((day + 1)::timestamp AT TIME ZONE 'UTC'));
-            created := created + 1;
+            BEGIN
+                -- Bounds are written as ISO UTC literals so that they do not depend on the
+                -- session's DateStyle or TimeZone.
+                EXECUTE format(
+                    'CREATE TABLE adpilot.%I PARTITION OF adpilot.impressions '
+                    'FOR VALUES FROM (%L) TO (%L)',
+                    part,
+                    to_char(day, 'YYYY-MM-DD') || ' 00:00:00+00',
+                    to_char(day + 1, 'YYYY-MM-DD') || ' 00:00:00+00');
+                created := created + 1;
+            EXCEPTION WHEN duplicate_table OR unique_violation THEN
+                NULL;
+            END;
         END IF;
         day := day + 1;
     END LOOP;

@@ -1,5 +1,5 @@
 // One row of a binary COPY ... TO STDOUT stream, read in place from libpq's buffer.
-// A row is valid only inside the copyOut callback; accessors check every length against the
+// A row is valid only inside the copyOut callback. Accessors check every length against the
 // field, so a type mismatch throws .decode instead of reading out of bounds.
 
 import Foundation
@@ -225,9 +225,9 @@ struct BinaryArray {
     }
   }
 
-  func malformed(_ what: String) -> PostgresError {
+  func malformed(_ problem: String) -> PostgresError {
     PostgresError(
-      kind: .decode, message: "COPY field \(field): malformed array: \(what)",
+      kind: .decode, message: "COPY field \(field): malformed array: \(problem)",
       hint: "match the accessor to the column type")
   }
 

@@ -1,6 +1,6 @@
 // Client-side binary COPY: copyIn streams rows written by a BinaryCopyWriter to the server, and
 // copyOut streams rows from the server to a callback one CopyData message at a time. Neither
-// holds the whole data set in memory, and neither uses server-side file paths.
+// keeps the whole data set in memory, and neither uses server-side file paths.
 
 import CLibPQ
 
@@ -130,9 +130,8 @@ extension Connection {
   }
 }
 
-/// Incremental parser of the binary COPY stream. Rows that arrive whole in one message (the
-/// server sends one row per CopyData message) are read in place; a row split across messages is
-/// assembled in `pending` first.
+/// Incremental parser of the binary COPY stream. The server sends one row per CopyData message,
+/// and such rows are read in place. A row split across messages is assembled in `pending` first.
 struct CopyOutParser {
   let target: String
   var pending: [UInt8] = []
@@ -206,7 +205,7 @@ struct CopyOutParser {
     return position
   }
 
-  /// Records field offsets and lengths of the row at `rowStart`; returns the offset after the
+  /// Records field offsets and lengths of the row at `rowStart`. Returns the offset after the
   /// row, or nil if the row is not complete in `bytes`.
   private mutating func locateFields(
     _ bytes: UnsafeRawBufferPointer, rowStart: Int, fieldCount: Int

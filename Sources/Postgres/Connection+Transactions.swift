@@ -1,6 +1,6 @@
 // Transactions (with savepoints when nested) and PostgreSQL advisory locks.
 // Rollback and unlock failures after a thrown error are ignored so that the caller sees the
-// original error; the server ends the transaction or session lock when the connection closes.
+// original error. The server ends the transaction or session lock when the connection closes.
 
 import CLibPQ
 

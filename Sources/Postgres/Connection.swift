@@ -31,6 +31,12 @@ public final class Connection {
       let libpqMessage = config.redacted(
         PostgresError.trimmed(String(cString: PQerrorMessage(handle))))
       PQfinish(handle)
+      if ConnectionConfig.parse(config.url) == nil {
+        throw PostgresError(
+          kind: .connection, message: "invalid connection string", detail: libpqMessage,
+          hint: "check the syntax of DATABASE_URL: postgresql://user:password@host:port/database "
+            + "or key=value pairs", target: config.displayTarget)
+      }
       throw PostgresError(
         kind: .connection,
         message: "could not connect to \(target)",

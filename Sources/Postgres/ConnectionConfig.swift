@@ -1,5 +1,5 @@
-// Where to connect: a libpq connection string or URL plus a password-free description of it.
-// The description is what errors and logs show; the connection string itself is never printed.
+// Connection settings: a libpq connection string or URL plus a password-free description of it.
+// Errors and logs show the description. This module never prints the connection string itself.
 
 import CLibPQ
 import Foundation
@@ -15,7 +15,10 @@ public struct ConnectionConfig: Sendable {
   /// everything from the `PG*` environment variables and its defaults.
   public init(url: String) {
     self.url = url
-    let options = ConnectionConfig.parse(url) ?? [:]
+    guard let options = ConnectionConfig.parse(url) else {
+      self.displayTarget = "invalid connection string (not shown because it may hold a password)"
+      return
+    }
     self.displayTarget = ConnectionConfig.describe(
       host: options["host"] ?? options["hostaddr"], port: options["port"],
       database: options["dbname"], user: options["user"])
@@ -66,12 +69,31 @@ public struct ConnectionConfig: Sendable {
     return config
   }
 
-  /// Replaces the password of `url`, wherever it appears in `text`, with `***`.
+  /// Replaces the password of `url`, wherever it appears in `text`, with `***`. For a URL that
+  /// libpq cannot parse, the raw text between `user:` and `@` counts as the password.
   func redacted(_ text: String) -> String {
-    guard let password = ConnectionConfig.parse(url)?["password"], !password.isEmpty else {
-      return text
+    var passwords: [String] = []
+    if let parsed = ConnectionConfig.parse(url)?["password"] { passwords.append(parsed) }
+    if let raw = ConnectionConfig.rawURLPassword(url) {
+      passwords.append(raw)
+      passwords.append(raw.removingPercentEncoding ?? raw)
     }
-    return text.replacingAll(password, with: "***")
+    var result = text
+    for password in passwords where !password.isEmpty {
+      result = result.replacingAll(password, with: "***")
+    }
+    return result
+  }
+
+  /// Returns the password part of a `scheme://user:password@host...` URL without decoding it.
+  static func rawURLPassword(_ url: String) -> String? {
+    guard let schemeEnd = url.range(of: "://") else { return nil }
+    let afterScheme = url[schemeEnd.upperBound...]
+    let authority = afterScheme.prefix { $0 != "/" && $0 != "?" }
+    guard let at = authority.lastIndex(of: "@") else { return nil }
+    let userInfo = authority[..<at]
+    guard let colon = userInfo.firstIndex(of: ":") else { return nil }
+    return String(userInfo[userInfo.index(after: colon)...])
   }
 }
 

@@ -16,7 +16,7 @@ public struct PostgresError: Error, CustomStringConvertible, Sendable {
   /// The primary message, lowercase, without a trailing newline.
   public var message: String
   public var detail: String?
-  /// What to do about it, from the server or from this module.
+  /// The suggested fix, from the server or from this module.
   public var hint: String?
   /// The server the connection was for, such as `socket /tmp/x:5432 database adpilot`.
   public var target: String?

@@ -1,0 +1,111 @@
+// The embedded cluster from a deep checkout path: idempotent start and stop, status, and a start
+// after a crash left a stale postmaster.pid. Each test removes the cluster it created.
+
+import Foundation
+import Postgres
+import Testing
+
+@testable import AdPilot
+
+@Suite(.serialized) struct DatabaseEmbeddedTests {
+  /// Makes a fake checkout (Package.swift and sql/) more than 150 bytes deep under /tmp.
+  func deepCheckout() throws -> URL {
+    var folder = try temporaryFolder()
+    for level in 0..<8 { folder.appendPathComponent("nested-folder-level-\(level)") }
+    try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+    try FileManager.default.createDirectory(
+      at: folder.appendingPathComponent("sql"), withIntermediateDirectories: true)
+    try "// fake".write(
+      to: folder.appendingPathComponent("Package.swift"), atomically: true, encoding: .utf8)
+    #expect(folder.path.utf8.count > 150)
+    return folder
+  }
+
+  func removeCluster(_ database: EmbeddedDatabase, checkout: URL) {
+    try? database.stop()
+    try? FileManager.default.removeItem(at: database.baseDirectory)
+    try? FileManager.default.removeItem(at: database.socketDirectory)
+    // A normal user's socket falls back to /tmp/adpilot-<hash>-<name>/socket for deep paths.
+    let socketParent = database.socketDirectory.deletingLastPathComponent()
+    if socketParent.lastPathComponent.hasPrefix("adpilot-") {
+      try? FileManager.default.removeItem(at: socketParent)
+    }
+    var top = checkout
+    while top.pathComponents.count > 1, !top.lastPathComponent.hasPrefix("adpilot-test-") {
+      top.deleteLastPathComponent()
+    }
+    try? FileManager.default.removeItem(at: top)
+  }
+
+  @Test func embeddedDatabaseStartsTwiceAndStopsTwice() throws {
+    let checkout = try deepCheckout()
+    let database = EmbeddedDatabase(root: checkout, name: "deep", durable: false)
+    defer { removeCluster(database, checkout: checkout) }
+    #expect(database.socketDirectory.path.utf8.count + "/.s.PGSQL.5432".utf8.count <= 100)
+    #expect(database.status().state == .notInitialized)
+
+    try database.start()
+    let running = database.status()
+    #expect(running.state == .running)
+    #expect(running.pid != nil)
+    #expect(running.description.contains(database.dataDirectory.path))
+    #expect(running.description.contains(database.socketDirectory.path))
+    try database.start()
+    #expect(database.status().pid == running.pid)
+
+    let connection = try Connection(database.config)
+    let rows = try connection.query(
+      "SELECT current_database(), current_setting('listen_addresses')")
+    #expect(try rows[0].string(0) == "adpilot")
+    #expect(try rows[0].string(1) == "")
+    connection.close()
+
+    try database.stop()
+    #expect(database.status().state == .stopped)
+    try database.stop()
+    #expect(database.status().state == .stopped)
+  }
+
+  @Test func embeddedDatabaseIgnoresStalePidFile() throws {
+    let checkout = try deepCheckout()
+    let database = EmbeddedDatabase(root: checkout, name: "stale", durable: false)
+    defer { removeCluster(database, checkout: checkout) }
+    try database.start()
+    try database.stop()
+
+    // A crash leaves postmaster.pid behind. After a reboot its pid may belong to another program,
+    // which here is this test process.
+    let pidFile = database.dataDirectory.appendingPathComponent("postmaster.pid")
+    try "\(getpid())\n\(database.dataDirectory.path)\n".write(
+      to: pidFile, atomically: false, encoding: .utf8)
+    #expect(database.status().state == .stopped)
+    try database.start()
+    #expect(database.status().state == .running)
+    let connection = try Connection(database.config)
+    #expect(try connection.query("SELECT 1")[0].int64(0) == 1)
+    connection.close()
+  }
+
+  @Test func layoutFollowsUser() {
+    let root = URL(fileURLWithPath: "/some/checkout")
+    let demo = EmbeddedDatabase(root: root)
+    let test = EmbeddedDatabase(root: root, name: "test")
+    if getuid() == 0 {
+      #expect(demo.baseDirectory.path.hasPrefix("/tmp/adpilot-"))
+      #expect(demo.baseDirectory.lastPathComponent.count == "adpilot-".count + 16)
+      #expect(test.baseDirectory.path == demo.baseDirectory.path + "-test")
+    } else {
+      #expect(demo.baseDirectory.path == "/some/checkout/.adpilot/adpilot")
+      #expect(test.baseDirectory.path == "/some/checkout/.adpilot/test")
+    }
+    #expect(EmbeddedDatabase(root: root).baseDirectory == demo.baseDirectory)
+  }
+
+  @Test func projectPathsHonourHome() throws {
+    let root = try ProjectPaths.root(environment: ["ADPILOT_HOME": checkoutRoot.path])
+    #expect(root.path == checkoutRoot.standardizedFileURL.path)
+    #expect(throws: DatabaseSetupError.self) {
+      try ProjectPaths.root(environment: ["ADPILOT_HOME": "/nonexistent/checkout"])
+    }
+  }
+}

@@ -1,7 +1,0 @@
-import Testing
-
-@testable import Postgres
-
-@Test func moduleLoads() {
-  #expect(Bool(true))
-}

@@ -1,3 +1,0 @@
-// Shared helpers for database tests.
-import AdPilot
-import Postgres
