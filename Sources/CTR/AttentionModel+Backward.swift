@@ -66,39 +66,31 @@ extension AttentionModel {
     // interest_b = sum_j w_j k_j: dw_j = <d interest_b, k_j>, dk_j = w_j * d interest_b.
     var weightGradient = [Float](repeating: 0, count: keyCount)
     var keyGradient = [Float](repeating: 0, count: keyCount * q)
-    for b in 0..<cache.rows {
-      for key in cache.keyStart[b]..<cache.keyStart[b + 1] {
-        var dot: Float = 0
-        for i in 0..<q {
-          let upstream = interestGradient[b * q + i]
-          dot = dot.addingProduct(upstream, cache.keys[key * q + i])
-          keyGradient[key * q + i] = weights[key] * upstream
+    interestGradient.withUnsafeBufferPointer { dI in
+      cache.keys.withUnsafeBufferPointer { k in
+        keyGradient.withUnsafeMutableBufferPointer { dK in
+          for b in 0..<cache.rows {
+            for key in cache.keyStart[b]..<cache.keyStart[b + 1] {
+              var dot: Float = 0
+              for i in 0..<q {
+                let upstream = dI[b * q + i]
+                dot = dot.addingProduct(upstream, k[key * q + i])
+                dK[key * q + i] = weights[key] * upstream
+              }
+              weightGradient[key] = dot
+            }
+          }
         }
-        weightGradient[key] = dot
       }
     }
 
-    // w = unit(A): dA [keys x 4Q].
+    // w = unit(K, q): dK and dq through the activation unit.
     guard let unit = s.attention else { return keyGradient }
-    let unitGradient = unit.backward(
-      dense, gradients: &gradients, input: cache.unitInput, activations: cache.unitActivations,
-      outputGradient: weightGradient, rows: keyCount, needInputGradient: true)
-
-    // A = [k, q, k - q, k * q]: dk += dA0 + dA2 + dA3 * q, dq += dA1 - dA2 + dA3 * k.
     var queryGradient = [Float](repeating: 0, count: cache.rows * q)
-    for b in 0..<cache.rows {
-      for key in cache.keyStart[b]..<cache.keyStart[b + 1] {
-        let row = key * 4 * q
-        for i in 0..<q {
-          let dA0 = unitGradient[row + i]
-          let dA1 = unitGradient[row + q + i]
-          let dA2 = unitGradient[row + 2 * q + i]
-          let dA3 = unitGradient[row + 3 * q + i]
-          keyGradient[key * q + i] += dA0 + dA2 + dA3 * cache.queries[b * q + i]
-          queryGradient[b * q + i] += dA1 - dA2 + dA3 * cache.keys[key * q + i]
-        }
-      }
-    }
+    unit.backward(
+      dense, gradients: &gradients, activations: cache.unit, keys: cache.keys,
+      queries: cache.queries, keyStart: cache.keyStart, rows: cache.rows,
+      weightGradient: weightGradient, keyGradient: &keyGradient, queryGradient: &queryGradient)
 
     // q_b slot i = E[b, queryFields[i]].
     let d = s.dimension

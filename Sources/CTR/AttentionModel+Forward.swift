@@ -14,10 +14,8 @@ struct AttentionActivations {
   var keys: [Float] = []
   /// X_u [rows x D] per user field (profile mode).
   var projectionInputs: [[Float]] = []
-  /// A [keys x 4Q] = [k, q, k - q, k * q].
-  var unitInput: [Float] = []
-  /// Activation-unit layer outputs; the last is the key weights [keys x 1].
-  var unitActivations: [[Float]] = []
+  /// The activation unit's activations; its `weights` are the key weights [keys x 1].
+  var unit = ActivationUnit.Activations()
   /// X0 [rows x (Q + F * D)] = [interest, E] (just E in plain mode).
   var mlpInput: [Float] = []
   /// Final-MLP layer outputs; the last is the logits [rows x 1].
@@ -25,7 +23,7 @@ struct AttentionActivations {
 
   var logits: [Float] { mlpActivations[mlpActivations.count - 1] }
   var keyCount: Int { keyStart.last ?? 0 }
-  var keyWeights: [Float] { unitActivations[unitActivations.count - 1] }
+  var keyWeights: [Float] { unit.weights }
 }
 
 extension AttentionModel {
@@ -48,8 +46,8 @@ extension AttentionModel {
     } else {
       projectProfileKeys(into: &cache)
     }
-    cache.unitInput = unitInput(cache)
-    cache.unitActivations = unit.forward(dense, input: cache.unitInput, rows: cache.keyCount)
+    cache.unit = unit.forward(
+      dense, keys: cache.keys, queries: cache.queries, keyStart: cache.keyStart, rows: rows)
     let interest = poolInterest(cache)
     cache.mlpInput = concatenate(interest, width: s.queryWidth, cache.fields, width: s.fieldsWidth)
     cache.mlpActivations = s.mlp.forward(dense, input: cache.mlpInput, rows: rows)
@@ -92,7 +90,7 @@ extension AttentionModel {
   }
 
   // K [keys x Q]: key j of row b is item t of its sequence, the concatenated embeddings of its
-  // sub-fields; padding slots past the row's length make no key at all.
+  // sub-fields. Padding slots past the row's length make no key at all.
   private func gatherSequenceKeys(_ batch: EncodedBatch, into cache: inout AttentionActivations) {
     let d = structure.dimension
     let subfields = batch.subfieldCount
@@ -157,42 +155,20 @@ extension AttentionModel {
     }
   }
 
-  // A [keys x 4Q]: row j = [k_j, q_b, k_j - q_b, k_j * q_b] for the row b owning key j.
-  private func unitInput(_ cache: AttentionActivations) -> [Float] {
-    let q = structure.queryWidth
-    var input = [Float](repeating: 0, count: cache.keyCount * 4 * q)
-    input.withUnsafeMutableBufferPointer { a in
-      cache.keys.withUnsafeBufferPointer { k in
-        cache.queries.withUnsafeBufferPointer { queries in
-          for b in 0..<cache.rows {
-            for key in cache.keyStart[b]..<cache.keyStart[b + 1] {
-              let row = key * 4 * q
-              for i in 0..<q {
-                let kv = k[key * q + i]
-                let qv = queries[b * q + i]
-                a[row + i] = kv
-                a[row + q + i] = qv
-                a[row + 2 * q + i] = kv - qv
-                a[row + 3 * q + i] = kv * qv
-              }
-            }
-          }
-        }
-      }
-    }
-    return input
-  }
-
   // interest [rows x Q]: interest_b = sum over keys j of row b, in order, of w_j * k_j.
   private func poolInterest(_ cache: AttentionActivations) -> [Float] {
     let q = structure.queryWidth
     let weights = cache.keyWeights
     var interest = [Float](repeating: 0, count: cache.rows * q)
-    for b in 0..<cache.rows {
-      for key in cache.keyStart[b]..<cache.keyStart[b + 1] {
-        let w = weights[key]
-        for i in 0..<q {
-          interest[b * q + i] = interest[b * q + i].addingProduct(w, cache.keys[key * q + i])
+    cache.keys.withUnsafeBufferPointer { k in
+      interest.withUnsafeMutableBufferPointer { out in
+        for b in 0..<cache.rows {
+          for key in cache.keyStart[b]..<cache.keyStart[b + 1] {
+            let w = weights[key]
+            for i in 0..<q {
+              out[b * q + i] = out[b * q + i].addingProduct(w, k[key * q + i])
+            }
+          }
         }
       }
     }

@@ -2,7 +2,7 @@
 // parameters, initialization and prediction. Forward and backward passes are in their own files;
 // nothing here performs I/O.
 
-/// How the model forms its attention keys, decided from the spec.
+/// The source of the attention keys and query, decided from the spec.
 enum AttentionMode: UInt8, Sendable {
   /// Keys are behaviour items; the query is the ad fields the sequence sub-fields share.
   case sequence = 0
@@ -26,7 +26,7 @@ struct AttentionStructure: Sendable, Equatable {
   /// One `D -> Q` linear map per user field (profile mode only).
   var projections: [DenseLayer]
   /// The activation unit: `4Q -> attentionHidden -> 1` (absent in plain mode).
-  var attention: MLP?
+  var attention: ActivationUnit?
   /// The final MLP: `Q + F * D -> mlpHidden -> 1` (`F * D` inputs in plain mode).
   var mlp: MLP
   /// The length of the flat dense array.
@@ -66,7 +66,7 @@ struct AttentionStructure: Sendable, Equatable {
     }
     attention =
       mode == .plain
-      ? nil : MLP(inputs: 4 * queryWidth, hidden: attentionHidden, outputs: 1, offset: &offset)
+      ? nil : ActivationUnit(queryWidth: queryWidth, hidden: attentionHidden, offset: &offset)
     let mlpInputs = (mode == .plain ? 0 : queryWidth) + spec.fieldCount * spec.embeddingDimension
     mlp = MLP(inputs: mlpInputs, hidden: mlpHidden, outputs: 1, offset: &offset)
     denseCount = offset
@@ -100,6 +100,8 @@ public final class AttentionModel: ClickModel, @unchecked Sendable {
 
   let layout: EmbeddingLayout
   let structure: AttentionStructure
+  /// The spec's table fingerprint, compared with every batch.
+  let fingerprint: UInt64
   /// The embedding matrix `[layout.totalRows x D]`, all fields' tables stacked.
   var embeddings: [Float]
   /// Every dense layer's weights and biases, at the offsets in `structure`.
@@ -127,6 +129,7 @@ public final class AttentionModel: ClickModel, @unchecked Sendable {
     self.attentionHidden = attentionHidden
     self.mlpHidden = mlpHidden
     layout = EmbeddingLayout(spec: spec)
+    fingerprint = spec.tableFingerprint
     structure = AttentionStructure(
       spec: spec, attentionHidden: attentionHidden, mlpHidden: mlpHidden)
     kind = structure.mode == .plain ? .dnn : .attention
@@ -137,7 +140,12 @@ public final class AttentionModel: ClickModel, @unchecked Sendable {
   /// The number of rows one forward pass handles in `predict`, bounding its memory.
   static let predictionChunk = 256
 
+  /// Returns pCTR per row, corrected for negative downsampling; traps when `batch` was encoded
+  /// for another spec (see ``ClickModel/check(_:)``).
   public func predict(_ batch: EncodedBatch) -> [Float] {
+    guard batch.specFingerprint == fingerprint else {
+      fatalError("predict: batch encoded for a different feature spec than the model's")
+    }
     var result: [Float] = []
     result.reserveCapacity(batch.count)
     var start = 0

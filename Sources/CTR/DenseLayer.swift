@@ -77,6 +77,11 @@ struct DenseLayer: Sendable, Equatable {
 struct MLP: Sendable, Equatable {
   var layers: [DenseLayer]
 
+  /// Wraps existing layers.
+  init(layers: [DenseLayer]) {
+    self.layers = layers
+  }
+
   /// Creates layers of widths `inputs -> hidden... -> outputs` placed from `offset` on.
   init(inputs: Int, hidden: [Int], outputs: Int, offset: inout Int) {
     var layers: [DenseLayer] = []
@@ -131,9 +136,12 @@ struct MLP: Sendable, Equatable {
         for index in stride(from: layers.count - 1, through: 0, by: -1) {
           let layer = layers[index]
           if index < layers.count - 1 {
-            let activation = activations[index]
-            for element in 0..<upstream.count where !(activation[element] > 0) {
-              upstream[element] = 0
+            activations[index].withUnsafeBufferPointer { activation in
+              upstream.withUnsafeMutableBufferPointer { upstream in
+                for element in 0..<upstream.count {
+                  upstream[element] = activation[element] > 0 ? upstream[element] : 0
+                }
+              }
             }
           }
           let wantInput = index > 0 || needInputGradient

@@ -13,6 +13,8 @@ public struct EncodedBatch: Sendable {
   public let subfieldCount: Int
   /// The number of item slots per row.
   public let maxSequenceLength: Int
+  /// A hash of the spec's tables (names, buckets, sequence sharing), not of its lengths.
+  public let specFingerprint: UInt64
 
   /// The number of rows.
   public private(set) var count: Int = 0
@@ -31,6 +33,7 @@ public struct EncodedBatch: Sendable {
     fieldCount = spec.fieldCount
     subfieldCount = spec.sequence.count
     maxSequenceLength = spec.sequence.isEmpty ? 0 : spec.maxSequenceLength
+    specFingerprint = spec.tableFingerprint
     reserveCapacity(capacity)
   }
 
@@ -74,13 +77,38 @@ public struct EncodedBatch: Sendable {
 
   /// Appends every row of `other`, which must come from the same spec.
   public mutating func append(contentsOf other: EncodedBatch) {
-    precondition(
-      other.fieldCount == fieldCount && other.sequenceStride == sequenceStride,
-      "batches of different specs")
+    guard other.specFingerprint == specFingerprint && other.sequenceStride == sequenceStride else {
+      fatalError("cannot append a batch encoded for a different spec")
+    }
     count += other.count
     labels += other.labels
     fieldRows += other.fieldRows
     sequenceRows += other.sequenceRows
     sequenceLengths += other.sequenceLengths
+  }
+}
+
+extension FeatureSpec {
+  /// Returns FNV-1a over the field names, table sizes and sequence sharing, in spec order.
+  /// Two specs with the same fingerprint map values to the same embedding rows, whatever their
+  /// `maxSequenceLength` and `embeddingDimension`.
+  var tableFingerprint: UInt64 {
+    var text = ""
+    for field in categorical { text += "c:\(field.name):\(field.buckets);" }
+    for field in numeric { text += "n:\(field.name):\(field.buckets);" }
+    for field in sequence { text += "s:\(field.name):\(field.sharesEmbeddingWith);" }
+    return FNV1a.hash(text, seed: FNV1a.offsetBasis)
+  }
+}
+
+extension ClickModel {
+  /// Checks that `batch` was encoded for this model's tables; `predict` traps otherwise.
+  public func check(_ batch: EncodedBatch) throws(CTRError) {
+    if batch.specFingerprint != spec.tableFingerprint {
+      throw CTRError(
+        .batchMismatch,
+        "batch was encoded for a different feature spec than the \(kind.rawValue) model's: "
+          + "encode with FeatureEncoder(spec: model.spec)")
+    }
   }
 }

@@ -78,9 +78,9 @@ public struct FeatureEncoder: Sendable {
       batch.sequenceLengths.append(0)
       return
     }
-    var kept = 0
+    var realItems = 0
     var item = 0
-    while kept < maxLength && (item + 1) * subfields <= seq.count {
+    while realItems < maxLength && (item + 1) * subfields <= seq.count {
       let start = batch.sequenceRows.count
       var allMissing = true
       for sub in 0..<subfields {
@@ -92,13 +92,13 @@ public struct FeatureEncoder: Sendable {
       if allMissing {
         batch.sequenceRows.removeSubrange(start...)
       } else {
-        kept += 1
+        realItems += 1
       }
       item += 1
     }
-    let padding = (maxLength - kept) * subfields
+    let padding = (maxLength - realItems) * subfields
     batch.sequenceRows.append(contentsOf: repeatElement(0, count: padding))
-    batch.sequenceLengths.append(Int32(kept))
+    batch.sequenceLengths.append(Int32(realItems))
   }
 
   /// Returns the global embedding row of a categorical value.

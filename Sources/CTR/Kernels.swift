@@ -10,32 +10,49 @@ enum Kernels {
   /// Adds `a * b` to `c`: shapes `a [m x k]`, `b [k x n]`, `c [m x n]`.
   ///
   /// For each output element the products are added in ascending `k`, each with one fused
-  /// multiply-add, starting from the value already in `c`. Rows are processed four at a time
-  /// when possible, which changes the schedule but not that order.
+  /// multiply-add, starting from the value already in `c`. The `k` range is cut into tiles that
+  /// keep a slice of `b` in cache, and rows go four at a time when possible. Both change the
+  /// schedule but not that order.
   static func multiplyAccumulate(
     _ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, _ c: UnsafeMutablePointer<Float>,
     m: Int, k: Int, n: Int
+  ) {
+    let tile = 256
+    var start = 0
+    while start < k {
+      let depth = min(tile, k - start)
+      multiplyAccumulateTile(
+        a + start, rowStride: k, b + start * n, c, m: m, k: depth, n: n)
+      start += depth
+    }
+  }
+
+  /// Adds the product over one `k` tile: `a` rows are `rowStride` apart, `b` is `[k x n]`.
+  private static func multiplyAccumulateTile(
+    _ a: UnsafePointer<Float>, rowStride: Int, _ b: UnsafePointer<Float>,
+    _ c: UnsafeMutablePointer<Float>, m: Int, k: Int, n: Int
   ) {
     let vectorColumns = n - n % width
     var row = 0
     while row + 4 <= m {
       var column = 0
       while column < vectorColumns {
-        blockOfFour(a + row * k, b, c + row * n, k: k, n: n, column: column)
+        blockOfFour(
+          a + row * rowStride, rowStride: rowStride, b, c + row * n, k: k, n: n, column: column)
         column += width
       }
       for r in row..<(row + 4) {
-        scalarColumns(a + r * k, b, c + r * n, k: k, n: n, from: vectorColumns)
+        scalarColumns(a + r * rowStride, b, c + r * n, k: k, n: n, from: vectorColumns)
       }
       row += 4
     }
     while row < m {
       var column = 0
       while column < vectorColumns {
-        blockOfOne(a + row * k, b, c + row * n, k: k, n: n, column: column)
+        blockOfOne(a + row * rowStride, b, c + row * n, k: k, n: n, column: column)
         column += width
       }
-      scalarColumns(a + row * k, b, c + row * n, k: k, n: n, from: vectorColumns)
+      scalarColumns(a + row * rowStride, b, c + row * n, k: k, n: n, from: vectorColumns)
       row += 1
     }
   }
@@ -53,8 +70,8 @@ enum Kernels {
   /// Sixteen columns of four rows: `a` points at row 0 of the block, `c` likewise.
   @inline(__always)
   private static func blockOfFour(
-    _ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, _ c: UnsafeMutablePointer<Float>,
-    k: Int, n: Int, column: Int
+    _ a: UnsafePointer<Float>, rowStride: Int, _ b: UnsafePointer<Float>,
+    _ c: UnsafeMutablePointer<Float>, k: Int, n: Int, column: Int
   ) {
     var c0 = load(c + column)
     var c1 = load(c + n + column)
@@ -63,9 +80,9 @@ enum Kernels {
     for index in 0..<k {
       let bv = load(b + index * n + column)
       c0 = c0.addingProduct(a[index], bv)
-      c1 = c1.addingProduct(a[k + index], bv)
-      c2 = c2.addingProduct(a[2 * k + index], bv)
-      c3 = c3.addingProduct(a[3 * k + index], bv)
+      c1 = c1.addingProduct(a[rowStride + index], bv)
+      c2 = c2.addingProduct(a[2 * rowStride + index], bv)
+      c3 = c3.addingProduct(a[3 * rowStride + index], bv)
     }
     store(c0, c + column)
     store(c1, c + n + column)
@@ -85,7 +102,7 @@ enum Kernels {
     store(c0, c + column)
   }
 
-  /// The columns past the last full vector, one row, in the same ascending-`k` fused order.
+  /// Computes the columns past the last full vector of one row, in the same ascending-`k` order.
   @inline(__always)
   private static func scalarColumns(
     _ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, _ c: UnsafeMutablePointer<Float>,

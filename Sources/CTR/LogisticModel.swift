@@ -13,13 +13,15 @@ public final class LogisticModel: ClickModel, @unchecked Sendable {
   public internal(set) var negativeSampleRate: Float = 1
 
   let layout: EmbeddingLayout
+  /// The spec's table fingerprint, compared with every batch.
+  let fingerprint: UInt64
   /// `[2 * totalRows]`: field-bucket weights, then bag-of-items weights.
   var embeddings: [Float]
   /// `[1]`: the bias.
   var dense: [Float]
 
-  /// Creates a model with zero weights, the usual start for logistic regression; `config` is
-  /// validated and `seed` is accepted for the same call shape as ``AttentionModel``.
+  /// Creates a model with zero weights, the usual start for logistic regression. The `seed` is
+  /// unused and `config` is only validated, so the call matches ``AttentionModel``'s.
   public convenience init(spec: FeatureSpec, config: TrainingConfig, seed: UInt64)
     throws(CTRError)
   {
@@ -31,12 +33,18 @@ public final class LogisticModel: ClickModel, @unchecked Sendable {
   init(validSpec spec: FeatureSpec) {
     self.spec = spec
     layout = EmbeddingLayout(spec: spec)
+    fingerprint = spec.tableFingerprint
     embeddings = [Float](repeating: 0, count: 2 * layout.totalRows)
     dense = [0]
   }
 
+  /// Returns pCTR per row, corrected for negative downsampling; traps when `batch` was encoded
+  /// for another spec (see ``ClickModel/check(_:)``).
   public func predict(_ batch: EncodedBatch) -> [Float] {
-    logits(batch).map {
+    guard batch.specFingerprint == fingerprint else {
+      fatalError("predict: batch encoded for a different feature spec than the model's")
+    }
+    return logits(batch).map {
       Probability.corrected(logit: $0, negativeSampleRate: negativeSampleRate)
     }
   }

@@ -20,6 +20,8 @@ public struct EvaluationReport: Sendable, Equatable {
   public var clicks: Double
   /// ROC AUC; nil when all labels are equal.
   public var auc: Double?
+  /// The 95 % confidence interval of `auc` by DeLong's method, clipped to [0, 1]; nil with `auc`.
+  public var aucInterval: ClosedRange<Double>?
   /// Impression-weighted mean of per-group AUC over groups with both classes; nil without any.
   public var gauc: Double?
   /// The number of groups that entered gAUC.
@@ -43,7 +45,7 @@ public enum Metrics {
   public static func evaluate(predictions: [Float], labels: [Float], groups: [UInt64]?)
     -> EvaluationReport
   {
-    precondition(predictions.count == labels.count, "predictions and labels differ in count")
+    requireSameCount(predictions.count, labels.count, "labels")
     let clicks = labels.reduce(0.0) { $0 + Double($1) }
     let loss = logLoss(predictions: predictions, labels: labels)
     let predicted = predictions.reduce(0.0) { $0 + Double($1) }
@@ -59,6 +61,7 @@ public enum Metrics {
       count: predictions.count,
       clicks: clicks,
       auc: auc(predictions: predictions, labels: labels),
+      aucInterval: aucInterval(predictions: predictions, labels: labels),
       gauc: grouped?.value,
       gaucGroups: grouped?.groups ?? 0,
       logLoss: loss,
@@ -70,7 +73,7 @@ public enum Metrics {
   /// Returns ROC AUC by the Mann-Whitney U statistic with tied predictions given their average
   /// rank; nil when all labels are equal. Labels > 0.5 count as positive.
   public static func auc(predictions: [Float], labels: [Float]) -> Double? {
-    precondition(predictions.count == labels.count, "predictions and labels differ in count")
+    requireSameCount(predictions.count, labels.count, "labels")
     let order = predictions.indices.sorted { predictions[$0] < predictions[$1] }
     return auc(order: order[...], predictions: predictions, labels: labels)
   }
@@ -102,12 +105,79 @@ public enum Metrics {
     return u / (positives * negatives)
   }
 
+  /// Returns the two-sided confidence interval of AUC by DeLong's method (DeLong, DeLong and
+  /// Clarke-Pearson, Biometrics 1988), clipped to [0, 1]; nil when all labels are equal.
+  ///
+  /// Each positive's component is the share of negatives it outranks, with ties counting half.
+  /// Each negative's component is the share of positives that outrank it. The variance of AUC is
+  /// var(positive components) / positives + var(negative components) / negatives, and `z` is the
+  /// normal quantile (1.96 for 95 %).
+  public static func aucInterval(
+    predictions: [Float], labels: [Float], z: Double = 1.959963984540054
+  ) -> ClosedRange<Double>? {
+    requireSameCount(predictions.count, labels.count, "labels")
+    let positives = predictions.indices.filter { labels[$0] > 0.5 }.map { predictions[$0] }
+    let negatives = predictions.indices.filter { !(labels[$0] > 0.5) }.map { predictions[$0] }
+    guard !positives.isEmpty && !negatives.isEmpty else { return nil }
+    let sortedNegatives = negatives.sorted()
+    let sortedPositives = positives.sorted()
+    // Components from counts below and equal, found by binary search in the sorted classes.
+    let positiveComponents = positives.map { value in
+      let (below, equal) = countBelowAndEqual(value, in: sortedNegatives)
+      return (Double(below) + Double(equal) / 2) / Double(negatives.count)
+    }
+    let negativeComponents = negatives.map { value in
+      let (below, equal) = countBelowAndEqual(value, in: sortedPositives)
+      let above = positives.count - below - equal
+      return (Double(above) + Double(equal) / 2) / Double(positives.count)
+    }
+    let auc = positiveComponents.reduce(0, +) / Double(positives.count)
+    let variance =
+      sampleVariance(positiveComponents) / Double(positives.count)
+      + sampleVariance(negativeComponents) / Double(negatives.count)
+    let halfWidth = z * variance.squareRoot()
+    return max(0, auc - halfWidth)...min(1, auc + halfWidth)
+  }
+
+  /// Returns how many values of ascending `sorted` are below `value` and how many equal it.
+  private static func countBelowAndEqual(_ value: Float, in sorted: [Float]) -> (Int, Int) {
+    func firstIndex(where isAfter: (Float) -> Bool) -> Int {
+      var low = 0
+      var high = sorted.count
+      while low < high {
+        let middle = (low + high) / 2
+        if isAfter(sorted[middle]) { high = middle } else { low = middle + 1 }
+      }
+      return low
+    }
+    let below = firstIndex { $0 >= value }
+    let notAbove = firstIndex { $0 > value }
+    return (below, notAbove - below)
+  }
+
+  /// Traps on a count mismatch, in every build: -Ounchecked drops `precondition`, and a mismatch
+  /// would read out of bounds.
+  private static func requireSameCount(_ predictions: Int, _ other: Int, _ name: String) {
+    if predictions != other {
+      fatalError("Metrics: \(predictions) predictions but \(other) \(name); pass one per row")
+    }
+  }
+
+  /// Returns the unbiased sample variance, 0 for fewer than two values.
+  private static func sampleVariance(_ values: [Double]) -> Double {
+    guard values.count > 1 else { return 0 }
+    let mean = values.reduce(0, +) / Double(values.count)
+    let squares = values.reduce(0) { $0 + ($1 - mean) * ($1 - mean) }
+    return squares / Double(values.count - 1)
+  }
+
   /// Returns the impression-weighted mean AUC of the groups that have both classes, and their
   /// number; the value is nil when no group qualifies.
   public static func gauc(predictions: [Float], labels: [Float], groups: [UInt64])
     -> (value: Double?, groups: Int)
   {
-    precondition(predictions.count == groups.count, "predictions and groups differ in count")
+    requireSameCount(predictions.count, groups.count, "groups")
+    requireSameCount(predictions.count, labels.count, "labels")
     // Sort by (group, prediction) so each group is one run already ordered for AUC.
     let order = predictions.indices.sorted {
       groups[$0] != groups[$1] ? groups[$0] < groups[$1] : predictions[$0] < predictions[$1]
@@ -132,7 +202,7 @@ public enum Metrics {
   /// Returns mean binary cross-entropy in nats with predictions clipped to [1e-7, 1 - 1e-7];
   /// 0 for no rows.
   public static func logLoss(predictions: [Float], labels: [Float]) -> Double {
-    precondition(predictions.count == labels.count, "predictions and labels differ in count")
+    requireSameCount(predictions.count, labels.count, "labels")
     guard !predictions.isEmpty else { return 0 }
     var sum = 0.0
     for (p, y) in zip(predictions, labels) {

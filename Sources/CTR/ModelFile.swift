@@ -69,7 +69,8 @@ public func loadModel(_ bytes: [UInt8]) throws(CTRError) -> any ClickModel {
       validSpec: spec, attentionHidden: attentionHidden, mlpHidden: mlpHidden)
     guard model.kind == kind else {
       throw ModelFile.invalid(
-        "file says kind '\(kind.rawValue)' but its spec builds '\(model.kind.rawValue)'")
+        "stored kind '\(kind.rawValue)' does not match its spec, which builds "
+          + "'\(model.kind.rawValue)'")
     }
     try ModelFile.checkShape("embeddings", embeddings.count, model.embeddings.count)
     try ModelFile.checkShape("dense weights", dense.count, model.dense.count)
@@ -128,6 +129,7 @@ extension ModelFile {
     guard bytes.count >= magic.count, Array(bytes[0..<magic.count]) == magic else {
       throw invalid("wrong magic bytes: this is not an AdPilot CTR model")
     }
+
     var reader = ByteReader(bytes: bytes, position: magic.count)
     guard bytes.count >= headerSize + 4 else {
       throw invalid("truncated: \(bytes.count) bytes is shorter than the header")
@@ -137,11 +139,13 @@ extension ModelFile {
       throw invalid(
         "format version \(fileVersion) is not supported (this build reads \(version))")
     }
+
     let length = try reader.uint64()
     guard length == UInt64(bytes.count) else {
       let problem = length > UInt64(bytes.count) ? "truncated" : "has extra bytes"
-      throw invalid("\(problem): header says \(length) bytes, got \(bytes.count)")
+      throw invalid("\(problem): the header gives \(length) bytes, the file has \(bytes.count)")
     }
+
     let body = bytes[0..<(bytes.count - 4)]
     var stored: UInt32 = 0
     for index in 0..<4 {

@@ -24,4 +24,6 @@ public protocol ClickModel: AnyObject, Sendable {
   func predict(_ batch: EncodedBatch) -> [Float]
   /// Returns the model file: magic, version, spec, hyper-parameters, weights, CRC-32.
   func serialized() -> [UInt8]
+  /// True when every weight is a finite number; a model failing this must not be promoted.
+  var weightsAreFinite: Bool { get }
 }

@@ -5,6 +5,8 @@
 struct SparseGradient {
   /// The row width.
   let width: Int
+  /// The number of rows of the table.
+  var tableRows: Int { slotOfRow.count }
   /// For each table row, its index in `rows`, or -1 when the step has not touched it.
   private var slotOfRow: [Int32]
   /// The touched rows, in first-touch order.
@@ -34,6 +36,20 @@ struct SparseGradient {
     values.withUnsafeMutableBufferPointer { values in
       for index in 0..<width {
         values[base + index] += gradient[index]
+      }
+    }
+  }
+
+  /// Adds `scale` times every row gradient of `other`, in its first-touch order.
+  mutating func add(_ other: SparseGradient, scale: Float) {
+    var scaled = [Float](repeating: 0, count: width)
+    for (slot, row) in other.rows.enumerated() {
+      for index in 0..<width {
+        scaled[index] = scale * other.values[slot * width + index]
+      }
+      scaled.withUnsafeBufferPointer { scaled in
+        guard let scaled = scaled.baseAddress else { return }
+        add(row: row, scaled)
       }
     }
   }

@@ -1,7 +1,10 @@
 // The training loop's single step and early-stopping bookkeeping, for every model kind.
-// The caller streams batches; the trainer never reads data itself and never keeps a NaN model.
+// The caller streams batches; the trainer never reads data and never applies a step whose loss
+// or gradients are not finite.
 
-/// What the trainer needs from a model: weights, a forward pass and a backward pass.
+import Dispatch
+
+/// The weights and the forward and backward passes that a trainer drives.
 protocol TrainableModel: ClickModel {
   var embeddings: [Float] { get set }
   var dense: [Float] { get set }
@@ -31,6 +34,12 @@ func crossEntropyGradient(logits: [Float], labels: [Float]) -> [Float] {
   return zip(logits, labels).map { (Probability.sigmoid($0) - $1) * scale }
 }
 
+extension TrainableModel {
+  public var weightsAreFinite: Bool {
+    embeddings.allSatisfy { $0.isFinite } && dense.allSatisfy { $0.isFinite }
+  }
+}
+
 extension AttentionModel: TrainableModel {
   var embeddingWidth: Int { spec.embeddingDimension }
 
@@ -44,8 +53,22 @@ extension AttentionModel: TrainableModel {
     return (loss, gradients)
   }
 
+  /// Returns the mean loss, running the forward pass in chunks so memory stays bounded.
   func loss(_ batch: EncodedBatch) -> Double {
-    meanCrossEntropy(logits: forward(batch).logits, labels: batch.labels)
+    guard batch.count > Self.predictionChunk else {
+      return meanCrossEntropy(logits: forward(batch).logits, labels: batch.labels)
+    }
+    var sum = 0.0
+    var start = 0
+    while start < batch.count {
+      let end = min(start + Self.predictionChunk, batch.count)
+      let chunk = batch.slice(start..<end)
+      sum +=
+        meanCrossEntropy(logits: forward(chunk).logits, labels: chunk.labels)
+        * Double(chunk.count)
+      start = end
+    }
+    return sum / Double(batch.count)
   }
 }
 
@@ -73,7 +96,7 @@ public struct ModelSnapshot: Sendable {
 }
 
 /// The trainer of an ``AttentionModel`` or a ``LogisticModel``: Adam on dense weights, lazy
-/// row-wise Adam on embedding rows, L2 on dense weights and touched rows, early stopping.
+/// row-wise Adam on embedding rows, L2 on dense parameters and touched rows, early stopping.
 public final class Trainer {
   /// The model being trained; its weights change with every step.
   public var model: any ClickModel { trainable }
@@ -89,6 +112,8 @@ public final class Trainer {
   private var denseOptimizer: DenseAdam
   private var embeddingOptimizer: LazyAdam
   private var sparse: SparseGradient
+  /// One gradient buffer per worker when `config.threads > 1`.
+  private var workerSparse: [SparseGradient] = []
   private var best: ModelSnapshot?
 
   /// Creates a trainer; the model's negative sample rate is set from `config`.
@@ -118,8 +143,7 @@ public final class Trainer {
   public func trainStep(_ batch: EncodedBatch) throws(CTRError) -> Float {
     try checkShape(batch)
     guard batch.count > 0 else { return 0 }
-    sparse.reset()
-    let (loss, gradients) = trainable.lossAndGradients(batch, sparse: &sparse)
+    let (loss, gradients) = lossAndGradients(batch)
     guard loss.isFinite else {
       throw CTRError(
         .nonFinite,
@@ -136,6 +160,52 @@ public final class Trainer {
     return Float(loss)
   }
 
+  /// Returns the mean loss and dense gradients of `batch`, leaving embedding gradients in
+  /// `sparse`. With several threads, each takes a contiguous share of the rows, and the shares
+  /// are reduced in row order, so a given thread count always gives the same result.
+  private func lossAndGradients(_ batch: EncodedBatch) -> (loss: Double, dense: [Float]) {
+    sparse.reset()
+    let parts = min(config.threads, batch.count)
+    guard parts > 1 else {
+      return trainable.lossAndGradients(batch, sparse: &sparse)
+    }
+
+    let bounds = (0...parts).map { batch.count * $0 / parts }
+    while workerSparse.count < parts {
+      workerSparse.append(SparseGradient(tableRows: sparse.tableRows, width: sparse.width))
+    }
+    var results = [(loss: Double, dense: [Float])](repeating: (0, []), count: parts)
+    let model = trainable
+    results.withUnsafeMutableBufferPointer { results in
+      workerSparse.withUnsafeMutableBufferPointer { workers in
+        guard let resultBase = results.baseAddress, let workerBase = workers.baseAddress
+        else { return }
+        let resultSlots = DisjointSlots(base: resultBase)
+        let workerSlots = DisjointSlots(base: workerBase)
+        // Workers only read the model's weights; each writes its own result and buffer.
+        DispatchQueue.concurrentPerform(iterations: parts) { part in
+          workerSlots.base[part].reset()
+          let share = batch.slice(bounds[part]..<bounds[part + 1])
+          resultSlots.base[part] = model.lossAndGradients(share, sparse: &workerSlots.base[part])
+        }
+      }
+    }
+
+    // Each share's mean is weighted by its share of the rows.
+    var loss = 0.0
+    var dense = [Float](repeating: 0, count: trainable.dense.count)
+    for part in 0..<parts {
+      let rows = bounds[part + 1] - bounds[part]
+      let weight = Float(rows) / Float(batch.count)
+      loss += results[part].loss * Double(rows) / Double(batch.count)
+      for index in dense.indices {
+        dense[index] += weight * results[part].dense[index]
+      }
+      sparse.add(workerSparse[part], scale: weight)
+    }
+    return (loss, dense)
+  }
+
   /// Returns the mean loss of `batch` without changing the model.
   public func loss(_ batch: EncodedBatch) throws(CTRError) -> Double {
     try checkShape(batch)
@@ -143,17 +213,7 @@ public final class Trainer {
   }
 
   private func checkShape(_ batch: EncodedBatch) throws(CTRError) {
-    let expected = EncodedBatch(spec: trainable.spec, capacity: 0)
-    if batch.fieldCount != expected.fieldCount || batch.subfieldCount != expected.subfieldCount
-      || batch.maxSequenceLength != expected.maxSequenceLength
-    {
-      throw CTRError(
-        .batchMismatch,
-        "batch has \(batch.fieldCount) fields, \(batch.subfieldCount) sequence sub-fields and "
-          + "length \(batch.maxSequenceLength); the model expects \(expected.fieldCount), "
-          + "\(expected.subfieldCount) and \(expected.maxSequenceLength): encode with the "
-          + "model's spec")
-    }
+    try trainable.check(batch)
   }
 
   /// Returns a copy of the current weights.
@@ -161,12 +221,18 @@ public final class Trainer {
     ModelSnapshot(embeddings: trainable.embeddings, dense: trainable.dense)
   }
 
-  /// Puts back weights from `snapshot`, which must come from this trainer's model.
-  public func restore(_ snapshot: ModelSnapshot) {
-    precondition(
+  /// Puts back weights from `snapshot`; throws when it was taken from a model of another shape.
+  public func restore(_ snapshot: ModelSnapshot) throws(CTRError) {
+    guard
       snapshot.embeddings.count == trainable.embeddings.count
-        && snapshot.dense.count == trainable.dense.count,
-      "snapshot of a different model")
+        && snapshot.dense.count == trainable.dense.count
+    else {
+      throw CTRError(
+        .batchMismatch,
+        "snapshot has \(snapshot.embeddings.count) embedding and \(snapshot.dense.count) dense "
+          + "values, the model \(trainable.embeddings.count) and \(trainable.dense.count): "
+          + "restore snapshots of this trainer's model only")
+    }
     trainable.embeddings = snapshot.embeddings
     trainable.dense = snapshot.dense
   }
@@ -194,7 +260,13 @@ public final class Trainer {
   @discardableResult
   public func restoreBest() -> Bool {
     guard let best else { return false }
-    restore(best)
+    trainable.embeddings = best.embeddings
+    trainable.dense = best.dense
     return true
   }
+}
+
+/// A buffer whose elements are each written by exactly one concurrent worker.
+private struct DisjointSlots<Element>: @unchecked Sendable {
+  let base: UnsafeMutablePointer<Element>
 }

@@ -3,24 +3,27 @@
 
 /// Training and architecture hyper-parameters.
 public struct TrainingConfig: Sendable, Equatable {
-  /// Rows per training step.
+  /// Rows per training step. The caller cuts its batches to this size; the trainer takes any.
   public var batchSize: Int = 1024
   /// The Adam step size for dense weights and embedding rows.
   public var learningRate: Float = 0.001
-  /// The L2 coefficient, applied to dense weight matrices and to the embedding rows a step
+  /// The L2 coefficient, applied to every dense weight and bias and to the embedding rows a step
   /// touches (never to untouched rows).
   public var l2: Float = 1e-6
-  /// The seed of weight initialization.
+  /// The seed of weight initialization, for the caller to pass as the model initializer's `seed`
+  /// (the initializers take it explicitly and do not read this value).
   public var seed: UInt64 = 42
   /// Hidden widths of the final MLP (ReLU), before the one-logit output.
   public var mlpHidden: [Int] = [200, 80]
   /// Hidden widths of the attention activation unit (ReLU), before the one-weight output.
   public var attentionHidden: [Int] = [80, 40]
-  /// The epoch limit for early stopping.
+  /// The epoch limit of the caller's training loop; the trainer does not read it.
   public var maxEpochs: Int = 10
-  /// Epochs without a better validation loss before training stops.
+  /// Validation records without a better loss before `Trainer.shouldStop` turns true (at least 1).
   public var patience: Int = 2
-  /// Threads per step. NOTE: steps currently run on the calling thread whatever this says.
+  /// Threads per step, each taking a contiguous share of the batch. A model trained with a given
+  /// seed and thread count is the same bit for bit on every run; other thread counts round
+  /// differently.
   public var threads: Int = 1
   /// The fraction w of negatives kept when the caller downsampled them, in (0, 1]. Predictions
   /// are corrected with q = p / (p + (1 - p) / w).

@@ -27,7 +27,7 @@ private func model(_ spec: FeatureSpec, seed: UInt64 = 3) throws -> AttentionMod
   let sequence = try model(Fixtures.sequenceSpec(dimension: 4)).structure
   // Query: ad_category and ad_shop, 2 x 4. Unit input 4Q = 32. MLP input Q + 5 fields x 4.
   #expect(sequence.queryWidth == 8)
-  #expect(sequence.attention?.inputs == 32)
+  #expect(sequence.attention?.first.inputs == 32)
   #expect(sequence.mlp.inputs == 8 + 20)
   let profile = try model(Fixtures.profileSpec(dimension: 4)).structure
   // Query: ad_id only; keys: gender, age, user_clicks, each projected 4 -> 4.
@@ -65,9 +65,34 @@ private func model(_ spec: FeatureSpec, seed: UInt64 = 3) throws -> AttentionMod
 
   // A longer history does change the score, so the comparison above is not vacuous.
   var longer = EncodedBatch(spec: spec, capacity: 1)
-  encoder.append(cat: cat, num: [2.5], seq: ["v1", "v2", "v3", "v9", "v5", "v6"], label: 0,
+  encoder.append(
+    cat: cat, num: [2.5], seq: ["v1", "v2", "v3", "v9", "v5", "v6"], label: 0,
     to: &longer)
   #expect(m.predict(longer)[0] != scores[0])
+}
+
+@Test func longerPaddingScoresIdentically() throws {
+  let spec = Fixtures.sequenceSpec(maxLength: 6)
+  let m = try model(spec)
+  var longSpec = spec
+  longSpec.maxSequenceLength = 40
+  let rows = Fixtures.rows(spec: spec, count: 20, seed: 9)
+  let short = Fixtures.encode(rows, spec: spec)
+  let long = Fixtures.encode(rows, spec: longSpec)
+  #expect(long.maxSequenceLength == 40)
+  #expect(long.sequenceLengths == short.sequenceLengths)
+  #expect(m.predict(long) == m.predict(short))
+}
+
+@Test func batchOfOtherSpecFailsCheck() throws {
+  let m = try model(Fixtures.sequenceSpec())
+  var other = Fixtures.sequenceSpec()
+  other.categorical[1].buckets += 1
+  let error = #expect(throws: CTRError.self) {
+    try m.check(EncodedBatch(spec: other, capacity: 0))
+  }
+  #expect(error?.kind == .batchMismatch)
+  #expect(throws: Never.self) { try m.check(EncodedBatch(spec: m.spec, capacity: 0)) }
 }
 
 @Test func predictionsIgnoreBatchSize() throws {
@@ -100,7 +125,8 @@ private func model(_ spec: FeatureSpec, seed: UInt64 = 3) throws -> AttentionMod
   encoder.append(cat: [nil, nil, nil, nil], num: [nil], seq: [], label: 0, to: &batch)
   let scores = m.predict(batch)
   #expect(scores.count == 2)
-  #expect(scores.allSatisfy { $0 > 0 && $0 < 1 })
+  #expect(scores.allSatisfy { $0 > 0 })
+  #expect(scores.allSatisfy { $0 < 1 })
 }
 
 @Test func sameSeedGivesSameModel() throws {

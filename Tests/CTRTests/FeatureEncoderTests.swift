@@ -45,8 +45,10 @@ private let spec = FeatureSpec(
   let userRow = encoder.categoricalRow(field: 0, value: "x") - 0
   let categoryRow = encoder.categoricalRow(field: 1, value: "x") - 10
   #expect(FNV1a.seed(fieldName: "user") != FNV1a.seed(fieldName: "category"))
-  #expect(userRow >= 1 && userRow < 10)
-  #expect(categoryRow >= 1 && categoryRow < 50)
+  #expect(userRow >= 1)
+  #expect(userRow < 10)
+  #expect(categoryRow >= 1)
+  #expect(categoryRow < 50)
 }
 
 @Test func numericBucketsFollowLogFormula() {
@@ -56,7 +58,9 @@ private let spec = FeatureSpec(
     (15, 10), (31, 11), (1e30, 11), (.infinity, 11), (-.infinity, 1),
   ]
   for (value, bucket) in cases {
-    #expect(FeatureEncoder.numericBucket(value, buckets: 12) == bucket, "value \(String(describing: value))")
+    #expect(
+      FeatureEncoder.numericBucket(value, buckets: 12) == bucket,
+      "value \(String(describing: value))")
   }
   #expect(FeatureEncoder.numericBucket(5, buckets: 2) == 1)
 }

@@ -1,5 +1,5 @@
-// Specs, random batches and finite-difference helpers shared by the CTR tests.
-// Everything is seeded, so every test sees the same numbers on every run.
+// Specs, raw rows and encoded batches shared by the CTR tests.
+// Everything is seeded, so a test gets the same numbers on every run.
 
 @testable import CTR
 

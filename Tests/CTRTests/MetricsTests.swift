@@ -18,6 +18,32 @@ import Testing
   #expect(Metrics.auc(predictions: [0.9, 0.1], labels: [0, 1]) == 0)
 }
 
+@Test func aucIntervalFollowsDeLong() throws {
+  // Positive components: 0.35 beats one of two negatives (0.5), 0.8 beats both (1). Negative
+  // components: both positives outrank 0.1 (1), one outranks 0.4 (0.5). Each pair has sample
+  // variance 0.125, so var(AUC) = 0.125 / 2 + 0.125 / 2 = 0.125 around AUC 0.75.
+  let interval = try #require(
+    Metrics.aucInterval(predictions: [0.1, 0.4, 0.35, 0.8], labels: [0, 0, 1, 1]))
+  #expect(abs(interval.lowerBound - (0.75 - 1.959963984540054 * 0.125.squareRoot())) < 1e-12)
+  #expect(interval.upperBound == 1)
+
+  // Ties count half. Positive components: 0.5 beats 0.2, 0.1 and ties 0.5 (5/6), 0.9 beats all
+  // (1). Negative components: 0.5 is outranked by 0.9 and tied with 0.5 (3/4), 0.2 and 0.1 by
+  // both (1, 1). AUC = 11/12; variances 1/72 and 1/48 give var(AUC) = 1/144 + 1/144 = 1/72.
+  let tiedPredictions: [Float] = [0.5, 0.9, 0.5, 0.2, 0.1]
+  let tiedLabels: [Float] = [1, 1, 0, 0, 0]
+  let tied = try #require(Metrics.aucInterval(predictions: tiedPredictions, labels: tiedLabels))
+  let halfWidth = 1.959963984540054 * (1.0 / 72).squareRoot()
+  #expect(abs(tied.lowerBound - (11.0 / 12 - halfWidth)) < 1e-12)
+  #expect(tied.upperBound == 1)
+  #expect(abs(Metrics.auc(predictions: tiedPredictions, labels: tiedLabels)! - 11.0 / 12) < 1e-15)
+
+  // Perfect separation has zero variance.
+  let perfect = Metrics.aucInterval(predictions: [0.1, 0.2, 0.8, 0.9], labels: [0, 0, 1, 1])
+  #expect(perfect == 1...1)
+  #expect(Metrics.aucInterval(predictions: [0.3], labels: [1]) == nil)
+}
+
 @Test func aucIsNilForOneClass() {
   #expect(Metrics.auc(predictions: [0.2, 0.4], labels: [1, 1]) == nil)
   #expect(Metrics.auc(predictions: [], labels: []) == nil)

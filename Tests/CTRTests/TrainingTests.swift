@@ -20,7 +20,8 @@ private func interactionData(count: Int, seed: UInt64) -> (EncodedBatch, Feature
   var rows: [Fixtures.RawRow] = []
   for _ in 0..<count {
     let history = (0..<4).map { _ in Int(random.next() % 30) }
-    let category = random.next() % 2 == 0 ? history[Int(random.next() % 4)] : Int(random.next() % 30)
+    let category =
+      random.next() % 2 == 0 ? history[Int(random.next() % 4)] : Int(random.next() % 30)
     let rate = history.contains(category) ? 0.6 : 0.02
     let click: Float = Double(random.next() >> 11) / Double(1 << 53) < rate ? 1 : 0
     rows.append(
@@ -88,12 +89,40 @@ private func train(_ model: any ClickModel, on data: EncodedBatch, config: Train
   }
 }
 
+@Test func lossOfLargeBatchMatchesChunks() throws {
+  let spec = Fixtures.sequenceSpec()
+  let model = try AttentionModel(spec: spec, config: Fixtures.smallConfig(), seed: 2)
+  let trainer = try Trainer(model: model, config: Fixtures.smallConfig())
+  let batch = Fixtures.batch(spec: spec, count: 600, seed: 3)
+  let expected = Metrics.logLoss(predictions: model.predict(batch), labels: batch.labels)
+  #expect(abs(try trainer.loss(batch) - expected) < 1e-6)
+}
+
+@Test func logisticScoresIgnoreBatchSize() throws {
+  let spec = Fixtures.sequenceSpec()
+  let model = try LogisticModel(spec: spec, config: Fixtures.smallConfig(), seed: 1)
+  let trainer = try Trainer(model: model, config: Fixtures.smallConfig())
+  for step in 0..<5 {
+    _ = try trainer.trainStep(Fixtures.batch(spec: spec, count: 20, seed: UInt64(step)))
+  }
+  let batch = Fixtures.batch(spec: spec, count: 50, seed: 77)
+  let whole = model.predict(batch)
+  var pieces: [Float] = []
+  for start in stride(from: 0, to: 50, by: 7) {
+    pieces += model.predict(batch.slice(start..<min(start + 7, 50)))
+  }
+  #expect(pieces == whole)
+  #expect(Set(whole).count > 1)
+}
+
 @Test func nonFiniteLossRaisesAndKeepsWeights() throws {
   let spec = Fixtures.sequenceSpec()
   let model = try AttentionModel(spec: spec, config: Fixtures.smallConfig(), seed: 1)
   let trainer = try Trainer(model: model, config: Fixtures.smallConfig())
   let lastLayer = model.structure.mlp.layers[model.structure.mlp.layers.count - 1]
+  #expect(model.weightsAreFinite)
   model.dense[lastLayer.biasOffset] = .nan
+  #expect(model.weightsAreFinite == false)
   let embeddings = model.embeddings
   let batch = Fixtures.batch(spec: spec, count: 8, seed: 2)
   let error = #expect(throws: CTRError.self) { try trainer.trainStep(batch) }
@@ -135,6 +164,11 @@ private func train(_ model: any ClickModel, on data: EncodedBatch, config: Train
   #expect(model.dense != best)
   #expect(trainer.restoreBest())
   #expect(model.dense == best)
+
+  let other = try Trainer(
+    model: try AttentionModel(spec: Fixtures.sequenceSpec(), config: config, seed: 1),
+    config: config)
+  #expect(throws: CTRError.self) { try trainer.restore(other.snapshot()) }
 }
 
 @Test func downsamplingCorrectsPredictions() throws {
@@ -163,4 +197,36 @@ private func train(_ model: any ClickModel, on data: EncodedBatch, config: Train
   config = TrainingConfig()
   config.mlpHidden = [0]
   #expect(throws: CTRError.self) { try config.validate() }
+}
+
+@Test func threadedStepsMatchSingleThread() throws {
+  for spec in [Fixtures.sequenceSpec(), Fixtures.profileSpec()] {
+    let batches = (0..<4).map { Fixtures.batch(spec: spec, count: 33, seed: UInt64(40 + $0)) }
+    var single = Fixtures.smallConfig()
+    single.learningRate = 0.01
+    var double = single
+    double.threads = 2
+    var many = single
+    many.threads = 40  // More threads than rows: every row still counts once.
+
+    var losses: [[Float]] = []
+    var weights: [[Float]] = []
+    for config in [single, double, double, many] {
+      let model = try AttentionModel(spec: spec, config: config, seed: 3)
+      let trainer = try Trainer(model: model, config: config)
+      losses.append(try batches.map { try trainer.trainStep($0) })
+      weights.append(model.dense)
+    }
+    // The same thread count gives the same model bit for bit.
+    #expect(losses[1] == losses[2])
+    #expect(weights[1] == weights[2])
+    // Other thread counts only round differently.
+    for run in [1, 3] {
+      for (a, b) in zip(losses[0], losses[run]) {
+        #expect(abs(a - b) < 1e-4, "threads run \(run): \(a) vs \(b)")
+      }
+      let largest = zip(weights[0], weights[run]).map { abs($0 - $1) }.max() ?? 0
+      #expect(largest < 1e-3, "threads run \(run): weights differ by \(largest)")
+    }
+  }
 }

@@ -1,0 +1,110 @@
+// Tests of the dense kernels and the factored activation unit against plain reference loops.
+// Sizes are chosen to cross the 16-wide vectors, the four-row blocks and the 256-deep k tiles.
+
+import Testing
+
+@testable import CTR
+
+private func randomValues(_ count: Int, seed: UInt64) -> [Float] {
+  var random = SplitMix64(seed: seed)
+  return (0..<count).map { _ in random.nextFloat(in: -1..<1) }
+}
+
+@Test func multiplyAccumulateMatchesReference() {
+  for (m, k, n) in [(1, 1, 1), (7, 300, 37), (4, 16, 16), (9, 513, 5), (5, 3, 80)] {
+    let a = randomValues(m * k, seed: 1)
+    let b = randomValues(k * n, seed: 2)
+    var c = randomValues(m * n, seed: 3)
+    let start = c
+    a.withUnsafeBufferPointer { a in
+      b.withUnsafeBufferPointer { b in
+        c.withUnsafeMutableBufferPointer { c in
+          Kernels.multiplyAccumulate(
+            a.baseAddress!, b.baseAddress!, c.baseAddress!, m: m, k: k, n: n)
+        }
+      }
+    }
+    var worst = 0.0
+    for i in 0..<m {
+      for j in 0..<n {
+        var sum = Double(start[i * n + j])
+        for index in 0..<k { sum += Double(a[i * k + index]) * Double(b[index * n + j]) }
+        worst = max(worst, abs(sum - Double(c[i * n + j])))
+      }
+    }
+    // Random-sign products keep the running sum near sqrt(k), so k Float32 roundings of
+    // relative size 2^-24 stay below 1e-4 for these sizes.
+    #expect(worst < 1e-4, "m \(m) k \(k) n \(n): error \(worst)")
+  }
+}
+
+@Test func multiplyAccumulateRowsIgnoreBlocking() {
+  // Row 5 computed inside a batch of 9 (a four-row block) and alone must agree bit for bit.
+  let (m, k, n) = (9, 300, 37)
+  let a = randomValues(m * k, seed: 4)
+  let b = randomValues(k * n, seed: 5)
+  var all = [Float](repeating: 0, count: m * n)
+  var single = [Float](repeating: 0, count: n)
+  a.withUnsafeBufferPointer { a in
+    b.withUnsafeBufferPointer { b in
+      all.withUnsafeMutableBufferPointer { c in
+        Kernels.multiplyAccumulate(a.baseAddress!, b.baseAddress!, c.baseAddress!, m: m, k: k, n: n)
+      }
+      single.withUnsafeMutableBufferPointer { c in
+        Kernels.multiplyAccumulate(
+          a.baseAddress! + 5 * k, b.baseAddress!, c.baseAddress!, m: 1, k: k, n: n)
+      }
+    }
+  }
+  #expect(Array(all[(5 * n)..<(6 * n)]) == single)
+}
+
+@Test func transposeAndColumnSums() {
+  let source: [Float] = [1, 2, 3, 4, 5, 6]  // 2 x 3
+  var target = [Float](repeating: 0, count: 6)
+  var sums: [Float] = [10, 20, 30]
+  source.withUnsafeBufferPointer { s in
+    target.withUnsafeMutableBufferPointer { t in
+      Kernels.transpose(s.baseAddress!, t.baseAddress!, rows: 2, columns: 3)
+    }
+    sums.withUnsafeMutableBufferPointer { c in
+      Kernels.addColumnSums(s.baseAddress!, c.baseAddress!, rows: 2, columns: 3)
+    }
+  }
+  #expect(target == [1, 4, 2, 5, 3, 6])
+  #expect(sums == [15, 27, 39])
+}
+
+@Test func factoredUnitMatchesPlainFormula() {
+  // The unit's weights against a direct MLP over [k, q, k - q, k * q].
+  let q = 6
+  var offset = 0
+  let unit = ActivationUnit(queryWidth: q, hidden: [5, 3], offset: &offset)
+  var parameters = randomValues(offset, seed: 6)
+  for layer in unit.layers {
+    for index in layer.biasOffset..<(layer.biasOffset + layer.outputs) {
+      parameters[index] *= 0.1
+    }
+  }
+  let rows = 3
+  let keyStart = [0, 2, 2, 6]  // Row 1 has no keys.
+  let keys = randomValues(6 * q, seed: 7)
+  let queries = randomValues(rows * q, seed: 8)
+  let weights = unit.forward(
+    parameters, keys: keys, queries: queries, keyStart: keyStart, rows: rows
+  ).weights
+
+  var plainInput: [Float] = []
+  for b in 0..<rows {
+    for key in keyStart[b]..<keyStart[b + 1] {
+      let k = Array(keys[(key * q)..<(key * q + q)])
+      let qv = Array(queries[(b * q)..<(b * q + q)])
+      plainInput += k + qv + zip(k, qv).map { $0 - $1 } + zip(k, qv).map { $0 * $1 }
+    }
+  }
+  let plain = MLP(layers: unit.layers).forward(parameters, input: plainInput, rows: 6).last!
+  #expect(weights.count == 6)
+  for (factored, reference) in zip(weights, plain) {
+    #expect(abs(factored - reference) < 1e-5, "\(factored) vs \(reference)")
+  }
+}
