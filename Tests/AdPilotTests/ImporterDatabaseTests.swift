@@ -288,6 +288,14 @@ import Testing
     let bytes = try Data(contentsOf: compressed)
     try bytes.prefix(bytes.count * 3 / 4).write(to: compressed)
 
+    // More lines than one COPY batch (4096 rows) come out before gzip fails.
+    let reader = try LineReader(url: compressed)
+    var readable = 0
+    #expect(throws: ImportError.self) {
+      while try reader.next() != nil { readable += 1 }
+    }
+    #expect(readable > 2 * 4_096)
+
     let error = #expect(throws: ImportError.self) {
       try IPinYouLogImporter.importFile(connection, file: compressed)
     }

@@ -1,5 +1,5 @@
-// Tests of the impression writer: day arithmetic, and rows written into a real PostgreSQL.
-// Database tests use their own database per suite and write nothing outside it.
+// Tests of the impression writer's UTC day arithmetic, which picks the day partitions to create.
+// The writer's database round trip is tested in ImporterDatabaseTests.
 
 import Foundation
 import Testing

@@ -1,5 +1,6 @@
 // Locations of the test fixtures and of the shared public ad logs, found from this file's path.
-// Tests only read these files; anything they write goes under the temporary directory.
+// Tests only read these files and write under the temporary directory, except the campaign
+// file test when ADPILOT_WRITE_CAMPAIGNS=1 asks it to rewrite campaigns/ipinyou_rlb.
 
 import Foundation
 
