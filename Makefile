@@ -40,7 +40,7 @@ demo-real: build
 	$(ADPILOT) train --dataset criteo
 	$(ADPILOT) train --dataset ipinyou_2997
 	$(ADPILOT) train --dataset taobao
-	$(ADPILOT) allocate --dataset ipinyou_rlb --date 2013-06-08
+	$(ADPILOT) allocate --dataset ipinyou_rlb --date 2013-06-14
 	$(ADPILOT) requests from-impressions --dataset ipinyou_2997 --split test --limit 5000
 	$(ADPILOT) score --dataset ipinyou_2997
 	$(ADPILOT) summary --dataset ipinyou_rlb

@@ -476,7 +476,7 @@ import Testing
     let perHour = try connection.query(
       """
       SELECT count(*) FROM adpilot.impressions
-      WHERE campaign_id = '1458' AND request_id LIKE '1458-1-%'
+      WHERE campaign_id = 'ipinyou-1458' AND request_id LIKE '1458-1-%'
         AND extract(hour FROM time AT TIME ZONE 'Asia/Shanghai') = 0
       """)
     #expect(try perHour[0].int64(0) == 42)  // steps 1..42: floor((s - 1) * 24 / 1000) = 0

@@ -96,12 +96,18 @@ public enum IPinYouCampaigns {
     }
   }
 
+  /// Returns the campaign id of an advertiser's streams, as in its campaign file and in the
+  /// impressions' campaign_id column.
+  public static func campaignId(advertiser: String) -> String {
+    "ipinyou-\(advertiser)"
+  }
+
   static func campaignJSON(advertiser: String, valuePerClickMicros: Int64, dailyBudgetMicros: Int64)
     -> String
   {
     """
     {
-      "id": "ipinyou-\(advertiser)",
+      "id": "\(campaignId(advertiser: advertiser))",
       "name": "iPinYou advertiser \(advertiser)",
       "advertiser": "\(advertiser)",
       "dataset": "\(dataset)",

@@ -13,8 +13,9 @@ import Postgres
 /// 2013-06-06 + (i - 1) days. Step s (1...1000) is at day start + (s - 1) * 86.4 s, so its
 /// hour is floor((s - 1) * 24 / 1000). Each row is one impression: cost_micros =
 /// market_price * 10 (CNY fen per 1000 impressions to micro-CNY per impression), logged_pctr =
-/// pctr, campaign_id = ad_id = the advertiser id, no features, split "train". Rows of the test
-/// split are left out and counted in `ImportReport.skipped` under "test split".
+/// pctr, ad_id = the advertiser id, campaign_id = `ipinyou-<advertiser id>` as in its campaign
+/// file, no features, split "train". Rows of the test split are left out and counted in
+/// `ImportReport.skipped` under "test split".
 public enum IPinYouStreamImporter {
   public static let defaultDataset = "ipinyou_rlb"
   /// The feature spec: no feature fields, because the streams carry only an outside pCTR.
@@ -63,7 +64,8 @@ public enum IPinYouStreamImporter {
             ImpressionRecord(
               dataset: dataset, time: time,
               requestId: "\(row.advertiser)-\(row.episode)-\(row.step)", adId: row.advertiser,
-              campaignId: row.advertiser, click: row.click, costMicros: row.costMicros,
+              campaignId: IPinYouCampaigns.campaignId(advertiser: row.advertiser), click: row.click,
+              costMicros: row.costMicros,
               loggedPCTR: row.pctr))
         }
       }

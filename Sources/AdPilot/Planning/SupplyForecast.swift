@@ -119,7 +119,9 @@ func forecastSupply(
   let rows = try connection.copyOut(sql) { row in
     guard let campaign = index[try row.text(0)] else { return }
     let time = Date(timeIntervalSince1970: try row.float8(1))
-    daysSeen.insert(Int((time.timeIntervalSince1970 / 86_400).rounded(.down)))
+    // Days are counted as 24-hour slots of the window, so a campaign whose local days straddle
+    // UTC midnight is not counted twice.
+    daysSeen.insert(Int((time.timeIntervalSince(from) / 86_400).rounded(.down)))
     let hour = calendars[campaign].component(.hour, from: time)
     let cost = try row.int64(2)
     if let encoder {
