@@ -15,7 +15,7 @@ struct Command: Sendable {
   var run: @Sendable (ParsedArguments, Context) throws -> Void
 }
 
-/// What every command receives: the environment, a logger and stdout.
+/// The environment, logger and standard output shared by every command.
 final class Context {
   let environment: [String: String]
   let logger: Logger
@@ -48,7 +48,9 @@ enum Tool {
     ]
 
   /// Runs the tool with `arguments` and returns the process exit code.
-  static func main(_ arguments: [String], environment: [String: String] = ProcessInfo.processInfo.environment)
+  static func main(
+    _ arguments: [String], environment: [String: String] = ProcessInfo.processInfo.environment
+  )
     -> Int32
   {
     let verbose = arguments.contains("--verbose")

@@ -100,7 +100,8 @@ struct EndToEndTests {
     let connection = try TestDatabase.connect(suite: Self.suite)
     defer { connection.close() }
     let planner = AllocationPipeline(connection: connection, logger: Logger(minimumLevel: .error))
-    let second = try planner.run(AllocateOptions(dataset: "synthetic", date: outcome.allocation.planDate))
+    let second = try planner.run(
+      AllocateOptions(dataset: "synthetic", date: outcome.allocation.planDate))
     let runs = try connection.query(
       """
       SELECT id::text, status

@@ -1,6 +1,6 @@
 // The model registry in adpilot.models and adpilot.model_aliases: stores trained models with
 // their feature spec, metrics and checksum, and moves a name's `champion` alias. It never
-// promotes a model whose weights fail to load or whose validation log loss is not finite.
+// registers a model with NaN or infinite weights or validation log loss.
 
 import CTR
 import Foundation
@@ -33,6 +33,11 @@ public struct ModelRegistry {
     hyperparameters: [String: String], validationLogLoss: Double,
     trainWindow: (from: Date, to: Date)?
   ) throws -> ModelRecord {
+    guard model.weightsAreFinite, validationLogLoss.isFinite else {
+      throw PipelineError(
+        "model '\(name)' has NaN or infinite weights or validation log loss "
+          + "(\(validationLogLoss)); it was not registered. Lower the learning rate and retrain")
+    }
     let weights = model.serialized()
     let checksum = Self.checksum(weights)
     let version =
@@ -119,7 +124,8 @@ public struct ModelRegistry {
         "SELECT weights, checksum FROM adpilot.models WHERE id = $1", [.text(id)]
       ).first
     else {
-      throw PipelineError("model '\(id)' not found in adpilot.models; list models with `adpilot models`")
+      throw PipelineError(
+        "model '\(id)' not found in adpilot.models; list models with `adpilot models`")
     }
     let weights = try row.bytes(0)
     let stored = try row.string(1)

@@ -43,7 +43,8 @@ public func summaryLines(_ connection: Connection, dataset: String) throws -> [S
   for row in models {
     lines.append(
       "models: \(try row.int64(1)) registered; champion \(try row.optionalString(2) ?? "none") "
-        + "(validation log loss \(try row.optionalString(3) ?? "-"), AUC \(try row.optionalString(4) ?? "-"))")
+        + "(validation log loss \(try row.optionalString(3) ?? "-"), AUC \(try row.optionalString(4) ?? "-"))"
+    )
   }
 
   let plans = try connection.query(

@@ -6,7 +6,7 @@ import CTR
 import Foundation
 import Postgres
 
-/// What a scoring run did.
+/// The outcome of a scoring run.
 public struct ScoreReport: Sendable {
   public var dataset: String
   public var modelId: String

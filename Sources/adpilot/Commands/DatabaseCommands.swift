@@ -17,7 +17,8 @@ let databaseCommands: [Command] = [
       }
       if ConnectionConfig.fromEnvironment(context.environment) != nil, action != "status" {
         context.logger.warning(
-          "DATABASE_URL or PG* variables are set; other commands use that server, not the embedded one")
+          "DATABASE_URL or PG* variables are set; other commands use that server, not the embedded one"
+        )
       }
       let database = EmbeddedDatabase(root: try ProjectPaths.root())
       switch action {
@@ -27,7 +28,9 @@ let databaseCommands: [Command] = [
         let applied = try Migrator(connection).migrate(directory: try ProjectPaths.sqlDirectory)
         connection.close()
         context.print("embedded database running: \(database.config.displayTarget)")
-        if !applied.isEmpty { context.print("migrations applied: \(applied.joined(separator: ", "))") }
+        if !applied.isEmpty {
+          context.print("migrations applied: \(applied.joined(separator: ", "))")
+        }
       case "stop":
         try database.stop()
         context.print("embedded database stopped")
@@ -48,6 +51,7 @@ let databaseCommands: [Command] = [
       let connection = try context.connect()
       defer { connection.close() }
       let applied = try Migrator(connection).migrate(directory: try ProjectPaths.sqlDirectory)
-      context.print(applied.isEmpty ? "schema up to date" : "applied: \(applied.joined(separator: ", "))")
+      context.print(
+        applied.isEmpty ? "schema up to date" : "applied: \(applied.joined(separator: ", "))")
     }),
 ]

@@ -21,7 +21,8 @@ let generateCommand = Command(
   run: { parsed, context in
     var config = SyntheticConfig()
     config.days = try parsed.int("days", default: config.days)
-    config.impressionsPerDay = try parsed.int("impressions-per-day", default: config.impressionsPerDay)
+    config.impressionsPerDay = try parsed.int(
+      "impressions-per-day", default: config.impressionsPerDay)
     config.users = try parsed.int("users", default: config.users)
     config.ads = try parsed.int("ads", default: config.ads)
     config.maxSequenceLength = try parsed.int("sequence-length", default: config.maxSequenceLength)

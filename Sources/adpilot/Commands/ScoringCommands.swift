@@ -37,7 +37,9 @@ let scoreCommand = Command(
   summary: "score pending ad requests (or a query's rows) with the champion into ad_scores",
   usage: "score [--dataset NAME] [--query SQL]",
   options: [
-    .value("dataset", "NAME", "score this data set's requests (default: every data set with pending requests)"),
+    .value(
+      "dataset", "NAME",
+      "score this data set's requests (default: every data set with pending requests)"),
     .value(
       "query", "SQL",
       "score these rows instead; columns request_id, ad_id, cat_values, num_values, seq_values"),

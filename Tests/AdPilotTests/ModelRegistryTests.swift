@@ -1,0 +1,85 @@
+// Tests of the model registry on a real PostgreSQL: versions, aliases with history, checksums,
+// and the rule that a model with a non-finite validation loss is never registered.
+
+import CTR
+import Foundation
+import Postgres
+import TestSupport
+import Testing
+
+@testable import AdPilot
+
+@Suite(.serialized)
+struct ModelRegistryTests {
+  static let spec = FeatureSpec(
+    categorical: [
+      CategoricalField(name: "user_city", role: .user, buckets: 16),
+      CategoricalField(name: "ad_category", role: .ad, buckets: 16),
+    ])
+
+  func model() throws -> LogisticModel {
+    try LogisticModel(spec: Self.spec, config: TrainingConfig(), seed: 1)
+  }
+
+  func register(_ registry: ModelRegistry, loss: Double) throws -> ModelRecord {
+    try registry.register(
+      try model(), name: "registry_test", metrics: ["auc": 0.5], hyperparameters: [:],
+      validationLogLoss: loss, trainWindow: nil)
+  }
+
+  @Test func versionsIncrementPerName() throws {
+    let connection = try TestDatabase.connect(suite: "registry_versions")
+    defer { connection.close() }
+    let registry = ModelRegistry(connection: connection)
+    let first = try register(registry, loss: 0.5)
+    let second = try register(registry, loss: 0.4)
+    #expect(first.version == 1)
+    #expect(second.version == 2)
+    #expect(first.id != second.id)
+    #expect(try registry.list(name: "registry_test").map(\.version) == [2, 1])
+  }
+
+  @Test func aliasMovesAndKeepsHistory() throws {
+    let connection = try TestDatabase.connect(suite: "registry_alias")
+    defer { connection.close() }
+    let registry = ModelRegistry(connection: connection)
+    let first = try register(registry, loss: 0.5)
+    let second = try register(registry, loss: 0.4)
+    try registry.setAlias("champion", of: "registry_test", to: first.id, reason: "first")
+    try registry.setAlias("champion", of: "registry_test", to: second.id, reason: "better")
+    #expect(try registry.alias("champion", of: "registry_test") == second.id)
+    let history = try connection.query(
+      """
+      SELECT model_id, reason
+      FROM adpilot.model_alias_history
+      WHERE name = 'registry_test'
+      ORDER BY set_at, reason DESC
+      """)
+    #expect(try history.map { try $0.string(0) } == [first.id, second.id])
+    #expect(try registry.champion(of: "registry_test")?.record.id == second.id)
+  }
+
+  @Test func loadRejectsCorruptedWeights() throws {
+    let connection = try TestDatabase.connect(suite: "registry_checksum")
+    defer { connection.close() }
+    let registry = ModelRegistry(connection: connection)
+    let record = try register(registry, loss: 0.5)
+    #expect(try registry.load(id: record.id).kind == .logistic)
+    try connection.execute(
+      "UPDATE adpilot.models SET weights = weights || '\\x00'::bytea WHERE id = $1",
+      [.text(record.id)])
+    #expect(throws: PipelineError.self) {
+      _ = try registry.load(id: record.id)
+    }
+  }
+
+  @Test func nonFiniteLossIsNotRegistered() throws {
+    let connection = try TestDatabase.connect(suite: "registry_nan")
+    defer { connection.close() }
+    let registry = ModelRegistry(connection: connection)
+    #expect(throws: PipelineError.self) {
+      _ = try register(registry, loss: .nan)
+    }
+    #expect(try registry.list(name: "registry_test").isEmpty)
+  }
+}
