@@ -127,7 +127,9 @@ private func train(_ model: any ClickModel, on data: EncodedBatch, config: Train
   let batch = Fixtures.batch(spec: spec, count: 8, seed: 2)
   let error = #expect(throws: CTRError.self) { try trainer.trainStep(batch) }
   #expect(error?.kind == .nonFinite)
-  #expect(error?.message.hasPrefix("training loss is nan") == true)
+  // Optimized builds may produce a negative NaN, printed as "-nan".
+  #expect(error?.message.hasPrefix("training loss is") == true)
+  #expect(error?.message.contains("nan") == true)
   #expect(model.embeddings == embeddings)
   #expect(trainer.steps == 0)
 }
