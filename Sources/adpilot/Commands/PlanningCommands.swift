@@ -1,5 +1,6 @@
 // `adpilot campaigns` validates and syncs campaign files; `adpilot allocate` plans a day's
-// budget split and hourly pacing and prints the allocation table.
+// budget split and hourly pacing and prints the allocation table. `adpilot explain` prints why
+// each campaign of a stored plan got its amount.
 
 import AdPilot
 import Allocation
@@ -87,4 +88,49 @@ func printAllocation(_ outcome: AllocationOutcome, _ context: Context) {
       + "(sum of caps \(money(result.sumOfCapsMicros)), traffic can absorb "
       + "\(money(result.absorbableMicros)))"
       + (outcome.superseded > 0 ? "; superseded \(outcome.superseded) earlier plan" : ""))
+}
+
+let explainCommand = Command(
+  name: "explain",
+  summary: "say why each campaign of the current plan got its amount",
+  usage: "explain --dataset NAME --date YYYY-MM-DD [--campaign ID]",
+  options: [
+    .value("dataset", "NAME", "campaign set of the plan"),
+    .value("date", "YYYY-MM-DD", "plan day"),
+    .value("campaign", "ID", "explain this campaign only (default: every campaign)"),
+  ],
+  run: { parsed, context in
+    let connection = try context.connect()
+    defer { connection.close() }
+    let plan = try PlanExplanation.load(
+      connection, dataset: try required(parsed, "dataset"), date: try required(parsed, "date"),
+      campaignId: parsed.value("campaign"))
+    for line in explanationLines(plan) {
+      context.print(line)
+    }
+  })
+
+/// Formats a plan explanation: a summary line, then one paragraph per campaign.
+func explanationLines(_ plan: PlanExplanation) -> [String] {
+  var lines = [
+    "plan \(plan.runId) for \(plan.dataset) on \(plan.planDate): allocated "
+      + "\(money(plan.allocatedMicros)) of a \(money(plan.totalBudgetMicros)) budget"
+  ]
+  if let cut = plan.cutValue {
+    lines.append(
+      "the budget ran out where one more unit of spend returns "
+        + String(format: "%.3f", cut) + " in expected value")
+  }
+  for allocation in plan.allocations {
+    let minimum =
+      allocation.minimumMicros > 0 ? ", minimum \(money(allocation.minimumMicros))" : ""
+    lines.append(
+      "#\(allocation.rank) \(allocation.campaignId): \(money(allocation.amountMicros)) "
+        + "(cap \(money(allocation.capMicros))\(minimum)), expected "
+        + String(format: "%.1f", allocation.expectedClicks) + " clicks worth "
+        + money(Int64(allocation.expectedValueMicros.rounded())) + ", next unit returns "
+        + String(format: "%.3f", allocation.marginalValue))
+    lines.append("    \(plan.reason(for: allocation))")
+  }
+  return lines
 }
