@@ -19,11 +19,16 @@ public struct HourlyPlanRow: Sendable, Equatable {
   public var pctrThreshold: Double
   /// The fraction of the hour's eligible impressions to buy, 0...1.
   public var throttleRate: Double
+  /// The lowest value per micro of cost (pCTR x value per click / cost) that the spend buys:
+  /// an impression at or above it is bought while the hour has budget left. It is infinite
+  /// when the hour buys nothing and 0 when the spend buys all of the hour's traffic.
+  public var valuePerMicroThreshold: Double
 
   /// Creates a row.
   public init(
     hourStart: Date, localHour: Int, spendMicros: Int64, impressions: Double,
-    expectedClicks: Double, pctrThreshold: Double, throttleRate: Double
+    expectedClicks: Double, pctrThreshold: Double, throttleRate: Double,
+    valuePerMicroThreshold: Double = 0
   ) {
     self.hourStart = hourStart
     self.localHour = localHour
@@ -32,6 +37,7 @@ public struct HourlyPlanRow: Sendable, Equatable {
     self.expectedClicks = expectedClicks
     self.pctrThreshold = pctrThreshold
     self.throttleRate = throttleRate
+    self.valuePerMicroThreshold = valuePerMicroThreshold
   }
 }
 
@@ -102,6 +108,15 @@ public enum PacingPlanner {
       campaign: campaign, supply: supply, day: day, amountMicros: anyHourLeft ? remaining : 0,
       hourFractions: fractions)
     return zip(rows, fractions).filter { $0.1 > 0 }.map(\.0)
+  }
+
+  /// Returns the first instant of the campaign's local plan day and of the next day.
+  /// - Throws: `AllocationError` for an invalid plan date.
+  public static func dayBounds(campaign: Campaign, planDate: String) throws(AllocationError)
+    -> (start: Date, end: Date)
+  {
+    let day = try LocalDay(date: try Allocator.parsePlanDate(planDate), timeZone: campaign.timeZone)
+    return (day.start, day.end)
   }
 
   // ---------------------------------------------------------------------------------------------
@@ -265,6 +280,34 @@ public enum PacingPlanner {
     return HourlyPlanRow(
       hourStart: hour.start, localHour: hour.localHour, spendMicros: spendMicros,
       impressions: purchase.impressions, expectedClicks: purchase.clicks,
-      pctrThreshold: threshold, throttleRate: throttle)
+      pctrThreshold: threshold, throttleRate: throttle,
+      valuePerMicroThreshold: cutSlope(curve, spendMicros: Double(spendMicros)))
+  }
+
+  /// Returns the value per micro at which a spend cuts the curve.
+  ///
+  /// A piece stands for a band of impressions whose value per micro spreads around the piece's
+  /// slope. The band is taken to reach halfway, in log scale, to the slopes of its neighbours
+  /// (as far again beyond its own slope at either end of the curve). A spend that buys the
+  /// fraction f of a piece cuts the band at f of the way from its upper to its lower edge.
+  static func cutSlope(_ curve: ResponseCurve, spendMicros: Double) -> Double {
+    let pieces = curve.pieces
+    guard spendMicros > 0, !pieces.isEmpty else { return .infinity }
+    var before = 0.0
+    var index = 0
+    while index < pieces.count && before + pieces[index].costMicros < spendMicros {
+      before += pieces[index].costMicros
+      index += 1
+    }
+    guard index < pieces.count else { return 0 }
+    let slopes = pieces.map { max($0.slope, 1e-300) }
+    let slope = log(slopes[index])
+    let above = index > 0 ? log(slopes[index - 1]) : nil
+    let below = index + 1 < pieces.count ? log(slopes[index + 1]) : nil
+    let halfAbove = above.map { ($0 - slope) / 2 } ?? below.map { (slope - $0) / 2 } ?? 0
+    let halfBelow = below.map { (slope - $0) / 2 } ?? halfAbove
+    let fraction = min(1, (spendMicros - before) / pieces[index].costMicros)
+    if index + 1 == pieces.count && fraction >= 1 { return 0 }
+    return exp(slope + halfAbove - fraction * (halfAbove + halfBelow))
   }
 }

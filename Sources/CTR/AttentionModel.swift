@@ -106,8 +106,15 @@ public final class AttentionModel: ClickModel, @unchecked Sendable {
   var embeddings: [Float]
   /// Every dense layer's weights and biases, at the offsets in `structure`.
   var dense: [Float]
+  /// The embedding rows training has updated, or nil for a model no trainer has stepped (and
+  /// for files of format version 1), whose rows are all used as they are.
+  var trainedRows: TrainedRows?
 
-  /// Creates a model with weights drawn from `seed`; the widths come from `config`.
+  /// Creates a model with weights drawn from `seed`; the widths and the starting output bias
+  /// (see ``TrainingConfig/baseRate``) come from `config`.
+  ///
+  /// Row 0 of every field, the missing-value slot, starts at zero, so a value that training never
+  /// sees contributes nothing until a step updates it.
   public convenience init(spec: FeatureSpec, config: TrainingConfig, seed: UInt64) throws(CTRError)
   {
     try spec.validate()
@@ -118,8 +125,16 @@ public final class AttentionModel: ClickModel, @unchecked Sendable {
     for index in embeddings.indices {
       embeddings[index] = random.nextFloat(in: -0.05..<0.05)
     }
+    let d = spec.embeddingDimension
+    for offset in layout.offsets {
+      for j in 0..<d { embeddings[offset * d + j] = 0 }
+    }
     for layer in structure.allLayers {
       layer.initialize(&dense, random: &random)
+    }
+    if let baseRate = config.baseRate {
+      let output = structure.mlp.layers[structure.mlp.layers.count - 1]
+      dense[output.biasOffset] = Probability.logit(baseRate)
     }
   }
 
@@ -140,8 +155,15 @@ public final class AttentionModel: ClickModel, @unchecked Sendable {
   /// The number of rows one forward pass handles in `predict`, bounding its memory.
   static let predictionChunk = 256
 
+  /// Returns `batch` with the rows training never updated replaced by their field's row 0.
+  func resolvingUntrainedRows(_ batch: EncodedBatch) -> EncodedBatch {
+    guard let trainedRows else { return batch }
+    return layout.replacingUntrainedRows(batch, trained: trainedRows)
+  }
+
   /// Returns pCTR per row, corrected for negative downsampling; traps when `batch` was encoded
-  /// for another spec (see ``ClickModel/check(_:)``).
+  /// for another spec (see ``ClickModel/check(_:)``). An embedding row that training never
+  /// updated is read as its field's row 0, the missing-value slot.
   public func predict(_ batch: EncodedBatch) -> [Float] {
     guard batch.specFingerprint == fingerprint else {
       fatalError("predict: batch encoded for a different feature spec than the model's")
@@ -152,7 +174,7 @@ public final class AttentionModel: ClickModel, @unchecked Sendable {
     while start < batch.count {
       let end = min(start + Self.predictionChunk, batch.count)
       let chunk = start == 0 && end == batch.count ? batch : batch.slice(start..<end)
-      let logits = forward(chunk).logits
+      let logits = forward(resolvingUntrainedRows(chunk)).logits
       for logit in logits {
         result.append(Probability.corrected(logit: logit, negativeSampleRate: negativeSampleRate))
       }
@@ -176,6 +198,12 @@ enum Probability {
   /// Returns binary cross-entropy from the logit: max(z, 0) - z * y + log(1 + exp(-|z|)).
   @inline(__always) static func crossEntropy(logit z: Float, label y: Float) -> Float {
     max(z, 0) - z * y + Math.logarithmOnePlus(Math.exponential(-abs(z)))
+  }
+
+  /// Returns the log-odds log(p / (1 - p)), with p clamped to [1e-6, 1 - 1e-6].
+  static func logit(_ p: Float) -> Float {
+    let clamped = min(max(p, 1e-6), 1 - 1e-6)
+    return Math.logarithm(clamped / (1 - clamped))
   }
 
   /// Returns sigmoid(z) corrected for negatives kept at rate w: q = p / (p + (1 - p) / w).

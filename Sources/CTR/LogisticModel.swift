@@ -19,15 +19,22 @@ public final class LogisticModel: ClickModel, @unchecked Sendable {
   var embeddings: [Float]
   /// `[1]`: the bias.
   var dense: [Float]
+  /// The rows of `embeddings` training has updated, or nil for a model no trainer has stepped
+  /// (and for files of format version 1), whose weights are all used as they are.
+  var trainedRows: TrainedRows?
 
-  /// Creates a model with zero weights, the usual start for logistic regression. The `seed` is
-  /// unused and `config` is only validated, so the call matches ``AttentionModel``'s.
+  /// Creates a model with zero weights, the usual start for logistic regression, and the bias
+  /// at the log-odds of ``TrainingConfig/baseRate`` when it is set. The `seed` is unused, so
+  /// the call matches ``AttentionModel``'s.
   public convenience init(spec: FeatureSpec, config: TrainingConfig, seed: UInt64)
     throws(CTRError)
   {
     try spec.validate()
     try config.validate()
     self.init(validSpec: spec)
+    if let baseRate = config.baseRate {
+      dense[0] = Probability.logit(baseRate)
+    }
   }
 
   init(validSpec spec: FeatureSpec) {
@@ -38,13 +45,21 @@ public final class LogisticModel: ClickModel, @unchecked Sendable {
     dense = [0]
   }
 
+  /// Returns `batch` with the rows training never updated replaced by their field's row 0.
+  func resolvingUntrainedRows(_ batch: EncodedBatch) -> EncodedBatch {
+    guard let trainedRows else { return batch }
+    return layout.replacingUntrainedRows(
+      batch, trained: trainedRows, sequenceBase: layout.totalRows)
+  }
+
   /// Returns pCTR per row, corrected for negative downsampling; traps when `batch` was encoded
-  /// for another spec (see ``ClickModel/check(_:)``).
+  /// for another spec (see ``ClickModel/check(_:)``). A weight that training never updated is
+  /// read as its field's row 0, the missing-value weight.
   public func predict(_ batch: EncodedBatch) -> [Float] {
     guard batch.specFingerprint == fingerprint else {
       fatalError("predict: batch encoded for a different feature spec than the model's")
     }
-    return logits(batch).map {
+    return logits(resolvingUntrainedRows(batch)).map {
       Probability.corrected(logit: $0, negativeSampleRate: negativeSampleRate)
     }
   }

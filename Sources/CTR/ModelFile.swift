@@ -3,7 +3,7 @@
 //
 // Layout, little-endian throughout:
 //   magic      8 bytes  "ADPCTR\r\n"
-//   version    UInt32   1
+//   version    UInt32   2 (version 1 files, which lack `trained`, are still read)
 //   length     UInt64   total file length in bytes, checksum included
 //   kind       string   ModelKind raw value
 //   spec       categorical and numeric fields (count, then name, role, buckets each),
@@ -11,13 +11,18 @@
 //              maxSequenceLength, embeddingDimension
 //   hyper      attentionHidden, mlpHidden (count, then UInt32 widths), negativeSampleRate Float
 //   weights    embeddings, dense (count UInt64, then IEEE 754 Float32 values)
+//   trained    rows covered UInt64 (0: no record, every row is used as stored), then
+//              ceil(rows / 64) UInt64 words, bit r % 64 of word r / 64 set when training
+//              updated embedding row r
 //   checksum   UInt32   CRC-32 (IEEE 802.3 polynomial, as in zlib) of every byte before it
 // A string is a UInt32 byte count followed by UTF-8 bytes; a count or size is a UInt64.
 
 /// Constants of the model file format.
 enum ModelFile {
   static let magic: [UInt8] = Array("ADPCTR\r\n".utf8)
-  static let version: UInt32 = 1
+  static let version: UInt32 = 2
+  /// The oldest format version this build reads.
+  static let oldestReadableVersion: UInt32 = 1
   /// Magic, version and length: the bytes read before anything else.
   static let headerSize = 8 + 4 + 8
 }
@@ -26,7 +31,8 @@ extension AttentionModel {
   public func serialized() -> [UInt8] {
     ModelFile.write(
       kind: kind, spec: spec, attentionHidden: attentionHidden, mlpHidden: mlpHidden,
-      negativeSampleRate: negativeSampleRate, embeddings: embeddings, dense: dense)
+      negativeSampleRate: negativeSampleRate, embeddings: embeddings, dense: dense,
+      trainedRows: trainedRows)
   }
 }
 
@@ -34,7 +40,8 @@ extension LogisticModel {
   public func serialized() -> [UInt8] {
     ModelFile.write(
       kind: kind, spec: spec, attentionHidden: [], mlpHidden: [],
-      negativeSampleRate: negativeSampleRate, embeddings: embeddings, dense: dense)
+      negativeSampleRate: negativeSampleRate, embeddings: embeddings, dense: dense,
+      trainedRows: trainedRows)
   }
 }
 
@@ -43,7 +50,7 @@ extension LogisticModel {
 /// Throws ``CTRError`` (kind `.invalidModelFile`) on a wrong magic or version, a truncated or
 /// padded file, a checksum mismatch, or weights whose shapes do not match the stored spec.
 public func loadModel(_ bytes: [UInt8]) throws(CTRError) -> any ClickModel {
-  var reader = try ModelFile.verifiedReader(bytes)
+  var (reader, fileVersion) = try ModelFile.verifiedReader(bytes)
   let kindName = try reader.string()
   guard let kind = ModelKind(rawValue: kindName) else {
     throw ModelFile.invalid("unknown model kind '\(kindName)': the file needs a newer AdPilot")
@@ -62,6 +69,7 @@ public func loadModel(_ bytes: [UInt8]) throws(CTRError) -> any ClickModel {
   }
   let embeddings = try reader.floats()
   let dense = try reader.floats()
+  let trainedRows = fileVersion >= 2 ? try reader.trainedRows() : nil
 
   switch kind {
   case .attention, .dnn:
@@ -74,17 +82,21 @@ public func loadModel(_ bytes: [UInt8]) throws(CTRError) -> any ClickModel {
     }
     try ModelFile.checkShape("embeddings", embeddings.count, model.embeddings.count)
     try ModelFile.checkShape("dense weights", dense.count, model.dense.count)
+    try ModelFile.checkTrainedRows(trainedRows, embeddingRows: model.layout.totalRows)
     model.embeddings = embeddings
     model.dense = dense
     model.negativeSampleRate = negativeSampleRate
+    model.trainedRows = trainedRows
     return model
   case .logistic:
     let model = LogisticModel(validSpec: spec)
     try ModelFile.checkShape("embeddings", embeddings.count, model.embeddings.count)
     try ModelFile.checkShape("dense weights", dense.count, model.dense.count)
+    try ModelFile.checkTrainedRows(trainedRows, embeddingRows: model.embeddings.count)
     model.embeddings = embeddings
     model.dense = dense
     model.negativeSampleRate = negativeSampleRate
+    model.trainedRows = trainedRows
     return model
   }
 }
@@ -100,9 +112,16 @@ extension ModelFile {
     }
   }
 
+  static func checkTrainedRows(_ trained: TrainedRows?, embeddingRows: Int) throws(CTRError) {
+    if let trained, trained.count != embeddingRows {
+      throw invalid(
+        "the trained-row record covers \(trained.count) rows, the spec has \(embeddingRows)")
+    }
+  }
+
   static func write(
     kind: ModelKind, spec: FeatureSpec, attentionHidden: [Int], mlpHidden: [Int],
-    negativeSampleRate: Float, embeddings: [Float], dense: [Float]
+    negativeSampleRate: Float, embeddings: [Float], dense: [Float], trainedRows: TrainedRows?
   ) -> [UInt8] {
     var writer = ByteWriter()
     writer.bytes.reserveCapacity(4 * (embeddings.count + dense.count) + 4096)
@@ -116,6 +135,8 @@ extension ModelFile {
     writer.float(negativeSampleRate)
     writer.floats(embeddings)
     writer.floats(dense)
+    writer.uint64(UInt64(trainedRows?.count ?? 0))
+    for word in trainedRows?.words ?? [] { writer.uint64(word) }
     let length = UInt64(writer.bytes.count + 4)
     for index in 0..<8 {
       writer.bytes[12 + index] = UInt8(truncatingIfNeeded: length >> (8 * UInt64(index)))
@@ -124,8 +145,11 @@ extension ModelFile {
     return writer.bytes
   }
 
-  /// Checks magic, version, length and checksum; returns a reader positioned after the header.
-  static func verifiedReader(_ bytes: [UInt8]) throws(CTRError) -> ByteReader {
+  /// Checks magic, version, length and checksum; returns a reader positioned after the header
+  /// and the file's format version.
+  static func verifiedReader(_ bytes: [UInt8]) throws(CTRError) -> (
+    reader: ByteReader, version: UInt32
+  ) {
     guard bytes.count >= magic.count, Array(bytes[0..<magic.count]) == magic else {
       throw invalid("wrong magic bytes: this is not an AdPilot CTR model")
     }
@@ -135,9 +159,10 @@ extension ModelFile {
       throw invalid("truncated: \(bytes.count) bytes is shorter than the header")
     }
     let fileVersion = try reader.uint32()
-    guard fileVersion == version else {
+    guard (oldestReadableVersion...version).contains(fileVersion) else {
       throw invalid(
-        "format version \(fileVersion) is not supported (this build reads \(version))")
+        "format version \(fileVersion) is not supported (this build reads "
+          + "\(oldestReadableVersion) to \(version))")
     }
 
     let length = try reader.uint64()
@@ -158,7 +183,7 @@ extension ModelFile {
           + "the file is corrupt, load it again from the registry")
     }
     reader.end = bytes.count - 4
-    return reader
+    return (reader, fileVersion)
   }
 
   static func hex(_ value: UInt32) -> String {
@@ -322,6 +347,21 @@ struct ByteReader {
       index += 4
     }
     return values
+  }
+
+  /// Reads the trained-row record: nil when it covers no rows.
+  mutating func trainedRows() throws(CTRError) -> TrainedRows? {
+    let rows = try count()
+    guard rows > 0 else { return nil }
+    let wordCount = (rows + 63) / 64
+    guard wordCount <= (end - position) / 8 else {
+      throw ModelFile.invalid(
+        "truncated: the trained-row record needs \(wordCount) words at offset \(position)")
+    }
+    var words: [UInt64] = []
+    words.reserveCapacity(wordCount)
+    for _ in 0..<wordCount { words.append(try uint64()) }
+    return TrainedRows(count: rows, words: words)
   }
 
   mutating func role() throws(CTRError) -> FieldRole {

@@ -9,12 +9,17 @@ protocol TrainableModel: ClickModel {
   var embeddings: [Float] { get set }
   var dense: [Float] { get set }
   var negativeSampleRate: Float { get set }
+  /// The rows of `embeddings` that a step has updated; the trainer creates and fills it.
+  var trainedRows: TrainedRows? { get set }
+  /// The Adam step size this kind takes from a config.
+  static func learningRate(_ config: TrainingConfig) -> Float
   /// The width of one row of `embeddings`.
   var embeddingWidth: Int { get }
   /// Returns the mean cross-entropy, the dense gradients, and adds the embedding-row gradients.
   func lossAndGradients(_ batch: EncodedBatch, sparse: inout SparseGradient)
     -> (loss: Double, dense: [Float])
-  /// Returns the mean cross-entropy of the batch (no gradients).
+  /// Returns the mean cross-entropy of the batch (no gradients), reading untrained rows as
+  /// their field's row 0 like `predict`.
   func loss(_ batch: EncodedBatch) -> Double
 }
 
@@ -43,6 +48,8 @@ extension TrainableModel {
 extension AttentionModel: TrainableModel {
   var embeddingWidth: Int { spec.embeddingDimension }
 
+  static func learningRate(_ config: TrainingConfig) -> Float { config.learningRate }
+
   func lossAndGradients(_ batch: EncodedBatch, sparse: inout SparseGradient)
     -> (loss: Double, dense: [Float])
   {
@@ -55,6 +62,7 @@ extension AttentionModel: TrainableModel {
 
   /// Returns the mean loss, running the forward pass in chunks so memory stays bounded.
   func loss(_ batch: EncodedBatch) -> Double {
+    let batch = resolvingUntrainedRows(batch)
     guard batch.count > Self.predictionChunk else {
       return meanCrossEntropy(logits: forward(batch).logits, labels: batch.labels)
     }
@@ -75,6 +83,8 @@ extension AttentionModel: TrainableModel {
 extension LogisticModel: TrainableModel {
   var embeddingWidth: Int { 1 }
 
+  static func learningRate(_ config: TrainingConfig) -> Float { config.logisticLearningRate }
+
   func lossAndGradients(_ batch: EncodedBatch, sparse: inout SparseGradient)
     -> (loss: Double, dense: [Float])
   {
@@ -85,7 +95,7 @@ extension LogisticModel: TrainableModel {
   }
 
   func loss(_ batch: EncodedBatch) -> Double {
-    meanCrossEntropy(logits: logits(batch), labels: batch.labels)
+    meanCrossEntropy(logits: logits(resolvingUntrainedRows(batch)), labels: batch.labels)
   }
 }
 
@@ -93,6 +103,7 @@ extension LogisticModel: TrainableModel {
 public struct ModelSnapshot: Sendable {
   let embeddings: [Float]
   let dense: [Float]
+  let trainedRows: TrainedRows?
 }
 
 /// The trainer of an ``AttentionModel`` or a ``LogisticModel``: Adam on dense weights, lazy
@@ -127,10 +138,11 @@ public final class Trainer {
     trainable.negativeSampleRate = config.negativeSampleRate
     self.trainable = trainable
     self.config = config
+    let learningRate = type(of: trainable).learningRate(config)
     denseOptimizer = DenseAdam(
-      count: trainable.dense.count, learningRate: config.learningRate, l2: config.l2)
+      count: trainable.dense.count, learningRate: learningRate, l2: config.l2)
     embeddingOptimizer = LazyAdam(
-      count: trainable.embeddings.count, learningRate: config.learningRate, l2: config.l2)
+      count: trainable.embeddings.count, learningRate: learningRate, l2: config.l2)
     sparse = SparseGradient(
       tableRows: trainable.embeddings.count / trainable.embeddingWidth,
       width: trainable.embeddingWidth)
@@ -156,6 +168,7 @@ public final class Trainer {
     }
     denseOptimizer.update(&trainable.dense, gradients: gradients)
     embeddingOptimizer.update(&trainable.embeddings, gradient: sparse)
+    markTrainedRows()
     steps += 1
     return Float(loss)
   }
@@ -206,6 +219,17 @@ public final class Trainer {
     return (loss, dense)
   }
 
+  /// Records the rows this step updated, so that prediction stops replacing them.
+  private func markTrainedRows() {
+    var trained =
+      trainable.trainedRows
+      ?? TrainedRows(count: trainable.embeddings.count / trainable.embeddingWidth)
+    for row in sparse.rows {
+      trained.insert(Int(row))
+    }
+    trainable.trainedRows = trained
+  }
+
   /// Returns the mean loss of `batch` without changing the model.
   public func loss(_ batch: EncodedBatch) throws(CTRError) -> Double {
     try checkShape(batch)
@@ -218,7 +242,9 @@ public final class Trainer {
 
   /// Returns a copy of the current weights.
   public func snapshot() -> ModelSnapshot {
-    ModelSnapshot(embeddings: trainable.embeddings, dense: trainable.dense)
+    ModelSnapshot(
+      embeddings: trainable.embeddings, dense: trainable.dense,
+      trainedRows: trainable.trainedRows)
   }
 
   /// Puts back weights from `snapshot`; throws when it was taken from a model of another shape.
@@ -235,6 +261,7 @@ public final class Trainer {
     }
     trainable.embeddings = snapshot.embeddings
     trainable.dense = snapshot.dense
+    trainable.trainedRows = snapshot.trainedRows
   }
 
   /// Records an epoch's validation loss; returns true, and snapshots the weights, when it is the
@@ -262,6 +289,7 @@ public final class Trainer {
     guard let best else { return false }
     trainable.embeddings = best.embeddings
     trainable.dense = best.dense
+    trainable.trainedRows = best.trainedRows
     return true
   }
 }

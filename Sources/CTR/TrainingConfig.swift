@@ -5,8 +5,15 @@
 public struct TrainingConfig: Sendable, Equatable {
   /// Rows per training step. The caller cuts its batches to this size; the trainer takes any.
   public var batchSize: Int = 1024
-  /// The Adam step size for dense weights and embedding rows.
+  /// The Adam step size for the attention model's dense weights and embedding rows.
   public var learningRate: Float = 0.001
+  /// The Adam step size for the logistic baseline. Adam moves each weight by about this much
+  /// per step, so the baseline, which has no hidden layers to amplify a step, needs a larger
+  /// one than the attention model to reach the base rate and its weights within a few epochs.
+  public var logisticLearningRate: Float = 0.02
+  /// The click rate of the training rows, in (0, 1), or nil when unknown. Both models start
+  /// their output bias at its log-odds, so the first steps need not learn the base rate.
+  public var baseRate: Float?
   /// The L2 coefficient, applied to every dense weight and bias and to the embedding rows a step
   /// touches (never to untouched rows).
   public var l2: Float = 1e-6
@@ -38,6 +45,12 @@ public struct TrainingConfig: Sendable, Equatable {
     if batchSize < 1 { throw fail("batchSize must be >= 1, got \(batchSize)") }
     if !(learningRate > 0 && learningRate.isFinite) {
       throw fail("learningRate must be a positive number, got \(learningRate)")
+    }
+    if !(logisticLearningRate > 0 && logisticLearningRate.isFinite) {
+      throw fail("logisticLearningRate must be a positive number, got \(logisticLearningRate)")
+    }
+    if let baseRate, !(baseRate > 0 && baseRate < 1) {
+      throw fail("baseRate must be in (0, 1), got \(baseRate)")
     }
     if !(l2 >= 0 && l2.isFinite) { throw fail("l2 must be >= 0, got \(l2)") }
     if mlpHidden.contains(where: { $0 < 1 }) {

@@ -44,6 +44,7 @@ enum Tool {
   static let commands: [Command] =
     databaseCommands + importCommands + [
       generateCommand, campaignsCommand, trainCommand, modelsCommand, allocateCommand,
+      explainCommand,
       requestsCommand, scoreCommand, summaryCommand, benchCommand,
     ]
 

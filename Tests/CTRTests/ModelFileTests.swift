@@ -60,7 +60,7 @@ private func loadError(_ bytes: [UInt8]) -> CTRError? {
     spec: Fixtures.plainSpec(), config: Fixtures.smallConfig(), seed: 1
   ).serialized()
   #expect(Array(bytes[0..<8]) == Array("ADPCTR\r\n".utf8))
-  #expect(Array(bytes[8..<12]) == [1, 0, 0, 0])
+  #expect(Array(bytes[8..<12]) == [2, 0, 0, 0])
   var length: UInt64 = 0
   for index in 0..<8 { length |= UInt64(bytes[12 + index]) << (8 * UInt64(index)) }
   #expect(length == UInt64(bytes.count))
@@ -77,8 +77,11 @@ private func loadError(_ bytes: [UInt8]) -> CTRError? {
   #expect(loadError([])?.message.contains("wrong magic bytes") == true)
 
   var newerVersion = bytes
-  newerVersion[8] = 2
-  #expect(loadError(newerVersion)?.message.contains("format version 2 is not supported") == true)
+  newerVersion[8] = 3
+  #expect(loadError(newerVersion)?.message.contains("format version 3 is not supported") == true)
+  var zeroVersion = bytes
+  zeroVersion[8] = 0
+  #expect(loadError(zeroVersion)?.message.contains("format version 0 is not supported") == true)
 
   let truncated = Array(bytes.dropLast(10))
   #expect(loadError(truncated)?.message.contains("truncated") == true)
@@ -108,4 +111,56 @@ private func loadError(_ bytes: [UInt8]) -> CTRError? {
   #expect(text.contains("\"maxSequenceLength\":5"))
   #expect(text.contains("\"role\":\"ad\""))
   #expect(try JSONDecoder().decode(FeatureSpec.self, from: json) == spec)
+}
+
+/// Rewrites a version 2 file without a trained-row record as format version 1, which ends
+/// after the dense weights: drops the record's zero count and fixes version, length and CRC.
+private func versionOneFile(_ bytes: [UInt8]) -> [UInt8] {
+  var body = Array(bytes.dropLast(4 + 8))
+  body[8] = 1
+  let length = UInt64(body.count + 4)
+  for index in 0..<8 {
+    body[12 + index] = UInt8(truncatingIfNeeded: length >> (8 * UInt64(index)))
+  }
+  let crc = CRC32.checksum(body[...])
+  for index in 0..<4 {
+    body.append(UInt8(truncatingIfNeeded: crc >> (8 * UInt32(index))))
+  }
+  return body
+}
+
+@Test func versionOneFilesStillLoad() throws {
+  for spec in [Fixtures.sequenceSpec(), Fixtures.profileSpec(), Fixtures.plainSpec()] {
+    let config = Fixtures.smallConfig()
+    for model in [
+      try AttentionModel(spec: spec, config: config, seed: 5) as any ClickModel,
+      try LogisticModel(spec: spec, config: config, seed: 5),
+    ] {
+      let current = model.serialized()
+      // An untrained model stores a record covering 0 rows: 8 zero bytes before the CRC.
+      #expect(
+        Array(current[(current.count - 12)..<(current.count - 4)]) == [0, 0, 0, 0, 0, 0, 0, 0])
+      let old = versionOneFile(current)
+      let loaded = try loadModel(old)
+      let batch = Fixtures.batch(spec: spec, count: 20, seed: 3)
+      #expect(loaded.predict(batch) == model.predict(batch))
+      #expect(loaded.serialized() == current)
+    }
+  }
+}
+
+@Test func trainedRowRecordOfWrongSizeIsRejected() throws {
+  let (model, _) = try trainedModels()[0]
+  let bytes = model.serialized()
+  let attention = try #require(model as? AttentionModel)
+  let rows = try #require(attention.trainedRows).count
+  // The record starts with its row count, right after the dense weights.
+  let recordStart = bytes.count - 4 - 8 - 8 * ((rows + 63) / 64)
+  var body = Array(bytes.dropLast(4))
+  body[recordStart] &+= 64
+  let crc = CRC32.checksum(body[...])
+  for index in 0..<4 {
+    body.append(UInt8(truncatingIfNeeded: crc >> (8 * UInt32(index))))
+  }
+  #expect(loadError(body)?.kind == .invalidModelFile)
 }

@@ -232,3 +232,43 @@ private func train(_ model: any ClickModel, on data: EncodedBatch, config: Train
     }
   }
 }
+
+@Test func baseRateSetsStartingBias() throws {
+  var config = Fixtures.smallConfig()
+  config.baseRate = 0.04
+  let logit = Probability.logit(0.04)
+  #expect(abs(logit - (-3.1780538)) < 1e-5)
+  for spec in [Fixtures.sequenceSpec(), Fixtures.profileSpec(), Fixtures.plainSpec()] {
+    let logistic = try LogisticModel(spec: spec, config: config, seed: 1)
+    #expect(logistic.dense == [logit])
+    // A fresh logistic model predicts the base rate for every row.
+    let batch = Fixtures.batch(spec: spec, count: 5, seed: 2)
+    for p in logistic.predict(batch) {
+      #expect(abs(p - 0.04) < 1e-6)
+    }
+    let attention = try AttentionModel(spec: spec, config: config, seed: 1)
+    let output = attention.structure.mlp.layers[attention.structure.mlp.layers.count - 1]
+    #expect(attention.dense[output.biasOffset] == logit)
+  }
+}
+
+@Test func logisticTakesItsOwnLearningRate() throws {
+  let spec = Fixtures.plainSpec()
+  let batch = Fixtures.batch(spec: spec, count: 16, seed: 3)
+  var config = Fixtures.smallConfig()
+  config.learningRate = 0.001
+  config.logisticLearningRate = 0.05
+  let model = try LogisticModel(spec: spec, config: config, seed: 1)
+  let trainer = try Trainer(model: model, config: config)
+  _ = try trainer.trainStep(batch)
+  // Adam's first step moves every weight with a nonzero gradient by the step size.
+  #expect(abs(abs(model.dense[0]) - 0.05) < 1e-4)
+}
+
+@Test func baseRateOutsideUnitIntervalIsRejected() {
+  for rate: Float in [0, 1, -0.5, .nan] {
+    var config = TrainingConfig()
+    config.baseRate = rate
+    #expect(throws: CTRError.self) { try config.validate() }
+  }
+}

@@ -58,21 +58,11 @@ public struct AllocationPipeline {
     }
     let budget = try totalBudget(options, dataset: dataset.name)
 
-    var model: (any ClickModel)?
-    var modelId: String?
-    if dataset.hasFeatures {
-      guard let champion = try ModelRegistry(connection: connection).champion(of: dataset.name)
-      else {
-        throw PipelineError(
-          "model name '\(dataset.name)' has no champion; train one with "
-            + "`adpilot train --dataset \(dataset.name)`")
-      }
-      model = champion.model
-      modelId = champion.record.id
-    }
+    let (model, modelId) = try clickModel(dataset)
 
     let forecast = try forecastSupply(
-      connection, dataset: dataset, campaigns: campaigns, planDay: planDay,
+      connection, dataset: dataset, campaigns: campaigns,
+      planDay: try forecastEnd(campaigns, date: options.date, utcDay: planDay),
       historyDays: options.historyDays, model: model, modelId: modelId)
     guard forecast.historyRows > 0 else {
       throw PipelineError(
@@ -99,8 +89,8 @@ public struct AllocationPipeline {
     }
 
     let written = try write(
-      dataset: dataset.name, date: options.date, budget: budget, result: result, plans: plans,
-      modelId: modelId)
+      kind: "plan", dataset: dataset.name, date: options.date, budget: budget, result: result,
+      plans: plans, modelId: modelId)
     return AllocationOutcome(
       runId: written.runId, planDate: options.date, result: result, campaigns: campaigns,
       plans: plans, forecastDays: forecast.historyDays, forecastRows: forecast.historyRows,
@@ -112,11 +102,25 @@ public struct AllocationPipeline {
     guard let range = try impressionTimeRange(connection, dataset: dataset) else {
       throw PipelineError("data set '\(dataset)' has no impressions to plan from")
     }
-    let day = Date(timeIntervalSince1970: (range.last.timeIntervalSince1970 / 86_400).rounded(.down) * 86_400 + 86_400)
+    let day = Date(
+      timeIntervalSince1970: (range.last.timeIntervalSince1970 / 86_400).rounded(.down) * 86_400
+        + 86_400)
     return formatPlanDate(day)
   }
 
   // MARK: - Steps
+
+  /// Returns the champion model of a data set with features, or nil for one with logged pCTR.
+  func clickModel(_ dataset: DatasetInfo) throws -> (model: (any ClickModel)?, id: String?) {
+    guard dataset.hasFeatures else { return (nil, nil) }
+    guard let champion = try ModelRegistry(connection: connection).champion(of: dataset.name)
+    else {
+      throw PipelineError(
+        "model name '\(dataset.name)' has no champion; train one with "
+          + "`adpilot train --dataset \(dataset.name)`")
+    }
+    return (champion.model, champion.record.id)
+  }
 
   private func totalBudget(_ options: AllocateOptions, dataset: String) throws -> Int64 {
     if let budget = options.budgetMicros {
@@ -137,8 +141,10 @@ public struct AllocationPipeline {
     return try row.int64(0)
   }
 
-  private func write(
-    dataset: String, date: String, budget: Int64, result: AllocationResult,
+  /// Writes a run of `kind` ('plan', 'replan' or 'backtest') with its allocations and pacing
+  /// rows, superseding the current run of the same kind, day and data set.
+  func write(
+    kind: String, dataset: String, date: String, budget: Int64, result: AllocationResult,
     plans: [String: [HourlyPlanRow]], modelId: String?
   ) throws -> (runId: String, superseded: Int) {
     try connection.transaction {
@@ -147,19 +153,19 @@ public struct AllocationPipeline {
         """
         UPDATE adpilot.plan_runs
         SET status = 'superseded', superseded_at = now()
-        WHERE dataset = $1 AND plan_date = $2::date AND kind = 'plan' AND status = 'current'
-        """, [.text(dataset), .date(date)])
+        WHERE dataset = $1 AND plan_date = $2::date AND kind = $3 AND status = 'current'
+        """, [.text(dataset), .date(date), .text(kind)])
       guard
         let runId = try connection.query(
           """
           INSERT INTO adpilot.plan_runs
               (dataset, plan_date, kind, total_budget_micros, allocated_micros, model_id)
-          VALUES ($1, $2::date, 'plan', $3, $4, $5)
+          VALUES ($1, $2::date, $6, $3, $4, $5)
           RETURNING id::text
           """,
           [
             .text(dataset), .date(date), .int64(budget), .int64(result.allocatedMicros),
-            modelId.map(PostgresValue.text) ?? .null,
+            modelId.map(PostgresValue.text) ?? .null, .text(kind),
           ]
         ).first?.string(0)
       else { throw PipelineError("inserting the plan run returned no id") }
@@ -228,6 +234,16 @@ public struct AllocationPipeline {
       return (runId, superseded)
     }
   }
+}
+
+/// Returns the end of the forecast window: the earliest local start of the plan day among the
+/// campaigns, so that no hour of the plan day itself reaches the forecast.
+func forecastEnd(_ campaigns: [Campaign], date: String, utcDay: Date) throws -> Date {
+  var end = utcDay
+  for campaign in campaigns {
+    end = min(end, try PacingPlanner.dayBounds(campaign: campaign, planDate: date).start)
+  }
+  return end
 }
 
 /// Parses a YYYY-MM-DD plan date into the start of that UTC day.

@@ -69,12 +69,15 @@ func readCampaignDirectory(_ directory: URL) throws -> (
 /// Syncs the campaign files under `directory` into the database in one transaction.
 public func syncCampaigns(_ connection: Connection, directory: URL) throws -> CampaignSyncReport {
   let (definitions, portfolios) = try readCampaignDirectory(directory)
-  let datasets = Array(Set(definitions.map(\.campaign.dataset) + portfolios.map(\.0.dataset))).sorted()
+  let datasets = Array(Set(definitions.map(\.campaign.dataset) + portfolios.map(\.0.dataset)))
+    .sorted()
   return try connection.transaction {
     try connection.advisoryXactLock(Connection.advisoryKey("adpilot.campaigns"))
     var removed = 0
     for dataset in datasets {
-      let ids = definitions.filter { $0.campaign.dataset == dataset }.map { Optional($0.campaign.id) }
+      let ids = definitions.filter { $0.campaign.dataset == dataset }.map {
+        Optional($0.campaign.id)
+      }
       removed += try connection.execute(
         "DELETE FROM adpilot.campaigns WHERE dataset = $1 AND NOT (id = ANY($2::text[]))",
         [.text(dataset), .textArray(ids)])

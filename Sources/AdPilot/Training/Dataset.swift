@@ -126,6 +126,38 @@ public func streamImpressions(
   }
 }
 
+/// Counts of the impressions a filter selects.
+public struct ImpressionStatistics: Sendable {
+  public var rows: Int
+  public var clicks: Int
+
+  /// The fraction of rows clicked, or 0 without rows.
+  public var clickRate: Double { rows > 0 ? Double(clicks) / Double(rows) : 0 }
+}
+
+/// Returns the number of impressions and clicks that `filter` selects, in one aggregate query.
+public func impressionStatistics(
+  _ connection: Connection, _ filter: ImpressionFilter
+) throws -> ImpressionStatistics {
+  let row = try connection.query(
+    """
+    SELECT count(*)::int8, coalesce(sum(click), 0)::int8
+    FROM adpilot.impressions
+    WHERE dataset = $1
+      AND ($2 = '' OR split = $2)
+      AND time >= $3::timestamptz
+      AND time < $4::timestamptz
+    """,
+    [
+      .text(filter.dataset), .text(filter.split ?? ""),
+      .text(filter.from.map(isoInstant) ?? "-infinity"),
+      .text(filter.to.map(isoInstant) ?? "infinity"),
+    ]
+  ).first
+  guard let row else { return ImpressionStatistics(rows: 0, clicks: 0) }
+  return ImpressionStatistics(rows: Int(try row.int64(0)), clicks: Int(try row.int64(1)))
+}
+
 /// Returns the time range [first, last] of a data set's impressions, or nil when it has none.
 public func impressionTimeRange(_ connection: Connection, dataset: String) throws -> (
   first: Date, last: Date

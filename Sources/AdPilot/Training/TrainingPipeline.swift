@@ -14,8 +14,16 @@ public struct TrainOptions: Sendable {
   public var maxEpochs = 4
   /// Epochs without a better validation log loss before training stops.
   public var patience = 1
-  public var batchSize = 1024
+  /// Rows per training step, or nil to let the pipeline choose from the number of training rows
+  /// (see ``TrainingPipeline/automaticBatchSize(trainingRows:)``).
+  public var batchSize: Int?
+  /// The attention model's Adam step size.
   public var learningRate: Float = 0.002
+  /// The logistic baseline's Adam step size.
+  public var logisticLearningRate: Float = TrainingConfig().logisticLearningRate
+  /// Threads per training step. A seed and a thread count fix the model bit for bit; another
+  /// thread count rounds differently. The default is the number of active processors.
+  public var threads = ProcessInfo.processInfo.activeProcessorCount
   public var seed: UInt64 = 1
   /// Rows shuffled together before batching; bounds memory.
   public var shuffleBuffer = 65_536
@@ -70,7 +78,22 @@ public struct TrainingPipeline {
     let name = options.modelName ?? dataset.name
     let windows = try trainingWindows(dataset)
 
-    let config = trainingConfig(options)
+    let statistics = try impressionStatistics(connection, windows.train)
+    guard statistics.rows > 0 else {
+      throw PipelineError(
+        "data set '\(dataset.name)' has no training rows in \(windows.description); "
+          + "load more days of logs")
+    }
+    var options = options
+    options.batchSize = options.batchSize ?? Self.automaticBatchSize(trainingRows: statistics.rows)
+    let config = trainingConfig(options, baseRate: statistics.clickRate)
+    logger.debug(
+      "training rows counted",
+      [
+        "train.rows": "\(statistics.rows)", "train.click_rate": format(statistics.clickRate),
+        "train.batch_size": "\(config.batchSize)", "train.threads": "\(config.threads)",
+      ])
+
     let attention = try AttentionModel(spec: dataset.spec, config: config, seed: options.seed)
     let logistic = try LogisticModel(spec: dataset.spec, config: config, seed: options.seed)
     let attentionTrainer = try Trainer(model: attention, config: config)
@@ -101,8 +124,10 @@ public struct TrainingPipeline {
       }
       let validation = try predict(
         models: [attention, logistic], filter: windows.validation, spec: dataset.spec)
-      let attentionLoss = Metrics.logLoss(predictions: validation.predictions[0], labels: validation.labels)
-      let logisticLoss = Metrics.logLoss(predictions: validation.predictions[1], labels: validation.labels)
+      let attentionLoss = Metrics.logLoss(
+        predictions: validation.predictions[0], labels: validation.labels)
+      let logisticLoss = Metrics.logLoss(
+        predictions: validation.predictions[1], labels: validation.labels)
       epochsRun = epoch
       let seconds = Date().timeIntervalSince(started)
       logger.info(
@@ -154,7 +179,8 @@ public struct TrainingPipeline {
 
       var candidates: [any ClickModel] = [models.attention, models.logistic]
       if let current { candidates.append(current.model) }
-      let validation = try predict(models: candidates, filter: windows.validation, spec: dataset.spec)
+      let validation = try predict(
+        models: candidates, filter: windows.validation, spec: dataset.spec)
       guard !validation.labels.isEmpty else {
         throw PipelineError(
           "data set '\(dataset.name)' has no validation rows in \(windows.description)")
@@ -184,7 +210,8 @@ public struct TrainingPipeline {
       var previous: ModelEvaluation?
       if let current {
         let currentLoss = reports[2].logLoss
-        previous = ModelEvaluation(label: "previous champion", record: current.record, report: reports[2])
+        previous = ModelEvaluation(
+          label: "previous champion", record: current.record, report: reports[2])
         if challengerLoss < currentLoss * (1 - options.promotionMargin) {
           reason =
             "log loss \(format(challengerLoss)) beats champion \(current.record.id) "
@@ -206,7 +233,8 @@ public struct TrainingPipeline {
       return TrainOutcome(
         dataset: dataset, trainRows: trainRows, validationRows: validation.labels.count,
         epochs: epochs,
-        attention: ModelEvaluation(label: models.attention.kind.rawValue, record: attentionRecord, report: reports[0]),
+        attention: ModelEvaluation(
+          label: models.attention.kind.rawValue, record: attentionRecord, report: reports[0]),
         logistic: ModelEvaluation(label: "logistic", record: logisticRecord, report: reports[1]),
         previousChampion: previous, champion: champion, championReason: reason,
         validationDescription: windows.description)
@@ -222,13 +250,14 @@ public struct TrainingPipeline {
     var generator = SeededGenerator(seed: options.seed &* 1_000_003 &+ UInt64(epoch))
     var buffer: [FeatureRow] = []
     buffer.reserveCapacity(options.shuffleBuffer)
-    var batch = EncodedBatch(spec: spec, capacity: options.batchSize)
+    let batchSize = options.batchSize ?? TrainingConfig().batchSize
+    var batch = EncodedBatch(spec: spec, capacity: batchSize)
 
     func flush() throws {
       buffer.shuffle(using: &generator)
       for row in buffer {
         encoder.append(cat: row.cat, num: row.num, seq: row.seq, label: row.label, to: &batch)
-        if batch.count == options.batchSize {
+        if batch.count == batchSize {
           try body(batch)
           batch.removeAll()
         }
@@ -245,17 +274,38 @@ public struct TrainingPipeline {
     return count
   }
 
-  private func trainingConfig(_ options: TrainOptions) -> TrainingConfig {
+  /// Returns the batch size used when the caller sets none: the largest power of two that
+  /// gives at least 100 steps per epoch, within 256...1024.
+  ///
+  /// Adam moves a weight by about one learning rate per step, so a small data set cut into
+  /// 1024-row batches (26 steps per epoch for 27,000 rows) ends training before the weights
+  /// have moved far enough. Large data sets keep 1024 rows, which the kernels run fastest.
+  public static func automaticBatchSize(trainingRows: Int) -> Int {
+    var size = 1024
+    while size > 256 && trainingRows / size < 100 {
+      size /= 2
+    }
+    return size
+  }
+
+  private func trainingConfig(_ options: TrainOptions, baseRate: Double) -> TrainingConfig {
     var config = TrainingConfig()
-    config.batchSize = options.batchSize
+    config.batchSize = options.batchSize ?? config.batchSize
     config.learningRate = options.learningRate
+    config.logisticLearningRate = options.logisticLearningRate
+    config.threads = options.threads
     config.seed = options.seed
+    // A click rate of exactly 0 or 1 has no finite log-odds; the bias then starts at 0.
+    config.baseRate = baseRate > 0 && baseRate < 1 ? Float(baseRate) : nil
     return config
   }
 
   private func hyperparameters(_ options: TrainOptions) -> [String: String] {
     [
-      "batch_size": "\(options.batchSize)", "learning_rate": "\(options.learningRate)",
+      "batch_size": "\(options.batchSize ?? TrainingConfig().batchSize)",
+      "learning_rate": "\(options.learningRate)",
+      "logistic_learning_rate": "\(options.logisticLearningRate)",
+      "threads": "\(options.threads)",
       "seed": "\(options.seed)", "max_epochs": "\(options.maxEpochs)",
       "patience": "\(options.patience)",
     ]

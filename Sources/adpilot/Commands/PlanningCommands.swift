@@ -1,5 +1,6 @@
 // `adpilot campaigns` validates and syncs campaign files; `adpilot allocate` plans a day's
-// budget split and hourly pacing and prints the allocation table.
+// budget split and hourly pacing and prints the allocation table. `adpilot explain` prints why
+// each campaign of a stored plan got its amount.
 
 import AdPilot
 import Allocation
@@ -13,7 +14,8 @@ let campaignsCommand = Command(
   maxPositionals: 1,
   run: { parsed, context in
     let action = parsed.positionals.first ?? "sync"
-    let directory = try parsed.value("dir").map { URL(fileURLWithPath: $0) }
+    let directory =
+      try parsed.value("dir").map { URL(fileURLWithPath: $0) }
       ?? ProjectPaths.campaignsDirectory
     switch action {
     case "validate":
@@ -34,19 +36,30 @@ let campaignsCommand = Command(
 let allocateCommand = Command(
   name: "allocate",
   summary: "split a day's budget across campaigns and write hourly pacing plans",
-  usage: "allocate --dataset NAME (--date YYYY-MM-DD | --next-day) [--budget MICROS]",
+  usage:
+    "allocate --dataset NAME (--date YYYY-MM-DD | --next-day) [--budget MICROS]\n"
+    + "       adpilot allocate --dataset NAME --replan [--now ISO-TIME] [--date YYYY-MM-DD]",
   options: [
     .value("dataset", "NAME", "campaign set and log to plan from"),
     .value("date", "YYYY-MM-DD", "plan day"),
     .flag("next-day", "plan the day after the last logged impression"),
     .value("budget", "MICROS", "total budget of the day in micros (default: portfolio.json)"),
     .value("history-days", "N", "days of logs before the plan day to forecast from (default 7)"),
+    .flag("replan", "re-plan the hours left of the current plan from actual spend"),
+    .value("now", "ISO-TIME", "with --replan: spend counts up to this instant (default: now)"),
   ],
   run: { parsed, context in
     let dataset = try required(parsed, "dataset")
     let connection = try context.connect()
     defer { connection.close() }
     let pipeline = AllocationPipeline(connection: connection, logger: context.logger)
+    if parsed.flag("replan") {
+      try runReplan(parsed, dataset: dataset, pipeline: pipeline, context: context)
+      return
+    }
+    guard parsed.value("now") == nil else {
+      throw UsageError(message: "--now applies only with --replan")
+    }
     let date: String
     if parsed.flag("next-day") {
       guard parsed.value("date") == nil else {
@@ -73,7 +86,9 @@ func printAllocation(_ outcome: AllocationOutcome, _ context: Context) {
   context.print(
     rightPad("rank", 6) + rightPad("campaign", 18) + leftPad("allocated", 14) + leftPad("cap", 14)
       + leftPad("exp. clicks", 12) + leftPad("exp. value", 14) + leftPad("hours", 6) + "  binding")
-  for allocation in result.allocations.sorted(by: { ($0.rank, $0.campaignId) < ($1.rank, $1.campaignId) }) {
+  for allocation in result.allocations.sorted(by: {
+    ($0.rank, $0.campaignId) < ($1.rank, $1.campaignId)
+  }) {
     let hours = outcome.plans[allocation.campaignId]?.filter { $0.spendMicros > 0 }.count ?? 0
     context.print(
       rightPad("\(allocation.rank)", 6) + rightPad(allocation.campaignId, 18)
@@ -87,4 +102,83 @@ func printAllocation(_ outcome: AllocationOutcome, _ context: Context) {
       + "(sum of caps \(money(result.sumOfCapsMicros)), traffic can absorb "
       + "\(money(result.absorbableMicros)))"
       + (outcome.superseded > 0 ? "; superseded \(outcome.superseded) earlier plan" : ""))
+}
+
+/// Runs `allocate --replan` and prints each campaign's spend so far and re-planned amount.
+func runReplan(
+  _ parsed: ParsedArguments, dataset: String, pipeline: AllocationPipeline, context: Context
+) throws {
+  guard !parsed.flag("next-day"), parsed.value("budget") == nil else {
+    throw UsageError(message: "--replan keeps the plan's budget; drop --next-day and --budget")
+  }
+  var options = ReplanOptions(dataset: dataset, date: parsed.value("date"))
+  if let now = parsed.value("now") {
+    options.now = try parseInstant(now)
+  }
+  options.historyDays = try parsed.int("history-days", default: options.historyDays)
+  guard options.historyDays >= 1 else {
+    throw UsageError(message: "--history-days must be at least 1, got \(options.historyDays)")
+  }
+  let outcome = try pipeline.replan(options)
+  context.print(
+    "replan \(outcome.runId) for \(outcome.planDate) at \(outcome.now.ISO8601Format()) "
+      + "(plan \(outcome.planRunId))")
+  context.print(
+    rightPad("campaign", 18) + leftPad("plan", 14) + leftPad("cap", 14) + leftPad("spent", 14)
+      + leftPad("left", 14) + leftPad("hours", 6))
+  for campaign in outcome.campaigns {
+    let hours = campaign.rows.filter { $0.spendMicros > 0 }.count
+    context.print(
+      rightPad(campaign.campaignId, 18) + leftPad(money(campaign.amountMicros), 14)
+        + leftPad(money(campaign.capMicros), 14) + leftPad(money(campaign.spentMicros), 14)
+        + leftPad(money(campaign.plannedMicros), 14) + leftPad("\(hours)", 6))
+  }
+  if outcome.superseded > 0 {
+    context.print("superseded \(outcome.superseded) earlier replan")
+  }
+}
+
+let explainCommand = Command(
+  name: "explain",
+  summary: "say why each campaign of the current plan got its amount",
+  usage: "explain --dataset NAME --date YYYY-MM-DD [--campaign ID]",
+  options: [
+    .value("dataset", "NAME", "campaign set of the plan"),
+    .value("date", "YYYY-MM-DD", "plan day"),
+    .value("campaign", "ID", "explain this campaign only (default: every campaign)"),
+  ],
+  run: { parsed, context in
+    let connection = try context.connect()
+    defer { connection.close() }
+    let plan = try PlanExplanation.load(
+      connection, dataset: try required(parsed, "dataset"), date: try required(parsed, "date"),
+      campaignId: parsed.value("campaign"))
+    for line in explanationLines(plan) {
+      context.print(line)
+    }
+  })
+
+/// Formats a plan explanation: a summary line, then one paragraph per campaign.
+func explanationLines(_ plan: PlanExplanation) -> [String] {
+  var lines = [
+    "plan \(plan.runId) for \(plan.dataset) on \(plan.planDate): allocated "
+      + "\(money(plan.allocatedMicros)) of a \(money(plan.totalBudgetMicros)) budget"
+  ]
+  if let cut = plan.cutValue {
+    lines.append(
+      "the budget ran out where one more unit of spend returns "
+        + String(format: "%.3f", cut) + " in expected value")
+  }
+  for allocation in plan.allocations {
+    let minimum =
+      allocation.minimumMicros > 0 ? ", minimum \(money(allocation.minimumMicros))" : ""
+    lines.append(
+      "#\(allocation.rank) \(allocation.campaignId): \(money(allocation.amountMicros)) "
+        + "(cap \(money(allocation.capMicros))\(minimum)), expected "
+        + String(format: "%.1f", allocation.expectedClicks) + " clicks worth "
+        + money(Int64(allocation.expectedValueMicros.rounded())) + ", next unit returns "
+        + String(format: "%.3f", allocation.marginalValue))
+    lines.append("    \(plan.reason(for: allocation))")
+  }
+  return lines
 }

@@ -8,13 +8,27 @@ import Foundation
 let trainCommand = Command(
   name: "train",
   summary: "train the attention CTR model and its logistic baseline from logged impressions",
-  usage: "train --dataset NAME [--model-name NAME] [--epochs N] [--batch-size N] [--seed N]",
+  usage:
+    "train --dataset NAME [--model-name NAME] [--epochs N] [--batch-size N] [--threads N] "
+    + "[--seed N]",
   options: [
     .value("dataset", "NAME", "data set to train on (see `adpilot summary`)"),
     .value("model-name", "NAME", "registry name of the models (default: the data set's name)"),
     .value("epochs", "N", "maximum passes over the training rows (default 4)"),
-    .value("batch-size", "N", "rows per mini-batch, 256 to 4096 (default 1024)"),
-    .value("learning-rate", "X", "Adam step size (default 0.002)"),
+    .value(
+      "batch-size", "N",
+      "rows per mini-batch, 16 to 65536 (default: the largest power of two from 256 to 1024 "
+        + "that gives 100 steps per epoch)"),
+    .value("learning-rate", "X", "Adam step size of the attention model (default 0.002)"),
+    .value(
+      "logistic-learning-rate", "X",
+      "Adam step size of the logistic baseline (default \(TrainOptions(dataset: "").logisticLearningRate))"
+    ),
+    .value(
+      "threads", "N",
+      "threads per training step (default: the number of processors, here "
+        + "\(ProcessInfo.processInfo.activeProcessorCount)); a seed and a thread count fix the "
+        + "model bit for bit"),
     .value("seed", "N", "seed of initialization and shuffling (default 1)"),
     .value("promotion-margin", "X", "relative log-loss gain a challenger needs (default 0.001)"),
   ],
@@ -22,15 +36,31 @@ let trainCommand = Command(
     var options = TrainOptions(dataset: try required(parsed, "dataset"))
     options.modelName = parsed.value("model-name")
     options.maxEpochs = try parsed.int("epochs", default: options.maxEpochs)
-    options.batchSize = try parsed.int("batch-size", default: options.batchSize)
-    options.learningRate = Float(try parsed.double("learning-rate", default: Double(options.learningRate)))
+    if parsed.value("batch-size") != nil {
+      options.batchSize = try parsed.int("batch-size", default: 0)
+    }
+    options.learningRate = Float(
+      try parsed.double("learning-rate", default: Double(options.learningRate)))
+    options.logisticLearningRate = Float(
+      try parsed.double("logistic-learning-rate", default: Double(options.logisticLearningRate)))
+    options.threads = try parsed.int("threads", default: options.threads)
     options.seed = UInt64(try parsed.int("seed", default: Int(options.seed)))
-    options.promotionMargin = try parsed.double("promotion-margin", default: options.promotionMargin)
+    options.promotionMargin = try parsed.double(
+      "promotion-margin", default: options.promotionMargin)
     guard (1...100).contains(options.maxEpochs) else {
       throw UsageError(message: "--epochs must be between 1 and 100, got \(options.maxEpochs)")
     }
-    guard (16...65_536).contains(options.batchSize) else {
-      throw UsageError(message: "--batch-size must be between 16 and 65536, got \(options.batchSize)")
+    if let batchSize = options.batchSize, !(16...65_536).contains(batchSize) {
+      throw UsageError(message: "--batch-size must be between 16 and 65536, got \(batchSize)")
+    }
+    guard (1...256).contains(options.threads) else {
+      throw UsageError(message: "--threads must be between 1 and 256, got \(options.threads)")
+    }
+    for (name, rate) in [
+      ("learning-rate", options.learningRate),
+      ("logistic-learning-rate", options.logisticLearningRate),
+    ] where !(rate > 0 && rate.isFinite) {
+      throw UsageError(message: "--\(name) must be a positive number, got \(rate)")
     }
 
     let connection = try context.connect()

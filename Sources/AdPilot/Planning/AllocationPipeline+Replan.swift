@@ -1,0 +1,212 @@
+// Re-plans the rest of a plan day from actual spend. It totals each campaign's impression costs
+// since its local day start, spreads what is left of the current plan over the hours left and
+// writes a 'replan' run that supersedes the earlier current replan of that day.
+
+import Allocation
+import Foundation
+import Postgres
+
+/// Settings of one re-planning run.
+public struct ReplanOptions: Sendable {
+  public var dataset: String
+  /// The plan day, YYYY-MM-DD, or nil for the local day of `now` in the first campaign's zone.
+  public var date: String?
+  /// The instant up to which spend counts as actual; hours that end after it are re-planned.
+  public var now: Date
+  /// Days of history before the plan day used for the forecast. Give the plan run's setting.
+  public var historyDays = 7
+
+  public init(dataset: String, date: String? = nil, now: Date = Date()) {
+    self.dataset = dataset
+    self.date = date
+    self.now = now
+  }
+}
+
+/// One campaign of a replan: its plan, its spend so far and what is left for the hours left.
+public struct ReplannedCampaign: Sendable {
+  public var campaignId: String
+  /// The amount of the day's current plan, in micros.
+  public var amountMicros: Int64
+  public var capMicros: Int64
+  /// The cost of the campaign's impressions from its local day start up to `now`, in micros.
+  public var spentMicros: Int64
+  /// The sum of the re-planned hours, in micros: min(amount, cap) - spent, or 0 after over-spend.
+  public var plannedMicros: Int64
+  public var rows: [HourlyPlanRow]
+}
+
+/// The outcome of a re-planning run: the run written and each campaign's figures.
+public struct ReplanOutcome: Sendable {
+  public var runId: String
+  /// The 'plan' run whose amounts were re-planned.
+  public var planRunId: String
+  public var planDate: String
+  public var now: Date
+  public var campaigns: [ReplannedCampaign]
+  public var superseded: Int
+}
+
+extension AllocationPipeline {
+  /// Re-plans the hours left of a plan day from the actual spend so far.
+  ///
+  /// - Throws: `PipelineError` when the day has no current plan, and `AllocationError` for
+  ///   invalid campaigns or supply.
+  public func replan(_ options: ReplanOptions) throws -> ReplanOutcome {
+    let dataset = try loadDataset(connection, name: options.dataset)
+    let campaigns = try loadCampaigns(connection, dataset: dataset.name)
+    guard let first = campaigns.first else {
+      throw PipelineError(
+        "data set '\(dataset.name)' has no campaigns; add campaigns/\(dataset.name)/*.json "
+          + "and run `adpilot campaigns sync`")
+    }
+    let date = options.date ?? localDate(of: options.now, in: first.timeZone)
+    let planDay = try parsePlanDate(date)
+    let plan = try loadCurrentPlan(dataset: dataset.name, date: date)
+
+    let (model, modelId) = try clickModel(dataset)
+    let forecast = try forecastSupply(
+      connection, dataset: dataset, campaigns: campaigns,
+      planDay: try forecastEnd(campaigns, date: date, utcDay: planDay),
+      historyDays: options.historyDays, model: model, modelId: modelId)
+    let spent = try spendSoFar(campaigns, date: date, now: options.now, dataset: dataset.name)
+
+    var replanned: [ReplannedCampaign] = []
+    var allocations: [CampaignAllocation] = []
+    var plans: [String: [HourlyPlanRow]] = [:]
+    for campaign in campaigns {
+      guard let allocation = plan.allocations[campaign.id],
+        let supply = forecast.supply[campaign.id]
+      else { continue }
+      let spentMicros = spent[campaign.id] ?? 0
+      let rows = try PacingPlanner.replan(
+        campaign: campaign, allocation: allocation, supply: supply, planDate: date,
+        spentMicros: spentMicros, now: options.now)
+      let planned = rows.reduce(Int64(0)) { $0 + $1.spendMicros }
+      replanned.append(
+        ReplannedCampaign(
+          campaignId: campaign.id, amountMicros: allocation.amountMicros,
+          capMicros: campaign.capMicros, spentMicros: spentMicros, plannedMicros: planned,
+          rows: rows))
+      allocations.append(rest(of: allocation, rows: rows, campaign: campaign))
+      plans[campaign.id] = rows
+    }
+
+    let result = AllocationResult(
+      allocations: allocations, totalBudgetMicros: plan.totalBudgetMicros,
+      allocatedMicros: allocations.reduce(0) { $0 + $1.amountMicros },
+      sumOfCapsMicros: 0, absorbableMicros: 0)
+    let written = try write(
+      kind: "replan", dataset: dataset.name, date: date, budget: plan.totalBudgetMicros,
+      result: result, plans: plans, modelId: modelId)
+    logger.info(
+      "replan written",
+      [
+        "dataset": dataset.name, "date": date, "run": written.runId,
+        "spent_micros": "\(spent.values.reduce(0, +))",
+        "planned_micros": "\(result.allocatedMicros)",
+      ])
+    return ReplanOutcome(
+      runId: written.runId, planRunId: plan.runId, planDate: date, now: options.now,
+      campaigns: replanned, superseded: written.superseded)
+  }
+
+  /// Reads the current 'plan' run of a day and its allocations by campaign id.
+  func loadCurrentPlan(dataset: String, date: String) throws -> (
+    runId: String, totalBudgetMicros: Int64, allocations: [String: CampaignAllocation]
+  ) {
+    guard
+      let run = try connection.query(
+        """
+        SELECT id::text, total_budget_micros
+        FROM adpilot.plan_runs
+        WHERE dataset = $1 AND plan_date = $2::date AND kind = 'plan' AND status = 'current'
+        """, [.text(dataset), .date(date)]
+      ).first
+    else {
+      throw PipelineError(
+        "data set '\(dataset)' has no current plan for \(date) to re-plan; run `adpilot "
+          + "allocate --dataset \(dataset) --date \(date)` first")
+    }
+    let runId = try run.string(0)
+    var allocations: [String: CampaignAllocation] = [:]
+    for row in try connection.query(
+      """
+      SELECT campaign_id, amount_micros, cap_micros, expected_value_micros, expected_clicks,
+             expected_impressions, rank, marginal_value, binding
+      FROM adpilot.allocations
+      WHERE run_id = $1::uuid
+      """, [.uuid(runId)])
+    {
+      let id = try row.string(0)
+      allocations[id] = CampaignAllocation(
+        campaignId: id, amountMicros: try row.int64(1), capMicros: try row.int64(2),
+        expectedValueMicros: try row.double(3), expectedClicks: try row.double(4),
+        expectedImpressions: try row.double(5), rank: Int(try row.int64(6)),
+        marginalValue: try row.double(7), binding: Binding(rawValue: try row.string(8)) ?? .budget)
+    }
+    return (runId, try run.int64(1), allocations)
+  }
+
+  /// Returns each campaign's impression cost from its local day start up to `now`, in micros.
+  func spendSoFar(_ campaigns: [Campaign], date: String, now: Date, dataset: String) throws
+    -> [String: Int64]
+  {
+    var starts: [String?] = []
+    for campaign in campaigns {
+      starts.append(
+        isoInstant(try PacingPlanner.dayBounds(campaign: campaign, planDate: date).start))
+    }
+    var spent: [String: Int64] = [:]
+    for row in try connection.query(
+      """
+      SELECT t.campaign_id, coalesce(sum(i.cost_micros), 0)::bigint
+      FROM unnest($2::text[], $3::text[]) AS t(campaign_id, day_start)
+          LEFT JOIN adpilot.impressions AS i
+              ON i.dataset = $1
+             AND i.campaign_id = t.campaign_id
+             AND i.time >= t.day_start::timestamptz
+             AND i.time < $4::timestamptz
+      GROUP BY t.campaign_id
+      """,
+      [
+        .text(dataset), .textArray(campaigns.map { $0.id }), .textArray(starts),
+        .text(isoInstant(now)),
+      ])
+    {
+      spent[try row.string(0)] = try row.int64(1)
+    }
+    return spent
+  }
+
+  /// Describes what the re-planned hours of one campaign buy, keeping the plan's rank and binding.
+  private func rest(of allocation: CampaignAllocation, rows: [HourlyPlanRow], campaign: Campaign)
+    -> CampaignAllocation
+  {
+    var rest = allocation
+    rest.amountMicros = rows.reduce(0) { $0 + $1.spendMicros }
+    rest.expectedClicks = rows.reduce(0) { $0 + $1.expectedClicks }
+    rest.expectedImpressions = rows.reduce(0) { $0 + $1.impressions }
+    rest.expectedValueMicros = rest.expectedClicks * Double(campaign.valuePerClickMicros)
+    return rest
+  }
+}
+
+/// Formats the local calendar day of `instant` in `timeZone` as YYYY-MM-DD.
+func localDate(of instant: Date, in timeZone: TimeZone) -> String {
+  var calendar = Calendar(identifier: .gregorian)
+  calendar.timeZone = timeZone
+  let parts = calendar.dateComponents([.year, .month, .day], from: instant)
+  return String(format: "%04d-%02d-%02d", parts.year ?? 0, parts.month ?? 0, parts.day ?? 0)
+}
+
+/// Parses an ISO 8601 instant with or without fractional seconds, e.g. 2013-06-14T12:00:00+08:00.
+public func parseInstant(_ text: String) throws -> Date {
+  let formatter = ISO8601DateFormatter()
+  formatter.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
+  if let date = formatter.date(from: text) { return date }
+  formatter.formatOptions = [.withInternetDateTime]
+  if let date = formatter.date(from: text) { return date }
+  throw PipelineError(
+    "invalid time '\(text)'; use an ISO 8601 instant such as 2013-06-14T12:00:00+08:00")
+}

@@ -1,0 +1,68 @@
+// Tests of `adpilot explain` on a stored plan: each campaign's binding limit, the words that
+// explain it and the ranks, read back from the database.
+
+import Allocation
+import Foundation
+import Postgres
+import TestSupport
+import Testing
+
+@testable import AdPilot
+@testable import adpilot
+
+@Suite(.serialized)
+struct PlanExplanationTests {
+  static let suite = "plan_explanation"
+
+  func plannedConnection() throws -> Connection {
+    let connection = try TestDatabase.connect(suite: Self.suite)
+    try PlanningFixture.load(connection)
+    let pipeline = AllocationPipeline(connection: connection, logger: Logger(minimumLevel: .error))
+    var options = AllocateOptions(dataset: PlanningFixture.dataset, date: PlanningFixture.planDate)
+    options.historyDays = 3
+    _ = try pipeline.run(options)
+    return connection
+  }
+
+  @Test func explainNamesEachBindingLimit() throws {
+    let connection = try plannedConnection()
+    defer { connection.close() }
+    let plan = try PlanExplanation.load(
+      connection, dataset: PlanningFixture.dataset, date: PlanningFixture.planDate)
+    let bindings = Dictionary(
+      uniqueKeysWithValues: plan.allocations.map { ($0.campaignId, $0.binding) })
+    #expect(bindings["fixture-a"] == .budget)
+    #expect(bindings["fixture-b"] == .cap)
+    #expect(bindings["fixture-c"] == .minimum)
+    #expect(plan.allocatedMicros == PlanningFixture.budgetMicros)
+    #expect(plan.allocations.map(\.rank) == [1, 2, 3])
+    #expect(plan.cutValue != nil)
+
+    let lines = explanationLines(plan)
+    let text = lines.joined(separator: "\n")
+    #expect(text.contains("fixture-b: 5.00 (cap 5.00)"))
+    #expect(text.contains("capped: it reached its daily cap"))
+    #expect(text.contains("minimum 3.00"))
+    #expect(text.contains("budget: the total budget ran out first"))
+    #expect(lines.count == 2 + 2 * 3)
+  }
+
+  @Test func explainFiltersOneCampaign() throws {
+    let connection = try plannedConnection()
+    defer { connection.close() }
+    let plan = try PlanExplanation.load(
+      connection, dataset: PlanningFixture.dataset, date: PlanningFixture.planDate,
+      campaignId: "fixture-c")
+    #expect(plan.allocations.map(\.campaignId) == ["fixture-c"])
+    #expect(plan.allocations.first?.minimumMicros == 3_000_000)
+    #expect(plan.allocations.first?.amountMicros == 3_000_000)
+  }
+
+  @Test func explainRejectsDayWithoutPlan() throws {
+    let connection = try plannedConnection()
+    defer { connection.close() }
+    #expect(throws: PipelineError.self) {
+      try PlanExplanation.load(connection, dataset: PlanningFixture.dataset, date: "2026-02-01")
+    }
+  }
+}

@@ -1,0 +1,108 @@
+// Tests of re-planning from actual spend on the planning fixture: a campaign that over-spent gets
+// no more, no campaign's spend so far plus its re-planned hours passes its cap, and a second
+// replan supersedes the first.
+
+import Allocation
+import Foundation
+import Postgres
+import TestSupport
+import Testing
+
+@testable import AdPilot
+
+@Suite(.serialized)
+struct ReplanTests {
+  static let suite = "replan"
+
+  func plannedPipeline(_ connection: Connection) throws -> AllocationPipeline {
+    try PlanningFixture.load(connection)
+    let pipeline = AllocationPipeline(connection: connection, logger: Logger(minimumLevel: .error))
+    var options = AllocateOptions(dataset: PlanningFixture.dataset, date: PlanningFixture.planDate)
+    options.historyDays = 3
+    _ = try pipeline.run(options)
+    return pipeline
+  }
+
+  func replan(_ pipeline: AllocationPipeline, at time: String) throws -> ReplanOutcome {
+    var options = ReplanOptions(
+      dataset: PlanningFixture.dataset, date: PlanningFixture.planDate, now: try parseInstant(time))
+    options.historyDays = 3
+    return try pipeline.replan(options)
+  }
+
+  @Test func replanAfterOverspendPlansNothing() throws {
+    let connection = try TestDatabase.connect(suite: Self.suite)
+    defer { connection.close() }
+    let pipeline = try plannedPipeline(connection)
+    // By noon fixture-b has bought 120 impressions at 0.10 to 0.40, far past its 5.00 cap.
+    let outcome = try replan(pipeline, at: "2026-01-13T12:00:00Z")
+    let capped = try #require(outcome.campaigns.first { $0.campaignId == "fixture-b" })
+    #expect(capped.spentMicros > capped.capMicros)
+    #expect(capped.plannedMicros == 0)
+    #expect(capped.rows.allSatisfy { $0.spendMicros == 0 })
+    #expect(capped.rows.count == 12)
+  }
+
+  @Test func replanNeverPassesCap() throws {
+    let connection = try TestDatabase.connect(suite: Self.suite)
+    defer { connection.close() }
+    let pipeline = try plannedPipeline(connection)
+    for time in ["2026-01-13T00:30:00Z", "2026-01-13T06:00:00Z", "2026-01-13T23:59:00Z"] {
+      let outcome = try replan(pipeline, at: time)
+      #expect(outcome.campaigns.count == 3)
+      for campaign in outcome.campaigns {
+        let planned = min(campaign.amountMicros, campaign.capMicros)
+        #expect(campaign.plannedMicros == max(0, planned - campaign.spentMicros), "\(time)")
+        if campaign.spentMicros <= campaign.capMicros {
+          #expect(campaign.spentMicros + campaign.plannedMicros <= campaign.capMicros, "\(time)")
+        }
+      }
+    }
+  }
+
+  @Test func replanSpendMatchesImpressions() throws {
+    let connection = try TestDatabase.connect(suite: Self.suite)
+    defer { connection.close() }
+    let pipeline = try plannedPipeline(connection)
+    let outcome = try replan(pipeline, at: "2026-01-13T00:30:00Z")
+    // Five impressions per campaign start before 00:30: n % 7 = 0...4 for n = 720...724.
+    let expected: Int64 = (0..<5).reduce(0) { $0 + 100_000 + Int64((720 + $1) % 7) * 50_000 }
+    for campaign in outcome.campaigns {
+      #expect(campaign.spentMicros == expected, "\(campaign.campaignId)")
+    }
+  }
+
+  @Test func secondReplanSupersedesFirst() throws {
+    let connection = try TestDatabase.connect(suite: Self.suite)
+    defer { connection.close() }
+    let pipeline = try plannedPipeline(connection)
+    let first = try replan(pipeline, at: "2026-01-13T03:00:00Z")
+    let second = try replan(pipeline, at: "2026-01-13T04:00:00Z")
+    #expect(second.superseded == 1)
+    let current = try connection.query(
+      """
+      SELECT id::text
+      FROM adpilot.plan_runs
+      WHERE dataset = $1 AND plan_date = $2::date AND kind = 'replan' AND status = 'current'
+      """, [.text(PlanningFixture.dataset), .date(PlanningFixture.planDate)]
+    ).map { try $0.string(0) }
+    #expect(current == [second.runId])
+    #expect(first.runId != second.runId)
+
+    let stored = try connection.query(
+      """
+      SELECT coalesce(sum(spend_micros), 0)::bigint, min(hour_start) >= $2::timestamptz
+      FROM adpilot.pacing_plans
+      WHERE run_id = $1::uuid
+      """, [.uuid(second.runId), .text("2026-01-13T04:00:00Z")])
+    #expect(try stored[0].int64(0) == second.campaigns.reduce(0) { $0 + $1.plannedMicros })
+    #expect(try stored[0].bool(1))
+    let plans = try connection.query(
+      """
+      SELECT count(*)
+      FROM adpilot.plan_runs
+      WHERE dataset = $1 AND plan_date = $2::date AND kind = 'plan' AND status = 'current'
+      """, [.text(PlanningFixture.dataset), .date(PlanningFixture.planDate)])
+    #expect(try plans[0].int64(0) == 1)
+  }
+}
