@@ -42,7 +42,8 @@ struct ParsedArguments {
   func int(_ name: String, default defaultValue: Int) throws -> Int {
     guard let text = values[name] else { return defaultValue }
     guard let number = Int(text) else {
-      throw UsageError(message: "invalid value for --\(name): '\(text)' is not an integer")
+      throw UsageError(
+        message: "invalid value for --\(name): '\(text)' is not an integer in 64-bit range")
     }
     return number
   }
@@ -51,7 +52,8 @@ struct ParsedArguments {
   func int64(_ name: String) throws -> Int64? {
     guard let text = values[name] else { return nil }
     guard let number = Int64(text) else {
-      throw UsageError(message: "invalid value for --\(name): '\(text)' is not an integer")
+      throw UsageError(
+        message: "invalid value for --\(name): '\(text)' is not an integer in 64-bit range")
     }
     return number
   }

@@ -76,6 +76,8 @@ enum Tool {
         Array(rest.dropFirst()), options: command.options, maxPositionals: command.maxPositionals)
       try command.run(parsed, context)
       return 0
+    } catch let status as ExitStatus {
+      return status.code
     } catch let error as UsageError {
       FileHandle.standardError.write(
         Data("error: \(error.message)\nusage: adpilot \(command.usage)\n".utf8))
@@ -118,6 +120,11 @@ enum Tool {
     }
     return text
   }
+}
+
+/// A command's request to exit with a specific status after printing its result.
+struct ExitStatus: Error {
+  var code: Int32
 }
 
 /// Returns the value of a required option or throws a usage error naming it.

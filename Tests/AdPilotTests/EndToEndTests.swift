@@ -168,4 +168,35 @@ struct EndToEndTests {
     }
     #expect(mismatches == 0)
   }
+
+  @Test func scoringRejectsForeignLayout() throws {
+    _ = try prepared()
+    let reader = try TestDatabase.connect(suite: Self.suite)
+    defer { reader.close() }
+    let writer = try TestDatabase.connect(suite: Self.suite)
+    defer { writer.close() }
+    let job = ScoringJob(reader: reader, writer: writer, logger: Logger(minimumLevel: .error))
+    let query = """
+      SELECT 'foreign-1', 'ad', ARRAY['a', 'b']::text[], '{}'::float8[], '{}'::text[]
+      """
+    do {
+      _ = try job.run(dataset: "synthetic", query: query)
+      Issue.record("a row with 2 categorical values was scored by a 16-field model")
+    } catch let error as PipelineError {
+      #expect(error.message.contains("request 'foreign-1'"))
+      #expect(error.message.contains("2 categorical"))
+    }
+    let stored = try reader.query(
+      "SELECT count(*) FROM adpilot.ad_scores WHERE request_id = 'foreign-1'")
+    #expect(try stored[0].int64(0) == 0)
+  }
+
+  @Test func queueingUnknownDatasetFails() throws {
+    let connection = try TestDatabase.connect(suite: Self.suite)
+    defer { connection.close() }
+    let job = ScoringJob(reader: connection, writer: connection, logger: Logger())
+    #expect(throws: PipelineError.self) {
+      _ = try job.queueRequests(fromImpressionsOf: "no_such_dataset", split: nil, limit: 10)
+    }
+  }
 }

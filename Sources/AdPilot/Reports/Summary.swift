@@ -33,7 +33,8 @@ public func summaryLines(_ connection: Connection, dataset: String) throws -> [S
 
   let models = try connection.query(
     """
-    SELECT m.name, count(*), a.model_id, c.validation_log_loss, c.metrics->>'auc'
+    SELECT m.name, count(*), a.model_id, round(c.validation_log_loss::numeric, 5)::text,
+           round((c.metrics->>'auc')::numeric, 4)::text
     FROM adpilot.models m
     LEFT JOIN adpilot.model_aliases a ON a.name = m.name AND a.alias = 'champion'
     LEFT JOIN adpilot.models c ON c.id = a.model_id

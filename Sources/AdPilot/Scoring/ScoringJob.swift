@@ -105,10 +105,16 @@ public struct ScoringJob {
               "the scoring query returned \(row.columnCount) columns; it must return "
                 + "request_id, ad_id, cat_values, num_values, seq_values")
           }
-          keys.append((try row.text(0), try row.text(1)))
-          encoder.append(
-            cat: try row.textArray(2), num: try row.float8Array(3), seq: try row.textArray(4),
-            label: 0, to: &batch)
+          let requestId = try row.text(0)
+          let adId = try row.text(1)
+          let cat = try row.textArray(2)
+          let num = try row.float8Array(3)
+          let seq = try row.textArray(4)
+          try checkShape(
+            model.spec, cat: cat, num: num, seq: seq, row: "request '\(requestId)', ad '\(adId)'",
+            modelId: champion.record.id)
+          keys.append((requestId, adId))
+          encoder.append(cat: cat, num: num, seq: seq, label: 0, to: &batch)
           if batch.count == batchSize { flush(&output) }
         }
         flush(&output)
@@ -126,13 +132,35 @@ public struct ScoringJob {
     }
   }
 
+  /// Throws unless a row's feature arrays have the lengths the model's spec expects.
+  ///
+  /// The encoder itself tolerates short and long arrays, so rows of another data set's layout
+  /// would otherwise be scored silently with the wrong fields.
+  private func checkShape(
+    _ spec: FeatureSpec, cat: [String?], num: [Double?], seq: [String?], row: String,
+    modelId: String
+  ) throws {
+    let subfields = spec.sequence.count
+    let sequenceFits = subfields == 0 ? seq.isEmpty : seq.count % subfields == 0
+    guard cat.count == spec.categorical.count, num.count == spec.numeric.count, sequenceFits
+    else {
+      throw PipelineError(
+        "\(row): feature arrays have \(cat.count) categorical, \(num.count) numeric and "
+          + "\(seq.count) sequence values, but model \(modelId) expects "
+          + "\(spec.categorical.count), \(spec.numeric.count) and a multiple of "
+          + "\(max(subfields, 1))\(subfields == 0 ? " (none)" : ""); score rows of the model's "
+          + "own data set, in the layout of its feature spec")
+    }
+  }
+
   /// Queues the impressions of `dataset` (one split, or all) as ad requests to score.
   ///
   /// Returns the number of requests added; requests already queued are left as they are.
   public func queueRequests(fromImpressionsOf dataset: String, split: String?, limit: Int)
     throws -> Int
   {
-    try writer.execute(
+    _ = try loadDataset(writer, name: dataset)
+    return try writer.execute(
       """
       INSERT INTO adpilot.ad_requests
           (request_id, ad_id, dataset, time, user_id, campaign_id, cat_values, num_values,

@@ -32,10 +32,15 @@ let databaseCommands: [Command] = [
           context.print("migrations applied: \(applied.joined(separator: ", "))")
         }
       case "stop":
+        let wasRunning = database.status().state == .running
         try database.stop()
-        context.print("embedded database stopped")
+        context.print(
+          wasRunning ? "embedded database stopped" : "embedded database was not running")
       case "status":
-        context.print("\(database.status())")
+        let status = database.status()
+        context.print("\(status)")
+        // Like pg_ctl status: exit code 3 when the server is not running.
+        if status.state != .running { throw ExitStatus(code: 3) }
       case "url":
         context.print(database.config.url)
       default:

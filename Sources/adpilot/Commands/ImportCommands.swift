@@ -50,5 +50,10 @@ let importCommands: [Command] = [
             + "or ipinyou-streams")
       }
       context.print("\(report)")
+      if report.rejectedTotal > 0 {
+        context.print(
+          "rows set aside are kept with their line number, reason and raw text in "
+            + "adpilot.rejected_rows")
+      }
     })
 ]
