@@ -54,11 +54,19 @@ extension Allocator {
     return amounts
   }
 
-  /// Ranks campaigns (1 = best) by the value per micro of their best segment, ties by id.
+  /// Ranks campaigns (1 = best): campaigns that can spend before excluded ones, then higher
+  /// priority tiers first, then by the value per micro of their best segment, ties by id.
   static func rank(_ entries: [Entry]) -> [Int] {
     let order = entries.indices.sorted { a, b in
-      let (x, y) = (entries[a].curve.bestSlope, entries[b].curve.bestSlope)
-      return x != y ? x > y : entries[a].campaign.id < entries[b].campaign.id
+      let (first, second) = (entries[a], entries[b])
+      if (first.exclusion == nil) != (second.exclusion == nil) {
+        return first.exclusion == nil
+      }
+      if first.campaign.priority != second.campaign.priority {
+        return first.campaign.priority > second.campaign.priority
+      }
+      let (x, y) = (first.curve.bestSlope, second.curve.bestSlope)
+      return x != y ? x > y : first.campaign.id < second.campaign.id
     }
     var ranks = [Int](repeating: 0, count: entries.count)
     for (position, index) in order.enumerated() {

@@ -442,3 +442,18 @@ func allocatorTotalIsMinimumOfLimits(_ totals: TotalsCase) throws {
       "budget", "cap", "minimum", "traffic", "no_traffic", "day_parting", "inactive",
     ])
 }
+
+@Test func allocatorRanksTiersThenExcludedLast() throws {
+  var paused = makeCampaign("a-paused")
+  paused.status = "paused"
+  let supply = [
+    "a-paused": makeSupply("a-paused", [(10, 100, 5)]),
+    "b-low": makeSupply("b-low", [(10, 100, 3)]),
+    "c-high": makeSupply("c-high", [(10, 100, 1)]),
+  ]
+  let result = try Allocator.allocate(
+    campaigns: [paused, makeCampaign("b-low"), makeCampaign("c-high", priority: 2)],
+    supply: supply, totalBudgetMicros: 100, planDate: planDate)
+  // The higher tier ranks first despite its worse curve; the paused campaign ranks last.
+  #expect(result.allocations.map(\.rank) == [3, 2, 1])
+}

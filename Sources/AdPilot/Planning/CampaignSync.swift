@@ -29,6 +29,12 @@ func readCampaignDirectory(_ directory: URL) throws -> (
     throw PipelineError(
       "campaign directory \(directory.path) cannot be read; create it or pass --dir")
   }
+  // Files are named as the user knows them: campaigns/<set>/<file> in the checkout's own folder,
+  // the full path anywhere else.
+  let isDefault =
+    (try? ProjectPaths.campaignsDirectory)?.standardizedFileURL.path
+    == directory.standardizedFileURL.path
+  let prefix = isDefault ? "campaigns" : directory.standardizedFileURL.path
   var campaigns: [CampaignDefinition] = []
   var portfolios: [(Portfolio, String)] = []
   for set in sets.sorted() {
@@ -40,7 +46,7 @@ func readCampaignDirectory(_ directory: URL) throws -> (
     var setPortfolio: (file: String, portfolio: Portfolio)?
     let names = (try? files.contentsOfDirectory(atPath: folder.path)) ?? []
     for name in names.sorted() where name.hasSuffix(".json") {
-      let shown = "campaigns/\(set)/\(name)"
+      let shown = "\(prefix)/\(set)/\(name)"
       let data: Data
       do {
         data = try Data(contentsOf: folder.appendingPathComponent(name))

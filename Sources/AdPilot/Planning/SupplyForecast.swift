@@ -9,10 +9,11 @@ import Postgres
 
 /// Accumulates one campaign's history into value-per-cost bands and local-hour counts.
 struct SupplyHistogram {
-  /// Bands of log2(pCTR / cost per impression in micros), a quarter octave wide.
-  static let bandsPerOctave = 4.0
+  /// Bands of log2(pCTR / cost per impression in micros), an eighth of an octave wide, so
+  /// marginal values at the campaigns' cuts differ by at most about 9%.
+  static let bandsPerOctave = 8.0
   static let lowestLog2 = -48.0
-  static let bandCount = 200
+  static let bandCount = 400
 
   var impressions = [Double](repeating: 0, count: bandCount)
   var cost = [Double](repeating: 0, count: bandCount)
