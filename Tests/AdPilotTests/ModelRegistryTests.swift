@@ -17,14 +17,30 @@ struct ModelRegistryTests {
       CategoricalField(name: "ad_category", role: .ad, buckets: 16),
     ])
 
-  func model() throws -> LogisticModel {
-    try LogisticModel(spec: Self.spec, config: TrainingConfig(), seed: 1)
+  /// Returns a small attention model; different seeds give different weights.
+  func model(seed: UInt64) throws -> AttentionModel {
+    var config = TrainingConfig()
+    config.attentionHidden = [4]
+    config.mlpHidden = [4]
+    return try AttentionModel(spec: Self.spec, config: config, seed: seed)
   }
 
-  func register(_ registry: ModelRegistry, loss: Double) throws -> ModelRecord {
+  func register(_ registry: ModelRegistry, loss: Double, seed: UInt64 = 1) throws
+    -> ModelRecord
+  {
     try registry.register(
-      try model(), name: "registry_test", metrics: ["auc": 0.5], hyperparameters: [:],
-      validationLogLoss: loss, trainWindow: nil)
+      try model(seed: seed), name: "registry_test", metrics: ["auc": 0.5],
+      hyperparameters: [:], validationLogLoss: loss, trainWindow: nil)
+  }
+
+  @Test func identicalModelIsStoredOnce() throws {
+    let connection = try TestDatabase.connect(suite: "registry_identical")
+    defer { connection.close() }
+    let registry = ModelRegistry(connection: connection)
+    let first = try register(registry, loss: 0.5)
+    let again = try register(registry, loss: 0.5)
+    #expect(again == first)
+    #expect(try registry.list(name: "registry_test").count == 1)
   }
 
   @Test func versionsIncrementPerName() throws {
@@ -32,7 +48,7 @@ struct ModelRegistryTests {
     defer { connection.close() }
     let registry = ModelRegistry(connection: connection)
     let first = try register(registry, loss: 0.5)
-    let second = try register(registry, loss: 0.4)
+    let second = try register(registry, loss: 0.4, seed: 2)
     #expect(first.version == 1)
     #expect(second.version == 2)
     #expect(first.id != second.id)
@@ -44,7 +60,7 @@ struct ModelRegistryTests {
     defer { connection.close() }
     let registry = ModelRegistry(connection: connection)
     let first = try register(registry, loss: 0.5)
-    let second = try register(registry, loss: 0.4)
+    let second = try register(registry, loss: 0.4, seed: 2)
     try registry.setAlias("champion", of: "registry_test", to: first.id, reason: "first")
     try registry.setAlias("champion", of: "registry_test", to: second.id, reason: "better")
     #expect(try registry.alias("champion", of: "registry_test") == second.id)
@@ -64,7 +80,7 @@ struct ModelRegistryTests {
     defer { connection.close() }
     let registry = ModelRegistry(connection: connection)
     let record = try register(registry, loss: 0.5)
-    #expect(try registry.load(id: record.id).kind == .logistic)
+    #expect(try registry.load(id: record.id).kind == .attention)
     try connection.execute(
       "UPDATE adpilot.models SET weights = weights || '\\x00'::bytea WHERE id = $1",
       [.text(record.id)])

@@ -25,7 +25,8 @@ public struct ModelRegistry {
     self.connection = connection
   }
 
-  /// Inserts `model` as the next version of `name` and returns its record.
+  /// Inserts `model` as the next version of `name` and returns its record, or returns the
+  /// record of an identical model already registered under `name`.
   ///
   /// The caller holds the name's advisory lock, so versions do not race.
   public func register(
@@ -40,6 +41,13 @@ public struct ModelRegistry {
     }
     let weights = model.serialized()
     let checksum = Self.checksum(weights)
+    // Retraining on the same rows with the same seed gives the same bytes: keep one copy.
+    let existing = try connection.query(
+      "SELECT id FROM adpilot.models WHERE name = $1 AND checksum = $2 AND weights = $3",
+      [.text(name), .text(checksum), .bytea(weights)])
+    if let id = try existing.first?.string(0), let record = try record(id: id) {
+      return record
+    }
     let version =
       try connection.query(
         "SELECT coalesce(max(version), 0) + 1 FROM adpilot.models WHERE name = $1",

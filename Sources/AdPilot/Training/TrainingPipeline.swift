@@ -223,7 +223,9 @@ public struct TrainingPipeline {
             + "\(format(currentLoss)) by \(options.promotionMargin * 100)%"
         }
       } else if challengerIsAttention {
-        reason = "first model: attention log loss beats the logistic baseline"
+        reason =
+          "first model: the \(models.attention.kind.rawValue) model's log loss beats the "
+          + "logistic baseline"
       } else {
         reason = "first model: the logistic baseline has the lower log loss"
       }
@@ -389,7 +391,7 @@ extension TrainingPipeline {
         train: ImpressionFilter(dataset: dataset.name, split: "train"),
         validation: ImpressionFilter(dataset: dataset.name, split: "test"),
         trainFrom: range.first, trainTo: range.last,
-        description: "split 'train' (validation: split 'test')")
+        description: "training rows: split 'train'; validation rows: split 'test'")
     }
     var calendar = Calendar(identifier: .gregorian)
     calendar.timeZone = TimeZone(identifier: "UTC") ?? calendar.timeZone
@@ -403,7 +405,7 @@ extension TrainingPipeline {
       train: ImpressionFilter(dataset: dataset.name, to: lastDay),
       validation: ImpressionFilter(dataset: dataset.name, from: lastDay),
       trainFrom: range.first, trainTo: lastDay,
-      description: "times before \(isoInstant(lastDay)) (validation: the last day, from "
-        + "\(isoInstant(lastDay)))")
+      description: "training rows: before \(isoInstant(lastDay)); validation rows: the last "
+        + "day, from \(isoInstant(lastDay))")
   }
 }

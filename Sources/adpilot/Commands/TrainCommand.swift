@@ -72,25 +72,44 @@ let trainCommand = Command(
 func printTrainOutcome(_ outcome: TrainOutcome, _ context: Context) {
   context.print(
     "data set \(outcome.dataset.name): trained on \(outcome.trainRows) rows for "
-      + "\(outcome.epochs) epochs; validated on \(outcome.validationRows) rows "
-      + "(\(outcome.validationDescription))")
+      + "\(outcome.epochs) epochs; validated on \(outcome.validationRows) rows")
+  context.print(outcome.validationDescription)
   if outcome.attention.record.kind == "dnn" {
     context.print("no user or ad fields in this data set, so the model ran as a plain DNN")
   }
   context.print(
-    rightPad("model", 30) + rightPad("kind", 10) + leftPad("AUC", 8) + leftPad("gAUC", 8)
-      + leftPad("logloss", 9) + leftPad("NE", 8) + leftPad("calib", 8))
+    rightPad("model", 30) + rightPad("kind", 10) + leftPad("AUC", 8) + leftPad("95% CI", 16)
+      + leftPad("gAUC", 8) + leftPad("logloss", 9) + leftPad("NE", 8) + leftPad("calib", 8))
   var rows = [outcome.attention, outcome.logistic]
   if let previous = outcome.previousChampion { rows.append(previous) }
   for evaluation in rows {
     let report = evaluation.report
+    let interval = report.aucInterval.map {
+      "[\(String(format: "%.3f", $0.lowerBound)), \(String(format: "%.3f", $0.upperBound))]"
+    }
     context.print(
       rightPad(evaluation.record.id, 30) + rightPad(evaluation.record.kind, 10)
-        + leftPad(optionalFixed(report.auc), 8) + leftPad(optionalFixed(report.gauc), 8)
-        + leftPad(fixed(report.logLoss), 9) + leftPad(optionalFixed(report.normalizedEntropy), 8)
+        + leftPad(optionalFixed(report.auc), 8) + leftPad(interval ?? "n/a", 16)
+        + leftPad(optionalFixed(report.gauc), 8) + leftPad(fixed(report.logLoss), 9)
+        + leftPad(optionalFixed(report.normalizedEntropy), 8)
         + leftPad(optionalFixed(report.calibration), 8))
   }
   context.print("champion: \(outcome.champion.id) (\(outcome.championReason))")
+
+  let championReport = rows.first { $0.record.id == outcome.champion.id }?.report
+  if let championReport, !championReport.reliability.isEmpty {
+    context.print("reliability of the champion on the validation rows:")
+    context.print(
+      rightPad("  predicted range", 22) + leftPad("rows", 9) + leftPad("mean pCTR", 12)
+        + leftPad("click rate", 12))
+    for bin in championReport.reliability where bin.count > 0 {
+      let range = String(format: "  %.3f - %.3f", bin.lowerBound, bin.upperBound)
+      context.print(
+        rightPad(range, 22) + leftPad("\(bin.count)", 9)
+          + leftPad(String(format: "%.5f", bin.meanPrediction), 12)
+          + leftPad(String(format: "%.5f", bin.observedRate), 12))
+    }
+  }
 }
 
 func fixed(_ value: Double) -> String {
