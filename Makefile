@@ -7,7 +7,7 @@ DATA ?= ../shared/data
 DEMO_DAYS ?= 8
 DEMO_IMPRESSIONS_PER_DAY ?= 25000
 
-.PHONY: all build debug demo demo-real test lint format db-start db-stop db-status clean
+.PHONY: all build debug demo demo-real test bench lint format db-start db-stop db-status clean
 
 all: build
 
@@ -49,6 +49,16 @@ demo-real: build
 test:
 	$(SWIFT) build --build-tests
 	$(SWIFT) test --skip-build
+
+# CTR throughput beside the same model in PyTorch (bench/torch_din.py), created in a virtual
+# environment on first use. THREADS (default 2) sets both sides' thread count.
+bench/.venv/.installed: bench/requirements.txt
+	python3 -m venv bench/.venv
+	bench/.venv/bin/pip install --quiet -r bench/requirements.txt
+	touch $@
+
+bench: build bench/.venv/.installed
+	bench/run.sh
 
 lint:
 	$(SWIFT) format lint --strict -r Sources Tests Package.swift

@@ -1,0 +1,21 @@
+#!/usr/bin/env bash
+# Runs AdPilot's CTR benchmarks beside their PyTorch peer in one command, on the same machine,
+# thread count and batch shapes, and prints each pair with its ratio.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+threads=${THREADS:-2}
+steps=${STEPS:-20}
+adpilot=.build/release/adpilot
+python=bench/.venv/bin/python
+
+echo "machine: $(lscpu | sed -n 's/^Model name: *//p'), $(nproc) cores; threads=$threads steps=$steps batch=1024"
+
+figure() { tail -n 1 | sed -n 's/^samples_per_s=//p'; }
+
+for mode in train score; do
+  ours=$("$adpilot" bench "$mode" --threads "$threads" --steps "$steps" | figure)
+  peer=$("$python" bench/torch_din.py "$mode" --threads "$threads" --steps "$steps" | figure)
+  ratio=$(awk -v a="$ours" -v b="$peer" 'BEGIN { printf "%.2f", a / b }')
+  echo "$mode: adpilot samples_per_s=$ours pytorch samples_per_s=$peer ratio=$ratio"
+done
