@@ -61,6 +61,9 @@ struct SupplyForecast {
 
 /// Reads `historyDays` days before `planDay` and forecasts each campaign's supply.
 ///
+/// NOTE: a campaign's eligible traffic is the impressions logged with its campaign id; its
+/// `targeting` filters are validated but not applied here.
+///
 /// pCTR comes from `model` when given, else from the impressions' logged_pctr column.
 func forecastSupply(
   _ connection: Connection, dataset: DatasetInfo, campaigns: [Campaign], planDay: Date,
