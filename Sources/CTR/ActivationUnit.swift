@@ -242,12 +242,7 @@ struct ActivationUnit: Sendable, Equatable {
     _ x: UnsafePointer<Float>, _ dy: UnsafePointer<Float>, _ c: UnsafeMutablePointer<Float>,
     rows: Int, m: Int, n: Int
   ) {
-    var transposed = [Float](repeating: 0, count: rows * m)
-    transposed.withUnsafeMutableBufferPointer { t in
-      guard let t = t.baseAddress else { return }
-      Kernels.transpose(x, t, rows: rows, columns: m)
-      Kernels.multiplyAccumulate(t, dy, c, m: m, k: rows, n: n)
-    }
+    Kernels.multiplyAccumulateTransposed(x, dy, c, rows: rows, m: m, n: n)
   }
 
   /// Adds `dy w^T` to `c`: `dy [rows x k]`, `w [n x k]`, `c [rows x n]`.

@@ -57,14 +57,13 @@ struct DenseLayer: Sendable, Equatable {
     input: UnsafePointer<Float>, outputGradient: UnsafePointer<Float>,
     inputGradient: UnsafeMutablePointer<Float>?, rows: Int
   ) {
-    var transposed = [Float](repeating: 0, count: max(rows * inputs, inputs * outputs))
+    Kernels.multiplyAccumulateTransposed(
+      input, outputGradient, gradients + weightOffset, rows: rows, m: inputs, n: outputs)
+    Kernels.addColumnSums(outputGradient, gradients + biasOffset, rows: rows, columns: outputs)
+    guard let inputGradient else { return }
+    var transposed = [Float](repeating: 0, count: inputs * outputs)
     transposed.withUnsafeMutableBufferPointer { scratch in
       guard let scratch = scratch.baseAddress else { return }
-      Kernels.transpose(input, scratch, rows: rows, columns: inputs)
-      Kernels.multiplyAccumulate(
-        scratch, outputGradient, gradients + weightOffset, m: inputs, k: rows, n: outputs)
-      Kernels.addColumnSums(outputGradient, gradients + biasOffset, rows: rows, columns: outputs)
-      guard let inputGradient else { return }
       Kernels.transpose(parameters + weightOffset, scratch, rows: inputs, columns: outputs)
       inputGradient.update(repeating: 0, count: rows * inputs)
       Kernels.multiplyAccumulate(
