@@ -21,6 +21,7 @@ let benchCommand = Command(
     guard steps >= 1, batchSize >= 1, threads >= 1 else {
       throw UsageError(message: "--threads, --steps and --batch-size must be at least 1")
     }
+    keepFreedMemoryForReuse()
     switch parsed.positionals.first {
     case "train":
       let rate = try ReferenceBenchmark.trainingThroughput(
