@@ -70,8 +70,9 @@ struct ActivationUnit: Sendable, Equatable {
     let (keyWeights, queryWeights) = factoredWeights(parameters)
     var rowTerm = [Float](repeating: 0, count: rows * h)
     var result = Activations()
-    result.pairInput = [Float](repeating: 0, count: keyCount * 2 * q)
-    result.firstOutput = [Float](repeating: 0, count: keyCount * h)
+    // The loop below writes every element of both buffers.
+    result.pairInput = Kernels.uninitializedBuffer(count: keyCount * 2 * q)
+    result.firstOutput = Kernels.uninitializedBuffer(count: keyCount * h)
     parameters.withUnsafeBufferPointer { parameters in
       queries.withUnsafeBufferPointer { queries in
         keys.withUnsafeBufferPointer { keys in

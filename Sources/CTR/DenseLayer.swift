@@ -103,7 +103,7 @@ struct MLP: Sendable, Equatable {
     parameters.withUnsafeBufferPointer { parameters in
       guard let parameters = parameters.baseAddress else { return }
       for (index, layer) in layers.enumerated() {
-        var output = [Float](repeating: 0, count: rows * layer.outputs)
+        var output = Kernels.uninitializedBuffer(count: rows * layer.outputs)
         let source = index == 0 ? input : activations[index - 1]
         source.withUnsafeBufferPointer { source in
           output.withUnsafeMutableBufferPointer { output in
@@ -144,7 +144,8 @@ struct MLP: Sendable, Equatable {
             }
           }
           let wantInput = index > 0 || needInputGradient
-          var downstream = [Float](repeating: 0, count: wantInput ? rows * layer.inputs : 0)
+          // layer.backward zeroes dx before accumulating into it.
+          var downstream = Kernels.uninitializedBuffer(count: wantInput ? rows * layer.inputs : 0)
           let source = index == 0 ? input : activations[index - 1]
           source.withUnsafeBufferPointer { source in
             upstream.withUnsafeBufferPointer { upstream in
