@@ -1,0 +1,104 @@
+// Replays one day of impressions under AdPilot's own plan: allocate at the start of the day, pace
+// each campaign by the hour, and re-plan every hour from actual spend with the same Allocator and
+// PacingPlanner calls that `adpilot allocate` makes. It reads no database and writes nothing.
+
+import Allocation
+import Foundation
+
+/// The outcome of a paced replay of one day.
+struct PacedDay: Sendable {
+  var purchase: DayPurchase
+  /// The allocation made at the start of the day.
+  var allocation: AllocationResult
+  /// The hourly plans made at the start of the day, by campaign id.
+  var startPlans: [String: [HourlyPlanRow]]
+  /// RMS over campaign-hours of actual minus start-of-day planned spend, over the mean planned
+  /// spend of a campaign-hour; 0 when nothing was planned.
+  var pacingError: Double
+}
+
+enum PacedReplay {
+  /// Plans the day at its start and walks `impressions` (in time order) through the plan.
+  ///
+  /// An impression is bought when its campaign's current hour has budget left for its price and
+  /// its value per cost reaches the hour row's `valuePerMicroThreshold`. At every hour start
+  /// each campaign is re-planned with `PacingPlanner.replan` from its spend so far, so money an
+  /// hour did not spend moves to the hours left and no campaign's day passes its amount.
+  static func run(
+    campaigns: [Campaign], supply: [String: CampaignSupply], budgetMicros: Int64,
+    planDate: String, impressions: [ReplayImpression]
+  ) throws -> PacedDay {
+    let allocation = try Allocator.allocate(
+      campaigns: campaigns, supply: supply, totalBudgetMicros: budgetMicros, planDate: planDate)
+    var allocations: [CampaignAllocation] = []
+    var startPlans: [String: [HourlyPlanRow]] = [:]
+    var rows: [[HourlyPlanRow]] = []
+    for (index, campaign) in campaigns.enumerated() {
+      let campaignSupply =
+        supply[campaign.id] ?? CampaignSupply(campaignId: campaign.id, segments: [])
+      let plan = try PacingPlanner.plan(
+        campaign: campaign, allocation: allocation.allocations[index], supply: campaignSupply,
+        planDate: planDate)
+      allocations.append(allocation.allocations[index])
+      startPlans[campaign.id] = plan
+      rows.append(plan)
+    }
+    guard let hourStarts = rows.first?.map(\.hourStart) else {
+      return PacedDay(
+        purchase: DayPurchase(), allocation: allocation, startPlans: startPlans, pacingError: 0)
+    }
+
+    var purchase = DayPurchase()
+    var spent = [Int64](repeating: 0, count: campaigns.count)
+    var hourSpent = [Int64](repeating: 0, count: campaigns.count)
+    var actual = [[Int64]](
+      repeating: [Int64](repeating: 0, count: hourStarts.count), count: campaigns.count)
+    var hour = 0
+    var current = rows.map { $0.first }
+
+    for impression in impressions {
+      // Re-plan at each hour start that this impression has passed.
+      while hour + 1 < hourStarts.count && impression.time >= hourStarts[hour + 1] {
+        hour += 1
+        for (index, campaign) in campaigns.enumerated() {
+          let replanned = try PacingPlanner.replan(
+            campaign: campaign, allocation: allocations[index],
+            supply: supply[campaign.id] ?? CampaignSupply(campaignId: campaign.id, segments: []),
+            planDate: planDate, spentMicros: spent[index], now: hourStarts[hour])
+          current[index] = replanned.first
+          hourSpent[index] = 0
+        }
+      }
+      let index = impression.campaign
+      guard let row = current[index],
+        row.spendMicros - hourSpent[index] >= impression.costMicros,
+        impression.valuePerCost >= row.valuePerMicroThreshold
+      else { continue }
+      purchase.buy(impression)
+      spent[index] += impression.costMicros
+      hourSpent[index] += impression.costMicros
+      actual[index][hour] += impression.costMicros
+    }
+
+    return PacedDay(
+      purchase: purchase, allocation: allocation, startPlans: startPlans,
+      pacingError: pacingError(actual: actual, planned: rows))
+  }
+
+  /// Returns RMS(actual - planned) over every campaign-hour, over the mean planned spend.
+  static func pacingError(actual: [[Int64]], planned: [[HourlyPlanRow]]) -> Double {
+    var squares = 0.0
+    var plannedTotal = 0.0
+    var cells = 0
+    for (campaignActual, campaignPlan) in zip(actual, planned) {
+      for (spend, row) in zip(campaignActual, campaignPlan) {
+        let difference = Double(spend - row.spendMicros)
+        squares += difference * difference
+        plannedTotal += Double(row.spendMicros)
+        cells += 1
+      }
+    }
+    guard cells > 0, plannedTotal > 0 else { return 0 }
+    return (squares / Double(cells)).squareRoot() / (plannedTotal / Double(cells))
+  }
+}
