@@ -20,10 +20,12 @@ struct PacedDay: Sendable {
 enum PacedReplay {
   /// Plans the day at its start and walks `impressions` (in time order) through the plan.
   ///
-  /// An impression is bought when its campaign's current hour has budget left for its price and
-  /// its value per cost reaches the hour row's `valuePerMicroThreshold`. At every hour start
-  /// each campaign is re-planned with `PacingPlanner.replan` from its spend so far, so money an
-  /// hour did not spend moves to the hours left and no campaign's day passes its amount.
+  /// An impression is bought when its campaign's current hour has planned spend left, its value
+  /// per cost reaches the hour row's `valuePerMicroThreshold`, and its price fits both the
+  /// campaign's amount for the day and the day's budget, so the last purchase of an hour may
+  /// pass the hour's plan but never the day's. At every hour start what is left of the budget
+  /// is allocated again over the hours left and each campaign is re-planned with
+  /// `PacingPlanner.replan` from its spend so far.
   static func run(
     campaigns: [Campaign], supply: [String: CampaignSupply], budgetMicros: Int64,
     planDate: String, impressions: [ReplayImpression]
@@ -55,14 +57,22 @@ enum PacedReplay {
       repeating: [Int64](repeating: 0, count: hourStarts.count), count: campaigns.count)
     var hour = 0
     var current = rows.map { $0.first }
+    var dayAmounts = allocations.map(\.amountMicros)
+    var totalSpent: Int64 = 0
 
     for impression in impressions {
       // Re-plan at each hour start that this impression has passed.
       while hour + 1 < hourStarts.count && impression.time >= hourStarts[hour + 1] {
         hour += 1
+        let amounts = try reallocate(
+          campaigns: campaigns, supply: supply, budgetMicros: allocation.allocatedMicros,
+          spent: spent, planDate: planDate, hour: hour)
         for (index, campaign) in campaigns.enumerated() {
+          var rest = allocations[index]
+          rest.amountMicros = spent[index] + amounts[index]
+          dayAmounts[index] = rest.amountMicros
           let replanned = try PacingPlanner.replan(
-            campaign: campaign, allocation: allocations[index],
+            campaign: campaign, allocation: rest,
             supply: supply[campaign.id] ?? CampaignSupply(campaignId: campaign.id, segments: []),
             planDate: planDate, spentMicros: spent[index], now: hourStarts[hour])
           current[index] = replanned.first
@@ -71,10 +81,13 @@ enum PacedReplay {
       }
       let index = impression.campaign
       guard let row = current[index],
-        row.spendMicros - hourSpent[index] >= impression.costMicros,
-        impression.valuePerCost >= row.valuePerMicroThreshold
+        hourSpent[index] < row.spendMicros,
+        impression.valuePerCost >= row.valuePerMicroThreshold,
+        spent[index] + impression.costMicros <= dayAmounts[index],
+        totalSpent + impression.costMicros <= budgetMicros
       else { continue }
       purchase.buy(impression)
+      totalSpent += impression.costMicros
       spent[index] += impression.costMicros
       hourSpent[index] += impression.costMicros
       actual[index][hour] += impression.costMicros
@@ -83,6 +96,42 @@ enum PacedReplay {
     return PacedDay(
       purchase: purchase, allocation: allocation, startPlans: startPlans,
       pacingError: pacingError(actual: actual, planned: rows))
+  }
+
+  /// Splits what is left of the day's budget over the campaigns again with the allocator, on
+  /// each campaign's forecast for the hours from `hour` on, and returns each campaign's amount
+  /// for the rest of the day. Money thus moves to the campaigns whose traffic beat the forecast.
+  static func reallocate(
+    campaigns: [Campaign], supply: [String: CampaignSupply], budgetMicros: Int64,
+    spent: [Int64], planDate: String, hour: Int
+  ) throws -> [Int64] {
+    let left = max(0, budgetMicros - spent.reduce(0, +))
+    var rest: [String: CampaignSupply] = [:]
+    for campaign in campaigns {
+      guard var forecast = supply[campaign.id] else { continue }
+      let weights =
+        forecast.hourlyTraffic.count == 24
+        ? forecast.hourlyTraffic : [Double](repeating: 1, count: 24)
+      // NOTE: hour positions are read as local hours, which holds on days of 24 hours.
+      let total = weights.reduce(0, +)
+      let share = total > 0 ? weights[min(hour, 23)...].reduce(0, +) / total : 0
+      forecast.segments = forecast.segments.map {
+        SupplySegment(
+          impressions: $0.impressions * share, costMicros: $0.costMicros * share,
+          clicks: $0.clicks * share)
+      }
+      rest[campaign.id] = forecast
+    }
+    let capped = campaigns.map { campaign -> Campaign in
+      var copy = campaign
+      copy.dailyBudgetMicros = max(0, min(campaign.capMicros, left))
+      copy.maxDailyMicros = nil
+      copy.minDailyMicros = 0
+      return copy
+    }
+    return try Allocator.allocate(
+      campaigns: capped, supply: rest, totalBudgetMicros: left, planDate: planDate
+    ).allocations.map(\.amountMicros)
   }
 
   /// Returns RMS(actual - planned) over every campaign-hour, over the mean planned spend.
