@@ -70,8 +70,9 @@ struct ActivationUnit: Sendable, Equatable {
     let (keyWeights, queryWeights) = factoredWeights(parameters)
     var rowTerm = [Float](repeating: 0, count: rows * h)
     var result = Activations()
-    result.pairInput = [Float](repeating: 0, count: keyCount * 2 * q)
-    result.firstOutput = [Float](repeating: 0, count: keyCount * h)
+    // The loop below writes every element of both buffers.
+    result.pairInput = Kernels.uninitializedBuffer(count: keyCount * 2 * q)
+    result.firstOutput = Kernels.uninitializedBuffer(count: keyCount * h)
     parameters.withUnsafeBufferPointer { parameters in
       queries.withUnsafeBufferPointer { queries in
         keys.withUnsafeBufferPointer { keys in
@@ -242,12 +243,7 @@ struct ActivationUnit: Sendable, Equatable {
     _ x: UnsafePointer<Float>, _ dy: UnsafePointer<Float>, _ c: UnsafeMutablePointer<Float>,
     rows: Int, m: Int, n: Int
   ) {
-    var transposed = [Float](repeating: 0, count: rows * m)
-    transposed.withUnsafeMutableBufferPointer { t in
-      guard let t = t.baseAddress else { return }
-      Kernels.transpose(x, t, rows: rows, columns: m)
-      Kernels.multiplyAccumulate(t, dy, c, m: m, k: rows, n: n)
-    }
+    Kernels.multiplyAccumulateTransposed(x, dy, c, rows: rows, m: m, n: n)
   }
 
   /// Adds `dy w^T` to `c`: `dy [rows x k]`, `w [n x k]`, `c [rows x n]`.

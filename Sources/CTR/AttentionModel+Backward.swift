@@ -65,7 +65,8 @@ extension AttentionModel {
     let weights = cache.keyWeights
     // interest_b = sum_j w_j k_j: dw_j = <d interest_b, k_j>, dk_j = w_j * d interest_b.
     var weightGradient = [Float](repeating: 0, count: keyCount)
-    var keyGradient = [Float](repeating: 0, count: keyCount * q)
+    // The loop below writes every element.
+    var keyGradient = Kernels.uninitializedBuffer(count: keyCount * q)
     interestGradient.withUnsafeBufferPointer { dI in
       cache.keys.withUnsafeBufferPointer { k in
         keyGradient.withUnsafeMutableBufferPointer { dK in

@@ -58,7 +58,7 @@ extension AttentionModel {
   private func gatherFields(_ batch: EncodedBatch) -> [Float] {
     let d = structure.dimension
     let count = batch.count * structure.fieldCount
-    var fields = [Float](repeating: 0, count: count * d)
+    var fields = Kernels.uninitializedBuffer(count: count * d)
     embeddings.withUnsafeBufferPointer { table in
       batch.fieldRows.withUnsafeBufferPointer { ids in
         fields.withUnsafeMutableBufferPointer { out in
@@ -98,7 +98,8 @@ extension AttentionModel {
     for b in 0..<batch.count {
       keyStart[b + 1] = keyStart[b] + Int(batch.sequenceLengths[b])
     }
-    var keys = [Float](repeating: 0, count: keyStart[batch.count] * structure.queryWidth)
+    // Every key's sub-field slots are written below, and they fill the query width.
+    var keys = Kernels.uninitializedBuffer(count: keyStart[batch.count] * structure.queryWidth)
     embeddings.withUnsafeBufferPointer { table in
       batch.sequenceRows.withUnsafeBufferPointer { ids in
         keys.withUnsafeMutableBufferPointer { out in

@@ -57,14 +57,13 @@ struct DenseLayer: Sendable, Equatable {
     input: UnsafePointer<Float>, outputGradient: UnsafePointer<Float>,
     inputGradient: UnsafeMutablePointer<Float>?, rows: Int
   ) {
-    var transposed = [Float](repeating: 0, count: max(rows * inputs, inputs * outputs))
+    Kernels.multiplyAccumulateTransposed(
+      input, outputGradient, gradients + weightOffset, rows: rows, m: inputs, n: outputs)
+    Kernels.addColumnSums(outputGradient, gradients + biasOffset, rows: rows, columns: outputs)
+    guard let inputGradient else { return }
+    var transposed = [Float](repeating: 0, count: inputs * outputs)
     transposed.withUnsafeMutableBufferPointer { scratch in
       guard let scratch = scratch.baseAddress else { return }
-      Kernels.transpose(input, scratch, rows: rows, columns: inputs)
-      Kernels.multiplyAccumulate(
-        scratch, outputGradient, gradients + weightOffset, m: inputs, k: rows, n: outputs)
-      Kernels.addColumnSums(outputGradient, gradients + biasOffset, rows: rows, columns: outputs)
-      guard let inputGradient else { return }
       Kernels.transpose(parameters + weightOffset, scratch, rows: inputs, columns: outputs)
       inputGradient.update(repeating: 0, count: rows * inputs)
       Kernels.multiplyAccumulate(
@@ -104,7 +103,7 @@ struct MLP: Sendable, Equatable {
     parameters.withUnsafeBufferPointer { parameters in
       guard let parameters = parameters.baseAddress else { return }
       for (index, layer) in layers.enumerated() {
-        var output = [Float](repeating: 0, count: rows * layer.outputs)
+        var output = Kernels.uninitializedBuffer(count: rows * layer.outputs)
         let source = index == 0 ? input : activations[index - 1]
         source.withUnsafeBufferPointer { source in
           output.withUnsafeMutableBufferPointer { output in
@@ -145,7 +144,8 @@ struct MLP: Sendable, Equatable {
             }
           }
           let wantInput = index > 0 || needInputGradient
-          var downstream = [Float](repeating: 0, count: wantInput ? rows * layer.inputs : 0)
+          // layer.backward zeroes dx before accumulating into it.
+          var downstream = Kernels.uninitializedBuffer(count: wantInput ? rows * layer.inputs : 0)
           let source = index == 0 ? input : activations[index - 1]
           source.withUnsafeBufferPointer { source in
             upstream.withUnsafeBufferPointer { upstream in

@@ -44,7 +44,7 @@ enum Tool {
   static let commands: [Command] =
     databaseCommands + importCommands + [
       generateCommand, campaignsCommand, trainCommand, modelsCommand, allocateCommand,
-      explainCommand,
+      explainCommand, backtestCommand,
       requestsCommand, scoreCommand, summaryCommand, benchCommand,
     ]
 

@@ -11,7 +11,10 @@ private func randomValues(_ count: Int, seed: UInt64) -> [Float] {
 }
 
 @Test func multiplyAccumulateMatchesReference() {
-  for (m, k, n) in [(1, 1, 1), (7, 300, 37), (4, 16, 16), (9, 513, 5), (5, 3, 80)] {
+  for (m, k, n) in [
+    (1, 1, 1), (7, 300, 37), (4, 16, 16), (9, 513, 5), (5, 3, 80), (6, 20, 40), (5, 7, 28),
+    (4, 9, 12), (3, 5, 200), (8, 2, 3),
+  ] {
     let a = randomValues(m * k, seed: 1)
     let b = randomValues(k * n, seed: 2)
     var c = randomValues(m * n, seed: 3)
@@ -57,6 +60,34 @@ private func randomValues(_ count: Int, seed: UInt64) -> [Float] {
     }
   }
   #expect(Array(all[(5 * n)..<(6 * n)]) == single)
+}
+
+@Test func multiplyAccumulateMatchesScalarChainBitForBit() {
+  // Every block width (16, 8, 4 and scalar) runs the same fused multiply-add chain per element.
+  for n in [1, 3, 4, 7, 8, 12, 15, 16, 20, 28, 40, 45] {
+    let (m, k) = (6, 37)
+    let a = randomValues(m * k, seed: 6)
+    let b = randomValues(k * n, seed: 7)
+    var c = randomValues(m * n, seed: 8)
+    var expected = c
+    for i in 0..<m {
+      for j in 0..<n {
+        for index in 0..<k {
+          expected[i * n + j] = expected[i * n + j].addingProduct(
+            a[i * k + index], b[index * n + j])
+        }
+      }
+    }
+    a.withUnsafeBufferPointer { a in
+      b.withUnsafeBufferPointer { b in
+        c.withUnsafeMutableBufferPointer { c in
+          Kernels.multiplyAccumulate(
+            a.baseAddress!, b.baseAddress!, c.baseAddress!, m: m, k: k, n: n)
+        }
+      }
+    }
+    #expect(c == expected, "n \(n)")
+  }
 }
 
 @Test func transposeAndColumnSums() {
@@ -106,5 +137,33 @@ private func randomValues(_ count: Int, seed: UInt64) -> [Float] {
   #expect(weights.count == 6)
   for (factored, reference) in zip(weights, plain) {
     #expect(abs(factored - reference) < 1e-5, "\(factored) vs \(reference)")
+  }
+}
+
+@Test func transposedProductMatchesTransposeThenMultiply() {
+  // x^T dy read in place must equal the product of an explicit transpose, bit for bit, across
+  // k tiles (rows > 256) and every column block width.
+  for (rows, m, n) in [(1, 1, 1), (300, 7, 40), (513, 9, 5), (40, 64, 80), (17, 4, 28)] {
+    let x = randomValues(rows * m, seed: 9)
+    let dy = randomValues(rows * n, seed: 10)
+    var direct = randomValues(m * n, seed: 11)
+    var viaCopy = direct
+    var transposed = [Float](repeating: 0, count: rows * m)
+    x.withUnsafeBufferPointer { x in
+      dy.withUnsafeBufferPointer { dy in
+        transposed.withUnsafeMutableBufferPointer { t in
+          Kernels.transpose(x.baseAddress!, t.baseAddress!, rows: rows, columns: m)
+          viaCopy.withUnsafeMutableBufferPointer { c in
+            Kernels.multiplyAccumulate(
+              t.baseAddress!, dy.baseAddress!, c.baseAddress!, m: m, k: rows, n: n)
+          }
+        }
+        direct.withUnsafeMutableBufferPointer { c in
+          Kernels.multiplyAccumulateTransposed(
+            x.baseAddress!, dy.baseAddress!, c.baseAddress!, rows: rows, m: m, n: n)
+        }
+      }
+    }
+    #expect(direct == viaCopy, "rows \(rows) m \(m) n \(n)")
   }
 }

@@ -6,12 +6,14 @@ import Foundation
 
 let benchCommand = Command(
   name: "bench",
-  summary: "measure training or scoring throughput of the reference model",
-  usage: "bench train|score [--threads N] [--steps N] [--batch-size N]",
+  summary: "measure training or scoring throughput, or planning time",
+  usage: "bench train|score [--threads N] [--steps N] [--batch-size N]\n"
+    + "       adpilot bench allocate [--campaigns N]",
   options: [
     .value("threads", "N", "threads per step (default 1)"),
     .value("steps", "N", "batches measured (default 20)"),
     .value("batch-size", "N", "rows per batch (default 1024)"),
+    .value("campaigns", "N", "bench allocate: synthetic campaigns planned (default 10000)"),
   ],
   maxPositionals: 1,
   run: { parsed, context in
@@ -21,6 +23,7 @@ let benchCommand = Command(
     guard steps >= 1, batchSize >= 1, threads >= 1 else {
       throw UsageError(message: "--threads, --steps and --batch-size must be at least 1")
     }
+    keepFreedMemoryForReuse()
     switch parsed.positionals.first {
     case "train":
       let rate = try ReferenceBenchmark.trainingThroughput(
@@ -29,7 +32,9 @@ let benchCommand = Command(
     case "score":
       let rate = try ReferenceBenchmark.inferenceThroughput(steps: steps, batchSize: batchSize)
       context.print("samples_per_s=\(Int(rate))")
+    case "allocate":
+      try runAllocationBench(parsed, context)
     default:
-      throw UsageError(message: "expected train or score")
+      throw UsageError(message: "expected train, score or allocate")
     }
   })

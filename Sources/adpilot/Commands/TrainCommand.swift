@@ -63,11 +63,39 @@ let trainCommand = Command(
       throw UsageError(message: "--\(name) must be a positive number, got \(rate)")
     }
 
+    keepFreedMemoryForReuse()
     let connection = try context.connect()
     defer { connection.close() }
     let outcome = try TrainingPipeline(connection: connection, logger: context.logger).run(options)
     printTrainOutcome(outcome, context)
   })
+
+/// Stops glibc from unmapping or trimming freed memory, so each training step reuses the pages
+/// of the previous one.
+///
+/// A training step allocates activation buffers of several megabytes each and frees them at
+/// the end. By default glibc returns such blocks to the kernel, and the next step takes a page
+/// fault and a page clear for every 4 KiB again: `adpilot bench train --threads 1` ran about
+/// 1.7 times faster with these settings on a 2-core x86-64 machine. The process keeps its peak
+/// heap in exchange.
+// TODO: reuse per-step buffers in the CTR module instead, which helps every allocator.
+func keepFreedMemoryForReuse() {
+  #if os(Linux)
+    // The values of M_TRIM_THRESHOLD and M_MMAP_THRESHOLD in glibc's <malloc.h>. 32 MiB is
+    // the largest mmap threshold glibc accepts on 64-bit targets; larger blocks stay mapped.
+    let trimThreshold: Int32 = -1
+    let mmapThreshold: Int32 = -3
+    _ = glibcMallopt(mmapThreshold, 32 << 20)
+    _ = glibcMallopt(trimThreshold, Int32.max)
+  #endif
+}
+
+#if os(Linux)
+  /// glibc's `int mallopt(int param, int value)`, which the Glibc module does not export
+  /// because it does not include <malloc.h>.
+  @_silgen_name("mallopt")
+  private func glibcMallopt(_ parameter: Int32, _ value: Int32) -> Int32
+#endif
 
 func printTrainOutcome(_ outcome: TrainOutcome, _ context: Context) {
   context.print(

@@ -1,0 +1,255 @@
+// Replays the logged days of a data set day by day under a budget: forecast from the days before,
+// plan at the start of the day, buy through the hourly plan with hourly re-planning, and compare
+// with the hindsight optimum and simple baselines. Plans are stored as 'backtest' runs.
+
+import Allocation
+import Foundation
+import Postgres
+
+/// Settings of a backtest.
+public struct BacktestOptions: Sendable {
+  public var dataset: String
+  /// Each day's budget as fractions of that day's logged cost over all campaigns.
+  public var fractions: [Double] = [1.0 / 2, 1.0 / 4, 1.0 / 8, 1.0 / 16, 1.0 / 32]
+  /// The number of days replayed, from the first day with `historyDays` days before it; every
+  /// such day when nil.
+  public var days: Int?
+  /// Days of history before a replayed day used for its forecast.
+  public var historyDays = 7
+
+  public init(dataset: String) {
+    self.dataset = dataset
+  }
+}
+
+/// The totals of one policy over the replayed days of one budget fraction.
+public struct PolicyFigures: Sendable {
+  public var valueMicros = 0.0
+  public var clicks = 0
+  public var spendMicros: Int64 = 0
+  /// Spend above each day's budget, summed over days, in micros.
+  public var overDeliveryMicros: Int64 = 0
+  /// Value bought over the hindsight optimum's value, one entry per day.
+  public var ratios: [Double] = []
+  /// Hourly pacing error per day; empty for policies without an hourly plan.
+  public var pacingErrors: [Double] = []
+
+  public var meanRatio: Double { ratios.isEmpty ? 0 : ratios.reduce(0, +) / Double(ratios.count) }
+  public var minRatio: Double { ratios.min() ?? 0 }
+  public var maxRatio: Double { ratios.max() ?? 0 }
+  public var meanPacingError: Double? {
+    pacingErrors.isEmpty ? nil : pacingErrors.reduce(0, +) / Double(pacingErrors.count)
+  }
+
+  mutating func add(_ purchase: DayPurchase, budgetMicros: Int64, optimumMicros: Double) {
+    valueMicros += purchase.valueMicros
+    clicks += purchase.clicks
+    spendMicros += purchase.spendMicros
+    overDeliveryMicros += max(0, purchase.spendMicros - budgetMicros)
+    ratios.append(optimumMicros > 0 ? purchase.valueMicros / optimumMicros : 1)
+  }
+}
+
+/// The results of one budget fraction.
+public struct FractionReport: Sendable {
+  public var fraction: Double
+  public var budgetMicros: Int64 = 0
+  public var optimumValueMicros = 0.0
+  /// Figures by policy, in `Backtest.policies` order.
+  public var policies: [String: PolicyFigures] = [:]
+}
+
+/// The results of a backtest.
+public struct BacktestReport: Sendable {
+  public var dataset: String
+  public var dates: [String]
+  public var fractions: [FractionReport]
+  /// Replayed impressions without a logged pCTR, left out of every policy.
+  public var skippedRows: Int
+}
+
+/// A backtest of the planning pipeline on a data set's logged days.
+public struct Backtest {
+  /// The policies in report order: AdPilot's paced plan, then the baselines.
+  public static let policies = ["adpilot", "even_split", "split_by_bid", "prev_day_threshold"]
+
+  let connection: Connection
+  let logger: Logger
+
+  public init(connection: Connection, logger: Logger) {
+    self.connection = connection
+    self.logger = logger
+  }
+
+  /// Runs the backtest described by `options`.
+  public func run(_ options: BacktestOptions) throws -> BacktestReport {
+    let dataset = try loadDataset(connection, name: options.dataset)
+    guard !dataset.hasFeatures else {
+      // NOTE: replaying a data set with features would need the champion's pCTR per impression.
+      throw PipelineError(
+        "data set '\(dataset.name)' has features; the backtest replays logged pCTR only, "
+          + "so choose a data set without features such as ipinyou_rlb")
+    }
+    let campaigns = try loadCampaigns(connection, dataset: dataset.name)
+    guard let zone = campaigns.first?.timeZone else {
+      throw PipelineError(
+        "data set '\(dataset.name)' has no campaigns; run `adpilot campaigns sync`")
+    }
+    guard campaigns.allSatisfy({ $0.timeZone == zone }) else {
+      throw PipelineError(
+        "campaigns of '\(dataset.name)' are in several time zones; the backtest replays one "
+          + "local day for all of them, so give them one time_zone")
+    }
+    let dates = try replayDates(dataset: dataset.name, zone: zone, options: options)
+    let index = Dictionary(uniqueKeysWithValues: campaigns.enumerated().map { ($1.id, $0) })
+    let pipeline = AllocationPipeline(connection: connection, logger: logger)
+
+    var reports = options.fractions.map { FractionReport(fraction: $0) }
+    var skipped = 0
+    var previous: [ReplayImpression]?
+    for (position, date) in dates.enumerated() {
+      let start = try PacingPlanner.dayBounds(campaign: campaigns[0], planDate: date).start
+      if previous == nil {
+        previous = try readDay(
+          dataset: dataset.name, date: shifted(date, by: -1), campaigns: campaigns,
+          index: index, skipped: &skipped)
+      }
+      let day = try readDay(
+        dataset: dataset.name, date: date, campaigns: campaigns, index: index,
+        skipped: &skipped)
+      let forecast = try forecastSupply(
+        connection, dataset: dataset, campaigns: campaigns, planDay: start,
+        historyDays: options.historyDays, model: nil, modelId: nil)
+      for slot in reports.indices {
+        try replay(
+          day: day, previousDay: previous ?? [], date: date, campaigns: campaigns,
+          supply: forecast.supply, report: &reports[slot], pipeline: pipeline)
+      }
+      previous = day
+      logger.debug("backtest day", ["date": date, "day": "\(position + 1)/\(dates.count)"])
+    }
+    return BacktestReport(
+      dataset: dataset.name, dates: dates, fractions: reports, skippedRows: skipped)
+  }
+
+  /// Replays one day at one budget fraction and adds its figures to `report`.
+  func replay(
+    day: [ReplayImpression], previousDay: [ReplayImpression], date: String,
+    campaigns: [Campaign], supply: [String: CampaignSupply], report: inout FractionReport,
+    pipeline: AllocationPipeline
+  ) throws {
+    let budget = Int64(report.fraction * Double(day.reduce(0) { $0 + $1.costMicros }))
+    let optimum = BacktestPolicies.hindsightOptimum(day, budgetMicros: budget)
+    report.budgetMicros += budget
+    report.optimumValueMicros += optimum.valueMicros
+
+    // The hindsight optimum knows only the total budget, so each campaign may take all of it.
+    let lifted = campaigns.map { campaign -> Campaign in
+      var copy = campaign
+      copy.dailyBudgetMicros = budget
+      copy.maxDailyMicros = nil
+      copy.minDailyMicros = min(campaign.minDailyMicros, budget)
+      return copy
+    }
+    let paced = try PacedReplay.run(
+      campaigns: lifted, supply: supply, budgetMicros: budget, planDate: date, impressions: day)
+    _ = try pipeline.write(
+      kind: "backtest", dataset: campaigns[0].dataset, date: date, budget: budget,
+      result: paced.allocation, plans: paced.startPlans, modelId: nil)
+    report.policies["adpilot", default: PolicyFigures()].add(
+      paced.purchase, budgetMicros: budget, optimumMicros: optimum.valueMicros)
+    report.policies["adpilot", default: PolicyFigures()].pacingErrors.append(paced.pacingError)
+
+    let even = BacktestPolicies.split(budget, weights: campaigns.map { _ in 1 })
+    report.policies["even_split", default: PolicyFigures()].add(
+      BacktestPolicies.fixedSplit(day, budgets: even), budgetMicros: budget,
+      optimumMicros: optimum.valueMicros)
+
+    // A campaign's bid is the expected value of its average forecast impression.
+    let bids = campaigns.map { campaign -> Double in
+      let segments = supply[campaign.id]?.segments ?? []
+      let impressions = segments.reduce(0) { $0 + $1.impressions }
+      let clicks = segments.reduce(0) { $0 + $1.clicks }
+      return impressions > 0 ? clicks / impressions * Double(campaign.valuePerClickMicros) : 0
+    }
+    report.policies["split_by_bid", default: PolicyFigures()].add(
+      BacktestPolicies.fixedSplit(day, budgets: BacktestPolicies.split(budget, weights: bids)),
+      budgetMicros: budget, optimumMicros: optimum.valueMicros)
+
+    let previousBudget = Int64(
+      report.fraction * Double(previousDay.reduce(0) { $0 + $1.costMicros }))
+    let threshold = BacktestPolicies.hindsightOptimum(
+      previousDay, budgetMicros: previousBudget
+    ).cutValuePerCost
+    report.policies["prev_day_threshold", default: PolicyFigures()].add(
+      BacktestPolicies.fixedThreshold(day, threshold: threshold, budgetMicros: budget),
+      budgetMicros: budget, optimumMicros: optimum.valueMicros)
+  }
+
+  /// Returns the local dates to replay: each day after the first `historyDays` logged days.
+  func replayDates(dataset: String, zone: TimeZone, options: BacktestOptions) throws -> [String] {
+    guard let range = try impressionTimeRange(connection, dataset: dataset) else {
+      throw PipelineError("data set '\(dataset)' has no impressions to replay")
+    }
+    let first = localDate(of: range.first, in: zone)
+    let last = localDate(of: range.last, in: zone)
+    var dates: [String] = []
+    var date = try shifted(first, by: options.historyDays)
+    while date <= last {
+      dates.append(date)
+      date = try shifted(date, by: 1)
+    }
+    if let days = options.days {
+      dates = Array(dates.prefix(days))
+    }
+    guard !dates.isEmpty else {
+      throw PipelineError(
+        "data set '\(dataset)' logs \(first) to \(last), too few days to replay after "
+          + "\(options.historyDays) days of history; lower --history-days")
+    }
+    return dates
+  }
+
+  /// Reads the impressions of one local day in time order.
+  func readDay(
+    dataset: String, date: String, campaigns: [Campaign], index: [String: Int],
+    skipped: inout Int
+  ) throws -> [ReplayImpression] {
+    let bounds = try PacingPlanner.dayBounds(campaign: campaigns[0], planDate: date)
+    try setCopyParameters(
+      connection,
+      ["dataset": dataset, "from": isoInstant(bounds.start), "to": isoInstant(bounds.end)])
+    let sql = """
+      COPY (
+          SELECT campaign_id, extract(epoch FROM time)::float8, cost_micros, logged_pctr, click
+          FROM adpilot.impressions
+          WHERE dataset = current_setting('adpilot.copy_dataset')
+            AND time >= current_setting('adpilot.copy_from')::timestamptz
+            AND time < current_setting('adpilot.copy_to')::timestamptz
+            AND campaign_id IS NOT NULL
+          ORDER BY time, request_id
+      ) TO STDOUT (FORMAT binary)
+      """
+    var impressions: [ReplayImpression] = []
+    var missing = 0
+    _ = try connection.copyOut(sql) { row in
+      guard let campaign = index[try row.text(0)] else { return }
+      guard let pctr = try row.optionalFloat8(3) else {
+        missing += 1
+        return
+      }
+      impressions.append(
+        ReplayImpression(
+          campaign: campaign, time: Date(timeIntervalSince1970: try row.float8(1)),
+          costMicros: try row.int64(2), pctr: pctr, click: try row.int16(4) == 1,
+          valueMicros: pctr * Double(campaigns[campaign].valuePerClickMicros)))
+    }
+    skipped += missing
+    return impressions
+  }
+}
+
+/// Returns the date `days` days after the YYYY-MM-DD `date` (before it when negative).
+func shifted(_ date: String, by days: Int) throws -> String {
+  formatPlanDate(try parsePlanDate(date).addingTimeInterval(Double(days) * 86_400))
+}

@@ -1,0 +1,82 @@
+// Tests of the backtest on the planning fixture (two replayed days after two days of history):
+// no policy spends past a day's budget, none beats the hindsight optimum, and the start-of-day
+// plans are stored as 'backtest' runs. The hindsight optimum is also checked by hand.
+
+import Foundation
+import Postgres
+import TestSupport
+import Testing
+
+@testable import AdPilot
+
+@Suite(.serialized)
+struct BacktestTests {
+  static let suite = "backtest"
+
+  func report(_ connection: Connection) throws -> BacktestReport {
+    try PlanningFixture.load(connection)
+    var options = BacktestOptions(dataset: PlanningFixture.dataset)
+    options.historyDays = 2
+    options.fractions = [1.0 / 2, 1.0 / 8]
+    return try Backtest(connection: connection, logger: Logger(minimumLevel: .error)).run(options)
+  }
+
+  @Test func backtestStaysWithinBudgetAndOptimum() throws {
+    let connection = try TestDatabase.connect(suite: Self.suite)
+    defer { connection.close() }
+    let report = try report(connection)
+    #expect(report.dates == ["2026-01-12", "2026-01-13"])
+    #expect(report.fractions.count == 2)
+    for fraction in report.fractions {
+      #expect(fraction.budgetMicros > 0)
+      for name in Backtest.policies {
+        let figures = try #require(fraction.policies[name], "\(name)")
+        #expect(figures.ratios.count == 2, "\(name)")
+        #expect(figures.overDeliveryMicros == 0, "\(name)")
+        #expect(figures.spendMicros <= fraction.budgetMicros, "\(name)")
+        #expect(figures.maxRatio <= 1 + 1e-9, "\(name)")
+        #expect(figures.minRatio > 0, "\(name)")
+      }
+      let paced = try #require(fraction.policies["adpilot"])
+      #expect(paced.pacingErrors.count == 2)
+      #expect(paced.meanRatio > 0.5)
+    }
+  }
+
+  @Test func backtestStoresDayPlans() throws {
+    let connection = try TestDatabase.connect(suite: Self.suite)
+    defer { connection.close() }
+    _ = try report(connection)
+    let runs = try connection.query(
+      """
+      SELECT plan_date::text, count(*)
+      FROM adpilot.plan_runs
+      WHERE dataset = $1 AND kind = 'backtest' AND status = 'current'
+      GROUP BY plan_date
+      ORDER BY plan_date
+      """, [.text(PlanningFixture.dataset)])
+    #expect(try runs.map { try $0.string(0) } == ["2026-01-12", "2026-01-13"])
+    #expect(try runs.map { try $0.int64(1) } == [1, 1])
+  }
+
+  @Test func hindsightOptimumTakesBestFirst() {
+    let start = Date(timeIntervalSince1970: 0)
+    let impressions = [
+      ReplayImpression(
+        campaign: 0, time: start, costMicros: 100, pctr: 0.1, click: false, valueMicros: 100),
+      ReplayImpression(
+        campaign: 1, time: start, costMicros: 100, pctr: 0.1, click: true, valueMicros: 300),
+      ReplayImpression(
+        campaign: 0, time: start, costMicros: 200, pctr: 0.1, click: false, valueMicros: 400),
+    ]
+    // Best-first: 3 per micro (100), then 2 per micro (200), then 1 per micro (100).
+    let half = BacktestPolicies.hindsightOptimum(impressions, budgetMicros: 200)
+    #expect(half.valueMicros == 300 + 200)
+    #expect(half.cutValuePerCost == 2)
+    let all = BacktestPolicies.hindsightOptimum(impressions, budgetMicros: 1000)
+    #expect(all.valueMicros == 800)
+    #expect(all.cutValuePerCost == 0)
+    let split = BacktestPolicies.split(10, weights: [1, 2])
+    #expect(split == [4, 6])
+  }
+}
