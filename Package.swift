@@ -21,6 +21,9 @@ let package = Package(
     .executable(name: "adpilot", targets: ["adpilot"]),
     .library(name: "CTR", targets: ["CTR"]),
     .library(name: "Allocation", targets: ["Allocation"]),
+    // The Swift half of the PostgreSQL extension, linked into extension/adpilot.so by the
+    // Makefile's `extension` target.
+    .library(name: "CTRScoring", type: .static, targets: ["CTRScoring"]),
   ],
   targets: [
     .systemLibrary(
@@ -31,6 +34,7 @@ let package = Package(
     .target(name: "Postgres", dependencies: ["CLibPQ"], swiftSettings: cpuFlags),
     .target(name: "CTR", swiftSettings: kernelFlags),
     .target(name: "Allocation", swiftSettings: cpuFlags),
+    .target(name: "CTRScoring", dependencies: ["CTR"], swiftSettings: cpuFlags),
     .target(
       name: "AdPilot",
       dependencies: ["Postgres", "CTR", "Allocation"],
@@ -49,6 +53,8 @@ let package = Package(
       swiftSettings: cpuFlags
     ),
     .testTarget(name: "CTRTests", dependencies: ["CTR"], swiftSettings: cpuFlags),
+    .testTarget(
+      name: "CTRScoringTests", dependencies: ["CTRScoring", "CTR"], swiftSettings: cpuFlags),
     .testTarget(name: "AllocationTests", dependencies: ["Allocation"], swiftSettings: cpuFlags),
     .testTarget(
       name: "AdPilotTests",
