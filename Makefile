@@ -7,7 +7,12 @@ DATA ?= ../shared/data
 DEMO_DAYS ?= 8
 DEMO_IMPRESSIONS_PER_DAY ?= 25000
 
+PG_CONFIG ?= pg_config
+# The Swift build folder the extension's library is built in, like `swift build --scratch-path`.
+SCRATCH_PATH ?= $(CURDIR)/.build
+
 .PHONY: all build debug demo demo-real test lint format db-start db-stop db-status clean
+.PHONY: extension install-extension test-extension pg-server-headers
 
 all: build
 
@@ -49,6 +54,34 @@ demo-real: build
 test:
 	$(SWIFT) build --build-tests
 	$(SWIFT) test --skip-build
+
+# The PostgreSQL extension: extension/adpilot.so carries its own static Swift runtime.
+extension: pg-server-headers
+	$(MAKE) -C extension PG_CONFIG=$(PG_CONFIG) SWIFT=$(SWIFT) SCRATCH=$(SCRATCH_PATH)
+
+# Installs into the PostgreSQL that pg_config names; usually needs root.
+install-extension: extension
+	$(MAKE) -C extension PG_CONFIG=$(PG_CONFIG) SWIFT=$(SWIFT) SCRATCH=$(SCRATCH_PATH) install
+
+# Installs the server headers and PGXS (Debian's postgresql-server-dev-N for pg_config's major
+# version) when pg_config cannot find them.
+pg-server-headers:
+	@if [ ! -f "$$($(PG_CONFIG) --includedir-server)/postgres.h" ]; then \
+	  major=$$($(PG_CONFIG) --version | sed -E 's/^PostgreSQL ([0-9]+).*/\1/'); \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    apt-get update && \
+	    apt-get install -y --no-install-recommends "postgresql-server-dev-$$major"; \
+	  else \
+	    echo "PostgreSQL server headers not found: install postgresql-server-dev-$$major" >&2; \
+	    exit 1; \
+	  fi; \
+	fi
+
+# The extension's SQL tests, against the test cluster, after installing the extension.
+test-extension: install-extension
+	$(SWIFT) build --build-tests --scratch-path $(SCRATCH_PATH)
+	ADPILOT_TEST_EXTENSION=1 $(SWIFT) test --skip-build --scratch-path $(SCRATCH_PATH) \
+	  --filter 'ExtensionTests|ScoringInterfaceTests'
 
 lint:
 	$(SWIFT) format lint --strict -r Sources Tests Package.swift
