@@ -350,17 +350,18 @@ check_length(const ArrayArgument *array, int64 rows, int64 expected, bool per_ca
 	if (!per_candidate)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("%s has %d elements in %d dimensions, but model \"%s\" expects %lld "
-						"in one dimension", array->name, array->count, array->ndim,
-						model->model_id, (long long) expected),
+				 errmsg("%s does not match the feature spec of model \"%s\"",
+						array->name, model->model_id),
+				 errdetail("The model expects %lld elements in one dimension, got %d in %d "
+						   "dimensions.", (long long) expected, array->count, array->ndim),
 				 errhint("Build %s in the order of the model's feature_spec in "
 						 "adpilot.models.", array->name)));
 	ereport(ERROR,
 			(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-			 errmsg("%s must be a %lld x %lld array for %lld candidates of model \"%s\", "
-					"got %d elements in %d dimensions", array->name, (long long) rows,
-					(long long) expected, (long long) rows, model->model_id, array->count,
-					array->ndim),
+			 errmsg("%s does not match the candidates and the feature spec of model \"%s\"",
+					array->name, model->model_id),
+			 errdetail("Expected a %lld x %lld array, got %d elements in %d dimensions.",
+					   (long long) rows, (long long) expected, array->count, array->ndim),
 			 errhint("Aggregate one row per candidate with array_agg, in the order of "
 					 "ad_ids.")));
 }
@@ -381,8 +382,9 @@ check_sequence(const ArrayArgument *array, int64 rows, const CachedModel *model)
 	if (subfields == 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("seq_values has %d elements, but model \"%s\" has no behaviour "
-						"sequence", array->count, model->model_id),
+				 errmsg("seq_values must be empty for model \"%s\"", model->model_id),
+				 errdetail("The model has no behaviour sequence, got %d elements.",
+						   array->count),
 				 errhint("Pass an empty array.")));
 	if (array->ndim == 1)
 		per_row = array->count;
@@ -391,14 +393,16 @@ check_sequence(const ArrayArgument *array, int64 rows, const CachedModel *model)
 	else
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("seq_values must have one dimension, or two with one row per "
-						"candidate, got %d dimensions", array->ndim)));
+				 errmsg("seq_values has the wrong shape"),
+				 errdetail("Expected one dimension, or two with one row per candidate, got "
+						   "%d dimensions.", array->ndim)));
 	if (per_row % subfields != 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("seq_values has %lld elements per row, not a multiple of the %lld "
-						"values per behaviour item of model \"%s\"", (long long) per_row,
-						(long long) subfields, model->model_id),
+				 errmsg("seq_values does not contain whole behaviour items of model \"%s\"",
+						model->model_id),
+				 errdetail("Each item has %lld values, got %lld values per row.",
+						   (long long) subfields, (long long) per_row),
 				 errhint("List each item's sub-fields together, most recent item first.")));
 }
 
@@ -565,8 +569,8 @@ adpilot_score_candidates(PG_FUNCTION_ARGS)
 		if (ads.nulls[i])
 			ereport(ERROR,
 					(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-					 errmsg("ad_ids must not contain nulls, element %lld is null",
-							(long long) i + 1)));
+					 errmsg("ad_ids must not contain nulls"),
+					 errdetail("Element %lld is null.", (long long) i + 1)));
 
 	InitMaterializedSRF(fcinfo, 0);
 	if (count == 0)

@@ -25,6 +25,10 @@ public final class ScoringModel {
   public static let maxRowsPerCall = 1 << 20
 
   /// Loads a model file and validates its feature spec.
+  ///
+  /// NOTE: `loadModel` allocates the tables its stored spec declares before it compares them with
+  /// the stored weights, so a file crafted with a valid checksum and huge tables can exhaust the
+  /// backend's memory. Damaged files fail the checksum first.
   public init(bytes: [UInt8]) throws(CTRError) {
     let model = try loadModel(bytes)
     try model.spec.validate()
