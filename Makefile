@@ -66,8 +66,12 @@ install-extension: extension
 # Installs the server headers and PGXS (Debian's postgresql-server-dev-N for pg_config's major
 # version) when pg_config cannot find them.
 pg-server-headers:
-	@if [ ! -f "$$($(PG_CONFIG) --includedir-server)/postgres.h" ]; then \
-	  major=$$($(PG_CONFIG) --version | sed -E 's/^PostgreSQL ([0-9]+).*/\1/'); \
+	@major=$$($(PG_CONFIG) --version 2>/dev/null | sed -nE 's/^PostgreSQL ([0-9]+).*/\1/p'); \
+	if [ -z "$$major" ]; then \
+	  echo "$(PG_CONFIG) failed: install libpq-dev or set PG_CONFIG=/path/to/pg_config" >&2; \
+	  exit 1; \
+	fi; \
+	if [ ! -f "$$($(PG_CONFIG) --includedir-server)/postgres.h" ]; then \
 	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
 	    apt-get update && \
 	    apt-get install -y --no-install-recommends "postgresql-server-dev-$$major"; \
