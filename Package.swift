@@ -25,6 +25,9 @@ let package = Package(
     .executable(name: "adpilot", targets: ["adpilot"]),
     .library(name: "CTR", targets: ["CTR"]),
     .library(name: "Allocation", targets: ["Allocation"]),
+    // The Swift half of the PostgreSQL extension, linked into extension/adpilot.so by the
+    // Makefile's `extension` target.
+    .library(name: "CTRScoring", type: .static, targets: ["CTRScoring"]),
   ],
   targets: [
     .systemLibrary(
@@ -35,6 +38,7 @@ let package = Package(
     .target(name: "Postgres", dependencies: ["CLibPQ"], swiftSettings: cpuFlags),
     .target(name: "CTR", swiftSettings: kernelFlags),
     .target(name: "Allocation", swiftSettings: cpuFlags),
+    .target(name: "CTRScoring", dependencies: ["CTR"], swiftSettings: cpuFlags),
     .target(
       name: "AdPilot",
       dependencies: ["Postgres", "CTR", "Allocation"],
@@ -53,6 +57,8 @@ let package = Package(
       swiftSettings: cpuFlags
     ),
     .testTarget(name: "CTRTests", dependencies: ["CTR"], swiftSettings: cpuFlags),
+    .testTarget(
+      name: "CTRScoringTests", dependencies: ["CTRScoring", "CTR"], swiftSettings: cpuFlags),
     .testTarget(name: "AllocationTests", dependencies: ["Allocation"], swiftSettings: cpuFlags),
     .testTarget(
       name: "AdPilotTests",

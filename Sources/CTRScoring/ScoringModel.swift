@@ -1,0 +1,96 @@
+// A CTR model loaded for scoring inside PostgreSQL, and the row shape checks that run before
+// `predict`, which traps on a batch that does not fit the model. It starts no threads.
+
+import CTR
+
+/// A model loaded for scoring, with its encoder and input shape.
+public final class ScoringModel {
+  /// The loaded model.
+  public let model: any ClickModel
+  let encoder: FeatureEncoder
+
+  /// The number of categorical values each row needs.
+  public var categoricalCount: Int { model.spec.categorical.count }
+  /// The number of numeric values each row needs.
+  public var numericCount: Int { model.spec.numeric.count }
+  /// The number of values per behaviour item, 0 when the spec has no sequences.
+  public var subfieldCount: Int { model.spec.sequence.count }
+  /// The number of behaviour items a row keeps.
+  public var maxSequenceLength: Int {
+    model.spec.sequence.isEmpty ? 0 : model.spec.maxSequenceLength
+  }
+
+  /// The largest number of rows one call scores, bounding memory and keeping index products far
+  /// from overflow.
+  public static let maxRowsPerCall = 1 << 20
+
+  /// Loads a model file and validates its feature spec.
+  ///
+  /// NOTE: `loadModel` allocates the tables its stored spec declares before it compares them with
+  /// the stored weights, so a file crafted with a valid checksum and huge tables can exhaust the
+  /// backend's memory. Damaged files fail the checksum first.
+  public init(bytes: [UInt8]) throws(CTRError) {
+    let model = try loadModel(bytes)
+    try model.spec.validate()
+    self.model = model
+    encoder = FeatureEncoder(spec: model.spec)
+  }
+
+  /// Checks, encodes and scores rows.
+  ///
+  /// Throws `.batchMismatch` when a row or the batch does not fit the model, so `predict` never
+  /// traps.
+  public func score(rows: [ScoringRow]) throws(CTRError) -> [Float] {
+    var batch = EncodedBatch(spec: model.spec, capacity: rows.count)
+    for row in rows {
+      try checkShape(row)
+      encoder.append(cat: row.cat, num: row.num, seq: row.seq, label: 0, to: &batch)
+    }
+    try model.check(batch)
+    return model.predict(batch)
+  }
+
+  /// Checks that a row has exactly the values the spec needs.
+  public func checkShape(_ row: ScoringRow) throws(CTRError) {
+    if row.cat.count != categoricalCount {
+      throw CTRError(
+        .batchMismatch,
+        "cat_values has \(row.cat.count) elements, the model's feature spec needs "
+          + "\(categoricalCount)")
+    }
+    if row.num.count != numericCount {
+      throw CTRError(
+        .batchMismatch,
+        "num_values has \(row.num.count) elements, the model's feature spec needs \(numericCount)")
+    }
+    if subfieldCount == 0 && !row.seq.isEmpty {
+      throw CTRError(
+        .batchMismatch,
+        "seq_values has \(row.seq.count) elements, but the model's feature spec has no "
+          + "behaviour sequence: pass an empty array")
+    }
+    if subfieldCount > 0 && row.seq.count % subfieldCount != 0 {
+      throw CTRError(
+        .batchMismatch,
+        "seq_values has \(row.seq.count) elements, not a multiple of the \(subfieldCount) "
+          + "values per behaviour item")
+    }
+  }
+}
+
+/// The raw feature values of one row, as stored in adpilot.ad_requests.
+public struct ScoringRow: Sendable {
+  /// Categorical values in spec order; nil is missing.
+  public var cat: [String?]
+  /// Numeric values in spec order; nil is missing.
+  public var num: [Double?]
+  /// Behaviour items, item-major, most recent first; nil is missing.
+  public var seq: [String?]
+
+  /// Creates a row.
+  public init(cat: [String?], num: [Double?], seq: [String?]) {
+    self.cat = cat
+    self.num = num
+    self.seq = seq
+  }
+}

@@ -1,0 +1,384 @@
+// The adpilot PostgreSQL extension on the test cluster: SQL scores equal the batch scorer's bit
+// for bit, malformed calls raise errors without crashing the backend, and scoring can be
+// cancelled. Runs only with ADPILOT_TEST_EXTENSION=1 after `make install-extension`.
+
+import CTR
+import Foundation
+import Postgres
+import TestSupport
+import Testing
+
+@testable import AdPilot
+
+@Suite(
+  .serialized,
+  .enabled(
+    if: ProcessInfo.processInfo.environment["ADPILOT_TEST_EXTENSION"] == "1",
+    "needs ADPILOT_TEST_EXTENSION=1 and the installed extension: run `make test-extension`"))
+struct ExtensionTests {
+  static let suite = "extension"
+  /// Request-ad pairs compared between SQL and the batch scorer.
+  static let pairs = 10_000
+
+  /// Generates data, trains a champion, scores every request with ScoringJob and creates the
+  /// extension, once per suite.
+  static let prepared: Result<String, any Error> = Result {
+    let connection = try TestDatabase.connect(suite: suite)
+    defer { connection.close() }
+    let logger = Logger(minimumLevel: .warning)
+    let config = SyntheticConfig(
+      users: 600, ads: 60, days: 3, impressionsPerDay: 3_000, maxSequenceLength: 8,
+      seed: 11, requests: pairs / 4, candidatesPerRequest: 4)
+    try SyntheticGenerator(config).generate(into: connection)
+
+    var options = TrainOptions(dataset: "synthetic")
+    options.maxEpochs = 1
+    options.batchSize = 256
+    let train = try TrainingPipeline(connection: connection, logger: logger).run(options)
+
+    let writer = try TestDatabase.connect(suite: suite)
+    defer { writer.close() }
+    _ = try ScoringJob(reader: connection, writer: writer, logger: logger).run(
+      dataset: "synthetic")
+    _ = try connection.execute("CREATE EXTENSION IF NOT EXISTS adpilot")
+    return train.champion.id
+  }
+
+  func connect() throws -> Connection {
+    _ = try Self.prepared.get()
+    return try TestDatabase.connect(suite: Self.suite)
+  }
+
+  /// Runs `sql` and checks that it fails with `sqlState`.
+  func expectError(
+    _ connection: Connection, _ sql: String, _ sqlState: String,
+    sourceLocation: SourceLocation = #_sourceLocation
+  ) {
+    do {
+      _ = try connection.query(sql)
+      Issue.record("no error from: \(sql)", sourceLocation: sourceLocation)
+    } catch {
+      #expect(error.sqlState == sqlState, "\(sql): \(error)", sourceLocation: sourceLocation)
+    }
+  }
+
+  @Test func scoreEqualsBatchScorerBitForBit() throws {
+    let connection = try connect()
+    defer { connection.close() }
+    let started = Date()
+    let rows = try connection.query(
+      """
+      SELECT count(*),
+             count(*) FILTER (
+                 WHERE float4send(s.score) = float4send(
+                     adpilot.score(r.dataset, r.cat_values, r.num_values, r.seq_values)))
+      FROM adpilot.ad_requests r
+      JOIN adpilot.ad_scores s USING (request_id, ad_id)
+      WHERE r.dataset = 'synthetic'
+      """)
+    let seconds = Date().timeIntervalSince(started)
+    print("adpilot.score: \(Self.pairs) pairs in \(String(format: "%.3f", seconds)) s")
+    #expect(try rows[0].int64(0) == Int64(Self.pairs))
+    #expect(try rows[0].int64(1) == Int64(Self.pairs))
+  }
+
+  @Test func scoreCandidatesEqualsBatchScorer() throws {
+    let connection = try connect()
+    defer { connection.close() }
+    let rows = try connection.query(
+      """
+      WITH requests AS (
+          SELECT request_id,
+                 array_agg(ad_id ORDER BY ad_id) AS ad_ids,
+                 array_agg(cat_values ORDER BY ad_id) AS cat_values,
+                 coalesce(
+                     array_agg(num_values ORDER BY ad_id)
+                         FILTER (WHERE cardinality(num_values) > 0),
+                     '{}') AS num_values,
+                 min(seq_values) AS seq_values,
+                 max(seq_values) AS last_seq_values
+          FROM adpilot.ad_requests
+          WHERE dataset = 'synthetic'
+          GROUP BY request_id
+      )
+      SELECT count(*), count(*) FILTER (WHERE float4send(c.score) = float4send(s.score))
+      FROM requests q
+      CROSS JOIN LATERAL adpilot.score_candidates(
+          'synthetic', q.ad_ids, q.cat_values, q.num_values, q.seq_values) c
+      JOIN adpilot.ad_scores s ON s.request_id = q.request_id AND s.ad_id = c.ad_id
+      WHERE q.seq_values = q.last_seq_values
+      """)
+    #expect(try rows[0].int64(0) == Int64(Self.pairs))
+    #expect(try rows[0].int64(1) == Int64(Self.pairs))
+  }
+
+  @Test func sharedSequenceEqualsPerCandidate() throws {
+    let connection = try connect()
+    defer { connection.close() }
+    let rows = try connection.query(
+      """
+      WITH one AS (
+          SELECT request_id, ad_id, cat_values, num_values, seq_values
+          FROM adpilot.ad_requests
+          WHERE dataset = 'synthetic'
+          ORDER BY request_id, ad_id
+          LIMIT 1
+      )
+      SELECT float4send(c.score) = float4send(
+                 adpilot.score('synthetic', o.cat_values, o.num_values, o.seq_values))
+      FROM one o
+      CROSS JOIN LATERAL adpilot.score_candidates(
+          'synthetic', ARRAY[o.ad_id], ARRAY[o.cat_values], ARRAY[o.num_values],
+          o.seq_values) c
+      """)
+    #expect(rows.count == 1)
+    #expect(try rows[0].bool(0))
+  }
+
+  @Test func parallelWorkersScoreTheSame() throws {
+    let connection = try connect()
+    defer { connection.close() }
+    _ = try connection.execute("SET force_parallel_mode = on")
+    let rows = try connection.query(
+      """
+      SELECT count(*)
+      FROM adpilot.ad_requests r
+      JOIN adpilot.ad_scores s USING (request_id, ad_id)
+      WHERE float4send(s.score) <> float4send(
+          adpilot.score(r.dataset, r.cat_values, r.num_values, r.seq_values))
+      """)
+    #expect(try rows[0].int64(0) == 0)
+  }
+
+  @Test func malformedCallsRaiseErrors() throws {
+    let connection = try connect()
+    defer { connection.close() }
+    let pid = try connection.query("SELECT pg_backend_pid()")[0].int64(0)
+    let postmasterStart = try connection.query("SELECT pg_postmaster_start_time()::text")[0]
+      .string(0)
+    let good = try connection.query(
+      """
+      SELECT cat_values::text, num_values::text, seq_values::text
+      FROM adpilot.ad_requests
+      WHERE dataset = 'synthetic'
+      LIMIT 1
+      """)[0]
+    let cat = "'\(try good.string(0))'::text[]"
+    let num = "'\(try good.string(1))'::float8[]"
+    let seq = "'\(try good.string(2))'::text[]"
+
+    let cases: [(String, String)] = [
+      ("SELECT adpilot.score(NULL, \(cat), \(num), \(seq))", "22004"),
+      ("SELECT adpilot.score('synthetic', NULL, \(num), \(seq))", "22004"),
+      ("SELECT adpilot.score('synthetic', \(cat), NULL, \(seq))", "22004"),
+      ("SELECT adpilot.score('synthetic', \(cat), \(num), NULL)", "22004"),
+      ("SELECT adpilot.score('synthetic', \(cat) || 'extra'::text, \(num), \(seq))", "22023"),
+      ("SELECT adpilot.score('synthetic', (\(cat))[2:], \(num), \(seq))", "22023"),
+      ("SELECT adpilot.score('synthetic', '{}', \(num), \(seq))", "22023"),
+      ("SELECT adpilot.score('synthetic', ARRAY[\(cat)], \(num), \(seq))", "22023"),
+      ("SELECT adpilot.score('synthetic', \(cat), \(num) || 1.0::float8, \(seq))", "22023"),
+      ("SELECT adpilot.score('synthetic', \(cat), \(num), \(seq) || 'x'::text)", "22023"),
+      ("SELECT adpilot.score('synthetic', \(cat), \(num), ARRAY[\(seq)])", "22023"),
+      ("SELECT adpilot.score('no_such_dataset', \(cat), \(num), \(seq))", "42704"),
+      (
+        "SELECT * FROM adpilot.score_candidates('synthetic', ARRAY['a', NULL], "
+          + "ARRAY[\(cat), \(cat)], ARRAY[\(num), \(num)], \(seq))", "22004"
+      ),
+      (
+        "SELECT * FROM adpilot.score_candidates('synthetic', ARRAY['a', 'b'], "
+          + "ARRAY[\(cat)], ARRAY[\(num), \(num)], \(seq))", "22023"
+      ),
+      (
+        "SELECT * FROM adpilot.score_candidates('synthetic', ARRAY['a', 'b'], "
+          + "\(cat), ARRAY[\(num), \(num)], \(seq))", "22023"
+      ),
+      (
+        "SELECT * FROM adpilot.score_candidates('synthetic', ARRAY['a'], "
+          + "ARRAY[\(cat)], ARRAY[\(num)], ARRAY[\(seq), \(seq)])", "22023"
+      ),
+      (
+        "SELECT * FROM adpilot.score_candidates('synthetic', NULL, "
+          + "ARRAY[\(cat)], ARRAY[\(num)], \(seq))", "22004"
+      ),
+    ]
+    for (sql, sqlState) in cases {
+      expectError(connection, sql, sqlState)
+    }
+
+    #expect(try connection.query("SELECT pg_backend_pid()")[0].int64(0) == pid)
+    #expect(
+      try connection.query("SELECT pg_postmaster_start_time()::text")[0].string(0)
+        == postmasterStart)
+    let fresh = try TestDatabase.connect(suite: Self.suite)
+    defer { fresh.close() }
+    #expect(try fresh.query("SELECT 1")[0].int64(0) == 1)
+  }
+
+  @Test func badRegistryEntriesRaiseErrors() throws {
+    let connection = try connect()
+    defer { connection.close() }
+    let pid = try connection.query("SELECT pg_backend_pid()")[0].int64(0)
+    let championId = try Self.prepared.get()
+    let weights = try connection.query(
+      "SELECT weights FROM adpilot.models WHERE id = $1", [.text(championId)])[0].bytes(0)
+    let otherSpec = FeatureSpec(
+      categorical: [CategoricalField(name: "only", role: .context, buckets: 5)],
+      embeddingDimension: 2)
+    let otherModel = try LogisticModel(spec: otherSpec, config: TrainingConfig(), seed: 1)
+    let entries: [(String, [UInt8])] = [
+      ("bad_garbage", [0xDE, 0xAD, 0xBE, 0xEF]),
+      ("bad_truncated", Array(weights.dropLast(100))),
+      ("bad_flipped", weights.enumerated().map { $0 == weights.count / 2 ? ~$1 : $1 }),
+      ("bad_other_spec", otherModel.serialized()),
+    ]
+    for (name, bytes) in entries {
+      _ = try connection.execute(
+        """
+        INSERT INTO adpilot.models (id, name, version, kind, weights, checksum, feature_spec)
+        VALUES ($1, $1, 1, 'logistic', $2, 'none', '{}')
+        ON CONFLICT (id) DO UPDATE SET weights = excluded.weights
+        """, [.text(name), .bytea(bytes)])
+      _ = try connection.execute(
+        """
+        INSERT INTO adpilot.model_aliases (name, alias, model_id)
+        VALUES ($1, 'champion', $1)
+        ON CONFLICT (name, alias) DO UPDATE SET model_id = excluded.model_id
+        """, [.text(name)])
+    }
+    _ = try connection.execute(
+      """
+      INSERT INTO adpilot.model_aliases (name, alias, model_id)
+      VALUES ('bad_missing', 'champion', 'no-such-model')
+      ON CONFLICT (name, alias) DO UPDATE SET model_id = excluded.model_id
+      """)
+    _ = try connection.execute(
+      """
+      INSERT INTO adpilot.model_aliases (name, alias, model_id)
+      VALUES ('bad_no_champion', 'previous', $1)
+      ON CONFLICT (name, alias) DO UPDATE SET model_id = excluded.model_id
+      """, [.text(championId)])
+
+    let call = { (dataset: String) in
+      """
+      SELECT adpilot.score('\(dataset)', cat_values, num_values, seq_values)
+      FROM adpilot.ad_requests
+      WHERE dataset = 'synthetic'
+      LIMIT 3
+      """
+    }
+    expectError(connection, call("bad_garbage"), "XX001")
+    expectError(connection, call("bad_truncated"), "XX001")
+    expectError(connection, call("bad_flipped"), "XX001")
+    expectError(connection, call("bad_other_spec"), "22023")
+    expectError(connection, call("bad_missing"), "42704")
+    expectError(connection, call("bad_no_champion"), "42704")
+
+    #expect(try connection.query("SELECT pg_backend_pid()")[0].int64(0) == pid)
+    #expect(try connection.query(call("synthetic")).count == 3)
+  }
+
+  @Test func championMoveLoadsNewModel() throws {
+    let connection = try connect()
+    defer { connection.close() }
+    let championId = try Self.prepared.get()
+    let score = """
+      SELECT float4send(adpilot.score(dataset, cat_values, num_values, seq_values))
+      FROM adpilot.ad_requests
+      WHERE dataset = 'synthetic'
+      ORDER BY request_id, ad_id
+      LIMIT 1
+      """
+    let before = try connection.query(score)[0].bytes(0)
+
+    let spec = try loadModel(
+      try connection.query(
+        "SELECT weights FROM adpilot.models WHERE id = $1", [.text(championId)])[0].bytes(0)
+    ).spec
+    let replacement = try LogisticModel(spec: spec, config: TrainingConfig(), seed: 5)
+    let bytes = replacement.serialized()
+    _ = try connection.execute(
+      """
+      INSERT INTO adpilot.models (id, name, version, kind, weights, checksum, feature_spec)
+      SELECT 'synthetic-moved', 'synthetic', 999, 'logistic', $1, $2, feature_spec
+      FROM adpilot.models
+      WHERE id = $3
+      """, [.bytea(bytes), .text(ModelRegistry.checksum(bytes)), .text(championId)])
+    _ = try connection.execute(
+      "UPDATE adpilot.model_aliases SET model_id = 'synthetic-moved' "
+        + "WHERE name = 'synthetic' AND alias = 'champion'")
+    defer {
+      _ = try? connection.execute(
+        "UPDATE adpilot.model_aliases SET model_id = $1 "
+          + "WHERE name = 'synthetic' AND alias = 'champion'", [.text(championId)])
+      _ = try? connection.execute("DELETE FROM adpilot.models WHERE id = 'synthetic-moved'")
+    }
+
+    let after = try connection.query(score)[0].bytes(0)
+    let row = try connection.query(
+      """
+      SELECT cat_values::text, num_values::text, seq_values::text
+      FROM adpilot.ad_requests
+      WHERE dataset = 'synthetic'
+      ORDER BY request_id, ad_id
+      LIMIT 1
+      """)[0]
+    let expected = try connection.query(
+      "SELECT float4send($1::real)",
+      [.float4(try replacementScore(replacement, row))])[0].bytes(0)
+    #expect(after != before)
+    #expect(after == expected)
+  }
+
+  /// Returns the replacement model's score of one request row given as array literals.
+  func replacementScore(_ model: LogisticModel, _ row: Row) throws -> Float {
+    let cat = try Self.parseTextArray(try row.string(0))
+    let num = try Self.parseTextArray(try row.string(1)).map { $0.flatMap(Double.init) }
+    let seq = try Self.parseTextArray(try row.string(2))
+    var batch = EncodedBatch(spec: model.spec, capacity: 1)
+    FeatureEncoder(spec: model.spec).append(cat: cat, num: num, seq: seq, label: 0, to: &batch)
+    return model.predict(batch)[0]
+  }
+
+  /// Parses a one-dimensional array literal of simple values (no quotes, commas or braces
+  /// inside elements, as the synthetic generator writes them).
+  static func parseTextArray(_ literal: String) throws -> [String?] {
+    let inner = literal.dropFirst().dropLast()
+    if inner.isEmpty { return [] }
+    return inner.split(separator: ",", omittingEmptySubsequences: false).map { element in
+      let text = element.hasPrefix("\"") ? String(element.dropFirst().dropLast()) : String(element)
+      return text == "NULL" ? nil : text
+    }
+  }
+
+  @Test func statementTimeoutCancelsScoring() throws {
+    let connection = try connect()
+    defer { connection.close() }
+    let pid = try connection.query("SELECT pg_backend_pid()")[0].int64(0)
+    _ = try connection.execute("SET statement_timeout = '300ms'")
+    let started = Date()
+    expectError(
+      connection,
+      """
+      SELECT count(adpilot.score(r.dataset, r.cat_values, r.num_values, r.seq_values))
+      FROM adpilot.ad_requests r
+      CROSS JOIN generate_series(1, 1000)
+      """, "57014")
+    expectError(
+      connection,
+      """
+      SELECT count(*)
+      FROM generate_series(1, 1000) g
+      CROSS JOIN LATERAL adpilot.score_candidates(
+          'synthetic',
+          (SELECT array_agg(ad_id) FROM adpilot.ad_requests),
+          (SELECT array_agg(cat_values) FROM adpilot.ad_requests),
+          (SELECT coalesce(
+                      array_agg(num_values) FILTER (WHERE cardinality(num_values) > 0), '{}')
+           FROM adpilot.ad_requests),
+          (SELECT seq_values FROM adpilot.ad_requests LIMIT 1))
+      """, "57014")
+    #expect(Date().timeIntervalSince(started) < 10)
+    _ = try connection.execute("RESET statement_timeout")
+    #expect(try connection.query("SELECT pg_backend_pid()")[0].int64(0) == pid)
+  }
+}
