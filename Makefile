@@ -12,7 +12,7 @@ PG_CONFIG ?= pg_config
 SCRATCH_PATH ?= $(CURDIR)/.build
 
 .PHONY: all build debug demo demo-real test bench lint format db-start db-stop db-status clean
-.PHONY: extension install-extension test-extension pg-server-headers
+.PHONY: extension install-extension test-extension pg-server-headers sql-score-demo
 
 all: build
 
@@ -30,7 +30,18 @@ demo: build
 	$(ADPILOT) train --dataset synthetic
 	$(ADPILOT) allocate --dataset synthetic --next-day
 	$(ADPILOT) score --dataset synthetic
+	@if [ "$$(id -u)" = 0 ]; then $(MAKE) --no-print-directory sql-score-demo; fi
 	$(ADPILOT) summary --dataset synthetic
+
+# One scoring query through the adpilot extension in the embedded database, compared with the
+# batch scorer's stored scores. Installing the extension needs root.
+sql-score-demo: install-extension
+	psql "$$($(ADPILOT) db url)" -v ON_ERROR_STOP=1 -c "CREATE EXTENSION IF NOT EXISTS adpilot" \
+	  -c "SELECT count(*) AS requests, \
+	             count(*) FILTER (WHERE adpilot.score(r.dataset, r.cat_values, r.num_values, \
+	                                                  r.seq_values) = s.score) AS equal_in_sql \
+	      FROM adpilot.ad_requests r JOIN adpilot.ad_scores s USING (request_id, ad_id) \
+	      WHERE r.dataset = 'synthetic'"
 
 # The public samples in $(DATA): Criteo and iPinYou 2997 for CTR, the Taobao sample for the
 # behaviour-sequence path, the 9 iPinYou advertisers' streams for allocation.
