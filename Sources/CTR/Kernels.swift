@@ -1,6 +1,6 @@
 // Dense kernels on row-major Float buffers: multiply-accumulate, transpose, column sums.
 // Each output row is computed by the same sequence of fused multiply-adds whatever the number
-// of rows, so results never depend on batch size. No allocation happens here.
+// of rows, so results never depend on batch size. The kernels allocate nothing.
 
 /// Row-major matrix kernels over raw pointers. Callers own the buffers and their sizes.
 enum Kernels {
@@ -130,7 +130,7 @@ enum Kernels {
     UnsafeMutableRawPointer(pointer).storeBytes(of: value, as: V.self)
   }
 
-  /// One vector of columns of four rows: `a` points at row 0 of the block, `c` likewise.
+  /// Adds the product to one vector of columns of four rows: `a` and `c` point at row 0.
   @inline(__always)
   private static func blockOfFour<V: SIMD>(
     _ a: UnsafePointer<Float>, _ strides: (row: Int, depth: Int), _ b: UnsafePointer<Float>,

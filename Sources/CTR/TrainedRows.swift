@@ -1,5 +1,5 @@
 // The record of which embedding rows training has updated, and the remapping of the others.
-// A row that no step touched still holds its initial value, which carries no information, so
+// A row that no step touched still contains its initial value, which carries no information, so
 // prediction reads the field's reserved row 0 in its place.
 
 /// A bitset over the rows of an embedding table: bit r is set once a training step updated row r.

@@ -11,7 +11,7 @@ protocol TrainableModel: ClickModel {
   var negativeSampleRate: Float { get set }
   /// The rows of `embeddings` that a step has updated; the trainer creates and fills it.
   var trainedRows: TrainedRows? { get set }
-  /// The Adam step size this kind takes from a config.
+  /// Returns the Adam step size that this model kind takes from `config`.
   static func learningRate(_ config: TrainingConfig) -> Float
   /// The width of one row of `embeddings`.
   var embeddingWidth: Int { get }
