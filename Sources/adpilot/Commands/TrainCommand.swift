@@ -109,7 +109,12 @@ func printTrainOutcome(_ outcome: TrainOutcome, _ context: Context) {
     rightPad("model", 30) + rightPad("kind", 10) + leftPad("AUC", 8) + leftPad("95% CI", 16)
       + leftPad("gAUC", 8) + leftPad("logloss", 9) + leftPad("NE", 8) + leftPad("calib", 8))
   var rows = [outcome.attention, outcome.logistic]
-  if let previous = outcome.previousChampion { rows.append(previous) }
+  // The previous champion gets its own row unless retraining reproduced it byte for byte.
+  if let previous = outcome.previousChampion,
+    !rows.contains(where: { $0.record.id == previous.record.id })
+  {
+    rows.append(previous)
+  }
   for evaluation in rows {
     let report = evaluation.report
     let interval = report.aucInterval.map {
