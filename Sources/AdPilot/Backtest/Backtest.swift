@@ -1,6 +1,7 @@
-// Replays the logged days of a data set day by day under a budget: forecast from the days before,
-// plan at the start of the day, buy through the hourly plan with hourly re-planning, and compare
-// with the hindsight optimum and simple baselines. Plans are stored as 'backtest' runs.
+// Replays the logged days of a data set one by one under a budget. Each day is forecast from the
+// days before, planned at its start and bought through the hourly plan with hourly re-planning,
+// then compared with the hindsight optimum and simple baselines. Plans are stored as 'backtest'
+// runs.
 
 import Allocation
 import Foundation
@@ -151,7 +152,8 @@ public struct Backtest {
     report.budgetMicros += budget
     report.optimumValueMicros += optimum.valueMicros
 
-    // The hindsight optimum knows only the total budget, so each campaign may take all of it.
+    // The hindsight optimum is bounded by the total budget alone, so each campaign's cap is
+    // lifted to that budget.
     let lifted = campaigns.map { campaign -> Campaign in
       var copy = campaign
       copy.dailyBudgetMicros = budget

@@ -20,10 +20,11 @@ struct PacedDay: Sendable {
 enum PacedReplay {
   /// Plans the day at its start and walks `impressions` (in time order) through the plan.
   ///
-  /// An impression is bought when its campaign has spent less than `hourSlack` times the current
-  /// hour's planned spend in that hour, its value per cost reaches the hour row's
-  /// `valuePerMicroThreshold`, and its price fits both the campaign's amount for the day and the
-  /// day's budget. An hour may thus pass its plan, but the day never passes its amount. At every hour start what is left of the budget
+  /// An impression is bought when three conditions hold. Its campaign has spent less than
+  /// `hourSlack` times the current hour's planned spend in that hour. Its value per cost reaches
+  /// the hour row's `valuePerMicroThreshold`. Its price fits both the campaign's amount for the
+  /// day and the day's budget. An hour may thus pass its plan, but the day never passes its
+  /// amount. At every hour start what is left of the budget
   /// is allocated again over the hours left and each campaign is re-planned with
   /// `PacingPlanner.replan` from its spend so far.
   static func run(
