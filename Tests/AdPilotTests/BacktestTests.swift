@@ -13,18 +13,20 @@ import Testing
 struct BacktestTests {
   static let suite = "backtest"
 
-  func report(_ connection: Connection) throws -> BacktestReport {
+  func report(_ connection: Connection, hourSlack: Double = 2) throws -> BacktestReport {
     try PlanningFixture.load(connection)
     var options = BacktestOptions(dataset: PlanningFixture.dataset)
     options.historyDays = 2
+    options.hourSlack = hourSlack
     options.fractions = [1.0 / 2, 1.0 / 8]
     return try Backtest(connection: connection, logger: Logger(minimumLevel: .error)).run(options)
   }
 
-  @Test func backtestStaysWithinBudgetAndOptimum() throws {
+  @Test(arguments: [1.0, 2.0])
+  func backtestStaysWithinBudgetAndOptimum(hourSlack: Double) throws {
     let connection = try TestDatabase.connect(suite: Self.suite)
     defer { connection.close() }
-    let report = try report(connection)
+    let report = try report(connection, hourSlack: hourSlack)
     #expect(report.dates == ["2026-01-12", "2026-01-13"])
     #expect(report.fractions.count == 2)
     for fraction in report.fractions {

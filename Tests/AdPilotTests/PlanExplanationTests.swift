@@ -53,7 +53,10 @@ struct PlanExplanationTests {
     let plan = try PlanExplanation.load(
       connection, dataset: PlanningFixture.dataset, date: PlanningFixture.planDate,
       campaignId: "fixture-c")
+    let whole = try PlanExplanation.load(
+      connection, dataset: PlanningFixture.dataset, date: PlanningFixture.planDate)
     #expect(plan.allocations.map(\.campaignId) == ["fixture-c"])
+    #expect(plan.cutValue == whole.cutValue)
     #expect(plan.allocations.first?.minimumMicros == 3_000_000)
     #expect(plan.allocations.first?.amountMicros == 3_000_000)
   }

@@ -1,6 +1,7 @@
-// Replays the logged days of a data set day by day under a budget: forecast from the days before,
-// plan at the start of the day, buy through the hourly plan with hourly re-planning, and compare
-// with the hindsight optimum and simple baselines. Plans are stored as 'backtest' runs.
+// Replays the logged days of a data set one by one under a budget. Each day is forecast from the
+// days before, planned at its start and bought through the hourly plan with hourly re-planning,
+// then compared with the hindsight optimum and simple baselines. Plans are stored as 'backtest'
+// runs.
 
 import Allocation
 import Foundation
@@ -16,6 +17,10 @@ public struct BacktestOptions: Sendable {
   public var days: Int?
   /// Days of history before a replayed day used for its forecast.
   public var historyDays = 7
+  /// How far past its plan an hour may spend, as a multiple of the hour's planned spend. At 1 an
+  /// hour's small plan (often less than one impression's price) blocks good impressions that
+  /// arrive in a busy hour. The hourly re-plan takes any excess out of the hours left.
+  public var hourSlack = 2.0
 
   public init(dataset: String) {
     self.dataset = dataset
@@ -104,6 +109,9 @@ public struct Backtest {
     let index = Dictionary(uniqueKeysWithValues: campaigns.enumerated().map { ($1.id, $0) })
     let pipeline = AllocationPipeline(connection: connection, logger: logger)
 
+    guard options.hourSlack >= 1 else {
+      throw PipelineError("hour slack must be at least 1, got \(options.hourSlack)")
+    }
     var reports = options.fractions.map { FractionReport(fraction: $0) }
     var skipped = 0
     var previous: [ReplayImpression]?
@@ -123,7 +131,8 @@ public struct Backtest {
       for slot in reports.indices {
         try replay(
           day: day, previousDay: previous ?? [], date: date, campaigns: campaigns,
-          supply: forecast.supply, report: &reports[slot], pipeline: pipeline)
+          supply: forecast.supply, hourSlack: options.hourSlack, report: &reports[slot],
+          pipeline: pipeline)
       }
       previous = day
       logger.debug("backtest day", ["date": date, "day": "\(position + 1)/\(dates.count)"])
@@ -135,15 +144,16 @@ public struct Backtest {
   /// Replays one day at one budget fraction and adds its figures to `report`.
   func replay(
     day: [ReplayImpression], previousDay: [ReplayImpression], date: String,
-    campaigns: [Campaign], supply: [String: CampaignSupply], report: inout FractionReport,
-    pipeline: AllocationPipeline
+    campaigns: [Campaign], supply: [String: CampaignSupply], hourSlack: Double,
+    report: inout FractionReport, pipeline: AllocationPipeline
   ) throws {
     let budget = Int64(report.fraction * Double(day.reduce(0) { $0 + $1.costMicros }))
     let optimum = BacktestPolicies.hindsightOptimum(day, budgetMicros: budget)
     report.budgetMicros += budget
     report.optimumValueMicros += optimum.valueMicros
 
-    // The hindsight optimum knows only the total budget, so each campaign may take all of it.
+    // The hindsight optimum is bounded by the total budget alone, so each campaign's cap is
+    // lifted to that budget.
     let lifted = campaigns.map { campaign -> Campaign in
       var copy = campaign
       copy.dailyBudgetMicros = budget
@@ -152,7 +162,8 @@ public struct Backtest {
       return copy
     }
     let paced = try PacedReplay.run(
-      campaigns: lifted, supply: supply, budgetMicros: budget, planDate: date, impressions: day)
+      campaigns: lifted, supply: supply, budgetMicros: budget, planDate: date, impressions: day,
+      hourSlack: hourSlack)
     _ = try pipeline.write(
       kind: "backtest", dataset: campaigns[0].dataset, date: date, budget: budget,
       result: paced.allocation, plans: paced.startPlans, modelId: nil)

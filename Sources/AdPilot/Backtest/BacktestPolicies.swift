@@ -1,6 +1,6 @@
 // The buying policies a backtest compares on one day of logged impressions: the hindsight
-// optimum and the simple baselines. Each walks the impressions in time order and pays the logged
-// market price; none of them reads the database.
+// optimum and the simple baselines. The baselines walk the impressions in time order and pay the
+// logged market price. None of them reads the database.
 
 import Foundation
 

@@ -20,15 +20,16 @@ struct PacedDay: Sendable {
 enum PacedReplay {
   /// Plans the day at its start and walks `impressions` (in time order) through the plan.
   ///
-  /// An impression is bought when its campaign's current hour has planned spend left, its value
-  /// per cost reaches the hour row's `valuePerMicroThreshold`, and its price fits both the
-  /// campaign's amount for the day and the day's budget, so the last purchase of an hour may
-  /// pass the hour's plan but never the day's. At every hour start what is left of the budget
+  /// An impression is bought when three conditions hold. Its campaign has spent less than
+  /// `hourSlack` times the current hour's planned spend in that hour. Its value per cost reaches
+  /// the hour row's `valuePerMicroThreshold`. Its price fits both the campaign's amount for the
+  /// day and the day's budget. An hour may thus pass its plan, but the day never passes its
+  /// amount. At every hour start what is left of the budget
   /// is allocated again over the hours left and each campaign is re-planned with
   /// `PacingPlanner.replan` from its spend so far.
   static func run(
     campaigns: [Campaign], supply: [String: CampaignSupply], budgetMicros: Int64,
-    planDate: String, impressions: [ReplayImpression]
+    planDate: String, impressions: [ReplayImpression], hourSlack: Double = 1
   ) throws -> PacedDay {
     let allocation = try Allocator.allocate(
       campaigns: campaigns, supply: supply, totalBudgetMicros: budgetMicros, planDate: planDate)
@@ -81,7 +82,7 @@ enum PacedReplay {
       }
       let index = impression.campaign
       guard let row = current[index],
-        hourSpent[index] < row.spendMicros,
+        Double(hourSpent[index]) < Double(row.spendMicros) * hourSlack,
         impression.valuePerCost >= row.valuePerMicroThreshold,
         spent[index] + impression.costMicros <= dayAmounts[index],
         totalSpent + impression.costMicros <= budgetMicros

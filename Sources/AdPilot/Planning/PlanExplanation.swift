@@ -31,10 +31,9 @@ public struct PlanExplanation: Sendable {
   public var allocations: [StoredAllocation]
 
   /// The marginal value at the portfolio's cut: the best value per micro that a budget-bound
-  /// campaign left unbought, or nil when no campaign was stopped by the budget.
-  public var cutValue: Double? {
-    allocations.filter { $0.binding == .budget }.map(\.marginalValue).max()
-  }
+  /// campaign of the plan left unbought, or nil when no campaign was stopped by the budget.
+  /// It covers every campaign of the plan, also when `allocations` holds only one.
+  public var cutValue: Double?
 
   /// Loads the current plan of `dataset` on `date`, for one campaign or all of them.
   public static func load(
@@ -63,10 +62,9 @@ public struct PlanExplanation: Sendable {
       FROM adpilot.allocations AS a
           LEFT JOIN adpilot.campaigns AS c ON c.id = a.campaign_id
       WHERE a.run_id = $1::uuid
-        AND ($2::text IS NULL OR a.campaign_id = $2::text)
       ORDER BY a.rank, a.campaign_id
-      """, [.uuid(runId), campaignId.map(PostgresValue.text) ?? .null])
-    if let campaignId, rows.isEmpty {
+      """, [.uuid(runId)])
+    if let campaignId, try !rows.contains(where: { try $0.string(0) == campaignId }) {
       throw PipelineError(
         "campaign '\(campaignId)' is not in the plan \(runId) of '\(dataset)' for \(date); "
           + "run `adpilot explain` without --campaign to list the planned campaigns")
@@ -84,9 +82,12 @@ public struct PlanExplanation: Sendable {
         minimumMicros: try row.int64(4), expectedValueMicros: try row.double(5),
         expectedClicks: try row.double(6), marginalValue: try row.double(7), binding: binding)
     }
+    let cut = allocations.filter { $0.binding == .budget }.map(\.marginalValue).max()
     return PlanExplanation(
       runId: runId, dataset: dataset, planDate: date, totalBudgetMicros: try run.int64(1),
-      allocatedMicros: try run.int64(2), allocations: allocations)
+      allocatedMicros: try run.int64(2),
+      allocations: allocations.filter { campaignId == nil || $0.campaignId == campaignId },
+      cutValue: cut)
   }
 
   /// Returns the reason for one campaign's amount as a sentence.

@@ -7,7 +7,9 @@ import Foundation
 let backtestCommand = Command(
   name: "backtest",
   summary: "replay logged days through forecast, allocate and re-plan against baselines",
-  usage: "backtest --dataset NAME [--budget-fraction F] [--days N] [--history-days N]",
+  usage:
+    "backtest --dataset NAME [--budget-fraction F] [--days N] [--history-days N] "
+    + "[--hour-slack X]",
   options: [
     .value("dataset", "NAME", "data set with logged pCTR to replay, e.g. ipinyou_rlb"),
     .value(
@@ -15,6 +17,9 @@ let backtestCommand = Command(
       "each day's budget as a fraction of its logged cost (default: 1/2 ... 1/32)"),
     .value("days", "N", "days replayed after the history days (default: all)"),
     .value("history-days", "N", "days before each replayed day to forecast from (default 7)"),
+    .value(
+      "hour-slack", "X",
+      "an hour may spend up to X times its planned spend (default 2; 1 = strict)"),
   ],
   run: { parsed, context in
     var options = BacktestOptions(dataset: try required(parsed, "dataset"))
@@ -30,6 +35,10 @@ let backtestCommand = Command(
     options.historyDays = try parsed.int("history-days", default: options.historyDays)
     guard options.historyDays >= 1 else {
       throw UsageError(message: "--history-days must be at least 1, got \(options.historyDays)")
+    }
+    options.hourSlack = try parsed.double("hour-slack", default: options.hourSlack)
+    guard options.hourSlack >= 1 else {
+      throw UsageError(message: "--hour-slack must be at least 1, got \(options.hourSlack)")
     }
 
     let connection = try context.connect()
