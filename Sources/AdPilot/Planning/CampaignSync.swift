@@ -46,20 +46,20 @@ func readCampaignDirectory(_ directory: URL) throws -> (
     var setPortfolio: (file: String, portfolio: Portfolio)?
     let names = (try? files.contentsOfDirectory(atPath: folder.path)) ?? []
     for name in names.sorted() where name.hasSuffix(".json") {
-      let shown = "\(prefix)/\(set)/\(name)"
+      let displayName = "\(prefix)/\(set)/\(name)"
       let data: Data
       do {
         data = try Data(contentsOf: folder.appendingPathComponent(name))
       } catch {
-        throw PipelineError("\(shown): cannot be read (\(error.localizedDescription))")
+        throw PipelineError("\(displayName): cannot be read (\(error.localizedDescription))")
       }
       if name == "portfolio.json" {
-        setPortfolio = (shown, try CampaignFile.parsePortfolio(data, file: shown))
+        setPortfolio = (displayName, try CampaignFile.parsePortfolio(data, file: displayName))
       } else {
-        let campaign = try CampaignFile.parse(data, file: shown)
+        let campaign = try CampaignFile.parse(data, file: displayName)
         setCampaigns.append(
           CampaignDefinition(
-            campaign: campaign, file: shown, json: String(decoding: data, as: UTF8.self)))
+            campaign: campaign, file: displayName, json: String(decoding: data, as: UTF8.self)))
       }
     }
     try CampaignFile.validateSet(
