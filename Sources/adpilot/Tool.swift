@@ -45,7 +45,7 @@ enum Tool {
     databaseCommands + importCommands + [
       generateCommand, campaignsCommand, trainCommand, modelsCommand, allocateCommand,
       explainCommand, backtestCommand,
-      requestsCommand, scoreCommand, summaryCommand, benchCommand,
+      requestsCommand, scoreCommand, workerCommand, summaryCommand, benchCommand,
     ]
 
   /// Runs the tool with `arguments` and returns the process exit code.

@@ -199,4 +199,86 @@ struct EndToEndTests {
       _ = try job.queueRequests(fromImpressionsOf: "no_such_dataset", split: nil, limit: 10)
     }
   }
+
+  @Test func twoWorkersScoreEachRequestOnce() throws {
+    _ = try prepared()
+    let connection = try TestDatabase.connect(suite: Self.suite)
+    defer { connection.close() }
+    try connection.execute(
+      """
+      DELETE FROM adpilot.ad_scores
+      WHERE request_id IN (SELECT request_id FROM adpilot.ad_requests WHERE dataset = 'synthetic')
+      """)
+    try connection.execute(
+      "UPDATE adpilot.ad_requests SET scored_at = NULL WHERE dataset = 'synthetic'")
+    let pending = try connection.query(
+      "SELECT count(*) FROM adpilot.ad_requests WHERE dataset = 'synthetic'")[0].int64(0)
+    #expect(pending > 0)
+
+    // Each worker has its own connection and claims small batches, so the two interleave.
+    let results = WorkerResults()
+    let group = DispatchGroup()
+    for _ in 0..<2 {
+      DispatchQueue.global().async(group: group) {
+        do {
+          let own = try TestDatabase.connect(suite: Self.suite)
+          defer { own.close() }
+          var worker = ScoringWorker(connection: own, logger: Logger(minimumLevel: .error))
+          worker.batchSize = 16
+          results.add(count: try worker.drain(dataset: "synthetic"))
+        } catch {
+          results.add(error: "\(error)")
+        }
+      }
+    }
+    group.wait()
+    #expect(results.errors.isEmpty, "\(results.errors)")
+    #expect(results.total == Int(pending))
+    let scored = try connection.query(
+      """
+      SELECT count(*)
+      FROM adpilot.ad_scores s
+      JOIN adpilot.ad_requests r USING (request_id, ad_id)
+      WHERE r.dataset = 'synthetic'
+      """)
+    #expect(try scored[0].int64(0) == pending)
+  }
+
+  @Test func queuedRequestsNotifyWorkers() throws {
+    _ = try prepared()
+    let listener = try TestDatabase.connect(suite: Self.suite)
+    defer { listener.close() }
+    let writer = try TestDatabase.connect(suite: Self.suite)
+    defer { writer.close() }
+    try listener.listen("adpilot_requests")
+    try writer.execute(
+      """
+      INSERT INTO adpilot.ad_requests (request_id, ad_id, dataset, time)
+      VALUES ('notify-1', 'ad', 'synthetic', now())
+      ON CONFLICT DO NOTHING
+      """)
+    let notification = try listener.waitForNotification(timeout: 5)
+    #expect(notification?.channel == "adpilot_requests")
+    #expect(notification?.payload == "synthetic")
+    try writer.execute("DELETE FROM adpilot.ad_requests WHERE request_id = 'notify-1'")
+  }
+}
+
+/// Counts and errors collected from worker threads.
+final class WorkerResults: @unchecked Sendable {
+  private let lock = NSLock()
+  private(set) var total = 0
+  private(set) var errors: [String] = []
+
+  func add(count: Int) {
+    lock.lock()
+    total += count
+    lock.unlock()
+  }
+
+  func add(error: String) {
+    lock.lock()
+    errors.append(error)
+    lock.unlock()
+  }
 }

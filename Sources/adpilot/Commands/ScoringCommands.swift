@@ -70,3 +70,36 @@ let scoreCommand = Command(
           + "(\(Int(Double(report.scored) / max(seconds, 1e-9))) rows/s)")
     }
   })
+
+let workerCommand = Command(
+  name: "worker",
+  summary: "score queued requests as they arrive (FOR UPDATE SKIP LOCKED, woken by NOTIFY)",
+  usage: "worker --dataset NAME [--once | --seconds N] [--batch-size N] [--poll-seconds N]",
+  options: [
+    .value("dataset", "NAME", "score this data set's requests with its champion"),
+    .flag("once", "score what is queued now, then exit"),
+    .value("seconds", "N", "run for N seconds, then exit (default: until stopped)"),
+    .value("batch-size", "N", "requests claimed per transaction (default 1024)"),
+    .value("poll-seconds", "N", "look for work this often without a notification (default 5)"),
+  ],
+  run: { parsed, context in
+    let dataset = try required(parsed, "dataset")
+    let connection = try context.connect()
+    defer { connection.close() }
+    var worker = ScoringWorker(connection: connection, logger: context.logger)
+    worker.batchSize = try parsed.int("batch-size", default: worker.batchSize)
+    worker.pollInterval = try parsed.double("poll-seconds", default: worker.pollInterval)
+    guard worker.batchSize >= 1, worker.pollInterval > 0 else {
+      throw UsageError(message: "--batch-size and --poll-seconds must be positive")
+    }
+    let scored: Int
+    if parsed.flag("once") {
+      scored = try worker.drain(dataset: dataset)
+    } else {
+      let seconds = try parsed.double("seconds", default: Double(Int32.max))
+      context.logger.info(
+        "worker started", ["dataset": dataset, "batch_size": "\(worker.batchSize)"])
+      scored = try worker.run(dataset: dataset, until: Date().addingTimeInterval(seconds))
+    }
+    context.print("scored \(scored) requests of \(dataset)")
+  })

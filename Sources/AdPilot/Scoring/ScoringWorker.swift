@@ -1,0 +1,118 @@
+// A scoring worker for databases where the extension cannot be installed: claims requests that
+// have no score with FOR UPDATE SKIP LOCKED, scores them with the champion and writes their
+// scores in the same transaction, so concurrent workers score every request exactly once.
+
+import CTR
+import Foundation
+import Postgres
+
+/// Scores queued requests of one data set in claimed batches, woken by NOTIFY.
+public struct ScoringWorker {
+  let connection: Connection
+  let logger: Logger
+  public var batchSize = 1024
+  /// Seconds to wait for a notification before looking for work again, since notifications
+  /// sent while a worker is disconnected are lost.
+  public var pollInterval = 5.0
+
+  public init(connection: Connection, logger: Logger) {
+    self.connection = connection
+    self.logger = logger
+  }
+
+  /// Scores claimed batches until no unscored request is left; returns how many it scored.
+  public func drain(dataset: String) throws -> Int {
+    guard let champion = try ModelRegistry(connection: connection).champion(of: dataset) else {
+      throw PipelineError(
+        "model name '\(dataset)' has no champion; train one with "
+          + "`adpilot train --dataset \(dataset)`")
+    }
+    var total = 0
+    while true {
+      let scored = try scoreClaimedBatch(
+        dataset: dataset, model: champion.model, modelId: champion.record.id)
+      total += scored
+      if scored == 0 { return total }
+    }
+  }
+
+  /// Drains the queue, then waits for notifications and drains again, until `until` passes.
+  public func run(dataset: String, until deadline: Date) throws -> Int {
+    try connection.listen("adpilot_requests")
+    var total = try drain(dataset: dataset)
+    while Date() < deadline {
+      let wait = min(pollInterval, max(0, deadline.timeIntervalSinceNow))
+      _ = try connection.waitForNotification(timeout: wait)
+      total += try drain(dataset: dataset)
+    }
+    return total
+  }
+
+  /// Claims up to `batchSize` unscored requests, scores them and commits; returns the count.
+  private func scoreClaimedBatch(dataset: String, model: any ClickModel, modelId: String) throws
+    -> Int
+  {
+    try connection.transaction {
+      try connection.execute(
+        """
+        CREATE TEMPORARY TABLE claimed_requests (request_id text, ad_id text) ON COMMIT DROP
+        """)
+      let claimed = try connection.execute(
+        """
+        INSERT INTO claimed_requests
+        SELECT r.request_id, r.ad_id
+        FROM adpilot.ad_requests r
+        WHERE r.dataset = $1
+          AND r.scored_at IS NULL
+          AND NOT EXISTS (
+              SELECT 1 FROM adpilot.ad_scores s
+              WHERE s.request_id = r.request_id AND s.ad_id = r.ad_id)
+        ORDER BY r.created_at, r.request_id, r.ad_id
+        LIMIT $2
+        FOR UPDATE OF r SKIP LOCKED
+        """, [.text(dataset), .int64(Int64(batchSize))])
+      guard claimed > 0 else { return 0 }
+
+      let encoder = FeatureEncoder(spec: model.spec)
+      var batch = EncodedBatch(spec: model.spec, capacity: claimed)
+      var keys: [(String, String)] = []
+      _ = try connection.copyOut(
+        """
+        COPY (
+            SELECT r.request_id, r.ad_id, r.cat_values, r.num_values, r.seq_values
+            FROM adpilot.ad_requests r
+            JOIN claimed_requests c USING (request_id, ad_id)
+            ORDER BY r.request_id, r.ad_id
+        ) TO STDOUT (FORMAT binary)
+        """
+      ) { row in
+        keys.append((try row.text(0), try row.text(1)))
+        encoder.append(
+          cat: try row.textArray(2), num: try row.float8Array(3), seq: try row.textArray(4),
+          label: 0, to: &batch)
+      }
+      let scores = model.predict(batch)
+
+      // A plain INSERT: a request scored twice would fail here with a unique violation.
+      try connection.execute(
+        """
+        INSERT INTO adpilot.ad_scores (request_id, ad_id, model_id, score)
+        SELECT request_id, ad_id, $1, score
+        FROM unnest($2::text[], $3::text[], $4::float8[]) AS t(request_id, ad_id, score)
+        """,
+        [
+          .text(modelId), .textArray(keys.map { $0.0 }), .textArray(keys.map { $0.1 }),
+          .float8Array(scores.map { Double($0) }),
+        ])
+      try connection.execute(
+        """
+        UPDATE adpilot.ad_requests r
+        SET scored_at = now()
+        FROM claimed_requests c
+        WHERE r.request_id = c.request_id AND r.ad_id = c.ad_id
+        """)
+      logger.debug("batch scored", ["rows": "\(keys.count)", "model": modelId])
+      return keys.count
+    }
+  }
+}
