@@ -1,7 +1,8 @@
--- The request queue of `adpilot worker`. A worker marks the requests it scores in scored_at in
--- the same transaction as their scores; because the mark is on the row it locks, a second worker
--- that waited for that lock re-checks the mark and skips the row (READ COMMITTED re-evaluates
--- the WHERE clause on the newest row version, but not a NOT EXISTS over another table).
+-- The request queue of `adpilot worker`. A worker sets scored_at on the requests it scores, in
+-- the same transaction as their scores. The mark is on the row the worker locks, so a second
+-- worker that waited for that lock re-checks the mark and skips the row. READ COMMITTED
+-- re-evaluates the WHERE clause on the newest version of a locked row, but not a NOT EXISTS
+-- over another table.
 
 ALTER TABLE adpilot.ad_requests ADD COLUMN scored_at timestamptz;
 

@@ -1,6 +1,6 @@
-// A scoring worker for databases where the extension cannot be installed: claims requests that
-// have no score with FOR UPDATE SKIP LOCKED, scores them with the champion and writes their
-// scores in the same transaction, so concurrent workers score every request exactly once.
+// A scoring worker for databases where the extension cannot be installed. It claims unscored
+// requests with FOR UPDATE SKIP LOCKED, scores them with the champion and writes their scores
+// and marks in the same transaction, so concurrent workers score every request exactly once.
 
 import CTR
 import Foundation
