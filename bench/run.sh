@@ -19,3 +19,16 @@ for mode in train score; do
   ratio=$(awk -v a="$ours" -v b="$peer" 'BEGIN { printf "%.2f", a / b }')
   echo "$mode: adpilot samples_per_s=$ours pytorch samples_per_s=$peer ratio=$ratio"
 done
+
+# The dense kernel on the model's own shapes and a square one, one thread each side; numpy runs
+# with OPENBLAS_CORETYPE and OPENBLAS_L2_SIZE unset so that OpenBLAS picks its own kernel.
+gflops() { tail -n 1 | sed -n 's/^gflops=//p'; }
+for shape in 51200x128x80 1024x288x200 2048x2048x2048; do
+  ours=$("$adpilot" bench gemm --shape "$shape" --steps 5 | gflops)
+  peer_output=$(env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE \
+    "$python" bench/gemm.py --shape "$shape" --threads 1 --steps 5)
+  peer=$(echo "$peer_output" | gflops)
+  kernel=$(echo "$peer_output" | head -n 1)
+  ratio=$(awk -v a="$ours" -v b="$peer" 'BEGIN { printf "%.2f", a / b }')
+  echo "gemm $shape: adpilot gflops=$ours numpy gflops=$peer ratio=$ratio ($kernel)"
+done

@@ -6,14 +6,16 @@ import Foundation
 
 let benchCommand = Command(
   name: "bench",
-  summary: "measure training or scoring throughput, or planning time",
+  summary: "measure training or scoring throughput, the GEMM kernel, or planning time",
   usage: "bench train|score [--threads N] [--steps N] [--batch-size N]\n"
+    + "       adpilot bench gemm --shape MxKxN [--steps N]\n"
     + "       adpilot bench allocate [--campaigns N]",
   options: [
     .value("threads", "N", "threads per step (default 1)"),
     .value("steps", "N", "batches measured (default 20)"),
     .value("batch-size", "N", "rows per batch (default 1024)"),
     .value("campaigns", "N", "bench allocate: synthetic campaigns planned (default 10000)"),
+    .value("shape", "MxKxN", "bench gemm: an [M x K] by [K x N] product, e.g. 1024x288x200"),
   ],
   maxPositionals: 1,
   run: { parsed, context in
@@ -34,7 +36,15 @@ let benchCommand = Command(
       context.print("samples_per_s=\(Int(rate))")
     case "allocate":
       try runAllocationBench(parsed, context)
+    case "gemm":
+      let shape = try required(parsed, "shape").split(separator: "x").compactMap { Int($0) }
+      guard shape.count == 3, shape.allSatisfy({ $0 >= 1 }) else {
+        throw UsageError(
+          message: "--shape must be three positive integers MxKxN, e.g. 1024x288x200")
+      }
+      let rate = GemmBenchmark.gflops(m: shape[0], k: shape[1], n: shape[2], repeats: steps)
+      context.print("gflops=\(String(format: "%.1f", rate))")
     default:
-      throw UsageError(message: "expected train, score or allocate")
+      throw UsageError(message: "expected train, score, gemm or allocate")
     }
   })
