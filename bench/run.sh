@@ -20,8 +20,8 @@ for mode in train score; do
   echo "$mode: adpilot samples_per_s=$ours pytorch samples_per_s=$peer ratio=$ratio"
 done
 
-# The dense kernel on the model's own shapes and a square one, one thread each side; numpy runs
-# with OPENBLAS_CORETYPE and OPENBLAS_L2_SIZE unset so that OpenBLAS picks its own kernel.
+# The dense kernel on the model's own shapes and on a square one, one thread on each side.
+# numpy runs with OPENBLAS_CORETYPE and OPENBLAS_L2_SIZE unset, so OpenBLAS picks its own kernel.
 gflops() { tail -n 1 | sed -n 's/^gflops=//p'; }
 for shape in 51200x128x80 1024x288x200 2048x2048x2048; do
   ours=$("$adpilot" bench gemm --shape "$shape" --steps 5 | gflops)

@@ -8,8 +8,8 @@ public struct TrainingConfig: Sendable, Equatable {
   /// The Adam step size for the attention model's dense weights and embedding rows.
   public var learningRate: Float = 0.001
   /// The Adam step size for the logistic baseline. Adam moves each weight by about this much
-  /// per step, so the baseline, which has no hidden layers to amplify a step, needs a larger
-  /// one than the attention model to reach the base rate and its weights within a few epochs.
+  /// per step. The baseline has no hidden layers to amplify a step, so it needs a larger one
+  /// than the attention model to reach its weights within a few epochs.
   public var logisticLearningRate: Float = 0.02
   /// The click rate of the training rows, in (0, 1), or nil when unknown. Both models start
   /// their output bias at its log-odds, so the first steps need not learn the base rate.

@@ -22,7 +22,7 @@ struct ReplayImpression: Sendable {
   }
 }
 
-/// What a policy bought on one day.
+/// The impressions, value and spend a policy bought on one day.
 struct DayPurchase: Sendable {
   var valueMicros = 0.0
   var clicks = 0
@@ -38,9 +38,9 @@ struct DayPurchase: Sendable {
 enum BacktestPolicies {
   /// Returns the hindsight optimum's value and the value per cost of its last purchase.
   ///
-  /// It buys every impression of the day best-first by value per cost across all campaigns,
-  /// knowing them all in advance, and takes a fraction of the impression at the cut (the
-  /// fractional knapsack bound), so no policy that pays whole prices can exceed it.
+  /// It knows every impression of the day in advance and buys them best-first by value per cost
+  /// across all campaigns. At the cut it takes a fraction of one impression (the fractional
+  /// knapsack bound), so no policy that pays whole prices can exceed it.
   static func hindsightOptimum(_ impressions: [ReplayImpression], budgetMicros: Int64) -> (
     valueMicros: Double, cutValuePerCost: Double
   ) {

@@ -7,7 +7,7 @@ import Foundation
 
 /// Throughput measurements of the reference model.
 public enum ReferenceBenchmark {
-  /// The reference feature spec: 8 user, 5 ad and 3 context fields, 50-item sequences.
+  /// Returns the reference feature spec: 8 user, 5 ad and 3 context fields, 50-item sequences.
   public static func spec(sequenceLength: Int = 50) -> FeatureSpec {
     var categorical: [CategoricalField] = []
     for index in 0..<8 {

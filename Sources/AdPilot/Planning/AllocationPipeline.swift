@@ -23,7 +23,7 @@ public struct AllocateOptions: Sendable {
   }
 }
 
-/// What a planning run wrote.
+/// The result of a planning run: its id, allocation and hourly plans.
 public struct AllocationOutcome: Sendable {
   public var runId: String
   public var planDate: String

@@ -55,7 +55,7 @@ struct SupplyForecast {
   var supply: [String: CampaignSupply]
   var historyDays: Int
   var historyRows: Int
-  /// Where the pCTR came from: a model id or "logged pctr".
+  /// The source of the pCTR: a model id or "logged pctr".
   var pctrSource: String
 }
 

@@ -1,6 +1,6 @@
 // A scoring worker for databases where the extension cannot be installed. It claims unscored
-// requests with FOR UPDATE SKIP LOCKED, scores them with the champion and writes their scores
-// and marks in the same transaction, so concurrent workers score every request exactly once.
+// requests with FOR UPDATE SKIP LOCKED and writes their scores and scored_at marks in one
+// transaction, so concurrent workers score each request once (a test runs two at once).
 
 import CTR
 import Foundation

@@ -36,8 +36,9 @@ public struct Logger: Sendable {
     for key in metadata.keys.sorted() {
       let value = metadata[key] ?? ""
       let needsQuotes = value.isEmpty || value.contains(" ") || value.contains("\"")
-      let shown = needsQuotes ? "\"\(value.replacingOccurrences(of: "\"", with: "\\\""))\"" : value
-      line += " \(key)=\(shown)"
+      let formattedValue =
+        needsQuotes ? "\"\(value.replacingOccurrences(of: "\"", with: "\\\""))\"" : value
+      line += " \(key)=\(formattedValue)"
     }
     return line
   }

@@ -55,7 +55,7 @@ public struct FeatureRow: Sendable {
   public var label: Float
 }
 
-/// Which impressions of a data set to read.
+/// A selection of a data set's impressions by split and time range.
 public struct ImpressionFilter: Sendable {
   public var dataset: String
   /// 'train' or 'test', or nil for both.

@@ -42,7 +42,7 @@ public struct ModelEvaluation: Sendable {
   public var report: EvaluationReport
 }
 
-/// What a training run produced.
+/// The result of a training run: row counts, both models' evaluations and the champion.
 public struct TrainOutcome: Sendable {
   public var dataset: DatasetInfo
   public var trainRows: Int
