@@ -1,4 +1,5 @@
-// Offline CTR metrics: AUC, gAUC, log loss, normalized entropy, calibration, reliability.
+// Offline CTR metrics: AUC, gAUC, log loss, normalized entropy, calibration, reliability,
+// precision, recall and F1 at a threshold.
 // All sums run in Double in row order, so a report is reproducible bit for bit.
 
 /// One bin of a reliability table: rows whose prediction falls in `lowerBound..<upperBound`.
@@ -10,6 +11,19 @@ public struct ReliabilityBin: Sendable, Equatable {
   public var meanPrediction: Double
   /// The click rate of the bin's rows, 0 when the bin is empty.
   public var observedRate: Double
+}
+
+/// Precision, recall and F1 of predicting a click when pCTR reaches a threshold.
+public struct ThresholdReport: Sendable, Equatable {
+  public var threshold: Double
+  /// Rows whose prediction reaches the threshold.
+  public var predictedPositives: Int
+  /// True positives over predicted positives; nil when no row reaches the threshold.
+  public var precision: Double?
+  /// True positives over positives; nil without positives.
+  public var recall: Double?
+  /// The harmonic mean of precision and recall, 0 when both are 0; nil when either is nil.
+  public var f1: Double?
 }
 
 /// The figures of one evaluation.
@@ -32,8 +46,10 @@ public struct EvaluationReport: Sendable, Equatable {
   public var normalizedEntropy: Double?
   /// Sum of predictions over sum of labels; nil without clicks.
   public var calibration: Double?
-  /// Ten equal-width bins over [0, 1].
+  /// Up to ten bins of equal row count, ordered by prediction.
   public var reliability: [ReliabilityBin]
+  /// Precision, recall and F1 at the threshold passed to ``Metrics/evaluate``; nil without one.
+  public var classification: ThresholdReport?
 }
 
 /// Offline metrics over predictions and 0/1 labels.
@@ -41,10 +57,11 @@ public enum Metrics {
   /// The clipping bound of log loss.
   public static let epsilon = 1e-7
 
-  /// Computes every figure; `groups` (for example user ids) enables gAUC.
-  public static func evaluate(predictions: [Float], labels: [Float], groups: [UInt64]?)
-    -> EvaluationReport
-  {
+  /// Computes every figure; `groups` (for example user ids) enables gAUC, and `threshold`
+  /// precision, recall and F1.
+  public static func evaluate(
+    predictions: [Float], labels: [Float], groups: [UInt64]?, threshold: Double? = nil
+  ) -> EvaluationReport {
     requireSameCount(predictions.count, labels.count, "labels")
     let clicks = labels.reduce(0.0) { $0 + Double($1) }
     let loss = logLoss(predictions: predictions, labels: labels)
@@ -67,7 +84,10 @@ public enum Metrics {
       logLoss: loss,
       normalizedEntropy: entropy.map { loss / $0 },
       calibration: clicks > 0 ? predicted / clicks : nil,
-      reliability: reliability(predictions: predictions, labels: labels))
+      reliability: reliability(predictions: predictions, labels: labels),
+      classification: threshold.map {
+        classification(predictions: predictions, labels: labels, threshold: $0)
+      })
   }
 
   /// Returns ROC AUC by the Mann-Whitney U statistic with tied predictions given their average
@@ -213,28 +233,69 @@ public enum Metrics {
     return sum / Double(predictions.count)
   }
 
-  /// Returns ten equal-width bins of [0, 1]; a prediction of exactly 1 falls in the last bin.
+  /// Returns up to `bins` bins of equal row count, ordered by prediction, with tied
+  /// predictions never split across two bins; a bin spans its lowest to its highest prediction.
+  /// Equal counts keep every bin informative when nearly all predictions sit near a low click
+  /// rate, where bins of equal width over [0, 1] would put every row in the first.
   public static func reliability(predictions: [Float], labels: [Float], bins: Int = 10)
     -> [ReliabilityBin]
   {
-    var counts = [Int](repeating: 0, count: bins)
-    var predictionSums = [Double](repeating: 0, count: bins)
-    var labelSums = [Double](repeating: 0, count: bins)
+    requireSameCount(predictions.count, labels.count, "labels")
+    guard !predictions.isEmpty, bins > 0 else { return [] }
+    let order = predictions.indices.sorted {
+      predictions[$0] != predictions[$1] ? predictions[$0] < predictions[$1] : $0 < $1
+    }
+    var result: [ReliabilityBin] = []
+    var start = 0
+    for bin in 0..<bins where start < order.count {
+      var end = max(start + 1, (order.count * (bin + 1)) / bins)
+      // Extend the bin over every row tied with its last prediction.
+      while end < order.count && predictions[order[end]] == predictions[order[end - 1]] {
+        end += 1
+      }
+      var predictionSum = 0.0
+      var labelSum = 0.0
+      for index in order[start..<end] {
+        predictionSum += Double(predictions[index])
+        labelSum += Double(labels[index])
+      }
+      let n = Double(end - start)
+      result.append(
+        ReliabilityBin(
+          lowerBound: Double(predictions[order[start]]),
+          upperBound: Double(predictions[order[end - 1]]),
+          count: end - start,
+          meanPrediction: predictionSum / n,
+          observedRate: labelSum / n))
+      start = end
+    }
+    return result
+  }
+
+  /// Returns precision, recall and F1 of the rule "predict a click when pCTR >= `threshold`".
+  public static func classification(predictions: [Float], labels: [Float], threshold: Double)
+    -> ThresholdReport
+  {
+    requireSameCount(predictions.count, labels.count, "labels")
+    var truePositives = 0.0
+    var predictedPositives = 0
+    var positives = 0.0
     for (p, y) in zip(predictions, labels) {
-      let value = min(max(Double(p), 0), 1)
-      let bin = min(Int(value * Double(bins)), bins - 1)
-      counts[bin] += 1
-      predictionSums[bin] += Double(p)
-      labelSums[bin] += Double(y)
+      let label = y > 0.5 ? 1.0 : 0.0
+      positives += label
+      if Double(p) >= threshold {
+        predictedPositives += 1
+        truePositives += label
+      }
     }
-    return (0..<bins).map { bin in
-      let n = Double(counts[bin])
-      return ReliabilityBin(
-        lowerBound: Double(bin) / Double(bins),
-        upperBound: Double(bin + 1) / Double(bins),
-        count: counts[bin],
-        meanPrediction: counts[bin] > 0 ? predictionSums[bin] / n : 0,
-        observedRate: counts[bin] > 0 ? labelSums[bin] / n : 0)
+    let precision = predictedPositives > 0 ? truePositives / Double(predictedPositives) : nil
+    let recall = positives > 0 ? truePositives / positives : nil
+    var f1: Double? = nil
+    if let precision, let recall {
+      f1 = precision + recall > 0 ? 2 * precision * recall / (precision + recall) : 0
     }
+    return ThresholdReport(
+      threshold: threshold, predictedPositives: predictedPositives, precision: precision,
+      recall: recall, f1: f1)
   }
 }

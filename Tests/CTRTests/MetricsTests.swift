@@ -91,19 +91,62 @@ import Testing
   #expect(report.gauc == nil)
 }
 
-@Test func reliabilityBinsPredictions() {
+@Test func reliabilityBinsHoldEqualCounts() {
+  // Sorted: 0.05 (0), 0.12 (0) | 0.15 (1), 0.95 (1), 1.0 (1).
   let bins = Metrics.reliability(
-    predictions: [0.05, 0.15, 0.95, 1.0, 0.12], labels: [0, 1, 1, 1, 0])
-  #expect(bins.count == 10)
-  #expect(bins[0].count == 1)
+    predictions: [0.05, 0.15, 0.95, 1.0, 0.12], labels: [0, 1, 1, 1, 0], bins: 2)
+  #expect(bins.count == 2)
+  #expect(bins[0].count == 2)
+  #expect(bins[0].lowerBound == Double(Float(0.05)))
+  #expect(bins[0].upperBound == Double(Float(0.12)))
+  #expect(abs(bins[0].meanPrediction - 0.085) < 1e-7)
   #expect(bins[0].observedRate == 0)
-  #expect(bins[1].count == 2)
-  #expect(abs(bins[1].meanPrediction - 0.135) < 1e-7)
-  #expect(bins[1].observedRate == 0.5)
-  #expect(bins[9].count == 2)
-  #expect(abs(bins[9].meanPrediction - 0.975) < 1e-7)
-  #expect(bins[9].observedRate == 1)
-  #expect(bins[5].count == 0)
-  #expect(bins[5].lowerBound == 0.5)
-  #expect(bins[5].upperBound == 0.6)
+  #expect(bins[1].count == 3)
+  #expect(abs(bins[1].meanPrediction - 0.7) < 1e-7)
+  #expect(bins[1].observedRate == 1)
+}
+
+@Test func reliabilityNeverSplitsTiedPredictions() {
+  // A quarter of four rows is one row, but the three tied 0.1s stay together.
+  let bins = Metrics.reliability(predictions: [0.1, 0.2, 0.1, 0.1], labels: [0, 1, 1, 0], bins: 4)
+  #expect(bins.map(\.count) == [3, 1])
+  #expect(bins[0].lowerBound == bins[0].upperBound)
+  #expect(abs(bins[0].observedRate - 1.0 / 3.0) < 1e-12)
+  #expect(bins[1].observedRate == 1)
+  #expect(Metrics.reliability(predictions: [], labels: []).isEmpty)
+}
+
+@Test func classificationCountsPredictionsAtTheThreshold() {
+  let predictions: [Float] = [0.9, 0.6, 0.4, 0.2, 0.7]
+  let labels: [Float] = [1, 0, 1, 0, 1]
+  // Reaching 0.5: 0.9 (click), 0.6 (no click), 0.7 (click); three clicks in all.
+  let report = Metrics.classification(predictions: predictions, labels: labels, threshold: 0.5)
+  #expect(report.predictedPositives == 3)
+  #expect(report.precision == 2.0 / 3.0)
+  #expect(report.recall == 2.0 / 3.0)
+  #expect(report.f1 == 2.0 / 3.0)
+  // A prediction equal to the threshold counts as a predicted click.
+  let atPoint = Metrics.classification(
+    predictions: predictions, labels: labels, threshold: Double(Float(0.9)))
+  #expect(atPoint.predictedPositives == 1)
+  #expect(atPoint.precision == 1)
+  #expect(atPoint.recall == 1.0 / 3.0)
+  #expect(atPoint.f1 == 0.5)
+  let none = Metrics.classification(predictions: predictions, labels: labels, threshold: 0.95)
+  #expect(none.precision == nil)
+  #expect(none.recall == 0)
+  #expect(none.f1 == nil)
+  let noClicks = Metrics.classification(predictions: [0.7], labels: [0], threshold: 0.5)
+  #expect(noClicks.precision == 0)
+  #expect(noClicks.recall == nil)
+}
+
+@Test func evaluateReportsThresholdFiguresOnlyWhenAsked() {
+  let predictions: [Float] = [0.9, 0.1]
+  let labels: [Float] = [1, 0]
+  #expect(
+    Metrics.evaluate(predictions: predictions, labels: labels, groups: nil).classification == nil)
+  let report = Metrics.evaluate(
+    predictions: predictions, labels: labels, groups: nil, threshold: 0.5)
+  #expect(report.classification?.f1 == 1)
 }
