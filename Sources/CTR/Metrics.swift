@@ -22,7 +22,7 @@ public struct ThresholdReport: Sendable, Equatable {
   public var precision: Double?
   /// True positives over positives; nil without positives.
   public var recall: Double?
-  /// The harmonic mean of precision and recall, 0 when both are 0; nil when either is nil.
+  /// The harmonic mean of precision and recall, or 0 when both are 0. Nil when either is nil.
   public var f1: Double?
 }
 
@@ -233,10 +233,11 @@ public enum Metrics {
     return sum / Double(predictions.count)
   }
 
-  /// Returns up to `bins` bins of equal row count, ordered by prediction, with tied
-  /// predictions never split across two bins; a bin spans its lowest to its highest prediction.
-  /// Equal counts keep every bin informative when nearly all predictions sit near a low click
-  /// rate, where bins of equal width over [0, 1] would put every row in the first.
+  /// Returns up to `bins` bins of equal row count, ordered by prediction. Tied predictions stay
+  /// in one bin, and a bin spans its lowest to its highest prediction.
+  ///
+  /// Equal counts keep every bin informative at a low click rate. Bins of equal width over
+  /// [0, 1] would put nearly every row in the first bin.
   public static func reliability(predictions: [Float], labels: [Float], bins: Int = 10)
     -> [ReliabilityBin]
   {
