@@ -70,8 +70,9 @@ test:
 	if [ "$$(id -u)" = 0 ]; then export ADPILOT_TEST_EXTENSION=1; fi; \
 	  $(SWIFT) test --skip-build
 
-# CTR throughput beside the same model in PyTorch (bench/torch_din.py), created in a virtual
-# environment on first use. THREADS (default 2) sets both sides' thread count.
+# CTR throughput beside the same model in PyTorch (bench/torch_din.py), and the allocator beside
+# SciPy's HiGHS, with both peers in a virtual environment created on first use. THREADS
+# (default 2) sets both CTR sides' thread count.
 bench/.venv/.installed: bench/requirements.txt
 	python3 -m venv bench/.venv
 	bench/.venv/bin/pip install --quiet -r bench/requirements.txt
@@ -79,6 +80,7 @@ bench/.venv/.installed: bench/requirements.txt
 
 bench: build bench/.venv/.installed
 	bench/run.sh
+	bench/allocate.sh
 
 # The PostgreSQL extension: extension/adpilot.so carries its own static Swift runtime.
 extension: pg-server-headers

@@ -9,12 +9,16 @@ let benchCommand = Command(
   summary: "measure training or scoring throughput, the GEMM kernel, or planning time",
   usage: "bench train|score [--threads N] [--steps N] [--batch-size N]\n"
     + "       adpilot bench gemm --shape MxKxN [--steps N]\n"
-    + "       adpilot bench allocate [--campaigns N]",
+    + "       adpilot bench allocate [--campaigns N] [--seed N] [--constrained] "
+    + "[--problem-out FILE]",
   options: [
     .value("threads", "N", "threads per step (default 1)"),
     .value("steps", "N", "batches measured (default 20)"),
     .value("batch-size", "N", "rows per batch (default 1024)"),
     .value("campaigns", "N", "bench allocate: synthetic campaigns planned (default 10000)"),
+    .value("seed", "N", "bench allocate: seed of the synthetic problem (default 1)"),
+    .flag("constrained", "bench allocate: add minimums, maximums and two priority tiers"),
+    .value("problem-out", "FILE", "bench allocate: write the problem and AdPilot's value as JSON"),
     .value("shape", "MxKxN", "bench gemm: an [M x K] by [K x N] product, e.g. 1024x288x200"),
   ],
   maxPositionals: 1,
