@@ -12,15 +12,22 @@ public struct BacktestOptions: Sendable {
   public var dataset: String
   /// Each day's budget as fractions of that day's logged cost over all campaigns.
   public var fractions: [Double] = [1.0 / 2, 1.0 / 4, 1.0 / 8, 1.0 / 16, 1.0 / 32]
-  /// The number of days replayed, from the first day with `historyDays` days before it; every
-  /// such day when nil.
+  /// The number of days replayed, from the first day after the `warmUpDays`; every such day
+  /// when nil.
   public var days: Int?
-  /// Days of history before a replayed day used for its forecast.
+  /// Logged days before the first replayed day, used as history only.
+  public var warmUpDays = 1
+  /// Days of history before a replayed day used for its forecast, or as many as there are.
   public var historyDays = 7
-  /// How far past its plan an hour may spend, as a multiple of the hour's planned spend. At 1 an
-  /// hour's small plan (often less than one impression's price) blocks good impressions that
-  /// arrive in a busy hour. The hourly re-plan takes any excess out of the hours left.
-  public var hourSlack = 2.0
+  /// The cap on an hour's spend, as a multiple of the hour's planned spend. Nil leaves hours
+  /// uncapped, so the hourly threshold and re-plan alone pace the day.
+  public var hourSlack: Double?
+  /// The share of each day's budget held back for impressions worth `reserveFactor` times their
+  /// hour's threshold. Without it, one such impression late in the day can find the budget gone.
+  public var reserveFraction = 0.01
+  /// The multiple of its hour's threshold that an impression's value per cost must reach to
+  /// spend the reserve.
+  public var reserveFactor = 5.0
 
   public init(dataset: String) {
     self.dataset = dataset
@@ -109,9 +116,15 @@ public struct Backtest {
     let index = Dictionary(uniqueKeysWithValues: campaigns.enumerated().map { ($1.id, $0) })
     let pipeline = AllocationPipeline(connection: connection, logger: logger)
 
-    guard options.hourSlack >= 1 else {
-      throw PipelineError("hour slack must be at least 1, got \(options.hourSlack)")
+    if let slack = options.hourSlack, !(slack >= 1) {
+      throw PipelineError("hour slack must be at least 1, got \(slack)")
     }
+    guard options.reserveFraction >= 0 && options.reserveFraction < 1 else {
+      throw PipelineError("reserve fraction must be in [0, 1), got \(options.reserveFraction); try 0.01")
+    }
+    let rules = BiddingRules(
+      hourSlack: options.hourSlack, reserveFraction: options.reserveFraction,
+      reserveFactor: options.reserveFactor)
     var reports = options.fractions.map { FractionReport(fraction: $0) }
     var skipped = 0
     var previous: [ReplayImpression]?
@@ -131,7 +144,7 @@ public struct Backtest {
       for slot in reports.indices {
         try replay(
           day: day, previousDay: previous ?? [], date: date, campaigns: campaigns,
-          supply: forecast.supply, hourSlack: options.hourSlack, report: &reports[slot],
+          supply: forecast.supply, rules: rules, report: &reports[slot],
           pipeline: pipeline)
       }
       previous = day
@@ -144,7 +157,7 @@ public struct Backtest {
   /// Replays one day at one budget fraction and adds its figures to `report`.
   func replay(
     day: [ReplayImpression], previousDay: [ReplayImpression], date: String,
-    campaigns: [Campaign], supply: [String: CampaignSupply], hourSlack: Double,
+    campaigns: [Campaign], supply: [String: CampaignSupply], rules: BiddingRules,
     report: inout FractionReport, pipeline: AllocationPipeline
   ) throws {
     let budget = Int64(report.fraction * Double(day.reduce(0) { $0 + $1.costMicros }))
@@ -163,7 +176,7 @@ public struct Backtest {
     }
     let paced = try PacedReplay.run(
       campaigns: lifted, supply: supply, budgetMicros: budget, planDate: date, impressions: day,
-      hourSlack: hourSlack)
+      rules: rules)
     _ = try pipeline.write(
       kind: "backtest", dataset: campaigns[0].dataset, date: date, budget: budget,
       result: paced.allocation, plans: paced.startPlans, modelId: nil)
@@ -171,10 +184,20 @@ public struct Backtest {
       paced.purchase, budgetMicros: budget, optimumMicros: optimum.valueMicros)
     report.policies["adpilot", default: PolicyFigures()].pacingErrors.append(paced.pacingError)
 
+    // Policies without hourly plans are held to an even-by-traffic plan of their own spend.
+    let hourStarts = paced.startPlans[campaigns[0].id]?.map(\.hourStart) ?? []
+    let traffic = campaigns.map { supply[$0.id]?.hourlyTraffic ?? [] }
+    func add(_ name: String, _ purchase: DayPurchase) {
+      report.policies[name, default: PolicyFigures()].add(
+        purchase, budgetMicros: budget, optimumMicros: optimum.valueMicros)
+      report.policies[name, default: PolicyFigures()].pacingErrors.append(
+        PacedReplay.evenPlanPacingError(
+          bought: purchase.bought, campaignCount: campaigns.count, hourStarts: hourStarts,
+          traffic: traffic))
+    }
+
     let even = BacktestPolicies.split(budget, weights: campaigns.map { _ in 1 })
-    report.policies["even_split", default: PolicyFigures()].add(
-      BacktestPolicies.fixedSplit(day, budgets: even), budgetMicros: budget,
-      optimumMicros: optimum.valueMicros)
+    add("even_split", BacktestPolicies.fixedSplit(day, budgets: even))
 
     // A campaign's bid is the expected value of its average forecast impression.
     let bids = campaigns.map { campaign -> Double in
@@ -183,21 +206,21 @@ public struct Backtest {
       let clicks = segments.reduce(0) { $0 + $1.clicks }
       return impressions > 0 ? clicks / impressions * Double(campaign.valuePerClickMicros) : 0
     }
-    report.policies["split_by_bid", default: PolicyFigures()].add(
-      BacktestPolicies.fixedSplit(day, budgets: BacktestPolicies.split(budget, weights: bids)),
-      budgetMicros: budget, optimumMicros: optimum.valueMicros)
+    add(
+      "split_by_bid",
+      BacktestPolicies.fixedSplit(day, budgets: BacktestPolicies.split(budget, weights: bids)))
 
     let previousBudget = Int64(
       report.fraction * Double(previousDay.reduce(0) { $0 + $1.costMicros }))
     let threshold = BacktestPolicies.hindsightOptimum(
       previousDay, budgetMicros: previousBudget
     ).cutValuePerCost
-    report.policies["prev_day_threshold", default: PolicyFigures()].add(
-      BacktestPolicies.fixedThreshold(day, threshold: threshold, budgetMicros: budget),
-      budgetMicros: budget, optimumMicros: optimum.valueMicros)
+    add(
+      "prev_day_threshold",
+      BacktestPolicies.fixedThreshold(day, threshold: threshold, budgetMicros: budget))
   }
 
-  /// Returns the local dates to replay: each day after the first `historyDays` logged days.
+  /// Returns the local dates to replay: each day after the first `warmUpDays` logged days.
   func replayDates(dataset: String, zone: TimeZone, options: BacktestOptions) throws -> [String] {
     guard let range = try impressionTimeRange(connection, dataset: dataset) else {
       throw PipelineError("data set '\(dataset)' has no impressions to replay")
@@ -205,7 +228,7 @@ public struct Backtest {
     let first = localDate(of: range.first, in: zone)
     let last = localDate(of: range.last, in: zone)
     var dates: [String] = []
-    var date = try shifted(first, by: options.historyDays)
+    var date = try shifted(first, by: options.warmUpDays)
     while date <= last {
       dates.append(date)
       date = try shifted(date, by: 1)
@@ -216,7 +239,7 @@ public struct Backtest {
     guard !dates.isEmpty else {
       throw PipelineError(
         "data set '\(dataset)' logs \(first) to \(last), too few days to replay after "
-          + "\(options.historyDays) days of history; lower --history-days")
+          + "\(options.warmUpDays) warm-up days; lower --warm-up-days")
     }
     return dates
   }

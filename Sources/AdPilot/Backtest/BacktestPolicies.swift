@@ -27,11 +27,14 @@ struct DayPurchase: Sendable {
   var valueMicros = 0.0
   var clicks = 0
   var spendMicros: Int64 = 0
+  /// The impressions bought, in time order.
+  var bought: [ReplayImpression] = []
 
   mutating func buy(_ impression: ReplayImpression) {
     valueMicros += impression.valueMicros
     clicks += impression.click ? 1 : 0
     spendMicros += impression.costMicros
+    bought.append(impression)
   }
 }
 

@@ -12,27 +12,42 @@ struct PacedDay: Sendable {
   var allocation: AllocationResult
   /// The hourly plans made at the start of the day, by campaign id.
   var startPlans: [String: [HourlyPlanRow]]
-  /// RMS over campaign-hours of actual minus start-of-day planned spend, over the mean planned
-  /// spend of a campaign-hour; 0 when nothing was planned.
+  /// RMS over the day's hours of actual minus start-of-day planned spend (all campaigns), over
+  /// the mean planned spend of an hour; 0 when nothing was planned.
   var pacingError: Double
+}
+
+/// The rules by which the replay's bidder follows the plan.
+struct BiddingRules: Sendable {
+  /// The cap on an hour's spend, as a multiple of the hour's planned spend. Nil leaves hours
+  /// uncapped, so the hourly threshold alone paces the day.
+  var hourSlack: Double? = nil
+  /// The share of the day's budget held back from ordinary purchases. A few impressions worth
+  /// far more than the rest can arrive after the budget would otherwise be gone.
+  var reserveFraction = 0.01
+  /// The multiple of the hour's threshold that an impression's value per cost must reach to
+  /// spend the reserve.
+  var reserveFactor = 5.0
 }
 
 enum PacedReplay {
   /// Plans the day at its start and walks `impressions` (in time order) through the plan.
   ///
-  /// An impression is bought when three conditions hold. Its campaign has spent less than
-  /// `hourSlack` times the current hour's planned spend in that hour. Its value per cost reaches
-  /// the hour row's `valuePerMicroThreshold`. Its price fits both the campaign's amount for the
-  /// day and the day's budget. An hour may thus pass its plan, but the day never passes its
-  /// amount. At every hour start what is left of the budget
-  /// is allocated again over the hours left and each campaign is re-planned with
+  /// The plan splits the budget less the reserve. An impression is bought when its value per
+  /// cost reaches its campaign's hour-row `valuePerMicroThreshold`, and its price fits the day's
+  /// budget without touching the reserve, or it is worth `reserveFactor` times the threshold and
+  /// fits the whole budget. With an `hourSlack`, the campaign must also have spent less than
+  /// that multiple of the hour's planned spend in the hour. At every hour start what is left of
+  /// the budget is allocated again over the hours left, and each campaign is re-planned with
   /// `PacingPlanner.replan` from its spend so far.
   static func run(
     campaigns: [Campaign], supply: [String: CampaignSupply], budgetMicros: Int64,
-    planDate: String, impressions: [ReplayImpression], hourSlack: Double = 1
+    planDate: String, impressions: [ReplayImpression], rules: BiddingRules = BiddingRules()
   ) throws -> PacedDay {
+    let reserve = Int64((Double(budgetMicros) * rules.reserveFraction).rounded(.down))
     let allocation = try Allocator.allocate(
-      campaigns: campaigns, supply: supply, totalBudgetMicros: budgetMicros, planDate: planDate)
+      campaigns: campaigns, supply: supply, totalBudgetMicros: budgetMicros - reserve,
+      planDate: planDate)
     var allocations: [CampaignAllocation] = []
     var startPlans: [String: [HourlyPlanRow]] = [:]
     var rows: [[HourlyPlanRow]] = []
@@ -58,7 +73,6 @@ enum PacedReplay {
       repeating: [Int64](repeating: 0, count: hourStarts.count), count: campaigns.count)
     var hour = 0
     var current = rows.map { $0.first }
-    var dayAmounts = allocations.map(\.amountMicros)
     var totalSpent: Int64 = 0
 
     for impression in impressions {
@@ -66,12 +80,11 @@ enum PacedReplay {
       while hour + 1 < hourStarts.count && impression.time >= hourStarts[hour + 1] {
         hour += 1
         let amounts = try reallocate(
-          campaigns: campaigns, supply: supply, budgetMicros: allocation.allocatedMicros,
+          campaigns: campaigns, supply: supply, budgetMicros: budgetMicros - reserve,
           spent: spent, planDate: planDate, hour: hour)
         for (index, campaign) in campaigns.enumerated() {
           var rest = allocations[index]
           rest.amountMicros = spent[index] + amounts[index]
-          dayAmounts[index] = rest.amountMicros
           let replanned = try PacingPlanner.replan(
             campaign: campaign, allocation: rest,
             supply: supply[campaign.id] ?? CampaignSupply(campaignId: campaign.id, segments: []),
@@ -82,10 +95,19 @@ enum PacedReplay {
       }
       let index = impression.campaign
       guard let row = current[index],
-        Double(hourSpent[index]) < Double(row.spendMicros) * hourSlack,
         impression.valuePerCost >= row.valuePerMicroThreshold,
-        spent[index] + impression.costMicros <= dayAmounts[index],
+        spent[index] + impression.costMicros <= campaigns[index].capMicros,
         totalSpent + impression.costMicros <= budgetMicros
+      else { continue }
+      if let slack = rules.hourSlack,
+        Double(hourSpent[index]) >= Double(row.spendMicros) * slack
+      {
+        continue
+      }
+      let outsideReserve = budgetMicros - totalSpent - impression.costMicros >= reserve
+      guard
+        outsideReserve
+          || impression.valuePerCost >= rules.reserveFactor * row.valuePerMicroThreshold
       else { continue }
       purchase.buy(impression)
       totalSpent += impression.costMicros
@@ -135,20 +157,61 @@ enum PacedReplay {
     ).allocations.map(\.amountMicros)
   }
 
-  /// Returns RMS(actual - planned) over every campaign-hour, over the mean planned spend.
+  /// Returns the hourly pacing error of the day against `planned` rows of every campaign.
   static func pacingError(actual: [[Int64]], planned: [[HourlyPlanRow]]) -> Double {
-    var squares = 0.0
-    var plannedTotal = 0.0
-    var cells = 0
+    pacingError(
+      actual: actual, planned: planned.map { rows in rows.map { Double($0.spendMicros) } })
+  }
+
+  /// Returns RMS over the hours of the day of (actual - planned spend of all campaigns in the
+  /// hour), over the mean planned spend of an hour; 0 when nothing was planned.
+  static func pacingError(actual: [[Int64]], planned: [[Double]]) -> Double {
+    let hours = actual.map(\.count).max() ?? 0
+    var actualByHour = [Double](repeating: 0, count: hours)
+    var plannedByHour = [Double](repeating: 0, count: hours)
     for (campaignActual, campaignPlan) in zip(actual, planned) {
-      for (spend, row) in zip(campaignActual, campaignPlan) {
-        let difference = Double(spend - row.spendMicros)
-        squares += difference * difference
-        plannedTotal += Double(row.spendMicros)
-        cells += 1
+      for (hour, (spend, plan)) in zip(campaignActual, campaignPlan).enumerated() {
+        actualByHour[hour] += Double(spend)
+        plannedByHour[hour] += plan
       }
     }
-    guard cells > 0, plannedTotal > 0 else { return 0 }
-    return (squares / Double(cells)).squareRoot() / (plannedTotal / Double(cells))
+    let plannedTotal = plannedByHour.reduce(0, +)
+    guard hours > 0, plannedTotal > 0 else { return 0 }
+    var squares = 0.0
+    for (spend, plan) in zip(actualByHour, plannedByHour) {
+      squares += (spend - plan) * (spend - plan)
+    }
+    return (squares / Double(hours)).squareRoot() / (plannedTotal / Double(hours))
+  }
+
+  /// Returns the pacing error of a policy without hourly plans against an even plan of its own:
+  /// each campaign's spend for the day spread over the hours in proportion to `traffic`.
+  ///
+  /// NOTE: traffic positions are read as the hour positions of `hourStarts`, which holds on
+  /// days of 24 hours.
+  static func evenPlanPacingError(
+    bought: [ReplayImpression], campaignCount: Int, hourStarts: [Date], traffic: [[Double]]
+  ) -> Double {
+    guard !hourStarts.isEmpty else { return 0 }
+    var actual = [[Int64]](
+      repeating: [Int64](repeating: 0, count: hourStarts.count), count: campaignCount)
+    for impression in bought {
+      let hour = max(0, (hourStarts.lastIndex { $0 <= impression.time } ?? 0))
+      actual[impression.campaign][hour] += impression.costMicros
+    }
+    var planned: [[Double]] = []
+    for campaign in 0..<campaignCount {
+      let amount = Double(actual[campaign].reduce(0, +))
+      var weights = hourStarts.indices.map { hour -> Double in
+        let hourly = campaign < traffic.count ? traffic[campaign] : []
+        return hourly.isEmpty ? 1 : hourly[min(hour, hourly.count - 1)]
+      }
+      if weights.reduce(0, +) <= 0 {
+        weights = weights.map { _ in 1 }
+      }
+      let total = weights.reduce(0, +)
+      planned.append(weights.map { amount * $0 / total })
+    }
+    return pacingError(actual: actual, planned: planned)
   }
 }

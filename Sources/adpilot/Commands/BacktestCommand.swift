@@ -8,18 +8,23 @@ let backtestCommand = Command(
   name: "backtest",
   summary: "replay logged days through forecast, allocate and re-plan against baselines",
   usage:
-    "backtest --dataset NAME [--budget-fraction F] [--days N] [--history-days N] "
-    + "[--hour-slack X]",
+    "backtest --dataset NAME [--budget-fraction F] [--days N] [--warm-up-days N] "
+    + "[--history-days N] [--hour-slack X] [--reserve F]",
   options: [
     .value("dataset", "NAME", "data set with logged pCTR to replay, e.g. ipinyou_rlb"),
     .value(
       "budget-fraction", "F",
       "each day's budget as a fraction of its logged cost (default: 1/2 ... 1/32)"),
-    .value("days", "N", "days replayed after the history days (default: all)"),
+    .value("days", "N", "days replayed after the warm-up days (default: all)"),
+    .value(
+      "warm-up-days", "N", "logged days used as history only before the first replay (default 1)"),
     .value("history-days", "N", "days before each replayed day to forecast from (default 7)"),
     .value(
       "hour-slack", "X",
-      "an hour may spend up to X times its planned spend (default 2; 1 = strict)"),
+      "cap each hour at X times its planned spend (default: no cap; 1 = strict)"),
+    .value(
+      "reserve", "F",
+      "share of each day's budget kept for impressions worth 5x the threshold (default 0.01)"),
   ],
   run: { parsed, context in
     var options = BacktestOptions(dataset: try required(parsed, "dataset"))
@@ -36,9 +41,21 @@ let backtestCommand = Command(
     guard options.historyDays >= 1 else {
       throw UsageError(message: "--history-days must be at least 1, got \(options.historyDays)")
     }
-    options.hourSlack = try parsed.double("hour-slack", default: options.hourSlack)
-    guard options.hourSlack >= 1 else {
-      throw UsageError(message: "--hour-slack must be at least 1, got \(options.hourSlack)")
+    options.warmUpDays = try parsed.int("warm-up-days", default: options.warmUpDays)
+    guard options.warmUpDays >= 1 else {
+      throw UsageError(message: "--warm-up-days must be at least 1, got \(options.warmUpDays)")
+    }
+    if parsed.value("hour-slack") != nil {
+      let slack = try parsed.double("hour-slack", default: 1)
+      guard slack >= 1 else {
+        throw UsageError(message: "--hour-slack must be at least 1, got \(slack)")
+      }
+      options.hourSlack = slack
+    }
+    options.reserveFraction = try parsed.double("reserve", default: options.reserveFraction)
+    guard options.reserveFraction >= 0 && options.reserveFraction < 1 else {
+      throw UsageError(
+        message: "--reserve must be in [0, 1), got \(options.reserveFraction); try 0.01")
     }
 
     let connection = try context.connect()
