@@ -120,7 +120,8 @@ public struct Backtest {
       throw PipelineError("hour slack must be at least 1, got \(slack)")
     }
     guard options.reserveFraction >= 0 && options.reserveFraction < 1 else {
-      throw PipelineError("reserve fraction must be in [0, 1), got \(options.reserveFraction); try 0.01")
+      throw PipelineError(
+        "reserve fraction must be in [0, 1), got \(options.reserveFraction); try 0.01")
     }
     let rules = BiddingRules(
       hourSlack: options.hourSlack, reserveFraction: options.reserveFraction,
