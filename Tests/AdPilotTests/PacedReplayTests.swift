@@ -88,3 +88,13 @@ private func dayWithLateJewel() -> [ReplayImpression] {
     bought: bought, campaignCount: 1, hourStarts: hours, traffic: [[3, 1]])
   #expect(followed == 0)
 }
+
+@Test func observedVolumeComparesTrafficSoFar() {
+  let forecast = CampaignSupply(
+    campaignId: "c", segments: [], hourlyTraffic: [Double](repeating: 10, count: 24))
+  // Five hours forecast 50 impressions.
+  #expect(PacedReplay.observedVolume(seen: 55, supply: ["c": forecast], hours: 5) == 1.1)
+  #expect(PacedReplay.observedVolume(seen: 0, supply: ["c": forecast], hours: 5) == 0.5)
+  #expect(PacedReplay.observedVolume(seen: 500, supply: ["c": forecast], hours: 5) == 2)
+  #expect(PacedReplay.observedVolume(seen: 7, supply: ["c": forecast], hours: 0) == 1)
+}

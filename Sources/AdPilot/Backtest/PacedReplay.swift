@@ -74,25 +74,38 @@ enum PacedReplay {
     var hour = 0
     var current = rows.map { $0.first }
     var totalSpent: Int64 = 0
+    var seen = 0
 
     for impression in impressions {
       // Re-plan at each hour start that this impression has passed.
       while hour + 1 < hourStarts.count && impression.time >= hourStarts[hour + 1] {
         hour += 1
+        // The forecast scaled by how busy the day has been so far.
+        let volume = observedVolume(seen: seen, supply: supply, hours: hour)
+        let scaled = supply.mapValues { forecast in
+          var copy = forecast
+          copy.segments = forecast.segments.map {
+            SupplySegment(
+              impressions: $0.impressions * volume, costMicros: $0.costMicros * volume,
+              clicks: $0.clicks * volume)
+          }
+          return copy
+        }
         let amounts = try reallocate(
-          campaigns: campaigns, supply: supply, budgetMicros: budgetMicros - reserve,
+          campaigns: campaigns, supply: scaled, budgetMicros: budgetMicros - reserve,
           spent: spent, planDate: planDate, hour: hour)
         for (index, campaign) in campaigns.enumerated() {
           var rest = allocations[index]
           rest.amountMicros = spent[index] + amounts[index]
           let replanned = try PacingPlanner.replan(
             campaign: campaign, allocation: rest,
-            supply: supply[campaign.id] ?? CampaignSupply(campaignId: campaign.id, segments: []),
+            supply: scaled[campaign.id] ?? CampaignSupply(campaignId: campaign.id, segments: []),
             planDate: planDate, spentMicros: spent[index], now: hourStarts[hour])
           current[index] = replanned.first
           hourSpent[index] = 0
         }
       }
+      seen += 1
       let index = impression.campaign
       guard let row = current[index],
         impression.valuePerCost >= row.valuePerMicroThreshold,
@@ -119,6 +132,19 @@ enum PacedReplay {
     return PacedDay(
       purchase: purchase, allocation: allocation, startPlans: startPlans,
       pacingError: pacingError(actual: actual, planned: rows))
+  }
+
+  /// Returns the day's traffic so far over the forecast's for the first `hours` hours, between
+  /// 0.5 and 2; 1 before any traffic was forecast.
+  ///
+  /// NOTE: hour positions are read as local hours, which holds on days of 24 hours.
+  static func observedVolume(seen: Int, supply: [String: CampaignSupply], hours: Int) -> Double {
+    var expected = 0.0
+    for forecast in supply.values where forecast.hourlyTraffic.count == 24 {
+      expected += forecast.hourlyTraffic[..<min(hours, 24)].reduce(0, +)
+    }
+    guard expected > 0 else { return 1 }
+    return min(2, max(0.5, Double(seen) / expected))
   }
 
   /// Splits what is left of the day's budget over the campaigns again with the allocator, on

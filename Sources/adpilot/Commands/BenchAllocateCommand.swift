@@ -1,5 +1,6 @@
 // `adpilot bench allocate` times in-memory planning of synthetic campaigns over 24 hours and
 // prints the seconds as its last line. It can also write the problem for an outside LP solver.
+// `adpilot bench pacing` replays synthetic days of a million impressions through the planner.
 
 import AdPilot
 import Foundation
@@ -31,4 +32,26 @@ func runAllocationBench(_ parsed: ParsedArguments, _ context: Context) throws {
     }
   }
   context.print("seconds=" + String(format: "%.3f", figures.seconds))
+}
+
+/// Runs the pacing benchmark on synthetic days and prints its figures, with
+/// `pacing_error=<x> overdelivery=<y> r_over_rstar=<z>` last.
+func runPacingBench(_ parsed: ParsedArguments, _ context: Context) throws {
+  let impressions = try parsed.int("impressions", default: 1_000_000)
+  let days = try parsed.int("days", default: 3)
+  guard impressions >= 1, days >= 1 else {
+    throw UsageError(message: "--impressions and --days must be at least 1")
+  }
+  let fraction = try parsed.value("budget-fraction").map(parseFraction) ?? 0.25
+  let figures = try PacingBenchmark.run(
+    impressionsPerDay: impressions, days: days, budgetFraction: fraction)
+  context.print(
+    "days=\(figures.days) impressions_per_day=\(figures.impressionsPerDay) "
+      + "campaigns=\(figures.campaigns) worst_day_pacing_error="
+      + String(format: "%.4f", figures.worstPacingError) + " seconds="
+      + String(format: "%.1f", figures.seconds))
+  context.print(
+    "pacing_error=" + String(format: "%.4f", figures.pacingError) + " overdelivery="
+      + money(figures.overDeliveryMicros) + " r_over_rstar="
+      + String(format: "%.4f", figures.meanRatio))
 }

@@ -10,7 +10,8 @@ let benchCommand = Command(
   usage: "bench train|score [--threads N] [--steps N] [--batch-size N]\n"
     + "       adpilot bench gemm --shape MxKxN [--steps N]\n"
     + "       adpilot bench allocate [--campaigns N] [--seed N] [--constrained] "
-    + "[--problem-out FILE]",
+    + "[--problem-out FILE]\n"
+    + "       adpilot bench pacing [--impressions N] [--days N] [--budget-fraction F]",
   options: [
     .value("threads", "N", "threads per step (default 1)"),
     .value("steps", "N", "batches measured (default 20)"),
@@ -19,6 +20,10 @@ let benchCommand = Command(
     .value("seed", "N", "bench allocate: seed of the synthetic problem (default 1)"),
     .flag("constrained", "bench allocate: add minimums, maximums and two priority tiers"),
     .value("problem-out", "FILE", "bench allocate: write the problem and AdPilot's value as JSON"),
+    .value("impressions", "N", "bench pacing: impressions per synthetic day (default 1000000)"),
+    .value("days", "N", "bench pacing: synthetic days replayed (default 3)"),
+    .value(
+      "budget-fraction", "F", "bench pacing: budget as a fraction of the day's cost (default 1/4)"),
     .value("shape", "MxKxN", "bench gemm: an [M x K] by [K x N] product, e.g. 1024x288x200"),
   ],
   maxPositionals: 1,
@@ -40,6 +45,8 @@ let benchCommand = Command(
       context.print("samples_per_s=\(Int(rate))")
     case "allocate":
       try runAllocationBench(parsed, context)
+    case "pacing":
+      try runPacingBench(parsed, context)
     case "gemm":
       let shape = try required(parsed, "shape").split(separator: "x").compactMap { Int($0) }
       guard shape.count == 3, shape.allSatisfy({ $0 >= 1 }) else {
@@ -49,6 +56,6 @@ let benchCommand = Command(
       let rate = GemmBenchmark.gflops(m: shape[0], k: shape[1], n: shape[2], repeats: steps)
       context.print("gflops=\(String(format: "%.1f", rate))")
     default:
-      throw UsageError(message: "expected train, score, gemm or allocate")
+      throw UsageError(message: "expected train, score, gemm, allocate or pacing")
     }
   })
