@@ -167,3 +167,77 @@ private func randomValues(_ count: Int, seed: UInt64) -> [Float] {
     #expect(direct == viaCopy, "rows \(rows) m \(m) n \(n)")
   }
 }
+
+/// True when `value` is within a relative 1e-4 of `reference` (absolute below magnitude 1).
+private func isClose(_ value: Float, _ reference: Float) -> Bool {
+  abs(value - reference) <= 1e-4 * max(1, abs(reference))
+}
+
+@Test func foldedUnitBackwardMatchesPlainMLP() {
+  // The unit's per-row folded backward pass against the plain MLP's backward pass over
+  // [k, q, k - q, k * q], mapped back to dk and dq by the chain rule.
+  let q = 6
+  var offset = 0
+  let unit = ActivationUnit(queryWidth: q, hidden: [5, 3], offset: &offset)
+  var parameters = randomValues(offset, seed: 12)
+  for layer in unit.layers {
+    for index in layer.biasOffset..<(layer.biasOffset + layer.outputs) {
+      parameters[index] *= 0.1
+    }
+  }
+  let rows = 3
+  let keyStart = [0, 3, 3, 7]  // Row 1 has no keys.
+  let keyCount = 7
+  let keys = randomValues(keyCount * q, seed: 13)
+  let queries = randomValues(rows * q, seed: 14)
+  let upstream = randomValues(keyCount, seed: 15)
+
+  let activations = unit.forward(
+    parameters, keys: keys, queries: queries, keyStart: keyStart, rows: rows)
+  var gradients = [Float](repeating: 0, count: offset)
+  var keyGradient = [Float](repeating: 0, count: keyCount * q)
+  var queryGradient = [Float](repeating: 0, count: rows * q)
+  unit.backward(
+    parameters, gradients: &gradients, activations: activations, keys: keys, queries: queries,
+    keyStart: keyStart, rows: rows, weightGradient: upstream, keyGradient: &keyGradient,
+    queryGradient: &queryGradient)
+
+  var plainInput: [Float] = []
+  var rowOfKey: [Int] = []
+  for b in 0..<rows {
+    for key in keyStart[b]..<keyStart[b + 1] {
+      let k = Array(keys[(key * q)..<(key * q + q)])
+      let qv = Array(queries[(b * q)..<(b * q + q)])
+      plainInput += k + qv + zip(k, qv).map { $0 - $1 } + zip(k, qv).map { $0 * $1 }
+      rowOfKey.append(b)
+    }
+  }
+  let mlp = MLP(layers: unit.layers)
+  let plainActivations = mlp.forward(parameters, input: plainInput, rows: keyCount)
+  var plainGradients = [Float](repeating: 0, count: offset)
+  let inputGradient = mlp.backward(
+    parameters, gradients: &plainGradients, input: plainInput, activations: plainActivations,
+    outputGradient: upstream, rows: keyCount, needInputGradient: true)
+  var plainKeyGradient = [Float](repeating: 0, count: keyCount * q)
+  var plainQueryGradient = [Float](repeating: 0, count: rows * q)
+  for key in 0..<keyCount {
+    let b = rowOfKey[key]
+    for i in 0..<q {
+      let g = (0..<4).map { inputGradient[key * 4 * q + $0 * q + i] }
+      plainKeyGradient[key * q + i] = g[0] + g[2] + g[3] * queries[b * q + i]
+      plainQueryGradient[b * q + i] += g[1] - g[2] + g[3] * keys[key * q + i]
+    }
+  }
+
+  #expect(gradients.contains { $0 != 0 })
+  for index in 0..<offset {
+    #expect(isClose(gradients[index], plainGradients[index]), "weight \(index)")
+  }
+  for index in 0..<(keyCount * q) {
+    #expect(isClose(keyGradient[index], plainKeyGradient[index]), "key value \(index)")
+  }
+  #expect(queryGradient[q..<(2 * q)].allSatisfy { $0 == 0 }, "a row without keys has no dq")
+  for index in 0..<(rows * q) {
+    #expect(isClose(queryGradient[index], plainQueryGradient[index]), "query value \(index)")
+  }
+}
