@@ -37,8 +37,7 @@ struct ActivationUnit: Sendable, Equatable {
 
   /// The first layer's weights regrouped as `Wk + Wd` and `Wq - Wd` (both Q x H). `Wp` is read
   /// in place: it is the last Q x H block of the first layer's weights.
-  private func foldedWeights(_ parameters: UnsafePointer<Float>) -> (key: [Float], query: [Float])
-  {
+  private func foldedWeights(_ parameters: UnsafePointer<Float>) -> (key: [Float], query: [Float]) {
     let q = queryWidth
     let h = first.outputs
     var key = Kernels.uninitializedBuffer(count: q * h)
@@ -136,9 +135,7 @@ struct ActivationUnit: Sendable, Equatable {
                       Kernels.multiplyAccumulate(
                         keys + start * q, matrix, rowOutput, m: count, k: q, n: h)
                       if relu {
-                        for index in 0..<(count * h) where rowOutput[index] < 0 {
-                          rowOutput[index] = 0
-                        }
+                        Kernels.rectify(rowOutput, count: count * h)
                       }
                     }
                   }
@@ -177,19 +174,27 @@ struct ActivationUnit: Sendable, Equatable {
       // Through the first layer's ReLU.
       activations.firstOutput.withUnsafeBufferPointer { output in
         firstGradient.withUnsafeMutableBufferPointer { gradient in
-          for index in 0..<gradient.count where output[index] <= 0 {
-            gradient[index] = 0
+          guard let gradient = gradient.baseAddress, let output = output.baseAddress else {
+            return
           }
+          Kernels.maskByActivation(gradient, output, count: keyCount * h)
         }
       }
     }
 
     // dR_b = sum over the row's keys of dfirst_j, in key order.
     var rowGradient = [Float](repeating: 0, count: rows * h)
-    for b in 0..<rows {
-      for key in keyStart[b]..<keyStart[b + 1] {
-        for j in 0..<h {
-          rowGradient[b * h + j] += firstGradient[key * h + j]
+    firstGradient.withUnsafeBufferPointer { dF in
+      rowGradient.withUnsafeMutableBufferPointer { dR in
+        guard let dF = dF.baseAddress, let dR = dR.baseAddress else { return }
+        for b in 0..<rows {
+          let target = dR + b * h
+          for key in keyStart[b]..<keyStart[b + 1] {
+            let source = dF + key * h
+            for j in 0..<h {
+              target[j] += source[j]
+            }
+          }
         }
       }
     }

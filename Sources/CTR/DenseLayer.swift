@@ -43,9 +43,7 @@ struct DenseLayer: Sendable, Equatable {
     Kernels.multiplyAccumulate(
       input, parameters + weightOffset, output, m: rows, k: inputs, n: outputs)
     if relu {
-      for index in 0..<(rows * outputs) where output[index] < 0 {
-        output[index] = 0
-      }
+      Kernels.rectify(output, count: rows * outputs)
     }
   }
 
@@ -65,9 +63,7 @@ struct DenseLayer: Sendable, Equatable {
     transposed.withUnsafeMutableBufferPointer { scratch in
       guard let scratch = scratch.baseAddress else { return }
       Kernels.transpose(parameters + weightOffset, scratch, rows: inputs, columns: outputs)
-      inputGradient.update(repeating: 0, count: rows * inputs)
-      Kernels.multiplyAccumulate(
-        outputGradient, scratch, inputGradient, m: rows, k: outputs, n: inputs)
+      Kernels.multiply(outputGradient, scratch, inputGradient, m: rows, k: outputs, n: inputs)
     }
   }
 }
@@ -137,9 +133,9 @@ struct MLP: Sendable, Equatable {
           if index < layers.count - 1 {
             activations[index].withUnsafeBufferPointer { activation in
               upstream.withUnsafeMutableBufferPointer { upstream in
-                for element in 0..<upstream.count {
-                  upstream[element] = activation[element] > 0 ? upstream[element] : 0
-                }
+                guard let gradient = upstream.baseAddress, let activation = activation.baseAddress
+                else { return }
+                Kernels.maskByActivation(gradient, activation, count: upstream.count)
               }
             }
           }

@@ -90,6 +90,31 @@ private func randomValues(_ count: Int, seed: UInt64) -> [Float] {
   }
 }
 
+@Test func multiplyOverwritesLikeZeroThenAccumulate() {
+  // `multiply` must ignore what `c` held (NaN here) and equal zeroing then accumulating, bit
+  // for bit, for every block width and across two k tiles.
+  for (m, k, n) in [(1, 1, 1), (6, 37, 45), (9, 300, 20), (5, 40, 80), (3, 0, 4)] {
+    let a = randomValues(m * k, seed: 16)
+    let b = randomValues(k * n, seed: 17)
+    var overwritten = [Float](repeating: .nan, count: m * n)
+    var accumulated = [Float](repeating: 0, count: m * n)
+    a.withUnsafeBufferPointer { a in
+      b.withUnsafeBufferPointer { b in
+        let aBase = a.baseAddress ?? UnsafePointer(bitPattern: 16)!
+        let bBase = b.baseAddress ?? UnsafePointer(bitPattern: 16)!
+        overwritten.withUnsafeMutableBufferPointer { c in
+          Kernels.multiply(aBase, bBase, c.baseAddress!, m: m, k: k, n: n)
+        }
+        accumulated.withUnsafeMutableBufferPointer { c in
+          Kernels.multiplyAccumulate(aBase, bBase, c.baseAddress!, m: m, k: k, n: n)
+        }
+      }
+    }
+    #expect(overwritten == accumulated, "m \(m) k \(k) n \(n)")
+    #expect(overwritten.allSatisfy { $0.isFinite }, "m \(m) k \(k) n \(n)")
+  }
+}
+
 @Test func transposeAndColumnSums() {
   let source: [Float] = [1, 2, 3, 4, 5, 6]  // 2 x 3
   var target = [Float](repeating: 0, count: 6)
