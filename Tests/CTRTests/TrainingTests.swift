@@ -233,6 +233,36 @@ private func train(_ model: any ClickModel, on data: EncodedBatch, config: Train
   }
 }
 
+@Test func lazyAdamIgnoresThreadCount() {
+  // 5000 touched rows, above the one-thread cut-off: each row's update is the same on one
+  // thread and on several, bit for bit, and rows nobody touched keep their values.
+  let (tableRows, width) = (12_000, 4)
+  var random = SplitMix64(seed: 21)
+  let start = (0..<(tableRows * width)).map { _ in random.nextFloat(in: -1..<1) }
+  var gradient = SparseGradient(tableRows: tableRows, width: width)
+  for index in 0..<5000 {
+    let values = (0..<width).map { _ in random.nextFloat(in: -1..<1) }
+    values.withUnsafeBufferPointer {
+      gradient.add(row: Int32(index * 7 % tableRows), $0.baseAddress!)
+    }
+  }
+  #expect(gradient.rows.count == 5000)
+  var tables: [[Float]] = []
+  for threads in [1, 2, 3] {
+    var optimizer = LazyAdam(count: start.count, learningRate: 0.01, l2: 1e-4)
+    var table = start
+    for _ in 0..<2 {
+      optimizer.update(&table, gradient: gradient, threads: threads)
+    }
+    tables.append(table)
+  }
+  #expect(tables[0] == tables[1])
+  #expect(tables[0] == tables[2])
+  #expect(tables[0] != start)
+  let untouched = 1  // 7 * index % 12000 is never 1 for index < 5000.
+  #expect(tables[0][(untouched * width)..<(untouched * width + width)] == start[4..<8])
+}
+
 @Test func baseRateSetsStartingBias() throws {
   var config = Fixtures.smallConfig()
   config.baseRate = 0.04
