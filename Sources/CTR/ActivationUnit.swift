@@ -87,7 +87,7 @@ struct ActivationUnit: Sendable, Equatable {
   // Forward. K [keys x Q], q [rows x Q], keys of row b in keyStart[b]..<keyStart[b + 1]
   // -> weights [keys x 1].
   // R_b = q_b (Wq - Wd) + b and M_b = (Wk + Wd) + diag(q_b) Wp; first_j = k_j M_b + R_b for
-  // each key j of row b; then the rest.
+  // each key j of row b (the product first, then R_b is added); then the rest.
   func forward(
     _ parameters: [Float], keys: [Float], queries: [Float], keyStart: [Int], rows: Int
   ) -> Activations {
@@ -129,14 +129,9 @@ struct ActivationUnit: Sendable, Equatable {
                       Self.foldQuery(
                         key: wk, wp: wp, query: queries + b * q, target: matrix, q: q, h: h)
                       let rowOutput = output + start * h
-                      for key in 0..<count {
-                        (rowOutput + key * h).update(from: rowTerm + b * h, count: h)
-                      }
-                      Kernels.multiplyAccumulate(
-                        keys + start * q, matrix, rowOutput, m: count, k: q, n: h)
-                      if relu {
-                        Kernels.rectify(rowOutput, count: count * h)
-                      }
+                      Kernels.multiply(keys + start * q, matrix, rowOutput, m: count, k: q, n: h)
+                      Kernels.addToRows(
+                        rowTerm + b * h, rowOutput, rows: count, width: h, rectify: relu)
                     }
                   }
                 }

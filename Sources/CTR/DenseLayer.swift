@@ -31,20 +31,13 @@ struct DenseLayer: Sendable, Equatable {
   }
 
   // Forward. x [rows x inputs], W [inputs x outputs], b [outputs] -> y [rows x outputs].
-  // y = x W + b, then max(0, y) when `relu`.
+  // y = x W + b (the product first, then the bias is added), then max(0, y) when `relu`.
   func forward(
     _ parameters: UnsafePointer<Float>, input: UnsafePointer<Float>,
     output: UnsafeMutablePointer<Float>, rows: Int, relu: Bool
   ) {
-    let bias = parameters + biasOffset
-    for r in 0..<rows {
-      (output + r * outputs).update(from: bias, count: outputs)
-    }
-    Kernels.multiplyAccumulate(
-      input, parameters + weightOffset, output, m: rows, k: inputs, n: outputs)
-    if relu {
-      Kernels.rectify(output, count: rows * outputs)
-    }
+    Kernels.multiply(input, parameters + weightOffset, output, m: rows, k: inputs, n: outputs)
+    Kernels.addToRows(parameters + biasOffset, output, rows: rows, width: outputs, rectify: relu)
   }
 
   // Backward. dy [rows x outputs] (already through the ReLU mask), x [rows x inputs].

@@ -255,6 +255,48 @@ enum Kernels {
     }
   }
 
+  /// Adds `vector [width]` to every row of `values [rows x width]`, then replaces negative sums
+  /// by 0 (ReLU, keeping NaN and -0) when `rectify` is true: a bias and activation epilogue for
+  /// ``multiply(_:_:_:m:k:n:)``. Every element is written with a vector select: a loop that
+  /// stores only the negative elements compiles to masked stores, which are microcoded and
+  /// slow on AMD Zen cores.
+  static func addToRows(
+    _ vector: UnsafePointer<Float>, _ values: UnsafeMutablePointer<Float>, rows: Int, width: Int,
+    rectify: Bool
+  ) {
+    for r in 0..<rows {
+      let row = values + r * width
+      var j = 0
+      while j + 8 <= width {
+        let sum = load(row + j, as: SIMD8<Float>.self) + load(vector + j, as: SIMD8<Float>.self)
+        store(rectify ? sum.replacing(with: 0, where: sum .< 0) : sum, row + j)
+        j += 8
+      }
+      while j < width {
+        let sum = row[j] + vector[j]
+        row[j] = rectify && sum < 0 ? 0 : sum
+        j += 1
+      }
+    }
+  }
+
+  /// Copies `count` Floats from `source` to `target` (which must not overlap) with vector
+  /// moves: short rows such as one embedding are copied inline, not through a memmove call.
+  @inline(__always)
+  static func copy(
+    _ source: UnsafePointer<Float>, _ target: UnsafeMutablePointer<Float>, count: Int
+  ) {
+    var index = 0
+    while index + 8 <= count {
+      store(load(source + index, as: SIMD8<Float>.self), target + index)
+      index += 8
+    }
+    while index < count {
+      target[index] = source[index]
+      index += 1
+    }
+  }
+
   /// Returns the dot product of `a [count]` and `b [count]`, summed in eight lanes of fused
   /// multiply-adds and then across the lanes in lane order; a fixed order for every call.
   static func dot(_ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, count: Int) -> Float {
@@ -276,25 +318,9 @@ enum Kernels {
     return total
   }
 
-  /// Replaces every negative value of `values [count]` by 0 (ReLU), keeping NaN and -0.
-  ///
-  /// Every element is written with a vector select: a loop that stores only the negative
-  /// elements compiles to masked stores, which are microcoded and slow on AMD Zen cores.
-  static func rectify(_ values: UnsafeMutablePointer<Float>, count: Int) {
-    var index = 0
-    while index + 8 <= count {
-      let v = load(values + index, as: SIMD8<Float>.self)
-      store(v.replacing(with: 0, where: v .< 0), values + index)
-      index += 8
-    }
-    while index < count {
-      if values[index] < 0 { values[index] = 0 }
-      index += 1
-    }
-  }
-
   /// Sets `gradient[i]` to 0 wherever `activation[i] <= 0` (or NaN): the ReLU's backward pass
-  /// from its output. Like ``rectify(_:count:)`` it writes every element with a vector select.
+  /// from its output. Like ``addToRows(_:_:rows:width:rectify:)`` it writes every element with a
+  /// vector select.
   static func maskByActivation(
     _ gradient: UnsafeMutablePointer<Float>, _ activation: UnsafePointer<Float>, count: Int
   ) {

@@ -115,6 +115,56 @@ private func randomValues(_ count: Int, seed: UInt64) -> [Float] {
   }
 }
 
+@Test func addToRowsMatchesPlainLoop() {
+  // Widths cross the 8-wide vectors; NaN and -0 must come through the ReLU unchanged.
+  for width in [1, 7, 8, 13, 40] {
+    let rows = 3
+    var vector = randomValues(width, seed: 18)
+    var values = randomValues(rows * width, seed: 19)
+    values[0] = .nan
+    vector[0] = -0.0
+    values[width] = -0.0  // Row 1, column 0 sums to -0, which the ReLU keeps.
+    for rectify in [false, true] {
+      var expected = values
+      for r in 0..<rows {
+        for j in 0..<width {
+          let sum = values[r * width + j] + vector[j]
+          expected[r * width + j] = rectify && sum < 0 ? 0 : sum
+        }
+      }
+      var result = values
+      vector.withUnsafeBufferPointer { v in
+        result.withUnsafeMutableBufferPointer { out in
+          Kernels.addToRows(
+            v.baseAddress!, out.baseAddress!, rows: rows, width: width, rectify: rectify)
+        }
+      }
+      #expect(result[0].isNaN, "width \(width)")
+      #expect(result[width] == 0 && result[width].sign == .minus, "width \(width)")
+      #expect(
+        result.map(\.bitPattern) == expected.map(\.bitPattern),
+        "width \(width) rectify \(rectify)")
+      if rectify {
+        #expect(result.dropFirst().allSatisfy { $0 >= 0 }, "width \(width)")
+      }
+    }
+  }
+}
+
+@Test func copyMatchesSource() {
+  for count in [0, 1, 7, 8, 16, 21] {
+    let source = randomValues(count + 1, seed: 20)
+    var target = [Float](repeating: 9, count: count + 1)
+    source.withUnsafeBufferPointer { s in
+      target.withUnsafeMutableBufferPointer { t in
+        Kernels.copy(s.baseAddress!, t.baseAddress!, count: count)
+      }
+    }
+    #expect(Array(target[0..<count]) == Array(source[0..<count]), "count \(count)")
+    #expect(target[count] == 9, "count \(count) wrote past the end")
+  }
+}
+
 @Test func transposeAndColumnSums() {
   let source: [Float] = [1, 2, 3, 4, 5, 6]  // 2 x 3
   var target = [Float](repeating: 0, count: 6)
