@@ -35,8 +35,8 @@ struct ActivationUnit: Sendable, Equatable {
     var weights: [Float] { restActivations.last ?? firstOutput }
   }
 
-  /// The first layer's weights regrouped as `Wk + Wd` and `Wq - Wd` (both Q x H). `Wp` is read
-  /// in place: it is the last Q x H block of the first layer's weights.
+  /// Returns the first layer's weights regrouped as `Wk + Wd` and `Wq - Wd` (both Q x H). `Wp`
+  /// is read in place, because it is the last Q x H block of the first layer's weights.
   private func foldedWeights(_ parameters: UnsafePointer<Float>) -> (key: [Float], query: [Float]) {
     let q = queryWidth
     let h = first.outputs
@@ -53,7 +53,7 @@ struct ActivationUnit: Sendable, Equatable {
     return (key, query)
   }
 
-  /// The address of `Wp`, the first layer's `k * q` block (Q x H).
+  /// Returns the address of `Wp`, the first layer's `k * q` block (Q x H).
   private func productWeights(_ parameters: UnsafePointer<Float>) -> UnsafePointer<Float> {
     parameters + first.weightOffset + 3 * queryWidth * first.outputs
   }
@@ -72,7 +72,7 @@ struct ActivationUnit: Sendable, Equatable {
   }
 
   /// Writes `M_b^T [H x Q]` into `target` from the transposed weights with the same fused
-  /// multiply-adds as ``foldQuery(key:wp:query:target:q:h:)``, so it holds the same values.
+  /// multiply-adds as ``foldQuery(key:wp:query:target:q:h:)``, so it contains the same values.
   private static func foldQueryTransposed(
     key: UnsafePointer<Float>, wp: UnsafePointer<Float>, query: UnsafePointer<Float>,
     target: UnsafeMutablePointer<Float>, q: Int, h: Int
@@ -258,9 +258,10 @@ struct ActivationUnit: Sendable, Equatable {
     }
   }
 
-  /// The per-row part of the backward pass: for each row with keys, `dM_b = K_b^T dfirst_b`,
-  /// its sums into `keySum` (dA) and `productGradient` (dWp), the row's `dq` through `M_b`, and
-  /// `dK_b += dfirst_b M_b^T` with `M_b^T` rebuilt from the transposed weights.
+  /// Computes the per-row part of the backward pass. For each row with keys it forms
+  /// `dM_b = K_b^T dfirst_b`, adds it to `keySum` (dA) and `productGradient` (dWp), adds the
+  /// row's `dq` through `M_b`, and adds `dfirst_b M_b^T` to `dK_b`, with `M_b^T` rebuilt from the
+  /// transposed weights.
   private func rowsBackward(
     wp: UnsafePointer<Float>,
     transposed: (key: UnsafePointer<Float>, product: UnsafePointer<Float>),
@@ -345,7 +346,7 @@ struct ActivationUnit: Sendable, Equatable {
     return total
   }
 
-  /// The backward pass of the row term `R = q (Wq - Wd) + b`: adds `q^T dR` to
+  /// Computes the backward pass of the row term `R = q (Wq - Wd) + b`: adds `q^T dR` to
   /// `queryWeightGradient` (dB) and `dR (Wq - Wd)^T` to `queryGradient`.
   private func queryTermBackward(
     transposedQuery: UnsafePointer<Float>, rowGradient: [Float], queries: [Float], rows: Int,

@@ -298,7 +298,7 @@ enum Kernels {
   }
 
   /// Returns the dot product of `a [count]` and `b [count]`, summed in eight lanes of fused
-  /// multiply-adds and then across the lanes in lane order; a fixed order for every call.
+  /// multiply-adds and then across the lanes in lane order. Every call uses that same order.
   static func dot(_ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, count: Int) -> Float {
     var lanes = SIMD8<Float>()
     var index = 0

@@ -140,7 +140,8 @@ private func randomValues(_ count: Int, seed: UInt64) -> [Float] {
         }
       }
       #expect(result[0].isNaN, "width \(width)")
-      #expect(result[width] == 0 && result[width].sign == .minus, "width \(width)")
+      #expect(result[width] == 0, "width \(width)")
+      #expect(result[width].sign == .minus, "width \(width)")
       #expect(
         result.map(\.bitPattern) == expected.map(\.bitPattern),
         "width \(width) rectify \(rectify)")

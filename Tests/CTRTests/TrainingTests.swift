@@ -235,7 +235,7 @@ private func train(_ model: any ClickModel, on data: EncodedBatch, config: Train
 
 @Test func lazyAdamIgnoresThreadCount() {
   // 5000 touched rows, above the one-thread cut-off: each row's update is the same on one
-  // thread and on several, bit for bit, and rows nobody touched keep their values.
+  // thread and on several, bit for bit, and rows the gradient does not touch keep their values.
   let (tableRows, width) = (12_000, 4)
   var random = SplitMix64(seed: 21)
   let start = (0..<(tableRows * width)).map { _ in random.nextFloat(in: -1..<1) }
