@@ -162,19 +162,11 @@ struct ActivationUnit: Sendable, Equatable {
     let keyCount = keyStart[rows]
     var firstGradient = weightGradient
     if let rest {
+      // The first layer's output went through a ReLU, so its gradient is masked the same way.
       firstGradient = rest.backward(
         parameters, gradients: &gradients, input: activations.firstOutput,
         activations: activations.restActivations, outputGradient: weightGradient,
-        rows: keyCount, needInputGradient: true)
-      // Through the first layer's ReLU.
-      activations.firstOutput.withUnsafeBufferPointer { output in
-        firstGradient.withUnsafeMutableBufferPointer { gradient in
-          guard let gradient = gradient.baseAddress, let output = output.baseAddress else {
-            return
-          }
-          Kernels.maskByActivation(gradient, output, count: keyCount * h)
-        }
-      }
+        rows: keyCount, needInputGradient: true, inputIsRectified: true)
     }
 
     // dR_b = sum over the row's keys of dfirst_j, in key order.

@@ -26,21 +26,27 @@ enum Kernels {
     _ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, _ c: UnsafeMutablePointer<Float>,
     m: Int, k: Int, n: Int
   ) {
-    multiplyAccumulate(a, rowStride: k, depthStride: 1, b, c, m: m, k: k, n: n, overwrite: false)
+    multiplyAccumulate(
+      a, rowStride: k, depthStride: 1, b, c, m: m, k: k, n: n, overwrite: false, mask: nil)
   }
 
   /// Writes `a * b` into `c`: shapes as in ``multiplyAccumulate(_:_:_:m:k:n:)``, with the same
   /// result as zeroing `c` and then calling it, but without reading `c` (its old values may be
   /// anything, even NaN).
+  ///
+  /// With `mask [m x n]`, each element of `c` is then set to 0 where the mask is not positive,
+  /// as ``maskByActivation(_:_:count:)`` does: the backward pass of a ReLU whose output is
+  /// `mask`. Each block of rows is masked right after it is computed, while it is in cache.
   static func multiply(
     _ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, _ c: UnsafeMutablePointer<Float>,
-    m: Int, k: Int, n: Int
+    m: Int, k: Int, n: Int, mask: UnsafePointer<Float>? = nil
   ) {
     guard k > 0 else {
       c.update(repeating: 0, count: m * n)
       return
     }
-    multiplyAccumulate(a, rowStride: k, depthStride: 1, b, c, m: m, k: k, n: n, overwrite: true)
+    multiplyAccumulate(
+      a, rowStride: k, depthStride: 1, b, c, m: m, k: k, n: n, overwrite: true, mask: mask)
   }
 
   /// Adds `x^T dy` to `c`: shapes `x [rows x m]`, `dy [rows x n]`, `c [m x n]`, with the same
@@ -51,14 +57,16 @@ enum Kernels {
     rows: Int, m: Int, n: Int
   ) {
     multiplyAccumulate(
-      x, rowStride: 1, depthStride: m, dy, c, m: m, k: rows, n: n, overwrite: false)
+      x, rowStride: 1, depthStride: m, dy, c, m: m, k: rows, n: n, overwrite: false, mask: nil)
   }
 
   /// Adds `a * b` to `c` where element (i, p) of `a` is `a[i * rowStride + p * depthStride]`.
-  /// With `overwrite`, the first `k` tile starts each sum from 0 in place of `c`'s value.
+  /// With `overwrite`, the first `k` tile starts each sum from 0 in place of `c`'s value. With
+  /// `mask`, the last tile masks each finished block of rows.
   private static func multiplyAccumulate(
     _ a: UnsafePointer<Float>, rowStride: Int, depthStride: Int, _ b: UnsafePointer<Float>,
-    _ c: UnsafeMutablePointer<Float>, m: Int, k: Int, n: Int, overwrite: Bool
+    _ c: UnsafeMutablePointer<Float>, m: Int, k: Int, n: Int, overwrite: Bool,
+    mask: UnsafePointer<Float>?
   ) {
     let tile = 256
     var start = 0
@@ -66,7 +74,8 @@ enum Kernels {
       let depth = min(tile, k - start)
       multiplyAccumulateTile(
         a + start * depthStride, rowStride: rowStride, depthStride: depthStride, b + start * n,
-        c, m: m, k: depth, n: n, overwrite: overwrite && start == 0)
+        c, m: m, k: depth, n: n, overwrite: overwrite && start == 0,
+        mask: start + depth == k ? mask : nil)
       start += depth
     }
   }
@@ -79,7 +88,8 @@ enum Kernels {
   /// never change a result.
   private static func multiplyAccumulateTile(
     _ a: UnsafePointer<Float>, rowStride: Int, depthStride: Int, _ b: UnsafePointer<Float>,
-    _ c: UnsafeMutablePointer<Float>, m: Int, k: Int, n: Int, overwrite: Bool
+    _ c: UnsafeMutablePointer<Float>, m: Int, k: Int, n: Int, overwrite: Bool,
+    mask: UnsafePointer<Float>?
   ) {
     let strides = (row: rowStride, depth: depthStride)
     var row = 0
@@ -106,6 +116,9 @@ enum Kernels {
       }
       scalarColumnsOfFour(
         rowA, strides, b, rowC, k: k, n: n, from: column, overwrite: overwrite)
+      if let mask {
+        maskByActivation(rowC, mask + row * n, count: 4 * n)
+      }
       row += 4
     }
     while row < m {
@@ -134,6 +147,9 @@ enum Kernels {
       }
       scalarColumns(
         rowA, depthStride: depthStride, b, rowC, k: k, n: n, from: column, overwrite: overwrite)
+      if let mask {
+        maskByActivation(rowC, mask + row * n, count: n)
+      }
       row += 1
     }
   }

@@ -115,6 +115,39 @@ private func randomValues(_ count: Int, seed: UInt64) -> [Float] {
   }
 }
 
+@Test func maskedMultiplyMatchesMultiplyThenMask() {
+  // The mask fused into the product must equal a separate pass, for four-row blocks, single
+  // rows and two k tiles; the mask zeroes where it is 0, negative or NaN.
+  for (m, k, n) in [(1, 3, 5), (7, 40, 80), (6, 300, 20)] {
+    let a = randomValues(m * k, seed: 22)
+    let b = randomValues(k * n, seed: 23)
+    var mask = randomValues(m * n, seed: 24)
+    mask[0] = 0
+    mask[m * n - 1] = .nan
+    var fused = [Float](repeating: .nan, count: m * n)
+    var separate = [Float](repeating: .nan, count: m * n)
+    a.withUnsafeBufferPointer { a in
+      b.withUnsafeBufferPointer { b in
+        mask.withUnsafeBufferPointer { mask in
+          fused.withUnsafeMutableBufferPointer { c in
+            Kernels.multiply(
+              a.baseAddress!, b.baseAddress!, c.baseAddress!, m: m, k: k, n: n,
+              mask: mask.baseAddress!)
+          }
+          separate.withUnsafeMutableBufferPointer { c in
+            Kernels.multiply(a.baseAddress!, b.baseAddress!, c.baseAddress!, m: m, k: k, n: n)
+            Kernels.maskByActivation(c.baseAddress!, mask.baseAddress!, count: m * n)
+          }
+        }
+      }
+    }
+    #expect(fused == separate, "m \(m) k \(k) n \(n)")
+    #expect(fused[0] == 0, "m \(m) k \(k) n \(n)")
+    #expect(fused[m * n - 1] == 0, "m \(m) k \(k) n \(n)")
+    #expect(fused.contains { $0 != 0 }, "m \(m) k \(k) n \(n)")
+  }
+}
+
 @Test func addToRowsMatchesPlainLoop() {
   // Widths cross the 8-wide vectors; NaN and -0 must come through the ReLU unchanged.
   for width in [1, 7, 8, 13, 40] {
