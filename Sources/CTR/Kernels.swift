@@ -20,8 +20,8 @@ enum Kernels {
   ///
   /// For each output element the products are added in ascending `k`, each with one fused
   /// multiply-add, starting from the value already in `c`. The `k` range is cut into tiles that
-  /// keep a slice of `b` in cache, and rows go four at a time when possible. Both change the
-  /// schedule but not that order.
+  /// keep a slice of `b` in cache, and rows go four (then two) at a time when possible. Both
+  /// change the schedule but not that order.
   static func multiplyAccumulate(
     _ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, _ c: UnsafeMutablePointer<Float>,
     m: Int, k: Int, n: Int
@@ -121,6 +121,38 @@ enum Kernels {
       }
       row += 4
     }
+    // Two leftover rows share each load of `b`, with twice the independent chains of one row.
+    if row + 2 <= m {
+      let rowA = a + row * rowStride
+      let rowC = c + row * n
+      var column = 0
+      while column + 16 <= n {
+        blockOfTwo(
+          rowA, strides, b, rowC, k: k, n: n, column: column, as: Vector.self, overwrite: overwrite)
+        column += 16
+      }
+      if column + 8 <= n {
+        blockOfTwo(
+          rowA, strides, b, rowC, k: k, n: n, column: column, as: SIMD8<Float>.self,
+          overwrite: overwrite)
+        column += 8
+      }
+      if column + 4 <= n {
+        blockOfTwo(
+          rowA, strides, b, rowC, k: k, n: n, column: column, as: SIMD4<Float>.self,
+          overwrite: overwrite)
+        column += 4
+      }
+      for r in 0..<2 {
+        scalarColumns(
+          rowA + r * rowStride, depthStride: depthStride, b, rowC + r * n, k: k, n: n,
+          from: column, overwrite: overwrite)
+      }
+      if let mask {
+        maskByActivation(rowC, mask + row * n, count: 2 * n)
+      }
+      row += 2
+    }
     while row < m {
       let rowA = a + row * rowStride
       let rowC = c + row * n
@@ -189,6 +221,24 @@ enum Kernels {
     store(c1, c + n + column)
     store(c2, c + 2 * n + column)
     store(c3, c + 3 * n + column)
+  }
+
+  /// Adds the product to one vector of columns of two rows: `a` and `c` point at row 0.
+  @inline(__always)
+  private static func blockOfTwo<V: SIMD>(
+    _ a: UnsafePointer<Float>, _ strides: (row: Int, depth: Int), _ b: UnsafePointer<Float>,
+    _ c: UnsafeMutablePointer<Float>, k: Int, n: Int, column: Int, as: V.Type, overwrite: Bool
+  ) where V.Scalar == Float {
+    var c0 = overwrite ? V() : load(c + column, as: V.self)
+    var c1 = overwrite ? V() : load(c + n + column, as: V.self)
+    for index in 0..<k {
+      let bv = load(b + index * n + column, as: V.self)
+      let p = a + index * strides.depth
+      c0 = c0.addingProduct(p[0], bv)
+      c1 = c1.addingProduct(p[strides.row], bv)
+    }
+    store(c0, c + column)
+    store(c1, c + n + column)
   }
 
   @inline(__always)
