@@ -117,7 +117,7 @@ private func randomValues(_ count: Int, seed: UInt64) -> [Float] {
 
 @Test func maskedMultiplyMatchesMultiplyThenMask() {
   // The mask fused into the product must equal a separate pass, for four-row blocks, single
-  // rows and two k tiles; the mask zeroes where it is 0, negative or NaN.
+  // rows and two k tiles. The mask zeroes where it is 0, negative or NaN.
   for (m, k, n) in [(1, 3, 5), (7, 40, 80), (6, 300, 20)] {
     let a = randomValues(m * k, seed: 22)
     let b = randomValues(k * n, seed: 23)

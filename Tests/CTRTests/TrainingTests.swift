@@ -264,7 +264,7 @@ private func train(_ model: any ClickModel, on data: EncodedBatch, config: Train
 }
 
 @Test func lazyAdamMatchesPlainFormula() {
-  // Width 12 runs one 8-wide vector step and a 4-element scalar tail per row; both must match
+  // Width 12 runs one 8-wide vector step and a 4-element scalar tail per row. Both must match
   // the textbook update bit for bit over two steps.
   let (tableRows, width) = (10, 12)
   let (rate, l2, beta1, beta2, epsilon): (Float, Float, Float, Float, Float) = (
