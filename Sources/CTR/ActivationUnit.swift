@@ -1,12 +1,13 @@
 // DIN's activation unit: an MLP over [k, q, k - q, k * q] giving one weight per key, with the
-// first layer factored so that the query's share is computed once per row, not once per key.
-// Weights stay in the plain `4Q -> H` layout, so the factoring never shows in the model file.
+// first layer folded per row so that each key pays for Q inputs, not 4Q.
+// Weights stay in the plain `4Q -> H` layout, so the folding never shows in the model file.
 
 /// The activation unit of the attention model over a flat parameter array.
 ///
 /// With the first layer's weights split by input block as `W = [Wk; Wq; Wd; Wp]` (each `Q x H`),
-/// `[k, q, k - q, k * q] W + b = [k, k * q] [Wk + Wd; Wp] + (q (Wq - Wd) + b)`. The bracketed
-/// query term is the same for every key of a row, so each key pays for `2Q` inputs, not `4Q`.
+/// `[k, q, k - q, k * q] W + b = k M_b + R_b`, where `M_b = (Wk + Wd) + diag(q_b) Wp` and
+/// `R_b = q_b (Wq - Wd) + b`. Both depend on the row's query only, so each row builds them once
+/// (`Q x H` multiply-adds each) and each key pays for `Q` inputs, not `4Q`.
 struct ActivationUnit: Sendable, Equatable {
   /// The first layer, `4Q -> H` (or `4Q -> 1` without hidden layers).
   var first: DenseLayer
@@ -26,8 +27,6 @@ struct ActivationUnit: Sendable, Equatable {
 
   /// Activations of one pass over `keys` keys.
   struct Activations {
-    /// P [keys x 2Q] = [k, k * q].
-    var pairInput: [Float] = []
     /// The first layer's output [keys x H], after ReLU when more layers follow.
     var firstOutput: [Float] = []
     /// Outputs of the remaining layers; the last is the key weights [keys x 1].
@@ -36,80 +35,103 @@ struct ActivationUnit: Sendable, Equatable {
     var weights: [Float] { restActivations.last ?? firstOutput }
   }
 
-  /// Returns the first layer's weights regrouped as `[Wk + Wd; Wp]` (2Q x H) and `Wq - Wd`
-  /// (Q x H).
-  private func factoredWeights(_ parameters: [Float]) -> (key: [Float], query: [Float]) {
+  /// Returns the first layer's weights regrouped as `Wk + Wd` and `Wq - Wd` (both Q x H). `Wp`
+  /// is read in place, because it is the last Q x H block of the first layer's weights.
+  private func foldedWeights(_ parameters: UnsafePointer<Float>) -> (key: [Float], query: [Float]) {
     let q = queryWidth
     let h = first.outputs
-    var key = [Float](repeating: 0, count: 2 * q * h)
-    var query = [Float](repeating: 0, count: q * h)
-    let w = first.weightOffset
-    for i in 0..<q {
-      for j in 0..<h {
-        let wk = parameters[w + i * h + j]
-        let wq = parameters[w + (q + i) * h + j]
-        let wd = parameters[w + (2 * q + i) * h + j]
-        let wp = parameters[w + (3 * q + i) * h + j]
-        key[i * h + j] = wk + wd
-        key[(q + i) * h + j] = wp
-        query[i * h + j] = wq - wd
-      }
+    var key = Kernels.uninitializedBuffer(count: q * h)
+    var query = Kernels.uninitializedBuffer(count: q * h)
+    let w = parameters + first.weightOffset
+    for index in 0..<(q * h) {
+      let wk = w[index]
+      let wq = w[q * h + index]
+      let wd = w[2 * q * h + index]
+      key[index] = wk + wd
+      query[index] = wq - wd
     }
     return (key, query)
   }
 
+  /// Returns the address of `Wp`, the first layer's `k * q` block (Q x H).
+  private func productWeights(_ parameters: UnsafePointer<Float>) -> UnsafePointer<Float> {
+    parameters + first.weightOffset + 3 * queryWidth * first.outputs
+  }
+
+  /// Writes `M_b [Q x H]` into `target`: `target[i, j] = key[i, j] + query[i] * wp[i, j]`,
+  /// one fused multiply-add per element.
+  private static func foldQuery(
+    key: UnsafePointer<Float>, wp: UnsafePointer<Float>, query: UnsafePointer<Float>,
+    target: UnsafeMutablePointer<Float>, q: Int, h: Int
+  ) {
+    for i in 0..<q {
+      for j in 0..<h {
+        target[i * h + j] = key[i * h + j].addingProduct(query[i], wp[i * h + j])
+      }
+    }
+  }
+
+  /// Writes `M_b^T [H x Q]` into `target` from the transposed weights with the same fused
+  /// multiply-adds as ``foldQuery(key:wp:query:target:q:h:)``, so it contains the same values.
+  private static func foldQueryTransposed(
+    key: UnsafePointer<Float>, wp: UnsafePointer<Float>, query: UnsafePointer<Float>,
+    target: UnsafeMutablePointer<Float>, q: Int, h: Int
+  ) {
+    for j in 0..<h {
+      for i in 0..<q {
+        target[j * q + i] = key[j * q + i].addingProduct(query[i], wp[j * q + i])
+      }
+    }
+  }
+
   // Forward. K [keys x Q], q [rows x Q], keys of row b in keyStart[b]..<keyStart[b + 1]
   // -> weights [keys x 1].
-  // R = q (Wq - Wd) + b [rows x H]; first_j = [k_j, k_j * q_b] [Wk + Wd; Wp] + R_b; then the rest.
+  // R_b = q_b (Wq - Wd) + b and M_b = (Wk + Wd) + diag(q_b) Wp; first_j = k_j M_b + R_b for
+  // each key j of row b (the product first, then R_b is added); then the rest.
   func forward(
     _ parameters: [Float], keys: [Float], queries: [Float], keyStart: [Int], rows: Int
   ) -> Activations {
     let q = queryWidth
     let h = first.outputs
     let keyCount = keyStart[rows]
-    let (keyWeights, queryWeights) = factoredWeights(parameters)
-    var rowTerm = [Float](repeating: 0, count: rows * h)
     var result = Activations()
-    // The loop below writes every element of both buffers.
-    result.pairInput = Kernels.uninitializedBuffer(count: keyCount * 2 * q)
+    // The loop below writes every key's row of the first layer's output.
     result.firstOutput = Kernels.uninitializedBuffer(count: keyCount * h)
+    var rowTerm = Kernels.uninitializedBuffer(count: rows * h)
+    var rowMatrix = Kernels.uninitializedBuffer(count: q * h)
+    let relu = rest != nil
     parameters.withUnsafeBufferPointer { parameters in
+      guard let p = parameters.baseAddress else { return }
+      let (keyWeights, queryWeights) = foldedWeights(p)
+      let wp = productWeights(p)
       queries.withUnsafeBufferPointer { queries in
         keys.withUnsafeBufferPointer { keys in
-          guard let p = parameters.baseAddress, let queries = queries.baseAddress,
-            let keys = keys.baseAddress
-          else { return }
           rowTerm.withUnsafeMutableBufferPointer { rowTerm in
-            guard let rowTerm = rowTerm.baseAddress else { return }
-            for b in 0..<rows {
-              (rowTerm + b * h).update(from: p + first.biasOffset, count: h)
-            }
-            queryWeights.withUnsafeBufferPointer { w in
-              guard let w = w.baseAddress else { return }
-              Kernels.multiplyAccumulate(queries, w, rowTerm, m: rows, k: q, n: h)
-            }
-          }
-          result.pairInput.withUnsafeMutableBufferPointer { pair in
-            result.firstOutput.withUnsafeMutableBufferPointer { output in
-              rowTerm.withUnsafeBufferPointer { rowTerm in
-                keyWeights.withUnsafeBufferPointer { w in
-                  guard let pair = pair.baseAddress, let output = output.baseAddress,
-                    let rowTerm = rowTerm.baseAddress, let w = w.baseAddress
-                  else { return }
-                  for b in 0..<rows {
-                    for key in keyStart[b]..<keyStart[b + 1] {
-                      for i in 0..<q {
-                        let kv = keys[key * q + i]
-                        pair[key * 2 * q + i] = kv
-                        pair[key * 2 * q + q + i] = kv * queries[b * q + i]
-                      }
-                      (output + key * h).update(from: rowTerm + b * h, count: h)
+            rowMatrix.withUnsafeMutableBufferPointer { matrix in
+              result.firstOutput.withUnsafeMutableBufferPointer { output in
+                keyWeights.withUnsafeBufferPointer { wk in
+                  queryWeights.withUnsafeBufferPointer { wq in
+                    guard let queries = queries.baseAddress, let rowTerm = rowTerm.baseAddress,
+                      let matrix = matrix.baseAddress, let wk = wk.baseAddress,
+                      let wq = wq.baseAddress
+                    else { return }
+                    for b in 0..<rows {
+                      (rowTerm + b * h).update(from: p + first.biasOffset, count: h)
                     }
-                  }
-                  Kernels.multiplyAccumulate(pair, w, output, m: keyCount, k: 2 * q, n: h)
-                  if rest != nil {
-                    for index in 0..<(keyCount * h) {
-                      output[index] = output[index] > 0 ? output[index] : 0
+                    Kernels.multiplyAccumulate(queries, wq, rowTerm, m: rows, k: q, n: h)
+                    guard let keys = keys.baseAddress, let output = output.baseAddress else {
+                      return
+                    }
+                    for b in 0..<rows {
+                      let start = keyStart[b]
+                      let count = keyStart[b + 1] - start
+                      guard count > 0 else { continue }
+                      Self.foldQuery(
+                        key: wk, wp: wp, query: queries + b * q, target: matrix, q: q, h: h)
+                      let rowOutput = output + start * h
+                      Kernels.multiply(keys + start * q, matrix, rowOutput, m: count, k: q, n: h)
+                      Kernels.addToRows(
+                        rowTerm + b * h, rowOutput, rows: count, width: h, rectify: relu)
                     }
                   }
                 }
@@ -126,9 +148,10 @@ struct ActivationUnit: Sendable, Equatable {
   }
 
   // Backward. dweights [keys x 1] -> dK [keys x Q] and dq [rows x Q] (both added to), weight
-  // gradients added to `gradients` in the plain `4Q -> H` layout:
-  // dWk = dA, dWd = dA - dB, dWq = dB, dWp = dC, where dA, dC are the two halves of
-  // P^T dfirst and dB = q^T dR.
+  // gradients added to `gradients` in the plain `4Q -> H` layout.
+  // Per row: dM_b = K_b^T dfirst_b, dK_b = dfirst_b M_b^T, dq_b[i] += sum_j dM_b[i, j] Wp[i, j];
+  // over rows: dA = sum dM_b, dWp[i, :] = sum q_b[i] dM_b[i, :], dR_b = sum of the row's dfirst,
+  // dB = q^T dR, dq += dR (Wq - Wd)^T. Then dWk = dA, dWd = dA - dB, dWq = dB.
   func backward(
     _ parameters: [Float], gradients: inout [Float], activations: Activations,
     keys: [Float], queries: [Float], keyStart: [Int], rows: Int, weightGradient: [Float],
@@ -139,62 +162,68 @@ struct ActivationUnit: Sendable, Equatable {
     let keyCount = keyStart[rows]
     var firstGradient = weightGradient
     if let rest {
+      // The first layer's output went through a ReLU, so its gradient is masked the same way.
       firstGradient = rest.backward(
         parameters, gradients: &gradients, input: activations.firstOutput,
         activations: activations.restActivations, outputGradient: weightGradient,
-        rows: keyCount, needInputGradient: true)
-      // Through the first layer's ReLU.
-      activations.firstOutput.withUnsafeBufferPointer { output in
-        firstGradient.withUnsafeMutableBufferPointer { gradient in
-          for index in 0..<gradient.count {
-            gradient[index] = output[index] > 0 ? gradient[index] : 0
+        rows: keyCount, needInputGradient: true, inputIsRectified: true)
+    }
+
+    // dR_b = sum over the row's keys of dfirst_j, in key order.
+    var rowGradient = [Float](repeating: 0, count: rows * h)
+    firstGradient.withUnsafeBufferPointer { dF in
+      rowGradient.withUnsafeMutableBufferPointer { dR in
+        guard let dF = dF.baseAddress, let dR = dR.baseAddress else { return }
+        for b in 0..<rows {
+          let target = dR + b * h
+          for key in keyStart[b]..<keyStart[b + 1] {
+            let source = dF + key * h
+            for j in 0..<h {
+              target[j] += source[j]
+            }
           }
         }
       }
     }
 
-    // dR_b = sum over the row's keys of dfirst_j; db = sum over rows of dR_b.
-    var rowGradient = [Float](repeating: 0, count: rows * h)
-    for b in 0..<rows {
-      for key in keyStart[b]..<keyStart[b + 1] {
-        for j in 0..<h {
-          rowGradient[b * h + j] += firstGradient[key * h + j]
-        }
-      }
-    }
-
-    let (keyWeights, queryWeights) = factoredWeights(parameters)
-    var pairWeightGradient = [Float](repeating: 0, count: 2 * q * h)
+    var keySum = [Float](repeating: 0, count: q * h)
+    var productGradient = [Float](repeating: 0, count: q * h)
     var queryWeightGradient = [Float](repeating: 0, count: q * h)
-    var pairGradient = [Float](repeating: 0, count: keyCount * 2 * q)
-    var queryTermGradient = [Float](repeating: 0, count: rows * q)
-    pairWeightGradient.withUnsafeMutableBufferPointer { dW in
-      queryWeightGradient.withUnsafeMutableBufferPointer { dWq in
-        pairGradient.withUnsafeMutableBufferPointer { dP in
-          queryTermGradient.withUnsafeMutableBufferPointer { dq in
-            activations.pairInput.withUnsafeBufferPointer { pair in
-              firstGradient.withUnsafeBufferPointer { dF in
-                rowGradient.withUnsafeBufferPointer { dR in
-                  queries.withUnsafeBufferPointer { queries in
-                    keyWeights.withUnsafeBufferPointer { wK in
-                      queryWeights.withUnsafeBufferPointer { wQ in
-                        guard let dW = dW.baseAddress, let dWq = dWq.baseAddress,
-                          let pair = pair.baseAddress, let dF = dF.baseAddress,
-                          let dR = dR.baseAddress, let queries = queries.baseAddress,
-                          let wK = wK.baseAddress, let wQ = wQ.baseAddress
-                        else { return }
-                        // dW2 [2Q x H] = P^T dfirst, dWq' [Q x H] = q^T dR.
-                        Self.addTransposedProduct(pair, dF, dW, rows: keyCount, m: 2 * q, n: h)
-                        Self.addTransposedProduct(queries, dR, dWq, rows: rows, m: q, n: h)
-                        // dP [keys x 2Q] = dfirst W2^T, dq' [rows x Q] = dR Wq'^T.
-                        if let dP = dP.baseAddress {
-                          Self.addProductTransposed(dF, wK, dP, rows: keyCount, k: h, n: 2 * q)
-                        }
-                        if let dq = dq.baseAddress {
-                          Self.addProductTransposed(dR, wQ, dq, rows: rows, k: h, n: q)
-                        }
-                      }
-                    }
+    parameters.withUnsafeBufferPointer { parameters in
+      guard let p = parameters.baseAddress else { return }
+      let (keyWeights, queryWeights) = foldedWeights(p)
+      let wp = productWeights(p)
+      var transposedKey = Kernels.uninitializedBuffer(count: q * h)
+      var transposedProduct = Kernels.uninitializedBuffer(count: q * h)
+      var transposedQuery = Kernels.uninitializedBuffer(count: q * h)
+      var rowMatrixGradient = Kernels.uninitializedBuffer(count: q * h)
+      var transposedRowMatrix = Kernels.uninitializedBuffer(count: q * h)
+      keyWeights.withUnsafeBufferPointer { wk in
+        queryWeights.withUnsafeBufferPointer { wq in
+          guard let wk = wk.baseAddress, let wq = wq.baseAddress else { return }
+          transposedKey.withUnsafeMutableBufferPointer { tk in
+            transposedProduct.withUnsafeMutableBufferPointer { tp in
+              transposedQuery.withUnsafeMutableBufferPointer { tq in
+                rowMatrixGradient.withUnsafeMutableBufferPointer { dM in
+                  transposedRowMatrix.withUnsafeMutableBufferPointer { mt in
+                    guard let tk = tk.baseAddress, let tp = tp.baseAddress,
+                      let tq = tq.baseAddress, let dM = dM.baseAddress, let mt = mt.baseAddress
+                    else { return }
+                    Kernels.transpose(wk, tk, rows: q, columns: h)
+                    Kernels.transpose(wp, tp, rows: q, columns: h)
+                    Kernels.transpose(wq, tq, rows: q, columns: h)
+                    let transposed = (key: UnsafePointer(tk), product: UnsafePointer(tp))
+                    let scratch = (gradient: dM, transposed: mt)
+                    rowsBackward(
+                      wp: wp, transposed: transposed, scratch: scratch,
+                      firstGradient: firstGradient, keys: keys, queries: queries,
+                      keyStart: keyStart, rows: rows, keySum: &keySum,
+                      productGradient: &productGradient, keyGradient: &keyGradient,
+                      queryGradient: &queryGradient)
+                    queryTermBackward(
+                      transposedQuery: UnsafePointer(tq), rowGradient: rowGradient,
+                      queries: queries, rows: rows, queryWeightGradient: &queryWeightGradient,
+                      queryGradient: &queryGradient)
                   }
                 }
               }
@@ -206,56 +235,129 @@ struct ActivationUnit: Sendable, Equatable {
 
     // Back to the plain layout: W = [Wk; Wq; Wd; Wp] and the bias.
     let w = first.weightOffset
-    for i in 0..<q {
-      for j in 0..<h {
-        let dA = pairWeightGradient[i * h + j]
-        let dB = queryWeightGradient[i * h + j]
-        gradients[w + i * h + j] += dA
-        gradients[w + (q + i) * h + j] += dB
-        gradients[w + (2 * q + i) * h + j] += dA - dB
-        gradients[w + (3 * q + i) * h + j] += pairWeightGradient[(q + i) * h + j]
-      }
+    for index in 0..<(q * h) {
+      let dA = keySum[index]
+      let dB = queryWeightGradient[index]
+      gradients[w + index] += dA
+      gradients[w + q * h + index] += dB
+      gradients[w + 2 * q * h + index] += dA - dB
+      gradients[w + 3 * q * h + index] += productGradient[index]
     }
     for b in 0..<rows {
       for j in 0..<h {
         gradients[first.biasOffset + j] += rowGradient[b * h + j]
       }
     }
+  }
 
-    // P = [k, k * q]: dk += dP0 + dP1 * q, dq += dP1 * k; plus the row term's dq'.
-    for b in 0..<rows {
-      for key in keyStart[b]..<keyStart[b + 1] {
-        for i in 0..<q {
-          let dP0 = pairGradient[key * 2 * q + i]
-          let dP1 = pairGradient[key * 2 * q + q + i]
-          keyGradient[key * q + i] += dP0 + dP1 * queries[b * q + i]
-          queryGradient[b * q + i] += dP1 * keys[key * q + i]
+  /// Computes the per-row part of the backward pass. For each row with keys it forms
+  /// `dM_b = K_b^T dfirst_b`, adds it to `keySum` (dA) and `productGradient` (dWp), adds the
+  /// row's `dq` through `M_b`, and adds `dfirst_b M_b^T` to `dK_b`, with `M_b^T` rebuilt from the
+  /// transposed weights.
+  private func rowsBackward(
+    wp: UnsafePointer<Float>,
+    transposed: (key: UnsafePointer<Float>, product: UnsafePointer<Float>),
+    scratch: (gradient: UnsafeMutablePointer<Float>, transposed: UnsafeMutablePointer<Float>),
+    firstGradient: [Float], keys: [Float], queries: [Float], keyStart: [Int], rows: Int,
+    keySum: inout [Float], productGradient: inout [Float], keyGradient: inout [Float],
+    queryGradient: inout [Float]
+  ) {
+    let q = queryWidth
+    let h = first.outputs
+    let dM = scratch.gradient
+    firstGradient.withUnsafeBufferPointer { dF in
+      keys.withUnsafeBufferPointer { k in
+        queries.withUnsafeBufferPointer { queries in
+          keySum.withUnsafeMutableBufferPointer { dA in
+            productGradient.withUnsafeMutableBufferPointer { dWp in
+              keyGradient.withUnsafeMutableBufferPointer { dK in
+                queryGradient.withUnsafeMutableBufferPointer { dq in
+                  guard let dF = dF.baseAddress, let k = k.baseAddress,
+                    let queries = queries.baseAddress, let dA = dA.baseAddress,
+                    let dWp = dWp.baseAddress, let dK = dK.baseAddress, let dq = dq.baseAddress
+                  else { return }
+                  for b in 0..<rows {
+                    let start = keyStart[b]
+                    let count = keyStart[b + 1] - start
+                    guard count > 0 else { continue }
+                    let query = queries + b * q
+                    dM.update(repeating: 0, count: q * h)
+                    Kernels.multiplyAccumulateTransposed(
+                      k + start * q, dF + start * h, dM, rows: count, m: q, n: h)
+                    for i in 0..<q {
+                      dq[b * q + i] += Self.accumulateRow(
+                        dM + i * h, query: query[i], wp: wp + i * h, keySum: dA + i * h,
+                        productGradient: dWp + i * h, width: h)
+                    }
+                    Self.foldQueryTransposed(
+                      key: transposed.key, wp: transposed.product, query: query,
+                      target: scratch.transposed, q: q, h: h)
+                    Kernels.multiplyAccumulate(
+                      dF + start * h, scratch.transposed, dK + start * q, m: count, k: h, n: q)
+                  }
+                }
+              }
+            }
+          }
         }
-      }
-      for i in 0..<q {
-        queryGradient[b * q + i] += queryTermGradient[b * q + i]
       }
     }
   }
 
-  /// Adds `x^T dy` to `c`: `x [rows x m]`, `dy [rows x n]`, `c [m x n]`.
-  private static func addTransposedProduct(
-    _ x: UnsafePointer<Float>, _ dy: UnsafePointer<Float>, _ c: UnsafeMutablePointer<Float>,
-    rows: Int, m: Int, n: Int
-  ) {
-    Kernels.multiplyAccumulateTransposed(x, dy, c, rows: rows, m: m, n: n)
+  /// Adds one row `g` of `dM_b` to `keySum` and `query * g` to `productGradient`, and returns
+  /// `sum_j g[j] * wp[j]`, summed in eight lanes then across them in a fixed order.
+  @inline(__always)
+  private static func accumulateRow(
+    _ g: UnsafeMutablePointer<Float>, query: Float, wp: UnsafePointer<Float>,
+    keySum: UnsafeMutablePointer<Float>, productGradient: UnsafeMutablePointer<Float>, width: Int
+  ) -> Float {
+    typealias Lane = SIMD8<Float>
+    var lanes = Lane()
+    var j = 0
+    while j + 8 <= width {
+      let gv = UnsafeRawPointer(g + j).loadUnaligned(as: Lane.self)
+      let wv = UnsafeRawPointer(wp + j).loadUnaligned(as: Lane.self)
+      let sum = UnsafeRawPointer(keySum + j).loadUnaligned(as: Lane.self) + gv
+      let product = UnsafeRawPointer(productGradient + j).loadUnaligned(as: Lane.self)
+        .addingProduct(query, gv)
+      UnsafeMutableRawPointer(keySum + j).storeBytes(of: sum, as: Lane.self)
+      UnsafeMutableRawPointer(productGradient + j).storeBytes(of: product, as: Lane.self)
+      lanes = lanes.addingProduct(gv, wv)
+      j += 8
+    }
+    var total: Float = 0
+    for lane in 0..<8 {
+      total += lanes[lane]
+    }
+    while j < width {
+      keySum[j] += g[j]
+      productGradient[j] = productGradient[j].addingProduct(query, g[j])
+      total = total.addingProduct(g[j], wp[j])
+      j += 1
+    }
+    return total
   }
 
-  /// Adds `dy w^T` to `c`: `dy [rows x k]`, `w [n x k]`, `c [rows x n]`.
-  private static func addProductTransposed(
-    _ dy: UnsafePointer<Float>, _ w: UnsafePointer<Float>, _ c: UnsafeMutablePointer<Float>,
-    rows: Int, k: Int, n: Int
+  /// Computes the backward pass of the row term `R = q (Wq - Wd) + b`: adds `q^T dR` to
+  /// `queryWeightGradient` (dB) and `dR (Wq - Wd)^T` to `queryGradient`.
+  private func queryTermBackward(
+    transposedQuery: UnsafePointer<Float>, rowGradient: [Float], queries: [Float], rows: Int,
+    queryWeightGradient: inout [Float], queryGradient: inout [Float]
   ) {
-    var transposed = [Float](repeating: 0, count: k * n)
-    transposed.withUnsafeMutableBufferPointer { t in
-      guard let t = t.baseAddress else { return }
-      Kernels.transpose(w, t, rows: n, columns: k)
-      Kernels.multiplyAccumulate(dy, t, c, m: rows, k: k, n: n)
+    let q = queryWidth
+    let h = first.outputs
+    rowGradient.withUnsafeBufferPointer { dR in
+      queries.withUnsafeBufferPointer { queries in
+        queryWeightGradient.withUnsafeMutableBufferPointer { dB in
+          queryGradient.withUnsafeMutableBufferPointer { dq in
+            guard let dR = dR.baseAddress, let queries = queries.baseAddress,
+              let dB = dB.baseAddress, let dq = dq.baseAddress
+            else { return }
+            Kernels.multiplyAccumulateTransposed(queries, dR, dB, rows: rows, m: q, n: h)
+            Kernels.multiplyAccumulate(dR, transposedQuery, dq, m: rows, k: h, n: q)
+          }
+        }
+      }
     }
   }
 }

@@ -70,15 +70,20 @@ extension AttentionModel {
     interestGradient.withUnsafeBufferPointer { dI in
       cache.keys.withUnsafeBufferPointer { k in
         keyGradient.withUnsafeMutableBufferPointer { dK in
-          for b in 0..<cache.rows {
-            for key in cache.keyStart[b]..<cache.keyStart[b + 1] {
-              var dot: Float = 0
-              for i in 0..<q {
-                let upstream = dI[b * q + i]
-                dot = dot.addingProduct(upstream, k[key * q + i])
-                dK[key * q + i] = weights[key] * upstream
+          weightGradient.withUnsafeMutableBufferPointer { dw in
+            guard let dI = dI.baseAddress, let k = k.baseAddress, let dK = dK.baseAddress,
+              let dw = dw.baseAddress
+            else { return }
+            for b in 0..<cache.rows {
+              let upstream = dI + b * q
+              for key in cache.keyStart[b]..<cache.keyStart[b + 1] {
+                dw[key] = Kernels.dot(upstream, k + key * q, count: q)
+                let weight = weights[key]
+                let target = dK + key * q
+                for i in 0..<q {
+                  target[i] = weight * upstream[i]
+                }
               }
-              weightGradient[key] = dot
             }
           }
         }

@@ -64,7 +64,7 @@ extension AttentionModel {
         fields.withUnsafeMutableBufferPointer { out in
           guard let table = table.baseAddress, let out = out.baseAddress else { return }
           for index in 0..<count {
-            (out + index * d).update(from: table + Int(ids[index]) * d, count: d)
+            Kernels.copy(table + Int(ids[index]) * d, out + index * d, count: d)
           }
         }
       }
@@ -109,7 +109,7 @@ extension AttentionModel {
               let key = keyStart[b] + t
               for sub in 0..<subfields {
                 let id = Int(ids[b * batch.sequenceStride + t * subfields + sub])
-                (out + (key * subfields + sub) * d).update(from: table + id * d, count: d)
+                Kernels.copy(table + id * d, out + (key * subfields + sub) * d, count: d)
               }
             }
           }

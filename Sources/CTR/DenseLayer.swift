@@ -31,31 +31,24 @@ struct DenseLayer: Sendable, Equatable {
   }
 
   // Forward. x [rows x inputs], W [inputs x outputs], b [outputs] -> y [rows x outputs].
-  // y = x W + b, then max(0, y) when `relu`.
+  // y = x W + b (the product first, then the bias is added), then max(0, y) when `relu`.
   func forward(
     _ parameters: UnsafePointer<Float>, input: UnsafePointer<Float>,
     output: UnsafeMutablePointer<Float>, rows: Int, relu: Bool
   ) {
-    let bias = parameters + biasOffset
-    for r in 0..<rows {
-      (output + r * outputs).update(from: bias, count: outputs)
-    }
-    Kernels.multiplyAccumulate(
-      input, parameters + weightOffset, output, m: rows, k: inputs, n: outputs)
-    if relu {
-      for index in 0..<(rows * outputs) where output[index] < 0 {
-        output[index] = 0
-      }
-    }
+    Kernels.multiply(input, parameters + weightOffset, output, m: rows, k: inputs, n: outputs)
+    Kernels.addToRows(parameters + biasOffset, output, rows: rows, width: outputs, rectify: relu)
   }
 
   // Backward. dy [rows x outputs] (already through the ReLU mask), x [rows x inputs].
   // dW [inputs x outputs] += x^T dy, db [outputs] += column sums of dy,
-  // dx [rows x inputs] = dy W^T (overwritten) when `inputGradient` is not nil.
+  // dx [rows x inputs] = dy W^T (overwritten) when `inputGradient` is not nil, then set to 0
+  // where `inputMask [rows x inputs]` is not positive when it is given (the backward pass of the
+  // ReLU that produced x, with x as the mask).
   func backward(
     _ parameters: UnsafePointer<Float>, gradients: UnsafeMutablePointer<Float>,
     input: UnsafePointer<Float>, outputGradient: UnsafePointer<Float>,
-    inputGradient: UnsafeMutablePointer<Float>?, rows: Int
+    inputGradient: UnsafeMutablePointer<Float>?, rows: Int, inputMask: UnsafePointer<Float>? = nil
   ) {
     Kernels.multiplyAccumulateTransposed(
       input, outputGradient, gradients + weightOffset, rows: rows, m: inputs, n: outputs)
@@ -65,9 +58,8 @@ struct DenseLayer: Sendable, Equatable {
     transposed.withUnsafeMutableBufferPointer { scratch in
       guard let scratch = scratch.baseAddress else { return }
       Kernels.transpose(parameters + weightOffset, scratch, rows: inputs, columns: outputs)
-      inputGradient.update(repeating: 0, count: rows * inputs)
-      Kernels.multiplyAccumulate(
-        outputGradient, scratch, inputGradient, m: rows, k: outputs, n: inputs)
+      Kernels.multiply(
+        outputGradient, scratch, inputGradient, m: rows, k: outputs, n: inputs, mask: inputMask)
     }
   }
 }
@@ -121,10 +113,12 @@ struct MLP: Sendable, Equatable {
 
   // Backward. dy [rows x outputs] of the last layer; adds weight gradients to `gradients` and
   // returns dx [rows x inputs] when `needInputGradient`, else an empty array.
-  // Through each hidden ReLU: d(pre-activation) = d(activation) where activation > 0, else 0.
+  // Through each hidden ReLU: d(pre-activation) = d(activation) where activation > 0, else 0,
+  // applied as each layer computes its dx. With `inputIsRectified`, the input is itself a ReLU
+  // output and the returned dx goes through that ReLU the same way.
   func backward(
     _ parameters: [Float], gradients: inout [Float], input: [Float], activations: [[Float]],
-    outputGradient: [Float], rows: Int, needInputGradient: Bool
+    outputGradient: [Float], rows: Int, needInputGradient: Bool, inputIsRectified: Bool = false
   ) -> [Float] {
     var upstream = outputGradient
     var result: [Float] = []
@@ -134,17 +128,9 @@ struct MLP: Sendable, Equatable {
         else { return }
         for index in stride(from: layers.count - 1, through: 0, by: -1) {
           let layer = layers[index]
-          if index < layers.count - 1 {
-            activations[index].withUnsafeBufferPointer { activation in
-              upstream.withUnsafeMutableBufferPointer { upstream in
-                for element in 0..<upstream.count {
-                  upstream[element] = activation[element] > 0 ? upstream[element] : 0
-                }
-              }
-            }
-          }
           let wantInput = index > 0 || needInputGradient
-          // layer.backward zeroes dx before accumulating into it.
+          let masked = index > 0 || inputIsRectified
+          // layer.backward overwrites every element of dx.
           var downstream = Kernels.uninitializedBuffer(count: wantInput ? rows * layer.inputs : 0)
           let source = index == 0 ? input : activations[index - 1]
           source.withUnsafeBufferPointer { source in
@@ -154,7 +140,8 @@ struct MLP: Sendable, Equatable {
                 else { return }
                 layer.backward(
                   parameters, gradients: gradients, input: source, outputGradient: upstream,
-                  inputGradient: wantInput ? downstream.baseAddress : nil, rows: rows)
+                  inputGradient: wantInput ? downstream.baseAddress : nil, rows: rows,
+                  inputMask: masked ? source : nil)
               }
             }
           }

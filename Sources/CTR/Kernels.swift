@@ -20,13 +20,33 @@ enum Kernels {
   ///
   /// For each output element the products are added in ascending `k`, each with one fused
   /// multiply-add, starting from the value already in `c`. The `k` range is cut into tiles that
-  /// keep a slice of `b` in cache, and rows go four at a time when possible. Both change the
-  /// schedule but not that order.
+  /// keep a slice of `b` in cache, and rows go four (then two) at a time when possible. Both
+  /// change the schedule but not that order.
   static func multiplyAccumulate(
     _ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, _ c: UnsafeMutablePointer<Float>,
     m: Int, k: Int, n: Int
   ) {
-    multiplyAccumulate(a, rowStride: k, depthStride: 1, b, c, m: m, k: k, n: n)
+    multiplyAccumulate(
+      a, rowStride: k, depthStride: 1, b, c, m: m, k: k, n: n, overwrite: false, mask: nil)
+  }
+
+  /// Writes `a * b` into `c`: shapes as in ``multiplyAccumulate(_:_:_:m:k:n:)``, with the same
+  /// result as zeroing `c` and then calling it, but without reading `c` (its old values may be
+  /// anything, even NaN).
+  ///
+  /// With `mask [m x n]`, each element of `c` is then set to 0 where the mask is not positive,
+  /// as ``maskByActivation(_:_:count:)`` does: the backward pass of a ReLU whose output is
+  /// `mask`. Each block of rows is masked right after it is computed, while it is in cache.
+  static func multiply(
+    _ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, _ c: UnsafeMutablePointer<Float>,
+    m: Int, k: Int, n: Int, mask: UnsafePointer<Float>? = nil
+  ) {
+    guard k > 0 else {
+      c.update(repeating: 0, count: m * n)
+      return
+    }
+    multiplyAccumulate(
+      a, rowStride: k, depthStride: 1, b, c, m: m, k: k, n: n, overwrite: true, mask: mask)
   }
 
   /// Adds `x^T dy` to `c`: shapes `x [rows x m]`, `dy [rows x n]`, `c [m x n]`, with the same
@@ -36,13 +56,17 @@ enum Kernels {
     _ x: UnsafePointer<Float>, _ dy: UnsafePointer<Float>, _ c: UnsafeMutablePointer<Float>,
     rows: Int, m: Int, n: Int
   ) {
-    multiplyAccumulate(x, rowStride: 1, depthStride: m, dy, c, m: m, k: rows, n: n)
+    multiplyAccumulate(
+      x, rowStride: 1, depthStride: m, dy, c, m: m, k: rows, n: n, overwrite: false, mask: nil)
   }
 
   /// Adds `a * b` to `c` where element (i, p) of `a` is `a[i * rowStride + p * depthStride]`.
+  /// With `overwrite`, the first `k` tile starts each sum from 0 in place of `c`'s value. With
+  /// `mask`, the last tile masks each finished block of rows.
   private static func multiplyAccumulate(
     _ a: UnsafePointer<Float>, rowStride: Int, depthStride: Int, _ b: UnsafePointer<Float>,
-    _ c: UnsafeMutablePointer<Float>, m: Int, k: Int, n: Int
+    _ c: UnsafeMutablePointer<Float>, m: Int, k: Int, n: Int, overwrite: Bool,
+    mask: UnsafePointer<Float>?
   ) {
     let tile = 256
     var start = 0
@@ -50,7 +74,8 @@ enum Kernels {
       let depth = min(tile, k - start)
       multiplyAccumulateTile(
         a + start * depthStride, rowStride: rowStride, depthStride: depthStride, b + start * n,
-        c, m: m, k: depth, n: n)
+        c, m: m, k: depth, n: n, overwrite: overwrite && start == 0,
+        mask: start + depth == k ? mask : nil)
       start += depth
     }
   }
@@ -63,7 +88,8 @@ enum Kernels {
   /// never change a result.
   private static func multiplyAccumulateTile(
     _ a: UnsafePointer<Float>, rowStride: Int, depthStride: Int, _ b: UnsafePointer<Float>,
-    _ c: UnsafeMutablePointer<Float>, m: Int, k: Int, n: Int
+    _ c: UnsafeMutablePointer<Float>, m: Int, k: Int, n: Int, overwrite: Bool,
+    mask: UnsafePointer<Float>?
   ) {
     let strides = (row: rowStride, depth: depthStride)
     var row = 0
@@ -73,24 +99,59 @@ enum Kernels {
       var column = 0
       while column + 16 <= n {
         blockOfFour(
-          rowA, strides, b, rowC, k: k, n: n, column: column, as: Vector.self)
+          rowA, strides, b, rowC, k: k, n: n, column: column, as: Vector.self, overwrite: overwrite)
         column += 16
       }
       if column + 8 <= n {
         blockOfFour(
-          rowA, strides, b, rowC, k: k, n: n, column: column, as: SIMD8<Float>.self)
+          rowA, strides, b, rowC, k: k, n: n, column: column, as: SIMD8<Float>.self,
+          overwrite: overwrite)
         column += 8
       }
       if column + 4 <= n {
         blockOfFour(
-          rowA, strides, b, rowC, k: k, n: n, column: column, as: SIMD4<Float>.self)
+          rowA, strides, b, rowC, k: k, n: n, column: column, as: SIMD4<Float>.self,
+          overwrite: overwrite)
         column += 4
       }
-      for r in 0..<4 {
-        scalarColumns(
-          rowA + r * rowStride, depthStride: depthStride, b, rowC + r * n, k: k, n: n, from: column)
+      scalarColumnsOfFour(
+        rowA, strides, b, rowC, k: k, n: n, from: column, overwrite: overwrite)
+      if let mask {
+        maskByActivation(rowC, mask + row * n, count: 4 * n)
       }
       row += 4
+    }
+    // Two leftover rows share each load of `b`, with twice the independent chains of one row.
+    if row + 2 <= m {
+      let rowA = a + row * rowStride
+      let rowC = c + row * n
+      var column = 0
+      while column + 16 <= n {
+        blockOfTwo(
+          rowA, strides, b, rowC, k: k, n: n, column: column, as: Vector.self, overwrite: overwrite)
+        column += 16
+      }
+      if column + 8 <= n {
+        blockOfTwo(
+          rowA, strides, b, rowC, k: k, n: n, column: column, as: SIMD8<Float>.self,
+          overwrite: overwrite)
+        column += 8
+      }
+      if column + 4 <= n {
+        blockOfTwo(
+          rowA, strides, b, rowC, k: k, n: n, column: column, as: SIMD4<Float>.self,
+          overwrite: overwrite)
+        column += 4
+      }
+      for r in 0..<2 {
+        scalarColumns(
+          rowA + r * rowStride, depthStride: depthStride, b, rowC + r * n, k: k, n: n,
+          from: column, overwrite: overwrite)
+      }
+      if let mask {
+        maskByActivation(rowC, mask + row * n, count: 2 * n)
+      }
+      row += 2
     }
     while row < m {
       let rowA = a + row * rowStride
@@ -98,22 +159,29 @@ enum Kernels {
       var column = 0
       while column + 16 <= n {
         blockOfOne(
-          rowA, depthStride: depthStride, b, rowC, k: k, n: n, column: column, as: Vector.self)
+          rowA, depthStride: depthStride, b, rowC, k: k, n: n, column: column, as: Vector.self,
+          overwrite: overwrite)
         column += 16
       }
       if column + 8 <= n {
         blockOfOne(
-          rowA, depthStride: depthStride, b, rowC, k: k, n: n, column: column, as: SIMD8<Float>.self
+          rowA, depthStride: depthStride, b, rowC, k: k, n: n, column: column,
+          as: SIMD8<Float>.self, overwrite: overwrite
         )
         column += 8
       }
       if column + 4 <= n {
         blockOfOne(
-          rowA, depthStride: depthStride, b, rowC, k: k, n: n, column: column, as: SIMD4<Float>.self
+          rowA, depthStride: depthStride, b, rowC, k: k, n: n, column: column,
+          as: SIMD4<Float>.self, overwrite: overwrite
         )
         column += 4
       }
-      scalarColumns(rowA, depthStride: depthStride, b, rowC, k: k, n: n, from: column)
+      scalarColumns(
+        rowA, depthStride: depthStride, b, rowC, k: k, n: n, from: column, overwrite: overwrite)
+      if let mask {
+        maskByActivation(rowC, mask + row * n, count: n)
+      }
       row += 1
     }
   }
@@ -134,12 +202,12 @@ enum Kernels {
   @inline(__always)
   private static func blockOfFour<V: SIMD>(
     _ a: UnsafePointer<Float>, _ strides: (row: Int, depth: Int), _ b: UnsafePointer<Float>,
-    _ c: UnsafeMutablePointer<Float>, k: Int, n: Int, column: Int, as: V.Type
+    _ c: UnsafeMutablePointer<Float>, k: Int, n: Int, column: Int, as: V.Type, overwrite: Bool
   ) where V.Scalar == Float {
-    var c0 = load(c + column, as: V.self)
-    var c1 = load(c + n + column, as: V.self)
-    var c2 = load(c + 2 * n + column, as: V.self)
-    var c3 = load(c + 3 * n + column, as: V.self)
+    var c0 = overwrite ? V() : load(c + column, as: V.self)
+    var c1 = overwrite ? V() : load(c + n + column, as: V.self)
+    var c2 = overwrite ? V() : load(c + 2 * n + column, as: V.self)
+    var c3 = overwrite ? V() : load(c + 3 * n + column, as: V.self)
     let rowStride = strides.row
     for index in 0..<k {
       let bv = load(b + index * n + column, as: V.self)
@@ -155,27 +223,75 @@ enum Kernels {
     store(c3, c + 3 * n + column)
   }
 
+  /// Adds the product to one vector of columns of two rows: `a` and `c` point at row 0.
+  @inline(__always)
+  private static func blockOfTwo<V: SIMD>(
+    _ a: UnsafePointer<Float>, _ strides: (row: Int, depth: Int), _ b: UnsafePointer<Float>,
+    _ c: UnsafeMutablePointer<Float>, k: Int, n: Int, column: Int, as: V.Type, overwrite: Bool
+  ) where V.Scalar == Float {
+    var c0 = overwrite ? V() : load(c + column, as: V.self)
+    var c1 = overwrite ? V() : load(c + n + column, as: V.self)
+    for index in 0..<k {
+      let bv = load(b + index * n + column, as: V.self)
+      let p = a + index * strides.depth
+      c0 = c0.addingProduct(p[0], bv)
+      c1 = c1.addingProduct(p[strides.row], bv)
+    }
+    store(c0, c + column)
+    store(c1, c + n + column)
+  }
+
   @inline(__always)
   private static func blockOfOne<V: SIMD>(
     _ a: UnsafePointer<Float>, depthStride: Int, _ b: UnsafePointer<Float>,
     _ c: UnsafeMutablePointer<Float>,
-    k: Int, n: Int, column: Int, as: V.Type
+    k: Int, n: Int, column: Int, as: V.Type, overwrite: Bool
   ) where V.Scalar == Float {
-    var c0 = load(c + column, as: V.self)
+    var c0 = overwrite ? V() : load(c + column, as: V.self)
     for index in 0..<k {
       c0 = c0.addingProduct(a[index * depthStride], load(b + index * n + column, as: V.self))
     }
     store(c0, c + column)
   }
 
+  /// Computes the columns from `start` on of four rows, each element by the same ascending-`k`
+  /// chain as ``scalarColumns(_:depthStride:_:_:k:n:from:overwrite:)``. The four chains are
+  /// independent, so they overlap in the pipeline: a single-column product such as a layer
+  /// with one output is then not bound by one chain's fused multiply-add latency.
+  @inline(__always)
+  private static func scalarColumnsOfFour(
+    _ a: UnsafePointer<Float>, _ strides: (row: Int, depth: Int), _ b: UnsafePointer<Float>,
+    _ c: UnsafeMutablePointer<Float>, k: Int, n: Int, from start: Int, overwrite: Bool
+  ) {
+    let rowStride = strides.row
+    for column in start..<n {
+      var s0: Float = overwrite ? 0 : c[column]
+      var s1: Float = overwrite ? 0 : c[n + column]
+      var s2: Float = overwrite ? 0 : c[2 * n + column]
+      var s3: Float = overwrite ? 0 : c[3 * n + column]
+      for index in 0..<k {
+        let p = a + index * strides.depth
+        let bv = b[index * n + column]
+        s0 = s0.addingProduct(p[0], bv)
+        s1 = s1.addingProduct(p[rowStride], bv)
+        s2 = s2.addingProduct(p[2 * rowStride], bv)
+        s3 = s3.addingProduct(p[3 * rowStride], bv)
+      }
+      c[column] = s0
+      c[n + column] = s1
+      c[2 * n + column] = s2
+      c[3 * n + column] = s3
+    }
+  }
+
   /// Computes the columns from `start` on of one row, in the same ascending-`k` order.
   @inline(__always)
   private static func scalarColumns(
     _ a: UnsafePointer<Float>, depthStride: Int, _ b: UnsafePointer<Float>,
-    _ c: UnsafeMutablePointer<Float>, k: Int, n: Int, from start: Int
+    _ c: UnsafeMutablePointer<Float>, k: Int, n: Int, from start: Int, overwrite: Bool
   ) {
     for column in start..<n {
-      var sum = c[column]
+      var sum: Float = overwrite ? 0 : c[column]
       for index in 0..<k {
         sum = sum.addingProduct(a[index * depthStride], b[index * n + column])
       }
@@ -202,6 +318,88 @@ enum Kernels {
         columnStart = columnEnd
       }
       rowStart = rowEnd
+    }
+  }
+
+  /// Adds `vector [width]` to every row of `values [rows x width]`, then replaces negative sums
+  /// by 0 (ReLU, keeping NaN and -0) when `rectify` is true: a bias and activation epilogue for
+  /// ``multiply(_:_:_:m:k:n:)``. Every element is written with a vector select: a loop that
+  /// stores only the negative elements compiles to masked stores, which are microcoded and
+  /// slow on AMD Zen cores.
+  static func addToRows(
+    _ vector: UnsafePointer<Float>, _ values: UnsafeMutablePointer<Float>, rows: Int, width: Int,
+    rectify: Bool
+  ) {
+    for r in 0..<rows {
+      let row = values + r * width
+      var j = 0
+      while j + 8 <= width {
+        let sum = load(row + j, as: SIMD8<Float>.self) + load(vector + j, as: SIMD8<Float>.self)
+        store(rectify ? sum.replacing(with: 0, where: sum .< 0) : sum, row + j)
+        j += 8
+      }
+      while j < width {
+        let sum = row[j] + vector[j]
+        row[j] = rectify && sum < 0 ? 0 : sum
+        j += 1
+      }
+    }
+  }
+
+  /// Copies `count` Floats from `source` to `target` (which must not overlap) with vector
+  /// moves: short rows such as one embedding are copied inline, not through a memmove call.
+  @inline(__always)
+  static func copy(
+    _ source: UnsafePointer<Float>, _ target: UnsafeMutablePointer<Float>, count: Int
+  ) {
+    var index = 0
+    while index + 8 <= count {
+      store(load(source + index, as: SIMD8<Float>.self), target + index)
+      index += 8
+    }
+    while index < count {
+      target[index] = source[index]
+      index += 1
+    }
+  }
+
+  /// Returns the dot product of `a [count]` and `b [count]`, summed in eight lanes of fused
+  /// multiply-adds and then across the lanes in lane order. Every call uses that same order.
+  static func dot(_ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, count: Int) -> Float {
+    var lanes = SIMD8<Float>()
+    var index = 0
+    while index + 8 <= count {
+      lanes = lanes.addingProduct(
+        load(a + index, as: SIMD8<Float>.self), load(b + index, as: SIMD8<Float>.self))
+      index += 8
+    }
+    var total: Float = 0
+    for lane in 0..<8 {
+      total += lanes[lane]
+    }
+    while index < count {
+      total = total.addingProduct(a[index], b[index])
+      index += 1
+    }
+    return total
+  }
+
+  /// Sets `gradient[i]` to 0 wherever `activation[i] <= 0` (or NaN): the ReLU's backward pass
+  /// from its output. Like ``addToRows(_:_:rows:width:rectify:)`` it writes every element with a
+  /// vector select.
+  static func maskByActivation(
+    _ gradient: UnsafeMutablePointer<Float>, _ activation: UnsafePointer<Float>, count: Int
+  ) {
+    var index = 0
+    while index + 8 <= count {
+      let g = load(gradient + index, as: SIMD8<Float>.self)
+      let a = load(activation + index, as: SIMD8<Float>.self)
+      store(g.replacing(with: 0, where: .!(a .> 0)), gradient + index)
+      index += 8
+    }
+    while index < count {
+      gradient[index] = activation[index] > 0 ? gradient[index] : 0
+      index += 1
     }
   }
 

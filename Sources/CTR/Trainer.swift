@@ -167,7 +167,7 @@ public final class Trainer {
         "a gradient is NaN or infinite at step \(steps + 1): lower learningRate")
     }
     denseOptimizer.update(&trainable.dense, gradients: gradients)
-    embeddingOptimizer.update(&trainable.embeddings, gradient: sparse)
+    embeddingOptimizer.update(&trainable.embeddings, gradient: sparse, threads: config.threads)
     markTrainedRows()
     steps += 1
     return Float(loss)

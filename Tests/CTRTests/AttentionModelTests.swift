@@ -114,6 +114,21 @@ private func model(_ spec: FeatureSpec, seed: UInt64 = 3) throws -> AttentionMod
   }
 }
 
+@Test func threadedPredictionMatchesOneThread() throws {
+  for spec in [Fixtures.sequenceSpec(), Fixtures.profileSpec(), Fixtures.plainSpec()] {
+    let m = try model(spec)
+    let batch = Fixtures.batch(spec: spec, count: 301, seed: 9)
+    let whole = m.predict(batch)
+    #expect(whole.count == 301)
+    for threads in [1, 2, 3, 8] {
+      #expect(m.predict(batch, threads: threads) == whole, "\(threads) threads")
+    }
+    let two = batch.slice(0..<2)
+    #expect(m.predict(two, threads: 4) == m.predict(two), "more threads than rows")
+    #expect(m.predict(batch.slice(0..<0), threads: 2).isEmpty)
+  }
+}
+
 @Test func unseenValuesScore() throws {
   let spec = Fixtures.sequenceSpec()
   let m = try model(spec)

@@ -90,6 +90,115 @@ private func randomValues(_ count: Int, seed: UInt64) -> [Float] {
   }
 }
 
+@Test func multiplyOverwritesLikeZeroThenAccumulate() {
+  // `multiply` must ignore what `c` held (NaN here) and equal zeroing then accumulating, bit
+  // for bit, for every block width and across two k tiles.
+  for (m, k, n) in [(1, 1, 1), (6, 37, 45), (9, 300, 20), (5, 40, 80), (3, 0, 4)] {
+    let a = randomValues(m * k, seed: 16)
+    let b = randomValues(k * n, seed: 17)
+    var overwritten = [Float](repeating: .nan, count: m * n)
+    var accumulated = [Float](repeating: 0, count: m * n)
+    a.withUnsafeBufferPointer { a in
+      b.withUnsafeBufferPointer { b in
+        let aBase = a.baseAddress ?? UnsafePointer(bitPattern: 16)!
+        let bBase = b.baseAddress ?? UnsafePointer(bitPattern: 16)!
+        overwritten.withUnsafeMutableBufferPointer { c in
+          Kernels.multiply(aBase, bBase, c.baseAddress!, m: m, k: k, n: n)
+        }
+        accumulated.withUnsafeMutableBufferPointer { c in
+          Kernels.multiplyAccumulate(aBase, bBase, c.baseAddress!, m: m, k: k, n: n)
+        }
+      }
+    }
+    #expect(overwritten == accumulated, "m \(m) k \(k) n \(n)")
+    #expect(overwritten.allSatisfy { $0.isFinite }, "m \(m) k \(k) n \(n)")
+  }
+}
+
+@Test func maskedMultiplyMatchesMultiplyThenMask() {
+  // The mask fused into the product must equal a separate pass, for four-row blocks, single
+  // rows and two k tiles. The mask zeroes where it is 0, negative or NaN.
+  for (m, k, n) in [(1, 3, 5), (7, 40, 80), (6, 300, 20)] {
+    let a = randomValues(m * k, seed: 22)
+    let b = randomValues(k * n, seed: 23)
+    var mask = randomValues(m * n, seed: 24)
+    mask[0] = 0
+    mask[m * n - 1] = .nan
+    var fused = [Float](repeating: .nan, count: m * n)
+    var separate = [Float](repeating: .nan, count: m * n)
+    a.withUnsafeBufferPointer { a in
+      b.withUnsafeBufferPointer { b in
+        mask.withUnsafeBufferPointer { mask in
+          fused.withUnsafeMutableBufferPointer { c in
+            Kernels.multiply(
+              a.baseAddress!, b.baseAddress!, c.baseAddress!, m: m, k: k, n: n,
+              mask: mask.baseAddress!)
+          }
+          separate.withUnsafeMutableBufferPointer { c in
+            Kernels.multiply(a.baseAddress!, b.baseAddress!, c.baseAddress!, m: m, k: k, n: n)
+            Kernels.maskByActivation(c.baseAddress!, mask.baseAddress!, count: m * n)
+          }
+        }
+      }
+    }
+    #expect(fused == separate, "m \(m) k \(k) n \(n)")
+    #expect(fused[0] == 0, "m \(m) k \(k) n \(n)")
+    #expect(fused[m * n - 1] == 0, "m \(m) k \(k) n \(n)")
+    #expect(fused.contains { $0 != 0 }, "m \(m) k \(k) n \(n)")
+  }
+}
+
+@Test func addToRowsMatchesPlainLoop() {
+  // Widths cross the 8-wide vectors; NaN and -0 must come through the ReLU unchanged.
+  for width in [1, 7, 8, 13, 40] {
+    let rows = 3
+    var vector = randomValues(width, seed: 18)
+    var values = randomValues(rows * width, seed: 19)
+    values[0] = .nan
+    vector[0] = -0.0
+    values[width] = -0.0  // Row 1, column 0 sums to -0, which the ReLU keeps.
+    for rectify in [false, true] {
+      var expected = values
+      for r in 0..<rows {
+        for j in 0..<width {
+          let sum = values[r * width + j] + vector[j]
+          expected[r * width + j] = rectify && sum < 0 ? 0 : sum
+        }
+      }
+      var result = values
+      vector.withUnsafeBufferPointer { v in
+        result.withUnsafeMutableBufferPointer { out in
+          Kernels.addToRows(
+            v.baseAddress!, out.baseAddress!, rows: rows, width: width, rectify: rectify)
+        }
+      }
+      #expect(result[0].isNaN, "width \(width)")
+      #expect(result[width] == 0, "width \(width)")
+      #expect(result[width].sign == .minus, "width \(width)")
+      #expect(
+        result.map(\.bitPattern) == expected.map(\.bitPattern),
+        "width \(width) rectify \(rectify)")
+      if rectify {
+        #expect(result.dropFirst().allSatisfy { $0 >= 0 }, "width \(width)")
+      }
+    }
+  }
+}
+
+@Test func copyMatchesSource() {
+  for count in [0, 1, 7, 8, 16, 21] {
+    let source = randomValues(count + 1, seed: 20)
+    var target = [Float](repeating: 9, count: count + 1)
+    source.withUnsafeBufferPointer { s in
+      target.withUnsafeMutableBufferPointer { t in
+        Kernels.copy(s.baseAddress!, t.baseAddress!, count: count)
+      }
+    }
+    #expect(Array(target[0..<count]) == Array(source[0..<count]), "count \(count)")
+    #expect(target[count] == 9, "count \(count) wrote past the end")
+  }
+}
+
 @Test func transposeAndColumnSums() {
   let source: [Float] = [1, 2, 3, 4, 5, 6]  // 2 x 3
   var target = [Float](repeating: 0, count: 6)
@@ -165,5 +274,79 @@ private func randomValues(_ count: Int, seed: UInt64) -> [Float] {
       }
     }
     #expect(direct == viaCopy, "rows \(rows) m \(m) n \(n)")
+  }
+}
+
+/// True when `value` is within a relative 1e-4 of `reference` (absolute below magnitude 1).
+private func isClose(_ value: Float, _ reference: Float) -> Bool {
+  abs(value - reference) <= 1e-4 * max(1, abs(reference))
+}
+
+@Test func foldedUnitBackwardMatchesPlainMLP() {
+  // The unit's per-row folded backward pass against the plain MLP's backward pass over
+  // [k, q, k - q, k * q], mapped back to dk and dq by the chain rule.
+  let q = 6
+  var offset = 0
+  let unit = ActivationUnit(queryWidth: q, hidden: [5, 3], offset: &offset)
+  var parameters = randomValues(offset, seed: 12)
+  for layer in unit.layers {
+    for index in layer.biasOffset..<(layer.biasOffset + layer.outputs) {
+      parameters[index] *= 0.1
+    }
+  }
+  let rows = 3
+  let keyStart = [0, 3, 3, 7]  // Row 1 has no keys.
+  let keyCount = 7
+  let keys = randomValues(keyCount * q, seed: 13)
+  let queries = randomValues(rows * q, seed: 14)
+  let upstream = randomValues(keyCount, seed: 15)
+
+  let activations = unit.forward(
+    parameters, keys: keys, queries: queries, keyStart: keyStart, rows: rows)
+  var gradients = [Float](repeating: 0, count: offset)
+  var keyGradient = [Float](repeating: 0, count: keyCount * q)
+  var queryGradient = [Float](repeating: 0, count: rows * q)
+  unit.backward(
+    parameters, gradients: &gradients, activations: activations, keys: keys, queries: queries,
+    keyStart: keyStart, rows: rows, weightGradient: upstream, keyGradient: &keyGradient,
+    queryGradient: &queryGradient)
+
+  var plainInput: [Float] = []
+  var rowOfKey: [Int] = []
+  for b in 0..<rows {
+    for key in keyStart[b]..<keyStart[b + 1] {
+      let k = Array(keys[(key * q)..<(key * q + q)])
+      let qv = Array(queries[(b * q)..<(b * q + q)])
+      plainInput += k + qv + zip(k, qv).map { $0 - $1 } + zip(k, qv).map { $0 * $1 }
+      rowOfKey.append(b)
+    }
+  }
+  let mlp = MLP(layers: unit.layers)
+  let plainActivations = mlp.forward(parameters, input: plainInput, rows: keyCount)
+  var plainGradients = [Float](repeating: 0, count: offset)
+  let inputGradient = mlp.backward(
+    parameters, gradients: &plainGradients, input: plainInput, activations: plainActivations,
+    outputGradient: upstream, rows: keyCount, needInputGradient: true)
+  var plainKeyGradient = [Float](repeating: 0, count: keyCount * q)
+  var plainQueryGradient = [Float](repeating: 0, count: rows * q)
+  for key in 0..<keyCount {
+    let b = rowOfKey[key]
+    for i in 0..<q {
+      let g = (0..<4).map { inputGradient[key * 4 * q + $0 * q + i] }
+      plainKeyGradient[key * q + i] = g[0] + g[2] + g[3] * queries[b * q + i]
+      plainQueryGradient[b * q + i] += g[1] - g[2] + g[3] * keys[key * q + i]
+    }
+  }
+
+  #expect(gradients.contains { $0 != 0 })
+  for index in 0..<offset {
+    #expect(isClose(gradients[index], plainGradients[index]), "weight \(index)")
+  }
+  for index in 0..<(keyCount * q) {
+    #expect(isClose(keyGradient[index], plainKeyGradient[index]), "key value \(index)")
+  }
+  #expect(queryGradient[q..<(2 * q)].allSatisfy { $0 == 0 }, "a row without keys has no dq")
+  for index in 0..<(rows * q) {
+    #expect(isClose(queryGradient[index], plainQueryGradient[index]), "query value \(index)")
   }
 }

@@ -233,6 +233,75 @@ private func train(_ model: any ClickModel, on data: EncodedBatch, config: Train
   }
 }
 
+@Test func lazyAdamIgnoresThreadCount() {
+  // 5000 touched rows, above the one-thread cut-off: each row's update is the same on one
+  // thread and on several, bit for bit, and rows the gradient does not touch keep their values.
+  let (tableRows, width) = (12_000, 4)
+  var random = SplitMix64(seed: 21)
+  let start = (0..<(tableRows * width)).map { _ in random.nextFloat(in: -1..<1) }
+  var gradient = SparseGradient(tableRows: tableRows, width: width)
+  for index in 0..<5000 {
+    let values = (0..<width).map { _ in random.nextFloat(in: -1..<1) }
+    values.withUnsafeBufferPointer {
+      gradient.add(row: Int32(index * 7 % tableRows), $0.baseAddress!)
+    }
+  }
+  #expect(gradient.rows.count == 5000)
+  var tables: [[Float]] = []
+  for threads in [1, 2, 3] {
+    var optimizer = LazyAdam(count: start.count, learningRate: 0.01, l2: 1e-4)
+    var table = start
+    for _ in 0..<2 {
+      optimizer.update(&table, gradient: gradient, threads: threads)
+    }
+    tables.append(table)
+  }
+  #expect(tables[0] == tables[1])
+  #expect(tables[0] == tables[2])
+  #expect(tables[0] != start)
+  let untouched = 1  // 7 * index % 12000 is never 1 for index < 5000.
+  #expect(tables[0][(untouched * width)..<(untouched * width + width)] == start[4..<8])
+}
+
+@Test func lazyAdamMatchesPlainFormula() {
+  // Width 12 runs one 8-wide vector step and a 4-element scalar tail per row. Both must match
+  // the textbook update bit for bit over two steps.
+  let (tableRows, width) = (10, 12)
+  let (rate, l2, beta1, beta2, epsilon): (Float, Float, Float, Float, Float) = (
+    0.01, 1e-3, 0.9, 0.999, 1e-8
+  )
+  var random = SplitMix64(seed: 25)
+  let start = (0..<(tableRows * width)).map { _ in random.nextFloat(in: -1..<1) }
+  var gradient = SparseGradient(tableRows: tableRows, width: width)
+  for row: Int32 in [7, 2, 5] {
+    let values = (0..<width).map { _ in random.nextFloat(in: -1..<1) }
+    values.withUnsafeBufferPointer { gradient.add(row: row, $0.baseAddress!) }
+  }
+  var optimizer = LazyAdam(count: start.count, learningRate: rate, l2: l2)
+  var table = start
+  var expected = start
+  var m = [Float](repeating: 0, count: start.count)
+  var v = [Float](repeating: 0, count: start.count)
+  for step in 1...2 {
+    optimizer.update(&table, gradient: gradient)
+    let correction1 = 1 - Adam.power(beta1, step)
+    let correction2 = 1 - Adam.power(beta2, step)
+    let stepRate = rate * correction2.squareRoot() / correction1
+    for (slot, row) in gradient.rows.enumerated() {
+      for j in 0..<width {
+        let i = Int(row) * width + j
+        let value = gradient.values[slot * width + j] + l2 * expected[i]
+        m[i] = beta1 * m[i] + (1 - beta1) * value
+        v[i] = beta2 * v[i] + (1 - beta2) * value * value
+        expected[i] -= stepRate * m[i] / (v[i].squareRoot() + epsilon)
+      }
+    }
+  }
+  #expect(table == expected)
+  #expect(table != start)
+  #expect(table[0..<width] == start[0..<width], "row 0 was not touched")
+}
+
 @Test func baseRateSetsStartingBias() throws {
   var config = Fixtures.smallConfig()
   config.baseRate = 0.04

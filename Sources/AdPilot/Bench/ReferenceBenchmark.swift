@@ -75,16 +75,19 @@ public enum ReferenceBenchmark {
     return Double(steps * batchSize) / Date().timeIntervalSince(started)
   }
 
-  /// Scores `steps` batches with the reference model and returns samples per second.
-  public static func inferenceThroughput(steps: Int, batchSize: Int) throws -> Double {
+  /// Scores `steps` batches with the reference model, each batch split over `threads` threads,
+  /// and returns samples per second.
+  public static func inferenceThroughput(steps: Int, batchSize: Int, threads: Int = 1) throws
+    -> Double
+  {
     let spec = spec()
     let model = try AttentionModel(spec: spec, config: TrainingConfig(), seed: 1)
     let data = batches(spec: spec, count: min(steps, 8), batchSize: batchSize, seed: 2)
-    _ = model.predict(data[0])
+    _ = model.predict(data[0], threads: threads)
     let started = Date()
     var checksum: Float = 0
     for step in 0..<steps {
-      checksum += model.predict(data[step % data.count])[0]
+      checksum += model.predict(data[step % data.count], threads: threads)[0]
     }
     precondition(checksum.isFinite, "reference model produced a non-finite score")
     return Double(steps * batchSize) / Date().timeIntervalSince(started)

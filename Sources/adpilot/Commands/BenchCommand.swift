@@ -41,7 +41,8 @@ let benchCommand = Command(
         steps: steps, batchSize: batchSize, threads: threads)
       context.print("samples_per_s=\(Int(rate))")
     case "score":
-      let rate = try ReferenceBenchmark.inferenceThroughput(steps: steps, batchSize: batchSize)
+      let rate = try ReferenceBenchmark.inferenceThroughput(
+        steps: steps, batchSize: batchSize, threads: threads)
       context.print("samples_per_s=\(Int(rate))")
     case "allocate":
       try runAllocationBench(parsed, context)
