@@ -71,7 +71,8 @@ test:
 	  $(SWIFT) test --skip-build
 
 # CTR throughput beside the same model in PyTorch (bench/torch_din.py), created in a virtual
-# environment on first use. THREADS (default 2) sets both sides' thread count.
+# environment on first use. THREADS (default 2) sets both sides' thread count. bench/load.sh
+# then times training's row loading against a bare COPY of the same rows.
 bench/.venv/.installed: bench/requirements.txt
 	python3 -m venv bench/.venv
 	bench/.venv/bin/pip install --quiet -r bench/requirements.txt
@@ -79,6 +80,7 @@ bench/.venv/.installed: bench/requirements.txt
 
 bench: build bench/.venv/.installed
 	bench/run.sh
+	bench/load.sh
 
 # The PostgreSQL extension: extension/adpilot.so carries its own static Swift runtime.
 extension: pg-server-headers
