@@ -241,7 +241,7 @@ public struct TrainingPipeline {
       }
 
       var hyper = hyperparameters(options)
-      hyper["warm_start"] = warmStartedFrom?.id ?? ""
+      if let warmStartedFrom { hyper["warm_start_from"] = warmStartedFrom.id }
       let window = (from: windows.trainFrom, to: windows.trainTo)
       let attentionRecord = try registry.register(
         models.attention, name: name, metrics: metricsDictionary(reports[0]),

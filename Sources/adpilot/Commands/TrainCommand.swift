@@ -29,7 +29,7 @@ let trainCommand = Command(
       "threads per training step (default: the number of processors, here "
         + "\(ProcessInfo.processInfo.activeProcessorCount)); a seed and a thread count fix the "
         + "model bit for bit"),
-    .value("seed", "N", "seed of initialization and shuffling (default 1)"),
+    .value("seed", "N", "seed of initialization, shuffling and negative sampling (default 1)"),
     .value("promotion-margin", "X", "relative log-loss gain a challenger needs (default 0.001)"),
     .value(
       "negative-rate", "W",
@@ -125,8 +125,8 @@ func printTrainOutcome(_ outcome: TrainOutcome, _ context: Context) {
   }
   if outcome.negativeRate < 1 {
     context.print(
-      "negative downsampling: kept non-clicks at rate \(outcome.negativeRate), dropped "
-        + "\(outcome.droppedNegatives) of the training rows; predictions are corrected")
+      "negative downsampling: kept each non-click with probability \(outcome.negativeRate) "
+        + "and dropped \(outcome.droppedNegatives) of them; predictions are corrected for it")
   }
   if outcome.attention.record.kind == "dnn" {
     context.print("no user or ad fields in this data set, so the model ran as a plain DNN")
