@@ -283,10 +283,10 @@ struct TrainingDataTests {
       _ = try? connection.execute(
         "DELETE FROM adpilot.impressions WHERE time >= '2026-01-08T00:00:00Z'")
     }
+    // 2026-01-07T00:00:00Z up to 2026-01-08T00:00:00Z.
     let newDay = ImpressionFilter(
-      dataset: "synthetic",
-      from: try #require(ISO8601DateFormatter().date(from: "2026-01-07T00:00:00Z")),
-      to: try #require(ISO8601DateFormatter().date(from: "2026-01-08T00:00:00Z")))
+      dataset: "synthetic", from: Date(timeIntervalSince1970: 1_767_744_000),
+      to: Date(timeIntervalSince1970: 1_767_830_400))
 
     // With a batch as large as the new day, the first step's loss before its update is the
     // champion's loss on the whole day.
