@@ -72,7 +72,8 @@ test:
 
 # CTR throughput beside the same model in PyTorch (bench/torch_din.py), and the allocator beside
 # SciPy's HiGHS, with both peers in a virtual environment created on first use. THREADS
-# (default 2) sets both CTR sides' thread count.
+# (default 2) sets both CTR sides' thread count. bench/load.sh then times training's row loading
+# against a bare COPY of the same rows.
 bench/.venv/.installed: bench/requirements.txt
 	python3 -m venv bench/.venv
 	bench/.venv/bin/pip install --quiet -r bench/requirements.txt
@@ -81,6 +82,7 @@ bench/.venv/.installed: bench/requirements.txt
 bench: build bench/.venv/.installed
 	bench/run.sh
 	bench/allocate.sh
+	bench/load.sh
 
 # The PostgreSQL extension: extension/adpilot.so carries its own static Swift runtime.
 extension: pg-server-headers

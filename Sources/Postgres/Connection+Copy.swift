@@ -64,6 +64,27 @@ extension Connection {
     return max(serverCount, parser.rows)
   }
 
+  /// Runs `COPY (query) TO STDOUT` and discards what arrives without parsing it, returning
+  /// the number of bytes received. Benchmarks use it as the floor of any COPY reader.
+  public func copyOutDiscarding(_ sql: String) throws -> Int {
+    let handle = try startCopy(sql, expecting: PGRES_COPY_OUT)
+    var bytes = 0
+    while true {
+      var message: UnsafeMutablePointer<CChar>?
+      let length = PQgetCopyData(handle, &message, 0)
+      if length == -1 { break }
+      guard length >= 0, let message else {
+        let error = PostgresError.fromResult(nil, connection: handle, kind: .copy, target: target)
+        _ = try? collectCopyResult(handle)
+        throw error
+      }
+      bytes += Int(length)
+      PQfreemem(message)
+    }
+    _ = try collectCopyResult(handle)
+    return bytes
+  }
+
   /// Sends a COPY statement and checks that the server entered the expected COPY mode.
   private func startCopy(_ sql: String, expecting expected: ExecStatusType) throws -> OpaquePointer
   {

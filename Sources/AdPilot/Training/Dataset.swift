@@ -90,13 +90,23 @@ func isoInstant(_ date: Date) -> String {
   return formatter.string(from: date)
 }
 
-/// Streams the impressions selected by `filter` in time order, calling `body` for each row.
-///
-/// Returns the number of rows read.
-@discardableResult
-public func streamImpressions(
-  _ connection: Connection, _ filter: ImpressionFilter, _ body: (FeatureRow) throws -> Void
-) throws -> Int {
+/// The COPY statement that streams the impressions selected by the session settings that
+/// ``setImpressionFilter(_:_:)`` sets, in time order, in binary format.
+let impressionCopyStatement = """
+  COPY (
+      SELECT request_id, coalesce(ad_id, ''), user_id, cat_values, num_values, seq_values, click
+      FROM adpilot.impressions
+      WHERE dataset = current_setting('adpilot.copy_dataset')
+        AND (current_setting('adpilot.copy_split') = ''
+             OR split = current_setting('adpilot.copy_split'))
+        AND time >= current_setting('adpilot.copy_from')::timestamptz
+        AND time < current_setting('adpilot.copy_to')::timestamptz
+      ORDER BY time, request_id, ad_id
+  ) TO STDOUT (FORMAT binary)
+  """
+
+/// Sets the session settings that ``impressionCopyStatement`` reads to `filter`'s values.
+func setImpressionFilter(_ connection: Connection, _ filter: ImpressionFilter) throws {
   try setCopyParameters(
     connection,
     [
@@ -105,19 +115,18 @@ public func streamImpressions(
       "from": filter.from.map(isoInstant) ?? "-infinity",
       "to": filter.to.map(isoInstant) ?? "infinity",
     ])
-  let sql = """
-    COPY (
-        SELECT request_id, coalesce(ad_id, ''), user_id, cat_values, num_values, seq_values, click
-        FROM adpilot.impressions
-        WHERE dataset = current_setting('adpilot.copy_dataset')
-          AND (current_setting('adpilot.copy_split') = ''
-               OR split = current_setting('adpilot.copy_split'))
-          AND time >= current_setting('adpilot.copy_from')::timestamptz
-          AND time < current_setting('adpilot.copy_to')::timestamptz
-        ORDER BY time, request_id, ad_id
-    ) TO STDOUT (FORMAT binary)
-    """
-  return try connection.copyOut(sql) { row in
+}
+
+/// Streams the impressions selected by `filter` in time order, calling `body` for each row.
+///
+/// Returns the number of rows read. Training reads through ``streamEncodedImpressions``, which
+/// builds no strings; this form suits callers that need the values themselves.
+@discardableResult
+public func streamImpressions(
+  _ connection: Connection, _ filter: ImpressionFilter, _ body: (FeatureRow) throws -> Void
+) throws -> Int {
+  try setImpressionFilter(connection, filter)
+  return try connection.copyOut(impressionCopyStatement) { row in
     try body(
       FeatureRow(
         requestId: row.text(0), adId: row.text(1), userId: row.optionalText(2),

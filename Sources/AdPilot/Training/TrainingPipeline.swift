@@ -1,6 +1,6 @@
 // Trains a data set's attention model and its hashed logistic baseline on the same streamed
 // rows, validates both on the same held-out rows, registers both and moves the champion alias.
-// Rows stream from PostgreSQL every epoch, so memory does not grow with the log.
+// Rows stream from PostgreSQL once into an on-disk cache, so memory does not grow with the log.
 
 import CTR
 import Foundation
@@ -29,6 +29,12 @@ public struct TrainOptions: Sendable {
   public var shuffleBuffer = 65_536
   /// Relative log-loss improvement a challenger needs to replace the champion.
   public var promotionMargin = 0.001
+  /// The fraction w of non-clicked training rows kept, in (0, 1]; every click is kept. The
+  /// models store w and correct their predictions with q = p / (p + (1 - p) / w).
+  public var negativeRate = 1.0
+  /// Starts from the current champion's weights instead of fresh ones and trains on the rows
+  /// logged after the champion's training window (see ``TrainingPipeline/run(_:)``).
+  public var warmStart = false
 
   public init(dataset: String) {
     self.dataset = dataset
@@ -55,6 +61,14 @@ public struct TrainOutcome: Sendable {
   public var champion: ModelRecord
   public var championReason: String
   public var validationDescription: String
+  /// The fraction of non-clicks kept (1 without downsampling).
+  public var negativeRate: Double
+  /// Non-clicked training rows that downsampling dropped.
+  public var droppedNegatives: Int
+  /// The champion a warm start began from, or nil for fresh weights.
+  public var warmStartedFrom: ModelRecord?
+  /// The mean training loss of the first step, before its update, per model.
+  public var firstStepLoss: (attention: Float, logistic: Float)
 }
 
 /// Trains, evaluates and registers models for one data set.
@@ -68,6 +82,12 @@ public struct TrainingPipeline {
   }
 
   /// Runs the whole training job described by `options`.
+  ///
+  /// The first epoch streams the training rows from PostgreSQL into a private cache file, and
+  /// later epochs and every validation pass read the cache. With `options.warmStart`, the
+  /// champion of the model name supplies the starting weights of the model of its kind, and
+  /// the other model starts fresh. Adam's moments start at zero. Training then reads the rows
+  /// from the end of the champion's training window up to the validation day.
   public func run(_ options: TrainOptions) throws -> TrainOutcome {
     let dataset = try loadDataset(connection, name: options.dataset)
     guard dataset.hasFeatures else {
@@ -75,8 +95,18 @@ public struct TrainingPipeline {
         "data set '\(dataset.name)' logs no features (it carries an outside model's pCTR); "
           + "train on a data set with features, such as synthetic, criteo or ipinyou_2997")
     }
+    guard options.negativeRate > 0 && options.negativeRate <= 1 else {
+      throw PipelineError(
+        "negative rate must be in (0, 1], got \(options.negativeRate); pass a fraction such "
+          + "as 0.25 to keep a quarter of the non-clicks, or 1 to keep them all")
+    }
     let name = options.modelName ?? dataset.name
-    let windows = try trainingWindows(dataset)
+    var windows = try trainingWindows(dataset)
+    let start = try options.warmStart ? warmStartPoint(name: name, dataset: dataset) : nil
+    if let start {
+      try checkWarmStart(start, dataset: dataset)
+      windows = try warmStartWindows(windows, dataset: dataset, after: start)
+    }
 
     let statistics = try impressionStatistics(connection, windows.train)
     guard statistics.rows > 0 else {
@@ -86,44 +116,57 @@ public struct TrainingPipeline {
     }
     var options = options
     options.batchSize = options.batchSize ?? Self.automaticBatchSize(trainingRows: statistics.rows)
-    let config = trainingConfig(options, baseRate: statistics.clickRate)
+    let config = trainingConfig(options, statistics: statistics)
     logger.debug(
       "training rows counted",
       [
         "train.rows": "\(statistics.rows)", "train.click_rate": format(statistics.clickRate),
         "train.batch_size": "\(config.batchSize)", "train.threads": "\(config.threads)",
+        "train.negative_rate": "\(options.negativeRate)",
       ])
 
-    let attention = try AttentionModel(spec: dataset.spec, config: config, seed: options.seed)
-    let logistic = try LogisticModel(spec: dataset.spec, config: config, seed: options.seed)
-    let attentionTrainer = try Trainer(model: attention, config: config)
-    let logisticTrainer = try Trainer(model: logistic, config: config)
+    let models = try startingModels(dataset: dataset, config: config, options: options, from: start)
+    let attentionTrainer = try Trainer(model: models.attention, config: config)
+    let logisticTrainer = try Trainer(model: models.logistic, config: config)
+
+    let sampling =
+      options.negativeRate < 1
+      ? NegativeSampling(rate: options.negativeRate, seed: options.seed) : nil
+    let rows = try CachedRows(connection: connection, spec: dataset.spec, sampling: sampling)
+    defer { rows.close() }
 
     var best: (attention: [UInt8], logistic: [UInt8]) = (
-      attention.serialized(), logistic.serialized()
+      models.attention.serialized(), models.logistic.serialized()
     )
     var bestLoss = (attention: Double.infinity, logistic: Double.infinity)
     var epochsWithoutGain = 0
     var trainRows = 0
     var epochsRun = 0
+    var firstStepLoss: (attention: Float, logistic: Float)?
     for epoch in 1...max(1, options.maxEpochs) {
       let started = Date()
       var lossSum = (attention: 0.0, logistic: 0.0)
       var batches = 0
-      trainRows = try forEachShuffledBatch(
-        windows.train, spec: dataset.spec, options: options, epoch: epoch
+      trainRows = try rows.forEachTrainingBatch(
+        windows.train, shuffleBuffer: options.shuffleBuffer,
+        batchSize: config.batchSize, seed: options.seed &* 1_000_003 &+ UInt64(epoch)
       ) { batch in
-        lossSum.attention += Double(try attentionTrainer.trainStep(batch))
-        lossSum.logistic += Double(try logisticTrainer.trainStep(batch))
+        let loss = (
+          attention: try attentionTrainer.trainStep(batch),
+          logistic: try logisticTrainer.trainStep(batch)
+        )
+        if firstStepLoss == nil { firstStepLoss = loss }
+        lossSum.attention += Double(loss.attention)
+        lossSum.logistic += Double(loss.logistic)
         batches += 1
       }
       guard trainRows > 0 else {
         throw PipelineError(
-          "data set '\(dataset.name)' has no training rows in \(windows.description); "
-            + "load more days of logs")
+          "data set '\(dataset.name)' has no training rows left in \(windows.description) "
+            + "after negative downsampling; raise --negative-rate or load more days of logs")
       }
       let validation = try predict(
-        models: [attention, logistic], filter: windows.validation, spec: dataset.spec)
+        models: [models.attention, models.logistic], rows: rows, filter: windows.validation)
       let attentionLoss = Metrics.logLoss(
         predictions: validation.predictions[0], labels: validation.labels)
       let logisticLoss = Metrics.logLoss(
@@ -140,11 +183,11 @@ public struct TrainingPipeline {
         ])
       if logisticLoss < bestLoss.logistic {
         bestLoss.logistic = logisticLoss
-        best.logistic = logistic.serialized()
+        best.logistic = models.logistic.serialized()
       }
       if attentionLoss < bestLoss.attention {
         bestLoss.attention = attentionLoss
-        best.attention = attention.serialized()
+        best.attention = models.attention.serialized()
         epochsWithoutGain = 0
       } else {
         epochsWithoutGain += 1
@@ -155,16 +198,21 @@ public struct TrainingPipeline {
     // Early stopping restores the weights of the best epoch of each model.
     let finalAttention = try loadModel(best.attention)
     let finalLogistic = try loadModel(best.logistic)
-    return try evaluateAndRegister(
-      dataset: dataset, name: name, windows: windows, options: options,
-      models: (finalAttention, finalLogistic), trainRows: trainRows, epochs: epochsRun)
+    var outcome = try evaluateAndRegister(
+      dataset: dataset, name: name, windows: windows, options: options, rows: rows,
+      models: (finalAttention, finalLogistic), trainRows: trainRows, epochs: epochsRun,
+      warmStartedFrom: start?.record)
+    outcome.droppedNegatives = rows.trainCounts.droppedNegatives
+    outcome.firstStepLoss = firstStepLoss ?? (0, 0)
+    return outcome
   }
 
   // MARK: - Steps
 
   private func evaluateAndRegister(
     dataset: DatasetInfo, name: String, windows: TrainingWindows, options: TrainOptions,
-    models: (attention: any ClickModel, logistic: any ClickModel), trainRows: Int, epochs: Int
+    rows: CachedRows, models: (attention: any ClickModel, logistic: any ClickModel),
+    trainRows: Int, epochs: Int, warmStartedFrom: ModelRecord?
   ) throws -> TrainOutcome {
     try connection.transaction {
       try connection.advisoryXactLock(Connection.advisoryKey("adpilot.model:\(name)"))
@@ -179,8 +227,7 @@ public struct TrainingPipeline {
 
       var candidates: [any ClickModel] = [models.attention, models.logistic]
       if let current { candidates.append(current.model) }
-      let validation = try predict(
-        models: candidates, filter: windows.validation, spec: dataset.spec)
+      let validation = try predict(models: candidates, rows: rows, filter: windows.validation)
       guard !validation.labels.isEmpty else {
         throw PipelineError(
           "data set '\(dataset.name)' has no validation rows in \(windows.description)")
@@ -193,7 +240,8 @@ public struct TrainingPipeline {
           "validation log loss is not finite (\(report.logLoss)); the model was not registered")
       }
 
-      let hyper = hyperparameters(options)
+      var hyper = hyperparameters(options)
+      if let warmStartedFrom { hyper["warm_start_from"] = warmStartedFrom.id }
       let window = (from: windows.trainFrom, to: windows.trainTo)
       let attentionRecord = try registry.register(
         models.attention, name: name, metrics: metricsDictionary(reports[0]),
@@ -239,41 +287,9 @@ public struct TrainingPipeline {
           label: models.attention.kind.rawValue, record: attentionRecord, report: reports[0]),
         logistic: ModelEvaluation(label: "logistic", record: logisticRecord, report: reports[1]),
         previousChampion: previous, champion: champion, championReason: reason,
-        validationDescription: windows.description)
+        validationDescription: windows.description, negativeRate: options.negativeRate,
+        droppedNegatives: 0, warmStartedFrom: warmStartedFrom, firstStepLoss: (0, 0))
     }
-  }
-
-  /// Calls `body` with shuffled batches of the rows selected by `filter`; returns the row count.
-  private func forEachShuffledBatch(
-    _ filter: ImpressionFilter, spec: FeatureSpec, options: TrainOptions, epoch: Int,
-    _ body: (EncodedBatch) throws -> Void
-  ) throws -> Int {
-    let encoder = FeatureEncoder(spec: spec)
-    var generator = SeededGenerator(seed: options.seed &* 1_000_003 &+ UInt64(epoch))
-    var buffer: [FeatureRow] = []
-    buffer.reserveCapacity(options.shuffleBuffer)
-    let batchSize = options.batchSize ?? TrainingConfig().batchSize
-    var batch = EncodedBatch(spec: spec, capacity: batchSize)
-
-    func flush() throws {
-      buffer.shuffle(using: &generator)
-      for row in buffer {
-        encoder.append(cat: row.cat, num: row.num, seq: row.seq, label: row.label, to: &batch)
-        if batch.count == batchSize {
-          try body(batch)
-          batch.removeAll()
-        }
-      }
-      buffer.removeAll(keepingCapacity: true)
-    }
-
-    let count = try streamImpressions(connection, filter) { row in
-      buffer.append(row)
-      if buffer.count == options.shuffleBuffer { try flush() }
-    }
-    try flush()
-    if batch.count > 0 { try body(batch) }
-    return count
   }
 
   /// Returns the batch size used when the caller sets none: the largest power of two that
@@ -290,13 +306,20 @@ public struct TrainingPipeline {
     return size
   }
 
-  private func trainingConfig(_ options: TrainOptions, baseRate: Double) -> TrainingConfig {
+  private func trainingConfig(
+    _ options: TrainOptions, statistics: ImpressionStatistics
+  ) -> TrainingConfig {
+    // The models see the click rate of the kept rows: clicks / (clicks + w * non-clicks).
+    let keptNegatives = Double(statistics.rows - statistics.clicks) * options.negativeRate
+    let clicks = Double(statistics.clicks)
+    let baseRate = clicks + keptNegatives > 0 ? clicks / (clicks + keptNegatives) : 0
     var config = TrainingConfig()
     config.batchSize = options.batchSize ?? config.batchSize
     config.learningRate = options.learningRate
     config.logisticLearningRate = options.logisticLearningRate
     config.threads = options.threads
     config.seed = options.seed
+    config.negativeSampleRate = Float(options.negativeRate)
     // A click rate of exactly 0 or 1 has no finite log-odds; the bias then starts at 0.
     config.baseRate = baseRate > 0 && baseRate < 1 ? Float(baseRate) : nil
     return config
@@ -309,7 +332,7 @@ public struct TrainingPipeline {
       "logistic_learning_rate": "\(options.logisticLearningRate)",
       "threads": "\(options.threads)",
       "seed": "\(options.seed)", "max_epochs": "\(options.maxEpochs)",
-      "patience": "\(options.patience)",
+      "patience": "\(options.patience)", "negative_rate": "\(options.negativeRate)",
     ]
   }
 
@@ -332,34 +355,19 @@ public struct TrainingPipeline {
   }
 
   private func predict(
-    models: [any ClickModel], filter: ImpressionFilter, spec: FeatureSpec
+    models: [any ClickModel], rows: CachedRows, filter: ImpressionFilter
   ) throws -> ValidationPredictions {
-    let encoder = FeatureEncoder(spec: spec)
     var result = ValidationPredictions(predictions: Array(repeating: [], count: models.count))
     var groups: [UInt64] = []
     var sawUser = false
-    let batchSize = 4096
-    var batch = EncodedBatch(spec: spec, capacity: batchSize)
-
-    func score() {
+    try rows.forEachValidationBatch(filter, batchSize: 4096) { batch, batchGroups in
       for (index, model) in models.enumerated() {
         result.predictions[index].append(contentsOf: model.predict(batch))
       }
       result.labels.append(contentsOf: batch.labels)
-      batch.removeAll()
+      groups.append(contentsOf: batchGroups)
+      if !sawUser { sawUser = batchGroups.contains { $0 != 0 } }
     }
-
-    try streamImpressions(connection, filter) { row in
-      encoder.append(cat: row.cat, num: row.num, seq: row.seq, label: row.label, to: &batch)
-      if let user = row.userId, !user.isEmpty {
-        sawUser = true
-        groups.append(stableHash(user))
-      } else {
-        groups.append(0)
-      }
-      if batch.count == batchSize { score() }
-    }
-    if batch.count > 0 { score() }
     result.groups = sawUser ? groups : nil
     return result
   }

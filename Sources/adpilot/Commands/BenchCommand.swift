@@ -11,7 +11,8 @@ let benchCommand = Command(
     + "       adpilot bench gemm --shape MxKxN [--steps N]\n"
     + "       adpilot bench allocate [--campaigns N] [--seed N] [--constrained] "
     + "[--problem-out FILE]\n"
-    + "       adpilot bench pacing [--impressions N] [--days N] [--budget-fraction F]",
+    + "       adpilot bench pacing [--impressions N] [--days N] [--budget-fraction F]\n"
+    + "       adpilot bench load --dataset NAME [--repeats N] [--batch-size N]",
   options: [
     .value("threads", "N", "threads per step (default 1)"),
     .value("steps", "N", "batches measured (default 20)"),
@@ -25,6 +26,8 @@ let benchCommand = Command(
     .value(
       "budget-fraction", "F", "bench pacing: budget as a fraction of the day's cost (default 1/4)"),
     .value("shape", "MxKxN", "bench gemm: an [M x K] by [K x N] product, e.g. 1024x288x200"),
+    .value("dataset", "NAME", "bench load: the data set whose training rows are read"),
+    .value("repeats", "N", "bench load: runs of each reader, the fastest kept (default 3)"),
   ],
   maxPositionals: 1,
   run: { parsed, context in
@@ -48,6 +51,8 @@ let benchCommand = Command(
       try runAllocationBench(parsed, context)
     case "pacing":
       try runPacingBench(parsed, context)
+    case "load":
+      try runLoadBench(parsed, context, batchSize: batchSize)
     case "gemm":
       let shape = try required(parsed, "shape").split(separator: "x").compactMap { Int($0) }
       guard shape.count == 3, shape.allSatisfy({ $0 >= 1 }) else {
@@ -57,6 +62,28 @@ let benchCommand = Command(
       let rate = GemmBenchmark.gflops(m: shape[0], k: shape[1], n: shape[2], repeats: steps)
       context.print("gflops=\(String(format: "%.1f", rate))")
     default:
-      throw UsageError(message: "expected train, score, gemm, allocate or pacing")
+      throw UsageError(message: "expected train, score, gemm, allocate, pacing or load")
     }
   })
+
+/// Reads a data set's training rows as training does and as a bare COPY, and prints both rates.
+func runLoadBench(_ parsed: ParsedArguments, _ context: Context, batchSize: Int) throws {
+  let dataset = try required(parsed, "dataset")
+  let repeats = try parsed.int("repeats", default: 3)
+  guard repeats >= 1 else { throw UsageError(message: "--repeats must be at least 1") }
+  let connection = try context.connect()
+  defer { connection.close() }
+  let result = try LoadBenchmark.run(
+    connection: connection, dataset: dataset, batchSize: batchSize, repeats: repeats)
+  let megabytes = Double(result.copyBytes) / 1_048_576
+  context.print(
+    "rows=\(result.rows) copy_mib=\(String(format: "%.1f", megabytes)) "
+      + "batches=\(result.batches) repeats=\(repeats)")
+  context.print(
+    "bare_copy rows_per_s=\(Int(result.copyRowsPerSecond)) "
+      + "(\(String(format: "%.2f", result.copySeconds)) s)")
+  context.print(
+    "training_load rows_per_s=\(Int(result.loadRowsPerSecond)) "
+      + "(\(String(format: "%.2f", result.loadSeconds)) s)")
+  context.print("ratio=\(String(format: "%.3f", result.ratio))")
+}

@@ -10,7 +10,7 @@ let trainCommand = Command(
   summary: "train the attention CTR model and its logistic baseline from logged impressions",
   usage:
     "train --dataset NAME [--model-name NAME] [--epochs N] [--batch-size N] [--threads N] "
-    + "[--seed N]",
+    + "[--seed N] [--negative-rate W] [--warm-start]",
   options: [
     .value("dataset", "NAME", "data set to train on (see `adpilot summary`)"),
     .value("model-name", "NAME", "registry name of the models (default: the data set's name)"),
@@ -29,8 +29,17 @@ let trainCommand = Command(
       "threads per training step (default: the number of processors, here "
         + "\(ProcessInfo.processInfo.activeProcessorCount)); a seed and a thread count fix the "
         + "model bit for bit"),
-    .value("seed", "N", "seed of initialization and shuffling (default 1)"),
+    .value("seed", "N", "seed of initialization, shuffling and negative sampling (default 1)"),
     .value("promotion-margin", "X", "relative log-loss gain a challenger needs (default 0.001)"),
+    .value(
+      "negative-rate", "W",
+      "keep every click and each non-click with probability W, 0 < W <= 1, chosen from the "
+        + "impression id and --seed (default 1); predictions are corrected for W and "
+        + "validation rows are never sampled"),
+    .flag(
+      "warm-start",
+      "start from the champion's weights (fresh Adam moments) and train on the rows logged "
+        + "after its training window"),
   ],
   run: { parsed, context in
     var options = TrainOptions(dataset: try required(parsed, "dataset"))
@@ -47,6 +56,12 @@ let trainCommand = Command(
     options.seed = UInt64(try parsed.int("seed", default: Int(options.seed)))
     options.promotionMargin = try parsed.double(
       "promotion-margin", default: options.promotionMargin)
+    options.negativeRate = try parsed.double("negative-rate", default: options.negativeRate)
+    options.warmStart = parsed.flag("warm-start")
+    guard options.negativeRate > 0 && options.negativeRate <= 1 else {
+      throw UsageError(
+        message: "--negative-rate must be in (0, 1], got \(options.negativeRate)")
+    }
     guard (1...100).contains(options.maxEpochs) else {
       throw UsageError(message: "--epochs must be between 1 and 100, got \(options.maxEpochs)")
     }
@@ -102,6 +117,17 @@ func printTrainOutcome(_ outcome: TrainOutcome, _ context: Context) {
     "data set \(outcome.dataset.name): trained on \(outcome.trainRows) rows for "
       + "\(outcome.epochs) epochs; validated on \(outcome.validationRows) rows")
   context.print(outcome.validationDescription)
+  if let start = outcome.warmStartedFrom {
+    context.print(
+      "warm start from champion \(start.id): first-step training loss attention "
+        + "\(fixed(Double(outcome.firstStepLoss.attention))), logistic "
+        + "\(fixed(Double(outcome.firstStepLoss.logistic)))")
+  }
+  if outcome.negativeRate < 1 {
+    context.print(
+      "negative downsampling: kept each non-click with probability \(outcome.negativeRate) "
+        + "and dropped \(outcome.droppedNegatives) of them; predictions are corrected for it")
+  }
   if outcome.attention.record.kind == "dnn" {
     context.print("no user or ad fields in this data set, so the model ran as a plain DNN")
   }

@@ -1,0 +1,122 @@
+// Warm start: training begins from the current champion's weights and reads only the rows logged
+// after the champion's training window. A champion whose spec or shape differs is rejected.
+
+import CTR
+import Foundation
+import Postgres
+
+/// The champion a warm start begins from, with the end of its training window.
+struct WarmStartPoint {
+  var record: ModelRecord
+  var model: any ClickModel
+  /// The exclusive end of the rows the champion was trained on, when recorded.
+  var trainTo: Date?
+}
+
+extension TrainingPipeline {
+  /// Loads the champion of `name` for a warm start, or fails when the name has none.
+  func warmStartPoint(name: String, dataset: DatasetInfo) throws -> WarmStartPoint {
+    guard let champion = try ModelRegistry(connection: connection).champion(of: name) else {
+      throw PipelineError(
+        "warm start: model name '\(name)' has no champion; train once without --warm-start")
+    }
+    let row = try connection.query(
+      "SELECT extract(epoch FROM train_to)::float8 FROM adpilot.models WHERE id = $1",
+      [.text(champion.record.id)]
+    ).first
+    let trainTo = try row.flatMap { try $0.isNull(0) ? nil : $0.double(0) }
+    return WarmStartPoint(
+      record: champion.record, model: champion.model,
+      trainTo: trainTo.map { Date(timeIntervalSince1970: $0) })
+  }
+
+  /// Narrows the training rows to those logged from the end of the champion's window up to
+  /// the validation day. Data sets validated by split keep their whole 'train' split.
+  func warmStartWindows(
+    _ windows: TrainingWindows, dataset: DatasetInfo, after start: WarmStartPoint
+  ) throws -> TrainingWindows {
+    guard dataset.validation != "split", let trainTo = start.trainTo else { return windows }
+    guard trainTo < windows.trainTo else {
+      throw PipelineError(
+        "warm start: champion '\(start.record.id)' was trained on rows up to "
+          + "\(isoInstant(trainTo)), so no newer day is left before the validation day "
+          + "\(isoInstant(windows.trainTo)); load a later day of logs first")
+    }
+    var result = windows
+    result.train.from = trainTo
+    result.trainFrom = trainTo
+    result.description =
+      "training rows: from \(isoInstant(trainTo)) (the end of champion "
+      + "\(start.record.id)'s window) to \(isoInstant(windows.trainTo)); validation rows: the "
+      + "last day, from \(isoInstant(windows.trainTo))"
+    return result
+  }
+
+  /// Returns the models training starts from: fresh ones, with the champion in place of the
+  /// model of its kind on a warm start.
+  func startingModels(
+    dataset: DatasetInfo, config: TrainingConfig, options: TrainOptions, from start: WarmStartPoint?
+  ) throws -> (attention: any ClickModel, logistic: any ClickModel) {
+    var attention: any ClickModel = try AttentionModel(
+      spec: dataset.spec, config: config, seed: options.seed)
+    var logistic: any ClickModel = try LogisticModel(
+      spec: dataset.spec, config: config, seed: options.seed)
+    if let start {
+      if start.model.kind == .logistic {
+        logistic = start.model
+      } else {
+        attention = start.model
+      }
+    }
+    return (attention, logistic)
+  }
+
+  /// Throws when the champion cannot continue training on `dataset`: another feature spec, or
+  /// other hidden-layer widths than the ones training builds (``TrainingConfig``'s).
+  func checkWarmStart(_ start: WarmStartPoint, dataset: DatasetInfo) throws {
+    let config = TrainingConfig()
+    let id = start.record.id
+    if let difference = Self.specDifference(champion: start.model.spec, dataset: dataset.spec) {
+      throw PipelineError(
+        "warm start: champion '\(id)' has another feature spec than data set "
+          + "'\(dataset.name)': \(difference); train without --warm-start to start fresh")
+    }
+    if let champion = start.model as? AttentionModel {
+      if champion.mlpHidden != config.mlpHidden
+        || champion.attentionHidden != config.attentionHidden
+      {
+        throw PipelineError(
+          "warm start: champion '\(id)' has hidden widths MLP \(champion.mlpHidden), attention "
+            + "\(champion.attentionHidden), but training builds MLP \(config.mlpHidden), "
+            + "attention \(config.attentionHidden); train without --warm-start to start fresh")
+      }
+    }
+  }
+
+  /// Describes the first difference between two specs, or returns nil when they are equal.
+  static func specDifference(champion: FeatureSpec, dataset: FeatureSpec) -> String? {
+    func fields(_ spec: FeatureSpec) -> [String] {
+      spec.categorical.map { "categorical '\($0.name)' (\($0.buckets) buckets)" }
+        + spec.numeric.map { "numeric '\($0.name)' (\($0.buckets) buckets)" }
+        + spec.sequence.map { "sequence '\($0.name)' (shares '\($0.sharesEmbeddingWith)')" }
+    }
+    let left = fields(champion)
+    let right = fields(dataset)
+    for index in 0..<max(left.count, right.count) {
+      let mine = index < left.count ? left[index] : "no field"
+      let theirs = index < right.count ? right[index] : "no field"
+      if mine != theirs {
+        return "field \(index + 1) is \(mine) in the champion but \(theirs) in the data set"
+      }
+    }
+    if champion.maxSequenceLength != dataset.maxSequenceLength {
+      return "maximum sequence length \(champion.maxSequenceLength) in the champion but "
+        + "\(dataset.maxSequenceLength) in the data set"
+    }
+    if champion.embeddingDimension != dataset.embeddingDimension {
+      return "embedding dimension \(champion.embeddingDimension) in the champion but "
+        + "\(dataset.embeddingDimension) in the data set"
+    }
+    return champion == dataset ? nil : "the field roles differ"
+  }
+}

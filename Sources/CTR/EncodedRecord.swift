@@ -1,0 +1,123 @@
+// Fixed-width records of encoded rows, for callers that keep encoded rows outside a batch (an
+// on-disk cache) and encode straight from UTF-8 bytes. It hashes exactly like FeatureEncoder.append.
+
+extension FeatureEncoder {
+  /// The number of Int32 words in one record: the label's bit pattern, one row per field, the
+  /// number of behaviour items, then the padded behaviour rows.
+  public var recordWidth: Int { 2 + spec.fieldCount + recordSequenceStride }
+
+  var recordMaxSequenceLength: Int {
+    spec.sequence.isEmpty ? 0 : spec.maxSequenceLength
+  }
+
+  var recordSequenceStride: Int { recordMaxSequenceLength * spec.sequence.count }
+
+  /// Returns the global embedding row of a categorical value given as UTF-8 bytes. Nil and
+  /// empty bytes map to the field's row 0, as nil and "" do in ``categoricalRow(field:value:)``.
+  public func categoricalRow(field: Int, utf8: UnsafeRawBufferPointer?) -> Int {
+    let offset = layout.offsets[field]
+    guard let utf8, !utf8.isEmpty else { return offset }
+    var state = seeds[field]
+    for byte in utf8 {
+      state = (state ^ UInt64(byte)) &* FNV1a.prime
+    }
+    return offset + 1 + Int(state % UInt64(layout.buckets[field] - 1))
+  }
+}
+
+/// The writer of one record: values arrive in the order of the logged arrays (categorical,
+/// numeric, then the item-major behaviour list) and ``finish(label:)`` completes the record.
+///
+/// Missing trailing values count as missing, extra values are ignored, an item whose sub-fields
+/// are all missing is dropped as padding, and a trailing partial item is dropped, exactly as in
+/// ``FeatureEncoder/append(cat:num:seq:label:to:)``.
+public struct EncodedRecordWriter {
+  private let encoder: FeatureEncoder
+  private let record: UnsafeMutablePointer<Int32>
+  private let categoricalCount: Int
+  private let numericCount: Int
+  private let subfields: Int
+  private let maxLength: Int
+  private let lengthPosition: Int
+  private var categorical = 0
+  private var numeric = 0
+  /// The record position of the current behaviour item's first sub-field.
+  private var itemPosition: Int
+  private var sub = 0
+  private var itemAllMissing = true
+  private var realItems = 0
+
+  /// Starts a record in `record`, which has room for ``FeatureEncoder/recordWidth`` words.
+  public init(encoder: FeatureEncoder, record: UnsafeMutablePointer<Int32>) {
+    self.encoder = encoder
+    self.record = record
+    categoricalCount = encoder.spec.categorical.count
+    numericCount = encoder.spec.numeric.count
+    subfields = encoder.spec.sequence.count
+    maxLength = encoder.recordMaxSequenceLength
+    lengthPosition = 1 + categoricalCount + numericCount
+    itemPosition = lengthPosition + 1
+  }
+
+  /// Encodes the next categorical value; nil and empty bytes are missing.
+  public mutating func appendCategorical(_ utf8: UnsafeRawBufferPointer?) {
+    guard categorical < categoricalCount else { return }
+    record[1 + categorical] = Int32(encoder.categoricalRow(field: categorical, utf8: utf8))
+    categorical += 1
+  }
+
+  /// Encodes the next numeric value; nil and NaN are missing.
+  public mutating func appendNumeric(_ value: Double?) {
+    guard numeric < numericCount else { return }
+    record[1 + categoricalCount + numeric] = Int32(
+      encoder.numericRow(field: numeric, value: value))
+    numeric += 1
+  }
+
+  /// Encodes the next value of the flattened behaviour list.
+  public mutating func appendSequenceValue(_ utf8: UnsafeRawBufferPointer?) {
+    guard subfields > 0 && realItems < maxLength else { return }
+    let field = encoder.layout.sequenceFieldIndex[sub]
+    let row = encoder.categoricalRow(field: field, utf8: utf8)
+    if row != encoder.layout.offsets[field] { itemAllMissing = false }
+    record[itemPosition + sub] = Int32(row)
+    sub += 1
+    guard sub == subfields else { return }
+    // A whole item is written: keep it unless every sub-field was missing, in which case the
+    // next item overwrites it.
+    if !itemAllMissing {
+      realItems += 1
+      itemPosition += subfields
+    }
+    sub = 0
+    itemAllMissing = true
+  }
+
+  /// Fills the fields that received no value, pads the behaviour slots with 0 and stores the
+  /// label.
+  public mutating func finish(label: Float) {
+    record[0] = Int32(bitPattern: label.bitPattern)
+    while categorical < categoricalCount { appendCategorical(nil) }
+    while numeric < numericCount { appendNumeric(nil) }
+    record[lengthPosition] = Int32(realItems)
+    let end = lengthPosition + 1 + maxLength * subfields
+    var position = itemPosition
+    while position < end {
+      record[position] = 0
+      position += 1
+    }
+  }
+}
+
+extension EncodedBatch {
+  /// Appends one record written by ``EncodedRecordWriter`` for the batch's spec.
+  public mutating func appendRecord(_ record: UnsafePointer<Int32>) {
+    labels.append(Float(bitPattern: UInt32(bitPattern: record[0])))
+    fieldRows.append(contentsOf: UnsafeBufferPointer(start: record + 1, count: fieldCount))
+    let lengthPosition = 1 + fieldCount
+    sequenceLengths.append(record[lengthPosition])
+    sequenceRows.append(
+      contentsOf: UnsafeBufferPointer(start: record + lengthPosition + 1, count: sequenceStride))
+    finishRow()
+  }
+}

@@ -1,0 +1,359 @@
+// Tests of the training data path: byte-level encoding, the on-disk cache and its shuffle,
+// negative downsampling with its correction, and warm starts from a registered champion.
+
+import CTR
+import Foundation
+import Postgres
+import TestSupport
+import Testing
+
+@testable import AdPilot
+@testable import CTR
+
+// MARK: - Without a database
+
+/// Encodes one row both ways: `FeatureEncoder.append` on strings and `EncodedRecordWriter` on
+/// bytes.
+private func encodeBothWays(
+  spec: FeatureSpec, cat: [String?], num: [Double?], seq: [String?], label: Float
+) -> (strings: EncodedBatch, bytes: EncodedBatch) {
+  let encoder = FeatureEncoder(spec: spec)
+  var fromStrings = EncodedBatch(spec: spec, capacity: 1)
+  encoder.append(cat: cat, num: num, seq: seq, label: label, to: &fromStrings)
+  var record = [Int32](repeating: -7, count: encoder.recordWidth)
+  record.withUnsafeMutableBufferPointer { buffer in
+    guard let start = buffer.baseAddress else { return }
+    var writer = EncodedRecordWriter(encoder: encoder, record: start)
+    for value in cat {
+      guard let value else {
+        writer.appendCategorical(nil)
+        continue
+      }
+      Array(value.utf8).withUnsafeBytes { writer.appendCategorical($0) }
+    }
+    for value in num { writer.appendNumeric(value) }
+    for value in seq {
+      guard let value else {
+        writer.appendSequenceValue(nil)
+        continue
+      }
+      Array(value.utf8).withUnsafeBytes { writer.appendSequenceValue($0) }
+    }
+    writer.finish(label: label)
+  }
+  var fromBytes = EncodedBatch(spec: spec, capacity: 1)
+  record.withUnsafeBufferPointer { buffer in
+    if let start = buffer.baseAddress { fromBytes.appendRecord(start) }
+  }
+  return (fromStrings, fromBytes)
+}
+
+@Test func byteEncodingMatchesStringEncoding() {
+  let spec = FeatureSpec(
+    categorical: [
+      CategoricalField(name: "user", role: .user, buckets: 97),
+      CategoricalField(name: "ad_category", role: .ad, buckets: 31),
+      CategoricalField(name: "ad_brand", role: .ad, buckets: 53),
+    ],
+    numeric: [NumericField(name: "price", role: .context, buckets: 12)],
+    sequence: [
+      SequenceField(name: "hist_category", sharesEmbeddingWith: "ad_category"),
+      SequenceField(name: "hist_brand", sharesEmbeddingWith: "ad_brand"),
+    ],
+    maxSequenceLength: 3)
+  let cases: [(cat: [String?], num: [Double?], seq: [String?])] = [
+    (["u1", "c2", "b3"], [4.5], ["c1", "b1", "c2", "b2"]),
+    ([nil, "", "bé"], [nil], []),
+    (["u1"], [], [nil, nil, "c9", nil, "", "", "c1", "b1", "c2", "b2", "c3", "b3"]),
+    (["u1", "c2", "b3", "extra"], [0, 9], ["c1", "b1", "c2"]),
+  ]
+  for (index, row) in cases.enumerated() {
+    let result = encodeBothWays(
+      spec: spec, cat: row.cat, num: row.num, seq: row.seq, label: Float(index % 2))
+    #expect(result.bytes.fieldRows == result.strings.fieldRows, "case \(index)")
+    #expect(result.bytes.sequenceRows == result.strings.sequenceRows, "case \(index)")
+    #expect(result.bytes.sequenceLengths == result.strings.sequenceLengths, "case \(index)")
+    #expect(result.bytes.labels == result.strings.labels, "case \(index)")
+  }
+}
+
+@Test func correctionMatchesHandValues() {
+  // q = p / (p + (1 - p) / w): p = 0.5, w = 0.25 gives 0.5 / 2.5 = 0.2; p = 0.75, w = 0.5 gives
+  // 0.75 / 1.25 = 0.6; p = 0.1, w = 0.1 gives 0.1 / 9.1.
+  let cases: [(logit: Float, rate: Float, expected: Float)] = [
+    (0, 0.25, 0.2), (log(3), 0.5, 0.6), (-log(9), 0.1, 0.1 / 9.1), (0, 1, 0.5),
+  ]
+  for item in cases {
+    let q = Probability.corrected(logit: item.logit, negativeSampleRate: item.rate)
+    #expect(abs(q - item.expected) < 1e-6, "logit \(item.logit), w \(item.rate): got \(q)")
+  }
+}
+
+@Test func negativeSamplingIsDeterministic() {
+  let sampling = NegativeSampling(rate: 0.25, seed: 5)
+  let ids = (0..<100_000).map { "r\($0)" }
+  let kept = ids.filter { sampling.keeps(requestId: $0, adId: "ad7") }
+  let again = ids.filter { sampling.keeps(requestId: $0, adId: "ad7") }
+  let otherSeed = ids.filter {
+    NegativeSampling(rate: 0.25, seed: 6).keeps(requestId: $0, adId: "ad7")
+  }
+  #expect(kept == again)
+  #expect(kept != otherSeed)
+  // 25,000 expected; the binomial standard deviation is about 137.
+  #expect(abs(kept.count - 25_000) < 700, "kept \(kept.count)")
+  #expect(ids.allSatisfy { NegativeSampling(rate: 1, seed: 5).keeps(requestId: $0, adId: "") })
+}
+
+@Test func warmStartSpecDifferenceNamesField() {
+  let champion = FeatureSpec(
+    categorical: [CategoricalField(name: "ad_id", role: .ad, buckets: 1000)])
+  var dataset = champion
+  dataset.categorical[0].buckets = 2000
+  #expect(
+    TrainingPipeline.specDifference(champion: champion, dataset: dataset)
+      == "field 1 is categorical 'ad_id' (1000 buckets) in the champion but categorical "
+      + "'ad_id' (2000 buckets) in the data set")
+  #expect(TrainingPipeline.specDifference(champion: champion, dataset: champion) == nil)
+}
+
+// MARK: - On a real PostgreSQL
+
+@Suite(.serialized)
+struct TrainingDataTests {
+  static let suite = "training_data"
+  static let logger = Logger(minimumLevel: .warning)
+
+  /// Four generated days; the last day is held back in `held_impressions` until a test needs it.
+  static let prepared: Result<Void, any Error> = Result {
+    let connection = try TestDatabase.connect(suite: suite)
+    defer { connection.close() }
+    let config = SyntheticConfig(
+      users: 600, ads: 60, days: 4, impressionsPerDay: 3_000, maxSequenceLength: 8, seed: 11,
+      requests: 10, candidatesPerRequest: 2)
+    try SyntheticGenerator(config).generate(into: connection)
+    try connection.execute(
+      """
+      CREATE TABLE held_impressions AS
+      SELECT * FROM adpilot.impressions WHERE time >= '2026-01-08T00:00:00Z'
+      """)
+    try connection.execute(
+      "DELETE FROM adpilot.impressions WHERE time >= '2026-01-08T00:00:00Z'")
+  }
+
+  func connect() throws -> Connection {
+    try Self.prepared.get()
+    return try TestDatabase.connect(suite: Self.suite)
+  }
+
+  func filter(_ connection: Connection) throws -> TrainingWindows {
+    let dataset = try loadDataset(connection, name: "synthetic")
+    return try TrainingPipeline(connection: connection, logger: Self.logger)
+      .trainingWindows(dataset)
+  }
+
+  @Test func cachedPassRepeatsStreamedPass() throws {
+    let connection = try connect()
+    defer { connection.close() }
+    let dataset = try loadDataset(connection, name: "synthetic")
+    let windows = try filter(connection)
+    let rows = try CachedRows(connection: connection, spec: dataset.spec, sampling: nil)
+    defer { rows.close() }
+    var streamed = EncodedBatch(spec: dataset.spec, capacity: 0)
+    var cached = EncodedBatch(spec: dataset.spec, capacity: 0)
+    let first = try rows.forEachTrainingBatch(
+      windows.train, shuffleBuffer: 1000, batchSize: 256, seed: 9
+    ) { streamed.append(contentsOf: $0) }
+    let second = try rows.forEachTrainingBatch(
+      windows.train, shuffleBuffer: 1000, batchSize: 256, seed: 9
+    ) { cached.append(contentsOf: $0) }
+    let statistics = try impressionStatistics(connection, windows.train)
+    #expect(first == statistics.rows)
+    #expect(second == statistics.rows)
+    #expect(streamed.count == statistics.rows)
+    #expect(cached.labels == streamed.labels)
+    #expect(cached.fieldRows == streamed.fieldRows)
+    #expect(cached.sequenceRows == streamed.sequenceRows)
+    #expect(cached.sequenceLengths == streamed.sequenceLengths)
+    #expect(Int(streamed.labels.reduce(0, +)) == statistics.clicks)
+  }
+
+  @Test func encodedStreamMatchesStringRows() throws {
+    let connection = try connect()
+    defer { connection.close() }
+    let dataset = try loadDataset(connection, name: "synthetic")
+    let windows = try filter(connection)
+    let encoder = FeatureEncoder(spec: dataset.spec)
+    var expected = EncodedBatch(spec: dataset.spec, capacity: 0)
+    var expectedGroups: [UInt64] = []
+    try streamImpressions(connection, windows.validation) { row in
+      encoder.append(cat: row.cat, num: row.num, seq: row.seq, label: row.label, to: &expected)
+      expectedGroups.append(row.userId.map { $0.isEmpty ? 0 : stableHash($0) } ?? 0)
+    }
+    let rows = try CachedRows(connection: connection, spec: dataset.spec, sampling: nil)
+    defer { rows.close() }
+    var actual = EncodedBatch(spec: dataset.spec, capacity: 0)
+    var groups: [UInt64] = []
+    try rows.forEachValidationBatch(windows.validation, batchSize: 700) { batch, batchGroups in
+      actual.append(contentsOf: batch)
+      groups += batchGroups
+    }
+    #expect(expected.count == (try impressionStatistics(connection, windows.validation).rows))
+    #expect(actual.count == expected.count)
+    #expect(actual.fieldRows == expected.fieldRows)
+    #expect(actual.sequenceRows == expected.sequenceRows)
+    #expect(actual.sequenceLengths == expected.sequenceLengths)
+    #expect(actual.labels == expected.labels)
+    #expect(groups == expectedGroups)
+  }
+
+  @Test func cacheDirectoryRemovedAfterError() throws {
+    let connection = try connect()
+    defer { connection.close() }
+    let dataset = try loadDataset(connection, name: "synthetic")
+    let windows = try filter(connection)
+    let rows = try CachedRows(connection: connection, spec: dataset.spec, sampling: nil)
+    let path = rows.directory.path
+    #expect(FileManager.default.fileExists(atPath: path))
+    struct Stop: Error {}
+    #expect(throws: Stop.self) {
+      _ = try rows.forEachTrainingBatch(
+        windows.train, shuffleBuffer: 100, batchSize: 16, seed: 1
+      ) { _ in throw Stop() }
+    }
+    rows.close()
+    #expect(!FileManager.default.fileExists(atPath: path))
+    // The connection is usable after the abandoned COPY.
+    #expect(try impressionStatistics(connection, windows.validation).rows > 2_000)
+  }
+
+  @Test func downsampledModelStaysCalibrated() throws {
+    let connection = try connect()
+    defer { connection.close() }
+    let windows = try filter(connection)
+    var options = TrainOptions(dataset: "synthetic")
+    options.modelName = "sampled"
+    options.maxEpochs = 2
+    options.batchSize = 256
+    options.negativeRate = 0.25
+    let outcome = try TrainingPipeline(connection: connection, logger: Self.logger).run(options)
+
+    // The rows dropped are exactly the non-clicks that the sampling rule rejects.
+    let sampling = NegativeSampling(rate: 0.25, seed: options.seed)
+    var dropped = 0
+    try streamImpressions(connection, windows.train) { row in
+      if row.label == 0 && !sampling.keeps(requestId: row.requestId, adId: row.adId) {
+        dropped += 1
+      }
+    }
+    let statistics = try impressionStatistics(connection, windows.train)
+    #expect(outcome.droppedNegatives == dropped)
+    #expect(outcome.trainRows == statistics.rows - dropped)
+    #expect(
+      outcome.validationRows == (try impressionStatistics(connection, windows.validation).rows))
+
+    let model = try ModelRegistry(connection: connection).load(id: outcome.attention.record.id)
+    #expect((model as? AttentionModel)?.negativeSampleRate == 0.25)
+    var batch = EncodedBatch(spec: model.spec, capacity: 3_000)
+    let encoder = FeatureEncoder(spec: model.spec)
+    try streamImpressions(connection, windows.validation) { row in
+      encoder.append(cat: row.cat, num: row.num, seq: row.seq, label: row.label, to: &batch)
+    }
+    let predicted = model.predict(batch).reduce(0.0) { $0 + Double($1) }
+    let clicks = batch.labels.reduce(0.0) { $0 + Double($1) }
+    // The validation day has about 50 clicks, so Poisson noise alone is about 14%. Corrected
+    // predictions must add up to the clicks within 25%; uncorrected ones would come out about
+    // 1 / (p + 0.25 (1 - p)), nearly 4 times, too high.
+    #expect(abs(predicted / clicks - 1) < 0.25, "predicted \(predicted), clicks \(clicks)")
+  }
+
+  @Test func warmStartContinuesFromChampion() throws {
+    let connection = try connect()
+    defer { connection.close() }
+    let pipeline = TrainingPipeline(connection: connection, logger: Self.logger)
+    var options = TrainOptions(dataset: "synthetic")
+    options.modelName = "warm"
+    options.maxEpochs = 1
+    options.batchSize = 256
+    _ = try pipeline.run(options)
+    let champion = try #require(try ModelRegistry(connection: connection).champion(of: "warm"))
+
+    // A later day arrives: day 3 becomes training data and day 4 validates.
+    try connection.execute("INSERT INTO adpilot.impressions SELECT * FROM held_impressions")
+    defer {
+      _ = try? connection.execute(
+        "DELETE FROM adpilot.impressions WHERE time >= '2026-01-08T00:00:00Z'")
+    }
+    // 2026-01-07T00:00:00Z up to 2026-01-08T00:00:00Z.
+    let newDay = ImpressionFilter(
+      dataset: "synthetic", from: Date(timeIntervalSince1970: 1_767_744_000),
+      to: Date(timeIntervalSince1970: 1_767_830_400))
+
+    // With a batch as large as the new day, the first step's loss before its update is the
+    // champion's loss on the whole day.
+    var warm = options
+    warm.warmStart = true
+    warm.batchSize = 4_096
+    let second = try pipeline.run(warm)
+    #expect(second.warmStartedFrom?.id == champion.record.id)
+    let newDayRows = try impressionStatistics(connection, newDay).rows
+    #expect(newDayRows > 2_000)
+    #expect(second.trainRows == newDayRows)
+    #expect(second.validationDescription.contains("from 2026-01-07T00:00:00.000Z"))
+
+    var config = TrainingConfig()
+    config.batchSize = 4_096
+    let encoder = FeatureEncoder(spec: champion.model.spec)
+    var batch = EncodedBatch(spec: champion.model.spec, capacity: 3_000)
+    try streamImpressions(connection, newDay) { row in
+      encoder.append(cat: row.cat, num: row.num, seq: row.seq, label: row.label, to: &batch)
+    }
+    #expect(batch.count == newDayRows)
+    let expectedLoss = try Trainer(model: champion.model, config: config).loss(batch)
+    let firstLoss =
+      champion.model.kind == .logistic
+      ? second.firstStepLoss.logistic : second.firstStepLoss.attention
+    #expect(abs(Double(firstLoss) - expectedLoss) < 1e-4, "\(firstLoss) vs \(expectedLoss)")
+    // A fresh model starts at the base rate's loss, well above a trained champion's.
+    let fresh = try pipeline.run(options)
+    #expect(abs(Double(fresh.firstStepLoss.attention) - expectedLoss) > 1e-3)
+  }
+
+  @Test func warmStartRejectsOtherSpec() throws {
+    let connection = try connect()
+    defer { connection.close() }
+    let pipeline = TrainingPipeline(connection: connection, logger: Self.logger)
+    var options = TrainOptions(dataset: "synthetic")
+    options.modelName = "mismatch"
+    options.maxEpochs = 1
+    let first = try pipeline.run(options)
+    let spec = try loadDataset(connection, name: "synthetic").spec
+    var changed = spec
+    changed.categorical[0].buckets += 1
+    let json = String(decoding: try JSONEncoder().encode(changed), as: UTF8.self)
+    try connection.execute(
+      "UPDATE adpilot.datasets SET feature_spec = $1::jsonb WHERE name = 'synthetic'",
+      [.text(json)])
+    defer {
+      let original = String(decoding: (try? JSONEncoder().encode(spec)) ?? Data(), as: UTF8.self)
+      _ = try? connection.execute(
+        "UPDATE adpilot.datasets SET feature_spec = $1::jsonb WHERE name = 'synthetic'",
+        [.text(original)])
+    }
+    var warm = options
+    warm.warmStart = true
+    let field = spec.categorical[0]
+    do {
+      _ = try pipeline.run(warm)
+      Issue.record("warm start with another spec did not fail")
+    } catch let error as PipelineError {
+      let champion: String = first.champion.id
+      let name: String = field.name
+      let buckets: Int = field.buckets
+      var expected = "warm start: champion '\(champion)' has another feature spec than data set "
+      expected += "'synthetic': field 1 is categorical '\(name)' (\(buckets) buckets) in the "
+      expected += "champion but categorical '\(name)' (\(buckets + 1) buckets) in the data set; "
+      expected += "train without --warm-start to start fresh"
+      #expect(error.message == expected)
+    }
+  }
+}
