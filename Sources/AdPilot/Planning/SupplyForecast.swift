@@ -111,7 +111,7 @@ func forecastSupply(
 
   func scorePending() {
     guard let model, !pending.isEmpty else { return }
-    let predictions = model.predict(batch)
+    let predictions = model.predict(batch, threads: ProcessInfo.processInfo.activeProcessorCount)
     for (item, pctr) in zip(pending, predictions) {
       histograms[item.campaign].add(
         pctr: Double(pctr), costMicros: item.cost, localHour: item.hour)

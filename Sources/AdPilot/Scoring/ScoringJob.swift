@@ -87,7 +87,7 @@ public struct ScoringJob {
 
         func flush(_ output: inout BinaryCopyWriter) {
           guard batch.count > 0 else { return }
-          let scores = model.predict(batch)
+          let scores = model.predict(batch, threads: ProcessInfo.processInfo.activeProcessorCount)
           for ((requestId, adId), score) in zip(keys, scores) {
             output.beginRow(3)
             output.writeText(requestId)

@@ -91,7 +91,7 @@ public struct ScoringWorker {
           cat: try row.textArray(2), num: try row.float8Array(3), seq: try row.textArray(4),
           label: 0, to: &batch)
       }
-      let scores = model.predict(batch)
+      let scores = model.predict(batch, threads: ProcessInfo.processInfo.activeProcessorCount)
 
       // A plain INSERT: a request scored twice would fail here with a unique violation.
       try connection.execute(

@@ -362,7 +362,8 @@ public struct TrainingPipeline {
     var sawUser = false
     try rows.forEachValidationBatch(filter, batchSize: 4096) { batch, batchGroups in
       for (index, model) in models.enumerated() {
-        result.predictions[index].append(contentsOf: model.predict(batch))
+        result.predictions[index].append(
+          contentsOf: model.predict(batch, threads: ProcessInfo.processInfo.activeProcessorCount))
       }
       result.labels.append(contentsOf: batch.labels)
       groups.append(contentsOf: batchGroups)
