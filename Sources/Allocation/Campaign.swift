@@ -32,8 +32,8 @@ public struct Campaign: Sendable, Equatable {
   public var minDailyMicros: Int64
   /// An optional daily ceiling below the daily budget.
   public var maxDailyMicros: Int64?
-  /// The lifetime budget. NOTE: stored and validated, but the allocator does not read it
-  /// because the spend to date is not one of its inputs.
+  /// The lifetime budget over the flight. The planning job applies it through
+  /// ``limitedByLifetime(planDate:spentMicros:)`` with the spend logged so far.
   public var lifetimeBudgetMicros: Int64?
   public var priority: Int
   public var pacing: PacingMode

@@ -50,12 +50,13 @@ public struct AllocationPipeline {
   public func run(_ options: AllocateOptions) throws -> AllocationOutcome {
     let planDay = try parsePlanDate(options.date)
     let dataset = try loadDataset(connection, name: options.dataset)
-    let campaigns = try loadCampaigns(connection, dataset: dataset.name)
-    guard !campaigns.isEmpty else {
+    let loaded = try loadCampaigns(connection, dataset: dataset.name)
+    guard !loaded.isEmpty else {
       throw PipelineError(
         "data set '\(dataset.name)' has no campaigns; add campaigns/\(dataset.name)/*.json "
           + "and run `adpilot campaigns sync`")
     }
+    let campaigns = try limitByLifetime(loaded, dataset: dataset.name, date: options.date)
     let budget = try totalBudget(options, dataset: dataset.name)
 
     let (model, modelId) = try clickModel(dataset)
@@ -95,6 +96,40 @@ public struct AllocationPipeline {
       runId: written.runId, planDate: options.date, result: result, campaigns: campaigns,
       plans: plans, forecastDays: forecast.historyDays, forecastRows: forecast.historyRows,
       pctrSource: forecast.pctrSource, superseded: written.superseded)
+  }
+
+  /// Returns `campaigns` with each lifetime budget turned into a limit for the plan day, from the
+  /// spend logged between the flight's start (or the first log) and the plan day's start.
+  func limitByLifetime(_ campaigns: [Campaign], dataset: String, date: String) throws
+    -> [Campaign]
+  {
+    try campaigns.map { campaign in
+      guard campaign.lifetimeBudgetMicros != nil else { return campaign }
+      let dayStart = try PacingPlanner.dayBounds(campaign: campaign, planDate: date).start
+      let flightStart = try campaign.flightStart.map {
+        try PacingPlanner.dayBounds(campaign: campaign, planDate: $0).start
+      }
+      let rows = try connection.query(
+        """
+        SELECT coalesce(sum(cost_micros), 0)::bigint
+        FROM adpilot.impressions
+        WHERE dataset = $1 AND campaign_id = $2 AND time < $3
+          AND ($4::timestamptz IS NULL OR time >= $4::timestamptz)
+        """,
+        [
+          .text(dataset), .text(campaign.id), .timestamptz(dayStart),
+          flightStart.map(PostgresValue.timestamptz) ?? .null,
+        ])
+      let spent = try rows.first?.int64(0) ?? 0
+      let limited = try campaign.limitedByLifetime(planDate: date, spentMicros: spent)
+      logger.info(
+        "lifetime budget applied",
+        [
+          "campaign": campaign.id, "spent": "\(spent)",
+          "max_daily_micros": "\(limited.maxDailyMicros.map(String.init) ?? "none")",
+        ])
+      return limited
+    }
   }
 
   /// Returns the UTC day after the data set's last impression, as YYYY-MM-DD.
