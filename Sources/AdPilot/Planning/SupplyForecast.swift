@@ -61,8 +61,8 @@ struct SupplyForecast {
 
 /// Reads `historyDays` days before `planDay` and forecasts each campaign's supply.
 ///
-/// NOTE: a campaign's eligible traffic is the impressions logged with its campaign id; its
-/// `targeting` filters are validated but not applied here.
+/// A campaign's eligible traffic is the impressions logged with its campaign id whose
+/// categorical fields take one of the values its `targeting` allows for each field it names.
 ///
 /// pCTR comes from `model` when given, else from the impressions' logged_pctr column.
 func forecastSupply(
@@ -79,6 +79,7 @@ func forecastSupply(
     return calendar
   }
   var daysSeen = Set<Int>()
+  let filters = try campaigns.map { try targetingFilter($0, spec: dataset.spec) }
 
   try setCopyParameters(
     connection,
@@ -122,6 +123,14 @@ func forecastSupply(
 
   let rows = try connection.copyOut(sql) { row in
     guard let campaign = index[try row.text(0)] else { return }
+    if !filters[campaign].isEmpty {
+      let values = try row.textArray(4)
+      for (field, allowed) in filters[campaign] {
+        guard field < values.count, let value = values[field], allowed.contains(value) else {
+          return
+        }
+      }
+    }
     let time = Date(timeIntervalSince1970: try row.float8(1))
     // Days are counted as 24-hour slots of the window, so a campaign whose local days straddle
     // UTC midnight is not counted twice.
@@ -156,4 +165,21 @@ func forecastSupply(
   return SupplyForecast(
     supply: supply, historyDays: daysSeen.count, historyRows: rows,
     pctrSource: modelId ?? "logged pctr")
+}
+
+/// Returns a campaign's targeting as (categorical field position, allowed values) pairs.
+/// - Throws: `PipelineError` naming the campaign and the field when the data set does not log a
+///   field the campaign targets.
+func targetingFilter(_ campaign: Campaign, spec: FeatureSpec) throws -> [(Int, Set<String>)] {
+  let names = spec.categorical.map(\.name)
+  return try campaign.targeting.keys.sorted().map { field in
+    guard let position = names.firstIndex(of: field) else {
+      let known = names.isEmpty ? "none" : names.joined(separator: ", ")
+      throw PipelineError(
+        "campaign '\(campaign.id)': targeting names field '\(field)', which data set "
+          + "'\(campaign.dataset)' does not log; use one of its categorical fields (\(known)) "
+          + "or remove the filter")
+    }
+    return (position, Set(campaign.targeting[field] ?? []))
+  }
 }

@@ -1,0 +1,81 @@
+// Tests that a campaign's targeting filters decide which logged impressions its forecast counts,
+// and that a filter on a field the data set does not log is rejected by name.
+
+import Allocation
+import CTR
+import Foundation
+import Postgres
+import TestSupport
+import Testing
+
+@testable import AdPilot
+
+@Suite(.serialized)
+struct TargetingTests {
+  static let suite = "targeting"
+  static let dataset = "targeting_fixture"
+
+  /// Loads one day of 30 impressions for campaign `t`: 10 each in regions north, south and an
+  /// unlogged (NULL) region.
+  func load(_ connection: Connection) throws -> DatasetInfo {
+    _ = try connection.execute(
+      "DELETE FROM adpilot.impressions WHERE dataset = $1", [.text(Self.dataset)])
+    let spec = FeatureSpec(
+      categorical: [
+        CategoricalField(name: "device", role: .context, buckets: 10),
+        CategoricalField(name: "region", role: .context, buckets: 10),
+      ])
+    try registerDataset(
+      connection, name: Self.dataset, spec: spec, validation: "time", source: "targeting test")
+    _ = try connection.query(
+      "SELECT adpilot.ensure_impression_partitions('2026-02-01', '2026-02-01')")
+    _ = try connection.execute(
+      """
+      INSERT INTO adpilot.impressions
+          (dataset, time, request_id, campaign_id, click, cost_micros, logged_pctr, cat_values)
+      SELECT $1, timestamptz '2026-02-01 00:00:00+00' + n * interval '30 minutes', 'r' || n, 't',
+             0, 1000, 0.01,
+             ARRAY['phone', (ARRAY['north', 'south', NULL])[n % 3 + 1]]
+      FROM generate_series(0, 29) AS n
+      """, [.text(Self.dataset)])
+    return try loadDataset(connection, name: Self.dataset)
+  }
+
+  func impressions(_ targeting: [String: [String]], _ connection: Connection, _ info: DatasetInfo)
+    throws -> Double
+  {
+    let campaign = Campaign(
+      id: "t", name: "t", dataset: Self.dataset, valuePerClickMicros: 1_000_000,
+      dailyBudgetMicros: 1_000_000, targeting: targeting)
+    // The plan day is 2 February (UTC), so the history window holds all of 1 February.
+    let forecast = try forecastSupply(
+      connection, dataset: info, campaigns: [campaign],
+      planDay: Date(timeIntervalSince1970: 1_769_990_400), historyDays: 7, model: nil,
+      modelId: nil)
+    return forecast.supply["t"]?.segments.reduce(0) { $0 + $1.impressions } ?? 0
+  }
+
+  @Test func targetingCountsOnlyAllowedValues() throws {
+    let connection = try TestDatabase.connect(suite: Self.suite)
+    defer { connection.close() }
+    let info = try load(connection)
+    #expect(try impressions([:], connection, info) == 30)
+    #expect(try impressions(["region": ["north"]], connection, info) == 10)
+    #expect(try impressions(["region": ["north", "south"]], connection, info) == 20)
+    #expect(try impressions(["region": ["north"], "device": ["tablet"]], connection, info) == 0)
+    #expect(try impressions(["region": ["west"]], connection, info) == 0)
+  }
+
+  @Test func targetingUnknownFieldIsRejected() throws {
+    let connection = try TestDatabase.connect(suite: Self.suite)
+    defer { connection.close() }
+    let info = try load(connection)
+    let error = try #require(throws: PipelineError.self) {
+      try impressions(["country": ["FR"]], connection, info)
+    }
+    #expect(
+      error.description.contains(
+        "campaign 't': targeting names field 'country', which data set 'targeting_fixture' "
+          + "does not log; use one of its categorical fields (device, region)"))
+  }
+}
