@@ -8,11 +8,16 @@ import contextlib
 import csv
 import json
 import math
+import os
 import subprocess
 import sys
 import time
 
-import numpy as np
+# OpenMP threads that spin while waiting slowed DeepFM training about tenfold on a 2-core machine
+# shared with other jobs; passive waiting gives the cores back. It must be set before torch loads.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
+import numpy as np  # noqa: E402
 
 # The rows `adpilot train` reads (Sources/AdPilot/Training/TrainingPipeline.swift,
 # trainingWindows): a 'split' data set trains on split 'train' and validates on split 'test';
@@ -223,10 +228,19 @@ def deepctr_inputs(rows, codes, vocabularies, with_sequences):
     return columns, inputs, history
 
 
+def batch_size(training_rows):
+    """Return the batch size `adpilot train` picks: the largest power of two from 256 to 1024
+    that leaves at least 100 steps per epoch."""
+    size = 1024
+    while size > 256 and training_rows // size < 100:
+        size //= 2
+    return size
+
+
 def deepctr_model(rows, threads, codes, vocabularies, kind, max_epochs=4, patience=1):
-    """DeepCTR-Torch DeepFM or DIN with the library's default layers and Adam, batch 256,
-    trained like `adpilot train`: at most 4 epochs, stopping after an epoch without a better
-    validation log loss, keeping the best epoch's predictions."""
+    """Train DeepCTR-Torch DeepFM or DIN with the library's default layers and Adam, batched
+    and stopped like `adpilot train`: at most 4 epochs, stopping after two epochs without a
+    better validation log loss, keeping the best epoch's predictions."""
     import torch
     from deepctr_torch.models import DIN, DeepFM
 
@@ -241,10 +255,11 @@ def deepctr_model(rows, threads, codes, vocabularies, kind, max_epochs=4, patien
     train = {k: v[rows.train] for k, v in inputs.items()}
     valid = {k: v[rows.valid] for k, v in inputs.items()}
     labels = rows.y[rows.valid]
+    batch = batch_size(int(rows.train.sum()))
     best, best_loss, epochs, without_gain = None, math.inf, 0, 0
     for epoch in range(max_epochs):
         with contextlib.redirect_stdout(sys.stderr):
-            model.fit(train, rows.y[rows.train], batch_size=256, epochs=1, verbose=0)
+            model.fit(train, rows.y[rows.train], batch_size=batch, epochs=1, verbose=0)
         predictions = model.predict(valid, batch_size=4096).ravel()
         loss = log_loss(labels, predictions)
         if loss < best_loss:
@@ -253,7 +268,7 @@ def deepctr_model(rows, threads, codes, vocabularies, kind, max_epochs=4, patien
             without_gain += 1
             if without_gain > patience:
                 break
-    return best, f"best of {epoch + 1} epochs: {epochs}"
+    return best, f"batch {batch}, best of {epoch + 1} epochs: {epochs}"
 
 
 def main():
