@@ -84,6 +84,7 @@ bench: build bench/.venv/.installed bench-quality
 # DeepCTR-Torch on the same rows of Criteo, iPinYou 2997 and synthetic data, with the synthetic
 # acceptance check (bench/quality.sh; about 20 minutes on 2 threads).
 bench-quality: build bench/.venv/.installed
+	bench/.venv/bin/python bench/quality_test.py
 	THREADS=$${THREADS:-2} DATA=$(DATA) bench/quality.sh
 
 # The PostgreSQL extension: extension/adpilot.so carries its own static Swift runtime.
