@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
-# Runs the CTR quality benchmark: for each data set (and split seed), loads it into the embedded
-# database, trains AdPilot's attention model and logistic baseline, trains the peers of
-# bench/quality.py on the same rows, and prints one table of AUCs with 95% DeLong intervals.
-# With the synthetic data set it also prints the synthetic acceptance check.
+# Runs the CTR quality benchmark and prints one table of AUCs with 95% DeLong intervals. For each
+# data set (and Criteo split seed) it loads the rows into the embedded database, trains AdPilot's
+# attention model and logistic baseline, and trains the peers of bench/quality.py on the same
+# rows. With the synthetic data set it also prints the synthetic acceptance check.
 #
 # Usage: bench/quality.sh [criteo] [ipinyou] [synthetic]   (default: all three)
 # Environment: THREADS (2), SEEDS (Criteo split seeds, "0 1 2 3 4"), DATA (../shared/data),
@@ -30,8 +30,8 @@ echo "machine: $(lscpu | sed -n 's/^Model name: *//p'), $(nproc) cores; threads=
 "$adpilot" db start >/dev/null
 url=$("$adpilot" db url)
 
-# Appends AdPilot's two models from `adpilot train` output: the rows under the "model" header
-# whose kind is not the previous champion's.
+# Appends AdPilot's two new models from `adpilot train` output: the first two rows under the
+# "model" header. A previous champion, when printed, comes third.
 adpilot_rows() { # label seed train-output
   awk -v label="$1" -v seed="$2" '
     /^model / { inside = 1; next }
@@ -129,8 +129,8 @@ checks = [
      abs(prediction_sum / truth["prediction_sum"] - 1) <= 0.02),
 ]
 print(f"\nsynthetic check ({truth['rows']} validation rows, {int(truth['clicks'])} clicks):")
-for text, holds in checks:
-    print(f"  {'holds' if holds else 'FAILS'}: {text}")
+for text, passed in checks:
+    print(f"  {'pass' if passed else 'FAIL'}: {text}")
 PY
 fi
 echo
