@@ -82,7 +82,7 @@ bench: build bench/.venv/.installed bench-quality
 
 # CTR model quality: AdPilot's models beside a hashed logistic regression, LightGBM and
 # DeepCTR-Torch on the same rows of Criteo, iPinYou 2997 and synthetic data, with the synthetic
-# acceptance check (bench/quality.sh; about 20 minutes on 2 threads).
+# acceptance check (bench/quality.sh; docs/BENCHMARKS.md gives its run time).
 bench-quality: build bench/.venv/.installed
 	bench/.venv/bin/python bench/quality_test.py
 	THREADS=$${THREADS:-2} DATA=$(DATA) bench/quality.sh
