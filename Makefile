@@ -11,7 +11,7 @@ PG_CONFIG ?= pg_config
 # The Swift build folder the extension's library is built in, like `swift build --scratch-path`.
 SCRATCH_PATH ?= $(CURDIR)/.build
 
-.PHONY: all build debug demo demo-real test bench lint format db-start db-stop db-status clean
+.PHONY: all build debug demo demo-real test bench bench-quality lint format db-start db-stop db-status clean
 .PHONY: extension install-extension test-extension pg-server-headers sql-score-demo
 
 all: build
@@ -79,10 +79,17 @@ bench/.venv/.installed: bench/requirements.txt
 	bench/.venv/bin/pip install --quiet -r bench/requirements.txt
 	touch $@
 
-bench: build bench/.venv/.installed
+bench: build bench/.venv/.installed bench-quality
 	bench/run.sh
 	bench/allocate.sh
 	bench/load.sh
+
+# CTR model quality: AdPilot's models beside a hashed logistic regression, LightGBM and
+# DeepCTR-Torch on the same rows of Criteo, iPinYou 2997 and synthetic data, with the synthetic
+# acceptance check (bench/quality.sh; docs/BENCHMARKS.md gives its run time).
+bench-quality: build bench/.venv/.installed
+	bench/.venv/bin/python bench/quality_test.py
+	THREADS=$${THREADS:-2} DATA=$(DATA) bench/quality.sh
 
 # The PostgreSQL extension: extension/adpilot.so carries its own static Swift runtime.
 extension: pg-server-headers

@@ -75,7 +75,7 @@ import Testing
     #expect(abs(auc - 5.5 / 6.0) < 1e-12)
   }
 
-  @Test func interestMatchWeighsRecentItems() {
+  @Test func interestMatchCountsLoggedItems() {
     var history = BehaviourHistory(users: 1, capacity: 5)
     // Oldest first: (category 3, brand 24), (category 5, brand 40), (category 3, brand 25).
     for (time, item) in [(1, (3, 24)), (2, (5, 40)), (3, (3, 25))] {
@@ -85,10 +85,11 @@ import Testing
     }
     let ad = SyntheticAd(id: "ad-0001", campaign: 0, category: 3, brand: 24, priceBand: 0)
     // Recency 0 matches the category (1.0), recency 1 nothing, recency 2 the category and the
-    // brand: 0.85^2 x (1.0 + 1.5) = 1.80625.
+    // brand (1.0 + 1.5), each item with the same weight. The latest two items hold only the
+    // category match.
     let full = HiddenClickModel.interestMatch(ad: ad, user: 0, history: history, length: 5)
     let latestTwo = HiddenClickModel.interestMatch(ad: ad, user: 0, history: history, length: 2)
-    #expect(abs(full - 2.80625) < 1e-12)
+    #expect(abs(full - 3.5) < 1e-12)
     #expect(abs(latestTwo - 1.0) < 1e-12)
   }
 
@@ -101,7 +102,7 @@ import Testing
       return log(p / (1 - p))
     }
     for match in [0.5, 1.0, 2.5, 6.0] {
-      let expected = 2.6 * (1 - exp(-match / 1.5))
+      let expected = 2.6 * (1 - exp(-match / 6.0))
       #expect(abs(logit(match) - logit(0) - expected) < 1e-9, "match \(match)")
     }
   }

@@ -7,18 +7,19 @@ import Foundation
 /// The true click model: a logit that adds small per-field effects and a target-attention term.
 ///
 /// logit = base + sum of per-field value effects + interestScale * (1 - exp(-s / interestSaturation))
-/// where s = sum over the k-th most recent history item of recencyDecay^k * (categoryMatch *
-/// [item category == ad category] + brandMatch * [item brand == ad brand]). The interest term is a
-/// recency-weighted match between the candidate ad and the behaviour sequence, in the spirit of
-/// DIN's target attention (Zhou et al., KDD 2018). It is a product of ad and history features, so a
-/// logistic regression over the raw fields and a bag of history items cannot express it.
+/// where s = sum over the logged history items of (categoryMatch * [item category == ad category]
+/// + brandMatch * [item brand == ad brand]). The interest term is a sum over the behaviour
+/// sequence of a match between each item and the candidate ad, which is what DIN's target
+/// attention with sum pooling computes (Zhou et al., KDD 2018). Every logged item counts the
+/// same, because the models see no item positions. The term is a product of ad and history
+/// features, so a logistic regression over the raw fields and a bag of history items cannot
+/// express it.
 struct HiddenClickModel: Sendable {
   static let base = -5.0
-  static let recencyDecay = 0.85
   static let categoryMatch = 1.0
   static let brandMatch = 1.5
   static let interestScale = 2.6
-  static let interestSaturation = 1.5
+  static let interestSaturation = 6.0
   /// Effects of slot s0 (top of the page) to s5.
   static let slotEffects = [0.45, 0.25, 0.05, -0.10, -0.25, -0.40]
   /// Effects of price bands p1 (cheapest) to p5.
@@ -51,17 +52,15 @@ struct HiddenClickModel: Sendable {
     weekdayEffects = (0..<7).map { _ in 0.16 * (random.uniform() - 0.5) }
   }
 
-  /// Returns the recency-weighted match s between an ad and the user's latest `length` items.
+  /// Returns the match s between an ad and the user's latest `length` items.
   static func interestMatch(
     ad: SyntheticAd, user: Int, history: BehaviourHistory, length: Int
   ) -> Double {
     var match = 0.0
-    var weight = 1.0
     for k in 0..<min(length, history.count(user: user)) {
       let item = history.item(user: user, recency: k)
-      if item.category == ad.category { match += weight * categoryMatch }
-      if item.brand == ad.brand { match += weight * brandMatch }
-      weight *= recencyDecay
+      if item.category == ad.category { match += categoryMatch }
+      if item.brand == ad.brand { match += brandMatch }
     }
     return match
   }

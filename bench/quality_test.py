@@ -1,0 +1,73 @@
+#!/usr/bin/env python3
+# Checks bench/quality.py's AUC interval, count buckets and batch sizes against hand counts and a
+# pairwise DeLong computation. Run: bench/.venv/bin/python bench/quality_test.py (no database).
+
+import math
+import os
+import sys
+import unittest
+
+import numpy as np
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import quality  # noqa: E402
+
+
+def pairwise_delong(labels, scores):
+    """Return AUC and its DeLong variance from the O(m n) pair comparisons."""
+    positives = [s for s, y in zip(scores, labels) if y == 1]
+    negatives = [s for s, y in zip(scores, labels) if y == 0]
+
+    def psi(x, y):
+        return 1.0 if x > y else 0.5 if x == y else 0.0
+
+    v10 = [sum(psi(x, y) for y in negatives) / len(negatives) for x in positives]
+    v01 = [sum(psi(x, y) for x in positives) / len(positives) for y in negatives]
+    auc = sum(v10) / len(v10)
+    variance = np.var(v10, ddof=1) / len(v10) + np.var(v01, ddof=1) / len(v01)
+    return auc, variance
+
+
+class DeLongTests(unittest.TestCase):
+    def test_auc_matches_hand_count_with_tie(self):
+        # Positives 0.8 and 0.4 against negatives 0.3, 0.4 and 0.1: five of the six pairs are
+        # ordered and the tie 0.4 = 0.4 counts one half.
+        auc, _, _ = quality.delong_auc([1, 1, 0, 0, 0], [0.8, 0.4, 0.3, 0.4, 0.1])
+        self.assertAlmostEqual(auc, 5.5 / 6, places=12)
+
+    def test_interval_matches_pairwise_variance(self):
+        generator = np.random.default_rng(7)
+        labels = (generator.random(300) < 0.3).astype(int)
+        scores = np.round(generator.random(300) + 0.4 * labels, 2)
+        auc, lower, upper = quality.delong_auc(labels, scores)
+        expected_auc, variance = pairwise_delong(labels.tolist(), scores.tolist())
+        half = 1.959964 * math.sqrt(variance)
+        self.assertAlmostEqual(auc, expected_auc, places=12)
+        self.assertAlmostEqual(lower, expected_auc - half, places=12)
+        self.assertAlmostEqual(upper, expected_auc + half, places=12)
+
+    def test_one_class_gives_nan(self):
+        auc, lower, upper = quality.delong_auc([0, 0, 0], [0.1, 0.2, 0.3])
+        self.assertTrue(math.isnan(auc))
+        self.assertTrue(math.isnan(lower))
+        self.assertTrue(math.isnan(upper))
+
+
+class FeatureTests(unittest.TestCase):
+    def test_numeric_bucket(self):
+        self.assertEqual(quality.numeric_bucket(math.nan), "nan")
+        self.assertEqual(quality.numeric_bucket(-1.0), "-1")
+        self.assertEqual(quality.numeric_bucket(2.0), "2")
+        # log(100)^2 = 21.2
+        self.assertEqual(quality.numeric_bucket(100.0), "21")
+
+    def test_batch_size_follows_adpilot_train(self):
+        # The Criteo, iPinYou and synthetic training row counts of the benchmark.
+        self.assertEqual(quality.batch_size(8_064), 256)
+        self.assertEqual(quality.batch_size(26_773), 256)
+        self.assertEqual(quality.batch_size(60_000), 512)
+        self.assertEqual(quality.batch_size(817_135), 1024)
+
+
+if __name__ == "__main__":
+    unittest.main()
