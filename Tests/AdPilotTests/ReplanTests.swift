@@ -60,6 +60,37 @@ struct ReplanTests {
     }
   }
 
+  @Test func replanFollowsMidDayBudgetChange() throws {
+    let connection = try TestDatabase.connect(suite: Self.suite)
+    defer { connection.close() }
+    let pipeline = try plannedPipeline(connection)
+    let before = try replan(pipeline, at: "2026-01-13T06:00:00Z")
+    let a = try #require(before.campaigns.first { $0.campaignId == "fixture-a" })
+    #expect(a.plannedMicros > 1_000_000)
+    // At 06:00 the manager cuts fixture-a's daily budget to its spend so far plus 1.00.
+    _ = try connection.execute(
+      """
+      UPDATE adpilot.campaigns
+      SET definition = definition || jsonb_build_object('daily_budget_micros', $1::bigint)
+      WHERE id = 'fixture-a'
+      """, [.int64(a.spentMicros + 1_000_000)])
+    let after = try replan(pipeline, at: "2026-01-13T06:00:00Z")
+    let cut = try #require(after.campaigns.first { $0.campaignId == "fixture-a" })
+    #expect(cut.capMicros == a.spentMicros + 1_000_000)
+    #expect(cut.plannedMicros == 1_000_000)
+    #expect(cut.rows.reduce(Int64(0)) { $0 + $1.spendMicros } == 1_000_000)
+    // A budget raised above the plan leaves the morning's allocation as the limit.
+    _ = try connection.execute(
+      """
+      UPDATE adpilot.campaigns
+      SET definition = definition || jsonb_build_object('daily_budget_micros', 900000000::bigint)
+      WHERE id = 'fixture-a'
+      """)
+    let raised = try replan(pipeline, at: "2026-01-13T06:00:00Z")
+    let up = try #require(raised.campaigns.first { $0.campaignId == "fixture-a" })
+    #expect(up.plannedMicros == a.plannedMicros)
+  }
+
   @Test func replanSpendMatchesImpressions() throws {
     let connection = try TestDatabase.connect(suite: Self.suite)
     defer { connection.close() }

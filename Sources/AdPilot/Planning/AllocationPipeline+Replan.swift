@@ -54,14 +54,16 @@ extension AllocationPipeline {
   ///   invalid campaigns or supply.
   public func replan(_ options: ReplanOptions) throws -> ReplanOutcome {
     let dataset = try loadDataset(connection, name: options.dataset)
-    let campaigns = try loadCampaigns(connection, dataset: dataset.name)
-    guard let first = campaigns.first else {
+    let loaded = try loadCampaigns(connection, dataset: dataset.name)
+    guard let first = loaded.first else {
       throw PipelineError(
         "data set '\(dataset.name)' has no campaigns; add campaigns/\(dataset.name)/*.json "
           + "and run `adpilot campaigns sync`")
     }
     let date = options.date ?? localDate(of: options.now, in: first.timeZone)
     let planDay = try parsePlanDate(date)
+    // Campaigns are read as they are now, so a budget changed since the plan applies at once.
+    let campaigns = try limitByLifetime(loaded, dataset: dataset.name, date: date)
     let plan = try loadCurrentPlan(dataset: dataset.name, date: date)
 
     let (model, modelId) = try clickModel(dataset)
