@@ -10,7 +10,16 @@ import Testing
 @testable import AdPilot
 
 @Suite(.serialized)
-struct CampaignSyncTests {
+final class CampaignSyncTests {
+  /// The directories this test wrote, removed when it ends.
+  private var roots: [URL] = []
+
+  deinit {
+    for root in roots {
+      try? FileManager.default.removeItem(at: root)
+    }
+  }
+
   static let valid = """
     {"id": "c-1", "name": "First", "dataset": "sync_test", "value_per_click_micros": 500000,
      "daily_budget_micros": 10000000}
@@ -20,6 +29,7 @@ struct CampaignSyncTests {
   func directory(_ files: [String: String]) throws -> URL {
     let root = FileManager.default.temporaryDirectory
       .appendingPathComponent("adpilot-campaigns-\(UUID().uuidString)")
+    roots.append(root)
     let set = root.appendingPathComponent("sync_test")
     try FileManager.default.createDirectory(at: set, withIntermediateDirectories: true)
     for (name, text) in files {
