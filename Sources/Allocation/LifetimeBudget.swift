@@ -51,4 +51,11 @@ extension Campaign {
     copy.minDailyMicros = min(minDailyMicros, share)
     return copy
   }
+
+  /// Returns whether the campaign may spend on the local day `planDate` ("YYYY-MM-DD"): its
+  /// status is active and the day falls within its flight. An unreadable date gives false.
+  public func isActive(on planDate: String) -> Bool {
+    guard let date = LocalDate(planDate) else { return false }
+    return status == "active" && Allocator.isInFlight(self, on: date)
+  }
 }

@@ -137,10 +137,12 @@ func required(_ parsed: ParsedArguments, _ name: String) throws -> String {
 
 /// Formats micros as a decimal amount with two places, for tables.
 func money(_ micros: Int64) -> String {
-  let sign = micros < 0 ? "-" : ""
   let magnitude = micros.magnitude
-  let units = magnitude / 1_000_000
-  let cents = (magnitude % 1_000_000) / 10_000
+  // Rounded to the nearest cent, halves away from zero.
+  let hundredths = (magnitude + 5_000) / 10_000
+  let sign = micros < 0 && hundredths > 0 ? "-" : ""
+  let units = hundredths / 100
+  let cents = hundredths % 100
   return "\(sign)\(units).\(cents < 10 ? "0" : "")\(cents)"
 }
 

@@ -73,6 +73,9 @@ private let options: [OptionSpec] = [
   #expect(money(1_234_567) == "1.23")
   #expect(money(50_000) == "0.05")
   #expect(money(-2_500_000) == "-2.50")
+  #expect(money(11_069_988) == "11.07")
+  #expect(money(1_995_000) == "2.00")
+  #expect(money(-4_999) == "0.00")
 }
 
 @Test func toolReturnsUsageCodeForUnknownCommand() {

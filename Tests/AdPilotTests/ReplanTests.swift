@@ -91,6 +91,38 @@ struct ReplanTests {
     #expect(up.plannedMicros == a.plannedMicros)
   }
 
+  @Test func replanGivesPausedCampaignNothing() throws {
+    let connection = try TestDatabase.connect(suite: Self.suite)
+    defer { connection.close() }
+    let pipeline = try plannedPipeline(connection)
+    _ = try connection.execute(
+      """
+      UPDATE adpilot.campaigns
+      SET definition = definition || jsonb_build_object('status', 'paused')
+      WHERE id = 'fixture-a'
+      """)
+    let outcome = try replan(pipeline, at: "2026-01-13T06:00:00Z")
+    let paused = try #require(outcome.campaigns.first { $0.campaignId == "fixture-a" })
+    #expect(paused.plannedMicros == 0)
+    #expect(paused.rows.allSatisfy { $0.spendMicros == 0 })
+    let stored = try connection.query(
+      "SELECT amount_micros, binding FROM adpilot.allocations "
+        + "WHERE run_id = $1::uuid AND campaign_id = 'fixture-a'", [.uuid(outcome.runId)])
+    #expect(try stored.first?.int64(0) == 0)
+    #expect(try stored.first?.string(1) == "inactive")
+  }
+
+  @Test func replanRejectsTimeOutsidePlanDay() throws {
+    let connection = try TestDatabase.connect(suite: Self.suite)
+    defer { connection.close() }
+    let pipeline = try plannedPipeline(connection)
+    let error = try #require(throws: PipelineError.self) {
+      try replan(pipeline, at: "2026-01-14T00:00:00Z")
+    }
+    #expect(error.description.contains("outside the plan day 2026-01-13"))
+    #expect(throws: PipelineError.self) { try replan(pipeline, at: "2026-01-12T23:59:59Z") }
+  }
+
   @Test func replanSpendMatchesImpressions() throws {
     let connection = try TestDatabase.connect(suite: Self.suite)
     defer { connection.close() }

@@ -71,15 +71,28 @@ extension AllocationPipeline {
       connection, dataset: dataset, campaigns: campaigns,
       planDay: try forecastEnd(campaigns, date: date, utcDay: planDay),
       historyDays: options.historyDays, model: model, modelId: modelId)
+    let bounds = try campaigns.map { try PacingPlanner.dayBounds(campaign: $0, planDate: date) }
+    if let start = bounds.map(\.start).min(), let end = bounds.map(\.end).max(),
+      options.now < start || options.now >= end
+    {
+      throw PipelineError(
+        "re-plan time \(isoInstant(options.now)) is outside the plan day \(date) "
+          + "(\(isoInstant(start)) to \(isoInstant(end))); pass a --now within that day")
+    }
     let spent = try spendSoFar(campaigns, date: date, now: options.now, dataset: dataset.name)
 
     var replanned: [ReplannedCampaign] = []
     var allocations: [CampaignAllocation] = []
     var plans: [String: [HourlyPlanRow]] = [:]
     for campaign in campaigns {
-      guard let allocation = plan.allocations[campaign.id],
+      guard var allocation = plan.allocations[campaign.id],
         let supply = forecast.supply[campaign.id]
       else { continue }
+      // A campaign paused or out of its flight since the plan was made gets nothing more.
+      let active = campaign.isActive(on: date)
+      if !active {
+        allocation.amountMicros = 0
+      }
       let spentMicros = spent[campaign.id] ?? 0
       let rows = try PacingPlanner.replan(
         campaign: campaign, allocation: allocation, supply: supply, planDate: date,
@@ -90,7 +103,9 @@ extension AllocationPipeline {
           campaignId: campaign.id, amountMicros: allocation.amountMicros,
           capMicros: campaign.capMicros, spentMicros: spentMicros, plannedMicros: planned,
           rows: rows))
-      allocations.append(rest(of: allocation, rows: rows, campaign: campaign))
+      allocations.append(
+        rest(
+          of: allocation, rows: rows, campaign: campaign, spentMicros: spentMicros, active: active))
       plans[campaign.id] = rows
     }
 
@@ -182,14 +197,23 @@ extension AllocationPipeline {
   }
 
   /// Describes what the re-planned hours of one campaign buy, keeping the plan's rank and binding.
-  private func rest(of allocation: CampaignAllocation, rows: [HourlyPlanRow], campaign: Campaign)
-    -> CampaignAllocation
-  {
+  /// Returns the allocation row of a re-plan: the amount planned for the hours left, the
+  /// campaign's cap as it is now, and the limit that now binds.
+  private func rest(
+    of allocation: CampaignAllocation, rows: [HourlyPlanRow], campaign: Campaign,
+    spentMicros: Int64, active: Bool
+  ) -> CampaignAllocation {
     var rest = allocation
     rest.amountMicros = rows.reduce(0) { $0 + $1.spendMicros }
     rest.expectedClicks = rows.reduce(0) { $0 + $1.expectedClicks }
     rest.expectedImpressions = rows.reduce(0) { $0 + $1.impressions }
     rest.expectedValueMicros = rest.expectedClicks * Double(campaign.valuePerClickMicros)
+    rest.capMicros = campaign.capMicros
+    if !active {
+      rest.binding = .inactive
+    } else if spentMicros + rest.amountMicros >= campaign.capMicros {
+      rest.binding = .cap
+    }
     return rest
   }
 }

@@ -11,6 +11,9 @@ func runAllocationBench(_ parsed: ParsedArguments, _ context: Context) throws {
   guard campaigns >= 1 else {
     throw UsageError(message: "--campaigns must be at least 1, got \(campaigns)")
   }
+  if let path = parsed.value("problem-out") {
+    try checkWritableFile(path, option: "problem-out")
+  }
   let seed = try parsed.int("seed", default: 1)
   let problem = AllocationBenchmark.problem(
     campaigns: campaigns, seed: UInt64(truncatingIfNeeded: seed),
@@ -54,4 +57,21 @@ func runPacingBench(_ parsed: ParsedArguments, _ context: Context) throws {
     "pacing_error=" + String(format: "%.4f", figures.pacingError) + " overdelivery="
       + money(figures.overDeliveryMicros) + " r_over_rstar="
       + String(format: "%.4f", figures.meanRatio))
+}
+
+/// Throws a usage error unless `path` names a file (not a folder) in an existing folder.
+func checkWritableFile(_ path: String, option: String) throws {
+  let url = URL(fileURLWithPath: path)
+  var isFolder: ObjCBool = false
+  let parentExists = FileManager.default.fileExists(
+    atPath: url.deletingLastPathComponent().path, isDirectory: &isFolder)
+  guard !path.isEmpty, parentExists, isFolder.boolValue else {
+    throw UsageError(
+      message: "--\(option) '\(path)': the folder does not exist; create it or name a file in "
+        + "an existing folder")
+  }
+  guard !FileManager.default.fileExists(atPath: path, isDirectory: &isFolder) || !isFolder.boolValue
+  else {
+    throw UsageError(message: "--\(option) '\(path)' is a folder; name a file, e.g. \(path)/p.json")
+  }
 }

@@ -113,7 +113,11 @@ func runReplan(
   }
   var options = ReplanOptions(dataset: dataset, date: parsed.value("date"))
   if let now = parsed.value("now") {
-    options.now = try parseInstant(now)
+    do {
+      options.now = try parseInstant(now)
+    } catch {
+      throw UsageError(message: "--now: \(error)")
+    }
   }
   options.historyDays = try parsed.int("history-days", default: options.historyDays)
   guard options.historyDays >= 1 else {

@@ -58,9 +58,11 @@ let trainCommand = Command(
       "promotion-margin", default: options.promotionMargin)
     options.negativeRate = try parsed.double("negative-rate", default: options.negativeRate)
     options.warmStart = parsed.flag("warm-start")
-    guard options.negativeRate > 0 && options.negativeRate <= 1 else {
+    // The models store the rate as a Float, so a value that rounds to 0 there is rejected too.
+    guard options.negativeRate <= 1 && Float(options.negativeRate) > 0 else {
       throw UsageError(
-        message: "--negative-rate must be in (0, 1], got \(options.negativeRate)")
+        message: "--negative-rate must be in (0, 1], got \(options.negativeRate); "
+          + "try 0.1 to keep a tenth of the non-clicks")
     }
     guard (1...100).contains(options.maxEpochs) else {
       throw UsageError(message: "--epochs must be between 1 and 100, got \(options.maxEpochs)")
