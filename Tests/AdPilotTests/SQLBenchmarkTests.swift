@@ -117,7 +117,9 @@ struct SQLBenchmarkTests {
     #expect(figures.candidateLatenciesMs.count == 30)
     #expect(figures.candidateLatenciesMs.allSatisfy { $0 > 0 })
     #expect(figures.p50Ms > 0)
-    #expect(figures.p50Ms <= figures.p99Ms)
+    #expect(figures.p50Ms <= figures.p90Ms)
+    #expect(figures.p90Ms <= figures.p99Ms)
+    #expect(figures.p99Ms <= figures.maxMs)
     #expect(figures.sqlRowsPerSecond > 0)
     #expect(figures.scoreRowsPerSecond > 0)
 

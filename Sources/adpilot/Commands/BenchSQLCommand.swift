@@ -22,7 +22,9 @@ func runSQLBench(_ parsed: ParsedArguments, _ context: Context) throws {
       + "score_threads=\(ProcessInfo.processInfo.activeProcessorCount)")
   context.print(
     "score_candidates: requests=\(figures.candidateLatenciesMs.count) "
-      + "candidates=\(figures.candidates) history_items=50")
+      + "candidates=\(figures.candidates) history_items=50 "
+      + "p90_ms=\(String(format: "%.3f", figures.p90Ms)) "
+      + "max_ms=\(String(format: "%.3f", figures.maxMs))")
   context.print(
     "sql_rows_per_s=\(Int(figures.sqlRowsPerSecond)) "
       + "score_rows_per_s=\(Int(figures.scoreRowsPerSecond)) "
