@@ -126,7 +126,7 @@ test-extension: install-extension
 	$(SWIFT) build -c release --build-tests -Xswiftc -enable-testing \
 	  --scratch-path $(SCRATCH_PATH)
 	ADPILOT_TEST_EXTENSION=1 $(SWIFT) test -c release -Xswiftc -enable-testing --skip-build \
-	  --scratch-path $(SCRATCH_PATH) --filter 'ExtensionTests|ScoringInterfaceTests'
+	  --scratch-path $(SCRATCH_PATH) --filter 'ExtensionTests|ScoringInterfaceTests|SQLBenchmarkTests'
 
 lint:
 	$(SWIFT) format lint --strict -r Sources Tests Package.swift
