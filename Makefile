@@ -73,7 +73,8 @@ test:
 # CTR throughput beside the same model in PyTorch (bench/torch_din.py), and the allocator beside
 # SciPy's HiGHS, with both peers in a virtual environment created on first use. THREADS
 # (default 2) sets both CTR sides' thread count. bench/load.sh then times training's row loading
-# against a bare COPY of the same rows.
+# against a bare COPY of the same rows, and bench/sql.sh times scoring in SQL with the installed
+# extension (`make install-extension`) beside `adpilot score` and PyTorch.
 bench/.venv/.installed: bench/requirements.txt
 	python3 -m venv bench/.venv
 	bench/.venv/bin/pip install --quiet -r bench/requirements.txt
@@ -83,6 +84,7 @@ bench: build bench/.venv/.installed bench-quality
 	bench/run.sh
 	bench/allocate.sh
 	bench/load.sh
+	bench/sql.sh
 
 # CTR model quality: AdPilot's models beside a hashed logistic regression, LightGBM and
 # DeepCTR-Torch on the same rows of Criteo, iPinYou 2997 and synthetic data, with the synthetic
@@ -124,7 +126,7 @@ test-extension: install-extension
 	$(SWIFT) build -c release --build-tests -Xswiftc -enable-testing \
 	  --scratch-path $(SCRATCH_PATH)
 	ADPILOT_TEST_EXTENSION=1 $(SWIFT) test -c release -Xswiftc -enable-testing --skip-build \
-	  --scratch-path $(SCRATCH_PATH) --filter 'ExtensionTests|ScoringInterfaceTests'
+	  --scratch-path $(SCRATCH_PATH) --filter 'ExtensionTests|ScoringInterfaceTests|SQLBenchmarkTests'
 
 lint:
 	$(SWIFT) format lint --strict -r Sources Tests Package.swift

@@ -6,13 +6,15 @@ import Foundation
 
 let benchCommand = Command(
   name: "bench",
-  summary: "measure training or scoring throughput, the GEMM kernel, or planning time",
+  summary:
+    "measure training or scoring throughput, the GEMM kernel, planning time or SQL scoring",
   usage: "bench train|score [--threads N] [--steps N] [--batch-size N]\n"
     + "       adpilot bench gemm --shape MxKxN [--steps N]\n"
     + "       adpilot bench allocate [--campaigns N] [--seed N] [--constrained] "
     + "[--problem-out FILE]\n"
     + "       adpilot bench pacing [--impressions N] [--days N] [--budget-fraction F]\n"
-    + "       adpilot bench load --dataset NAME [--repeats N] [--batch-size N]",
+    + "       adpilot bench load --dataset NAME [--repeats N] [--batch-size N]\n"
+    + "       adpilot bench sql [--rows N] [--requests N]",
   options: [
     .value("threads", "N", "threads per step (default 1)"),
     .value("steps", "N", "batches measured (default 20)"),
@@ -28,6 +30,8 @@ let benchCommand = Command(
     .value("shape", "MxKxN", "bench gemm: an [M x K] by [K x N] product, e.g. 1024x288x200"),
     .value("dataset", "NAME", "bench load: the data set whose training rows are read"),
     .value("repeats", "N", "bench load: runs of each reader, the fastest kept (default 3)"),
+    .value("rows", "N", "bench sql: request-ad rows scored each way (default 1000000)"),
+    .value("requests", "N", "bench sql: score_candidates round trips timed (default 10000)"),
   ],
   maxPositionals: 1,
   run: { parsed, context in
@@ -37,7 +41,8 @@ let benchCommand = Command(
     guard steps >= 1, batchSize >= 1, threads >= 1 else {
       throw UsageError(message: "--threads, --steps and --batch-size must be at least 1")
     }
-    keepFreedMemoryForReuse()
+    // bench sql times `adpilot score`, which runs with glibc's default malloc settings.
+    if parsed.positionals.first != "sql" { keepFreedMemoryForReuse() }
     switch parsed.positionals.first {
     case "train":
       let rate = try ReferenceBenchmark.trainingThroughput(
@@ -53,6 +58,8 @@ let benchCommand = Command(
       try runPacingBench(parsed, context)
     case "load":
       try runLoadBench(parsed, context, batchSize: batchSize)
+    case "sql":
+      try runSQLBench(parsed, context)
     case "gemm":
       let shape = try required(parsed, "shape").split(separator: "x").compactMap { Int($0) }
       guard shape.count == 3, shape.allSatisfy({ $0 >= 1 }) else {
@@ -62,7 +69,7 @@ let benchCommand = Command(
       let rate = GemmBenchmark.gflops(m: shape[0], k: shape[1], n: shape[2], repeats: steps)
       context.print("gflops=\(String(format: "%.1f", rate))")
     default:
-      throw UsageError(message: "expected train, score, gemm, allocate, pacing or load")
+      throw UsageError(message: "expected train, score, gemm, allocate, pacing, load or sql")
     }
   })
 
