@@ -194,6 +194,17 @@ public enum CampaignFile {
           "targeting.\(key)", list, expected: "a list of strings",
           fix: "write the allowed values in double quotes, e.g. [\"1\", \"2\"]")
       }
+      guard !key.isEmpty else {
+        throw CampaignFileError(
+          file: fields.file, field: "targeting", value: "\"\"", message: "names an empty field",
+          fix: "use the name of an impression field, e.g. \"region\"")
+      }
+      guard !strings.isEmpty else {
+        throw CampaignFileError(
+          file: fields.file, field: "targeting.\(key)", value: "[]",
+          message: "allows no value, so the campaign would get no traffic",
+          fix: "list the allowed values, or remove \"\(key)\" to allow every value")
+      }
       targeting[key] = strings
     }
     return targeting

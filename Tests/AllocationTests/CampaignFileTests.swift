@@ -260,6 +260,12 @@ private let invalidCases: [InvalidCase] = [
   InvalidCase(
     changes: ["targeting": "[]"], field: "targeting", value: "an array",
     message: "must be an object from field name to allowed values"),
+  InvalidCase(
+    changes: ["targeting": "{\"region\": []}"], field: "targeting.region", value: "[]",
+    message: "allows no value, so the campaign would get no traffic"),
+  InvalidCase(
+    changes: ["targeting": "{\"\": [\"x\"]}"], field: "targeting", value: "\"\"",
+    message: "names an empty field"),
 ]
 
 @Test(arguments: invalidCases)
