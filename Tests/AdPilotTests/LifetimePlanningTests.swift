@@ -31,8 +31,9 @@ struct LifetimePlanningTests {
       """
       UPDATE adpilot.campaigns
       SET definition = definition || jsonb_build_object(
-          'lifetime_budget_micros', $1::bigint,
-          'flight_start', '2026-01-11', 'flight_end', '2026-01-14')
+          'lifetime_budget_micros', $1::bigint, 'min_daily_micros', 3000000,
+          'flight_start', '2026-01-11', 'flight_end', '2026-01-14'),
+          min_daily_micros = 3000000
       WHERE id = 'fixture-b'
       """, [.int64(spentMicros + 4_000_000)])
 
@@ -49,5 +50,10 @@ struct LifetimePlanningTests {
       $0 + $1.spendMicros
     }
     #expect(planned == 2_000_000)
+    // Its 3.00 minimum is shown lowered to the 2.00 lifetime share, as the plan used it.
+    let explained = try PlanExplanation.load(
+      connection, dataset: PlanningFixture.dataset, date: PlanningFixture.planDate,
+      campaignId: "fixture-b")
+    #expect(explained.allocations.first?.minimumMicros == 2_000_000)
   }
 }

@@ -38,7 +38,8 @@ enum PacedReplay {
   /// budget without touching the reserve, or it is worth `reserveFactor` times the threshold and
   /// fits the whole budget. With an `hourSlack`, the campaign must also have spent less than
   /// that multiple of the hour's planned spend in the hour. At every hour start what is left of
-  /// the budget is allocated again over the hours left, and each campaign is re-planned with
+  /// the budget is allocated again over the forecast of the hours left, scaled by the day's
+  /// traffic so far against the forecast's, and each campaign is re-planned with
   /// `PacingPlanner.replan` from its spend so far.
   static func run(
     campaigns: [Campaign], supply: [String: CampaignSupply], budgetMicros: Int64,

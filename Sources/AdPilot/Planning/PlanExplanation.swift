@@ -54,10 +54,12 @@ public struct PlanExplanation: Sendable {
           + "--dataset \(dataset) --date \(date)` first")
     }
     let runId = try run.string(0)
+    // A minimum never exceeds the cap the plan used, which a lifetime budget may have lowered.
     let rows = try connection.query(
       """
       SELECT a.campaign_id, a.rank, a.amount_micros, a.cap_micros,
-             coalesce(c.min_daily_micros, 0), a.expected_value_micros, a.expected_clicks,
+             least(coalesce(c.min_daily_micros, 0), a.cap_micros), a.expected_value_micros,
+             a.expected_clicks,
              a.marginal_value, a.binding
       FROM adpilot.allocations AS a
           LEFT JOIN adpilot.campaigns AS c ON c.id = a.campaign_id
