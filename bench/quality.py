@@ -287,10 +287,10 @@ def main():
     print(f"{args.dataset}: {int(rows.train.sum())} training rows, {len(labels)} validation rows, "
           f"{int(labels.sum())} validation clicks (read in {time.time() - started:.0f} s)",
           file=sys.stderr)
-    wanted = args.models.split(",")
-    codes, vocabularies = encode_categories(rows) if set(wanted) - {"lr", "truth"} else (None, None)
+    requested = args.models.split(",")
+    codes, vocabularies = encode_categories(rows) if set(requested) - {"lr", "truth"} else (None, None)
     results = []
-    for name in wanted:
+    for name in requested:
         started = time.time()
         if name == "lr":
             predictions, note = hashed_lr(rows, args.threads)

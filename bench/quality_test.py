@@ -19,7 +19,11 @@ def pairwise_delong(labels, scores):
     negatives = [s for s, y in zip(scores, labels) if y == 0]
 
     def psi(x, y):
-        return 1.0 if x > y else 0.5 if x == y else 0.0
+        if x > y:
+            return 1.0
+        if x == y:
+            return 0.5
+        return 0.0
 
     v10 = [sum(psi(x, y) for y in negatives) / len(negatives) for x in positives]
     v01 = [sum(psi(x, y) for x in positives) / len(positives) for y in negatives]

@@ -47,7 +47,7 @@ struct TargetingTests {
     let campaign = Campaign(
       id: "t", name: "t", dataset: Self.dataset, valuePerClickMicros: 1_000_000,
       dailyBudgetMicros: 1_000_000, targeting: targeting)
-    // The plan day is 2 February (UTC), so the history window holds all of 1 February.
+    // The plan day is 2 February (UTC), so the history window contains all of 1 February.
     let forecast = try forecastSupply(
       connection, dataset: info, campaigns: [campaign],
       planDay: Date(timeIntervalSince1970: 1_769_990_400), historyDays: 7, model: nil,

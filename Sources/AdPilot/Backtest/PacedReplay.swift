@@ -13,7 +13,7 @@ struct PacedDay: Sendable {
   /// The hourly plans made at the start of the day, by campaign id.
   var startPlans: [String: [HourlyPlanRow]]
   /// RMS over the day's hours of actual minus start-of-day planned spend (all campaigns), over
-  /// the mean planned spend of an hour; 0 when nothing was planned.
+  /// the mean planned spend of an hour. It is 0 when nothing was planned.
   var pacingError: Double
 }
 
@@ -135,10 +135,10 @@ enum PacedReplay {
       pacingError: pacingError(actual: actual, planned: rows))
   }
 
-  /// Returns the day's traffic so far over the forecast's for the first `hours` hours, between
-  /// 0.5 and 2; 1 before any traffic was forecast.
+  /// Returns the day's traffic so far over the forecast's for the first `hours` hours, clamped to
+  /// 0.5...2. Returns 1 before any traffic was forecast.
   ///
-  /// NOTE: hour positions are read as local hours, which holds on days of 24 hours.
+  /// NOTE: hour positions are read as local hours, which is exact only on days of 24 hours.
   static func observedVolume(seen: Int, supply: [String: CampaignSupply], hours: Int) -> Double {
     var expected = 0.0
     for forecast in supply.values where forecast.hourlyTraffic.count == 24 {
@@ -191,7 +191,7 @@ enum PacedReplay {
   }
 
   /// Returns RMS over the hours of the day of (actual - planned spend of all campaigns in the
-  /// hour), over the mean planned spend of an hour; 0 when nothing was planned.
+  /// hour), over the mean planned spend of an hour. Returns 0 when nothing was planned.
   static func pacingError(actual: [[Int64]], planned: [[Double]]) -> Double {
     let hours = actual.map(\.count).max() ?? 0
     var actualByHour = [Double](repeating: 0, count: hours)
@@ -214,8 +214,8 @@ enum PacedReplay {
   /// Returns the pacing error of a policy without hourly plans against an even plan of its own:
   /// each campaign's spend for the day spread over the hours in proportion to `traffic`.
   ///
-  /// NOTE: traffic positions are read as the hour positions of `hourStarts`, which holds on
-  /// days of 24 hours.
+  /// NOTE: traffic positions are read as the hour positions of `hourStarts`, which is exact only
+  /// on days of 24 hours.
   static func evenPlanPacingError(
     bought: [ReplayImpression], campaignCount: Int, hourStarts: [Date], traffic: [[Double]]
   ) -> Double {

@@ -79,9 +79,6 @@ struct EncodedStreamCounts {
   var read = 0
   /// Non-clicked rows that negative downsampling dropped.
   var droppedNegatives = 0
-
-  /// Rows handed to the caller.
-  var kept: Int { read - droppedNegatives }
 }
 
 /// Streams the impressions selected by `filter` in time order as encoded records, calling `body`

@@ -43,7 +43,8 @@ func runPacingBench(_ parsed: ParsedArguments, _ context: Context) throws {
   let impressions = try parsed.int("impressions", default: 1_000_000)
   let days = try parsed.int("days", default: 3)
   guard impressions >= 1, days >= 1 else {
-    throw UsageError(message: "--impressions and --days must be at least 1")
+    throw UsageError(
+      message: "--impressions and --days must be at least 1, got \(impressions) and \(days)")
   }
   let fraction = try parsed.value("budget-fraction").map(parseFraction) ?? 0.25
   let figures = try PacingBenchmark.run(
