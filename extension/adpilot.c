@@ -71,7 +71,8 @@ typedef struct RowArrays
 	uint8	   *num_nulls;
 	const char **seq_values;
 	int32	   *seq_lengths;
-	int64	   *seq_offsets;
+	int64		seq_count;		/* entries of seq_values and seq_lengths */
+	int64	   *seq_offsets;	/* NULL: every row shares the seq_count values */
 } RowArrays;
 
 /* One deconstructed array argument. */
@@ -409,15 +410,15 @@ check_sequence(const ArrayArgument *array, int64 rows, const CachedModel *model)
 /*
  * utf8_text
  *		Points *value and *length at the UTF-8 bytes of a text datum, converting from the
- *		database encoding when it is not UTF-8 (the encoder hashes UTF-8 bytes).
+ *		database encoding (GetDatabaseEncoding) when it is not UTF-8, since the encoder hashes
+ *		UTF-8 bytes.
  */
 static void
-utf8_text(Datum datum, const char **value, int32 *length)
+utf8_text(Datum datum, int encoding, const char **value, int32 *length)
 {
 	text	   *t = DatumGetTextPP(datum);
 	const char *bytes = VARDATA_ANY(t);
 	int			size = VARSIZE_ANY_EXHDR(t);
-	int			encoding = GetDatabaseEncoding();
 
 	if (encoding != PG_UTF8 && encoding != PG_SQL_ASCII)
 	{
@@ -430,10 +431,12 @@ utf8_text(Datum datum, const char **value, int32 *length)
 
 /*
  * fill_rows
- *		Lays out rows [start, start + count) of the arguments for adpilot_model_score.
+ *		Lays out rows [start, start + count) of the arguments for adpilot_model_score, or for
+ *		adpilot_model_score_shared when seq has one dimension.
  *
  * cat and num contain one row per candidate. seq is shared by all rows when it has one
- * dimension, and contains one row per candidate otherwise.
+ * dimension: its values are then laid out once and seq_offsets stays NULL. Otherwise it
+ * contains one row per candidate.
  */
 static RowArrays
 fill_rows(const ArrayArgument *cat, const ArrayArgument *num, const ArrayArgument *seq,
@@ -443,6 +446,8 @@ fill_rows(const ArrayArgument *cat, const ArrayArgument *num, const ArrayArgumen
 	int64		num_width = model->shape[ADPILOT_SHAPE_NUMERIC];
 	bool		shared = seq->ndim <= 1;
 	int64		seq_width = seq->count == 0 ? 0 : (shared ? seq->count : seq->dims[1]);
+	int64		seq_total = shared ? seq_width : count * seq_width;
+	int			encoding = GetDatabaseEncoding();
 	RowArrays	rows;
 
 	rows.row_count = count;
@@ -450,16 +455,18 @@ fill_rows(const ArrayArgument *cat, const ArrayArgument *num, const ArrayArgumen
 	rows.cat_lengths = palloc0(sizeof(int32) * Max(1, count * cat_width));
 	rows.num_values = palloc0(sizeof(double) * Max(1, count * num_width));
 	rows.num_nulls = palloc0(sizeof(uint8) * Max(1, count * num_width));
-	rows.seq_values = palloc0(sizeof(char *) * Max(1, count * seq_width));
-	rows.seq_lengths = palloc0(sizeof(int32) * Max(1, count * seq_width));
-	rows.seq_offsets = palloc0(sizeof(int64) * (count + 1));
+	rows.seq_values = palloc0(sizeof(char *) * Max(1, seq_total));
+	rows.seq_lengths = palloc0(sizeof(int32) * Max(1, seq_total));
+	rows.seq_count = seq_total;
+	rows.seq_offsets = NULL;
 
 	for (int64 i = 0; i < count * cat_width; i++)
 	{
 		int64		source = start * cat_width + i;
 
 		if (!cat->nulls[source])
-			utf8_text(cat->values[source], &rows.cat_values[i], &rows.cat_lengths[i]);
+			utf8_text(cat->values[source], encoding, &rows.cat_values[i],
+					  &rows.cat_lengths[i]);
 	}
 	for (int64 i = 0; i < count * num_width; i++)
 	{
@@ -468,19 +475,19 @@ fill_rows(const ArrayArgument *cat, const ArrayArgument *num, const ArrayArgumen
 		rows.num_nulls[i] = num->nulls[source] ? 1 : 0;
 		rows.num_values[i] = num->nulls[source] ? 0 : DatumGetFloat8(num->values[source]);
 	}
-	for (int64 row = 0; row < count; row++)
+	for (int64 i = 0; i < seq_total; i++)
 	{
-		int64		first = shared ? 0 : (start + row) * seq_width;
+		int64		source = shared ? i : start * seq_width + i;
 
-		for (int64 item = 0; item < seq_width; item++)
-		{
-			int64		target = row * seq_width + item;
-
-			if (!seq->nulls[first + item])
-				utf8_text(seq->values[first + item], &rows.seq_values[target],
-						  &rows.seq_lengths[target]);
-		}
-		rows.seq_offsets[row + 1] = (row + 1) * seq_width;
+		if (!seq->nulls[source])
+			utf8_text(seq->values[source], encoding, &rows.seq_values[i],
+					  &rows.seq_lengths[i]);
+	}
+	if (!shared)
+	{
+		rows.seq_offsets = palloc0(sizeof(int64) * (count + 1));
+		for (int64 row = 0; row < count; row++)
+			rows.seq_offsets[row + 1] = (row + 1) * seq_width;
 	}
 	return rows;
 }
@@ -496,11 +503,18 @@ score_rows(const CachedModel *model, const RowArrays *rows, float *scores)
 	int32		status;
 
 	message[0] = '\0';
-	status = adpilot_model_score(model->handle, rows->row_count,
-								 rows->cat_values, rows->cat_lengths,
-								 rows->num_values, rows->num_nulls,
-								 rows->seq_values, rows->seq_lengths, rows->seq_offsets,
-								 scores, message, MESSAGE_SIZE);
+	if (rows->seq_offsets == NULL)
+		status = adpilot_model_score_shared(model->handle, rows->row_count,
+											rows->cat_values, rows->cat_lengths,
+											rows->num_values, rows->num_nulls,
+											rows->seq_values, rows->seq_lengths,
+											rows->seq_count, scores, message, MESSAGE_SIZE);
+	else
+		status = adpilot_model_score(model->handle, rows->row_count,
+									 rows->cat_values, rows->cat_lengths,
+									 rows->num_values, rows->num_nulls,
+									 rows->seq_values, rows->seq_lengths, rows->seq_offsets,
+									 scores, message, MESSAGE_SIZE);
 	if (status != ADPILOT_SCORING_OK)
 		ereport(ERROR,
 				(errcode(status == ADPILOT_SCORING_SHAPE_MISMATCH ?

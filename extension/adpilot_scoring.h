@@ -52,6 +52,20 @@ extern int32_t adpilot_model_score(void *handle, int64_t row_count,
 								   const int64_t *seq_offsets, float *scores,
 								   char *message, int64_t message_capacity);
 
+/*
+ * Scores `row_count` rows that share one behaviour list, encoding the list once: as
+ * adpilot_model_score, with the seq_count values of seq_values (item-major) standing for every
+ * row's list in place of per-row offsets.
+ */
+extern int32_t adpilot_model_score_shared(void *handle, int64_t row_count,
+										  const char *const *cat_values,
+										  const int32_t *cat_lengths,
+										  const double *num_values, const uint8_t *num_nulls,
+										  const char *const *seq_values,
+										  const int32_t *seq_lengths, int64_t seq_count,
+										  float *scores, char *message,
+										  int64_t message_capacity);
+
 /* Releases a model loaded by adpilot_model_load; NULL is ignored. */
 extern void adpilot_model_free(void *handle);
 

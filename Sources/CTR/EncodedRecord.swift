@@ -107,6 +107,16 @@ public struct EncodedRecordWriter {
       position += 1
     }
   }
+
+  /// Fills the fields that received no value, stores the label and takes the behaviour items
+  /// of `template`, a finished record of the same encoder, in place of any appended here.
+  ///
+  /// Rows that share one behaviour list encode it once into a template this way.
+  public mutating func finish(label: Float, sequenceOf template: UnsafePointer<Int32>) {
+    finish(label: label)
+    let end = lengthPosition + 1 + maxLength * subfields
+    (record + lengthPosition).update(from: template + lengthPosition, count: end - lengthPosition)
+  }
 }
 
 extension EncodedBatch {

@@ -1,9 +1,13 @@
-// Copies rows handed over as C arrays into Swift values, checking every pointer, count, length
-// and offset first. Nothing here keeps a pointer after `rows(for:)` returns.
+// Encodes rows handed over as C arrays straight from their UTF-8 bytes into an EncodedBatch,
+// checking every pointer, count, length and offset first. Nothing here keeps a pointer after
+// `batch(for:)` returns, and no Swift string is built for a value.
 
 import CTR
 
 /// Rows to score as C arrays, laid out as adpilot_scoring.h describes.
+///
+/// The behaviour list of row r is `seqValues[seqOffsets[r] ..< seqOffsets[r + 1]]`, or, when
+/// `seqOffsets` is nil, the first `sharedSequenceCount` values, shared by every row.
 struct CRowInput {
   var rowCount: Int64
   var catValues: UnsafePointer<UnsafePointer<CChar>?>?
@@ -13,89 +17,112 @@ struct CRowInput {
   var seqValues: UnsafePointer<UnsafePointer<CChar>?>?
   var seqLengths: UnsafePointer<Int32>?
   var seqOffsets: UnsafePointer<Int64>?
+  var sharedSequenceCount: Int64 = 0
 
-  /// Returns the rows as Swift values after checking that they fit `model`'s spec.
+  /// Returns the rows encoded for `model` after checking that they fit its spec.
   ///
   /// Throws `.invalidConfig` for a caller error (a null array, a negative count or length,
   /// offsets out of order) and `.batchMismatch` when a row's shape does not fit the spec.
-  func rows(for model: ScoringModel) throws(CTRError) -> [ScoringRow] {
+  func batch(for model: ScoringModel) throws(CTRError) -> EncodedBatch {
     guard rowCount >= 0, rowCount <= Int64(ScoringModel.maxRowsPerCall) else {
       throw CTRError(
         .invalidConfig,
         "row count must be in 0...\(ScoringModel.maxRowsPerCall), got \(rowCount)")
     }
     let rows = Int(rowCount)
-    let catCount = rows * model.categoricalCount
-    let numCount = rows * model.numericCount
-    if catCount > 0 && (catValues == nil || catLengths == nil) {
+    let catWidth = model.categoricalCount
+    let numWidth = model.numericCount
+    if rows * catWidth > 0 && (catValues == nil || catLengths == nil) {
       throw CTRError(.invalidConfig, "categorical value arrays are null")
     }
-    if numCount > 0 && (numValues == nil || numNulls == nil) {
+    if rows * numWidth > 0 && (numValues == nil || numNulls == nil) {
       throw CTRError(.invalidConfig, "numeric value arrays are null")
     }
+
+    let encoder = model.encoder
+    let width = encoder.recordWidth
+    // Two records: the one being written, and the template of a shared behaviour list.
+    let records = UnsafeMutablePointer<Int32>.allocate(capacity: 2 * width)
+    records.initialize(repeating: 0, count: 2 * width)
+    defer { records.deallocate() }
+    let record = records
+    var template: UnsafeMutablePointer<Int32>? = nil
     if rows > 0 && seqOffsets == nil {
-      throw CTRError(.invalidConfig, "sequence offsets are null")
+      guard sharedSequenceCount >= 0, sharedSequenceCount <= Int64(Int32.max) else {
+        throw CTRError(
+          .invalidConfig, "shared sequence count \(sharedSequenceCount) is out of range")
+      }
+      let count = Int(sharedSequenceCount)
+      try model.checkSequenceCount(count, row: nil)
+      let shared = records + width
+      var writer = EncodedRecordWriter(encoder: encoder, record: shared)
+      try forEachString(seqValues, seqLengths, from: 0, count: count) {
+        writer.appendSequenceValue($0)
+      }
+      writer.finish(label: 0)
+      template = shared
     }
 
-    var result: [ScoringRow] = []
-    result.reserveCapacity(rows)
+    var batch = EncodedBatch(spec: model.model.spec, capacity: rows)
     for row in 0..<rows {
-      let cat = try strings(
-        catValues, catLengths, from: row * model.categoricalCount,
-        count: model.categoricalCount)
-      var num: [Double?] = []
-      num.reserveCapacity(model.numericCount)
+      var writer = EncodedRecordWriter(encoder: encoder, record: record)
+      try forEachString(catValues, catLengths, from: row * catWidth, count: catWidth) {
+        writer.appendCategorical($0)
+      }
       if let numValues, let numNulls {
-        for index in (row * model.numericCount)..<((row + 1) * model.numericCount) {
-          num.append(numNulls[index] != 0 ? nil : numValues[index])
+        for index in (row * numWidth)..<((row + 1) * numWidth) {
+          writer.appendNumeric(numNulls[index] != 0 ? nil : numValues[index])
         }
       }
-      let seq = try sequence(row: row)
-      let scoringRow = ScoringRow(cat: cat, num: num, seq: seq)
-      do {
-        try model.checkShape(scoringRow)
-      } catch {
-        throw CTRError(.batchMismatch, "row \(row + 1): \(error.message)")
+      if let template {
+        writer.finish(label: 0, sequenceOf: template)
+      } else {
+        let (start, count) = try sequenceRange(row: row)
+        try model.checkSequenceCount(count, row: row)
+        try forEachString(seqValues, seqLengths, from: start, count: count) {
+          writer.appendSequenceValue($0)
+        }
+        writer.finish(label: 0)
       }
-      result.append(scoringRow)
+      batch.appendRecord(record)
     }
-    return result
+    return batch
   }
 
-  private func sequence(row: Int) throws(CTRError) -> [String?] {
-    guard let seqOffsets else { return [] }
+  /// Returns the first index and the count of row `row`'s behaviour values.
+  private func sequenceRange(row: Int) throws(CTRError) -> (start: Int, count: Int) {
+    guard let seqOffsets else {
+      throw CTRError(.invalidConfig, "sequence offsets are null")
+    }
     let start = seqOffsets[row]
     let end = seqOffsets[row + 1]
     guard start >= 0, end >= start, end - start <= Int64(Int32.max) else {
       throw CTRError(
         .invalidConfig, "row \(row + 1): sequence offsets \(start)..<\(end) are out of order")
     }
-    if end > start && (seqValues == nil || seqLengths == nil) {
-      throw CTRError(.invalidConfig, "sequence value arrays are null")
-    }
-    return try strings(seqValues, seqLengths, from: Int(start), count: Int(end - start))
+    return (Int(start), Int(end - start))
   }
 
-  private func strings(
+  /// Calls `body` with the UTF-8 bytes of values `start ..< start + count`, nil for a null
+  /// pointer.
+  private func forEachString(
     _ values: UnsafePointer<UnsafePointer<CChar>?>?, _ lengths: UnsafePointer<Int32>?,
-    from start: Int, count: Int
-  ) throws(CTRError) -> [String?] {
-    guard count > 0, let values, let lengths else { return [] }
-    var result: [String?] = []
-    result.reserveCapacity(count)
+    from start: Int, count: Int, _ body: (UnsafeRawBufferPointer?) -> Void
+  ) throws(CTRError) {
+    guard count > 0 else { return }
+    guard let values, let lengths else {
+      throw CTRError(.invalidConfig, "sequence value arrays are null")
+    }
     for index in start..<(start + count) {
       guard let pointer = values[index] else {
-        result.append(nil)
+        body(nil)
         continue
       }
       let length = lengths[index]
       guard length >= 0 else {
         throw CTRError(.invalidConfig, "string length \(length) is negative")
       }
-      let bytes = UnsafeRawPointer(pointer).assumingMemoryBound(to: UInt8.self)
-      result.append(
-        String(decoding: UnsafeBufferPointer(start: bytes, count: Int(length)), as: UTF8.self))
+      body(UnsafeRawBufferPointer(start: pointer, count: Int(length)))
     }
-    return result
   }
 }

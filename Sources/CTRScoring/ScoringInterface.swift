@@ -59,20 +59,50 @@ public func adpilotModelScore(
   _ seqOffsets: UnsafePointer<Int64>?, _ scores: UnsafeMutablePointer<Float>?,
   _ message: UnsafeMutablePointer<CChar>?, _ messageCapacity: Int64
 ) -> Int32 {
+  if rowCount > 0 && seqOffsets == nil {
+    return fail(statusInvalidArgument, "sequence offsets are null", message, messageCapacity)
+  }
+  let input = CRowInput(
+    rowCount: rowCount, catValues: catValues, catLengths: catLengths, numValues: numValues,
+    numNulls: numNulls, seqValues: seqValues, seqLengths: seqLengths, seqOffsets: seqOffsets)
+  return score(handle, input, scores, message, messageCapacity)
+}
+
+/// Scores `rowCount` rows that share one behaviour list of `seqCount` values into `scores`;
+/// the list is encoded once. See adpilot_scoring.h for layout.
+@_cdecl("adpilot_model_score_shared")
+public func adpilotModelScoreShared(
+  _ handle: UnsafeMutableRawPointer?, _ rowCount: Int64,
+  _ catValues: UnsafePointer<UnsafePointer<CChar>?>?, _ catLengths: UnsafePointer<Int32>?,
+  _ numValues: UnsafePointer<Double>?, _ numNulls: UnsafePointer<UInt8>?,
+  _ seqValues: UnsafePointer<UnsafePointer<CChar>?>?, _ seqLengths: UnsafePointer<Int32>?,
+  _ seqCount: Int64, _ scores: UnsafeMutablePointer<Float>?,
+  _ message: UnsafeMutablePointer<CChar>?, _ messageCapacity: Int64
+) -> Int32 {
+  let input = CRowInput(
+    rowCount: rowCount, catValues: catValues, catLengths: catLengths, numValues: numValues,
+    numNulls: numNulls, seqValues: seqValues, seqLengths: seqLengths, seqOffsets: nil,
+    sharedSequenceCount: seqCount)
+  return score(handle, input, scores, message, messageCapacity)
+}
+
+/// Encodes and scores `input` with the model behind `handle` into `scores`.
+private func score(
+  _ handle: UnsafeMutableRawPointer?, _ input: CRowInput, _ scores: UnsafeMutablePointer<Float>?,
+  _ message: UnsafeMutablePointer<CChar>?, _ messageCapacity: Int64
+) -> Int32 {
   guard let handle else {
     return fail(statusInvalidArgument, "model handle is null", message, messageCapacity)
   }
   let model = Unmanaged<ScoringModel>.fromOpaque(handle).takeUnretainedValue()
-  let input = CRowInput(
-    rowCount: rowCount, catValues: catValues, catLengths: catLengths, numValues: numValues,
-    numNulls: numNulls, seqValues: seqValues, seqLengths: seqLengths, seqOffsets: seqOffsets)
   do {
-    let rows = try input.rows(for: model)
-    let result = try model.score(rows: rows)
-    guard result.count == rows.count else {
+    let batch = try input.batch(for: model)
+    let result = try model.score(batch)
+    guard result.count == batch.count else {
       return fail(
-        statusInvalidArgument, "the model returned \(result.count) scores for \(rows.count) rows",
-        message, messageCapacity)
+        statusInvalidArgument,
+        "the model returned \(result.count) scores for \(batch.count) rows", message,
+        messageCapacity)
     }
     if !result.isEmpty {
       guard let scores else {

@@ -46,6 +46,11 @@ public final class ScoringModel {
       try checkShape(row)
       encoder.append(cat: row.cat, num: row.num, seq: row.seq, label: 0, to: &batch)
     }
+    return try score(batch)
+  }
+
+  /// Scores rows encoded for this model's spec, one thread, in row order.
+  func score(_ batch: EncodedBatch) throws(CTRError) -> [Float] {
     try model.check(batch)
     return model.predict(batch)
   }
@@ -63,16 +68,23 @@ public final class ScoringModel {
         .batchMismatch,
         "num_values has \(row.num.count) elements, the model's feature spec needs \(numericCount)")
     }
-    if subfieldCount == 0 && !row.seq.isEmpty {
+    try checkSequenceCount(row.seq.count, row: nil)
+  }
+
+  /// Checks that `count` behaviour values make whole items of the spec (none without a
+  /// sequence); `row` (from 0), when given, is named in the message.
+  func checkSequenceCount(_ count: Int, row: Int?) throws(CTRError) {
+    let prefix = row.map { "row \($0 + 1): " } ?? ""
+    if subfieldCount == 0 && count != 0 {
       throw CTRError(
         .batchMismatch,
-        "seq_values has \(row.seq.count) elements, but the model's feature spec has no "
+        prefix + "seq_values has \(count) elements, but the model's feature spec has no "
           + "behaviour sequence: pass an empty array")
     }
-    if subfieldCount > 0 && row.seq.count % subfieldCount != 0 {
+    if subfieldCount > 0 && count % subfieldCount != 0 {
       throw CTRError(
         .batchMismatch,
-        "seq_values has \(row.seq.count) elements, not a multiple of the \(subfieldCount) "
+        prefix + "seq_values has \(count) elements, not a multiple of the \(subfieldCount) "
           + "values per behaviour item")
     }
   }

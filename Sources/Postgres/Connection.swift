@@ -86,6 +86,37 @@ public final class Connection {
     return (0..<count).map { Row(result: result, row: $0) }
   }
 
+  /// Prepares `sql` as the named statement `name` on this connection, for
+  /// ``queryPrepared(_:_:)`` to run without parsing and planning it again. Parameter types are
+  /// inferred by the server, so give casts in `sql` where they are ambiguous.
+  public func prepare(_ name: String, _ sql: String) throws(PostgresError) {
+    let handle = try liveHandle()
+    let pointer = PQprepare(handle, name, sql, 0, nil)
+    let result = QueryResult(pointer)
+    guard PQresultStatus(result.pointer) == PGRES_COMMAND_OK else {
+      throw PostgresError.fromResult(pointer, connection: handle, kind: .query, target: target)
+    }
+  }
+
+  /// Runs the statement prepared as `name` and returns all its rows in text format.
+  public func queryPrepared(_ name: String, _ parameters: [PostgresValue] = [])
+    throws(PostgresError) -> [Row]
+  {
+    let handle = try liveHandle()
+    try checkParameterCount(parameters)
+    let pointer = Connection.withParameters(parameters) { count, _, values, lengths, formats in
+      PQexecPrepared(handle, name, count, values, lengths, formats, 0)
+    }
+    let result = QueryResult(pointer)
+    switch PQresultStatus(pointer) {
+    case PGRES_COMMAND_OK, PGRES_TUPLES_OK, PGRES_EMPTY_QUERY:
+      let rows = PQntuples(result.pointer)
+      return (0..<rows).map { Row(result: result, row: $0) }
+    default:
+      throw PostgresError.fromResult(pointer, connection: handle, kind: .query, target: target)
+    }
+  }
+
   /// Returns the connection handle, or throws if the connection was closed.
   func liveHandle() throws(PostgresError) -> OpaquePointer {
     guard let handle else {
@@ -100,13 +131,13 @@ public final class Connection {
   /// they need `copyIn` or `copyOut`.
   func run(_ sql: String, _ parameters: [PostgresValue]) throws(PostgresError) -> QueryResult {
     let handle = try liveHandle()
-    guard parameters.count <= Int(UInt16.max) else {
-      throw PostgresError(
-        kind: .query, message: "too many parameters: \(parameters.count), at most 65535",
-        hint: "pass large lists as one array parameter", target: target)
-    }
+    try checkParameterCount(parameters)
     let pointer =
-      parameters.isEmpty ? PQexec(handle, sql) : Connection.send(handle, sql, parameters)
+      parameters.isEmpty
+      ? PQexec(handle, sql)
+      : Connection.withParameters(parameters) { count, types, values, lengths, formats in
+        PQexecParams(handle, sql, count, types, values, lengths, formats, 0)
+      }
     let result = QueryResult(pointer)
     switch PQresultStatus(pointer) {
     case PGRES_COMMAND_OK, PGRES_TUPLES_OK, PGRES_EMPTY_QUERY:
@@ -122,9 +153,22 @@ public final class Connection {
     }
   }
 
-  /// Passes parameters to PQexecParams from one contiguous byte buffer, NUL after each value.
-  private static func send(
-    _ handle: OpaquePointer, _ sql: String, _ parameters: [PostgresValue]
+  /// Throws when `parameters` are more than the protocol's 65,535.
+  private func checkParameterCount(_ parameters: [PostgresValue]) throws(PostgresError) {
+    guard parameters.count <= Int(UInt16.max) else {
+      throw PostgresError(
+        kind: .query, message: "too many parameters: \(parameters.count), at most 65535",
+        hint: "pass large lists as one array parameter", target: target)
+    }
+  }
+
+  /// Calls `body` with the count, types, values, lengths and formats libpq takes for
+  /// `parameters`, the values in one contiguous byte buffer with a NUL after each.
+  private static func withParameters(
+    _ parameters: [PostgresValue],
+    _ body: (
+      Int32, [Oid], [UnsafePointer<CChar>?], [Int32], [Int32]
+    ) -> OpaquePointer?
   ) -> OpaquePointer? {
     let encoded = parameters.map { $0.encoded() }
     var storage: [UInt8] = [0]
@@ -146,8 +190,7 @@ public final class Connection {
       let values: [UnsafePointer<CChar>?] = offsets.map { offset in
         offset.map { (base + $0).assumingMemoryBound(to: CChar.self) }
       }
-      return PQexecParams(
-        handle, sql, Int32(parameters.count), types, values, lengths, formats, 0)
+      return body(Int32(parameters.count), types, values, lengths, formats)
     }
   }
 

@@ -92,6 +92,78 @@ import Testing
     #expect(scores.map(\.bitPattern) == expected.map(\.bitPattern))
   }
 
+  /// Scores rows that share `seq` through `adpilot_model_score_shared`.
+  static func scoreShared(
+    _ handle: UnsafeMutableRawPointer?, rows rowCount: Int, cat: [String?], num: [Double?],
+    seq: [String?], seqCount: Int64? = nil
+  ) -> (Int32, [Float], String) {
+    let strings = (cat + seq).map { value in value.map { Array($0.utf8) } }
+    let storage = strings.map { bytes in
+      bytes.map { bytes in
+        let pointer = UnsafeMutablePointer<CChar>.allocate(capacity: max(1, bytes.count))
+        for (index, byte) in bytes.enumerated() { pointer[index] = CChar(bitPattern: byte) }
+        return pointer
+      }
+    }
+    defer { for pointer in storage { pointer?.deallocate() } }
+    let pointers = storage.map { $0.map { UnsafePointer($0) } }
+    let lengths = strings.map { Int32($0?.count ?? 0) }
+    var scores = [Float](repeating: -1, count: rowCount)
+    var message = [CChar](repeating: 0, count: 256)
+    let status = adpilotModelScoreShared(
+      handle, Int64(rowCount), Array(pointers.prefix(cat.count)),
+      Array(lengths.prefix(cat.count)), num.map { $0 ?? 0 }, num.map { $0 == nil ? 1 : 0 },
+      Array(pointers.dropFirst(cat.count)), Array(lengths.dropFirst(cat.count)),
+      seqCount ?? Int64(seq.count), &scores, &message, 256)
+    return (status, scores, Self.text(message))
+  }
+
+  @Test func sharedSequenceScoresEqualPerRowScoresBitForBit() throws {
+    let bytes = try Self.modelBytes()
+    let (handle, _, _) = Self.load(bytes)
+    defer { adpilotModelFree(handle) }
+    let cat: [String?] = ["u1", "c3", "u2", nil, "u1", "c1", nil, ""]
+    let num: [Double?] = [2.5, nil, 100, 0]
+    // A missing item in the middle is dropped as padding, and the fifth real item falls past
+    // the model's three.
+    let seq: [String?] = ["c1", nil, "c7", "c3", "", "c4", "c5"]
+    let (status, shared, message) = Self.scoreShared(
+      handle, rows: 4, cat: cat, num: num, seq: seq)
+    #expect(status == 0, "\(message)")
+    let (_, perRow, _) = Self.score(
+      handle, cat: cat, num: num, seq: Array(repeating: seq, count: num.count))
+    #expect(shared.map(\.bitPattern) == perRow.map(\.bitPattern))
+    #expect(!shared.contains(-1))
+  }
+
+  @Test func sharedSequenceWithTheWrongShapeIsRejected() throws {
+    let spec = FeatureSpec(
+      categorical: [
+        CategoricalField(name: "ad_category", role: .ad, buckets: 12),
+        CategoricalField(name: "ad_brand", role: .ad, buckets: 12),
+      ],
+      sequence: [
+        SequenceField(name: "hist_category", sharesEmbeddingWith: "ad_category"),
+        SequenceField(name: "hist_brand", sharesEmbeddingWith: "ad_brand"),
+      ],
+      maxSequenceLength: 2, embeddingDimension: 2)
+    var config = TrainingConfig()
+    config.attentionHidden = [3]
+    config.mlpHidden = [3]
+    let bytes = try AttentionModel(spec: spec, config: config, seed: 1).serialized()
+    let (handle, _, _) = Self.load(bytes)
+    defer { adpilotModelFree(handle) }
+    let (odd, oddScores, oddMessage) = Self.scoreShared(
+      handle, rows: 1, cat: ["c", "b"], num: [], seq: ["c1", "b1", "c2"])
+    #expect(odd == 2)
+    #expect(oddMessage.contains("not a multiple of the 2 values per behaviour item"))
+    #expect(oddScores == [-1])
+    let (negative, _, negativeMessage) = Self.scoreShared(
+      handle, rows: 1, cat: ["c", "b"], num: [], seq: [], seqCount: -1)
+    #expect(negative == 3)
+    #expect(negativeMessage.contains("-1"))
+  }
+
   @Test func garbageBytesFailToLoad() {
     let (handle, status, message) = Self.load([1, 2, 3, 4])
     #expect(handle == nil)

@@ -178,6 +178,30 @@ let awkwardStrings: [String] = [
     #expect(try connection.execute("CREATE TEMP TABLE other (n int)") == 0)
   }
 
+  @Test func preparedStatementRunsWithNewParameters() throws {
+    try connection.prepare("add_one", "SELECT $1::int8 + 1, $2::text || '!'")
+    for (number, text) in [(Int64(41), "a"), (-1, "NULL")] {
+      let rows = try connection.queryPrepared("add_one", [.int64(number), .text(text)])
+      #expect(try rows[0].int64(0) == number + 1)
+      #expect(try rows[0].string(1) == text + "!")
+    }
+    let nulls = try connection.queryPrepared("add_one", [.null, .null])
+    #expect(nulls[0].isNull(0) && nulls[0].isNull(1))
+  }
+
+  @Test func preparedStatementErrorsNameTheProblem() throws {
+    #expect(throws: PostgresError.self) { try connection.prepare("broken", "SELEC 1") }
+    do {
+      _ = try connection.queryPrepared("never_prepared", [])
+      Issue.record("running an unprepared statement succeeded")
+    } catch {
+      #expect(error.message.contains("never_prepared"))
+    }
+    try connection.prepare("divide", "SELECT 1 / $1::int4")
+    #expect(throws: PostgresError.self) { try connection.queryPrepared("divide", [.int32(0)]) }
+    #expect(try connection.queryPrepared("divide", [.int32(1)])[0].int64(0) == 1)
+  }
+
   @Test func rowIndexFindsColumnsByName() throws {
     let rows = try connection.query("SELECT 1 AS first, 'x' AS second")
     #expect(rows[0].index(of: "second") == 1)
