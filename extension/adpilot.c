@@ -52,6 +52,12 @@ static CachedModel model_cache[MODEL_CACHE_SIZE];
 static uint64 model_cache_clock = 0;
 
 /*
+ * The champion look-up, prepared once per backend: statements that score a few candidates
+ * each would otherwise parse and plan it every time.
+ */
+static SPIPlanPtr champion_plan = NULL;
+
+/*
  * The champion of one data set, looked up once per statement and kept in fn_extra. It stores
  * the model id, not the handle, because the backend cache may free a handle mid-statement.
  */
@@ -145,15 +151,25 @@ lookup_champion(const char *dataset)
 	bool		exists;
 	int			ret;
 
+	if (champion_plan == NULL)
+	{
+		SPIPlanPtr	plan = SPI_prepare(
+			"SELECT a.model_id, m.id IS NOT NULL"
+			" FROM adpilot.model_aliases a"
+			" LEFT JOIN adpilot.models m ON m.id = a.model_id"
+			" WHERE a.name = $1 AND a.alias = 'champion'",
+			1, argtypes);
+
+		if (plan == NULL)
+			elog(ERROR, "champion look-up failed: SPI_prepare returned %d", SPI_result);
+		if (SPI_keepplan(plan) != 0)
+			elog(ERROR, "champion look-up failed: SPI_keepplan failed");
+		champion_plan = plan;
+	}
 	args[0] = CStringGetTextDatum(dataset);
-	ret = SPI_execute_with_args(
-		"SELECT a.model_id, m.id IS NOT NULL"
-		" FROM adpilot.model_aliases a"
-		" LEFT JOIN adpilot.models m ON m.id = a.model_id"
-		" WHERE a.name = $1 AND a.alias = 'champion'",
-		1, argtypes, args, NULL, true, 1);
+	ret = SPI_execute_plan(champion_plan, args, NULL, true, 1);
 	if (ret != SPI_OK_SELECT)
-		elog(ERROR, "champion look-up failed: SPI_execute_with_args returned %d", ret);
+		elog(ERROR, "champion look-up failed: SPI_execute_plan returned %d", ret);
 	if (SPI_processed == 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_UNDEFINED_OBJECT),
