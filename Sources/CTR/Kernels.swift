@@ -20,7 +20,7 @@ enum Kernels {
   ///
   /// For each output element the products are added in ascending `k`, each with one fused
   /// multiply-add, starting from the value already in `c`. The `k` range is cut into tiles that
-  /// keep a slice of `b` in cache, and rows go four (then two) at a time when possible. Both
+  /// keep a slice of `b` in cache, and rows go six (then four, two) at a time when possible. Both
   /// change the schedule but not that order.
   static func multiplyAccumulate(
     _ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, _ c: UnsafeMutablePointer<Float>,
@@ -93,6 +93,43 @@ enum Kernels {
   ) {
     let strides = (row: rowStride, depth: depthStride)
     var row = 0
+    // Six rows by 16 columns keep twelve vector sums in flight, enough to cover the fused
+    // multiply-add latency on both pipes.
+    while row + 6 <= m {
+      let rowA = a + row * rowStride
+      let rowC = c + row * n
+      var column = 0
+      while column + 16 <= n {
+        blockOfSix(
+          rowA, strides, b, rowC, k: k, n: n, column: column, as: Vector.self, overwrite: overwrite)
+        column += 16
+      }
+      if column + 8 <= n {
+        blockOfSix(
+          rowA, strides, b, rowC, k: k, n: n, column: column, as: SIMD8<Float>.self,
+          overwrite: overwrite)
+        column += 8
+      }
+      if column + 4 <= n {
+        blockOfSix(
+          rowA, strides, b, rowC, k: k, n: n, column: column, as: SIMD4<Float>.self,
+          overwrite: overwrite)
+        column += 4
+      }
+      let rowA4 = rowA + 4 * rowStride
+      let rowC4 = rowC + 4 * n
+      scalarColumnsOfFour(
+        rowA, strides, b, rowC, k: k, n: n, from: column, overwrite: overwrite)
+      for r in 0..<2 {
+        scalarColumns(
+          rowA4 + r * rowStride, depthStride: depthStride, b, rowC4 + r * n, k: k, n: n,
+          from: column, overwrite: overwrite)
+      }
+      if let mask {
+        maskByActivation(rowC, mask + row * n, count: 6 * n)
+      }
+      row += 6
+    }
     while row + 4 <= m {
       let rowA = a + row * rowStride
       let rowC = c + row * n
@@ -221,6 +258,37 @@ enum Kernels {
     store(c1, c + n + column)
     store(c2, c + 2 * n + column)
     store(c3, c + 3 * n + column)
+  }
+
+  /// Adds the product to one vector of columns of six rows: `a` and `c` point at row 0.
+  @inline(__always)
+  private static func blockOfSix<V: SIMD>(
+    _ a: UnsafePointer<Float>, _ strides: (row: Int, depth: Int), _ b: UnsafePointer<Float>,
+    _ c: UnsafeMutablePointer<Float>, k: Int, n: Int, column: Int, as: V.Type, overwrite: Bool
+  ) where V.Scalar == Float {
+    var c0 = overwrite ? V() : load(c + column, as: V.self)
+    var c1 = overwrite ? V() : load(c + n + column, as: V.self)
+    var c2 = overwrite ? V() : load(c + 2 * n + column, as: V.self)
+    var c3 = overwrite ? V() : load(c + 3 * n + column, as: V.self)
+    var c4 = overwrite ? V() : load(c + 4 * n + column, as: V.self)
+    var c5 = overwrite ? V() : load(c + 5 * n + column, as: V.self)
+    let rowStride = strides.row
+    for index in 0..<k {
+      let bv = load(b + index * n + column, as: V.self)
+      let p = a + index * strides.depth
+      c0 = c0.addingProduct(p[0], bv)
+      c1 = c1.addingProduct(p[rowStride], bv)
+      c2 = c2.addingProduct(p[2 * rowStride], bv)
+      c3 = c3.addingProduct(p[3 * rowStride], bv)
+      c4 = c4.addingProduct(p[4 * rowStride], bv)
+      c5 = c5.addingProduct(p[5 * rowStride], bv)
+    }
+    store(c0, c + column)
+    store(c1, c + n + column)
+    store(c2, c + 2 * n + column)
+    store(c3, c + 3 * n + column)
+    store(c4, c + 4 * n + column)
+    store(c5, c + 5 * n + column)
   }
 
   /// Adds the product to one vector of columns of two rows: `a` and `c` point at row 0.

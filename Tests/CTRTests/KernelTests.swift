@@ -63,30 +63,33 @@ private func randomValues(_ count: Int, seed: UInt64) -> [Float] {
 }
 
 @Test func multiplyAccumulateMatchesScalarChainBitForBit() {
-  // Every block width (16, 8, 4 and scalar) runs the same fused multiply-add chain per element.
-  for n in [1, 3, 4, 7, 8, 12, 15, 16, 20, 28, 40, 45] {
-    let (m, k) = (6, 37)
-    let a = randomValues(m * k, seed: 6)
-    let b = randomValues(k * n, seed: 7)
-    var c = randomValues(m * n, seed: 8)
-    var expected = c
-    for i in 0..<m {
-      for j in 0..<n {
-        for index in 0..<k {
-          expected[i * n + j] = expected[i * n + j].addingProduct(
-            a[i * k + index], b[index * n + j])
+  // Every block width (16, 8, 4 and scalar) and height (6, 4, 2 and 1 rows) runs the same
+  // fused multiply-add chain per element.
+  for m in [1, 2, 5, 6, 11, 13, 15] {
+    for n in [1, 3, 4, 7, 8, 12, 15, 16, 20, 28, 40, 45] {
+      let k = 37
+      let a = randomValues(m * k, seed: 6)
+      let b = randomValues(k * n, seed: 7)
+      var c = randomValues(m * n, seed: 8)
+      var expected = c
+      for i in 0..<m {
+        for j in 0..<n {
+          for index in 0..<k {
+            expected[i * n + j] = expected[i * n + j].addingProduct(
+              a[i * k + index], b[index * n + j])
+          }
         }
       }
-    }
-    a.withUnsafeBufferPointer { a in
-      b.withUnsafeBufferPointer { b in
-        c.withUnsafeMutableBufferPointer { c in
-          Kernels.multiplyAccumulate(
-            a.baseAddress!, b.baseAddress!, c.baseAddress!, m: m, k: k, n: n)
+      a.withUnsafeBufferPointer { a in
+        b.withUnsafeBufferPointer { b in
+          c.withUnsafeMutableBufferPointer { c in
+            Kernels.multiplyAccumulate(
+              a.baseAddress!, b.baseAddress!, c.baseAddress!, m: m, k: k, n: n)
+          }
         }
       }
+      #expect(c == expected, "m \(m) n \(n)")
     }
-    #expect(c == expected, "n \(n)")
   }
 }
 
@@ -116,9 +119,9 @@ private func randomValues(_ count: Int, seed: UInt64) -> [Float] {
 }
 
 @Test func maskedMultiplyMatchesMultiplyThenMask() {
-  // The mask fused into the product must equal a separate pass, for four-row blocks, single
-  // rows and two k tiles. The mask zeroes where it is 0, negative or NaN.
-  for (m, k, n) in [(1, 3, 5), (7, 40, 80), (6, 300, 20)] {
+  // The mask fused into the product must equal a separate pass, for six-, four- and two-row
+  // blocks, single rows and two k tiles. The mask zeroes where it is 0, negative or NaN.
+  for (m, k, n) in [(1, 3, 5), (7, 40, 80), (6, 300, 20), (17, 9, 44)] {
     let a = randomValues(m * k, seed: 22)
     let b = randomValues(k * n, seed: 23)
     var mask = randomValues(m * n, seed: 24)
