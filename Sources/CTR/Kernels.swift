@@ -93,6 +93,17 @@ enum Kernels {
   ) {
     let strides = (row: rowStride, depth: depthStride)
     var row = 0
+    // Fewer than 4 columns (a layer with one output) use no vector: eight rows then keep eight
+    // scalar chains in flight.
+    while n < 4 && row + 8 <= m {
+      let rowC = c + row * n
+      scalarColumnsOfEight(
+        a + row * rowStride, strides, b, rowC, k: k, n: n, overwrite: overwrite)
+      if let mask {
+        maskByActivation(rowC, mask + row * n, count: 8 * n)
+      }
+      row += 8
+    }
     // Six rows by 16 columns keep twelve vector sums in flight, enough to cover the fused
     // multiply-add latency on both pipes.
     while row + 6 <= m {
@@ -349,6 +360,47 @@ enum Kernels {
       c[n + column] = s1
       c[2 * n + column] = s2
       c[3 * n + column] = s3
+    }
+  }
+
+  /// Computes every column of eight rows, each element by the same ascending-`k` chain as
+  /// ``scalarColumns(_:depthStride:_:_:k:n:from:overwrite:)``.
+  @inline(__always)
+  private static func scalarColumnsOfEight(
+    _ a: UnsafePointer<Float>, _ strides: (row: Int, depth: Int), _ b: UnsafePointer<Float>,
+    _ c: UnsafeMutablePointer<Float>, k: Int, n: Int, overwrite: Bool
+  ) {
+    let rowStride = strides.row
+    for column in 0..<n {
+      func start(_ r: Int) -> Float { overwrite ? 0 : c[r * n + column] }
+      var s0 = start(0)
+      var s1 = start(1)
+      var s2 = start(2)
+      var s3 = start(3)
+      var s4 = start(4)
+      var s5 = start(5)
+      var s6 = start(6)
+      var s7 = start(7)
+      for index in 0..<k {
+        let p = a + index * strides.depth
+        let bv = b[index * n + column]
+        s0 = s0.addingProduct(p[0], bv)
+        s1 = s1.addingProduct(p[rowStride], bv)
+        s2 = s2.addingProduct(p[2 * rowStride], bv)
+        s3 = s3.addingProduct(p[3 * rowStride], bv)
+        s4 = s4.addingProduct(p[4 * rowStride], bv)
+        s5 = s5.addingProduct(p[5 * rowStride], bv)
+        s6 = s6.addingProduct(p[6 * rowStride], bv)
+        s7 = s7.addingProduct(p[7 * rowStride], bv)
+      }
+      c[column] = s0
+      c[n + column] = s1
+      c[2 * n + column] = s2
+      c[3 * n + column] = s3
+      c[4 * n + column] = s4
+      c[5 * n + column] = s5
+      c[6 * n + column] = s6
+      c[7 * n + column] = s7
     }
   }
 

@@ -63,9 +63,9 @@ private func randomValues(_ count: Int, seed: UInt64) -> [Float] {
 }
 
 @Test func multiplyAccumulateMatchesScalarChainBitForBit() {
-  // Every block width (16, 8, 4 and scalar) and height (6, 4, 2 and 1 rows) runs the same
-  // fused multiply-add chain per element.
-  for m in [1, 2, 5, 6, 11, 13, 15] {
+  // Every block width (16, 8, 4 and scalar) and height (8 rows for narrow products, 6, 4, 2, 1)
+  // runs the same fused multiply-add chain per element.
+  for m in [1, 2, 5, 6, 8, 11, 13, 15, 19] {
     for n in [1, 3, 4, 7, 8, 12, 15, 16, 20, 28, 40, 45] {
       let k = 37
       let a = randomValues(m * k, seed: 6)
@@ -119,9 +119,9 @@ private func randomValues(_ count: Int, seed: UInt64) -> [Float] {
 }
 
 @Test func maskedMultiplyMatchesMultiplyThenMask() {
-  // The mask fused into the product must equal a separate pass, for six-, four- and two-row
-  // blocks, single rows and two k tiles. The mask zeroes where it is 0, negative or NaN.
-  for (m, k, n) in [(1, 3, 5), (7, 40, 80), (6, 300, 20), (17, 9, 44)] {
+  // The mask fused into the product must equal a separate pass, for eight-, six-, four- and
+  // two-row blocks, single rows and two k tiles. The mask zeroes where it is 0, negative or NaN.
+  for (m, k, n) in [(1, 3, 5), (7, 40, 80), (6, 300, 20), (17, 9, 44), (19, 40, 1), (9, 5, 3)] {
     let a = randomValues(m * k, seed: 22)
     let b = randomValues(k * n, seed: 23)
     var mask = randomValues(m * n, seed: 24)
