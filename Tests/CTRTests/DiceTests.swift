@@ -33,7 +33,7 @@ private func difference(
 
 @Test func diceForwardMatchesHandComputation() {
   // Two units with alphas 0.5 and -0.2, two rows: unit 0 gets 1 and 3 (mean 2, variance 1),
-  // unit 1 sees 2 twice (variance 0).
+  // unit 1 gets 2 twice (variance 0).
   let dice = DiceActivation(width: 2, alphaOffset: 1, statisticsOffset: 0)
   let parameters: [Float] = [9, 0.5, -0.2]
   let input: [Float] = [1, 2, 3, 2]
