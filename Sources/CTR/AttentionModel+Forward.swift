@@ -62,17 +62,26 @@ extension AttentionModel {
   // Final MLP: mlpInput [rows x (Q + F * D)] -> mlpActivations, and Dice caches for Dice.
   private func runMLP(_ cache: inout AttentionActivations, batchStatistics: Bool) {
     let mlp = structure.mlp
-    guard mlp.activation == .dice else {
-      cache.mlpActivations = mlp.forward(dense, input: cache.mlpInput, rows: cache.rows)
+    guard mlp.activation == .dice, batchStatistics else {
+      cache.mlpActivations = predictionMLPForward(cache.mlpInput, rows: cache.rows)
       return
     }
-    let moving = diceStatistics ?? .initial(units: mlp.diceUnits)
-    let normalization: DiceNormalization =
-      batchStatistics ? .batch : .moving(moving.values)
-    let result = mlp.forward(
-      dense, input: cache.mlpInput, rows: cache.rows, normalization: normalization)
+    let result = mlp.forward(dense, input: cache.mlpInput, rows: cache.rows, normalization: .batch)
     cache.mlpActivations = result.outputs
     cache.mlpDice = result.caches
+  }
+
+  /// Returns every final-MLP layer's output for `input` [rows x mlp.inputs] as prediction
+  /// computes it: Dice layers normalize with the moving statistics, so each row's output is
+  /// independent of the others. The last output is the logits [rows x 1].
+  func predictionMLPForward(_ input: [Float], rows: Int) -> [[Float]] {
+    let mlp = structure.mlp
+    guard mlp.activation == .dice else {
+      return mlp.forward(dense, input: input, rows: rows)
+    }
+    let moving = diceStatistics ?? .initial(units: mlp.diceUnits)
+    return mlp.forward(dense, input: input, rows: rows, normalization: .moving(moving.values))
+      .outputs
   }
 
   // E [rows x F * D]: E[b, f] = embeddings[fieldRows[b, f]].
