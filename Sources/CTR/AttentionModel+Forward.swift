@@ -1,6 +1,6 @@
 // The attention model's forward pass, keeping every activation the backward pass needs.
 // Every step works row by row in a fixed order, so a row's logit never depends on the batch,
-// except Dice under batch statistics, which training alone asks for.
+// except Dice under batch statistics, which only training requests.
 
 /// Activations of one forward pass. Keys of row b are `keyStart[b]..<keyStart[b + 1]`.
 struct AttentionActivations {

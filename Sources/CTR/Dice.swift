@@ -80,9 +80,9 @@ struct DiceActivation: Sendable, Equatable {
   var alphaOffset: Int
   var statisticsOffset: Int
 
-  /// The eps of sqrt(var + eps), as in the Dice definition. It is added in Double, so it still
-  /// bounds 1 / sqrt(var + eps) by 1e4 when a column's variance is 0 (for example a share of
-  /// one row).
+  /// The eps of sqrt(var + eps). It is added in Double, where it still bounds
+  /// 1 / sqrt(var + eps) by 1e4 when a column's variance is 0 (for example a share of one row).
+  /// In Float it would vanish beside any variance of 0.5 or more.
   static let epsilon = 1e-8
 
   /// The values the backward pass reads.
