@@ -12,9 +12,17 @@ extension AttentionModel {
     let rows = cache.rows
     var gradients = [Float](repeating: 0, count: s.denseCount)
     // logit = MLP(X0): dX0 [rows x (Q + F * D)].
-    let inputGradient = s.mlp.backward(
-      dense, gradients: &gradients, input: cache.mlpInput, activations: cache.mlpActivations,
-      outputGradient: logitGradient, rows: rows, needInputGradient: true)
+    let inputGradient: [Float]
+    if s.mlp.activation == .dice {
+      inputGradient = s.mlp.backward(
+        dense, gradients: &gradients, input: cache.mlpInput,
+        activations: DiceMLPActivations(outputs: cache.mlpActivations, caches: cache.mlpDice),
+        outputGradient: logitGradient, rows: rows, needInputGradient: true)
+    } else {
+      inputGradient = s.mlp.backward(
+        dense, gradients: &gradients, input: cache.mlpInput, activations: cache.mlpActivations,
+        outputGradient: logitGradient, rows: rows, needInputGradient: true)
+    }
 
     // X0 = [interest, E]: split dX0 into d interest [rows x Q] and dE [rows x F * D].
     var fieldGradient = [Float](repeating: 0, count: rows * s.fieldsWidth)

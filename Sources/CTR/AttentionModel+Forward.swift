@@ -1,5 +1,6 @@
 // The attention model's forward pass, keeping every activation the backward pass needs.
-// Every step works row by row in a fixed order, so a row's logit never depends on the batch.
+// Every step works row by row in a fixed order, so a row's logit never depends on the batch,
+// except Dice under batch statistics, which only training requests.
 
 /// Activations of one forward pass. Keys of row b are `keyStart[b]..<keyStart[b + 1]`.
 struct AttentionActivations {
@@ -20,6 +21,8 @@ struct AttentionActivations {
   var mlpInput: [Float] = []
   /// Final-MLP layer outputs; the last is the logits [rows x 1].
   var mlpActivations: [[Float]] = []
+  /// The final MLP's Dice caches, one per hidden layer (empty for ReLU).
+  var mlpDice: [DiceActivation.Cache] = []
 
   var logits: [Float] { mlpActivations[mlpActivations.count - 1] }
   var keyCount: Int { keyStart.last ?? 0 }
@@ -30,13 +33,15 @@ extension AttentionModel {
   // Forward. batch of B rows -> activations with logits [B].
   // E = embed(fieldRows); q, K from E or the sequence; w = unit([k, q, k - q, k * q]);
   // interest_b = sum over real keys of w_j k_j; logit = MLP([interest, E]).
-  func forward(_ batch: EncodedBatch) -> AttentionActivations {
+  // With `batchStatistics`, Dice layers normalize with the statistics of this call's rows
+  // (training); otherwise with the model's moving statistics (prediction).
+  func forward(_ batch: EncodedBatch, batchStatistics: Bool = false) -> AttentionActivations {
     let s = structure
     let rows = batch.count
     var cache = AttentionActivations(rows: rows, fields: gatherFields(batch))
     guard s.mode != .plain, let unit = s.attention else {
       cache.mlpInput = cache.fields
-      cache.mlpActivations = s.mlp.forward(dense, input: cache.mlpInput, rows: rows)
+      runMLP(&cache, batchStatistics: batchStatistics)
       return cache
     }
 
@@ -50,8 +55,33 @@ extension AttentionModel {
       dense, keys: cache.keys, queries: cache.queries, keyStart: cache.keyStart, rows: rows)
     let interest = poolInterest(cache)
     cache.mlpInput = concatenate(interest, width: s.queryWidth, cache.fields, width: s.fieldsWidth)
-    cache.mlpActivations = s.mlp.forward(dense, input: cache.mlpInput, rows: rows)
+    runMLP(&cache, batchStatistics: batchStatistics)
     return cache
+  }
+
+  // Final MLP: mlpInput [rows x (Q + F * D)] -> mlpActivations, and Dice caches for Dice.
+  private func runMLP(_ cache: inout AttentionActivations, batchStatistics: Bool) {
+    let mlp = structure.mlp
+    guard mlp.activation == .dice, batchStatistics else {
+      cache.mlpActivations = predictionMLPForward(cache.mlpInput, rows: cache.rows)
+      return
+    }
+    let result = mlp.forward(dense, input: cache.mlpInput, rows: cache.rows, normalization: .batch)
+    cache.mlpActivations = result.outputs
+    cache.mlpDice = result.caches
+  }
+
+  /// Returns every final-MLP layer's output for `input` [rows x mlp.inputs] as prediction
+  /// computes it: Dice layers normalize with the moving statistics, so each row's output is
+  /// independent of the others. The last output is the logits [rows x 1].
+  func predictionMLPForward(_ input: [Float], rows: Int) -> [[Float]] {
+    let mlp = structure.mlp
+    guard mlp.activation == .dice else {
+      return mlp.forward(dense, input: input, rows: rows)
+    }
+    let moving = diceStatistics ?? .initial(units: mlp.diceUnits)
+    return mlp.forward(dense, input: input, rows: rows, normalization: .moving(moving.values))
+      .outputs
   }
 
   // E [rows x F * D]: E[b, f] = embeddings[fieldRows[b, f]].

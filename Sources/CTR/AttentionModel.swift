@@ -27,7 +27,8 @@ struct AttentionStructure: Sendable, Equatable {
   var projections: [DenseLayer]
   /// The activation unit: `4Q -> attentionHidden -> 1` (absent in plain mode).
   var attention: ActivationUnit?
-  /// The final MLP: `Q + F * D -> mlpHidden -> 1` (`F * D` inputs in plain mode).
+  /// The final MLP: `Q + F * D -> mlpHidden -> 1` (`F * D` inputs in plain mode), with its Dice
+  /// alphas, if any, at the end of the dense array.
   var mlp: MLP
   /// The length of the flat dense array.
   var denseCount: Int
@@ -39,7 +40,10 @@ struct AttentionStructure: Sendable, Equatable {
   /// The width of all field embeddings of one row, F * D.
   var fieldsWidth: Int { fieldCount * dimension }
 
-  init(spec: FeatureSpec, attentionHidden: [Int], mlpHidden: [Int]) {
+  init(
+    spec: FeatureSpec, attentionHidden: [Int], mlpHidden: [Int],
+    mlpActivation: MLPActivation = .relu
+  ) {
     dimension = spec.embeddingDimension
     fieldCount = spec.fieldCount
     let roles = spec.categorical.map(\.role) + spec.numeric.map(\.role)
@@ -68,7 +72,8 @@ struct AttentionStructure: Sendable, Equatable {
       mode == .plain
       ? nil : ActivationUnit(queryWidth: queryWidth, hidden: attentionHidden, offset: &offset)
     let mlpInputs = (mode == .plain ? 0 : queryWidth) + spec.fieldCount * spec.embeddingDimension
-    mlp = MLP(inputs: mlpInputs, hidden: mlpHidden, outputs: 1, offset: &offset)
+    mlp = MLP(
+      inputs: mlpInputs, hidden: mlpHidden, outputs: 1, offset: &offset, activation: mlpActivation)
     denseCount = offset
   }
 
@@ -86,7 +91,8 @@ struct AttentionStructure: Sendable, Equatable {
 /// each user-field embedding, mapped to the query width by its own linear layer, is a key. An
 /// activation unit (an MLP over `[k, q, k - q, k * q]`) gives each real key a weight, without
 /// softmax as in DIN, and the interest is the weighted sum of keys. The final MLP reads the
-/// interest and every field embedding and ends in one logit; pCTR is its sigmoid.
+/// interest and every field embedding, has ReLU or Dice hidden layers, and ends in one logit;
+/// pCTR is its sigmoid.
 public final class AttentionModel: ClickModel, @unchecked Sendable {
   /// `.attention`, or `.dnn` when the spec has no sequences and lacks user or ad fields.
   public let kind: ModelKind
@@ -95,6 +101,8 @@ public final class AttentionModel: ClickModel, @unchecked Sendable {
   public let attentionHidden: [Int]
   /// The final MLP's hidden widths.
   public let mlpHidden: [Int]
+  /// The activation of the final MLP's hidden layers.
+  public var mlpActivation: MLPActivation { structure.mlp.activation }
   /// The fraction of negatives kept in training; predictions are corrected for it.
   public internal(set) var negativeSampleRate: Float = 1
 
@@ -109,6 +117,8 @@ public final class AttentionModel: ClickModel, @unchecked Sendable {
   /// The embedding rows training has updated, or nil for a model no trainer has stepped (and
   /// for files of format version 1), whose rows are all used as they are.
   var trainedRows: TrainedRows?
+  /// The moving Dice statistics that prediction normalizes with, or nil for a ReLU MLP.
+  var diceStatistics: DiceMovingStatistics?
 
   /// Creates a model with weights drawn from `seed`; the widths and the starting output bias
   /// (see ``TrainingConfig/baseRate``) come from `config`.
@@ -120,7 +130,8 @@ public final class AttentionModel: ClickModel, @unchecked Sendable {
     try spec.validate()
     try config.validate()
     self.init(
-      validSpec: spec, attentionHidden: config.attentionHidden, mlpHidden: config.mlpHidden)
+      validSpec: spec, attentionHidden: config.attentionHidden, mlpHidden: config.mlpHidden,
+      mlpActivation: config.mlpActivation)
     var random = SplitMix64(seed: seed)
     for index in embeddings.indices {
       embeddings[index] = random.nextFloat(in: -0.05..<0.05)
@@ -138,18 +149,26 @@ public final class AttentionModel: ClickModel, @unchecked Sendable {
     }
   }
 
-  /// Creates a model with zero weights from a validated spec.
-  init(validSpec spec: FeatureSpec, attentionHidden: [Int], mlpHidden: [Int]) {
+  /// Creates a model with zero weights (Dice alphas included) from a validated spec; Dice moving
+  /// statistics start at mean 0 and variance 1.
+  init(
+    validSpec spec: FeatureSpec, attentionHidden: [Int], mlpHidden: [Int],
+    mlpActivation: MLPActivation = .relu
+  ) {
     self.spec = spec
     self.attentionHidden = attentionHidden
     self.mlpHidden = mlpHidden
     layout = EmbeddingLayout(spec: spec)
     fingerprint = spec.tableFingerprint
     structure = AttentionStructure(
-      spec: spec, attentionHidden: attentionHidden, mlpHidden: mlpHidden)
+      spec: spec, attentionHidden: attentionHidden, mlpHidden: mlpHidden,
+      mlpActivation: mlpActivation)
     kind = structure.mode == .plain ? .dnn : .attention
     embeddings = [Float](repeating: 0, count: layout.totalRows * spec.embeddingDimension)
     dense = [Float](repeating: 0, count: structure.denseCount)
+    if mlpActivation == .dice {
+      diceStatistics = .initial(units: structure.mlp.diceUnits)
+    }
   }
 
   /// The number of rows one forward pass handles in `predict`, bounding its memory.

@@ -64,17 +64,22 @@ struct DenseLayer: Sendable, Equatable {
   }
 }
 
-/// Layers with ReLU between them and a linear last layer.
+/// Layers with ReLU or Dice between them and a linear last layer.
 struct MLP: Sendable, Equatable {
   var layers: [DenseLayer]
+  /// One Dice activation per hidden layer, or none for ReLU.
+  var dice: [DiceActivation] = []
 
   /// Wraps existing layers.
   init(layers: [DenseLayer]) {
     self.layers = layers
   }
 
-  /// Creates layers of widths `inputs -> hidden... -> outputs` placed from `offset` on.
-  init(inputs: Int, hidden: [Int], outputs: Int, offset: inout Int) {
+  /// Creates layers of widths `inputs -> hidden... -> outputs` placed from `offset` on. With
+  /// Dice, every hidden unit's alpha follows the last layer, hidden layer after hidden layer.
+  init(
+    inputs: Int, hidden: [Int], outputs: Int, offset: inout Int, activation: MLPActivation = .relu
+  ) {
     var layers: [DenseLayer] = []
     var width = inputs
     for next in hidden + [outputs] {
@@ -82,14 +87,28 @@ struct MLP: Sendable, Equatable {
       width = next
     }
     self.layers = layers
+    guard activation == .dice else { return }
+    var statisticsOffset = 0
+    for width in hidden {
+      dice.append(
+        DiceActivation(width: width, alphaOffset: offset, statisticsOffset: statisticsOffset))
+      offset += width
+      statisticsOffset += width
+    }
   }
+
+  /// The activation of the hidden layers.
+  var activation: MLPActivation { dice.isEmpty ? .relu : .dice }
+  /// The number of Dice units, the length of each ``DiceStatistics`` array.
+  var diceUnits: Int { dice.reduce(0) { $0 + $1.width } }
 
   var inputs: Int { layers[0].inputs }
   var outputs: Int { layers[layers.count - 1].outputs }
 
   // Forward. x [rows x inputs] -> one activation per layer, [rows x layer.outputs] each;
-  // hidden layers are ReLU, the last is linear.
+  // hidden layers are ReLU, the last is linear. A Dice MLP takes the other `forward`.
   func forward(_ parameters: [Float], input: [Float], rows: Int) -> [[Float]] {
+    precondition(dice.isEmpty, "MLP.forward: a Dice MLP needs forward(_:input:rows:normalization:)")
     var activations: [[Float]] = []
     activations.reserveCapacity(layers.count)
     parameters.withUnsafeBufferPointer { parameters in
@@ -120,6 +139,7 @@ struct MLP: Sendable, Equatable {
     _ parameters: [Float], gradients: inout [Float], input: [Float], activations: [[Float]],
     outputGradient: [Float], rows: Int, needInputGradient: Bool, inputIsRectified: Bool = false
   ) -> [Float] {
+    precondition(dice.isEmpty, "MLP.backward: a Dice MLP needs the backward that takes its caches")
     var upstream = outputGradient
     var result: [Float] = []
     parameters.withUnsafeBufferPointer { parameters in

@@ -3,7 +3,8 @@
 //
 // Layout, little-endian throughout:
 //   magic      8 bytes  "ADPCTR\r\n"
-//   version    UInt32   2 (version 1 files, which lack `trained`, are still read)
+//   version    UInt32   3 (versions 1 and 2 are still read: version 1 lacks `trained`, and
+//                       both lack `activation`, so their MLP is ReLU)
 //   length     UInt64   total file length in bytes, checksum included
 //   kind       string   ModelKind raw value
 //   spec       categorical and numeric fields (count, then name, role, buckets each),
@@ -14,13 +15,17 @@
 //   trained    rows covered UInt64 (0: no record, every row is used as stored), then
 //              ceil(rows / 64) UInt64 words, bit r % 64 of word r / 64 set when training
 //              updated embedding row r
+//   activation string   MLPActivation raw value ("relu" or "dice"); for "dice", the moving
+//              means and variances (floats each, one value per hidden unit of the final MLP,
+//              layer after layer) and the number of steps that updated them (UInt64).
+//              Logistic models, which have no MLP, store "relu".
 //   checksum   UInt32   CRC-32 (IEEE 802.3 polynomial, as in zlib) of every byte before it
 // A string is a UInt32 byte count followed by UTF-8 bytes; a count or size is a UInt64.
 
 /// Constants of the model file format.
 enum ModelFile {
   static let magic: [UInt8] = Array("ADPCTR\r\n".utf8)
-  static let version: UInt32 = 2
+  static let version: UInt32 = 3
   /// The oldest format version this build reads.
   static let oldestReadableVersion: UInt32 = 1
   /// Magic, version and length: the bytes read before anything else.
@@ -32,7 +37,7 @@ extension AttentionModel {
     ModelFile.write(
       kind: kind, spec: spec, attentionHidden: attentionHidden, mlpHidden: mlpHidden,
       negativeSampleRate: negativeSampleRate, embeddings: embeddings, dense: dense,
-      trainedRows: trainedRows)
+      trainedRows: trainedRows, activation: mlpActivation, diceStatistics: diceStatistics)
   }
 }
 
@@ -41,14 +46,15 @@ extension LogisticModel {
     ModelFile.write(
       kind: kind, spec: spec, attentionHidden: [], mlpHidden: [],
       negativeSampleRate: negativeSampleRate, embeddings: embeddings, dense: dense,
-      trainedRows: trainedRows)
+      trainedRows: trainedRows, activation: .relu, diceStatistics: nil)
   }
 }
 
 /// Reads a model file written by `serialized()`.
 ///
 /// Throws ``CTRError`` (kind `.invalidModelFile`) on a wrong magic or version, a truncated or
-/// padded file, a checksum mismatch, or weights whose shapes do not match the stored spec.
+/// padded file, a checksum mismatch, weights whose shapes do not match the stored spec, or Dice
+/// statistics that are missing, of the wrong size or not finite.
 public func loadModel(_ bytes: [UInt8]) throws(CTRError) -> any ClickModel {
   var (reader, fileVersion) = try ModelFile.verifiedReader(bytes)
   let kindName = try reader.string()
@@ -70,11 +76,14 @@ public func loadModel(_ bytes: [UInt8]) throws(CTRError) -> any ClickModel {
   let embeddings = try reader.floats()
   let dense = try reader.floats()
   let trainedRows = fileVersion >= 2 ? try reader.trainedRows() : nil
+  let activation = fileVersion >= 3 ? try reader.activation() : .relu
+  let diceStatistics = activation == .dice ? try reader.diceStatistics() : nil
 
   switch kind {
   case .attention, .dnn:
     let model = AttentionModel(
-      validSpec: spec, attentionHidden: attentionHidden, mlpHidden: mlpHidden)
+      validSpec: spec, attentionHidden: attentionHidden, mlpHidden: mlpHidden,
+      mlpActivation: activation)
     guard model.kind == kind else {
       throw ModelFile.invalid(
         "stored kind '\(kind.rawValue)' does not match its spec, which builds "
@@ -83,12 +92,20 @@ public func loadModel(_ bytes: [UInt8]) throws(CTRError) -> any ClickModel {
     try ModelFile.checkShape("embeddings", embeddings.count, model.embeddings.count)
     try ModelFile.checkShape("dense weights", dense.count, model.dense.count)
     try ModelFile.checkTrainedRows(trainedRows, embeddingRows: model.layout.totalRows)
+    if let diceStatistics {
+      try ModelFile.checkDiceStatistics(diceStatistics, units: model.structure.mlp.diceUnits)
+    }
     model.embeddings = embeddings
     model.dense = dense
     model.negativeSampleRate = negativeSampleRate
     model.trainedRows = trainedRows
+    model.diceStatistics = diceStatistics
     return model
   case .logistic:
+    guard activation == .relu else {
+      throw ModelFile.invalid(
+        "a logistic model has no MLP, but the file gives activation '\(activation.rawValue)'")
+    }
     let model = LogisticModel(validSpec: spec)
     try ModelFile.checkShape("embeddings", embeddings.count, model.embeddings.count)
     try ModelFile.checkShape("dense weights", dense.count, model.dense.count)
@@ -119,9 +136,29 @@ extension ModelFile {
     }
   }
 
+  static func checkDiceStatistics(_ statistics: DiceMovingStatistics, units: Int)
+    throws(CTRError)
+  {
+    let values = statistics.values
+    for (name, array) in [("means", values.mean), ("variances", values.variance)] {
+      if array.count != units {
+        throw invalid(
+          "the Dice moving \(name) have \(array.count) values, the final MLP's hidden layers "
+            + "have \(units) units")
+      }
+      if let bad = array.first(where: { !$0.isFinite }) {
+        throw invalid("a Dice moving \(name.dropLast()) is \(bad); retrain the model")
+      }
+    }
+    if let negative = values.variance.first(where: { $0 < 0 }) {
+      throw invalid("a Dice moving variance is \(negative), below 0; retrain the model")
+    }
+  }
+
   static func write(
     kind: ModelKind, spec: FeatureSpec, attentionHidden: [Int], mlpHidden: [Int],
-    negativeSampleRate: Float, embeddings: [Float], dense: [Float], trainedRows: TrainedRows?
+    negativeSampleRate: Float, embeddings: [Float], dense: [Float], trainedRows: TrainedRows?,
+    activation: MLPActivation, diceStatistics: DiceMovingStatistics?
   ) -> [UInt8] {
     var writer = ByteWriter()
     writer.bytes.reserveCapacity(4 * (embeddings.count + dense.count) + 4096)
@@ -137,6 +174,13 @@ extension ModelFile {
     writer.floats(dense)
     writer.uint64(UInt64(trainedRows?.count ?? 0))
     for word in trainedRows?.words ?? [] { writer.uint64(word) }
+    writer.string(activation.rawValue)
+    if activation == .dice {
+      let statistics = diceStatistics ?? .initial(units: 0)
+      writer.floats(statistics.values.mean)
+      writer.floats(statistics.values.variance)
+      writer.uint64(statistics.updates)
+    }
     let length = UInt64(writer.bytes.count + 4)
     for index in 0..<8 {
       writer.bytes[12 + index] = UInt8(truncatingIfNeeded: length >> (8 * UInt64(index)))
@@ -362,6 +406,33 @@ struct ByteReader {
     words.reserveCapacity(wordCount)
     for _ in 0..<wordCount { words.append(try uint64()) }
     return TrainedRows(count: rows, words: words)
+  }
+
+  mutating func activation() throws(CTRError) -> MLPActivation {
+    let name = try string()
+    guard let activation = MLPActivation(rawValue: name) else {
+      throw ModelFile.invalid(
+        "unknown MLP activation '\(name)': expected 'relu' or 'dice', or a newer AdPilot")
+    }
+    return activation
+  }
+
+  /// Reads the moving Dice statistics that follow a "dice" activation.
+  mutating func diceStatistics() throws(CTRError) -> DiceMovingStatistics {
+    do {
+      let mean = try floats()
+      let variance = try floats()
+      let updates = try uint64()
+      return DiceMovingStatistics(
+        values: DiceStatistics(mean: mean, variance: variance), updates: updates)
+    } catch {
+      let prefix = "invalid model file: "
+      let detail =
+        error.message.hasPrefix(prefix)
+        ? String(error.message.dropFirst(prefix.count)) : error.message
+      throw ModelFile.invalid(
+        "the activation is 'dice' but its moving statistics are missing or cut short (\(detail))")
+    }
   }
 
   mutating func role() throws(CTRError) -> FieldRole {

@@ -21,6 +21,21 @@ protocol TrainableModel: ClickModel {
   /// Returns the mean cross-entropy of the batch (no gradients), reading untrained rows as
   /// their field's row 0 like `predict`.
   func loss(_ batch: EncodedBatch) -> Double
+  /// Returns what ``lossAndGradients(_:sparse:)`` returns and the Dice batch statistics of the
+  /// rows, nil for a model without Dice.
+  func trainingStep(_ batch: EncodedBatch, sparse: inout SparseGradient)
+    -> (loss: Double, dense: [Float], statistics: DiceStatistics?)
+  /// The moving Dice statistics, nil for a model without Dice.
+  var diceStatistics: DiceMovingStatistics? { get set }
+}
+
+extension TrainableModel {
+  func trainingStep(_ batch: EncodedBatch, sparse: inout SparseGradient)
+    -> (loss: Double, dense: [Float], statistics: DiceStatistics?)
+  {
+    let (loss, dense) = lossAndGradients(batch, sparse: &sparse)
+    return (loss, dense, nil)
+  }
 }
 
 /// Mean binary cross-entropy of logits, summed in Double in row order.
@@ -50,14 +65,29 @@ extension AttentionModel: TrainableModel {
 
   static func learningRate(_ config: TrainingConfig) -> Float { config.learningRate }
 
+  /// Returns the loss and gradients of a training step: Dice layers normalize with the
+  /// statistics of `batch` itself.
   func lossAndGradients(_ batch: EncodedBatch, sparse: inout SparseGradient)
     -> (loss: Double, dense: [Float])
   {
-    let cache = forward(batch)
+    let (loss, dense, _) = trainingStep(batch, sparse: &sparse)
+    return (loss, dense)
+  }
+
+  func trainingStep(_ batch: EncodedBatch, sparse: inout SparseGradient)
+    -> (loss: Double, dense: [Float], statistics: DiceStatistics?)
+  {
+    let cache = forward(batch, batchStatistics: true)
     let loss = meanCrossEntropy(logits: cache.logits, labels: batch.labels)
     let dz = crossEntropyGradient(logits: cache.logits, labels: batch.labels)
     let gradients = backward(cache, batch: batch, logitGradient: dz, sparse: &sparse)
-    return (loss, gradients)
+    guard !cache.mlpDice.isEmpty else { return (loss, gradients, nil) }
+    var statistics = DiceStatistics(mean: [], variance: [])
+    for layer in cache.mlpDice {
+      statistics.mean += layer.statistics.mean
+      statistics.variance += layer.statistics.variance
+    }
+    return (loss, gradients, statistics)
   }
 
   /// Returns the mean loss, running the forward pass in chunks so memory stays bounded.
@@ -83,6 +113,11 @@ extension AttentionModel: TrainableModel {
 extension LogisticModel: TrainableModel {
   var embeddingWidth: Int { 1 }
 
+  var diceStatistics: DiceMovingStatistics? {
+    get { nil }
+    set {}
+  }
+
   static func learningRate(_ config: TrainingConfig) -> Float { config.logisticLearningRate }
 
   func lossAndGradients(_ batch: EncodedBatch, sparse: inout SparseGradient)
@@ -104,6 +139,7 @@ public struct ModelSnapshot: Sendable {
   let embeddings: [Float]
   let dense: [Float]
   let trainedRows: TrainedRows?
+  let diceStatistics: DiceMovingStatistics?
 }
 
 /// The trainer of an ``AttentionModel`` or a ``LogisticModel``: Adam on dense weights, lazy
@@ -155,7 +191,7 @@ public final class Trainer {
   public func trainStep(_ batch: EncodedBatch) throws(CTRError) -> Float {
     try checkShape(batch)
     guard batch.count > 0 else { return 0 }
-    let (loss, gradients) = lossAndGradients(batch)
+    let (loss, gradients, statistics) = lossAndGradients(batch)
     guard loss.isFinite else {
       throw CTRError(
         .nonFinite,
@@ -168,6 +204,9 @@ public final class Trainer {
     }
     denseOptimizer.update(&trainable.dense, gradients: gradients)
     embeddingOptimizer.update(&trainable.embeddings, gradient: sparse, threads: config.threads)
+    if !statistics.isEmpty {
+      trainable.diceStatistics?.update(shares: statistics)
+    }
     markTrainedRows()
     steps += 1
     return Float(loss)
@@ -176,18 +215,27 @@ public final class Trainer {
   /// Returns the mean loss and dense gradients of `batch`, leaving embedding gradients in
   /// `sparse`. With several threads, each takes a contiguous share of the rows, and the shares
   /// are reduced in row order, so a given thread count always gives the same result.
-  private func lossAndGradients(_ batch: EncodedBatch) -> (loss: Double, dense: [Float]) {
+  ///
+  /// Dice layers normalize each share with that share's own statistics, as unsynchronized
+  /// batch normalization does in data-parallel training, so a thread count fixes the model bit
+  /// for bit. The shares' statistics are returned in row order with their row counts, empty
+  /// for a model without Dice.
+  private func lossAndGradients(_ batch: EncodedBatch) -> (
+    loss: Double, dense: [Float], statistics: [(rows: Int, statistics: DiceStatistics)]
+  ) {
     sparse.reset()
     let parts = min(config.threads, batch.count)
     guard parts > 1 else {
-      return trainable.lossAndGradients(batch, sparse: &sparse)
+      let (loss, dense, statistics) = trainable.trainingStep(batch, sparse: &sparse)
+      return (loss, dense, statistics.map { [(batch.count, $0)] } ?? [])
     }
 
     let bounds = (0...parts).map { batch.count * $0 / parts }
     while workerSparse.count < parts {
       workerSparse.append(SparseGradient(tableRows: sparse.tableRows, width: sparse.width))
     }
-    var results = [(loss: Double, dense: [Float])](repeating: (0, []), count: parts)
+    var results = [(loss: Double, dense: [Float], statistics: DiceStatistics?)](
+      repeating: (0, [], nil), count: parts)
     let model = trainable
     results.withUnsafeMutableBufferPointer { results in
       workerSparse.withUnsafeMutableBufferPointer { workers in
@@ -199,7 +247,7 @@ public final class Trainer {
         DispatchQueue.concurrentPerform(iterations: parts) { part in
           workerSlots.base[part].reset()
           let share = batch.slice(bounds[part]..<bounds[part + 1])
-          resultSlots.base[part] = model.lossAndGradients(share, sparse: &workerSlots.base[part])
+          resultSlots.base[part] = model.trainingStep(share, sparse: &workerSlots.base[part])
         }
       }
     }
@@ -207,6 +255,7 @@ public final class Trainer {
     // Each share's mean is weighted by its share of the rows.
     var loss = 0.0
     var dense = [Float](repeating: 0, count: trainable.dense.count)
+    var statistics: [(rows: Int, statistics: DiceStatistics)] = []
     for part in 0..<parts {
       let rows = bounds[part + 1] - bounds[part]
       let weight = Float(rows) / Float(batch.count)
@@ -215,8 +264,11 @@ public final class Trainer {
         dense[index] += weight * results[part].dense[index]
       }
       sparse.add(workerSparse[part], scale: weight)
+      if let shareStatistics = results[part].statistics {
+        statistics.append((rows, shareStatistics))
+      }
     }
-    return (loss, dense)
+    return (loss, dense, statistics)
   }
 
   /// Records the rows this step updated, so that prediction stops replacing them.
@@ -244,7 +296,7 @@ public final class Trainer {
   public func snapshot() -> ModelSnapshot {
     ModelSnapshot(
       embeddings: trainable.embeddings, dense: trainable.dense,
-      trainedRows: trainable.trainedRows)
+      trainedRows: trainable.trainedRows, diceStatistics: trainable.diceStatistics)
   }
 
   /// Puts back weights from `snapshot`; throws when it was taken from a model of another shape.
@@ -252,6 +304,7 @@ public final class Trainer {
     guard
       snapshot.embeddings.count == trainable.embeddings.count
         && snapshot.dense.count == trainable.dense.count
+        && (snapshot.diceStatistics == nil) == (trainable.diceStatistics == nil)
     else {
       throw CTRError(
         .batchMismatch,
@@ -262,6 +315,7 @@ public final class Trainer {
     trainable.embeddings = snapshot.embeddings
     trainable.dense = snapshot.dense
     trainable.trainedRows = snapshot.trainedRows
+    trainable.diceStatistics = snapshot.diceStatistics
   }
 
   /// Records an epoch's validation loss; returns true, and snapshots the weights, when it is the
@@ -290,6 +344,7 @@ public final class Trainer {
     trainable.embeddings = best.embeddings
     trainable.dense = best.dense
     trainable.trainedRows = best.trainedRows
+    trainable.diceStatistics = best.diceStatistics
     return true
   }
 }

@@ -20,8 +20,12 @@ public struct TrainingConfig: Sendable, Equatable {
   /// The seed of weight initialization, for the caller to pass as the model initializer's `seed`
   /// (the initializers take it explicitly and do not read this value).
   public var seed: UInt64 = 42
-  /// Hidden widths of the final MLP (ReLU), before the one-logit output.
+  /// Hidden widths of the final MLP, before the one-logit output.
   public var mlpHidden: [Int] = [200, 80]
+  /// The activation of the final MLP's hidden layers. Dice normalizes with the statistics of
+  /// each thread's share of a training step and with moving averages of them in prediction
+  /// (see ``MLPActivation/dice``).
+  public var mlpActivation: MLPActivation = .relu
   /// Hidden widths of the attention activation unit (ReLU), before the one-weight output.
   public var attentionHidden: [Int] = [80, 40]
   /// The epoch limit of the caller's training loop; the trainer does not read it.

@@ -356,4 +356,137 @@ struct TrainingDataTests {
       #expect(error.message == expected)
     }
   }
+
+  @Test func thresholdOutsideUnitIntervalIsRejected() throws {
+    let connection = try connect()
+    defer { connection.close() }
+    let pipeline = TrainingPipeline(connection: connection, logger: Self.logger)
+    for threshold in [0, 1, 1.5, -0.1] {
+      var options = TrainOptions(dataset: "synthetic")
+      options.threshold = threshold
+      do {
+        _ = try pipeline.run(options)
+        Issue.record("threshold \(threshold) did not fail")
+      } catch let error as PipelineError {
+        #expect(
+          error.message
+            == "threshold must be in (0, 1), got \(threshold); pass a pCTR such as 0.05, or "
+            + "leave it out to use the training click rate")
+      }
+    }
+  }
+
+  @Test func thresholdFiguresAreStoredAndCounted() throws {
+    let connection = try connect()
+    defer { connection.close() }
+    let windows = try filter(connection)
+    var options = TrainOptions(dataset: "synthetic")
+    options.modelName = "threshold"
+    options.maxEpochs = 1
+    options.batchSize = 256
+    let outcome = try TrainingPipeline(connection: connection, logger: Self.logger).run(options)
+    let statistics = try impressionStatistics(connection, windows.train)
+    #expect(outcome.threshold == Double(statistics.clicks) / Double(statistics.rows))
+
+    let registry = ModelRegistry(connection: connection)
+    for evaluation in [outcome.attention, outcome.logistic] {
+      // Count the validation rows at or above the threshold by brute force.
+      let model = try registry.load(id: evaluation.record.id)
+      var batch = EncodedBatch(spec: model.spec, capacity: 3_000)
+      let encoder = FeatureEncoder(spec: model.spec)
+      try streamImpressions(connection, windows.validation) { row in
+        encoder.append(cat: row.cat, num: row.num, seq: row.seq, label: row.label, to: &batch)
+      }
+      var truePositives = 0
+      var predictedPositives = 0
+      for (prediction, label) in zip(model.predict(batch), batch.labels)
+      where Double(prediction) >= outcome.threshold {
+        predictedPositives += 1
+        if label > 0.5 { truePositives += 1 }
+      }
+      let positives = batch.labels.filter { $0 > 0.5 }.count
+      #expect(predictedPositives > 0)
+      #expect(positives > 0)
+      let precision = Double(truePositives) / Double(predictedPositives)
+      let recall = Double(truePositives) / Double(positives)
+      let f1 = 2 * precision * recall / (precision + recall)
+
+      let text = try #require(
+        try connection.query(
+          "SELECT metrics::text FROM adpilot.models WHERE id = $1", [.text(evaluation.record.id)]
+        ).first
+      ).string(0)
+      let stored = try JSONDecoder().decode([String: Double].self, from: Data(text.utf8))
+      let label = evaluation.record.kind
+      #expect(stored["threshold"] == outcome.threshold, "\(label)")
+      #expect(stored["predicted_clicks"] == Double(predictedPositives), "\(label)")
+      #expect(abs((stored["precision"] ?? -1) - precision) < 1e-12, "\(label)")
+      #expect(abs((stored["recall"] ?? -1) - recall) < 1e-12, "\(label)")
+      #expect(abs((stored["f1"] ?? -1) - f1) < 1e-12, "\(label)")
+      #expect(evaluation.report.classification?.predictedPositives == predictedPositives)
+    }
+  }
+
+  @Test func warmStartRejectsOtherActivation() throws {
+    let connection = try connect()
+    defer { connection.close() }
+    let pipeline = TrainingPipeline(connection: connection, logger: Self.logger)
+    var options = TrainOptions(dataset: "synthetic")
+    options.modelName = "activation"
+    options.maxEpochs = 1
+    options.batchSize = 256
+    let first = try pipeline.run(options)
+    // The check concerns the attention model, so make it the champion.
+    let id = first.attention.record.id
+    try ModelRegistry(connection: connection).setAlias(
+      "champion", of: "activation", to: id, reason: "test")
+    var warm = options
+    warm.warmStart = true
+    warm.mlpActivation = .dice
+    do {
+      _ = try pipeline.run(warm)
+      Issue.record("warm start with another activation did not fail")
+    } catch let error as PipelineError {
+      #expect(
+        error.message
+          == "warm start: champion '\(id)' has MLP activation 'relu', but this run asks for "
+          + "'dice'; pass --activation relu or train without --warm-start to start fresh")
+    }
+  }
+
+  @Test func warmStartCarriesDiceState() throws {
+    let connection = try connect()
+    defer { connection.close() }
+    let pipeline = TrainingPipeline(connection: connection, logger: Self.logger)
+    var options = TrainOptions(dataset: "synthetic")
+    options.modelName = "dice"
+    options.maxEpochs = 1
+    options.batchSize = 256
+    options.threads = 2
+    options.mlpActivation = .dice
+    let first = try pipeline.run(options)
+    let registry = ModelRegistry(connection: connection)
+    try registry.setAlias("champion", of: "dice", to: first.attention.record.id, reason: "test")
+    let champion = try #require(try registry.load(id: first.attention.record.id) as? AttentionModel)
+    #expect(champion.mlpActivation == .dice)
+    let championUpdates = try #require(champion.diceStatistics).updates
+    // One epoch of 256-row steps.
+    #expect(championUpdates == UInt64((first.trainRows + 255) / 256))
+
+    try connection.execute("INSERT INTO adpilot.impressions SELECT * FROM held_impressions")
+    defer {
+      _ = try? connection.execute(
+        "DELETE FROM adpilot.impressions WHERE time >= '2026-01-08T00:00:00Z'")
+    }
+    var warm = options
+    warm.warmStart = true
+    warm.batchSize = 4_096
+    let second = try pipeline.run(warm)
+    #expect(second.warmStartedFrom?.id == first.attention.record.id)
+    #expect(second.mlpActivation == .dice)
+    // The new day fits in one step, which continues the champion's moving averages.
+    let continued = try #require(
+      try registry.load(id: second.attention.record.id) as? AttentionModel)
+    #expect(continued.diceStatistics?.updates == championUpdates + 1)
+  }
 }

@@ -1,5 +1,6 @@
 // Finite-difference checks of every hand-written backward pass: dense layer, MLP, loss, and the
-// whole attention model in sequence, profile and plain modes, one parameter group at a time.
+// whole attention model in sequence, profile and plain modes, with ReLU and with Dice in the
+// final MLP, one parameter group at a time.
 //
 // Tolerance: the forward runs in Float32, so a loss near 0.7 carries rounding error near 1e-7.
 // Central differences with step h then carry about 1e-7 / h of noise, plus O(h^2) truncation
@@ -199,6 +200,11 @@ private func checkModelGradients(
   let batch = Fixtures.batch(spec: spec, count: 6, seed: batchSeed)
   var sparse = SparseGradient(tableRows: model.layout.totalRows, width: spec.embeddingDimension)
   let (_, dense) = model.lossAndGradients(batch, sparse: &sparse)
+  // The loss of a training step: Dice layers normalize with the batch's own statistics.
+  func trainingLoss() -> Double {
+    meanCrossEntropy(
+      logits: model.forward(batch, batchStatistics: true).logits, labels: batch.labels)
+  }
 
   // Each dense layer is a group: user-field projections, then the activation unit, then the MLP.
   let structure = model.structure
@@ -221,10 +227,24 @@ private func checkModelGradients(
     }
     let numeric = modelDifference(
       denseAccess(model), indices: indices, direction: direction, analytic: analytic
-    ) { model.loss(batch) }
+    ) { trainingLoss() }
     #expect(abs(analytic) > 1e-4, "\(name) has no gradient")
     expectClose(numeric, analytic, "\(expectedKind) \(name)")
   }
+  // Dice alphas, one group per hidden layer.
+  for (number, dice) in structure.mlp.dice.enumerated() {
+    let indices = Array(dice.alphaOffset..<(dice.alphaOffset + dice.width))
+    let direction = randomSigns(indices.count, seed: UInt64(50 + number))
+    let analytic = zip(indices, direction).reduce(0.0) {
+      $0 + Double(dense[$1.0]) * Double($1.1)
+    }
+    let numeric = modelDifference(
+      denseAccess(model), indices: indices, direction: direction, analytic: analytic
+    ) { trainingLoss() }
+    #expect(abs(analytic) > 1e-4, "Dice alphas \(number) have no gradient")
+    expectClose(numeric, analytic, "\(expectedKind) Dice alphas \(number)")
+  }
+  #expect(structure.mlp.dice.count == (config.mlpActivation == .dice ? config.mlpHidden.count : 0))
 
   // Embedding rows: all touched rows along one random direction, then each row on its own.
   let d = spec.embeddingDimension
@@ -242,7 +262,7 @@ private func checkModelGradients(
   }
   let numeric = modelDifference(
     embeddingAccess(model), indices: indices, direction: direction, analytic: analytic
-  ) { model.loss(batch) }
+  ) { trainingLoss() }
   expectClose(numeric, analytic, "\(expectedKind) embeddings")
   for slot in 0..<sparse.rows.count {
     let rowIndices = Array((Int(sparse.rows[slot]) * d)..<(Int(sparse.rows[slot]) * d + d))
@@ -252,7 +272,7 @@ private func checkModelGradients(
     }
     let rowNumeric = modelDifference(
       embeddingAccess(model), indices: rowIndices, direction: rowDirection, analytic: rowAnalytic
-    ) { model.loss(batch) }
+    ) { trainingLoss() }
     expectClose(rowNumeric, rowAnalytic, "\(expectedKind) embedding row \(sparse.rows[slot])")
   }
   // Rows the batch never used have no gradient at all.
@@ -261,7 +281,7 @@ private func checkModelGradients(
     let numeric = directionalDifference(
       embeddingAccess(model), indices: Array((row * d)..<(row * d + d)),
       direction: [Float](repeating: 1, count: d), step: 1e-2
-    ) { model.loss(batch) }
+    ) { trainingLoss() }
     #expect(numeric == 0)
   }
 }
@@ -288,6 +308,16 @@ private func checkModelGradients(
 
 @Test func plainModelGradientsMatchDifferences() throws {
   try checkModelGradients(spec: Fixtures.plainSpec(), expectedKind: .dnn)
+}
+
+@Test(arguments: [
+  (Fixtures.sequenceSpec(), ModelKind.attention), (Fixtures.profileSpec(), .attention),
+  (Fixtures.plainSpec(), .dnn),
+])
+func diceModelGradientsMatchDifferences(spec: FeatureSpec, kind: ModelKind) throws {
+  var config = Fixtures.smallConfig()
+  config.mlpActivation = .dice
+  try checkModelGradients(spec: spec, expectedKind: kind, config: config)
 }
 
 @Test func logisticGradientsMatchDifferences() throws {

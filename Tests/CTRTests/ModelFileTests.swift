@@ -60,7 +60,7 @@ private func loadError(_ bytes: [UInt8]) -> CTRError? {
     spec: Fixtures.plainSpec(), config: Fixtures.smallConfig(), seed: 1
   ).serialized()
   #expect(Array(bytes[0..<8]) == Array("ADPCTR\r\n".utf8))
-  #expect(Array(bytes[8..<12]) == [2, 0, 0, 0])
+  #expect(Array(bytes[8..<12]) == [3, 0, 0, 0])
   var length: UInt64 = 0
   for index in 0..<8 { length |= UInt64(bytes[12 + index]) << (8 * UInt64(index)) }
   #expect(length == UInt64(bytes.count))
@@ -77,8 +77,8 @@ private func loadError(_ bytes: [UInt8]) -> CTRError? {
   #expect(loadError([])?.message.contains("wrong magic bytes") == true)
 
   var newerVersion = bytes
-  newerVersion[8] = 3
-  #expect(loadError(newerVersion)?.message.contains("format version 3 is not supported") == true)
+  newerVersion[8] = 4
+  #expect(loadError(newerVersion)?.message.contains("format version 4 is not supported") == true)
   var zeroVersion = bytes
   zeroVersion[8] = 0
   #expect(loadError(zeroVersion)?.message.contains("format version 0 is not supported") == true)
@@ -113,11 +113,16 @@ private func loadError(_ bytes: [UInt8]) -> CTRError? {
   #expect(try JSONDecoder().decode(FeatureSpec.self, from: json) == spec)
 }
 
-/// Rewrites a version 2 file without a trained-row record as format version 1, which ends
-/// after the dense weights: drops the record's zero count and fixes version, length and CRC.
-private func versionOneFile(_ bytes: [UInt8]) -> [UInt8] {
-  var body = Array(bytes.dropLast(4 + 8))
-  body[8] = 1
+/// The bytes of the activation field of a ReLU model: the length 4, then "relu".
+private let reluActivationField: [UInt8] = [4, 0, 0, 0] + Array("relu".utf8)
+
+/// Rewrites a current file of a ReLU model as format version `version` (1 or 2). Both end
+/// without the activation field, and version 1 also without the trained-row record, which
+/// must cover 0 rows. Fixes version, length and CRC.
+func olderVersionFile(_ bytes: [UInt8], version: UInt8) -> [UInt8] {
+  let dropped = reluActivationField.count + (version == 1 ? 8 : 0)
+  var body = Array(bytes.dropLast(4 + dropped))
+  body[8] = version
   let length = UInt64(body.count + 4)
   for index in 0..<8 {
     body[12 + index] = UInt8(truncatingIfNeeded: length >> (8 * UInt64(index)))
@@ -137,10 +142,11 @@ private func versionOneFile(_ bytes: [UInt8]) -> [UInt8] {
       try LogisticModel(spec: spec, config: config, seed: 5),
     ] {
       let current = model.serialized()
-      // An untrained model stores a record covering 0 rows: 8 zero bytes before the CRC.
-      #expect(
-        Array(current[(current.count - 12)..<(current.count - 4)]) == [0, 0, 0, 0, 0, 0, 0, 0])
-      let old = versionOneFile(current)
+      // An untrained ReLU model ends with a record covering 0 rows (8 zero bytes) and the
+      // activation before the CRC.
+      let tail = Array(current[(current.count - 20)..<(current.count - 4)])
+      #expect(tail == [0, 0, 0, 0, 0, 0, 0, 0] + reluActivationField)
+      let old = olderVersionFile(current, version: 1)
       let loaded = try loadModel(old)
       let batch = Fixtures.batch(spec: spec, count: 20, seed: 3)
       #expect(loaded.predict(batch) == model.predict(batch))
@@ -149,13 +155,27 @@ private func versionOneFile(_ bytes: [UInt8]) -> [UInt8] {
   }
 }
 
+@Test func versionTwoFilesLoadAsReLU() throws {
+  for (model, batch) in try trainedModels() {
+    let current = model.serialized()
+    #expect(Array(current[(current.count - 12)..<(current.count - 4)]) == reluActivationField)
+    let old = olderVersionFile(current, version: 2)
+    #expect(old[8] == 2)
+    let loaded = try loadModel(old)
+    #expect((loaded as? AttentionModel)?.mlpActivation ?? .relu == .relu)
+    #expect(loaded.predict(batch) == model.predict(batch))
+    #expect(loaded.serialized() == current)
+  }
+}
+
 @Test func trainedRowRecordOfWrongSizeIsRejected() throws {
   let (model, _) = try trainedModels()[0]
   let bytes = model.serialized()
   let attention = try #require(model as? AttentionModel)
   let rows = try #require(attention.trainedRows).count
-  // The record starts with its row count, right after the dense weights.
-  let recordStart = bytes.count - 4 - 8 - 8 * ((rows + 63) / 64)
+  // The record starts with its row count, right after the dense weights, and the activation
+  // field follows it.
+  let recordStart = bytes.count - 4 - reluActivationField.count - 8 - 8 * ((rows + 63) / 64)
   var body = Array(bytes.dropLast(4))
   body[recordStart] &+= 64
   let crc = CRC32.checksum(body[...])

@@ -57,12 +57,15 @@ public enum ReferenceBenchmark {
   }
 
   /// Trains the reference model for `steps` batches and returns samples per second.
-  public static func trainingThroughput(steps: Int, batchSize: Int, threads: Int) throws -> Double {
+  public static func trainingThroughput(
+    steps: Int, batchSize: Int, threads: Int, activation: MLPActivation = .relu
+  ) throws -> Double {
     let spec = spec()
     var config = TrainingConfig()
     config.batchSize = batchSize
     config.attentionHidden = [80, 40]
     config.mlpHidden = [200, 80]
+    config.mlpActivation = activation
     config.threads = threads
     let model = try AttentionModel(spec: spec, config: config, seed: 1)
     let trainer = try Trainer(model: model, config: config)

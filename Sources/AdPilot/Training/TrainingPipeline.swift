@@ -35,6 +35,11 @@ public struct TrainOptions: Sendable {
   /// Starts from the current champion's weights instead of fresh ones and trains on the rows
   /// logged after the champion's training window (see ``TrainingPipeline/run(_:)``).
   public var warmStart = false
+  /// The activation of the attention model's final-MLP hidden layers.
+  public var mlpActivation: MLPActivation = .relu
+  /// The pCTR at or above which a validation row counts as a predicted click for precision,
+  /// recall and F1, in (0, 1); nil for the click rate of the training rows.
+  public var threshold: Double?
 
   public init(dataset: String) {
     self.dataset = dataset
@@ -69,6 +74,10 @@ public struct TrainOutcome: Sendable {
   public var warmStartedFrom: ModelRecord?
   /// The mean training loss of the first step, before its update, per model.
   public var firstStepLoss: (attention: Float, logistic: Float)
+  /// The threshold of the evaluations' precision, recall and F1.
+  public var threshold: Double
+  /// The activation of the attention model's final-MLP hidden layers.
+  public var mlpActivation: MLPActivation
 }
 
 /// Trains, evaluates and registers models for one data set.
@@ -95,6 +104,11 @@ public struct TrainingPipeline {
         "data set '\(dataset.name)' logs no features (it carries an outside model's pCTR); "
           + "train on a data set with features, such as synthetic, criteo or ipinyou_2997")
     }
+    if let threshold = options.threshold, !(threshold > 0 && threshold < 1) {
+      throw PipelineError(
+        "threshold must be in (0, 1), got \(threshold); pass a pCTR such as 0.05, or leave it "
+          + "out to use the training click rate")
+    }
     guard options.negativeRate > 0 && options.negativeRate <= 1 else {
       throw PipelineError(
         "negative rate must be in (0, 1], got \(options.negativeRate); pass a fraction such "
@@ -104,7 +118,7 @@ public struct TrainingPipeline {
     var windows = try trainingWindows(dataset)
     let start = try options.warmStart ? warmStartPoint(name: name, dataset: dataset) : nil
     if let start {
-      try checkWarmStart(start, dataset: dataset)
+      try checkWarmStart(start, dataset: dataset, activation: options.mlpActivation)
       windows = try warmStartWindows(windows, dataset: dataset, after: start)
     }
 
@@ -116,6 +130,7 @@ public struct TrainingPipeline {
     }
     var options = options
     options.batchSize = options.batchSize ?? Self.automaticBatchSize(trainingRows: statistics.rows)
+    options.threshold = options.threshold ?? Self.defaultThreshold(statistics)
     let config = trainingConfig(options, statistics: statistics)
     logger.debug(
       "training rows counted",
@@ -123,6 +138,7 @@ public struct TrainingPipeline {
         "train.rows": "\(statistics.rows)", "train.click_rate": format(statistics.clickRate),
         "train.batch_size": "\(config.batchSize)", "train.threads": "\(config.threads)",
         "train.negative_rate": "\(options.negativeRate)",
+        "train.activation": options.mlpActivation.rawValue,
       ])
 
     let models = try startingModels(dataset: dataset, config: config, options: options, from: start)
@@ -232,8 +248,11 @@ public struct TrainingPipeline {
         throw PipelineError(
           "data set '\(dataset.name)' has no validation rows in \(windows.description)")
       }
+      let threshold = options.threshold ?? 0.5
       let reports = validation.predictions.map {
-        Metrics.evaluate(predictions: $0, labels: validation.labels, groups: validation.groups)
+        Metrics.evaluate(
+          predictions: $0, labels: validation.labels, groups: validation.groups,
+          threshold: threshold)
       }
       for report in reports.prefix(2) where !report.logLoss.isFinite {
         throw PipelineError(
@@ -244,10 +263,10 @@ public struct TrainingPipeline {
       if let warmStartedFrom { hyper["warm_start_from"] = warmStartedFrom.id }
       let window = (from: windows.trainFrom, to: windows.trainTo)
       let attentionRecord = try registry.register(
-        models.attention, name: name, metrics: metricsDictionary(reports[0]),
+        models.attention, name: name, metrics: Self.metricsDictionary(reports[0]),
         hyperparameters: hyper, validationLogLoss: reports[0].logLoss, trainWindow: window)
       let logisticRecord = try registry.register(
-        models.logistic, name: name, metrics: metricsDictionary(reports[1]),
+        models.logistic, name: name, metrics: Self.metricsDictionary(reports[1]),
         hyperparameters: hyper, validationLogLoss: reports[1].logLoss, trainWindow: window)
 
       let challengerIsAttention = reports[0].logLoss < reports[1].logLoss
@@ -288,7 +307,8 @@ public struct TrainingPipeline {
         logistic: ModelEvaluation(label: "logistic", record: logisticRecord, report: reports[1]),
         previousChampion: previous, champion: champion, championReason: reason,
         validationDescription: windows.description, negativeRate: options.negativeRate,
-        droppedNegatives: 0, warmStartedFrom: warmStartedFrom, firstStepLoss: (0, 0))
+        droppedNegatives: 0, warmStartedFrom: warmStartedFrom, firstStepLoss: (0, 0),
+        threshold: threshold, mlpActivation: options.mlpActivation)
     }
   }
 
@@ -306,6 +326,16 @@ public struct TrainingPipeline {
     return size
   }
 
+  /// Returns the default threshold of precision, recall and F1: the click rate of the training
+  /// rows, before negative downsampling. Predictions are corrected for downsampling, so they
+  /// are on that scale, and a row at or above it is likelier than average to be clicked.
+  /// Training rows with no clicks or only clicks give 0.5, since 0 and 1 would make every row,
+  /// or none, a predicted click.
+  static func defaultThreshold(_ statistics: ImpressionStatistics) -> Double {
+    let rate = statistics.clickRate
+    return rate > 0 && rate < 1 ? rate : 0.5
+  }
+
   private func trainingConfig(
     _ options: TrainOptions, statistics: ImpressionStatistics
   ) -> TrainingConfig {
@@ -320,6 +350,7 @@ public struct TrainingPipeline {
     config.threads = options.threads
     config.seed = options.seed
     config.negativeSampleRate = Float(options.negativeRate)
+    config.mlpActivation = options.mlpActivation
     // A click rate of exactly 0 or 1 has no finite log-odds; the bias then starts at 0.
     config.baseRate = baseRate > 0 && baseRate < 1 ? Float(baseRate) : nil
     return config
@@ -333,10 +364,13 @@ public struct TrainingPipeline {
       "threads": "\(options.threads)",
       "seed": "\(options.seed)", "max_epochs": "\(options.maxEpochs)",
       "patience": "\(options.patience)", "negative_rate": "\(options.negativeRate)",
+      "mlp_activation": options.mlpActivation.rawValue,
     ]
   }
 
-  private func metricsDictionary(_ report: EvaluationReport) -> [String: Double] {
+  /// Returns the metrics the registry stores for one evaluation; figures that are nil (an AUC
+  /// without both classes, a precision without predicted clicks) are left out.
+  static func metricsDictionary(_ report: EvaluationReport) -> [String: Double] {
     var metrics: [String: Double] = [
       "log_loss": report.logLoss, "rows": Double(report.count), "clicks": report.clicks,
     ]
@@ -344,6 +378,13 @@ public struct TrainingPipeline {
     metrics["gauc"] = report.gauc
     metrics["normalized_entropy"] = report.normalizedEntropy
     metrics["calibration"] = report.calibration
+    if let classification = report.classification {
+      metrics["threshold"] = classification.threshold
+      metrics["predicted_clicks"] = Double(classification.predictedPositives)
+      metrics["precision"] = classification.precision
+      metrics["recall"] = classification.recall
+      metrics["f1"] = classification.f1
+    }
     return metrics
   }
 

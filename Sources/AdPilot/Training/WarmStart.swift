@@ -71,9 +71,13 @@ extension TrainingPipeline {
     return (attention, logistic)
   }
 
-  /// Throws when the champion cannot continue training on `dataset`: another feature spec, or
-  /// other hidden-layer widths than the ones training builds (``TrainingConfig``'s).
-  func checkWarmStart(_ start: WarmStartPoint, dataset: DatasetInfo) throws {
+  /// Throws when the champion cannot continue training on `dataset`: another feature spec,
+  /// other hidden-layer widths than the ones training builds (``TrainingConfig``'s), or another
+  /// final-MLP activation than `activation`. A Dice champion carries its alphas and moving
+  /// statistics into training.
+  func checkWarmStart(
+    _ start: WarmStartPoint, dataset: DatasetInfo, activation: MLPActivation
+  ) throws {
     let config = TrainingConfig()
     let id = start.record.id
     if let difference = Self.specDifference(champion: start.model.spec, dataset: dataset.spec) {
@@ -89,6 +93,12 @@ extension TrainingPipeline {
           "warm start: champion '\(id)' has hidden widths MLP \(champion.mlpHidden), attention "
             + "\(champion.attentionHidden), but training builds MLP \(config.mlpHidden), "
             + "attention \(config.attentionHidden); train without --warm-start to start fresh")
+      }
+      if champion.mlpActivation != activation {
+        throw PipelineError(
+          "warm start: champion '\(id)' has MLP activation '\(champion.mlpActivation.rawValue)', "
+            + "but this run asks for '\(activation.rawValue)'; pass --activation "
+            + "\(champion.mlpActivation.rawValue) or train without --warm-start to start fresh")
       }
     }
   }

@@ -2,6 +2,7 @@
 // figure as its last line, so a benchmark script can compare it with a peer run.
 
 import AdPilot
+import CTR
 import Foundation
 
 let benchCommand = Command(
@@ -9,6 +10,7 @@ let benchCommand = Command(
   summary:
     "measure training or scoring throughput, the GEMM kernel, planning time or SQL scoring",
   usage: "bench train|score [--threads N] [--steps N] [--batch-size N]\n"
+    + "       adpilot bench train --activation relu|dice\n"
     + "       adpilot bench gemm --shape MxKxN [--steps N]\n"
     + "       adpilot bench allocate [--campaigns N] [--seed N] [--constrained] "
     + "[--problem-out FILE]\n"
@@ -19,6 +21,7 @@ let benchCommand = Command(
     .value("threads", "N", "threads per step (default 1)"),
     .value("steps", "N", "batches measured (default 20)"),
     .value("batch-size", "N", "rows per batch (default 1024)"),
+    .value("activation", "relu|dice", "bench train: final-MLP hidden activation (default relu)"),
     .value("campaigns", "N", "bench allocate: synthetic campaigns planned (default 10000)"),
     .value("seed", "N", "bench allocate: seed of the synthetic problem (default 1)"),
     .flag("constrained", "bench allocate: add minimums, maximums and two priority tiers"),
@@ -45,8 +48,12 @@ let benchCommand = Command(
     if parsed.positionals.first != "sql" { keepFreedMemoryForReuse() }
     switch parsed.positionals.first {
     case "train":
+      let name = parsed.value("activation") ?? MLPActivation.relu.rawValue
+      guard let activation = MLPActivation(rawValue: name) else {
+        throw UsageError(message: "--activation must be relu or dice, got '\(name)'")
+      }
       let rate = try ReferenceBenchmark.trainingThroughput(
-        steps: steps, batchSize: batchSize, threads: threads)
+        steps: steps, batchSize: batchSize, threads: threads, activation: activation)
       context.print("samples_per_s=\(Int(rate))")
     case "score":
       let rate = try ReferenceBenchmark.inferenceThroughput(

@@ -10,7 +10,7 @@ let trainCommand = Command(
   summary: "train the attention CTR model and its logistic baseline from logged impressions",
   usage:
     "train --dataset NAME [--model-name NAME] [--epochs N] [--batch-size N] [--threads N] "
-    + "[--seed N] [--negative-rate W] [--warm-start]",
+    + "[--seed N] [--negative-rate W] [--activation relu|dice] [--threshold X] [--warm-start]",
   options: [
     .value("dataset", "NAME", "data set to train on (see `adpilot summary`)"),
     .value("model-name", "NAME", "registry name of the models (default: the data set's name)"),
@@ -36,6 +36,15 @@ let trainCommand = Command(
       "keep every click and each non-click with probability W, 0 < W <= 1, chosen from the "
         + "impression id and --seed (default 1); predictions are corrected for W and "
         + "validation rows are never sampled"),
+    .value(
+      "activation", "relu|dice",
+      "activation of the attention model's final-MLP hidden layers (default relu); dice "
+        + "normalizes with each training thread's share of a batch and predicts with moving "
+        + "averages of those statistics"),
+    .value(
+      "threshold", "X",
+      "pCTR at or above which a validation row counts as a predicted click for precision, "
+        + "recall and F1, 0 < X < 1 (default: the click rate of the training rows)"),
     .flag(
       "warm-start",
       "start from the champion's weights (fresh Adam moments) and train on the rows logged "
@@ -58,6 +67,21 @@ let trainCommand = Command(
       "promotion-margin", default: options.promotionMargin)
     options.negativeRate = try parsed.double("negative-rate", default: options.negativeRate)
     options.warmStart = parsed.flag("warm-start")
+    if let name = parsed.value("activation") {
+      guard let activation = MLPActivation(rawValue: name) else {
+        throw UsageError(message: "--activation must be relu or dice, got '\(name)'")
+      }
+      options.mlpActivation = activation
+    }
+    if parsed.value("threshold") != nil {
+      let threshold = try parsed.double("threshold", default: 0)
+      guard threshold > 0 && threshold < 1 else {
+        throw UsageError(
+          message: "--threshold must be in (0, 1), got \(threshold); try 0.05, or leave it "
+            + "out to use the training click rate")
+      }
+      options.threshold = threshold
+    }
     // The models store the rate as a Float, so a value that rounds to 0 there is rejected too.
     guard options.negativeRate <= 1 && Float(options.negativeRate) > 0 else {
       throw UsageError(
@@ -133,9 +157,18 @@ func printTrainOutcome(_ outcome: TrainOutcome, _ context: Context) {
   if outcome.attention.record.kind == "dnn" {
     context.print("no user or ad fields in this data set, so the model ran as a plain DNN")
   }
+  if outcome.mlpActivation != .relu {
+    context.print(
+      "the \(outcome.attention.record.kind) model's final MLP uses \(outcome.mlpActivation.rawValue)"
+    )
+  }
+  context.print(
+    "precision, recall and F1 count rows with pCTR >= \(String(format: "%.5f", outcome.threshold)) "
+      + "as predicted clicks")
   context.print(
     rightPad("model", 30) + rightPad("kind", 10) + leftPad("AUC", 8) + leftPad("95% CI", 16)
-      + leftPad("gAUC", 8) + leftPad("logloss", 9) + leftPad("NE", 8) + leftPad("calib", 8))
+      + leftPad("gAUC", 8) + leftPad("logloss", 9) + leftPad("NE", 8) + leftPad("calib", 8)
+      + leftPad("prec", 8) + leftPad("recall", 8) + leftPad("F1", 8))
   var rows = [outcome.attention, outcome.logistic]
   // The previous champion gets its own row unless retraining reproduced it byte for byte.
   if let previous = outcome.previousChampion,
@@ -153,7 +186,10 @@ func printTrainOutcome(_ outcome: TrainOutcome, _ context: Context) {
         + leftPad(optionalFixed(report.auc), 8) + leftPad(interval ?? "n/a", 16)
         + leftPad(optionalFixed(report.gauc), 8) + leftPad(fixed(report.logLoss), 9)
         + leftPad(optionalFixed(report.normalizedEntropy), 8)
-        + leftPad(optionalFixed(report.calibration), 8))
+        + leftPad(optionalFixed(report.calibration), 8)
+        + leftPad(optionalFixed(report.classification?.precision), 8)
+        + leftPad(optionalFixed(report.classification?.recall), 8)
+        + leftPad(optionalFixed(report.classification?.f1), 8))
   }
   context.print("champion: \(outcome.champion.id) (\(outcome.championReason))")
 

@@ -1,0 +1,81 @@
+// Tests of what `adpilot train` prints and stores for precision, recall and F1, on predictions
+// small enough to count by hand. No database: the outcome is built directly.
+
+import CTR
+import Testing
+
+@testable import AdPilot
+@testable import adpilot
+
+// Six validation rows at threshold 0.5: 0.9, 0.6, 0.7 and 0.55 reach it, and two of them
+// (0.9, 0.7) are clicks, so precision = 2 / 4 = 0.5. Three rows are clicks, so
+// recall = 2 / 3, and F1 = 2 * 0.5 * (2 / 3) / (0.5 + 2 / 3) = 4 / 7 = 0.5714.
+private let predictions: [Float] = [0.9, 0.6, 0.4, 0.2, 0.7, 0.55]
+private let labels: [Float] = [1, 0, 1, 0, 1, 0]
+
+private func handReport() -> EvaluationReport {
+  Metrics.evaluate(predictions: predictions, labels: labels, groups: nil, threshold: 0.5)
+}
+
+@Test func metricsDictionaryStoresThresholdFigures() throws {
+  let metrics = TrainingPipeline.metricsDictionary(handReport())
+  #expect(metrics["threshold"] == 0.5)
+  #expect(metrics["predicted_clicks"] == 4)
+  #expect(metrics["precision"] == 0.5)
+  #expect(abs(try #require(metrics["recall"]) - 2.0 / 3.0) < 1e-15)
+  #expect(abs(try #require(metrics["f1"]) - 4.0 / 7.0) < 1e-15)
+  #expect(metrics["rows"] == 6)
+  #expect(metrics["clicks"] == 3)
+}
+
+@Test func metricsDictionaryOmitsUndefinedPrecision() {
+  // No row reaches 0.95, so precision and F1 are undefined; recall is 0 / 3.
+  let report = Metrics.evaluate(
+    predictions: predictions, labels: labels, groups: nil, threshold: 0.95)
+  let metrics = TrainingPipeline.metricsDictionary(report)
+  #expect(metrics["predicted_clicks"] == 0)
+  #expect(metrics["precision"] == nil)
+  #expect(metrics["recall"] == 0)
+  #expect(metrics["f1"] == nil)
+}
+
+@Test func defaultThresholdIsTrainingClickRate() {
+  #expect(TrainingPipeline.defaultThreshold(ImpressionStatistics(rows: 200, clicks: 7)) == 0.035)
+  #expect(TrainingPipeline.defaultThreshold(ImpressionStatistics(rows: 10, clicks: 0)) == 0.5)
+  #expect(TrainingPipeline.defaultThreshold(ImpressionStatistics(rows: 10, clicks: 10)) == 0.5)
+}
+
+@Test func trainOutputPrintsThresholdColumns() throws {
+  let report = handReport()
+  func evaluation(_ id: String, _ kind: String) -> ModelEvaluation {
+    ModelEvaluation(
+      label: kind,
+      record: ModelRecord(
+        id: id, name: "hand", version: 1, kind: kind, checksum: "", validationLogLoss: nil,
+        createdAt: ""),
+      report: report)
+  }
+  let attention = evaluation("hand-v1", "attention")
+  let outcome = TrainOutcome(
+    dataset: DatasetInfo(
+      name: "hand", spec: FeatureSpec(categorical: []), validation: "time", source: "test"),
+    trainRows: 100, validationRows: 6, epochs: 1, attention: attention,
+    logistic: evaluation("hand-v2", "logistic"), previousChampion: nil,
+    champion: attention.record, championReason: "first model", validationDescription: "",
+    negativeRate: 1, droppedNegatives: 0, warmStartedFrom: nil, firstStepLoss: (0, 0),
+    threshold: 0.5, mlpActivation: .dice)
+  let context = Context(environment: [:], logger: Logger(minimumLevel: .error), echo: false)
+  printTrainOutcome(outcome, context)
+  let lines = context.output.split(separator: "\n").map(String.init)
+
+  #expect(lines.contains("the attention model's final MLP uses dice"))
+  #expect(
+    lines.contains("precision, recall and F1 count rows with pCTR >= 0.50000 as predicted clicks"))
+  let header = try #require(lines.first { $0.hasPrefix("model") })
+  #expect(header.hasSuffix("    prec  recall      F1"))
+  let rows = lines.filter { $0.hasPrefix("hand-v") }
+  #expect(rows.count == 2)
+  for row in rows {
+    #expect(row.hasSuffix("  0.5000  0.6667  0.5714"), "\(row)")
+  }
+}
