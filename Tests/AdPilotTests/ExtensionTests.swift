@@ -329,6 +329,54 @@ struct ExtensionTests {
     #expect(after == expected)
   }
 
+  @Test func diceModelScoresLikePredict() throws {
+    let connection = try connect()
+    defer { connection.close() }
+    var options = TrainOptions(dataset: "synthetic")
+    options.modelName = "synthetic-dice"
+    options.maxEpochs = 1
+    options.batchSize = 256
+    options.mlpActivation = .dice
+    let train = try TrainingPipeline(
+      connection: connection, logger: Logger(minimumLevel: .warning)
+    ).run(options)
+    // The alias may have gone to the logistic baseline; the attention model is the one to check.
+    _ = try connection.execute(
+      "UPDATE adpilot.model_aliases SET model_id = $1 "
+        + "WHERE name = 'synthetic-dice' AND alias = 'champion'",
+      [.text(train.attention.record.id)])
+    let model = try loadModel(
+      try connection.query(
+        "SELECT weights FROM adpilot.models WHERE id = $1", [.text(train.attention.record.id)])[
+          0
+        ].bytes(0))
+
+    let rows = try connection.query(
+      """
+      SELECT cat_values::text, num_values::text, seq_values::text,
+             float4send(adpilot.score('synthetic-dice', cat_values, num_values, seq_values))
+      FROM adpilot.ad_requests
+      WHERE dataset = 'synthetic'
+      ORDER BY request_id, ad_id
+      LIMIT 200
+      """)
+    var batch = EncodedBatch(spec: model.spec, capacity: rows.count)
+    let encoder = FeatureEncoder(spec: model.spec)
+    for row in rows {
+      encoder.append(
+        cat: try Self.parseTextArray(try row.string(0)),
+        num: try Self.parseTextArray(try row.string(1)).map { $0.flatMap(Double.init) },
+        seq: try Self.parseTextArray(try row.string(2)), label: 0, to: &batch)
+    }
+    let expected = model.predict(batch)
+    let scored = try rows.map { try $0.bytes(3) }
+    let bits = try expected.map {
+      try connection.query("SELECT float4send($1::real)", [.float4($0)])[0].bytes(0)
+    }
+    #expect(rows.count == 200)
+    #expect(scored == bits)
+  }
+
   /// Returns the replacement model's score of one request row given as array literals.
   func replacementScore(_ model: LogisticModel, _ row: Row) throws -> Float {
     let cat = try Self.parseTextArray(try row.string(0))
