@@ -129,9 +129,9 @@ struct ActivationUnit: Sendable, Equatable {
                       Self.foldQuery(
                         key: wk, wp: wp, query: queries + b * q, target: matrix, q: q, h: h)
                       let rowOutput = output + start * h
-                      Kernels.multiply(keys + start * q, matrix, rowOutput, m: count, k: q, n: h)
-                      Kernels.addToRows(
-                        rowTerm + b * h, rowOutput, rows: count, width: h, rectify: relu)
+                      Kernels.multiply(
+                        keys + start * q, matrix, rowOutput, m: count, k: q, n: h,
+                        bias: rowTerm + b * h, rectify: relu)
                     }
                   }
                 }

@@ -36,8 +36,9 @@ struct DenseLayer: Sendable, Equatable {
     _ parameters: UnsafePointer<Float>, input: UnsafePointer<Float>,
     output: UnsafeMutablePointer<Float>, rows: Int, relu: Bool
   ) {
-    Kernels.multiply(input, parameters + weightOffset, output, m: rows, k: inputs, n: outputs)
-    Kernels.addToRows(parameters + biasOffset, output, rows: rows, width: outputs, rectify: relu)
+    Kernels.multiply(
+      input, parameters + weightOffset, output, m: rows, k: inputs, n: outputs,
+      bias: parameters + biasOffset, rectify: relu)
   }
 
   // Backward. dy [rows x outputs] (already through the ReLU mask), x [rows x inputs].

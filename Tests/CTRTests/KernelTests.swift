@@ -353,3 +353,37 @@ private func isClose(_ value: Float, _ reference: Float) -> Bool {
     #expect(isClose(queryGradient[index], plainQueryGradient[index]), "query value \(index)")
   }
 }
+
+@Test func fusedBiasMatchesMultiplyThenAddToRows() {
+  // The bias and ReLU applied to each block before its store must equal a separate pass bit
+  // for bit, for every block height and width, one or two k tiles, with and without ReLU.
+  for (m, k, n) in [(1, 3, 5), (19, 40, 1), (13, 37, 45), (50, 32, 80), (7, 300, 20), (4, 0, 9)] {
+    for rectify in [false, true] {
+      let a = randomValues(m * k, seed: 31)
+      var bias = randomValues(n, seed: 32)
+      bias[0] = -0.0
+      let b = randomValues(k * n, seed: 33)
+      var fused = [Float](repeating: .nan, count: m * n)
+      var separate = [Float](repeating: .nan, count: m * n)
+      a.withUnsafeBufferPointer { a in
+        b.withUnsafeBufferPointer { b in
+          bias.withUnsafeBufferPointer { bias in
+            let aBase = a.baseAddress ?? UnsafePointer(bitPattern: 16)!
+            let bBase = b.baseAddress ?? UnsafePointer(bitPattern: 16)!
+            fused.withUnsafeMutableBufferPointer { c in
+              Kernels.multiply(
+                aBase, bBase, c.baseAddress!, m: m, k: k, n: n, bias: bias.baseAddress!,
+                rectify: rectify)
+            }
+            separate.withUnsafeMutableBufferPointer { c in
+              Kernels.multiply(aBase, bBase, c.baseAddress!, m: m, k: k, n: n)
+              Kernels.addToRows(
+                bias.baseAddress!, c.baseAddress!, rows: m, width: n, rectify: rectify)
+            }
+          }
+        }
+      }
+      #expect(fused.map(\.bitPattern) == separate.map(\.bitPattern), "m \(m) k \(k) n \(n)")
+    }
+  }
+}
