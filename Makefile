@@ -74,7 +74,8 @@ test:
 # SciPy's HiGHS, with both peers in a virtual environment created on first use. THREADS
 # (default 2) sets both CTR sides' thread count. bench/load.sh then times training's row loading
 # against a bare COPY of the same rows, and bench/sql.sh times scoring in SQL with the installed
-# extension (`make install-extension`) beside `adpilot score` and PyTorch.
+# extension (`make install-extension`) beside `adpilot score` and PyTorch, with bench/jitter.sh
+# (the spread of a fixed CPU loop) before and after it.
 bench/.venv/.installed: bench/requirements.txt
 	python3 -m venv bench/.venv
 	bench/.venv/bin/pip install --quiet -r bench/requirements.txt
@@ -84,7 +85,9 @@ bench: build bench/.venv/.installed bench-quality
 	bench/run.sh
 	bench/allocate.sh
 	bench/load.sh
+	bench/jitter.sh
 	bench/sql.sh
+	bench/jitter.sh
 
 # CTR model quality: AdPilot's models beside a hashed logistic regression, LightGBM and
 # DeepCTR-Torch on the same rows of Criteo, iPinYou 2997 and synthetic data, with the synthetic
