@@ -376,6 +376,19 @@ struct TrainingDataTests {
     }
   }
 
+  @Test func negativeL2IsRejected() throws {
+    let connection = try connect()
+    defer { connection.close() }
+    var options = TrainOptions(dataset: "synthetic")
+    options.l2 = -1e-5
+    do {
+      _ = try TrainingPipeline(connection: connection, logger: Self.logger).run(options)
+      Issue.record("a negative l2 did not fail")
+    } catch {
+      #expect("\(error)".contains("l2 must be >= 0, got -1e-05"))
+    }
+  }
+
   @Test func thresholdFiguresAreStoredAndCounted() throws {
     let connection = try connect()
     defer { connection.close() }

@@ -19,6 +19,8 @@ public struct TrainOptions: Sendable {
   public var batchSize: Int?
   /// The attention model's Adam step size.
   public var learningRate: Float = 0.002
+  /// The L2 coefficient of both models (see ``TrainingConfig/l2``).
+  public var l2: Float = TrainingConfig().l2
   /// The logistic baseline's Adam step size.
   public var logisticLearningRate: Float = TrainingConfig().logisticLearningRate
   /// Threads per training step. A seed and a thread count fix the model bit for bit; another
@@ -347,6 +349,7 @@ public struct TrainingPipeline {
     config.batchSize = options.batchSize ?? config.batchSize
     config.learningRate = options.learningRate
     config.logisticLearningRate = options.logisticLearningRate
+    config.l2 = options.l2
     config.threads = options.threads
     config.seed = options.seed
     config.negativeSampleRate = Float(options.negativeRate)
@@ -361,6 +364,7 @@ public struct TrainingPipeline {
       "batch_size": "\(options.batchSize ?? TrainingConfig().batchSize)",
       "learning_rate": "\(options.learningRate)",
       "logistic_learning_rate": "\(options.logisticLearningRate)",
+      "l2": "\(options.l2)",
       "threads": "\(options.threads)",
       "seed": "\(options.seed)", "max_epochs": "\(options.maxEpochs)",
       "patience": "\(options.patience)", "negative_rate": "\(options.negativeRate)",

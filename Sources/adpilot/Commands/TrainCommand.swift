@@ -21,6 +21,10 @@ let trainCommand = Command(
         + "that gives 100 steps per epoch)"),
     .value("learning-rate", "X", "Adam step size of the attention model (default 0.002)"),
     .value(
+      "l2", "X",
+      "L2 coefficient on dense weights and the embedding rows a step touches, both models "
+        + "(default \(TrainOptions(dataset: "").l2))"),
+    .value(
       "logistic-learning-rate", "X",
       "Adam step size of the logistic baseline (default \(TrainOptions(dataset: "").logisticLearningRate))"
     ),
@@ -61,6 +65,7 @@ let trainCommand = Command(
       try parsed.double("learning-rate", default: Double(options.learningRate)))
     options.logisticLearningRate = Float(
       try parsed.double("logistic-learning-rate", default: Double(options.logisticLearningRate)))
+    options.l2 = Float(try parsed.double("l2", default: Double(options.l2)))
     options.threads = try parsed.int("threads", default: options.threads)
     options.seed = UInt64(try parsed.int("seed", default: Int(options.seed)))
     options.promotionMargin = try parsed.double(
@@ -96,6 +101,9 @@ let trainCommand = Command(
     }
     guard (1...256).contains(options.threads) else {
       throw UsageError(message: "--threads must be between 1 and 256, got \(options.threads)")
+    }
+    guard options.l2 >= 0 && options.l2.isFinite else {
+      throw UsageError(message: "--l2 must be a number >= 0, got \(options.l2); try 1e-5")
     }
     for (name, rate) in [
       ("learning-rate", options.learningRate),
