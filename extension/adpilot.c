@@ -428,6 +428,9 @@ check_sequence(const ArrayArgument *array, int64 rows, const CachedModel *model)
  *		Points *value and *length at the UTF-8 bytes of a text datum, converting from the
  *		database encoding (GetDatabaseEncoding) when it is not UTF-8, since the encoder hashes
  *		UTF-8 bytes.
+ *
+ * pg_server_to_any returns its input unchanged, without a terminating NUL, when it converts
+ * nothing (an empty string among them), so only a converted copy may be measured with strlen.
  */
 static void
 utf8_text(Datum datum, int encoding, const char **value, int32 *length)
@@ -436,10 +439,15 @@ utf8_text(Datum datum, int encoding, const char **value, int32 *length)
 	const char *bytes = VARDATA_ANY(t);
 	int			size = VARSIZE_ANY_EXHDR(t);
 
-	if (encoding != PG_UTF8 && encoding != PG_SQL_ASCII)
+	if (size > 0 && encoding != PG_UTF8 && encoding != PG_SQL_ASCII)
 	{
-		bytes = pg_server_to_any(bytes, size, PG_UTF8);
-		size = strlen(bytes);
+		const char *converted = pg_server_to_any(bytes, size, PG_UTF8);
+
+		if (converted != bytes)
+		{
+			bytes = converted;
+			size = strlen(bytes);
+		}
 	}
 	*value = bytes;
 	*length = size;

@@ -58,6 +58,17 @@ struct ParsedArguments {
     return number
   }
 
+  /// Returns `--name` parsed as an unsigned 64-bit integer, `defaultValue` when absent.
+  func uint64(_ name: String, default defaultValue: UInt64) throws -> UInt64 {
+    guard let text = values[name] else { return defaultValue }
+    guard let number = UInt64(text) else {
+      throw UsageError(
+        message: "invalid value for --\(name): '\(text)' is not an integer from 0 to "
+          + "\(UInt64.max)")
+    }
+    return number
+  }
+
   /// Returns `--name` parsed as a floating-point number, `defaultValue` when absent.
   func double(_ name: String, default defaultValue: Double) throws -> Double {
     guard let text = values[name] else { return defaultValue }

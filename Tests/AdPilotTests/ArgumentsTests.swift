@@ -68,6 +68,20 @@ private let options: [OptionSpec] = [
   }
 }
 
+@Test func parserReadsUnsignedSeed() throws {
+  let seeds: [OptionSpec] = [.value("seed", "N", "seed")]
+  let largest = try parseArguments(["--seed", "18446744073709551615"], options: seeds)
+  #expect(try largest.uint64("seed", default: 1) == UInt64.max)
+  let absent = try parseArguments([], options: seeds)
+  #expect(try absent.uint64("seed", default: 7) == 7)
+  for text in ["-1", "18446744073709551616", "1.5", ""] {
+    let parsed = try parseArguments(["--seed", text], options: seeds)
+    #expect(throws: UsageError.self, "--seed \(text)") {
+      try parsed.uint64("seed", default: 1)
+    }
+  }
+}
+
 @Test func moneyFormatsMicros() {
   #expect(money(0) == "0.00")
   #expect(money(1_234_567) == "1.23")
@@ -84,4 +98,10 @@ private let options: [OptionSpec] = [
 
 @Test func toolReturnsUsageCodeForBadOption() {
   #expect(Tool.main(["train", "--bogus"], environment: [:]) == 2)
+}
+
+@Test func toolReturnsUsageCodeForNegativeSeed() {
+  for command in [["train", "--dataset", "synthetic"], ["generate"]] {
+    #expect(Tool.main(command + ["--seed", "-1"], environment: [:]) == 2, "\(command)")
+  }
 }

@@ -398,6 +398,76 @@ struct ExtensionTests {
     }
   }
 
+  /// Creates a LATIN1 database beside the suite's, with the two registry tables the extension
+  /// reads, the suite's champion in them, and the extension, and returns its settings.
+  func latin1Database(championID: String, weights: [UInt8]) throws -> ConnectionConfig {
+    let suiteConfig = try TestDatabase.config(suite: Self.suite)
+    let name = "test_extension_latin1"
+    let admin = try Connection(suiteConfig.replacingDatabase("postgres"))
+    defer { admin.close() }
+    let quoted = try admin.quoteIdentifier(name)
+    _ = try admin.execute("DROP DATABASE IF EXISTS \(quoted) WITH (FORCE)")
+    _ = try admin.execute(
+      "CREATE DATABASE \(quoted) ENCODING 'LATIN1' LC_COLLATE 'C' LC_CTYPE 'C' "
+        + "TEMPLATE template0")
+    let config = suiteConfig.replacingDatabase(name)
+    let latin1 = try Connection(config)
+    defer { latin1.close() }
+    _ = try latin1.execute("CREATE SCHEMA adpilot")
+    _ = try latin1.execute("CREATE TABLE adpilot.models (id text PRIMARY KEY, weights bytea)")
+    _ = try latin1.execute(
+      "CREATE TABLE adpilot.model_aliases (name text, alias text, model_id text)")
+    _ = try latin1.execute(
+      "INSERT INTO adpilot.models VALUES ($1, $2)", [.text(championID), .bytea(weights)])
+    _ = try latin1.execute(
+      "INSERT INTO adpilot.model_aliases VALUES ('synthetic', 'champion', $1)",
+      [.text(championID)])
+    _ = try latin1.execute("CREATE EXTENSION adpilot")
+    return config
+  }
+
+  @Test func latin1DatabaseScoresLikeUTF8() throws {
+    let connection = try connect()
+    defer { connection.close() }
+    let champion = try connection.query(
+      """
+      SELECT m.id, m.weights
+      FROM adpilot.model_aliases a
+      JOIN adpilot.models m ON m.id = a.model_id
+      WHERE a.name = 'synthetic' AND a.alias = 'champion'
+      """)[0]
+    let config = try latin1Database(
+      championID: try champion.string(0), weights: try champion.bytes(1))
+    let latin1 = try Connection(config)
+    defer { latin1.close() }
+
+    // Empty strings are missing values like NULL. The second row has a non-ASCII value, which
+    // is hashed as its UTF-8 bytes, and an empty behaviour item ahead of a real one.
+    let width = try connection.query(
+      "SELECT cardinality(cat_values) FROM adpilot.ad_requests LIMIT 1")[0].int64(0)
+    let cases: [(cat: [String?], seq: [String?])] = [
+      (Array(repeating: "", count: Int(width)), []),
+      (Array(repeating: nil, count: Int(width)), []),
+      (["\u{e9}"] + Array(repeating: "", count: Int(width) - 1), ["", "", "cat-00", "brand-000"]),
+    ]
+    let sql = "SELECT float4send(adpilot.score('synthetic', $1, '{}', $2))"
+    var utf8Scores: [[UInt8]] = []
+    for (cat, seq) in cases {
+      let utf8Score = try connection.query(sql, [.textArray(cat), .textArray(seq)])[0].bytes(0)
+      let latin1Score = try latin1.query(sql, [.textArray(cat), .textArray(seq)])[0].bytes(0)
+      #expect(latin1Score == utf8Score, "cat_values \(cat), seq_values \(seq)")
+      utf8Scores.append(utf8Score)
+    }
+    #expect(utf8Scores[0] == utf8Scores[1])
+
+    let candidates = try latin1.query(
+      """
+      SELECT float4send(score)
+      FROM adpilot.score_candidates('synthetic', ARRAY['a'], ARRAY[$1::text[]], '{}', $2)
+      """, [.textArray(cases[0].cat), .textArray([])])
+    #expect(try candidates[0].bytes(0) == utf8Scores[0])
+  }
+
   @Test func statementTimeoutCancelsScoring() throws {
     let connection = try connect()
     defer { connection.close() }

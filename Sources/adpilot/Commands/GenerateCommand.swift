@@ -28,7 +28,7 @@ let generateCommand = Command(
     config.maxSequenceLength = try parsed.int("sequence-length", default: config.maxSequenceLength)
     config.requests = try parsed.int("requests", default: config.requests)
     config.startDate = parsed.value("start-date") ?? config.startDate
-    config.seed = UInt64(try parsed.int("seed", default: Int(config.seed)))
+    config.seed = try parsed.uint64("seed", default: config.seed)
     let generator = try SyntheticGenerator(config)
     let connection = try context.connect()
     defer { connection.close() }

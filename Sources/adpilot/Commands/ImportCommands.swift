@@ -22,7 +22,7 @@ let importCommands: [Command] = [
       }
       let format = parsed.positionals[0]
       let file = URL(fileURLWithPath: parsed.positionals[1])
-      let seed = UInt64(try parsed.int("seed", default: 0))
+      let seed = try parsed.uint64("seed", default: 0)
       let dataset = parsed.value("dataset")
       let connection = try context.connect()
       defer { connection.close() }

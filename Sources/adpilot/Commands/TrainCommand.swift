@@ -67,7 +67,7 @@ let trainCommand = Command(
       try parsed.double("logistic-learning-rate", default: Double(options.logisticLearningRate)))
     options.l2 = Float(try parsed.double("l2", default: Double(options.l2)))
     options.threads = try parsed.int("threads", default: options.threads)
-    options.seed = UInt64(try parsed.int("seed", default: Int(options.seed)))
+    options.seed = try parsed.uint64("seed", default: options.seed)
     options.promotionMargin = try parsed.double(
       "promotion-margin", default: options.promotionMargin)
     options.negativeRate = try parsed.double("negative-rate", default: options.negativeRate)
