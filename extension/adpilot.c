@@ -22,6 +22,7 @@
 #include "utils/builtins.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
+#include "utils/snapmgr.h"
 
 #include "adpilot_scoring.h"
 
@@ -60,11 +61,19 @@ static SPIPlanPtr champion_plan = NULL;
 /*
  * The champion of one data set, looked up once per statement and kept in fn_extra. It stores
  * the model id, not the handle, because the backend cache may free a handle mid-statement.
+ *
+ * fn_extra can outlive a statement: PL/pgSQL evaluates simple expressions with a state that
+ * lasts for the transaction. The entry therefore also records the snapshot it was read under,
+ * and a call under another snapshot (a later statement, or one that sees newer commits) reads
+ * the alias again.
  */
 typedef struct StatementChampion
 {
 	char	   *dataset;
 	char	   *model_id;
+	TransactionId xmin;
+	TransactionId xmax;
+	CommandId	curcid;
 } StatementChampion;
 
 /* Feature values of rows laid out as adpilot_model_score expects, in CurrentMemoryContext. */
@@ -257,17 +266,23 @@ load_model(const char *dataset, const char *model_id)
  * champion_model
  *		Returns the loaded champion model of dataset for this call.
  *
- * The alias is read once per statement and data set, and kept in fn_extra. The model is loaded
- * once per backend and model id, so a moved alias loads the new model on the next statement.
+ * The alias is read once per statement (per snapshot) and data set, and kept in fn_extra. The
+ * model is loaded once per backend and model id, so a moved alias loads the new model on the
+ * next statement.
  */
 static CachedModel *
 champion_model(FunctionCallInfo fcinfo, const char *dataset)
 {
 	StatementChampion *champion = (StatementChampion *) fcinfo->flinfo->fn_extra;
+	Snapshot	snapshot = ActiveSnapshotSet() ? GetActiveSnapshot() : NULL;
+	TransactionId xmin = snapshot != NULL ? snapshot->xmin : InvalidTransactionId;
+	TransactionId xmax = snapshot != NULL ? snapshot->xmax : InvalidTransactionId;
+	CommandId	curcid = snapshot != NULL ? snapshot->curcid : InvalidCommandId;
 	CachedModel *model;
 	char	   *model_id;
 
-	if (champion != NULL && strcmp(champion->dataset, dataset) == 0)
+	if (champion != NULL && snapshot != NULL && strcmp(champion->dataset, dataset) == 0 &&
+		champion->xmin == xmin && champion->xmax == xmax && champion->curcid == curcid)
 	{
 		model = find_cached_model(champion->model_id);
 		if (model != NULL)
@@ -291,6 +306,9 @@ champion_model(FunctionCallInfo fcinfo, const char *dataset)
 	}
 	champion->dataset = MemoryContextStrdup(fcinfo->flinfo->fn_mcxt, dataset);
 	champion->model_id = MemoryContextStrdup(fcinfo->flinfo->fn_mcxt, model->model_id);
+	champion->xmin = xmin;
+	champion->xmax = xmax;
+	champion->curcid = curcid;
 	fcinfo->flinfo->fn_extra = champion;
 	return model;
 }
