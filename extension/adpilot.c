@@ -387,8 +387,8 @@ check_length(const ArrayArgument *array, int64 rows, int64 expected, bool per_ca
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("%s does not match the feature spec of model \"%s\"",
 						array->name, model->model_id),
-				 errdetail("The model expects %lld elements in one dimension, got %d in %d "
-						   "dimensions.", (long long) expected, array->count, array->ndim),
+				 errdetail("The model expects %lld elements in one dimension, got %d elements "
+						   "in %d dimension(s).", (long long) expected, array->count, array->ndim),
 				 errhint("Build %s in the order of the model's feature_spec in "
 						 "adpilot.models.", array->name)));
 	ereport(ERROR,
@@ -425,12 +425,19 @@ check_sequence(const ArrayArgument *array, int64 rows, const CachedModel *model)
 		per_row = array->count;
 	else if (array->ndim == 2 && array->dims[0] == rows)
 		per_row = array->dims[1];
+	else if (array->ndim == 2)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("seq_values has %d rows, not one per candidate (%lld)", array->dims[0],
+						(long long) rows),
+				 errhint("Pass one behaviour list per candidate, in the order of ad_ids, or one "
+						 "list in one dimension shared by all of them.")));
 	else
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("seq_values has the wrong shape"),
-				 errdetail("Expected one dimension, or two with one row per candidate, got "
-						   "%d dimensions.", array->ndim)));
+				 errdetail("Expected one dimension, or two with one row per candidate, got %d "
+						   "dimensions.", array->ndim)));
 	if (per_row % subfields != 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),

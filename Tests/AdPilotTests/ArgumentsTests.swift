@@ -105,3 +105,10 @@ private let options: [OptionSpec] = [
     #expect(Tool.main(command + ["--seed", "-1"], environment: [:]) == 2, "\(command)")
   }
 }
+
+@Test func toolReturnsUsageCodeForBadTrainingNumbers() {
+  for option in [["--promotion-margin", "-1"], ["--promotion-margin", "1"], ["--l2", "-1e-5"]] {
+    #expect(
+      Tool.main(["train", "--dataset", "synthetic"] + option, environment: [:]) == 2, "\(option)")
+  }
+}

@@ -204,6 +204,14 @@ struct ExtensionTests {
     for (sql, sqlState) in cases {
       expectError(connection, sql, sqlState)
     }
+    do {
+      _ = try connection.query(
+        "SELECT * FROM adpilot.score_candidates('synthetic', ARRAY['a'], "
+          + "ARRAY[\(cat)], ARRAY[\(num)], ARRAY[\(seq), \(seq)])")
+      Issue.record("two history rows for one candidate did not fail")
+    } catch {
+      #expect(error.message == "seq_values has 2 rows, not one per candidate (1)")
+    }
 
     #expect(try connection.query("SELECT pg_backend_pid()")[0].int64(0) == pid)
     #expect(

@@ -102,6 +102,11 @@ let trainCommand = Command(
     guard (1...256).contains(options.threads) else {
       throw UsageError(message: "--threads must be between 1 and 256, got \(options.threads)")
     }
+    guard options.promotionMargin >= 0 && options.promotionMargin < 1 else {
+      throw UsageError(
+        message: "--promotion-margin must be in [0, 1), got \(options.promotionMargin); "
+          + "try 0.001 to ask a challenger for a 0.1% lower log loss")
+    }
     guard options.l2 >= 0 && options.l2.isFinite else {
       throw UsageError(message: "--l2 must be a number >= 0, got \(options.l2); try 1e-5")
     }
