@@ -114,6 +114,9 @@ func parseArguments(
         message: "unknown option '--\(name)'; valid options: \(known.isEmpty ? "none" : known)")
     }
 
+    guard !parsed.flags.contains(name) && parsed.values[name] == nil else {
+      throw UsageError(message: "option --\(name) is given twice; keep one")
+    }
     if spec.valueName == nil {
       guard inlineValue == nil else {
         throw UsageError(message: "option --\(name) is a flag and takes no value")
@@ -122,7 +125,9 @@ func parseArguments(
     } else if let inlineValue {
       parsed.values[name] = inlineValue
     } else {
-      guard index < arguments.count else {
+      // A value that looks like an option is almost always a forgotten value; --name=--text
+      // still passes one.
+      guard index < arguments.count, !arguments[index].hasPrefix("--") else {
         throw UsageError(message: "missing value for --\(name) (expected \(spec.valueName ?? ""))")
       }
       parsed.values[name] = arguments[index]

@@ -49,6 +49,32 @@ private let options: [OptionSpec] = [
   }
 }
 
+@Test func parserRejectsOptionTakenAsValue() throws {
+  do {
+    _ = try parseArguments(["--dataset", "--epochs", "1"], options: options)
+    Issue.record("expected a usage error")
+  } catch let error as UsageError {
+    #expect(error.message == "missing value for --dataset (expected NAME)")
+  }
+  let inline = try parseArguments(["--dataset=--odd"], options: options)
+  #expect(inline.value("dataset") == "--odd")
+}
+
+@Test func parserRejectsRepeatedOption() {
+  for arguments in [
+    ["--epochs", "1", "--epochs", "2"], ["--epochs=1", "--epochs=2"], ["--next-day", "--next-day"],
+  ] {
+    do {
+      _ = try parseArguments(arguments, options: options)
+      Issue.record("expected a usage error for \(arguments)")
+    } catch let error as UsageError {
+      #expect(error.message.hasSuffix("is given twice; keep one"), "\(arguments)")
+    } catch {
+      Issue.record("unexpected error \(error)")
+    }
+  }
+}
+
 @Test func parserRejectsValueOnFlag() {
   #expect(throws: UsageError.self) {
     try parseArguments(["--next-day=yes"], options: options)
