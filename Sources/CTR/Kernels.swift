@@ -51,8 +51,8 @@ enum Kernels {
 
   /// Writes `a * b + bias` into `c`, then replaces negative sums by 0 when `rectify` is true:
   /// the same values as ``multiply(_:_:_:m:k:n:mask:)`` followed by
-  /// ``addToRows(_:_:rows:width:rectify:)`` with `bias [n]`, computed while each block is still
-  /// in registers.
+  /// ``addToRows(_:_:rows:width:rectify:)`` with `bias [n]`, applied to each block right after
+  /// it is stored, while it is in cache.
   static func multiply(
     _ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, _ c: UnsafeMutablePointer<Float>,
     m: Int, k: Int, n: Int, bias: UnsafePointer<Float>, rectify: Bool
@@ -75,8 +75,9 @@ enum Kernels {
   }
 
   /// Applies `epilogue` to the `count` stored sums at `c`, columns `column ..< column + count`,
-  /// while they are still in cache. ReLU on eight lanes compiles to one vector max; on wider
-  /// generic vectors it became a scalar loop.
+  /// while they are still in cache. The stored values are read back eight at a time, because
+  /// ReLU on eight lanes compiles to one vector max and on wider generic vectors to a scalar
+  /// loop.
   @inline(__always)
   private static func finishStored(
     _ c: UnsafeMutablePointer<Float>, count: Int, _ epilogue: Epilogue?, _ column: Int

@@ -258,9 +258,9 @@ public enum SQLBenchmark {
   /// each scoring `candidates` ads for one user with a shared 50-item history, and returns
   /// the milliseconds of each.
   ///
-  /// The statement is prepared once, as an ad server keeps it on its connection, and takes its
-  /// arrays as text parameters cast in SQL, built before timing from a pool of up to 1,000
-  /// distinct requests that the loop cycles through.
+  /// The statement is prepared once, as an ad server keeps it on its connection. It takes its
+  /// arrays as text parameters cast in SQL. They are built before timing from a pool of up to
+  /// 1,000 distinct requests that the loop cycles through.
   static func candidateLatencies(
     _ connection: Connection, requests: Int, candidates: Int, seed: UInt64
   ) throws -> [Double] {
