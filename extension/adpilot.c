@@ -636,10 +636,11 @@ adpilot_score_candidates(PG_FUNCTION_ARGS)
 					 errdetail("Element %lld is null.", (long long) i + 1)));
 
 	InitMaterializedSRF(fcinfo, 0);
+	/* Looked up even for no candidates, so a misspelt data set fails on every call. */
+	model = champion_model(fcinfo, dataset);
 	if (count == 0)
 		PG_RETURN_NULL();
 
-	model = champion_model(fcinfo, dataset);
 	check_length(&cat, count, model->shape[ADPILOT_SHAPE_CATEGORICAL], true, model);
 	check_length(&num, count, model->shape[ADPILOT_SHAPE_NUMERIC], true, model);
 	check_sequence(&seq, count, model);

@@ -181,6 +181,10 @@ struct ExtensionTests {
       ("SELECT adpilot.score('synthetic', \(cat), \(num), ARRAY[\(seq)])", "22023"),
       ("SELECT adpilot.score('no_such_dataset', \(cat), \(num), \(seq))", "42704"),
       (
+        "SELECT * FROM adpilot.score_candidates('no_such_dataset', '{}', '{}', '{}', '{}')",
+        "42704"
+      ),
+      (
         "SELECT * FROM adpilot.score_candidates('synthetic', ARRAY['a', NULL], "
           + "ARRAY[\(cat), \(cat)], ARRAY[\(num), \(num)], \(seq))", "22004"
       ),
