@@ -293,6 +293,8 @@ struct TrainingDataTests {
     var warm = options
     warm.warmStart = true
     warm.batchSize = 4_096
+    // Without an activation, a warm start takes the champion's.
+    warm.mlpActivation = nil
     let second = try pipeline.run(warm)
     #expect(second.warmStartedFrom?.id == champion.record.id)
     let newDayRows = try impressionStatistics(connection, newDay).rows

@@ -37,8 +37,9 @@ public struct TrainOptions: Sendable {
   /// Starts from the current champion's weights instead of fresh ones and trains on the rows
   /// logged after the champion's training window (see ``TrainingPipeline/run(_:)``).
   public var warmStart = false
-  /// The activation of the attention model's final-MLP hidden layers.
-  public var mlpActivation: MLPActivation = .relu
+  /// The activation of the attention model's final-MLP hidden layers; nil takes the champion's
+  /// on a warm start and ReLU otherwise.
+  public var mlpActivation: MLPActivation?
   /// The pCTR at or above which a validation row counts as a predicted click for precision,
   /// recall and F1, in (0, 1); nil for the click rate of the training rows.
   public var threshold: Double?
@@ -119,8 +120,12 @@ public struct TrainingPipeline {
     let name = options.modelName ?? dataset.name
     var windows = try trainingWindows(dataset)
     let start = try options.warmStart ? warmStartPoint(name: name, dataset: dataset) : nil
+    var options = options
+    let activation =
+      options.mlpActivation ?? (start?.model as? AttentionModel)?.mlpActivation ?? .relu
+    options.mlpActivation = activation
     if let start {
-      try checkWarmStart(start, dataset: dataset, activation: options.mlpActivation)
+      try checkWarmStart(start, dataset: dataset, activation: activation)
       windows = try warmStartWindows(windows, dataset: dataset, after: start)
     }
 
@@ -130,7 +135,6 @@ public struct TrainingPipeline {
         "data set '\(dataset.name)' has no training rows in \(windows.description); "
           + "load more days of logs")
     }
-    var options = options
     options.batchSize = options.batchSize ?? Self.automaticBatchSize(trainingRows: statistics.rows)
     options.threshold = options.threshold ?? Self.defaultThreshold(statistics)
     let config = trainingConfig(options, statistics: statistics)
@@ -140,7 +144,7 @@ public struct TrainingPipeline {
         "train.rows": "\(statistics.rows)", "train.click_rate": format(statistics.clickRate),
         "train.batch_size": "\(config.batchSize)", "train.threads": "\(config.threads)",
         "train.negative_rate": "\(options.negativeRate)",
-        "train.activation": options.mlpActivation.rawValue,
+        "train.activation": activation.rawValue,
       ])
 
     let models = try startingModels(dataset: dataset, config: config, options: options, from: start)
@@ -310,7 +314,7 @@ public struct TrainingPipeline {
         previousChampion: previous, champion: champion, championReason: reason,
         validationDescription: windows.description, negativeRate: options.negativeRate,
         droppedNegatives: 0, warmStartedFrom: warmStartedFrom, firstStepLoss: (0, 0),
-        threshold: threshold, mlpActivation: options.mlpActivation)
+        threshold: threshold, mlpActivation: options.mlpActivation ?? .relu)
     }
   }
 
@@ -353,7 +357,7 @@ public struct TrainingPipeline {
     config.threads = options.threads
     config.seed = options.seed
     config.negativeSampleRate = Float(options.negativeRate)
-    config.mlpActivation = options.mlpActivation
+    config.mlpActivation = options.mlpActivation ?? .relu
     // A click rate of exactly 0 or 1 has no finite log-odds; the bias then starts at 0.
     config.baseRate = baseRate > 0 && baseRate < 1 ? Float(baseRate) : nil
     return config
@@ -368,7 +372,7 @@ public struct TrainingPipeline {
       "threads": "\(options.threads)",
       "seed": "\(options.seed)", "max_epochs": "\(options.maxEpochs)",
       "patience": "\(options.patience)", "negative_rate": "\(options.negativeRate)",
-      "mlp_activation": options.mlpActivation.rawValue,
+      "mlp_activation": (options.mlpActivation ?? .relu).rawValue,
     ]
   }
 

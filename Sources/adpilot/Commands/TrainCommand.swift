@@ -42,7 +42,8 @@ let trainCommand = Command(
         + "validation rows are never sampled"),
     .value(
       "activation", "relu|dice",
-      "activation of the attention model's final-MLP hidden layers (default relu); dice "
+      "activation of the attention model's final-MLP hidden layers (default relu, or the "
+        + "champion's with --warm-start); dice "
         + "normalizes with each training thread's share of a batch and predicts with moving "
         + "averages of those statistics"),
     .value(
