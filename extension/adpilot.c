@@ -64,7 +64,7 @@ static SPIPlanPtr champion_plan = NULL;
  *
  * fn_extra can outlive a statement: PL/pgSQL evaluates simple expressions with a state that
  * lasts for the transaction. The entry therefore also records the snapshot it was read under,
- * and a call under another snapshot (a later statement, or one that sees newer commits) reads
+ * and a call under another snapshot (a later statement, or one taken after newer commits) reads
  * the alias again.
  */
 typedef struct StatementChampion

@@ -15,10 +15,10 @@
 //   trained    rows covered UInt64 (0: no record, every row is used as stored), then
 //              ceil(rows / 64) UInt64 words, bit r % 64 of word r / 64 set when training
 //              updated embedding row r
-//   activation string   MLPActivation raw value ("relu" or "dice"); for "dice", the moving
-//              means and variances (floats each, one value per hidden unit of the final MLP,
-//              layer after layer) and the number of steps that updated them (UInt64).
-//              Logistic models, which have no MLP, store "relu".
+//   activation string   MLPActivation raw value ("relu" or "dice"). A "dice" model follows it
+//              with the moving means and variances (floats, one per hidden unit of the final
+//              MLP, layer after layer) and the number of steps that updated them (UInt64).
+//              Logistic models have no MLP and store "relu".
 //   checksum   UInt32   CRC-32 (IEEE 802.3 polynomial, as in zlib) of every byte before it
 // A string is a UInt32 byte count followed by UTF-8 bytes; a count or size is a UInt64.
 

@@ -125,7 +125,7 @@ func parseArguments(
     } else if let inlineValue {
       parsed.values[name] = inlineValue
     } else {
-      // A value that looks like an option is almost always a forgotten value; --name=--text
+      // A value that looks like an option is almost always a forgotten value. --name=--text
       // still passes one.
       guard index < arguments.count, !arguments[index].hasPrefix("--") else {
         throw UsageError(message: "missing value for --\(name) (expected \(spec.valueName ?? ""))")

@@ -302,19 +302,8 @@ struct ExtensionTests {
       """
     let before = try connection.query(score)[0].bytes(0)
 
-    let spec = try loadModel(
-      try connection.query(
-        "SELECT weights FROM adpilot.models WHERE id = $1", [.text(championId)])[0].bytes(0)
-    ).spec
-    let replacement = try LogisticModel(spec: spec, config: TrainingConfig(), seed: 5)
-    let bytes = replacement.serialized()
-    _ = try connection.execute(
-      """
-      INSERT INTO adpilot.models (id, name, version, kind, weights, checksum, feature_spec)
-      SELECT 'synthetic-moved', 'synthetic', 999, 'logistic', $1, $2, feature_spec
-      FROM adpilot.models
-      WHERE id = $3
-      """, [.bytea(bytes), .text(ModelRegistry.checksum(bytes)), .text(championId)])
+    let replacement = try registerReplacement(
+      connection, id: "synthetic-moved", version: 999, seed: 5, championId: championId)
     _ = try connection.execute(
       "UPDATE adpilot.model_aliases SET model_id = 'synthetic-moved' "
         + "WHERE name = 'synthetic' AND alias = 'champion'")
@@ -326,14 +315,7 @@ struct ExtensionTests {
     }
 
     let after = try connection.query(score)[0].bytes(0)
-    let row = try connection.query(
-      """
-      SELECT cat_values::text, num_values::text, seq_values::text
-      FROM adpilot.ad_requests
-      WHERE dataset = 'synthetic'
-      ORDER BY request_id, ad_id
-      LIMIT 1
-      """)[0]
+    let row = try firstRequest(connection)
     let expected = try connection.query(
       "SELECT float4send($1::real)",
       [.float4(try replacementScore(replacement, row))])[0].bytes(0)
@@ -393,19 +375,8 @@ struct ExtensionTests {
     let connection = try connect()
     defer { connection.close() }
     let championId = try Self.prepared.get()
-    let spec = try loadModel(
-      try connection.query(
-        "SELECT weights FROM adpilot.models WHERE id = $1", [.text(championId)])[0].bytes(0)
-    ).spec
-    let replacement = try LogisticModel(spec: spec, config: TrainingConfig(), seed: 6)
-    let bytes = replacement.serialized()
-    _ = try connection.execute(
-      """
-      INSERT INTO adpilot.models (id, name, version, kind, weights, checksum, feature_spec)
-      SELECT 'synthetic-plpgsql', 'synthetic', 998, 'logistic', $1, $2, feature_spec
-      FROM adpilot.models
-      WHERE id = $3
-      """, [.bytea(bytes), .text(ModelRegistry.checksum(bytes)), .text(championId)])
+    let replacement = try registerReplacement(
+      connection, id: "synthetic-plpgsql", version: 998, seed: 6, championId: championId)
     defer {
       _ = try? connection.execute(
         "UPDATE adpilot.model_aliases SET model_id = $1 "
@@ -441,7 +412,43 @@ struct ExtensionTests {
       """)
     let scores = try connection.query(
       "SELECT float4send(score) FROM plpgsql_scores ORDER BY pass")
-    let row = try connection.query(
+    let row = try firstRequest(connection)
+    let expected = try connection.query(
+      "SELECT float4send($1::real)", [.float4(try replacementScore(replacement, row))])[0].bytes(
+        0)
+    #expect(scores.count == 2)
+    #expect(try scores[0].bytes(0) != expected)
+    #expect(try scores[1].bytes(0) == expected)
+  }
+
+  /// Registers an untrained logistic model `id` with the champion's feature spec for the
+  /// `synthetic` name, and returns it. The caller moves the alias and deletes the model.
+  func registerReplacement(
+    _ connection: Connection, id: String, version: Int, seed: UInt64, championId: String
+  ) throws -> LogisticModel {
+    let spec = try loadModel(
+      try connection.query(
+        "SELECT weights FROM adpilot.models WHERE id = $1", [.text(championId)])[0].bytes(0)
+    ).spec
+    let replacement = try LogisticModel(spec: spec, config: TrainingConfig(), seed: seed)
+    let bytes = replacement.serialized()
+    _ = try connection.execute(
+      """
+      INSERT INTO adpilot.models (id, name, version, kind, weights, checksum, feature_spec)
+      SELECT $4, 'synthetic', $5, 'logistic', $1, $2, feature_spec
+      FROM adpilot.models
+      WHERE id = $3
+      """,
+      [
+        .bytea(bytes), .text(ModelRegistry.checksum(bytes)), .text(championId), .text(id),
+        .int32(Int32(version)),
+      ])
+    return replacement
+  }
+
+  /// Returns the first synthetic request's arrays as text literals.
+  func firstRequest(_ connection: Connection) throws -> Row {
+    try connection.query(
       """
       SELECT cat_values::text, num_values::text, seq_values::text
       FROM adpilot.ad_requests
@@ -449,12 +456,6 @@ struct ExtensionTests {
       ORDER BY request_id, ad_id
       LIMIT 1
       """)[0]
-    let expected = try connection.query(
-      "SELECT float4send($1::real)", [.float4(try replacementScore(replacement, row))])[0].bytes(
-        0)
-    #expect(scores.count == 2)
-    #expect(try scores[0].bytes(0) != expected)
-    #expect(try scores[1].bytes(0) == expected)
   }
 
   /// Returns the replacement model's score of one request row given as array literals.

@@ -186,7 +186,8 @@ let awkwardStrings: [String] = [
       #expect(try rows[0].string(1) == text + "!")
     }
     let nulls = try connection.queryPrepared("add_one", [.null, .null])
-    #expect(nulls[0].isNull(0) && nulls[0].isNull(1))
+    #expect(nulls[0].isNull(0))
+    #expect(nulls[0].isNull(1))
   }
 
   @Test func preparedStatementErrorsNameTheProblem() throws {

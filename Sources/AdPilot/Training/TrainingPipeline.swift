@@ -37,11 +37,11 @@ public struct TrainOptions: Sendable {
   /// Starts from the current champion's weights instead of fresh ones and trains on the rows
   /// logged after the champion's training window (see ``TrainingPipeline/run(_:)``).
   public var warmStart = false
-  /// The activation of the attention model's final-MLP hidden layers; nil takes the champion's
-  /// on a warm start and ReLU otherwise.
+  /// The activation of the attention model's final-MLP hidden layers. Nil takes the champion's
+  /// on a warm start, and ReLU otherwise.
   public var mlpActivation: MLPActivation?
-  /// The pCTR at or above which a validation row counts as a predicted click for precision,
-  /// recall and F1, in (0, 1); nil for the click rate of the training rows.
+  /// The pCTR in (0, 1) at or above which a validation row counts as a predicted click for
+  /// precision, recall and F1. Nil uses the click rate of the training rows.
   public var threshold: Double?
 
   public init(dataset: String) {
@@ -376,8 +376,8 @@ public struct TrainingPipeline {
     ]
   }
 
-  /// Returns the metrics the registry stores for one evaluation; figures that are nil (an AUC
-  /// without both classes, a precision without predicted clicks) are left out.
+  /// Returns the metrics the registry stores for one evaluation. Figures that are nil, such as
+  /// an AUC without both classes or a precision without predicted clicks, are left out.
   static func metricsDictionary(_ report: EvaluationReport) -> [String: Double] {
     var metrics: [String: Double] = [
       "log_loss": report.logLoss, "rows": Double(report.count), "clicks": report.clicks,
