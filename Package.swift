@@ -2,13 +2,30 @@
 // AdPilot: CTR training from PostgreSQL logs, budget allocation and pacing, SQL-side scoring.
 // The package depends on the toolchain and Debian's libpq only.
 
+import Foundation
 import PackageDescription
 
 // Swift's default x86-64 target has no AVX or FMA, which turns SIMD multiply-adds into per-lane
-// library calls. x86-64-v3 (AVX2 + FMA) is the portable level this package assumes on x86-64.
-let cpuFlags: [SwiftSetting] = [
-  .unsafeFlags(["-Xcc", "-march=x86-64-v3"], .when(platforms: [.linux]))
-]
+// library calls. The package builds for x86-64-v4 (AVX-512) when the building machine has it and
+// for x86-64-v3 (AVX2 + FMA) otherwise; ADPILOT_CPU_LEVEL=x86-64-v3 builds for any AVX2 machine.
+// With AVX-512 the kernels use 32-lane column blocks (ADPILOT_AVX512).
+let cpuLevel: String = {
+  if let level = ProcessInfo.processInfo.environment["ADPILOT_CPU_LEVEL"] {
+    guard ["x86-64-v3", "x86-64-v4"].contains(level) else {
+      fatalError("ADPILOT_CPU_LEVEL is \(level): set x86-64-v3 or x86-64-v4, or unset it")
+    }
+    return level
+  }
+  let avx512: Set<Substring> = ["avx512f", "avx512bw", "avx512cd", "avx512dq", "avx512vl"]
+  guard let info = try? String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8),
+    let line = info.split(separator: "\n").first(where: { $0.hasPrefix("flags") })
+  else { return "x86-64-v3" }
+  return avx512.isSubset(of: Set(line.split(separator: " "))) ? "x86-64-v4" : "x86-64-v3"
+}()
+
+let cpuFlags: [SwiftSetting] =
+  [.unsafeFlags(["-Xcc", "-march=\(cpuLevel)"], .when(platforms: [.linux]))]
+  + (cpuLevel == "x86-64-v4" ? [.define("ADPILOT_AVX512", .when(platforms: [.linux]))] : [])
 
 // The numerical kernels drop bounds checks in release builds. Debug builds still optimize them
 // (keeping bounds checks), so tests that train models run in seconds rather than minutes.

@@ -37,7 +37,7 @@ struct ActivationUnit: Sendable, Equatable {
 
   /// Returns the first layer's weights regrouped as `Wk + Wd` and `Wq - Wd` (both Q x H). `Wp`
   /// is read in place, because it is the last Q x H block of the first layer's weights.
-  private func foldedWeights(_ parameters: UnsafePointer<Float>) -> (key: [Float], query: [Float]) {
+  func foldedWeights(_ parameters: UnsafePointer<Float>) -> (key: [Float], query: [Float]) {
     let q = queryWidth
     let h = first.outputs
     var key = Kernels.uninitializedBuffer(count: q * h)
@@ -54,13 +54,13 @@ struct ActivationUnit: Sendable, Equatable {
   }
 
   /// Returns the address of `Wp`, the first layer's `k * q` block (Q x H).
-  private func productWeights(_ parameters: UnsafePointer<Float>) -> UnsafePointer<Float> {
+  func productWeights(_ parameters: UnsafePointer<Float>) -> UnsafePointer<Float> {
     parameters + first.weightOffset + 3 * queryWidth * first.outputs
   }
 
   /// Writes `M_b [Q x H]` into `target`: `target[i, j] = key[i, j] + query[i] * wp[i, j]`,
   /// one fused multiply-add per element.
-  private static func foldQuery(
+  static func foldQuery(
     key: UnsafePointer<Float>, wp: UnsafePointer<Float>, query: UnsafePointer<Float>,
     target: UnsafeMutablePointer<Float>, q: Int, h: Int
   ) {

@@ -85,7 +85,7 @@ extension AttentionModel {
   }
 
   // E [rows x F * D]: E[b, f] = embeddings[fieldRows[b, f]].
-  private func gatherFields(_ batch: EncodedBatch) -> [Float] {
+  func gatherFields(_ batch: EncodedBatch) -> [Float] {
     let d = structure.dimension
     let count = batch.count * structure.fieldCount
     var fields = Kernels.uninitializedBuffer(count: count * d)
@@ -103,7 +103,7 @@ extension AttentionModel {
   }
 
   // q [rows x Q]: slot i of q_b is E[b, queryFields[i]].
-  private func gatherQueries(_ fields: [Float], rows: Int) -> [Float] {
+  func gatherQueries(_ fields: [Float], rows: Int) -> [Float] {
     let s = structure
     let d = s.dimension
     var queries = [Float](repeating: 0, count: rows * s.queryWidth)
@@ -151,7 +151,7 @@ extension AttentionModel {
   }
 
   // K [rows * U x Q]: key (b, u) = E[b, userFields[u]] W_u + b_u, for each user field u.
-  private func projectProfileKeys(into cache: inout AttentionActivations) {
+  func projectProfileKeys(into cache: inout AttentionActivations) {
     let s = structure
     let d = s.dimension
     let rows = cache.rows
@@ -187,7 +187,7 @@ extension AttentionModel {
   }
 
   // interest [rows x Q]: interest_b = sum over keys j of row b, in order, of w_j * k_j.
-  private func poolInterest(_ cache: AttentionActivations) -> [Float] {
+  func poolInterest(_ cache: AttentionActivations) -> [Float] {
     let q = structure.queryWidth
     let weights = cache.keyWeights
     var interest = [Float](repeating: 0, count: cache.rows * q)
@@ -207,7 +207,7 @@ extension AttentionModel {
   }
 
   // [rows x (leftWidth + rightWidth)] from two row-major blocks with the same row count.
-  private func concatenate(_ left: [Float], width leftWidth: Int, _ right: [Float], width: Int)
+  func concatenate(_ left: [Float], width leftWidth: Int, _ right: [Float], width: Int)
     -> [Float]
   {
     let rows = width == 0 ? 0 : right.count / width

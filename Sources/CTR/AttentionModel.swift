@@ -25,6 +25,11 @@ struct AttentionStructure: Sendable, Equatable {
   var userFields: [Int]
   /// One `D -> Q` linear map per user field (profile mode only).
   var projections: [DenseLayer]
+  /// The fields of the ad request (user and context roles): in prediction, rows that share
+  /// them share their part of the final MLP's first layer.
+  var requestFields: [Int]
+  /// The ad fields: with the interest, the per-candidate part of the final MLP's first layer.
+  var adFields: [Int]
   /// The activation unit: `4Q -> attentionHidden -> 1` (absent in plain mode).
   var attention: ActivationUnit?
   /// The final MLP: `Q + F * D -> mlpHidden -> 1` (`F * D` inputs in plain mode), with its Dice
@@ -49,6 +54,8 @@ struct AttentionStructure: Sendable, Equatable {
     let roles = spec.categorical.map(\.role) + spec.numeric.map(\.role)
     let adFields = roles.indices.filter { roles[$0] == .ad }
     let userFields = roles.indices.filter { roles[$0] == .user }
+    requestFields = roles.indices.filter { roles[$0] != .ad }
+    self.adFields = adFields
     if !spec.sequence.isEmpty {
       mode = .sequence
       queryFields = EmbeddingLayout(spec: spec).sequenceFieldIndex
@@ -193,7 +200,7 @@ public final class AttentionModel: ClickModel, @unchecked Sendable {
     while start < batch.count {
       let end = min(start + Self.predictionChunk, batch.count)
       let chunk = start == 0 && end == batch.count ? batch : batch.slice(start..<end)
-      let logits = forward(resolvingUntrainedRows(chunk)).logits
+      let logits = predictionLogits(resolvingUntrainedRows(chunk))
       for logit in logits {
         result.append(Probability.corrected(logit: logit, negativeSampleRate: negativeSampleRate))
       }

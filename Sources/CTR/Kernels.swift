@@ -75,15 +75,26 @@ enum Kernels {
   }
 
   /// Applies `epilogue` to the `count` stored sums at `c`, columns `column ..< column + count`,
-  /// while they are still in cache. The stored values are read back eight at a time, because
-  /// ReLU on eight lanes compiles to one vector max and on wider generic vectors to a scalar
-  /// loop.
+  /// while they are still in cache, with the arithmetic of ``addToRows(_:_:rows:width:rectify:)``
+  /// written inline. The stored values are read back eight at a time, because ReLU on eight
+  /// lanes compiles to one vector select and on wider generic vectors to a scalar loop.
   @inline(__always)
   private static func finishStored(
     _ c: UnsafeMutablePointer<Float>, count: Int, _ epilogue: Epilogue?, _ column: Int
   ) {
     guard let epilogue else { return }
-    addToRows(epilogue.bias + column, c, rows: 1, width: count, rectify: epilogue.rectify)
+    var j = 0
+    while j + 8 <= count {
+      let sum =
+        load(c + j, as: SIMD8<Float>.self)
+        + load(epilogue.bias + column + j, as: SIMD8<Float>.self)
+      store(epilogue.rectify ? sum.replacing(with: 0, where: sum .< 0) : sum, c + j)
+      j += 8
+    }
+    while j < count {
+      c[j] = finish(c[j], epilogue, column + j)
+      j += 1
+    }
   }
 
   /// Returns the finished sum of `column` after `epilogue`.
@@ -103,6 +114,18 @@ enum Kernels {
   ) {
     multiplyAccumulate(
       x, rowStride: 1, depthStride: m, dy, c, m: m, k: rows, n: n, overwrite: false, mask: nil)
+  }
+
+  /// Adds `a * b` to `c`, or writes it when `overwrite`, where row i of `a` starts at
+  /// `a + i * rowStride`. Each element's chain goes on from `c`'s value (or starts from 0), so
+  /// calls over consecutive slices of `k` give the same result as one call over all of them.
+  static func multiplyAccumulate(
+    _ a: UnsafePointer<Float>, rowStride: Int, _ b: UnsafePointer<Float>,
+    _ c: UnsafeMutablePointer<Float>, m: Int, k: Int, n: Int, overwrite: Bool
+  ) {
+    multiplyAccumulate(
+      a, rowStride: rowStride, depthStride: 1, b, c, m: m, k: k, n: n, overwrite: overwrite,
+      mask: nil)
   }
 
   /// Adds `a * b` to `c` where element (i, p) of `a` is `a[i * rowStride + p * depthStride]`.
@@ -127,8 +150,9 @@ enum Kernels {
 
   /// Adds the product over one `k` tile: `a` rows are `rowStride` apart, `b` is `[k x n]`.
   ///
-  /// Columns go 16 at a time, then one 8-wide and one 4-wide block for the remainder, so that
-  /// widths such as 40 or 200 leave at most 3 columns to the scalar loop. Every lane runs the
+  /// Columns go 16 at a time (with AVX-512, 32 at a time for six rows first), then one 8-wide
+  /// and one 4-wide block for the remainder, so that widths such as 40 or 200 leave at most 3
+  /// columns to the scalar loop. Every lane runs the
   /// same ascending-`k` chain of fused multiply-adds as the scalar loop, so the block widths
   /// never change a result.
   private static func multiplyAccumulateTile(
@@ -155,6 +179,14 @@ enum Kernels {
       let rowA = a + row * rowStride
       let rowC = c + row * n
       var column = 0
+      #if ADPILOT_AVX512
+        while column + 32 <= n {
+          blockOfSixByTwo(
+            rowA, strides, b, rowC, k: k, n: n, column: column, overwrite: overwrite,
+            epilogue: epilogue)
+          column += 32
+        }
+      #endif
       while column + 16 <= n {
         blockOfSix(
           rowA, strides, b, rowC, k: k, n: n, column: column, as: Vector.self, overwrite: overwrite,
@@ -361,6 +393,71 @@ enum Kernels {
     finishStored(c + 4 * n + column, count: V.scalarCount, epilogue, column)
     store(c5, c + 5 * n + column)
     finishStored(c + 5 * n + column, count: V.scalarCount, epilogue, column)
+  }
+
+  /// Adds the product to two 16-lane vectors of columns of six rows: `a` and `c` point at row 0.
+  /// With AVX-512 each vector is one register, so this keeps twelve sums in flight.
+  @inline(__always)
+  private static func blockOfSixByTwo(
+    _ a: UnsafePointer<Float>, _ strides: (row: Int, depth: Int), _ b: UnsafePointer<Float>,
+    _ c: UnsafeMutablePointer<Float>, k: Int, n: Int, column: Int, overwrite: Bool,
+    epilogue: Epilogue?
+  ) {
+    let right = column + 16
+    var c0 = overwrite ? Vector() : load(c + column, as: Vector.self)
+    var c1 = overwrite ? Vector() : load(c + n + column, as: Vector.self)
+    var c2 = overwrite ? Vector() : load(c + 2 * n + column, as: Vector.self)
+    var c3 = overwrite ? Vector() : load(c + 3 * n + column, as: Vector.self)
+    var c4 = overwrite ? Vector() : load(c + 4 * n + column, as: Vector.self)
+    var c5 = overwrite ? Vector() : load(c + 5 * n + column, as: Vector.self)
+    var d0 = overwrite ? Vector() : load(c + right, as: Vector.self)
+    var d1 = overwrite ? Vector() : load(c + n + right, as: Vector.self)
+    var d2 = overwrite ? Vector() : load(c + 2 * n + right, as: Vector.self)
+    var d3 = overwrite ? Vector() : load(c + 3 * n + right, as: Vector.self)
+    var d4 = overwrite ? Vector() : load(c + 4 * n + right, as: Vector.self)
+    var d5 = overwrite ? Vector() : load(c + 5 * n + right, as: Vector.self)
+    let rowStride = strides.row
+    for index in 0..<k {
+      let bv = load(b + index * n + column, as: Vector.self)
+      let bw = load(b + index * n + right, as: Vector.self)
+      let p = a + index * strides.depth
+      let a0 = p[0]
+      let a1 = p[rowStride]
+      let a2 = p[2 * rowStride]
+      let a3 = p[3 * rowStride]
+      let a4 = p[4 * rowStride]
+      let a5 = p[5 * rowStride]
+      c0 = c0.addingProduct(a0, bv)
+      d0 = d0.addingProduct(a0, bw)
+      c1 = c1.addingProduct(a1, bv)
+      d1 = d1.addingProduct(a1, bw)
+      c2 = c2.addingProduct(a2, bv)
+      d2 = d2.addingProduct(a2, bw)
+      c3 = c3.addingProduct(a3, bv)
+      d3 = d3.addingProduct(a3, bw)
+      c4 = c4.addingProduct(a4, bv)
+      d4 = d4.addingProduct(a4, bw)
+      c5 = c5.addingProduct(a5, bv)
+      d5 = d5.addingProduct(a5, bw)
+    }
+    storeRow(c0, d0, c, column: column, epilogue)
+    storeRow(c1, d1, c + n, column: column, epilogue)
+    storeRow(c2, d2, c + 2 * n, column: column, epilogue)
+    storeRow(c3, d3, c + 3 * n, column: column, epilogue)
+    storeRow(c4, d4, c + 4 * n, column: column, epilogue)
+    storeRow(c5, d5, c + 5 * n, column: column, epilogue)
+  }
+
+  /// Stores 32 sums of one row at `row + column` and finishes them.
+  @inline(__always)
+  private static func storeRow(
+    _ left: Vector, _ right: Vector, _ row: UnsafeMutablePointer<Float>, column: Int,
+    _ epilogue: Epilogue?
+  ) {
+    store(left, row + column)
+    finishStored(row + column, count: 16, epilogue, column)
+    store(right, row + column + 16)
+    finishStored(row + column + 16, count: 16, epilogue, column + 16)
   }
 
   /// Adds the product to one vector of columns of two rows: `a` and `c` point at row 0.

@@ -63,10 +63,10 @@ private func randomValues(_ count: Int, seed: UInt64) -> [Float] {
 }
 
 @Test func multiplyAccumulateMatchesScalarChainBitForBit() {
-  // Every block width (16, 8, 4 and scalar) and height (8 rows for narrow products, 6, 4, 2, 1)
-  // runs the same fused multiply-add chain per element.
+  // Every block width (32 with AVX-512, 16, 8, 4 and scalar) and height (8 rows for narrow
+  // products, 6, 4, 2, 1) runs the same fused multiply-add chain per element.
   for m in [1, 2, 5, 6, 8, 11, 13, 15, 19] {
-    for n in [1, 3, 4, 7, 8, 12, 15, 16, 20, 28, 40, 45] {
+    for n in [1, 3, 4, 7, 8, 12, 15, 16, 20, 28, 40, 45, 64, 80] {
       let k = 37
       let a = randomValues(m * k, seed: 6)
       let b = randomValues(k * n, seed: 7)
@@ -386,4 +386,39 @@ private func isClose(_ value: Float, _ reference: Float) -> Bool {
       #expect(fused.map(\.bitPattern) == separate.map(\.bitPattern), "m \(m) k \(k) n \(n)")
     }
   }
+}
+
+@Test func chainedSlicesMatchOneProduct() {
+  // A product over k split into slices, each call reading its columns of `a` in place, must
+  // equal one product over all of k bit for bit: the first slice overwrites, the rest go on.
+  let (m, k, n) = (13, 40, 45)
+  let width = k + 3
+  let a = randomValues(m * width, seed: 41)
+  let b = randomValues(k * n, seed: 42)
+  var dense = [Float](repeating: 0, count: m * k)
+  for i in 0..<m {
+    for p in 0..<k { dense[i * k + p] = a[i * width + p] }
+  }
+  var whole = [Float](repeating: .nan, count: m * n)
+  var sliced = [Float](repeating: .nan, count: m * n)
+  a.withUnsafeBufferPointer { a in
+    b.withUnsafeBufferPointer { b in
+      dense.withUnsafeBufferPointer { dense in
+        whole.withUnsafeMutableBufferPointer { c in
+          Kernels.multiply(dense.baseAddress!, b.baseAddress!, c.baseAddress!, m: m, k: k, n: n)
+        }
+      }
+      sliced.withUnsafeMutableBufferPointer { c in
+        var start = 0
+        for size in [16, 1, 7, 16] {
+          Kernels.multiplyAccumulate(
+            a.baseAddress! + start, rowStride: width, b.baseAddress! + start * n, c.baseAddress!,
+            m: m, k: size, n: n, overwrite: start == 0)
+          start += size
+        }
+        #expect(start == k)
+      }
+    }
+  }
+  #expect(sliced.map(\.bitPattern) == whole.map(\.bitPattern))
 }
