@@ -180,11 +180,26 @@ enum Kernels {
       let rowC = c + row * n
       var column = 0
       #if ADPILOT_AVX512
+        // A remainder of 8 to 31 columns after a 32-column block joins it, so that its sums
+        // are not six chains on their own, which the fused multiply-add latency would bound.
         while column + 32 <= n {
-          blockOfSixByTwo(
-            rowA, strides, b, rowC, k: k, n: n, column: column, overwrite: overwrite,
-            epilogue: epilogue)
-          column += 32
+          let rest = n - column - 32
+          if rest >= 16 && rest < 32 {
+            blockOfSixWithTail(
+              rowA, strides, b, rowC, k: k, n: n, column: column, tail: Vector.self,
+              overwrite: overwrite, epilogue: epilogue)
+            column += 48
+          } else if rest >= 8 && rest < 16 {
+            blockOfSixWithTail(
+              rowA, strides, b, rowC, k: k, n: n, column: column, tail: SIMD8<Float>.self,
+              overwrite: overwrite, epilogue: epilogue)
+            column += 40
+          } else {
+            blockOfSixByTwo(
+              rowA, strides, b, rowC, k: k, n: n, column: column, overwrite: overwrite,
+              epilogue: epilogue)
+            column += 32
+          }
         }
       #endif
       while column + 16 <= n {
@@ -446,6 +461,86 @@ enum Kernels {
     storeRow(c3, d3, c + 3 * n, column: column, epilogue)
     storeRow(c4, d4, c + 4 * n, column: column, epilogue)
     storeRow(c5, d5, c + 5 * n, column: column, epilogue)
+  }
+
+  /// Adds the product to two 16-lane vectors and one `Tail` vector of columns of six rows,
+  /// `32 + Tail.scalarCount` columns in all: `a` and `c` point at row 0. With AVX-512 this keeps
+  /// eighteen sums in flight.
+  @inline(__always)
+  private static func blockOfSixWithTail<Tail: SIMD>(
+    _ a: UnsafePointer<Float>, _ strides: (row: Int, depth: Int), _ b: UnsafePointer<Float>,
+    _ c: UnsafeMutablePointer<Float>, k: Int, n: Int, column: Int, tail: Tail.Type,
+    overwrite: Bool, epilogue: Epilogue?
+  ) where Tail.Scalar == Float {
+    let right = column + 16
+    let last = column + 32
+    var c0 = overwrite ? Vector() : load(c + column, as: Vector.self)
+    var c1 = overwrite ? Vector() : load(c + n + column, as: Vector.self)
+    var c2 = overwrite ? Vector() : load(c + 2 * n + column, as: Vector.self)
+    var c3 = overwrite ? Vector() : load(c + 3 * n + column, as: Vector.self)
+    var c4 = overwrite ? Vector() : load(c + 4 * n + column, as: Vector.self)
+    var c5 = overwrite ? Vector() : load(c + 5 * n + column, as: Vector.self)
+    var d0 = overwrite ? Vector() : load(c + right, as: Vector.self)
+    var d1 = overwrite ? Vector() : load(c + n + right, as: Vector.self)
+    var d2 = overwrite ? Vector() : load(c + 2 * n + right, as: Vector.self)
+    var d3 = overwrite ? Vector() : load(c + 3 * n + right, as: Vector.self)
+    var d4 = overwrite ? Vector() : load(c + 4 * n + right, as: Vector.self)
+    var d5 = overwrite ? Vector() : load(c + 5 * n + right, as: Vector.self)
+    var e0 = overwrite ? Tail() : load(c + last, as: Tail.self)
+    var e1 = overwrite ? Tail() : load(c + n + last, as: Tail.self)
+    var e2 = overwrite ? Tail() : load(c + 2 * n + last, as: Tail.self)
+    var e3 = overwrite ? Tail() : load(c + 3 * n + last, as: Tail.self)
+    var e4 = overwrite ? Tail() : load(c + 4 * n + last, as: Tail.self)
+    var e5 = overwrite ? Tail() : load(c + 5 * n + last, as: Tail.self)
+    let rowStride = strides.row
+    for index in 0..<k {
+      let bv = load(b + index * n + column, as: Vector.self)
+      let bw = load(b + index * n + right, as: Vector.self)
+      let bt = load(b + index * n + last, as: Tail.self)
+      let p = a + index * strides.depth
+      let a0 = p[0]
+      let a1 = p[rowStride]
+      let a2 = p[2 * rowStride]
+      let a3 = p[3 * rowStride]
+      let a4 = p[4 * rowStride]
+      let a5 = p[5 * rowStride]
+      c0 = c0.addingProduct(a0, bv)
+      d0 = d0.addingProduct(a0, bw)
+      e0 = e0.addingProduct(a0, bt)
+      c1 = c1.addingProduct(a1, bv)
+      d1 = d1.addingProduct(a1, bw)
+      e1 = e1.addingProduct(a1, bt)
+      c2 = c2.addingProduct(a2, bv)
+      d2 = d2.addingProduct(a2, bw)
+      e2 = e2.addingProduct(a2, bt)
+      c3 = c3.addingProduct(a3, bv)
+      d3 = d3.addingProduct(a3, bw)
+      e3 = e3.addingProduct(a3, bt)
+      c4 = c4.addingProduct(a4, bv)
+      d4 = d4.addingProduct(a4, bw)
+      e4 = e4.addingProduct(a4, bt)
+      c5 = c5.addingProduct(a5, bv)
+      d5 = d5.addingProduct(a5, bw)
+      e5 = e5.addingProduct(a5, bt)
+    }
+    storeRow(c0, d0, c, column: column, epilogue)
+    storeRow(c1, d1, c + n, column: column, epilogue)
+    storeRow(c2, d2, c + 2 * n, column: column, epilogue)
+    storeRow(c3, d3, c + 3 * n, column: column, epilogue)
+    storeRow(c4, d4, c + 4 * n, column: column, epilogue)
+    storeRow(c5, d5, c + 5 * n, column: column, epilogue)
+    store(e0, c + last)
+    finishStored(c + last, count: Tail.scalarCount, epilogue, last)
+    store(e1, c + n + last)
+    finishStored(c + n + last, count: Tail.scalarCount, epilogue, last)
+    store(e2, c + 2 * n + last)
+    finishStored(c + 2 * n + last, count: Tail.scalarCount, epilogue, last)
+    store(e3, c + 3 * n + last)
+    finishStored(c + 3 * n + last, count: Tail.scalarCount, epilogue, last)
+    store(e4, c + 4 * n + last)
+    finishStored(c + 4 * n + last, count: Tail.scalarCount, epilogue, last)
+    store(e5, c + 5 * n + last)
+    finishStored(c + 5 * n + last, count: Tail.scalarCount, epilogue, last)
   }
 
   /// Stores 32 sums of one row at `row + column` and finishes them.

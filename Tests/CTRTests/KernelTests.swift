@@ -63,10 +63,10 @@ private func randomValues(_ count: Int, seed: UInt64) -> [Float] {
 }
 
 @Test func multiplyAccumulateMatchesScalarChainBitForBit() {
-  // Every block width (32 with AVX-512, 16, 8, 4 and scalar) and height (8 rows for narrow
-  // products, 6, 4, 2, 1) runs the same fused multiply-add chain per element.
+  // Every block width (32, 40 and 48 with AVX-512, then 16, 8, 4 and scalar) and height (8 rows
+  // for narrow products, 6, 4, 2, 1) runs the same fused multiply-add chain per element.
   for m in [1, 2, 5, 6, 8, 11, 13, 15, 19] {
-    for n in [1, 3, 4, 7, 8, 12, 15, 16, 20, 28, 40, 45, 64, 80] {
+    for n in [1, 3, 4, 7, 8, 12, 15, 16, 20, 28, 40, 45, 56, 64, 80, 200] {
       let k = 37
       let a = randomValues(m * k, seed: 6)
       let b = randomValues(k * n, seed: 7)
