@@ -96,7 +96,7 @@ struct LazyAdam {
               // Shares touch disjoint rows: no two workers write the same element.
               DispatchQueue.concurrentPerform(iterations: parts) { part in
                 let slots = (rowCount * part / parts)..<(rowCount * (part + 1) / parts)
-                constants.apply(state, slots: slots)
+                FloatMode.flushingSubnormals { constants.apply(state, slots: slots) }
               }
             }
           }

@@ -200,7 +200,7 @@ public final class AttentionModel: ClickModel, @unchecked Sendable {
     while start < batch.count {
       let end = min(start + Self.predictionChunk, batch.count)
       let chunk = start == 0 && end == batch.count ? batch : batch.slice(start..<end)
-      let logits = predictionLogits(resolvingUntrainedRows(chunk))
+      let logits = FloatMode.flushingSubnormals { predictionLogits(resolvingUntrainedRows(chunk)) }
       for logit in logits {
         result.append(Probability.corrected(logit: logit, negativeSampleRate: negativeSampleRate))
       }

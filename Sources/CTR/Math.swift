@@ -19,3 +19,26 @@ enum Math {
   @inline(__always) static func exponential(_ x: Float) -> Float { expf(x) }
   @inline(__always) static func exponential(_ x: Double) -> Double { exp(x) }
 }
+
+/// The floating-point mode of the model code.
+enum FloatMode {
+  /// Runs `body` with subnormal Float and Double results flushed to zero and subnormal inputs
+  /// read as zero (the FTZ and DAZ bits of x86's MXCSR), then restores the thread's mode.
+  ///
+  /// Intel cores take a microcode assist for every multiply-add that reads or writes a
+  /// subnormal value, so a few subnormal weights or gradients can slow a whole matrix product
+  /// many times over. The mode is per thread, so every thread that runs model code sets it.
+  /// Other CPUs run `body` unchanged.
+  @inline(__always)
+  static func flushingSubnormals<T>(_ body: () -> T) -> T {
+    #if arch(x86_64) && canImport(Glibc)
+      var saved = fenv_t()
+      fegetenv(&saved)
+      var flushed = saved
+      flushed.__mxcsr |= 0x8040
+      fesetenv(&flushed)
+      defer { fesetenv(&saved) }
+    #endif
+    return body()
+  }
+}

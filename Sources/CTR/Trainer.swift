@@ -92,7 +92,11 @@ extension AttentionModel: TrainableModel {
 
   /// Returns the mean loss, running the forward pass in chunks so memory stays bounded.
   func loss(_ batch: EncodedBatch) -> Double {
-    let batch = resolvingUntrainedRows(batch)
+    FloatMode.flushingSubnormals { chunkedLoss(resolvingUntrainedRows(batch)) }
+  }
+
+  /// Returns the mean loss of `batch`, whose untrained rows are already resolved.
+  private func chunkedLoss(_ batch: EncodedBatch) -> Double {
     guard batch.count > Self.predictionChunk else {
       return meanCrossEntropy(logits: forward(batch).logits, labels: batch.labels)
     }
@@ -191,7 +195,7 @@ public final class Trainer {
   public func trainStep(_ batch: EncodedBatch) throws(CTRError) -> Float {
     try checkShape(batch)
     guard batch.count > 0 else { return 0 }
-    let (loss, gradients, statistics) = lossAndGradients(batch)
+    let (loss, gradients, statistics) = FloatMode.flushingSubnormals { lossAndGradients(batch) }
     guard loss.isFinite else {
       throw CTRError(
         .nonFinite,
@@ -202,8 +206,10 @@ public final class Trainer {
         .nonFinite,
         "a gradient is NaN or infinite at step \(steps + 1): lower learningRate")
     }
-    denseOptimizer.update(&trainable.dense, gradients: gradients)
-    embeddingOptimizer.update(&trainable.embeddings, gradient: sparse, threads: config.threads)
+    FloatMode.flushingSubnormals {
+      denseOptimizer.update(&trainable.dense, gradients: gradients)
+      embeddingOptimizer.update(&trainable.embeddings, gradient: sparse, threads: config.threads)
+    }
     if !statistics.isEmpty {
       trainable.diceStatistics?.update(shares: statistics)
     }
@@ -247,7 +253,9 @@ public final class Trainer {
         DispatchQueue.concurrentPerform(iterations: parts) { part in
           workerSlots.base[part].reset()
           let share = batch.slice(bounds[part]..<bounds[part + 1])
-          resultSlots.base[part] = model.trainingStep(share, sparse: &workerSlots.base[part])
+          resultSlots.base[part] = FloatMode.flushingSubnormals {
+            model.trainingStep(share, sparse: &workerSlots.base[part])
+          }
         }
       }
     }

@@ -422,3 +422,20 @@ private func isClose(_ value: Float, _ reference: Float) -> Bool {
   }
   #expect(sliced.map(\.bitPattern) == whole.map(\.bitPattern))
 }
+
+/// Returns `a * b` out of the optimizer's sight, so the product runs at run time.
+@inline(never)
+private func product(_ a: Float, _ b: Float) -> Float { a * b }
+
+@Test func flushingSubnormalsIsScoped() {
+  let smallest = Float.leastNormalMagnitude
+  let inside = FloatMode.flushingSubnormals { product(smallest, 0.5) }
+  let after = product(smallest, 0.5)
+  #if arch(x86_64)
+    #expect(inside == 0)
+  #else
+    #expect(inside == smallest / 2)
+  #endif
+  #expect(after == smallest / 2)
+  #expect(after.isSubnormal)
+}
