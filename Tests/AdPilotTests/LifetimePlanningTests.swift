@@ -54,6 +54,11 @@ struct LifetimePlanningTests {
     let explained = try PlanExplanation.load(
       connection, dataset: PlanningFixture.dataset, date: PlanningFixture.planDate,
       campaignId: "fixture-b")
-    #expect(explained.allocations.first?.minimumMicros == 2_000_000)
+    let explainedB = try #require(explained.allocations.first)
+    #expect(explainedB.minimumMicros == 2_000_000)
+    // The reason names the lifetime budget, since the plan's cap is below the 5.00 daily cap.
+    #expect(explainedB.dailyCapMicros == 5_000_000)
+    #expect(explainedB.binding == .cap)
+    #expect(explained.reason(for: explainedB).contains("part of its lifetime budget left"))
   }
 }

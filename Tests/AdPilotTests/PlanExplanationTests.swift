@@ -42,6 +42,7 @@ struct PlanExplanationTests {
     let text = lines.joined(separator: "\n")
     #expect(text.contains("fixture-b: 5.00 (cap 5.00)"))
     #expect(text.contains("capped: it reached its daily cap"))
+    #expect(!text.contains("lifetime budget"))
     #expect(text.contains("minimum 3.00"))
     #expect(text.contains("budget: the total budget ran out first"))
     #expect(lines.count == 2 + 2 * 3)

@@ -18,6 +18,10 @@ public struct StoredAllocation: Sendable, Equatable {
   /// The value per micro of the next micro the campaign would spend.
   public var marginalValue: Double
   public var binding: Binding
+  /// The campaign's daily cap (its daily budget, or its max daily amount when lower), or nil
+  /// when the campaign is no longer in `adpilot.campaigns`. A plan's cap below it was lowered by
+  /// the campaign's lifetime budget.
+  public var dailyCapMicros: Int64? = nil
 }
 
 /// The current plan of a day with the allocations that explain it.
@@ -60,7 +64,8 @@ public struct PlanExplanation: Sendable {
       SELECT a.campaign_id, a.rank, a.amount_micros, a.cap_micros,
              least(coalesce(c.min_daily_micros, 0), a.cap_micros), a.expected_value_micros,
              a.expected_clicks,
-             a.marginal_value, a.binding
+             a.marginal_value, a.binding,
+             least(c.daily_budget_micros, coalesce(c.max_daily_micros, c.daily_budget_micros))
       FROM adpilot.allocations AS a
           LEFT JOIN adpilot.campaigns AS c ON c.id = a.campaign_id
       WHERE a.run_id = $1::uuid
@@ -82,7 +87,8 @@ public struct PlanExplanation: Sendable {
         campaignId: try row.string(0), rank: Int(try row.int64(1)),
         amountMicros: try row.int64(2), capMicros: try row.int64(3),
         minimumMicros: try row.int64(4), expectedValueMicros: try row.double(5),
-        expectedClicks: try row.double(6), marginalValue: try row.double(7), binding: binding)
+        expectedClicks: try row.double(6), marginalValue: try row.double(7), binding: binding,
+        dailyCapMicros: try row.isNull(9) ? nil : row.int64(9))
     }
     let cut = allocations.filter { $0.binding == .budget }.map(\.marginalValue).max()
     return PlanExplanation(
@@ -97,6 +103,10 @@ public struct PlanExplanation: Sendable {
     let marginal = String(format: "%.3f", allocation.marginalValue)
     switch allocation.binding {
     case .cap:
+      if let daily = allocation.dailyCapMicros, allocation.capMicros < daily {
+        return "capped: it reached the part of its lifetime budget left for this day, below its "
+          + "daily cap, so more budget would not raise its amount"
+      }
       return "capped: it reached its daily cap, so more budget would not raise its amount"
     case .minimum:
       return "minimum: it got its guaranteed minimum and no more, because its next impressions "
