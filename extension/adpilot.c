@@ -143,6 +143,9 @@ free_slot(void)
 	return oldest;
 }
 
+/* The longest data set name, in bytes, that an error message quotes in full. */
+#define QUOTED_NAME_BYTES 100
+
 /*
  * lookup_champion
  *		Returns the model id of the dataset's champion alias, in CurrentMemoryContext.
@@ -179,6 +182,16 @@ lookup_champion(const char *dataset)
 	ret = SPI_execute_plan(champion_plan, args, NULL, true, 1);
 	if (ret != SPI_OK_SELECT)
 		elog(ERROR, "champion look-up failed: SPI_execute_plan returned %d", ret);
+	if (SPI_processed == 0 && strlen(dataset) > QUOTED_NAME_BYTES)
+	{
+		int			length = strlen(dataset);
+
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_OBJECT),
+				 errmsg("data set \"%.*s...\" (%d bytes) has no champion model",
+						pg_mbcliplen(dataset, length, QUOTED_NAME_BYTES), dataset, length),
+				 errhint("Pass a data set name that \"adpilot summary\" lists.")));
+	}
 	if (SPI_processed == 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_UNDEFINED_OBJECT),

@@ -216,6 +216,17 @@ struct ExtensionTests {
     } catch {
       #expect(error.message == "seq_values has 2 rows, not one per candidate (1)")
     }
+    // A long unknown name is quoted up to 100 bytes, cut before a whole character.
+    do {
+      _ = try connection.query(
+        "SELECT adpilot.score(repeat('é', 100000), \(cat), \(num), \(seq))")
+      Issue.record("an unknown long data set name did not fail")
+    } catch {
+      #expect(error.sqlState == "42704")
+      #expect(
+        error.message == "data set \"" + String(repeating: "é", count: 50)
+          + "...\" (200000 bytes) has no champion model")
+    }
 
     #expect(try connection.query("SELECT pg_backend_pid()")[0].int64(0) == pid)
     #expect(
