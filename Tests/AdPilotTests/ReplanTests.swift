@@ -43,6 +43,25 @@ struct ReplanTests {
     #expect(capped.rows.count == 12)
   }
 
+  @Test func replanNamesCampaignAddedAfterPlan() throws {
+    let connection = try TestDatabase.connect(suite: Self.suite)
+    defer { connection.close() }
+    let pipeline = try plannedPipeline(connection)
+    // fixture-d, a copy of fixture-c, arrives after the day was planned.
+    _ = try connection.execute(
+      """
+      INSERT INTO adpilot.campaigns
+      SELECT (jsonb_populate_record(NULL::adpilot.campaigns, to_jsonb(c) || jsonb_build_object(
+          'id', 'fixture-d', 'definition', c.definition || '{"id": "fixture-d"}'::jsonb))).*
+      FROM adpilot.campaigns AS c
+      WHERE c.id = 'fixture-c'
+      """)
+    let outcome = try replan(pipeline, at: "2026-01-13T06:00:00Z")
+    #expect(outcome.notPlanned == ["fixture-d"])
+    #expect(
+      outcome.campaigns.map(\.campaignId).sorted() == ["fixture-a", "fixture-b", "fixture-c"])
+  }
+
   @Test func replanNeverPassesCap() throws {
     let connection = try TestDatabase.connect(suite: Self.suite)
     defer { connection.close() }
@@ -50,6 +69,7 @@ struct ReplanTests {
     for time in ["2026-01-13T00:30:00Z", "2026-01-13T06:00:00Z", "2026-01-13T23:59:00Z"] {
       let outcome = try replan(pipeline, at: time)
       #expect(outcome.campaigns.count == 3)
+      #expect(outcome.notPlanned.isEmpty)
       for campaign in outcome.campaigns {
         let planned = min(campaign.amountMicros, campaign.capMicros)
         #expect(campaign.plannedMicros == max(0, planned - campaign.spentMicros), "\(time)")

@@ -44,6 +44,9 @@ public struct ReplanOutcome: Sendable {
   public var planDate: String
   public var now: Date
   public var campaigns: [ReplannedCampaign]
+  /// Campaigns with no allocation in the day's plan, such as campaigns added after it. The
+  /// replan leaves them out; a new `adpilot allocate` run for the day plans them.
+  public var notPlanned: [String]
   public var superseded: Int
 }
 
@@ -84,10 +87,13 @@ extension AllocationPipeline {
     var replanned: [ReplannedCampaign] = []
     var allocations: [CampaignAllocation] = []
     var plans: [String: [HourlyPlanRow]] = [:]
+    var notPlanned: [String] = []
     for campaign in campaigns {
-      guard var allocation = plan.allocations[campaign.id],
-        let supply = forecast.supply[campaign.id]
-      else { continue }
+      guard var allocation = plan.allocations[campaign.id] else {
+        notPlanned.append(campaign.id)
+        continue
+      }
+      guard let supply = forecast.supply[campaign.id] else { continue }
       // A campaign paused or out of its flight since the plan was made gets nothing more.
       let active = campaign.isActive(on: date)
       if !active {
@@ -116,6 +122,12 @@ extension AllocationPipeline {
     let written = try write(
       kind: "replan", dataset: dataset.name, date: date, budget: plan.totalBudgetMicros,
       result: result, plans: plans, modelId: modelId)
+    if !notPlanned.isEmpty {
+      logger.warning(
+        "campaigns not in the day's plan were left out; run `adpilot allocate` for the day to "
+          + "plan them",
+        ["dataset": dataset.name, "date": date, "campaigns": notPlanned.joined(separator: ",")])
+    }
     logger.info(
       "replan written",
       [
@@ -125,7 +137,7 @@ extension AllocationPipeline {
       ])
     return ReplanOutcome(
       runId: written.runId, planRunId: plan.runId, planDate: date, now: options.now,
-      campaigns: replanned, superseded: written.superseded)
+      campaigns: replanned, notPlanned: notPlanned, superseded: written.superseded)
   }
 
   /// Reads the current 'plan' run of a day and its allocations by campaign id.

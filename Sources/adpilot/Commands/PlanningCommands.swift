@@ -137,6 +137,11 @@ func runReplan(
         + leftPad(money(campaign.capMicros), 14) + leftPad(money(campaign.spentMicros), 14)
         + leftPad(money(campaign.plannedMicros), 14) + leftPad("\(hours)", 6))
   }
+  if !outcome.notPlanned.isEmpty {
+    context.print(
+      "not in the plan, left out: \(outcome.notPlanned.joined(separator: ", ")); run "
+        + "`adpilot allocate --dataset \(dataset) --date \(outcome.planDate)` to plan them")
+  }
   if outcome.superseded > 0 {
     context.print("superseded \(outcome.superseded) earlier replan")
   }
