@@ -138,3 +138,22 @@ private let options: [OptionSpec] = [
       Tool.main(["train", "--dataset", "synthetic"] + option, environment: [:]) == 2, "\(option)")
   }
 }
+
+@Test func benchRejectsOtherSubcommandsOption() {
+  let gemm = ParsedArguments(positionals: ["gemm"], values: ["shape": "8x8x8", "threads": "2"])
+  do {
+    try checkBenchOptions(gemm)
+    Issue.record("bench gemm accepted --threads")
+  } catch let error as UsageError {
+    #expect(error.message == "--threads does not apply to bench gemm; it takes --shape, --steps")
+  } catch {
+    Issue.record("unexpected error \(error)")
+  }
+  let train = ParsedArguments(
+    positionals: ["train"], values: ["threads": "2", "activation": "dice"], flags: [])
+  #expect(throws: Never.self) { try checkBenchOptions(train) }
+  let allocate = ParsedArguments(positionals: ["allocate"], flags: ["constrained"])
+  #expect(throws: Never.self) { try checkBenchOptions(allocate) }
+  let pacing = ParsedArguments(positionals: ["pacing"], flags: ["constrained"])
+  #expect(throws: UsageError.self) { try checkBenchOptions(pacing) }
+}

@@ -38,6 +38,7 @@ let benchCommand = Command(
   ],
   maxPositionals: 1,
   run: { parsed, context in
+    try checkBenchOptions(parsed)
     let threads = try parsed.int("threads", default: 1)
     let steps = try parsed.int("steps", default: 20)
     let batchSize = try parsed.int("batch-size", default: 1024)
@@ -79,6 +80,30 @@ let benchCommand = Command(
       throw UsageError(message: "expected train, score, gemm, allocate, pacing, load or sql")
     }
   })
+
+/// The options each `bench` subcommand reads.
+let benchOptions: [String: [String]] = [
+  "train": ["threads", "steps", "batch-size", "activation"],
+  "score": ["threads", "steps", "batch-size"],
+  "gemm": ["shape", "steps"],
+  "allocate": ["campaigns", "seed", "constrained", "problem-out"],
+  "pacing": ["impressions", "days", "budget-fraction"],
+  "load": ["dataset", "repeats", "batch-size"],
+  "sql": ["rows", "requests"],
+]
+
+/// Rejects an option that the chosen `bench` subcommand does not read, naming the ones it does.
+func checkBenchOptions(_ parsed: ParsedArguments) throws {
+  guard let subcommand = parsed.positionals.first, let allowed = benchOptions[subcommand] else {
+    return
+  }
+  let given = Set(parsed.values.keys).union(parsed.flags)
+  if let stray = given.subtracting(allowed).sorted().first {
+    throw UsageError(
+      message: "--\(stray) does not apply to bench \(subcommand); it takes "
+        + allowed.map { "--\($0)" }.joined(separator: ", "))
+  }
+}
 
 /// Reads a data set's training rows as training does and as a bare COPY, and prints both rates.
 func runLoadBench(_ parsed: ParsedArguments, _ context: Context, batchSize: Int) throws {
