@@ -10,9 +10,11 @@ import PackageDescription
 // for x86-64-v3 (AVX2 + FMA) otherwise; ADPILOT_CPU_LEVEL=x86-64-v3 builds for any AVX2 machine.
 // With AVX-512 the kernels use 32-lane column blocks (ADPILOT_AVX512).
 let cpuLevel: String = {
-  if let level = ProcessInfo.processInfo.environment["ADPILOT_CPU_LEVEL"] {
+  if let level = ProcessInfo.processInfo.environment["ADPILOT_CPU_LEVEL"], !level.isEmpty {
     guard ["x86-64-v3", "x86-64-v4"].contains(level) else {
-      fatalError("ADPILOT_CPU_LEVEL is \(level): set x86-64-v3 or x86-64-v4, or unset it")
+      let message = "ADPILOT_CPU_LEVEL is '\(level)': set x86-64-v3 or x86-64-v4, or unset it"
+      FileHandle.standardError.write(Data("error: \(message)\n".utf8))
+      exit(1)
     }
     return level
   }

@@ -357,6 +357,8 @@ argument_array(FunctionCallInfo fcinfo, int n, const char *name, Oid element_typ
 		ereport(ERROR,
 				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
 				 errmsg("%s must not be null", name),
+				 strcmp(name, "ad_ids") == 0 ?
+				 errhint("Pass one ad id per candidate.") :
 				 errhint("Pass an empty array for a model without such fields.")));
 	array = PG_GETARG_ARRAYTYPE_P(n);
 	if (ARR_ELEMTYPE(array) != element_type)
@@ -408,7 +410,7 @@ check_length(const ArrayArgument *array, int64 rows, int64 expected, bool per_ca
 			(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 			 errmsg("%s does not match the candidates and the feature spec of model \"%s\"",
 					array->name, model->model_id),
-			 errdetail("Expected a %lld x %lld array, got %d elements in %d dimensions.",
+			 errdetail("Expected a %lld x %lld array, got %d elements in %d dimension(s).",
 					   (long long) rows, (long long) expected, array->count, array->ndim),
 			 errhint("Aggregate one row per candidate with array_agg, in the order of "
 					 "ad_ids.")));

@@ -216,6 +216,15 @@ struct ExtensionTests {
     } catch {
       #expect(error.message == "seq_values has 2 rows, not one per candidate (1)")
     }
+    do {
+      _ = try connection.query(
+        "SELECT * FROM adpilot.score_candidates('synthetic', NULL, ARRAY[\(cat)], "
+          + "ARRAY[\(num)], \(seq))")
+      Issue.record("NULL ad_ids did not fail")
+    } catch {
+      #expect(error.message == "ad_ids must not be null")
+      #expect(error.hint == "Pass one ad id per candidate.")
+    }
     // A long unknown name is quoted up to 100 bytes, cut before a whole character.
     do {
       _ = try connection.query(
