@@ -7,12 +7,12 @@ import PackageDescription
 
 // Swift's default x86-64 target has no AVX or FMA, which turns SIMD multiply-adds into per-lane
 // library calls. The package builds for x86-64-v4 (AVX-512) when the building machine has it and
-// for x86-64-v3 (AVX2 + FMA) otherwise; ADPILOT_CPU_LEVEL=x86-64-v3 builds for any AVX2 machine.
-// With AVX-512 the kernels use 32-lane column blocks (ADPILOT_AVX512).
+// for x86-64-v3 (AVX2 + FMA) otherwise. ADPILOT_CPU_LEVEL=x86-64-v3 builds for any AVX2 machine.
+// With AVX-512 (ADPILOT_AVX512) the kernels add column blocks of 32 to 48 columns.
 let cpuLevel: String = {
   if let level = ProcessInfo.processInfo.environment["ADPILOT_CPU_LEVEL"], !level.isEmpty {
     guard ["x86-64-v3", "x86-64-v4"].contains(level) else {
-      let message = "ADPILOT_CPU_LEVEL is '\(level)': set x86-64-v3 or x86-64-v4, or unset it"
+      let message = "invalid ADPILOT_CPU_LEVEL '\(level)': set x86-64-v3 or x86-64-v4, or unset it"
       FileHandle.standardError.write(Data("error: \(message)\n".utf8))
       exit(1)
     }

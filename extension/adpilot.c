@@ -143,7 +143,7 @@ free_slot(void)
 	return oldest;
 }
 
-/* The longest data set name, in bytes, that an error message quotes in full. */
+/* The maximum length, in bytes, of a data set name that an error message quotes in full. */
 #define QUOTED_NAME_BYTES 100
 
 /*

@@ -6,8 +6,8 @@
 
 extension AttentionModel {
   // Prediction. batch (untrained rows already resolved) -> logits [rows].
-  // interest as in `forward`; then z = [interest, E] W + b, split as in
-  // `firstLayerPreactivation`; then the final MLP's remaining steps as in `forward`.
+  // The interest is computed as in `forward`, then z = [interest, E] W + b as split in
+  // `firstLayerPreactivation`, then the final MLP's remaining steps as in `forward`.
   func predictionLogits(_ batch: EncodedBatch) -> [Float] {
     let s = structure
     let rows = batch.count
@@ -61,8 +61,8 @@ extension AttentionModel {
     return current
   }
 
-  // interest [rows x Q], row by row with the arithmetic of ActivationUnit.forward and
-  // poolInterest: R_b = q_b (Wq - Wd) + b for all rows at once; then per row, M_b, the first
+  // interest [rows x Q], with the arithmetic of ActivationUnit.forward and poolInterest.
+  // R_b = q_b (Wq - Wd) + b is computed for all rows at once. Then each row gets M_b, the first
   // layer K_b M_b + R_b, the unit's remaining layers, and interest_b = sum over keys j in order
   // of w_j k_j. A row whose behaviour rows equal those of the row before reuses its keys.
   private func sequenceInterest(_ batch: EncodedBatch, queries: [Float], unit: ActivationUnit)
@@ -190,7 +190,8 @@ extension AttentionModel {
       return z
     }
 
-    // Groups of consecutive rows with the same request fields; groupStart[g] is the first row.
+    // Groups of consecutive rows with the same request fields. groupStart[g] is a group's first
+    // row.
     var groupStart: [Int] = []
     batch.fieldRows.withUnsafeBufferPointer { ids in
       let f = s.fieldCount

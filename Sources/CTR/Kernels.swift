@@ -150,11 +150,10 @@ enum Kernels {
 
   /// Adds the product over one `k` tile: `a` rows are `rowStride` apart, `b` is `[k x n]`.
   ///
-  /// Columns go 16 at a time (with AVX-512, 32 at a time for six rows first), then one 8-wide
-  /// and one 4-wide block for the remainder, so that widths such as 40 or 200 leave at most 3
-  /// columns to the scalar loop. Every lane runs the
-  /// same ascending-`k` chain of fused multiply-adds as the scalar loop, so the block widths
-  /// never change a result.
+  /// Columns go 16 at a time, then one 8-wide and one 4-wide block for the remainder, so that
+  /// widths such as 40 or 200 leave at most 3 columns to the scalar loop. With AVX-512, six rows
+  /// first take blocks of 32, 40 or 48 columns. Every lane runs the same ascending-`k` chain of
+  /// fused multiply-adds as the scalar loop, so the block widths never change a result.
   private static func multiplyAccumulateTile(
     _ a: UnsafePointer<Float>, rowStride: Int, depthStride: Int, _ b: UnsafePointer<Float>,
     _ c: UnsafeMutablePointer<Float>, m: Int, k: Int, n: Int, overwrite: Bool,
@@ -425,12 +424,14 @@ enum Kernels {
     var c3 = overwrite ? Vector() : load(c + 3 * n + column, as: Vector.self)
     var c4 = overwrite ? Vector() : load(c + 4 * n + column, as: Vector.self)
     var c5 = overwrite ? Vector() : load(c + 5 * n + column, as: Vector.self)
+
     var d0 = overwrite ? Vector() : load(c + right, as: Vector.self)
     var d1 = overwrite ? Vector() : load(c + n + right, as: Vector.self)
     var d2 = overwrite ? Vector() : load(c + 2 * n + right, as: Vector.self)
     var d3 = overwrite ? Vector() : load(c + 3 * n + right, as: Vector.self)
     var d4 = overwrite ? Vector() : load(c + 4 * n + right, as: Vector.self)
     var d5 = overwrite ? Vector() : load(c + 5 * n + right, as: Vector.self)
+
     let rowStride = strides.row
     for index in 0..<k {
       let bv = load(b + index * n + column, as: Vector.self)
@@ -455,6 +456,7 @@ enum Kernels {
       c5 = c5.addingProduct(a5, bv)
       d5 = d5.addingProduct(a5, bw)
     }
+
     storeRow(c0, d0, c, column: column, epilogue)
     storeRow(c1, d1, c + n, column: column, epilogue)
     storeRow(c2, d2, c + 2 * n, column: column, epilogue)
@@ -480,18 +482,21 @@ enum Kernels {
     var c3 = overwrite ? Vector() : load(c + 3 * n + column, as: Vector.self)
     var c4 = overwrite ? Vector() : load(c + 4 * n + column, as: Vector.self)
     var c5 = overwrite ? Vector() : load(c + 5 * n + column, as: Vector.self)
+
     var d0 = overwrite ? Vector() : load(c + right, as: Vector.self)
     var d1 = overwrite ? Vector() : load(c + n + right, as: Vector.self)
     var d2 = overwrite ? Vector() : load(c + 2 * n + right, as: Vector.self)
     var d3 = overwrite ? Vector() : load(c + 3 * n + right, as: Vector.self)
     var d4 = overwrite ? Vector() : load(c + 4 * n + right, as: Vector.self)
     var d5 = overwrite ? Vector() : load(c + 5 * n + right, as: Vector.self)
+
     var e0 = overwrite ? Tail() : load(c + last, as: Tail.self)
     var e1 = overwrite ? Tail() : load(c + n + last, as: Tail.self)
     var e2 = overwrite ? Tail() : load(c + 2 * n + last, as: Tail.self)
     var e3 = overwrite ? Tail() : load(c + 3 * n + last, as: Tail.self)
     var e4 = overwrite ? Tail() : load(c + 4 * n + last, as: Tail.self)
     var e5 = overwrite ? Tail() : load(c + 5 * n + last, as: Tail.self)
+
     let rowStride = strides.row
     for index in 0..<k {
       let bv = load(b + index * n + column, as: Vector.self)
@@ -523,12 +528,14 @@ enum Kernels {
       d5 = d5.addingProduct(a5, bw)
       e5 = e5.addingProduct(a5, bt)
     }
+
     storeRow(c0, d0, c, column: column, epilogue)
     storeRow(c1, d1, c + n, column: column, epilogue)
     storeRow(c2, d2, c + 2 * n, column: column, epilogue)
     storeRow(c3, d3, c + 3 * n, column: column, epilogue)
     storeRow(c4, d4, c + 4 * n, column: column, epilogue)
     storeRow(c5, d5, c + 5 * n, column: column, epilogue)
+
     store(e0, c + last)
     finishStored(c + last, count: Tail.scalarCount, epilogue, last)
     store(e1, c + n + last)

@@ -97,8 +97,8 @@ func checkBenchOptions(_ parsed: ParsedArguments) throws {
   guard let subcommand = parsed.positionals.first, let allowed = benchOptions[subcommand] else {
     return
   }
-  let given = Set(parsed.values.keys).union(parsed.flags)
-  if let stray = given.subtracting(allowed).sorted().first {
+  let passed = Set(parsed.values.keys).union(parsed.flags)
+  if let stray = passed.subtracting(allowed).sorted().first {
     throw UsageError(
       message: "--\(stray) does not apply to bench \(subcommand); it takes "
         + allowed.map { "--\($0)" }.joined(separator: ", "))
