@@ -21,11 +21,13 @@ import numpy as np  # noqa: E402
 
 # The rows `adpilot train` reads (Sources/AdPilot/Training/TrainingPipeline.swift,
 # trainingWindows): a 'split' data set trains on split 'train' and validates on split 'test';
-# a 'time' data set validates on the last logged UTC day and trains on the days before it.
+# a 'time' data set validates on the last logged UTC days (`--validation-days`, default 1) and
+# trains on the days before them.
 EXPORT_SQL = r"""
 COPY (
   SELECT CASE WHEN d.validation = 'split' THEN (i.split = 'test')
               ELSE i.time >= (SELECT date_trunc('day', max(time), 'UTC')
+                                     - (:'days'::int - 1) * interval '1 day'
                               FROM adpilot.impressions WHERE dataset = :'ds') END AS valid,
          i.click, array_to_string(i.cat_values, E'\x1f', '') AS cat,
          array_to_string(i.num_values, ' ', 'nan') AS num,
@@ -38,11 +40,12 @@ COPY (
 SPEC_SQL = "SELECT feature_spec FROM adpilot.datasets WHERE name = :'ds'"
 
 
-def psql(conninfo, dataset, sql):
-    """Runs one statement through psql with the data set name as a psql variable."""
+def psql(conninfo, dataset, sql, validation_days=1):
+    """Runs one statement through psql with the data set name and the number of validation days
+    as psql variables."""
     result = subprocess.run(
         ["psql", "-X", "-q", "-A", "-t", "-v", "ON_ERROR_STOP=1", "-v", f"ds={dataset}",
-         "-d", conninfo, "-f", "-"],
+         "-v", f"days={validation_days}", "-d", conninfo, "-f", "-"],
         input=sql, capture_output=True, text=True, check=False)
     if result.returncode != 0:
         sys.exit(f"quality.py: psql failed for data set '{dataset}': {result.stderr.strip()}")
@@ -52,7 +55,7 @@ def psql(conninfo, dataset, sql):
 class Rows:
     """One data set's rows, each marked as a training or a validation row."""
 
-    def __init__(self, conninfo, dataset):
+    def __init__(self, conninfo, dataset, validation_days=1):
         spec_text = psql(conninfo, dataset, SPEC_SQL).strip()
         if not spec_text:
             sys.exit(f"quality.py: data set '{dataset}' is not loaded; import or generate it first")
@@ -61,7 +64,7 @@ class Rows:
         self.num_names = [f["name"] for f in self.spec.get("numeric", [])]
         self.seq_fields = self.spec.get("sequence", [])
         self.max_len = int(self.spec.get("maxSequenceLength", 0) or 0)
-        reader = csv.reader(psql(conninfo, dataset, EXPORT_SQL).splitlines())
+        reader = csv.reader(psql(conninfo, dataset, EXPORT_SQL, validation_days).splitlines())
         next(reader)
         valid, clicks, cats, nums, seqs, truth = [], [], [], [], [], []
         for row in reader:
@@ -276,13 +279,18 @@ def main():
     parser.add_argument("--dataset", required=True)
     parser.add_argument("--conninfo", required=True, help="libpq conninfo (`adpilot db url`)")
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--validation-days", type=int, default=1,
+                        help="trailing days validated on, for a data set without a 'test' split "
+                             "(as `adpilot train --validation-days`)")
     parser.add_argument("--models", default="lr,lightgbm,deepfm,din,truth",
                         help="comma-separated: lr, lightgbm, deepfm, din, truth")
     parser.add_argument("--json", help="also write the results to this file")
     args = parser.parse_args()
 
     started = time.time()
-    rows = Rows(args.conninfo, args.dataset)
+    if args.validation_days < 1:
+        sys.exit(f"quality.py: --validation-days must be 1 or more, got {args.validation_days}")
+    rows = Rows(args.conninfo, args.dataset, args.validation_days)
     labels = rows.y[rows.valid]
     print(f"{args.dataset}: {int(rows.train.sum())} training rows, {len(labels)} validation rows, "
           f"{int(labels.sum())} validation clicks (read in {time.time() - started:.0f} s)",

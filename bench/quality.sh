@@ -7,7 +7,9 @@
 # Usage: bench/quality.sh [criteo] [ipinyou] [synthetic]   (default: all three)
 # Environment: THREADS (2), SEEDS (Criteo split seeds, "0 1 2 3 4"), DATA (../shared/data),
 # ADPILOT (.build/release/adpilot), PYTHON (bench/.venv/bin/python),
-# SYNTHETIC_DAYS (5) and SYNTHETIC_PER_DAY (225000): about 1,036,000 impressions.
+# SYNTHETIC_DAYS (9), SYNTHETIC_PER_DAY (117000) and SYNTHETIC_VALIDATION_DAYS (2): about
+# 1,005,000 impressions, validated on the last two days (about 236,000), whose weekdays also
+# appear in the seven training days.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -16,8 +18,9 @@ seeds=${SEEDS:-0 1 2 3 4}
 data=${DATA:-../shared/data}
 adpilot=${ADPILOT:-.build/release/adpilot}
 python=${PYTHON:-bench/.venv/bin/python}
-synthetic_days=${SYNTHETIC_DAYS:-5}
-synthetic_per_day=${SYNTHETIC_PER_DAY:-225000}
+synthetic_days=${SYNTHETIC_DAYS:-9}
+synthetic_per_day=${SYNTHETIC_PER_DAY:-117000}
+synthetic_validation_days=${SYNTHETIC_VALIDATION_DAYS:-2}
 sets=("$@")
 [ ${#sets[@]} -gt 0 ] || sets=(criteo ipinyou synthetic)
 
@@ -57,13 +60,14 @@ for r in json.load(open(path))["results"]:
 PY
 }
 
-run_one() { # dataset label seed models
-  local dataset=$1 label=$2 seed=$3 models=$4
+run_one() { # dataset label seed models [validation-days]
+  local dataset=$1 label=$2 seed=$3 models=$4 days=${5:-1}
   "$adpilot" train --dataset "$dataset" --seed "$seed" --threads "$threads" \
-    >"$work/train-$label-$seed.txt" 2>"$work/train-$label-$seed.log"
+    --validation-days "$days" >"$work/train-$label-$seed.txt" 2>"$work/train-$label-$seed.log"
   adpilot_rows "$label" "$seed" "$work/train-$label-$seed.txt"
   "$python" bench/quality.py --dataset "$dataset" --conninfo "$url" --threads "$threads" \
-    --models "$models" --json "$work/peers-$label-$seed.json" 2>"$work/peers-$label-$seed.log" >&2
+    --validation-days "$days" --models "$models" --json "$work/peers-$label-$seed.json" \
+    2>"$work/peers-$label-$seed.log" >&2
   peer_rows "$label" "$seed" "$work/peers-$label-$seed.json"
   echo "$label seed $seed done after $(($(date +%s) - started)) s" >&2
 }
@@ -84,7 +88,7 @@ for set in "${sets[@]}"; do
   synthetic)
     "$adpilot" generate --days "$synthetic_days" --impressions-per-day "$synthetic_per_day" \
       >"$work/generate.txt"
-    run_one synthetic synthetic 0 lr,lightgbm,deepfm,din,truth
+    run_one synthetic synthetic 0 lr,lightgbm,deepfm,din,truth "$synthetic_validation_days"
     ;;
   *)
     echo "bench/quality.sh: unknown data set '$set': use criteo, ipinyou or synthetic" >&2

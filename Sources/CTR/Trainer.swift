@@ -188,6 +188,16 @@ public final class Trainer {
       width: trainable.embeddingWidth)
   }
 
+  /// The Adam step size of the next steps, for dense weights and embedding rows alike. It
+  /// starts at the model kind's rate in ``config``; a schedule lowers it between epochs.
+  public var learningRate: Float {
+    get { denseOptimizer.learningRate }
+    set {
+      denseOptimizer.learningRate = newValue
+      embeddingOptimizer.learningRate = newValue
+    }
+  }
+
   /// Takes one optimizer step on `batch` and returns its mean loss before the step.
   ///
   /// Throws when the loss or a gradient is NaN or infinite; the weights are then left as they

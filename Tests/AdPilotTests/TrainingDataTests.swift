@@ -391,6 +391,37 @@ struct TrainingDataTests {
     }
   }
 
+  @Test func validationDaysHoldOutTrailingDays() throws {
+    let connection = try connect()
+    defer { connection.close() }
+    let dataset = try loadDataset(connection, name: "synthetic")
+    let pipeline = TrainingPipeline(connection: connection, logger: Self.logger)
+    // The table holds 2026-01-05 to 2026-01-07; two validation days start on 2026-01-06.
+    let windows = try pipeline.trainingWindows(dataset, validationDays: 2)
+    let counts = try connection.query(
+      """
+      SELECT count(*) FILTER (WHERE time < '2026-01-06T00:00:00Z'),
+             count(*) FILTER (WHERE time >= '2026-01-06T00:00:00Z')
+      FROM adpilot.impressions WHERE dataset = 'synthetic'
+      """)[0]
+    #expect(try impressionStatistics(connection, windows.train).rows == Int(counts.int64(0)))
+    #expect(try impressionStatistics(connection, windows.validation).rows == Int(counts.int64(1)))
+    #expect(
+      windows.description
+        == "training rows: before 2026-01-06T00:00:00.000Z; validation rows: the last 2 days, "
+        + "from 2026-01-06T00:00:00.000Z")
+    do {
+      _ = try pipeline.trainingWindows(dataset, validationDays: 3)
+      Issue.record("three validation days of a three-day log did not fail")
+    } catch let error as PipelineError {
+      #expect(
+        error.message
+          == "data set 'synthetic' has no rows before the last 3 days, from "
+          + "2026-01-05T00:00:00.000Z, so nothing is left for training; generate or import "
+          + "more days, or lower --validation-days")
+    }
+  }
+
   @Test func thresholdFiguresAreStoredAndCounted() throws {
     let connection = try connect()
     defer { connection.close() }

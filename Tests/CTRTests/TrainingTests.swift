@@ -334,6 +334,31 @@ private func train(_ model: any ClickModel, on data: EncodedBatch, config: Train
   #expect(abs(abs(model.dense[0]) - 0.05) < 1e-4)
 }
 
+@Test func loweredLearningRateScalesLaterSteps() throws {
+  let spec = Fixtures.plainSpec()
+  let batch = Fixtures.batch(spec: spec, count: 16, seed: 3)
+  var config = Fixtures.smallConfig()
+  config.logisticLearningRate = 0.05
+  let models = try (0..<2).map { _ in try LogisticModel(spec: spec, config: config, seed: 1) }
+  let trainers = try models.map { try Trainer(model: $0, config: config) }
+  #expect(trainers[0].learningRate == 0.05)
+  for trainer in trainers { _ = try trainer.trainStep(batch) }
+  let dense = models[0].dense
+  let embeddings = models[0].embeddings
+  #expect(models[1].dense == dense && models[1].embeddings == embeddings)
+  // From the same state, a second step at 0.01 moves every weight half as far as one at 0.02,
+  // dense weights and embedding rows alike.
+  trainers[0].learningRate = 0.01
+  trainers[1].learningRate = 0.02
+  for trainer in trainers { _ = try trainer.trainStep(batch) }
+  for (now, before) in [(\LogisticModel.dense, dense), (\LogisticModel.embeddings, embeddings)] {
+    let small = zip(models[0][keyPath: now], before).map { $0 - $1 }
+    let large = zip(models[1][keyPath: now], before).map { $0 - $1 }
+    #expect(small.contains { $0 != 0 })
+    #expect(zip(small, large).allSatisfy { abs(2 * $0 - $1) <= 1e-6 })
+  }
+}
+
 @Test func baseRateOutsideUnitIntervalIsRejected() {
   for rate: Float in [0, 1, -0.5, .nan] {
     var config = TrainingConfig()

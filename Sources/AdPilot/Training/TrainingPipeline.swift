@@ -11,16 +11,18 @@ public struct TrainOptions: Sendable {
   public var dataset: String
   /// The registry name; the data set's name when nil.
   public var modelName: String?
-  public var maxEpochs = 4
+  public var maxEpochs = 8
   /// Epochs without a better validation log loss before training stops.
   public var patience = 1
   /// Rows per training step, or nil to let the pipeline choose from the number of training rows
   /// (see ``TrainingPipeline/automaticBatchSize(trainingRows:)``).
   public var batchSize: Int?
-  /// The attention model's Adam step size.
+  /// The attention model's Adam step size in the first epoch.
   public var learningRate: Float = 0.002
+  /// The factor in (0, 1] applied to the attention model's step size after each epoch.
+  public var learningRateDecay: Float = 0.5
   /// The L2 coefficient of both models (see ``TrainingConfig/l2``).
-  public var l2: Float = TrainingConfig().l2
+  public var l2: Float = 5e-5
   /// The logistic baseline's Adam step size.
   public var logisticLearningRate: Float = TrainingConfig().logisticLearningRate
   /// Threads per training step. A seed and a thread count fix the model bit for bit; another
@@ -43,6 +45,9 @@ public struct TrainOptions: Sendable {
   /// The pCTR in (0, 1) at or above which a validation row counts as a predicted click for
   /// precision, recall and F1. Nil uses the click rate of the training rows.
   public var threshold: Double?
+  /// Days at the end of the log held out for validation, for data sets without a 'test'
+  /// split. Two days or more let a weekly pattern be validated on weekdays seen in training.
+  public var validationDays = 1
 
   public init(dataset: String) {
     self.dataset = dataset
@@ -117,8 +122,13 @@ public struct TrainingPipeline {
         "negative rate must be in (0, 1], got \(options.negativeRate); pass a fraction such "
           + "as 0.25 to keep a quarter of the non-clicks, or 1 to keep them all")
     }
+    guard options.learningRateDecay > 0 && options.learningRateDecay <= 1 else {
+      throw PipelineError(
+        "learning rate decay must be in (0, 1], got \(options.learningRateDecay); pass 0.5 to "
+          + "halve the step size after each epoch, or 1 to keep it")
+    }
     let name = options.modelName ?? dataset.name
-    var windows = try trainingWindows(dataset)
+    var windows = try trainingWindows(dataset, validationDays: options.validationDays)
     let start = try options.warmStart ? warmStartPoint(name: name, dataset: dataset) : nil
     var options = options
     let activation =
@@ -126,7 +136,8 @@ public struct TrainingPipeline {
     options.mlpActivation = activation
     if let start {
       try checkWarmStart(start, dataset: dataset, activation: activation)
-      windows = try warmStartWindows(windows, dataset: dataset, after: start)
+      windows = try warmStartWindows(
+        windows, dataset: dataset, after: start, validationDays: options.validationDays)
     }
 
     let statistics = try impressionStatistics(connection, windows.train)
@@ -203,6 +214,7 @@ public struct TrainingPipeline {
           "valid.logloss": format(attentionLoss), "baseline.valid.logloss": format(logisticLoss),
           "train.samples_per_s": "\(Int(Double(trainRows) / max(seconds, 1e-9)))",
         ])
+      attentionTrainer.learningRate *= options.learningRateDecay
       if logisticLoss < bestLoss.logistic {
         bestLoss.logistic = logisticLoss
         best.logistic = models.logistic.serialized()
@@ -367,12 +379,14 @@ public struct TrainingPipeline {
     [
       "batch_size": "\(options.batchSize ?? TrainingConfig().batchSize)",
       "learning_rate": "\(options.learningRate)",
+      "learning_rate_decay": "\(options.learningRateDecay)",
       "logistic_learning_rate": "\(options.logisticLearningRate)",
       "l2": "\(options.l2)",
       "threads": "\(options.threads)",
       "seed": "\(options.seed)", "max_epochs": "\(options.maxEpochs)",
       "patience": "\(options.patience)", "negative_rate": "\(options.negativeRate)",
       "mlp_activation": (options.mlpActivation ?? .relu).rawValue,
+      "validation_days": "\(options.validationDays)",
     ]
   }
 
@@ -437,8 +451,14 @@ struct TrainingWindows {
 }
 
 extension TrainingPipeline {
-  /// Chooses the training and validation rows: the 'test' split, or the last logged day.
-  func trainingWindows(_ dataset: DatasetInfo) throws -> TrainingWindows {
+  /// Chooses the training and validation rows: the 'test' split, or the last `validationDays`
+  /// logged days (UTC).
+  func trainingWindows(_ dataset: DatasetInfo, validationDays: Int = 1) throws -> TrainingWindows {
+    guard validationDays >= 1 else {
+      throw PipelineError(
+        "validation days must be 1 or more, got \(validationDays); pass 1 to validate on the "
+          + "last logged day")
+    }
     guard let range = try impressionTimeRange(connection, dataset: dataset.name) else {
       throw PipelineError(
         "data set '\(dataset.name)' has no impressions; load it with `adpilot import` "
@@ -454,16 +474,24 @@ extension TrainingPipeline {
     var calendar = Calendar(identifier: .gregorian)
     calendar.timeZone = TimeZone(identifier: "UTC") ?? calendar.timeZone
     let lastDay = calendar.startOfDay(for: range.last)
-    guard lastDay > range.first else {
+    let validationFrom = lastDay.addingTimeInterval(-86_400 * Double(validationDays - 1))
+    guard validationFrom > range.first else {
       throw PipelineError(
-        "data set '\(dataset.name)' covers less than two days, so no later day is left "
-          + "for validation; generate or import at least two days")
+        "data set '\(dataset.name)' has no rows before "
+          + Self.validationText(days: validationDays, from: validationFrom)
+          + ", so nothing is left for training; generate or import more days"
+          + (validationDays > 1 ? ", or lower --validation-days" : ""))
     }
     return TrainingWindows(
-      train: ImpressionFilter(dataset: dataset.name, to: lastDay),
-      validation: ImpressionFilter(dataset: dataset.name, from: lastDay),
-      trainFrom: range.first, trainTo: lastDay,
-      description: "training rows: before \(isoInstant(lastDay)); validation rows: the last "
-        + "day, from \(isoInstant(lastDay))")
+      train: ImpressionFilter(dataset: dataset.name, to: validationFrom),
+      validation: ImpressionFilter(dataset: dataset.name, from: validationFrom),
+      trainFrom: range.first, trainTo: validationFrom,
+      description: "training rows: before \(isoInstant(validationFrom)); validation rows: "
+        + Self.validationText(days: validationDays, from: validationFrom))
+  }
+
+  /// "the last day, from <instant>" or "the last N days, from <instant>".
+  static func validationText(days: Int, from start: Date) -> String {
+    (days == 1 ? "the last day" : "the last \(days) days") + ", from \(isoInstant(start))"
   }
 }

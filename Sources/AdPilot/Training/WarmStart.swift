@@ -33,22 +33,23 @@ extension TrainingPipeline {
   /// Narrows the training rows to those logged from the end of the champion's window up to
   /// the validation day. Data sets validated by split keep their whole 'train' split.
   func warmStartWindows(
-    _ windows: TrainingWindows, dataset: DatasetInfo, after start: WarmStartPoint
+    _ windows: TrainingWindows, dataset: DatasetInfo, after start: WarmStartPoint,
+    validationDays: Int
   ) throws -> TrainingWindows {
     guard dataset.validation != "split", let trainTo = start.trainTo else { return windows }
     guard trainTo < windows.trainTo else {
       throw PipelineError(
         "warm start: champion '\(start.record.id)' was trained on rows up to "
-          + "\(isoInstant(trainTo)), so no newer day is left before the validation day "
-          + "\(isoInstant(windows.trainTo)); load a later day of logs first")
+          + "\(isoInstant(trainTo)), so no newer day is left before the validation rows "
+          + "from \(isoInstant(windows.trainTo)); load a later day of logs first")
     }
     var result = windows
     result.train.from = trainTo
     result.trainFrom = trainTo
     result.description =
       "training rows: from \(isoInstant(trainTo)) (the end of champion "
-      + "\(start.record.id)'s window) to \(isoInstant(windows.trainTo)); validation rows: the "
-      + "last day, from \(isoInstant(windows.trainTo))"
+      + "\(start.record.id)'s window) to \(isoInstant(windows.trainTo)); validation rows: "
+      + Self.validationText(days: validationDays, from: windows.trainTo)
     return result
   }
 

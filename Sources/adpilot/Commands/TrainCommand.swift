@@ -10,16 +10,25 @@ let trainCommand = Command(
   summary: "train the attention CTR model and its logistic baseline from logged impressions",
   usage:
     "train --dataset NAME [--model-name NAME] [--epochs N] [--batch-size N] [--threads N] "
-    + "[--seed N] [--negative-rate W] [--activation relu|dice] [--threshold X] [--warm-start]",
+    + "[--seed N] [--negative-rate W] [--activation relu|dice] [--threshold X] "
+    + "[--validation-days N] [--warm-start]",
   options: [
     .value("dataset", "NAME", "data set to train on (see `adpilot summary`)"),
     .value("model-name", "NAME", "registry name of the models (default: the data set's name)"),
-    .value("epochs", "N", "maximum passes over the training rows (default 4)"),
+    .value(
+      "epochs", "N",
+      "maximum passes over the training rows (default \(TrainOptions(dataset: "").maxEpochs))"),
     .value(
       "batch-size", "N",
       "rows per mini-batch, 16 to 65536 (default: the largest power of two from 256 to 1024 "
         + "that gives 100 steps per epoch)"),
-    .value("learning-rate", "X", "Adam step size of the attention model (default 0.002)"),
+    .value(
+      "learning-rate", "X",
+      "Adam step size of the attention model in the first epoch (default 0.002)"),
+    .value(
+      "learning-rate-decay", "X",
+      "factor in (0, 1] applied to the attention model's step size after each epoch (default "
+        + "\(TrainOptions(dataset: "").learningRateDecay))"),
     .value(
       "l2", "X",
       "L2 coefficient on dense weights and the embedding rows a step touches, both models "
@@ -50,6 +59,10 @@ let trainCommand = Command(
       "threshold", "X",
       "pCTR at or above which a validation row counts as a predicted click for precision, "
         + "recall and F1, 0 < X < 1 (default: the click rate of the training rows)"),
+    .value(
+      "validation-days", "N",
+      "logged days at the end held out for validation when the data set has no 'test' split "
+        + "(default 1)"),
     .flag(
       "warm-start",
       "start from the champion's weights (fresh Adam moments) and train on the rows logged "
@@ -66,6 +79,8 @@ let trainCommand = Command(
       try parsed.double("learning-rate", default: Double(options.learningRate)))
     options.logisticLearningRate = Float(
       try parsed.double("logistic-learning-rate", default: Double(options.logisticLearningRate)))
+    options.learningRateDecay = Float(
+      try parsed.double("learning-rate-decay", default: Double(options.learningRateDecay)))
     options.l2 = Float(try parsed.double("l2", default: Double(options.l2)))
     options.threads = try parsed.int("threads", default: options.threads)
     options.seed = try parsed.uint64("seed", default: options.seed)
@@ -73,6 +88,7 @@ let trainCommand = Command(
       "promotion-margin", default: options.promotionMargin)
     options.negativeRate = try parsed.double("negative-rate", default: options.negativeRate)
     options.warmStart = parsed.flag("warm-start")
+    options.validationDays = try parsed.int("validation-days", default: options.validationDays)
     if let name = parsed.value("activation") {
       guard let activation = MLPActivation(rawValue: name) else {
         throw UsageError(message: "--activation must be relu or dice, got '\(name)'")
@@ -99,6 +115,15 @@ let trainCommand = Command(
     }
     if let batchSize = options.batchSize, !(16...65_536).contains(batchSize) {
       throw UsageError(message: "--batch-size must be between 16 and 65536, got \(batchSize)")
+    }
+    guard options.learningRateDecay > 0 && options.learningRateDecay <= 1 else {
+      throw UsageError(
+        message: "--learning-rate-decay must be in (0, 1], got \(options.learningRateDecay); "
+          + "try 0.5 to halve the step size after each epoch")
+    }
+    guard (1...366).contains(options.validationDays) else {
+      throw UsageError(
+        message: "--validation-days must be between 1 and 366, got \(options.validationDays)")
     }
     guard (1...256).contains(options.threads) else {
       throw UsageError(message: "--threads must be between 1 and 256, got \(options.threads)")
