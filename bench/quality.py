@@ -241,9 +241,10 @@ def batch_size(training_rows):
 
 
 def deepctr_model(rows, threads, codes, vocabularies, kind, max_epochs=4, patience=1):
-    """Train DeepCTR-Torch DeepFM or DIN with the library's default layers and Adam, batched
-    and stopped like `adpilot train`: at most 4 epochs, stopping after two epochs without a
-    better validation log loss, keeping the best epoch's predictions."""
+    """Train DeepCTR-Torch DeepFM or DIN with the library's default layers and Adam at its fixed
+    default step size. Batches and early stopping follow `adpilot train`: stop after two epochs
+    without a better validation log loss and keep the best epoch's predictions. The cap is 4
+    epochs, where `adpilot train` runs up to 8 with a decaying step size."""
     import torch
     from deepctr_torch.models import DIN, DeepFM
 

@@ -189,7 +189,7 @@ public final class Trainer {
   }
 
   /// The Adam step size of the next steps, for dense weights and embedding rows alike. It
-  /// starts at the model kind's rate in ``config``; a schedule lowers it between epochs.
+  /// starts at the model kind's rate in ``config``, and a caller may lower it between epochs.
   public var learningRate: Float {
     get { denseOptimizer.learningRate }
     set {

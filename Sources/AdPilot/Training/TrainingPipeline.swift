@@ -490,7 +490,7 @@ extension TrainingPipeline {
         + Self.validationText(days: validationDays, from: validationFrom))
   }
 
-  /// "the last day, from <instant>" or "the last N days, from <instant>".
+  /// Returns "the last day, from <instant>" or "the last N days, from <instant>".
   static func validationText(days: Int, from start: Date) -> String {
     (days == 1 ? "the last day" : "the last \(days) days") + ", from \(isoInstant(start))"
   }
