@@ -396,7 +396,7 @@ struct TrainingDataTests {
     defer { connection.close() }
     let dataset = try loadDataset(connection, name: "synthetic")
     let pipeline = TrainingPipeline(connection: connection, logger: Self.logger)
-    // The table holds 2026-01-05 to 2026-01-07; two validation days start on 2026-01-06.
+    // The table contains 2026-01-05 to 2026-01-07, so two validation days start on 2026-01-06.
     let windows = try pipeline.trainingWindows(dataset, validationDays: 2)
     let counts = try connection.query(
       """
@@ -419,6 +419,42 @@ struct TrainingDataTests {
           == "data set 'synthetic' has no rows before the last 3 days, from "
           + "2026-01-05T00:00:00.000Z, so nothing is left for training; generate or import "
           + "more days, or lower --validation-days")
+    }
+  }
+
+  @Test func learningRateDecayChangesLaterEpochs() throws {
+    let connection = try connect()
+    defer { connection.close() }
+    let pipeline = TrainingPipeline(connection: connection, logger: Self.logger)
+    func losses(decay: Float) throws -> [Double] {
+      var options = TrainOptions(dataset: "synthetic")
+      options.modelName = "decay"
+      options.maxEpochs = 2
+      options.patience = 2
+      options.batchSize = 256
+      options.learningRateDecay = decay
+      return try pipeline.run(options).epochLogLosses
+    }
+    // The decay applies after each epoch, so the first epoch ends with the same weights either
+    // way and the second does not.
+    let fixed = try losses(decay: 1)
+    let decayed = try losses(decay: 0.25)
+    #expect(fixed.count == 2)
+    #expect(decayed.count == 2)
+    #expect(fixed.first == decayed.first)
+    #expect(fixed.last != decayed.last)
+    for decay: Float in [0, 1.5, -0.5] {
+      var options = TrainOptions(dataset: "synthetic")
+      options.learningRateDecay = decay
+      do {
+        _ = try pipeline.run(options)
+        Issue.record("learning rate decay \(decay) did not fail")
+      } catch let error as PipelineError {
+        #expect(
+          error.message
+            == "learning rate decay must be in (0, 1], got \(decay); pass 0.5 to halve the step "
+            + "size after each epoch, or 1 to keep it")
+      }
     }
   }
 

@@ -82,6 +82,8 @@ public struct TrainOutcome: Sendable {
   public var warmStartedFrom: ModelRecord?
   /// The mean training loss of the first step, before its update, per model.
   public var firstStepLoss: (attention: Float, logistic: Float)
+  /// The attention model's validation log loss after each epoch, first epoch first.
+  public var epochLogLosses: [Double] = []
   /// The threshold of the evaluations' precision, recall and F1.
   public var threshold: Double
   /// The activation of the attention model's final-MLP hidden layers.
@@ -176,6 +178,7 @@ public struct TrainingPipeline {
     var trainRows = 0
     var epochsRun = 0
     var firstStepLoss: (attention: Float, logistic: Float)?
+    var epochLogLosses: [Double] = []
     for epoch in 1...max(1, options.maxEpochs) {
       let started = Date()
       var lossSum = (attention: 0.0, logistic: 0.0)
@@ -205,6 +208,7 @@ public struct TrainingPipeline {
       let logisticLoss = Metrics.logLoss(
         predictions: validation.predictions[1], labels: validation.labels)
       epochsRun = epoch
+      epochLogLosses.append(attentionLoss)
       let seconds = Date().timeIntervalSince(started)
       logger.info(
         "epoch finished",
@@ -238,6 +242,7 @@ public struct TrainingPipeline {
       warmStartedFrom: start?.record)
     outcome.droppedNegatives = rows.trainCounts.droppedNegatives
     outcome.firstStepLoss = firstStepLoss ?? (0, 0)
+    outcome.epochLogLosses = epochLogLosses
     return outcome
   }
 

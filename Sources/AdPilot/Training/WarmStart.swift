@@ -31,7 +31,7 @@ extension TrainingPipeline {
   }
 
   /// Narrows the training rows to those logged from the end of the champion's window up to
-  /// the validation day. Data sets validated by split keep their whole 'train' split.
+  /// the validation rows. Data sets validated by split keep their whole 'train' split.
   func warmStartWindows(
     _ windows: TrainingWindows, dataset: DatasetInfo, after start: WarmStartPoint,
     validationDays: Int
