@@ -134,9 +134,10 @@ def numeric_bucket(value):
     return str(int(value))
 
 
-def hashed_lr(rows, threads):
-    """Logistic regression (scikit-learn defaults: L2, C = 1, lbfgs) on 2^18 hashed one-hot
-    features: one per categorical value, numeric bucket and behaviour item value."""
+def hashed_lr(rows, threads, c=1.0):
+    """Return the validation predictions of a logistic regression (scikit-learn defaults: L2,
+    lbfgs) on 2^18 hashed one-hot features, one per categorical value, numeric bucket and
+    behaviour item value. `c` is scikit-learn's C, the inverse of the L2 strength (default 1)."""
     from sklearn.feature_extraction import FeatureHasher
     from sklearn.linear_model import LogisticRegression
 
@@ -150,9 +151,10 @@ def hashed_lr(rows, threads):
 
     hasher = FeatureHasher(n_features=2**18, input_type="string", alternate_sign=False)
     matrix = hasher.transform(tokens(i) for i in range(len(rows.y))).tocsr()
-    model = LogisticRegression()
+    model = LogisticRegression(C=c)
     model.fit(matrix[rows.train], rows.y[rows.train])
-    return model.predict_proba(matrix[rows.valid])[:, 1], "sklearn defaults, 2^18 hashes"
+    settings = "sklearn defaults" if c == 1.0 else f"sklearn defaults but C = {c}"
+    return model.predict_proba(matrix[rows.valid])[:, 1], f"{settings}, 2^18 hashes"
 
 
 def encode_categories(rows):
@@ -285,12 +287,17 @@ def main():
                              "(as `adpilot train --validation-days`)")
     parser.add_argument("--models", default="lr,lightgbm,deepfm,din,truth",
                         help="comma-separated: lr, lightgbm, deepfm, din, truth")
+    parser.add_argument("--lr-c", type=float, default=1.0,
+                        help="C of the hashed LR, the inverse of its L2 strength (default 1, "
+                             "scikit-learn's)")
     parser.add_argument("--json", help="also write the results to this file")
     args = parser.parse_args()
 
     started = time.time()
     if args.validation_days < 1:
         sys.exit(f"quality.py: --validation-days must be 1 or more, got {args.validation_days}")
+    if not args.lr_c > 0:
+        sys.exit(f"quality.py: --lr-c must be above 0, got {args.lr_c}; scikit-learn's default is 1")
     rows = Rows(args.conninfo, args.dataset, args.validation_days)
     labels = rows.y[rows.valid]
     print(f"{args.dataset}: {int(rows.train.sum())} training rows, {len(labels)} validation rows, "
@@ -302,7 +309,7 @@ def main():
     for name in requested:
         started = time.time()
         if name == "lr":
-            predictions, note = hashed_lr(rows, args.threads)
+            predictions, note = hashed_lr(rows, args.threads, args.lr_c)
         elif name == "lightgbm":
             predictions, note = lightgbm_model(rows, args.threads, codes)
         elif name == "deepfm":

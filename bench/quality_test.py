@@ -5,6 +5,7 @@
 import math
 import os
 import sys
+import types
 import unittest
 
 import numpy as np
@@ -71,6 +72,33 @@ class FeatureTests(unittest.TestCase):
         self.assertEqual(quality.batch_size(26_773), 256)
         self.assertEqual(quality.batch_size(60_000), 512)
         self.assertEqual(quality.batch_size(817_135), 1024)
+
+
+class HashedLRTests(unittest.TestCase):
+    @staticmethod
+    def rows():
+        """Return eight training rows where value "a" always clicks and "b" never does, then two
+        validation rows, one of each value."""
+        labels = [1, 1, 1, 1, 0, 0, 0, 0, 0, 0]
+        values = ["a"] * 4 + ["b"] * 4 + ["a", "b"]
+        return types.SimpleNamespace(
+            y=np.array(labels, dtype=np.float32), cats=[[v] for v in values],
+            nums=np.zeros((10, 0)), seqs=[[] for _ in values], seq_fields=[],
+            train=np.array([True] * 8 + [False] * 2), valid=np.array([False] * 8 + [True] * 2))
+
+    def test_default_c_separates_values(self):
+        predictions, note = quality.hashed_lr(self.rows(), threads=1)
+        self.assertGreater(predictions[0], 0.7)
+        # The two values are mirror images, so the intercept is 0 and the predictions sum to 1.
+        self.assertAlmostEqual(predictions[0] + predictions[1], 1.0, places=5)
+        self.assertEqual(note, "sklearn defaults, 2^18 hashes")
+
+    def test_tiny_c_predicts_base_rate(self):
+        # With almost infinite L2 the weights vanish and the free intercept fits the 4/8 rate.
+        predictions, note = quality.hashed_lr(self.rows(), threads=1, c=1e-9)
+        self.assertAlmostEqual(predictions[0], 0.5, places=5)
+        self.assertAlmostEqual(predictions[1], 0.5, places=5)
+        self.assertEqual(note, "sklearn defaults but C = 1e-09, 2^18 hashes")
 
 
 if __name__ == "__main__":
