@@ -181,6 +181,35 @@ import Testing
     #expect(try count(connection, "SELECT count(*) FROM adpilot.impressions") == 3)
   }
 
+  @Test func fileWithoutUsableRowsChangesNothing() throws {
+    let connection = try TestDatabase.connect(suite: "ingest.nothingUsable")
+    let directory = try TestData.temporaryDirectory()
+    defer { try? FileManager.default.removeItem(at: directory) }
+    let good = TestData.fixture("criteo_dac_sample.txt")
+    _ = try CriteoImporter.importFile(connection, file: good, dataset: "criteo_tab")
+
+    // An empty file, a header alone, and three lines of another format.
+    let header = (["label"] + (1...13).map { "I\($0)" } + (1...26).map { "C\($0)" })
+      .joined(separator: ",")
+    let cases: [(name: String, text: String, detail: String)] = [
+      ("empty.txt", "", "it has no data rows"),
+      ("header.csv", header + "\n", "it has no data rows"),
+      ("other.csv", "click,weekday\n0,2\n1,3\n", "3 rejected (wrong column count)"),
+    ]
+    for (name, text, detail) in cases {
+      let file = directory.appendingPathComponent(name)
+      try Data(text.utf8).write(to: file)
+      let error = #expect(throws: ImportError.self) {
+        try CriteoImporter.importFile(connection, file: file, dataset: "criteo_tab")
+      }
+      #expect(error?.file == file.path)
+      #expect(error?.message.contains("(\(detail))") == true)
+      #expect(error?.message.contains("'criteo_tab' was left unchanged") == true)
+      #expect(try count(connection, "SELECT count(*) FROM adpilot.impressions") == 3)
+      #expect(try count(connection, "SELECT count(*) FROM adpilot.rejected_rows") == 3)
+    }
+  }
+
   // MARK: - iPinYou CTR files
 
   @Test func iPinYouCTRLoadsTrainAndTest() throws {

@@ -91,7 +91,7 @@ public enum IPinYouCTRImporter {
     if name.contains("train") { return "train" }
     throw ImportError(
       file: file.path, message: "no split (train or test) in the file name",
-      fix: "pass split: \"train\" or \"test\"")
+      fix: "pass --split train or --split test")
   }
 
   /// Parses one data line. `columns` contains the positions of click, weekday, hour and then the

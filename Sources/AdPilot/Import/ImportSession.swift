@@ -45,6 +45,9 @@ final class ImportSession {
 
   /// Runs `body` in one transaction after deleting the data set's rows of `splits` and the
   /// rejected rows of the same file name, so that a rerun replaces the earlier load.
+  ///
+  /// A file that yields no usable row throws and rolls the transaction back, so that an empty
+  /// or wrongly formatted file never replaces rows loaded before.
   static func run(
     connection: Connection, dataset: String, file: URL, splits: [String],
     _ body: (ImportSession) throws -> Void
@@ -59,8 +62,29 @@ final class ImportSession {
       let session = ImportSession(connection: connection, dataset: dataset, file: file)
       try body(session)
       try session.finish()
+      if session.report.loaded == 0 {
+        throw Self.nothingLoaded(session.report)
+      }
       return session.report
     }
+  }
+
+  /// Returns the error for a file without a usable row, with the counts of what it did hold.
+  static func nothingLoaded(_ report: ImportReport) -> ImportError {
+    var found: [String] = []
+    for (reason, count) in report.rejected.sorted(by: { $0.key < $1.key }) {
+      found.append("\(count) rejected (\(reason))")
+    }
+    for (reason, count) in report.skipped.sorted(by: { $0.key < $1.key }) {
+      found.append("\(count) skipped (\(reason))")
+    }
+    let detail = found.isEmpty ? "it has no data rows" : found.joined(separator: ", ")
+    return ImportError(
+      file: report.file,
+      message:
+        "no row of the file is usable (\(detail)), so data set '\(report.dataset)' was left "
+        + "unchanged",
+      fix: "check that the file is the right format for this importer and has data rows")
   }
 }
 
