@@ -209,12 +209,12 @@ public final class Trainer {
     guard loss.isFinite else {
       throw CTRError(
         .nonFinite,
-        "training loss is \(loss) at step \(steps + 1): lower learningRate or check the input")
+        "training loss is \(loss) at step \(steps + 1): lower the learning rate or check the input")
     }
     guard gradients.allSatisfy({ $0.isFinite }) && sparse.isFinite else {
       throw CTRError(
         .nonFinite,
-        "a gradient is NaN or infinite at step \(steps + 1): lower learningRate")
+        "a gradient is NaN or infinite at step \(steps + 1): lower the learning rate")
     }
     FloatMode.flushingSubnormals {
       denseOptimizer.update(&trainable.dense, gradients: gradients)

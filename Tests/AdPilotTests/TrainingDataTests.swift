@@ -458,6 +458,57 @@ struct TrainingDataTests {
     }
   }
 
+  @Test func divergenceLimitFollowsClickRate() throws {
+    var options = TrainOptions(dataset: "synthetic")
+    options.learningRate = 0.002
+    options.logisticLearningRate = 0.02
+    // At a click rate of 0.5 the constant prediction loses ln 2 per row, so the limit is
+    // 10 ln 2 = 6.931.
+    try TrainingPipeline.checkConverging(
+      epoch: 1, meanLoss: (6.93, 6.93), baseRate: 0.5, options: options)
+    do {
+      try TrainingPipeline.checkConverging(
+        epoch: 3, meanLoss: (6.94, 0.7), baseRate: 0.5, options: options)
+      Issue.record("a mean loss of 6.94 at click rate 0.5 did not fail")
+    } catch let error as PipelineError {
+      #expect(
+        error.message
+          == "training diverged: the attention model's mean training loss in epoch 3 is 6.94, "
+          + "against 0.6931 for predicting the click rate on every row; nothing was registered. "
+          + "Lower --learning-rate (it was 0.002)")
+    }
+    // At 1% ten times the constant loss is 0.56, so the floor of 1 applies.
+    try TrainingPipeline.checkConverging(
+      epoch: 1, meanLoss: (0.99, 0.99), baseRate: 0.01, options: options)
+    #expect(throws: PipelineError.self) {
+      try TrainingPipeline.checkConverging(
+        epoch: 1, meanLoss: (0.1, 1.01), baseRate: 0.01, options: options)
+    }
+  }
+
+  @Test func divergedTrainingRegistersNothing() throws {
+    let connection = try connect()
+    defer { connection.close() }
+    let pipeline = TrainingPipeline(connection: connection, logger: Self.logger)
+    var options = TrainOptions(dataset: "synthetic")
+    options.modelName = "diverged"
+    options.maxEpochs = 1
+    options.batchSize = 256
+    options.learningRate = 100
+    options.logisticLearningRate = 100
+    do {
+      _ = try pipeline.run(options)
+      Issue.record("training at learning rate 100 did not fail")
+    } catch let error as PipelineError {
+      #expect(
+        error.message.hasPrefix("training diverged: the attention model's mean training loss"))
+      #expect(error.message.hasSuffix("Lower --learning-rate (it was 100.0)"))
+    }
+    let registered = try connection.query(
+      "SELECT count(*) FROM adpilot.models WHERE name = 'diverged'")
+    #expect(try registered[0].int64(0) == 0)
+  }
+
   @Test func thresholdFiguresAreStoredAndCounted() throws {
     let connection = try connect()
     defer { connection.close() }

@@ -201,6 +201,12 @@ public struct TrainingPipeline {
           "data set '\(dataset.name)' has no training rows left in \(windows.description) "
             + "after negative downsampling; raise --negative-rate or load more days of logs")
       }
+      let meanLoss = (
+        attention: lossSum.attention / Double(max(batches, 1)),
+        logistic: lossSum.logistic / Double(max(batches, 1))
+      )
+      try Self.checkConverging(
+        epoch: epoch, meanLoss: meanLoss, baseRate: config.baseRate, options: options)
       let validation = try predict(
         models: [models.attention, models.logistic], rows: rows, filter: windows.validation)
       let attentionLoss = Metrics.logLoss(
@@ -214,7 +220,7 @@ public struct TrainingPipeline {
         "epoch finished",
         [
           "epoch": "\(epoch)", "train.rows": "\(trainRows)",
-          "train.loss": format(lossSum.attention / Double(max(batches, 1))),
+          "train.loss": format(meanLoss.attention),
           "valid.logloss": format(attentionLoss), "baseline.valid.logloss": format(logisticLoss),
           "train.samples_per_s": "\(Int(Double(trainRows) / max(seconds, 1e-9)))",
         ])
@@ -347,6 +353,32 @@ public struct TrainingPipeline {
       size /= 2
     }
     return size
+  }
+
+  /// Throws when an epoch's mean training loss shows that a model diverged: above ten times the
+  /// loss of predicting the kept rows' click rate for every row, and above 1. Such a model
+  /// predicts confidently wrong; NaN and infinite losses stop the trainer itself.
+  static func checkConverging(
+    epoch: Int, meanLoss: (attention: Double, logistic: Double), baseRate: Float?,
+    options: TrainOptions
+  ) throws {
+    let p = Double(baseRate ?? 0.5)
+    let constantLoss = -(p * log(p) + (1 - p) * log(1 - p))
+    let limit = max(10 * constantLoss, 1)
+    let checks = [
+      ("attention model", meanLoss.attention, "--learning-rate", options.learningRate),
+      (
+        "logistic baseline", meanLoss.logistic, "--logistic-learning-rate",
+        options.logisticLearningRate
+      ),
+    ]
+    for (model, loss, option, rate) in checks where loss > limit {
+      throw PipelineError(
+        "training diverged: the \(model)'s mean training loss in epoch \(epoch) is "
+          + "\(String(format: "%.4g", loss)), against \(String(format: "%.4f", constantLoss)) "
+          + "for predicting the click rate on every row; nothing was registered. Lower "
+          + "\(option) (it was \(rate))")
+    }
   }
 
   /// Returns the default threshold of precision, recall and F1: the click rate of the training
