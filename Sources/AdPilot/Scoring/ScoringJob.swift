@@ -41,8 +41,9 @@ public struct ScoringJob {
 
   /// Scores the requests of `dataset` that have no score yet, or the rows `query` returns.
   ///
-  /// `query` must return request_id, ad_id, cat_values, num_values, seq_values in that order;
-  /// its rows replace any earlier score of the same request and ad.
+  /// `query` must return columns named request_id, ad_id, cat_values, num_values and
+  /// seq_values, in any order and with any extra columns. It runs in a read-only transaction,
+  /// and its rows replace any earlier score of the same request and ad.
   public func run(dataset: String, query: String? = nil, batchSize: Int = 4096) throws
     -> ScoreReport
   {
@@ -58,7 +59,13 @@ public struct ScoringJob {
 
     let source: String
     if let query {
-      source = query
+      // Selecting by name, with casts, makes PostgreSQL report a missing or unconvertible
+      // column by name instead of sending values in a layout the reader would misread.
+      source = """
+        SELECT request_id::text, ad_id::text, cat_values::text[], num_values::float8[],
+               seq_values::text[]
+        FROM (\(query)) AS scoring_query
+        """
     } else {
       try setCopyParameters(reader, ["dataset": dataset])
       source = """
@@ -99,11 +106,18 @@ public struct ScoringJob {
           batch.removeAll()
         }
 
-        _ = try reader.copyOut("COPY (\(source)) TO STDOUT (FORMAT binary)") { row in
+        func readRow(_ row: BinaryCopyRow) throws {
           guard row.columnCount == 5 else {
             throw PipelineError(
               "the scoring query returned \(row.columnCount) columns; it must return "
                 + "request_id, ad_id, cat_values, num_values, seq_values")
+          }
+          let names = ["request_id", "ad_id", "cat_values", "num_values", "seq_values"]
+          for (index, name) in names.enumerated() where row.isNull(index) {
+            let key = index > 0 && !row.isNull(0) ? " for request '\(try row.text(0))'" : ""
+            throw PipelineError(
+              "the scoring query returned NULL in column \(name)\(key); return a value in "
+                + "every row, such as '{}' for an empty array")
           }
           let requestId = try row.text(0)
           let adId = try row.text(1)
@@ -116,6 +130,28 @@ public struct ScoringJob {
           keys.append((requestId, adId))
           encoder.append(cat: cat, num: num, seq: seq, label: 0, to: &batch)
           if batch.count == batchSize { flush(&output) }
+        }
+
+        func read() throws {
+          _ = try reader.copyOut("COPY (\(source)) TO STDOUT (FORMAT binary)") { row in
+            try readRow(row)
+          }
+        }
+
+        if query != nil {
+          // A caller's query only reads, so a data-modifying one fails instead of committing.
+          do {
+            try reader.transaction {
+              _ = try reader.execute("SET TRANSACTION READ ONLY")
+              try read()
+            }
+          } catch let error as PostgresError where error.sqlState == "42703" {
+            throw PipelineError(
+              "the scoring query failed: \(error.message); name its columns request_id, ad_id, "
+                + "cat_values, num_values and seq_values (with AS where needed)")
+          }
+        } else {
+          try read()
         }
         flush(&output)
       }
