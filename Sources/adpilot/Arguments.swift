@@ -77,6 +77,38 @@ struct ParsedArguments {
     }
     return number
   }
+
+  /// Returns `--option` as a data set or model name, nil when absent: 1 to 63 letters, digits,
+  /// '_', '-' or '.', so that names print in tables and never need quoting.
+  func name(_ option: String) throws -> String? {
+    guard let text = values[option] else { return nil }
+    let allowed = text.unicodeScalars.allSatisfy {
+      $0.isASCII
+        && ($0.properties.isAlphabetic || ("0"..."9").contains($0)
+          || "_-.".unicodeScalars.contains($0))
+    }
+    guard (1...63).contains(text.count), allowed else {
+      throw UsageError(
+        message:
+          "invalid value for --\(option): '\(text)'; use 1 to 63 letters, digits, '_', '-' "
+          + "or '.'")
+    }
+    return text
+  }
+
+  /// Returns `--name` parsed as a number that a 32-bit float holds without turning it into
+  /// zero or infinity, as a Double; `defaultValue` when absent.
+  func float(_ name: String, default defaultValue: Double) throws -> Double {
+    let number = try double(name, default: defaultValue)
+    let single = Float(number)
+    guard single.isFinite, single != 0 || number == 0 else {
+      throw UsageError(
+        message:
+          "invalid value for --\(name): '\(values[name] ?? "")' is outside the range of a 32-bit "
+          + "float (magnitudes from about 1.2e-38 to 3.4e38, or 0)")
+    }
+    return number
+  }
 }
 
 /// Parses `arguments` against `options`, accepting at most `maxPositionals` positionals.

@@ -157,3 +157,40 @@ private let options: [OptionSpec] = [
   let pacing = ParsedArguments(positionals: ["pacing"], flags: ["constrained"])
   #expect(throws: UsageError.self) { try checkBenchOptions(pacing) }
 }
+
+@Test func floatOptionRejectsValuesOutsideSinglePrecision() throws {
+  let rate: [OptionSpec] = [.value("l2", "X", "L2")]
+  #expect(try parseArguments(["--l2", "1e-30"], options: rate).float("l2", default: 1) == 1e-30)
+  #expect(try parseArguments(["--l2", "0"], options: rate).float("l2", default: 1) == 0)
+  #expect(try parseArguments([], options: rate).float("l2", default: 5e-5) == 5e-5)
+  for text in ["1e39", "-1e39", "1e-50", "-1e-300"] {
+    do {
+      _ = try parseArguments(["--l2", text], options: rate).float("l2", default: 1)
+      Issue.record("--l2 \(text) was accepted")
+    } catch let error as UsageError {
+      #expect(
+        error.message
+          == "invalid value for --l2: '\(text)' is outside the range of a 32-bit float "
+          + "(magnitudes from about 1.2e-38 to 3.4e38, or 0)")
+    }
+  }
+}
+
+@Test func nameOptionAcceptsPlainNamesOnly() throws {
+  let spec: [OptionSpec] = [.value("model-name", "NAME", "name")]
+  for text in ["criteo", "ipinyou_2997", "syn-relu.v2", String(repeating: "a", count: 63)] {
+    #expect(try parseArguments(["--model-name", text], options: spec).name("model-name") == text)
+  }
+  #expect(try parseArguments([], options: spec).name("model-name") == nil)
+  for text in ["", " ", "two words", "naïve", "a;b", String(repeating: "a", count: 64)] {
+    do {
+      _ = try parseArguments(["--model-name", text], options: spec).name("model-name")
+      Issue.record("--model-name '\(text)' was accepted")
+    } catch let error as UsageError {
+      #expect(
+        error.message
+          == "invalid value for --model-name: '\(text)'; use 1 to 63 letters, digits, '_', '-' "
+          + "or '.'")
+    }
+  }
+}

@@ -79,3 +79,31 @@ private func handReport() -> EvaluationReport {
     #expect(row.hasSuffix("  0.5000  0.6667  0.5714"), "\(row)")
   }
 }
+
+@Test func warmStartLineNamesFreshModel() {
+  let report = handReport()
+  for (kind, fresh) in [
+    ("logistic", "the attention model"), ("attention", "the logistic baseline"),
+  ] {
+    let record = ModelRecord(
+      id: "hand-v3", name: "hand", version: 3, kind: kind, checksum: "", validationLogLoss: nil,
+      createdAt: "")
+    let evaluation = ModelEvaluation(label: kind, record: record, report: report)
+    let outcome = TrainOutcome(
+      dataset: DatasetInfo(
+        name: "hand", spec: FeatureSpec(categorical: []), validation: "time", source: "test"),
+      trainRows: 100, validationRows: 6, epochs: 1, attention: evaluation,
+      logistic: evaluation, previousChampion: nil, champion: record,
+      championReason: "first model", validationDescription: "", negativeRate: 1,
+      droppedNegatives: 0, warmStartedFrom: record, firstStepLoss: (0.25, 0.5), threshold: 0.5,
+      mlpActivation: .relu)
+    let context = Context(environment: [:], logger: Logger(minimumLevel: .error), echo: false)
+    printTrainOutcome(outcome, context)
+    let expected =
+      "warm start from champion hand-v3 (\(kind)); \(fresh) starts from fresh weights: "
+      + "first-step training loss attention 0.2500, logistic 0.5000"
+    let lines = context.output.split(separator: "\n").map(String.init)
+    #expect(lines.contains(expected))
+    #expect(lines.first == "data set hand: trained on 100 rows for 1 epoch; validated on 6 rows")
+  }
+}

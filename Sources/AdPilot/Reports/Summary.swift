@@ -7,6 +7,7 @@ import Postgres
 
 /// Returns the lines of the summary of `dataset`.
 public func summaryLines(_ connection: Connection, dataset: String) throws -> [String] {
+  _ = try loadDataset(connection, name: dataset)
   var lines: [String] = []
   let logs = try connection.query(
     """

@@ -23,7 +23,7 @@ let importCommands: [Command] = [
       let format = parsed.positionals[0]
       let file = URL(fileURLWithPath: parsed.positionals[1])
       let seed = try parsed.uint64("seed", default: 0)
-      let dataset = parsed.value("dataset")
+      let dataset = try parsed.name("dataset")
       let connection = try context.connect()
       defer { connection.close() }
       let report: ImportReport

@@ -10,14 +10,16 @@ let trainCommand = Command(
   summary: "train the attention CTR model and its logistic baseline from logged impressions",
   usage:
     "train --dataset NAME [--model-name NAME] [--epochs N] [--batch-size N] [--threads N] "
-    + "[--seed N] [--negative-rate W] [--activation relu|dice] [--threshold X] "
-    + "[--validation-days N] [--warm-start]",
+    + "[--seed N] [--learning-rate X] [--learning-rate-decay X] [--l2 X] "
+    + "[--logistic-learning-rate X] [--promotion-margin X] [--negative-rate W] "
+    + "[--activation relu|dice] [--threshold X] [--validation-days N] [--warm-start]",
   options: [
     .value("dataset", "NAME", "data set to train on (see `adpilot summary`)"),
     .value("model-name", "NAME", "registry name of the models (default: the data set's name)"),
     .value(
       "epochs", "N",
-      "maximum passes over the training rows (default \(TrainOptions(dataset: "").maxEpochs))"),
+      "maximum passes over the training rows, 1 to 100 (default "
+        + "\(TrainOptions(dataset: "").maxEpochs))"),
     .value(
       "batch-size", "N",
       "rows per mini-batch, 16 to 65536 (default: the largest power of two from 256 to 1024 "
@@ -61,8 +63,8 @@ let trainCommand = Command(
         + "recall and F1, 0 < X < 1 (default: the click rate of the training rows)"),
     .value(
       "validation-days", "N",
-      "logged days at the end held out for validation when the data set has no 'test' split "
-        + "(default 1)"),
+      "calendar days held out for validation, ending with the last logged day, when the data "
+        + "set has no 'test' split; 1 to 366 (default 1)"),
     .flag(
       "warm-start",
       "start from the champion's weights (fresh Adam moments) and train on the rows logged "
@@ -70,23 +72,24 @@ let trainCommand = Command(
   ],
   run: { parsed, context in
     var options = TrainOptions(dataset: try required(parsed, "dataset"))
-    options.modelName = parsed.value("model-name")
+    options.modelName = try parsed.name("model-name")
     options.maxEpochs = try parsed.int("epochs", default: options.maxEpochs)
     if parsed.value("batch-size") != nil {
       options.batchSize = try parsed.int("batch-size", default: 0)
     }
     options.learningRate = Float(
-      try parsed.double("learning-rate", default: Double(options.learningRate)))
+      try parsed.float("learning-rate", default: Double(options.learningRate)))
     options.logisticLearningRate = Float(
-      try parsed.double("logistic-learning-rate", default: Double(options.logisticLearningRate)))
+      try parsed.float("logistic-learning-rate", default: Double(options.logisticLearningRate)))
     options.learningRateDecay = Float(
-      try parsed.double("learning-rate-decay", default: Double(options.learningRateDecay)))
-    options.l2 = Float(try parsed.double("l2", default: Double(options.l2)))
+      try parsed.float("learning-rate-decay", default: Double(options.learningRateDecay)))
+    options.l2 = Float(try parsed.float("l2", default: Double(options.l2)))
     options.threads = try parsed.int("threads", default: options.threads)
     options.seed = try parsed.uint64("seed", default: options.seed)
     options.promotionMargin = try parsed.double(
       "promotion-margin", default: options.promotionMargin)
-    options.negativeRate = try parsed.double("negative-rate", default: options.negativeRate)
+    // The trainer keeps the rate as a 32-bit float.
+    options.negativeRate = try parsed.float("negative-rate", default: options.negativeRate)
     options.warmStart = parsed.flag("warm-start")
     options.validationDays = try parsed.int("validation-days", default: options.validationDays)
     if let name = parsed.value("activation") {
@@ -180,11 +183,15 @@ func keepFreedMemoryForReuse() {
 func printTrainOutcome(_ outcome: TrainOutcome, _ context: Context) {
   context.print(
     "data set \(outcome.dataset.name): trained on \(outcome.trainRows) rows for "
-      + "\(outcome.epochs) epochs; validated on \(outcome.validationRows) rows")
+      + "\(outcome.epochs) epoch\(outcome.epochs == 1 ? "" : "s"); validated on "
+      + "\(outcome.validationRows) rows")
   context.print(outcome.validationDescription)
   if let start = outcome.warmStartedFrom {
+    // The champion seeds only the model of its own kind.
+    let fresh = start.kind == "logistic" ? "the attention model" : "the logistic baseline"
     context.print(
-      "warm start from champion \(start.id): first-step training loss attention "
+      "warm start from champion \(start.id) (\(start.kind)); \(fresh) starts from fresh "
+        + "weights: first-step training loss attention "
         + "\(fixed(Double(outcome.firstStepLoss.attention))), logistic "
         + "\(fixed(Double(outcome.firstStepLoss.logistic)))")
   }
