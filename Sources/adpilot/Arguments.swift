@@ -96,7 +96,7 @@ struct ParsedArguments {
     return text
   }
 
-  /// Returns `--name` parsed as a number that a 32-bit float holds without turning it into
+  /// Returns `--name` parsed as a number that a 32-bit float represents without turning it into
   /// zero or infinity, as a Double; `defaultValue` when absent.
   func float(_ name: String, default defaultValue: Double) throws -> Double {
     let number = try double(name, default: defaultValue)

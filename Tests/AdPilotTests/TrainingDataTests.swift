@@ -464,10 +464,10 @@ struct TrainingDataTests {
     options.logisticLearningRate = 0.02
     // At a click rate of 0.5 the constant prediction loses ln 2 per row, so the limit is
     // 10 ln 2 = 6.931.
-    try TrainingPipeline.checkConverging(
+    try TrainingPipeline.checkDivergence(
       epoch: 1, meanLoss: (6.93, 6.93), baseRate: 0.5, options: options)
     do {
-      try TrainingPipeline.checkConverging(
+      try TrainingPipeline.checkDivergence(
         epoch: 3, meanLoss: (6.94, 0.7), baseRate: 0.5, options: options)
       Issue.record("a mean loss of 6.94 at click rate 0.5 did not fail")
     } catch let error as PipelineError {
@@ -478,10 +478,10 @@ struct TrainingDataTests {
           + "Lower --learning-rate (it was 0.002)")
     }
     // At 1% ten times the constant loss is 0.56, so the floor of 1 applies.
-    try TrainingPipeline.checkConverging(
+    try TrainingPipeline.checkDivergence(
       epoch: 1, meanLoss: (0.99, 0.99), baseRate: 0.01, options: options)
     #expect(throws: PipelineError.self) {
-      try TrainingPipeline.checkConverging(
+      try TrainingPipeline.checkDivergence(
         epoch: 1, meanLoss: (0.1, 1.01), baseRate: 0.01, options: options)
     }
   }

@@ -205,7 +205,7 @@ public struct TrainingPipeline {
         attention: lossSum.attention / Double(max(batches, 1)),
         logistic: lossSum.logistic / Double(max(batches, 1))
       )
-      try Self.checkConverging(
+      try Self.checkDivergence(
         epoch: epoch, meanLoss: meanLoss, baseRate: config.baseRate, options: options)
       let validation = try predict(
         models: [models.attention, models.logistic], rows: rows, filter: windows.validation)
@@ -358,7 +358,7 @@ public struct TrainingPipeline {
   /// Throws when an epoch's mean training loss shows that a model diverged: above ten times the
   /// loss of predicting the kept rows' click rate for every row, and above 1. Such a model
   /// predicts confidently wrong; NaN and infinite losses stop the trainer itself.
-  static func checkConverging(
+  static func checkDivergence(
     epoch: Int, meanLoss: (attention: Double, logistic: Double), baseRate: Float?,
     options: TrainOptions
   ) throws {
