@@ -172,6 +172,30 @@ import Testing
     #expect(reason(nonNumeric) == RejectReason.nonNumericNumber)
     nonNumeric[7] = "nan"
     #expect(reason(nonNumeric) == RejectReason.nonNumericNumber)
+    nonNumeric[7] = "0x10"
+    #expect(reason(nonNumeric) == RejectReason.nonNumericNumber)
+  }
+
+  @Test func numberFieldReadsDecimalsOnly() {
+    #expect(NumberField("") == .missing)
+    #expect(NumberField("-1.5e2") == .value(-150))
+    #expect(NumberField("+7") == .value(7))
+    for text in ["0x10", "0x1p3", "inf", "nan", "1_000", " 1", "1e400"] {
+      #expect(NumberField(Substring(text)) == .invalid, "\(text)")
+    }
+  }
+
+  @Test func lineReaderDropsByteOrderMark() throws {
+    let directory = try TestData.temporaryDirectory()
+    defer { try? FileManager.default.removeItem(at: directory) }
+    let file = directory.appendingPathComponent("bom.csv")
+    // The mark is dropped from line 1 only; a later one is data.
+    try Data([0xEF, 0xBB, 0xBF] + Array("click,hour\n\u{FEFF}1,2\n".utf8)).write(to: file)
+
+    let reader = try LineReader(url: file)
+    #expect(try reader.next() == "click,hour")
+    #expect(try reader.next() == "\u{FEFF}1,2")
+    #expect(try reader.next() == nil)
   }
 
   @Test func beijingTimestampConvertsToUTC() throws {

@@ -117,10 +117,16 @@ enum NumberField: Equatable {
   case value(Double)
   case invalid
 
+  /// The bytes of a decimal number. Double's parser also reads hexadecimal ("0x10" as 16),
+  /// which no log writes for a count or a price.
+  static let decimalBytes = Set("0123456789+-.eE".utf8)
+
   init(_ field: Substring) {
     if field.isEmpty {
       self = .missing
-    } else if let value = Double(field), value.isFinite {
+    } else if field.utf8.allSatisfy({ Self.decimalBytes.contains($0) }), let value = Double(field),
+      value.isFinite
+    {
       self = .value(value)
     } else {
       self = .invalid

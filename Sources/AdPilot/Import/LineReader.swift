@@ -3,7 +3,8 @@
 
 import Foundation
 
-/// A reader of one file's lines, numbered from 1, without line terminators (LF or CRLF).
+/// A reader of one file's lines, numbered from 1, without line terminators (LF or CRLF) or a
+/// leading UTF-8 byte order mark.
 ///
 /// Files ending in `.gz` are piped through `gzip -dc`. When gzip exits with an error (a truncated
 /// or corrupt file), `next()` throws once the reader reaches the end of gzip's output.
@@ -76,7 +77,7 @@ public final class LineReader {
         if end > start && buffer[end - 1] == UInt8(ascii: "\r") {
           end -= 1
         }
-        let line = decodeLine(from: start, to: end)
+        let line = decodeLine(from: lineStart(end: end), to: end)
         start = newline + 1
         lineNumber += 1
         return line
@@ -87,7 +88,7 @@ public final class LineReader {
         if buffer[end - 1] == UInt8(ascii: "\r") {
           end -= 1
         }
-        let line = decodeLine(from: start, to: end)
+        let line = decodeLine(from: lineStart(end: end), to: end)
         start = buffer.count
         lineNumber += 1
         return line
@@ -106,6 +107,16 @@ public final class LineReader {
       else { return nil }
       return base.distance(to: found.assumingMemoryBound(to: UInt8.self))
     }
+  }
+
+  /// Returns where the current line's text starts: after a UTF-8 byte order mark on line 1,
+  /// which some spreadsheet exports write, and at `start` otherwise.
+  private func lineStart(end: Int) -> Int {
+    let mark: [UInt8] = [0xEF, 0xBB, 0xBF]
+    guard lineNumber == 0, end - start >= 3, Array(buffer[start..<(start + 3)]) == mark else {
+      return start
+    }
+    return start + 3
   }
 
   private func decodeLine(from lower: Int, to upper: Int) -> String {
