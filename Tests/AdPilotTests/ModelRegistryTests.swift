@@ -43,6 +43,26 @@ struct ModelRegistryTests {
     #expect(try registry.list(name: "registry_test").count == 1)
   }
 
+  @Test func sameWeightsWithOtherSettingsGetNewVersion() throws {
+    let connection = try TestDatabase.connect(suite: "registry_settings")
+    defer { connection.close() }
+    let registry = ModelRegistry(connection: connection)
+    let first = try register(registry, loss: 0.5)
+    let otherSettings = try registry.register(
+      try model(seed: 1), name: "registry_test", metrics: ["auc": 0.5],
+      hyperparameters: ["learning_rate_decay": "0.5"], validationLogLoss: 0.5, trainWindow: nil)
+    let otherMetrics = try registry.register(
+      try model(seed: 1), name: "registry_test", metrics: ["auc": 0.5, "precision": 0.25],
+      hyperparameters: [:], validationLogLoss: 0.5, trainWindow: nil)
+    #expect(otherSettings.checksum == first.checksum)
+    #expect(otherSettings.version == 2)
+    #expect(otherMetrics.version == 3)
+    let stored = try connection.query(
+      "SELECT hyperparameters->>'learning_rate_decay' FROM adpilot.models WHERE id = $1",
+      [.text(otherSettings.id)])
+    #expect(try stored[0].string(0) == "0.5")
+  }
+
   @Test func versionsIncrementPerName() throws {
     let connection = try TestDatabase.connect(suite: "registry_versions")
     defer { connection.close() }

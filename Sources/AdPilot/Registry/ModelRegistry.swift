@@ -41,10 +41,18 @@ public struct ModelRegistry {
     }
     let weights = model.serialized()
     let checksum = Self.checksum(weights)
-    // Retraining on the same rows with the same seed gives the same bytes: keep one copy.
+    let metricsJSON = try Self.json(metrics.mapValues { $0.isFinite ? $0 : -1 })
+    let hyperJSON = try Self.json(hyperparameters)
+    // Retraining on the same rows with the same seed and settings gives the same bytes: keep
+    // one copy. Other settings that happen to give the same weights get their own version, so
+    // the stored settings and metrics always describe the run that printed the id.
     let existing = try connection.query(
-      "SELECT id FROM adpilot.models WHERE name = $1 AND checksum = $2 AND weights = $3",
-      [.text(name), .text(checksum), .bytea(weights)])
+      """
+      SELECT id FROM adpilot.models
+      WHERE name = $1 AND checksum = $2 AND weights = $3 AND hyperparameters = $4::jsonb
+        AND metrics = $5::jsonb
+      """,
+      [.text(name), .text(checksum), .bytea(weights), .jsonb(hyperJSON), .jsonb(metricsJSON)])
     if let id = try existing.first?.string(0), let record = try record(id: id) {
       return record
     }
@@ -55,8 +63,6 @@ public struct ModelRegistry {
       ).first?.int64(0) ?? 1
     let id = "\(name)-v\(version)-\(checksum.prefix(8))"
     let spec = try String(decoding: JSONEncoder().encode(model.spec), as: UTF8.self)
-    let metricsJSON = try Self.json(metrics.mapValues { $0.isFinite ? $0 : -1 })
-    let hyperJSON = try Self.json(hyperparameters)
     let window: [PostgresValue] =
       trainWindow.map { [.timestamptz($0.from), .timestamptz($0.to)] } ?? [.null, .null]
     _ = try connection.execute(
