@@ -179,6 +179,19 @@ import Testing
     _ = try CriteoImporter.importFile(connection, file: file, dataset: "criteo_tab")
     #expect(try count(connection, "SELECT count(*) FROM adpilot.rejected_rows") == 3)
     #expect(try count(connection, "SELECT count(*) FROM adpilot.impressions") == 3)
+
+    // A clean file under another name replaces the whole data set, rejections included.
+    let directory = try TestData.temporaryDirectory()
+    defer { try? FileManager.default.removeItem(at: directory) }
+    let clean = directory.appendingPathComponent("clean.txt")
+    let text = try String(contentsOf: file, encoding: .utf8)
+    try Data(text.split(separator: "\n").prefix(2).joined(separator: "\n").utf8).write(to: clean)
+    let cleanReport = try CriteoImporter.importFile(
+      connection, file: clean, dataset: "criteo_tab")
+    #expect(cleanReport.loaded == 2)
+    #expect(cleanReport.rejected.isEmpty)
+    #expect(try count(connection, "SELECT count(*) FROM adpilot.rejected_rows") == 0)
+    #expect(try count(connection, "SELECT count(*) FROM adpilot.impressions") == 2)
   }
 
   @Test func fileWithoutUsableRowsChangesNothing() throws {

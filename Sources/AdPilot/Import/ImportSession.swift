@@ -43,8 +43,10 @@ final class ImportSession {
     try rejects.flush()
   }
 
-  /// Runs `body` in one transaction after deleting the data set's rows of `splits` and the
-  /// rejected rows of the same file name, so that a rerun replaces the earlier load.
+  /// Runs `body` in one transaction after deleting the data set's rows of `splits` and its
+  /// rejected rows, so that a rerun replaces the earlier load. Rejected rows carry no split, so
+  /// an import of one split deletes only those of the same file name, and an import of both
+  /// deletes every rejected row of the data set.
   ///
   /// A file that yields no usable row throws and rolls the transaction back, so that an empty
   /// or wrongly formatted file never replaces rows loaded before.
@@ -56,9 +58,10 @@ final class ImportSession {
       _ = try connection.execute(
         "DELETE FROM adpilot.impressions WHERE dataset = $1 AND split = ANY($2::text[])",
         [.text(dataset), .textArray(splits)])
+      let replacesAll = Set(splits).isSuperset(of: ["train", "test"])
       _ = try connection.execute(
-        "DELETE FROM adpilot.rejected_rows WHERE dataset = $1 AND source_file = $2",
-        [.text(dataset), .text(file.lastPathComponent)])
+        "DELETE FROM adpilot.rejected_rows WHERE dataset = $1 AND ($2 OR source_file = $3)",
+        [.text(dataset), .bool(replacesAll), .text(file.lastPathComponent)])
       let session = ImportSession(connection: connection, dataset: dataset, file: file)
       try body(session)
       try session.finish()
