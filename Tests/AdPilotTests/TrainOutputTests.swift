@@ -107,3 +107,36 @@ private func handReport() -> EvaluationReport {
     #expect(lines.first == "data set hand: trained on 100 rows for 1 epoch; validated on 6 rows")
   }
 }
+
+@Test func oneClassValidationPrintsWarning() {
+  func lines(labels: [Float]) -> [String] {
+    let report = Metrics.evaluate(
+      predictions: [0.1, 0.2, 0.3], labels: labels, groups: nil, threshold: 0.5)
+    let record = ModelRecord(
+      id: "hand-v1", name: "hand", version: 1, kind: "attention", checksum: "",
+      validationLogLoss: nil, createdAt: "")
+    let evaluation = ModelEvaluation(label: "attention", record: record, report: report)
+    let outcome = TrainOutcome(
+      dataset: DatasetInfo(
+        name: "hand", spec: FeatureSpec(categorical: []), validation: "time", source: "test"),
+      trainRows: 100, validationRows: 3, epochs: 2, attention: evaluation,
+      logistic: evaluation, previousChampion: nil, champion: record,
+      championReason: "first model", validationDescription: "", negativeRate: 1,
+      droppedNegatives: 0, warmStartedFrom: nil, firstStepLoss: (0, 0), threshold: 0.5,
+      mlpActivation: .relu)
+    let context = Context(environment: [:], logger: Logger(minimumLevel: .error), echo: false)
+    printTrainOutcome(outcome, context)
+    return context.output.split(separator: "\n").map(String.init)
+  }
+  let warning =
+    "warning: the validation rows are all non-clicks, so AUC is undefined and log loss alone "
+    + "chose the champion; validate on days with both clicks and non-clicks"
+  #expect(lines(labels: [0, 0, 0]).contains(warning))
+  #expect(
+    lines(labels: [1, 1, 1]).contains(
+      warning.replacingOccurrences(of: "all non-clicks", with: "all clicks")))
+  #expect(!lines(labels: [0, 1, 0]).contains { $0.hasPrefix("warning:") })
+  #expect(
+    lines(labels: [0, 1, 0]).first
+      == "data set hand: trained on 100 rows for 2 epochs; validated on 3 rows")
+}

@@ -203,6 +203,13 @@ func printTrainOutcome(_ outcome: TrainOutcome, _ context: Context) {
   if outcome.attention.record.kind == "dnn" {
     context.print("no user or ad fields in this data set, so the model ran as a plain DNN")
   }
+  let report = outcome.attention.report
+  if report.clicks == 0 || report.clicks == Double(report.count) {
+    context.print(
+      "warning: the validation rows are all \(report.clicks == 0 ? "non-clicks" : "clicks"), so "
+        + "AUC is undefined and log loss alone chose the champion; validate on days with both "
+        + "clicks and non-clicks")
+  }
   if outcome.mlpActivation != .relu {
     context.print(
       "the \(outcome.attention.record.kind) model's final MLP uses \(outcome.mlpActivation.rawValue)"
