@@ -80,29 +80,35 @@ private func handReport() -> EvaluationReport {
   }
 }
 
+/// Returns the lines `adpilot train` prints for a one-model outcome of `kind` on `report`.
+private func printedLines(
+  report: EvaluationReport, kind: String, epochs: Int, warmStart: Bool = false
+) -> [String] {
+  let record = ModelRecord(
+    id: "hand-v3", name: "hand", version: 3, kind: kind, checksum: "", validationLogLoss: nil,
+    createdAt: "")
+  let evaluation = ModelEvaluation(label: kind, record: record, report: report)
+  let outcome = TrainOutcome(
+    dataset: DatasetInfo(
+      name: "hand", spec: FeatureSpec(categorical: []), validation: "time", source: "test"),
+    trainRows: 100, validationRows: report.count, epochs: epochs, attention: evaluation,
+    logistic: evaluation, previousChampion: nil, champion: record,
+    championReason: "first model", validationDescription: "", negativeRate: 1,
+    droppedNegatives: 0, warmStartedFrom: warmStart ? record : nil, firstStepLoss: (0.25, 0.5),
+    threshold: 0.5, mlpActivation: .relu)
+  let context = Context(environment: [:], logger: Logger(minimumLevel: .error), echo: false)
+  printTrainOutcome(outcome, context)
+  return context.output.split(separator: "\n").map(String.init)
+}
+
 @Test func warmStartLineNamesFreshModel() {
-  let report = handReport()
   for (kind, fresh) in [
     ("logistic", "the attention model"), ("attention", "the logistic baseline"),
   ] {
-    let record = ModelRecord(
-      id: "hand-v3", name: "hand", version: 3, kind: kind, checksum: "", validationLogLoss: nil,
-      createdAt: "")
-    let evaluation = ModelEvaluation(label: kind, record: record, report: report)
-    let outcome = TrainOutcome(
-      dataset: DatasetInfo(
-        name: "hand", spec: FeatureSpec(categorical: []), validation: "time", source: "test"),
-      trainRows: 100, validationRows: 6, epochs: 1, attention: evaluation,
-      logistic: evaluation, previousChampion: nil, champion: record,
-      championReason: "first model", validationDescription: "", negativeRate: 1,
-      droppedNegatives: 0, warmStartedFrom: record, firstStepLoss: (0.25, 0.5), threshold: 0.5,
-      mlpActivation: .relu)
-    let context = Context(environment: [:], logger: Logger(minimumLevel: .error), echo: false)
-    printTrainOutcome(outcome, context)
+    let lines = printedLines(report: handReport(), kind: kind, epochs: 1, warmStart: true)
     let expected =
       "warm start from champion hand-v3 (\(kind)); \(fresh) starts from fresh weights: "
       + "first-step training loss attention 0.2500, logistic 0.5000"
-    let lines = context.output.split(separator: "\n").map(String.init)
     #expect(lines.contains(expected))
     #expect(lines.first == "data set hand: trained on 100 rows for 1 epoch; validated on 6 rows")
   }
@@ -112,21 +118,7 @@ private func handReport() -> EvaluationReport {
   func lines(labels: [Float]) -> [String] {
     let report = Metrics.evaluate(
       predictions: [0.1, 0.2, 0.3], labels: labels, groups: nil, threshold: 0.5)
-    let record = ModelRecord(
-      id: "hand-v1", name: "hand", version: 1, kind: "attention", checksum: "",
-      validationLogLoss: nil, createdAt: "")
-    let evaluation = ModelEvaluation(label: "attention", record: record, report: report)
-    let outcome = TrainOutcome(
-      dataset: DatasetInfo(
-        name: "hand", spec: FeatureSpec(categorical: []), validation: "time", source: "test"),
-      trainRows: 100, validationRows: 3, epochs: 2, attention: evaluation,
-      logistic: evaluation, previousChampion: nil, champion: record,
-      championReason: "first model", validationDescription: "", negativeRate: 1,
-      droppedNegatives: 0, warmStartedFrom: nil, firstStepLoss: (0, 0), threshold: 0.5,
-      mlpActivation: .relu)
-    let context = Context(environment: [:], logger: Logger(minimumLevel: .error), echo: false)
-    printTrainOutcome(outcome, context)
-    return context.output.split(separator: "\n").map(String.init)
+    return printedLines(report: report, kind: "attention", epochs: 2)
   }
   let warning =
     "warning: the validation rows are all non-clicks, so AUC is undefined and log loss alone "
