@@ -294,5 +294,15 @@ public enum CampaignFile {
       throw CampaignFileError(
         file: file, field: field, value: String(value), message: "must be >= 0", fix: fix)
     }
+    if value > maxMicros {
+      throw CampaignFileError(
+        file: file, field: field, value: String(value), message: "must be <= \(maxMicros)",
+        fix: "amounts are in micros, so 1,000,000 is one unit of currency; the largest accepted "
+          + "is a billion units")
+    }
   }
+
+  /// The largest amount of money a campaign file accepts: a billion units of currency. Sums and
+  /// products of such amounts with click counts stay far inside Int64 and Double precision.
+  public static let maxMicros: Int64 = 1_000_000_000_000_000
 }

@@ -135,6 +135,16 @@ func required(_ parsed: ParsedArguments, _ name: String) throws -> String {
   return value
 }
 
+/// Formats an expected amount in micros like ``money(_:)``; amounts outside Int64 print in
+/// scientific notation instead of trapping.
+func money(approximately micros: Double) -> String {
+  let rounded = micros.rounded()
+  guard rounded.isFinite, abs(rounded) < 9.2e18 else {
+    return String(format: "%.3e", micros / 1_000_000)
+  }
+  return money(Int64(rounded))
+}
+
 /// Formats micros as a decimal amount with two places, for tables.
 func money(_ micros: Int64) -> String {
   let magnitude = micros.magnitude

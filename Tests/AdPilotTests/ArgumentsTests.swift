@@ -118,6 +118,14 @@ private let options: [OptionSpec] = [
   #expect(money(-4_999) == "0.00")
 }
 
+@Test func approximateMoneyNeverTraps() {
+  #expect(money(approximately: 1_234_567.4) == "1.23")
+  #expect(money(approximately: 1_995_000) == "2.00")
+  #expect(money(approximately: 7.7e19) == "7.700e+13")
+  #expect(money(approximately: -7.7e19) == "-7.700e+13")
+  #expect(money(approximately: .infinity) == "inf")
+}
+
 @Test func toolReturnsUsageCodeForUnknownCommand() {
   #expect(Tool.main(["frobnicate"], environment: [:]) == 2)
 }

@@ -104,7 +104,7 @@ func printBacktest(_ report: BacktestReport, _ context: Context) {
     context.print(
       "budget " + String(format: "%.4g", fraction.fraction) + " of each day's logged cost: "
         + "\(money(fraction.budgetMicros)) in all, hindsight optimum value "
-        + money(Int64(fraction.optimumValueMicros.rounded())))
+        + money(approximately: fraction.optimumValueMicros))
     context.print(
       rightPad("policy", 20) + leftPad("value", 12) + leftPad("clicks", 8) + leftPad("spend", 12)
         + leftPad("over", 10) + leftPad("pacing err", 12) + leftPad("R/R* mean", 11)
@@ -112,7 +112,7 @@ func printBacktest(_ report: BacktestReport, _ context: Context) {
     for name in Backtest.policies {
       guard let figures = fraction.policies[name] else { continue }
       context.print(
-        rightPad(name, 20) + leftPad(money(Int64(figures.valueMicros.rounded())), 12)
+        rightPad(name, 20) + leftPad(money(approximately: figures.valueMicros), 12)
           + leftPad("\(figures.clicks)", 8) + leftPad(money(figures.spendMicros), 12)
           + leftPad(money(figures.overDeliveryMicros), 10)
           + leftPad(figures.meanPacingError.map { String(format: "%.3f", $0) } ?? "-", 12)

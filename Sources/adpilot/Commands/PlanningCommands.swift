@@ -94,7 +94,7 @@ func printAllocation(_ outcome: AllocationOutcome, _ context: Context) {
       rightPad("\(allocation.rank)", 6) + rightPad(allocation.campaignId, 18)
         + leftPad(money(allocation.amountMicros), 14) + leftPad(money(allocation.capMicros), 14)
         + leftPad(String(format: "%.1f", allocation.expectedClicks), 12)
-        + leftPad(money(Int64(allocation.expectedValueMicros.rounded())), 14)
+        + leftPad(money(approximately: allocation.expectedValueMicros), 14)
         + leftPad("\(hours)", 6) + "  \(allocation.binding.rawValue)")
   }
   context.print(
@@ -185,7 +185,7 @@ func explanationLines(_ plan: PlanExplanation) -> [String] {
       "#\(allocation.rank) \(allocation.campaignId): \(money(allocation.amountMicros)) "
         + "(cap \(money(allocation.capMicros))\(minimum)), expected "
         + String(format: "%.1f", allocation.expectedClicks) + " clicks worth "
-        + money(Int64(allocation.expectedValueMicros.rounded())) + ", next unit returns "
+        + money(approximately: allocation.expectedValueMicros) + ", next unit returns "
         + String(format: "%.3f", allocation.marginalValue))
     lines.append("    \(plan.reason(for: allocation))")
   }
