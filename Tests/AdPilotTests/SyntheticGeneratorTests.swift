@@ -272,6 +272,17 @@ import Testing
     #expect(throws: SyntheticConfigError.self) {
       try SyntheticGenerator(SyntheticConfig(ads: 5))
     }
+    for date in ["1969-12-31", "0001-01-01"] {
+      #expect(
+        throws: SyntheticConfigError(
+          field: "startDate", value: date, fix: "use a date from 1970-01-01 on")
+      ) {
+        try SyntheticGenerator(SyntheticConfig(startDate: date))
+      }
+    }
+    #expect(throws: Never.self) {
+      try SyntheticGenerator(SyntheticConfig(startDate: "1970-01-01"))
+    }
     let error = SyntheticConfigError(field: "days", value: "0", fix: "use 1 or more days")
     #expect(error.description == "synthetic config: invalid days 0: use 1 or more days")
   }

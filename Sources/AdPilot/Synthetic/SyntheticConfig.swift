@@ -66,6 +66,11 @@ public struct SyntheticConfig: Sendable, Equatable {
       throw SyntheticConfigError(
         field: "startDate", value: startDate, fix: "write the date as YYYY-MM-DD")
     }
+    // The log's weekday and hour arithmetic works on non-negative seconds since 1970.
+    guard start >= 0 else {
+      throw SyntheticConfigError(
+        field: "startDate", value: startDate, fix: "use a date from 1970-01-01 on")
+    }
     return start
   }
 
