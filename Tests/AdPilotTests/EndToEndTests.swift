@@ -10,6 +10,7 @@ import TestSupport
 import Testing
 
 @testable import AdPilot
+@testable import adpilot
 
 @Suite(.serialized)
 struct EndToEndTests {
@@ -285,6 +286,69 @@ struct EndToEndTests {
     } catch let error as PipelineError {
       #expect(error.message.hasPrefix("data set 'no_such_dataset' not found; loaded data sets: "))
     }
+  }
+
+  @Test func scoreSkipsDatasetWithoutChampion() throws {
+    _ = try prepared()
+    let config = try TestDatabase.config(suite: Self.suite)
+    let connection = try Connection(config)
+    defer { connection.close() }
+    // A second data set with one queued request and no model, beside pending synthetic ones.
+    try connection.execute(
+      """
+      INSERT INTO adpilot.datasets (name, feature_spec, validation, source)
+      SELECT 'no_champion', feature_spec, validation, source
+      FROM adpilot.datasets WHERE name = 'synthetic'
+      ON CONFLICT DO NOTHING
+      """)
+    try connection.execute(
+      """
+      INSERT INTO adpilot.ad_requests
+          (request_id, ad_id, dataset, time, user_id, cat_values, num_values, seq_values)
+      SELECT 'orphan-' || request_id, ad_id, 'no_champion', time, user_id, cat_values,
+             num_values, seq_values
+      FROM adpilot.ad_requests WHERE dataset = 'synthetic' ORDER BY request_id, ad_id LIMIT 1
+      ON CONFLICT DO NOTHING
+      """)
+    try connection.execute(
+      """
+      DELETE FROM adpilot.ad_scores
+      WHERE request_id IN (SELECT request_id FROM adpilot.ad_requests WHERE dataset = 'synthetic')
+      """)
+    let pending = """
+      SELECT count(*) FROM adpilot.ad_requests r
+      LEFT JOIN adpilot.ad_scores s USING (request_id, ad_id)
+      WHERE r.dataset = $1 AND s.request_id IS NULL
+      """
+    #expect(try connection.query(pending, [.text("synthetic")])[0].int64(0) > 0)
+
+    #expect(Tool.main(["score"], environment: ["DATABASE_URL": config.url]) == 1)
+    #expect(try connection.query(pending, [.text("synthetic")])[0].int64(0) == 0)
+    #expect(try connection.query(pending, [.text("no_champion")])[0].int64(0) == 1)
+    try connection.execute("DELETE FROM adpilot.ad_requests WHERE dataset = 'no_champion'")
+    try connection.execute("DELETE FROM adpilot.datasets WHERE name = 'no_champion'")
+  }
+
+  @Test func queueingFeaturelessDatasetFails() throws {
+    _ = try prepared()
+    let connection = try TestDatabase.connect(suite: Self.suite)
+    defer { connection.close() }
+    // The market-price streams' spec: no feature at all.
+    let spec = String(decoding: try JSONEncoder().encode(IPinYouStreamImporter.spec), as: UTF8.self)
+    try connection.execute(
+      """
+      INSERT INTO adpilot.datasets (name, feature_spec, validation, source)
+      VALUES ('no_features', $1::jsonb, 'time', 'test')
+      ON CONFLICT DO NOTHING
+      """, [.text(spec)])
+    let job = ScoringJob(reader: connection, writer: connection, logger: Logger())
+    do {
+      _ = try job.queueRequests(fromImpressionsOf: "no_features", split: nil, limit: 10)
+      Issue.record("requests of a data set without features were queued")
+    } catch let error as PipelineError {
+      #expect(error.message.hasPrefix("data set 'no_features' logs no features"))
+    }
+    try connection.execute("DELETE FROM adpilot.datasets WHERE name = 'no_features'")
   }
 
   @Test func queueingUnknownDatasetFails() throws {

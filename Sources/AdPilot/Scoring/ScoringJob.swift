@@ -195,7 +195,12 @@ public struct ScoringJob {
   public func queueRequests(fromImpressionsOf dataset: String, split: String?, limit: Int)
     throws -> Int
   {
-    _ = try loadDataset(writer, name: dataset)
+    let info = try loadDataset(writer, name: dataset)
+    guard info.hasFeatures else {
+      throw PipelineError(
+        "data set '\(dataset)' logs no features (it carries an outside model's pCTR), so no "
+          + "model can score its requests; queue requests of a data set with features")
+    }
     return try writer.execute(
       """
       INSERT INTO adpilot.ad_requests

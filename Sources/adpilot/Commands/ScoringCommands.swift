@@ -25,6 +25,9 @@ let requestsCommand = Command(
       throw UsageError(message: "--split must be train or test, got '\(split)'")
     }
     let limit = try parsed.int("limit", default: 10_000)
+    guard limit >= 1 else {
+      throw UsageError(message: "--limit must be at least 1, got \(limit)")
+    }
     let connection = try context.connect()
     defer { connection.close() }
     let job = ScoringJob(reader: connection, writer: connection, logger: context.logger)
@@ -61,13 +64,29 @@ let scoreCommand = Command(
     }
     if datasets.isEmpty { context.print("no pending requests") }
     let batchSize = try parsed.int("batch-size", default: 4096)
+    guard batchSize >= 1 else {
+      throw UsageError(message: "--batch-size must be at least 1, got \(batchSize)")
+    }
+    // Without --dataset, a data set that has no champion is reported and the others are
+    // still scored.
+    var unscored: [String] = []
+    let registry = ModelRegistry(connection: reader)
     for dataset in datasets {
+      if parsed.value("dataset") == nil, try registry.alias("champion", of: dataset) == nil {
+        unscored.append(dataset)
+        continue
+      }
       let started = Date()
       let report = try job.run(dataset: dataset, query: query, batchSize: batchSize)
       let seconds = Date().timeIntervalSince(started)
       context.print(
         "scored \(report.scored) requests of \(dataset) with \(report.modelId) "
           + "(\(Int(Double(report.scored) / max(seconds, 1e-9))) rows/s)")
+    }
+    if !unscored.isEmpty {
+      throw PipelineError(
+        "no champion model for the pending requests of \(unscored.joined(separator: ", ")); "
+          + "train one with `adpilot train --dataset NAME`, or delete those requests")
     }
   })
 
