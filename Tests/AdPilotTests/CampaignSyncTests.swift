@@ -58,6 +58,17 @@ final class CampaignSyncTests {
     #expect(try budget[0].int64(0) == 7_000_000)
   }
 
+  @Test func byteOrderMarkIsDropped() throws {
+    let connection = try TestDatabase.connect(suite: "campaign_sync_bom")
+    defer { connection.close() }
+    let report = try syncCampaigns(
+      connection, directory: try directory(["c-1.json": "\u{FEFF}" + Self.valid]))
+    #expect(report.campaigns == 1)
+    let stored = try connection.query(
+      "SELECT definition->>'name' FROM adpilot.campaigns WHERE id = 'c-1'")
+    #expect(try stored[0].string(0) == "First")
+  }
+
   @Test(arguments: [
     (
       "negative budget",

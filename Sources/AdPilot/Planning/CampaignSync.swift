@@ -47,11 +47,16 @@ func readCampaignDirectory(_ directory: URL) throws -> (
     let names = (try? files.contentsOfDirectory(atPath: folder.path)) ?? []
     for name in names.sorted() where name.hasSuffix(".json") {
       let displayName = "\(prefix)/\(set)/\(name)"
-      let data: Data
+      var data: Data
       do {
         data = try Data(contentsOf: folder.appendingPathComponent(name))
       } catch {
         throw PipelineError("\(displayName): cannot be read (\(error.localizedDescription))")
+      }
+      // Foundation's JSON parser skips a UTF-8 byte order mark but PostgreSQL's jsonb rejects
+      // it, so it is dropped before either sees the text.
+      if data.starts(with: [0xEF, 0xBB, 0xBF]) {
+        data = Data(data.dropFirst(3))
       }
       if name == "portfolio.json" {
         setPortfolio = (displayName, try CampaignFile.parsePortfolio(data, file: displayName))
