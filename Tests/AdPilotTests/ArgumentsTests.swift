@@ -202,3 +202,11 @@ private let options: [OptionSpec] = [
     }
   }
 }
+
+@Test func backtestRejectsHistoryDaysOutsideAYear() {
+  for days in ["0", "367", "100000000"] {
+    #expect(
+      Tool.main(["backtest", "--dataset", "x", "--history-days", days], environment: [:]) == 2,
+      "\(days)")
+  }
+}

@@ -220,7 +220,11 @@ struct EndToEndTests {
     #expect(try rows.first?.string(0).hasPrefix("named-") == true)
     #expect(try rows.first?.string(1) == "ad-x")
 
-    // A missing name and a NULL array fail with the column's name and write nothing.
+    // A trailing semicolon ends the caller's statement, not the wrapping one.
+    _ = try job.run(dataset: "synthetic", query: swapped + " ; \n")
+    #expect(try reader.query(stored).count == 1)
+
+    // A missing name, a NULL array and a repeated pair fail with a message and write nothing.
     let failures: [(query: String, message: String)] = [
       (
         "SELECT 'named-2' AS request_id, 'ad' AS ad, cat_values, num_values, seq_values "
@@ -233,6 +237,12 @@ struct EndToEndTests {
           + "NULL::text[] AS seq_values FROM (\(impression)) AS one",
         "the scoring query returned NULL in column seq_values for request 'named-3'; return a "
           + "value in every row, such as '{}' for an empty array"
+      ),
+      (
+        "SELECT 'named-4' AS request_id, 'ad' AS ad_id, cat_values, num_values, seq_values "
+          + "FROM ((\(impression)) UNION ALL (\(impression))) AS two",
+        "the scoring query returned a request_id and ad_id pair more than once; return each "
+          + "pair once, for example with SELECT DISTINCT ON (request_id, ad_id)"
       ),
     ]
     for (query, message) in failures {

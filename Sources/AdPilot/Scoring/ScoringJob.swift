@@ -60,11 +60,16 @@ public struct ScoringJob {
     let source: String
     if let query {
       // Selecting by name, with casts, makes PostgreSQL report a missing or unconvertible
-      // column by name instead of sending values in a layout the reader would misread.
+      // column by name instead of sending values in a layout the reader would misread. A
+      // statement's trailing semicolons would end the subquery early, so they are dropped.
+      var body = Substring(query)
+      while let last = body.last, last == ";" || last.isWhitespace {
+        body = body.dropLast()
+      }
       source = """
         SELECT request_id::text, ad_id::text, cat_values::text[], num_values::float8[],
                seq_values::text[]
-        FROM (\(query)) AS scoring_query
+        FROM (\(body)) AS scoring_query
         """
     } else {
       try setCopyParameters(reader, ["dataset": dataset])
@@ -155,14 +160,21 @@ public struct ScoringJob {
         }
         flush(&output)
       }
-      _ = try writer.execute(
-        """
-        INSERT INTO adpilot.ad_scores (request_id, ad_id, model_id, score)
-        SELECT request_id, ad_id, $1, score
-        FROM score_staging
-        ON CONFLICT (request_id, ad_id) DO UPDATE
-        SET model_id = excluded.model_id, score = excluded.score, scored_at = now()
-        """, [.text(champion.record.id)])
+      do {
+        _ = try writer.execute(
+          """
+          INSERT INTO adpilot.ad_scores (request_id, ad_id, model_id, score)
+          SELECT request_id, ad_id, $1, score
+          FROM score_staging
+          ON CONFLICT (request_id, ad_id) DO UPDATE
+          SET model_id = excluded.model_id, score = excluded.score, scored_at = now()
+          """, [.text(champion.record.id)])
+      } catch let error as PostgresError where error.sqlState == "21000" {
+        // ON CONFLICT DO UPDATE cannot update one row twice in a statement.
+        throw PipelineError(
+          "the scoring query returned a request_id and ad_id pair more than once; return each "
+            + "pair once, for example with SELECT DISTINCT ON (request_id, ad_id)")
+      }
       logger.debug("scores written", ["rows": "\(scored)", "model": champion.record.id])
       return ScoreReport(dataset: dataset, modelId: champion.record.id, scored: scored)
     }

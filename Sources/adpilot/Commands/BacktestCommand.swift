@@ -18,7 +18,8 @@ let backtestCommand = Command(
     .value("days", "N", "days replayed after the warm-up days (default: all)"),
     .value(
       "warm-up-days", "N", "logged days used as history only before the first replay (default 1)"),
-    .value("history-days", "N", "days before each replayed day to forecast from (default 7)"),
+    .value(
+      "history-days", "N", "days before each replayed day to forecast from, 1 to 366 (default 7)"),
     .value(
       "hour-slack", "X",
       "cap each hour at X times its planned spend (default: no cap; 1 = strict)"),
@@ -38,8 +39,9 @@ let backtestCommand = Command(
       options.days = days
     }
     options.historyDays = try parsed.int("history-days", default: options.historyDays)
-    guard options.historyDays >= 1 else {
-      throw UsageError(message: "--history-days must be at least 1, got \(options.historyDays)")
+    guard (1...366).contains(options.historyDays) else {
+      throw UsageError(
+        message: "--history-days must be between 1 and 366, got \(options.historyDays)")
     }
     options.warmUpDays = try parsed.int("warm-up-days", default: options.warmUpDays)
     guard options.warmUpDays >= 1 else {

@@ -44,7 +44,9 @@ let allocateCommand = Command(
     .value("date", "YYYY-MM-DD", "plan day"),
     .flag("next-day", "plan the day after the last logged impression"),
     .value("budget", "MICROS", "total budget of the day in micros (default: portfolio.json)"),
-    .value("history-days", "N", "days of logs before the plan day to forecast from (default 7)"),
+    .value(
+      "history-days", "N", "days of logs before the plan day to forecast from, 1 to 366 (default 7)"
+    ),
     .flag("replan", "re-plan the hours left of the current plan from actual spend"),
     .value("now", "ISO-TIME", "with --replan: spend counts up to this instant (default: now)"),
   ],
@@ -72,8 +74,9 @@ let allocateCommand = Command(
     var options = AllocateOptions(dataset: dataset, date: date)
     options.budgetMicros = try parsed.int64("budget")
     options.historyDays = try parsed.int("history-days", default: options.historyDays)
-    guard options.historyDays >= 1 else {
-      throw UsageError(message: "--history-days must be at least 1, got \(options.historyDays)")
+    guard (1...366).contains(options.historyDays) else {
+      throw UsageError(
+        message: "--history-days must be between 1 and 366, got \(options.historyDays)")
     }
     printAllocation(try pipeline.run(options), context)
   })
@@ -120,8 +123,9 @@ func runReplan(
     }
   }
   options.historyDays = try parsed.int("history-days", default: options.historyDays)
-  guard options.historyDays >= 1 else {
-    throw UsageError(message: "--history-days must be at least 1, got \(options.historyDays)")
+  guard (1...366).contains(options.historyDays) else {
+    throw UsageError(
+      message: "--history-days must be between 1 and 366, got \(options.historyDays)")
   }
   let outcome = try pipeline.replan(options)
   context.print(
