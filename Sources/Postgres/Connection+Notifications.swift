@@ -23,7 +23,8 @@ extension Connection {
   }
 
   /// Waits up to `timeout` seconds for a notification on a channel this connection listens to,
-  /// and returns it, or nil on timeout. Notifications that arrived earlier are returned first.
+  /// and returns it, or nil on timeout or when a signal interrupts the wait. Notifications that
+  /// arrived earlier are returned first.
   public func waitForNotification(timeout: Double) throws(PostgresError)
     -> (channel: String, payload: String)?
   {
@@ -44,7 +45,9 @@ extension Connection {
       if remaining <= 0 { return nil }
       var descriptor = pollfd(fd: PQsocket(handle), events: Int16(POLLIN), revents: 0)
       let milliseconds = Int32(min(remaining * 1000, Double(Int32.max)).rounded(.up))
-      if poll(&descriptor, 1, milliseconds) < 0, errno != EINTR {
+      if poll(&descriptor, 1, milliseconds) < 0 {
+        // A signal ends the wait early, so that its handler's caller can react at once.
+        if errno == EINTR { return nil }
         throw PostgresError(
           kind: .query, message: "poll on the connection socket failed (errno \(errno))",
           target: target)

@@ -6,6 +6,7 @@ import Allocation
 import CTR
 import Foundation
 import Postgres
+import Synchronization
 import TestSupport
 import Testing
 
@@ -359,6 +360,25 @@ struct EndToEndTests {
       #expect(error.message.hasPrefix("data set 'no_features' logs no features"))
     }
     try connection.execute("DELETE FROM adpilot.datasets WHERE name = 'no_features'")
+  }
+
+  @Test func workerStopsWhenAsked() throws {
+    _ = try prepared()
+    let connection = try TestDatabase.connect(suite: Self.suite)
+    defer { connection.close() }
+    var worker = ScoringWorker(connection: connection, logger: Logger(minimumLevel: .error))
+    worker.pollInterval = 1
+    // Another thread asks for the stop half a second in, as a signal handler would.
+    let stop = Mutex(false)
+    DispatchQueue.global().asyncAfter(deadline: .now() + 0.5) {
+      stop.withLock { $0 = true }
+    }
+    let started = Date()
+    _ = try worker.run(
+      dataset: "synthetic", until: Date().addingTimeInterval(3_600),
+      shouldStop: { stop.withLock { $0 } })
+    // Without the stop the run would last until its one-hour deadline.
+    #expect(Date().timeIntervalSince(started) < 30)
   }
 
   @Test func queueingUnknownDatasetFails() throws {

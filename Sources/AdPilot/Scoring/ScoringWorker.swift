@@ -20,8 +20,9 @@ public struct ScoringWorker {
     self.logger = logger
   }
 
-  /// Scores claimed batches until no unscored request is left; returns how many it scored.
-  public func drain(dataset: String) throws -> Int {
+  /// Scores claimed batches until no unscored request is left, or until `shouldStop` returns
+  /// true between batches; returns how many it scored.
+  public func drain(dataset: String, shouldStop: () -> Bool = { false }) throws -> Int {
     guard let champion = try ModelRegistry(connection: connection).champion(of: dataset) else {
       throw PipelineError(
         "model name '\(dataset)' has no champion; train one with "
@@ -32,18 +33,22 @@ public struct ScoringWorker {
       let scored = try scoreClaimedBatch(
         dataset: dataset, model: champion.model, modelId: champion.record.id)
       total += scored
-      if scored == 0 { return total }
+      if scored == 0 || shouldStop() { return total }
     }
   }
 
-  /// Drains the queue, then waits for notifications and drains again, until `until` passes.
-  public func run(dataset: String, until deadline: Date) throws -> Int {
+  /// Drains the queue, then waits for notifications and drains again, until `until` passes or
+  /// `shouldStop` returns true. A stop ends the run after the batch in progress commits.
+  public func run(dataset: String, until deadline: Date, shouldStop: () -> Bool = { false })
+    throws -> Int
+  {
     try connection.listen("adpilot_requests")
-    var total = try drain(dataset: dataset)
-    while Date() < deadline {
+    var total = try drain(dataset: dataset, shouldStop: shouldStop)
+    while Date() < deadline && !shouldStop() {
       let wait = min(pollInterval, max(0, deadline.timeIntervalSinceNow))
       _ = try connection.waitForNotification(timeout: wait)
-      total += try drain(dataset: dataset)
+      if shouldStop() { break }
+      total += try drain(dataset: dataset, shouldStop: shouldStop)
     }
     return total
   }

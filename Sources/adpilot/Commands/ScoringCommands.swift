@@ -4,6 +4,7 @@
 import AdPilot
 import Foundation
 import Postgres
+import Synchronization
 
 let requestsCommand = Command(
   name: "requests",
@@ -116,9 +117,34 @@ let workerCommand = Command(
       scored = try worker.drain(dataset: dataset)
     } else {
       let seconds = try parsed.double("seconds", default: Double(Int32.max))
+      guard seconds > 0 else {
+        throw UsageError(message: "--seconds must be positive, got \(seconds)")
+      }
+      StopSignal.install()
       context.logger.info(
         "worker started", ["dataset": dataset, "batch_size": "\(worker.batchSize)"])
-      scored = try worker.run(dataset: dataset, until: Date().addingTimeInterval(seconds))
+      scored = try worker.run(
+        dataset: dataset, until: Date().addingTimeInterval(seconds),
+        shouldStop: { StopSignal.received })
+      if StopSignal.received {
+        context.logger.info("worker stopped by a signal", ["scored": "\(scored)"])
+      }
     }
     context.print("scored \(scored) requests of \(dataset)")
   })
+
+/// SIGTERM and SIGINT as a request to stop: the worker finishes the batch in progress, reports
+/// its count and exits normally instead of dying mid-wait.
+enum StopSignal {
+  private static let flag = Atomic<Bool>(false)
+
+  /// Whether SIGTERM or SIGINT arrived since ``install()``.
+  static var received: Bool { flag.load(ordering: .relaxed) }
+
+  /// Replaces the default handlers of SIGTERM and SIGINT, which end the process at once.
+  static func install() {
+    for number in [SIGTERM, SIGINT] {
+      signal(number) { _ in StopSignal.flag.store(true, ordering: .relaxed) }
+    }
+  }
+}
