@@ -132,7 +132,12 @@ public enum CampaignFile {
   static func timeZone(_ fields: JSONFields) throws(CampaignFileError) -> TimeZone {
     guard fields.object["time_zone"] != nil else { return .utc }
     let name = try fields.string("time_zone")
-    guard !name.isEmpty, let zone = TimeZone(identifier: name) else {
+    // TimeZone(identifier:) also accepts offsets such as "GMT+5" (renamed "GMT+0500"), which
+    // PostgreSQL rejects, so offset forms are refused and a name must resolve to itself.
+    let offsetForm = ["GMT+", "GMT-", "UTC+", "UTC-"].contains { name.hasPrefix($0) }
+    guard !offsetForm, let zone = TimeZone(identifier: name),
+      name == "UTC" || zone.identifier == name
+    else {
       throw CampaignFileError(
         file: fields.file, field: "time_zone", value: "\"\(name)\"",
         message: "is not a known IANA time zone",

@@ -142,6 +142,12 @@ struct EndToEndTests {
     let report = try job.run(dataset: "synthetic")
     #expect(report.modelId == outcome.train.champion.id)
     #expect(report.scored >= queued)
+    let unmarked = try reader.query(
+      """
+      SELECT count(*) FROM adpilot.ad_requests
+      WHERE request_id LIKE 'eval-%' AND scored_at IS NULL
+      """)
+    #expect(try unmarked[0].int64(0) == 0)
 
     // The evaluation path: the same rows streamed in the trainer's order and batch size.
     let model = try ModelRegistry(connection: reader).load(id: report.modelId)

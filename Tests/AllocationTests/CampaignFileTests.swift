@@ -171,6 +171,12 @@ private let invalidCases: [InvalidCase] = [
     changes: ["time_zone": "\"\""], field: "time_zone",
     value: "\"\"", message: "is not a known IANA time zone"),
   InvalidCase(
+    changes: ["time_zone": "\"GMT+5\""], field: "time_zone",
+    value: "\"GMT+5\"", message: "is not a known IANA time zone"),
+  InvalidCase(
+    changes: ["time_zone": "\"GMT+0500\""], field: "time_zone",
+    value: "\"GMT+0500\"", message: "is not a known IANA time zone"),
+  InvalidCase(
     changes: ["time_zone": "1"], field: "time_zone",
     value: "1", message: "must be a string"),
   // Unknown and missing keys.

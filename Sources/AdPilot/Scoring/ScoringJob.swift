@@ -169,6 +169,13 @@ public struct ScoringJob {
           ON CONFLICT (request_id, ad_id) DO UPDATE
           SET model_id = excluded.model_id, score = excluded.score, scored_at = now()
           """, [.text(champion.record.id)])
+        // Marked like the worker marks its claims, so neither path scores a request again.
+        _ = try writer.execute(
+          """
+          UPDATE adpilot.ad_requests r SET scored_at = now()
+          FROM score_staging s
+          WHERE r.request_id = s.request_id AND r.ad_id = s.ad_id AND r.scored_at IS NULL
+          """)
       } catch let error as PostgresError where error.sqlState == "21000" {
         // ON CONFLICT DO UPDATE cannot update one row twice in a statement.
         throw PipelineError(
