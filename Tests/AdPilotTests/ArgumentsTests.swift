@@ -210,3 +210,12 @@ private let options: [OptionSpec] = [
       "\(days)")
   }
 }
+
+@Test func generateErrorsNameOptions() {
+  #expect(optionName("impressionsPerDay") == "impressions-per-day")
+  #expect(optionName("startDate") == "start-date")
+  #expect(optionName("maxSequenceLength") == "sequence-length")
+  #expect(optionName("days") == "days")
+  #expect(Tool.main(["generate", "--days", "0"], environment: [:]) == 2)
+  #expect(Tool.main(["generate", "--start-date", "1969-12-31"], environment: [:]) == 2)
+}

@@ -7,7 +7,9 @@ import Foundation
 let generateCommand = Command(
   name: "generate",
   summary: "generate synthetic users, ads, impressions and requests (data set `synthetic`)",
-  usage: "generate [--days N] [--impressions-per-day N] [--users N] [--ads N] [--seed N]",
+  usage:
+    "generate [--days N] [--impressions-per-day N] [--users N] [--ads N] [--sequence-length N] "
+    + "[--requests N] [--start-date YYYY-MM-DD] [--seed N]",
   options: [
     .value("days", "N", "days of impressions (default 8)"),
     .value("impressions-per-day", "N", "impressions per day (default 25000)"),
@@ -29,7 +31,14 @@ let generateCommand = Command(
     config.requests = try parsed.int("requests", default: config.requests)
     config.startDate = parsed.value("start-date") ?? config.startDate
     config.seed = try parsed.uint64("seed", default: config.seed)
-    let generator = try SyntheticGenerator(config)
+    let generator: SyntheticGenerator
+    do {
+      generator = try SyntheticGenerator(config)
+    } catch let error as SyntheticConfigError {
+      throw UsageError(
+        message:
+          "invalid value for --\(optionName(error.field)): \(error.value); \(error.fix)")
+    }
     let connection = try context.connect()
     defer { connection.close() }
     let report = try generator.generate(into: connection) { progress in
@@ -38,3 +47,19 @@ let generateCommand = Command(
     }
     context.print("\(report)")
   })
+
+/// Returns the command-line option of a synthetic configuration field, such as
+/// "impressions-per-day" for `impressionsPerDay`.
+func optionName(_ field: String) -> String {
+  let options = ["maxSequenceLength": "sequence-length"]
+  if let option = options[field] { return option }
+  var name = ""
+  for character in field {
+    if character.isUppercase {
+      name += "-" + character.lowercased()
+    } else {
+      name.append(character)
+    }
+  }
+  return name
+}
