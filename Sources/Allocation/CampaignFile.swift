@@ -307,7 +307,7 @@ public enum CampaignFile {
     }
   }
 
-  /// The largest amount of money a campaign file accepts: a billion units of currency. Sums and
-  /// products of such amounts with click counts stay far inside Int64 and Double precision.
+  /// The largest amount of money a campaign file accepts: a billion units of currency. A sum of
+  /// such amounts over 9,000 campaigns still fits in Int64.
   public static let maxMicros: Int64 = 1_000_000_000_000_000
 }

@@ -177,118 +177,117 @@ struct EndToEndTests {
     #expect(mismatches == 0)
   }
 
-  @Test func scoringRejectsForeignLayout() throws {
+  /// Runs `body` with a scoring job on two new connections to the prepared database.
+  func withScoringJob(_ body: (ScoringJob, Connection, Connection) throws -> Void) throws {
     _ = try prepared()
     let reader = try TestDatabase.connect(suite: Self.suite)
     defer { reader.close() }
     let writer = try TestDatabase.connect(suite: Self.suite)
     defer { writer.close() }
     let job = ScoringJob(reader: reader, writer: writer, logger: Logger(minimumLevel: .error))
-    let query = """
-      SELECT 'foreign-1' AS request_id, 'ad' AS ad_id, ARRAY['a', 'b'] AS cat_values,
-             '{}'::float8[] AS num_values, '{}'::text[] AS seq_values
-      """
-    do {
-      _ = try job.run(dataset: "synthetic", query: query)
-      Issue.record("a row with 2 categorical values was scored by a 16-field model")
-    } catch let error as PipelineError {
-      #expect(error.message.contains("request 'foreign-1'"))
-      #expect(error.message.contains("2 categorical"))
+    try body(job, reader, writer)
+  }
+
+  @Test func scoringRejectsForeignLayout() throws {
+    try withScoringJob { job, reader, _ in
+      let query = """
+        SELECT 'foreign-1' AS request_id, 'ad' AS ad_id, ARRAY['a', 'b'] AS cat_values,
+               '{}'::float8[] AS num_values, '{}'::text[] AS seq_values
+        """
+      do {
+        _ = try job.run(dataset: "synthetic", query: query)
+        Issue.record("a row with 2 categorical values was scored by a 16-field model")
+      } catch let error as PipelineError {
+        #expect(error.message.contains("request 'foreign-1'"))
+        #expect(error.message.contains("2 categorical"))
+      }
+      let stored = try reader.query(
+        "SELECT count(*) FROM adpilot.ad_scores WHERE request_id = 'foreign-1'")
+      #expect(try stored[0].int64(0) == 0)
     }
-    let stored = try reader.query(
-      "SELECT count(*) FROM adpilot.ad_scores WHERE request_id = 'foreign-1'")
-    #expect(try stored[0].int64(0) == 0)
   }
 
   @Test func scoringQueryIsReadByColumnName() throws {
-    _ = try prepared()
-    let reader = try TestDatabase.connect(suite: Self.suite)
-    defer { reader.close() }
-    let writer = try TestDatabase.connect(suite: Self.suite)
-    defer { writer.close() }
-    let job = ScoringJob(reader: reader, writer: writer, logger: Logger(minimumLevel: .error))
-    let impression = """
-      SELECT request_id, ad_id, cat_values, num_values, seq_values
-      FROM adpilot.impressions WHERE dataset = 'synthetic' ORDER BY time, request_id LIMIT 1
-      """
-    let stored = """
-      SELECT request_id, ad_id, score FROM adpilot.ad_scores WHERE request_id LIKE 'named-%'
-      """
+    try withScoringJob { job, reader, _ in
+      let impression = """
+        SELECT request_id, ad_id, cat_values, num_values, seq_values
+        FROM adpilot.impressions WHERE dataset = 'synthetic' ORDER BY time, request_id LIMIT 1
+        """
+      let stored = """
+        SELECT request_id, ad_id, score FROM adpilot.ad_scores WHERE request_id LIKE 'named-%'
+        """
 
-    // Columns in another order, with an extra one, are matched by name.
-    let swapped = """
-      SELECT seq_values, num_values, cat_values, 'ad-x' AS ad_id, 7 AS extra,
-             'named-' || request_id AS request_id
-      FROM (\(impression)) AS one
-      """
-    _ = try job.run(dataset: "synthetic", query: swapped)
-    let rows = try reader.query(stored)
-    #expect(rows.count == 1)
-    #expect(try rows.first?.string(0).hasPrefix("named-") == true)
-    #expect(try rows.first?.string(1) == "ad-x")
+      // Columns in another order, with an extra one, are matched by name.
+      let swapped = """
+        SELECT seq_values, num_values, cat_values, 'ad-x' AS ad_id, 7 AS extra,
+               'named-' || request_id AS request_id
+        FROM (\(impression)) AS one
+        """
+      _ = try job.run(dataset: "synthetic", query: swapped)
+      let rows = try reader.query(stored)
+      #expect(rows.count == 1)
+      #expect(try rows.first?.string(0).hasPrefix("named-") == true)
+      #expect(try rows.first?.string(1) == "ad-x")
 
-    // A trailing semicolon ends the caller's statement, not the wrapping one.
-    _ = try job.run(dataset: "synthetic", query: swapped + " ; \n")
-    #expect(try reader.query(stored).count == 1)
+      // A trailing semicolon ends the caller's statement, not the wrapping one.
+      _ = try job.run(dataset: "synthetic", query: swapped + " ; \n")
+      #expect(try reader.query(stored).count == 1)
 
-    // A missing name, a NULL array and a repeated pair fail with a message and write nothing.
-    let failures: [(query: String, message: String)] = [
-      (
-        "SELECT 'named-2' AS request_id, 'ad' AS ad, cat_values, num_values, seq_values "
-          + "FROM (\(impression)) AS one",
-        "the scoring query failed: column \"ad_id\" does not exist; name its columns "
-          + "request_id, ad_id, cat_values, num_values and seq_values (with AS where needed)"
-      ),
-      (
-        "SELECT 'named-3' AS request_id, 'ad' AS ad_id, cat_values, num_values, "
-          + "NULL::text[] AS seq_values FROM (\(impression)) AS one",
-        "the scoring query returned NULL in column seq_values for request 'named-3'; return a "
-          + "value in every row, such as '{}' for an empty array"
-      ),
-      (
-        "SELECT 'named-4' AS request_id, 'ad' AS ad_id, cat_values, num_values, seq_values "
-          + "FROM ((\(impression)) UNION ALL (\(impression))) AS two",
-        "the scoring query returned a request_id and ad_id pair more than once; return each "
-          + "pair once, for example with SELECT DISTINCT ON (request_id, ad_id)"
-      ),
-    ]
-    for (query, message) in failures {
-      do {
-        _ = try job.run(dataset: "synthetic", query: query)
-        Issue.record("scoring query did not fail: \(query)")
-      } catch let error as PipelineError {
-        #expect(error.message == message)
+      // A missing name, a NULL array and a repeated pair fail with a message and write nothing.
+      let failures: [(query: String, message: String)] = [
+        (
+          "SELECT 'named-2' AS request_id, 'ad' AS ad, cat_values, num_values, seq_values "
+            + "FROM (\(impression)) AS one",
+          "the scoring query failed: column \"ad_id\" does not exist; name its columns "
+            + "request_id, ad_id, cat_values, num_values and seq_values (with AS where needed)"
+        ),
+        (
+          "SELECT 'named-3' AS request_id, 'ad' AS ad_id, cat_values, num_values, "
+            + "NULL::text[] AS seq_values FROM (\(impression)) AS one",
+          "the scoring query returned NULL in column seq_values for request 'named-3'; return a "
+            + "value in every row, such as '{}' for an empty array"
+        ),
+        (
+          "SELECT 'named-4' AS request_id, 'ad' AS ad_id, cat_values, num_values, seq_values "
+            + "FROM ((\(impression)) UNION ALL (\(impression))) AS two",
+          "the scoring query returned a request_id and ad_id pair more than once; return each "
+            + "pair once, for example with SELECT DISTINCT ON (request_id, ad_id)"
+        ),
+      ]
+      for (query, message) in failures {
+        do {
+          _ = try job.run(dataset: "synthetic", query: query)
+          Issue.record("scoring query did not fail: \(query)")
+        } catch let error as PipelineError {
+          #expect(error.message == message)
+        }
       }
+      #expect(try reader.query(stored).count == 1)
     }
-    #expect(try reader.query(stored).count == 1)
   }
 
   @Test func dataModifyingScoringQueryFails() throws {
-    _ = try prepared()
-    let reader = try TestDatabase.connect(suite: Self.suite)
-    defer { reader.close() }
-    let writer = try TestDatabase.connect(suite: Self.suite)
-    defer { writer.close() }
-    let job = ScoringJob(reader: reader, writer: writer, logger: Logger(minimumLevel: .error))
-    _ = try writer.execute(
-      "CREATE TABLE IF NOT EXISTS public.scoring_victim AS SELECT 1 AS id")
-    let before = try reader.query("SELECT count(*) FROM public.scoring_victim")[0].int64(0)
-    #expect(before == 1)
-    // A volatile function call that writes runs inside the read-only transaction and fails.
-    _ = try writer.execute(
-      """
-      CREATE OR REPLACE FUNCTION public.scoring_side_effect() RETURNS text
-      LANGUAGE sql AS 'DELETE FROM public.scoring_victim RETURNING ''x'''
-      """)
-    let query = """
-      SELECT public.scoring_side_effect() AS request_id, 'ad' AS ad_id, cat_values, num_values,
-             seq_values
-      FROM adpilot.impressions WHERE dataset = 'synthetic' LIMIT 1
-      """
-    #expect(throws: PostgresError.self) {
-      _ = try job.run(dataset: "synthetic", query: query)
+    try withScoringJob { job, reader, writer in
+      _ = try writer.execute(
+        "CREATE TABLE IF NOT EXISTS public.scoring_victim AS SELECT 1 AS id")
+      let before = try reader.query("SELECT count(*) FROM public.scoring_victim")[0].int64(0)
+      #expect(before == 1)
+      // A volatile function call that writes runs inside the read-only transaction and fails.
+      _ = try writer.execute(
+        """
+        CREATE OR REPLACE FUNCTION public.scoring_side_effect() RETURNS text
+        LANGUAGE sql AS 'DELETE FROM public.scoring_victim RETURNING ''x'''
+        """)
+      let query = """
+        SELECT public.scoring_side_effect() AS request_id, 'ad' AS ad_id, cat_values, num_values,
+               seq_values
+        FROM adpilot.impressions WHERE dataset = 'synthetic' LIMIT 1
+        """
+      #expect(throws: PostgresError.self) {
+        _ = try job.run(dataset: "synthetic", query: query)
+      }
+      #expect(try reader.query("SELECT count(*) FROM public.scoring_victim")[0].int64(0) == 1)
     }
-    #expect(try reader.query("SELECT count(*) FROM public.scoring_victim")[0].int64(0) == 1)
   }
 
   @Test func summaryNamesUnknownDataset() throws {

@@ -54,7 +54,7 @@ func readCampaignDirectory(_ directory: URL) throws -> (
         throw PipelineError("\(displayName): cannot be read (\(error.localizedDescription))")
       }
       // Foundation's JSON parser skips a UTF-8 byte order mark but PostgreSQL's jsonb rejects
-      // it, so it is dropped before either sees the text.
+      // it, so it is dropped before either parser reads the text.
       if data.starts(with: [0xEF, 0xBB, 0xBF]) {
         data = Data(data.dropFirst(3))
       }
