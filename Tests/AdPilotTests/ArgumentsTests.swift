@@ -219,3 +219,11 @@ private let options: [OptionSpec] = [
   #expect(Tool.main(["generate", "--days", "0"], environment: [:]) == 2)
   #expect(Tool.main(["generate", "--start-date", "1969-12-31"], environment: [:]) == 2)
 }
+
+@Test func benchRejectsSizesThatCannotFit() {
+  for shape in ["99999999x99999999x99999999", "4294967296x4294967296x1", "65536x65536x1"] {
+    #expect(Tool.main(["bench", "gemm", "--shape", shape], environment: [:]) == 2, "\(shape)")
+  }
+  #expect(
+    Tool.main(["bench", "allocate", "--campaigns", "9223372036854775807"], environment: [:]) == 2)
+}

@@ -8,8 +8,8 @@ import Foundation
 /// Runs the planning benchmark and prints its figures, `seconds=<x>` last.
 func runAllocationBench(_ parsed: ParsedArguments, _ context: Context) throws {
   let campaigns = try parsed.int("campaigns", default: 10_000)
-  guard campaigns >= 1 else {
-    throw UsageError(message: "--campaigns must be at least 1, got \(campaigns)")
+  guard (1...1_000_000).contains(campaigns) else {
+    throw UsageError(message: "--campaigns must be between 1 and 1000000, got \(campaigns)")
   }
   if let path = parsed.value("problem-out") {
     try checkWritableFile(path, option: "problem-out")

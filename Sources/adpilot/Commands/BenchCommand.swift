@@ -70,9 +70,14 @@ let benchCommand = Command(
       try runSQLBench(parsed, context)
     case "gemm":
       let shape = try required(parsed, "shape").split(separator: "x").compactMap { Int($0) }
-      guard shape.count == 3, shape.allSatisfy({ $0 >= 1 }) else {
+      // Each of the three matrices must fit in memory: at most 2^28 floats (1 GiB) apiece.
+      let limit = 1 << 28
+      guard shape.count == 3, shape.allSatisfy({ (1...limit).contains($0) }),
+        shape[0] * shape[1] <= limit, shape[1] * shape[2] <= limit, shape[0] * shape[2] <= limit
+      else {
         throw UsageError(
-          message: "--shape must be three positive integers MxKxN, e.g. 1024x288x200")
+          message: "--shape must be three positive integers MxKxN whose matrices hold at most "
+            + "2^28 floats each, e.g. 1024x288x200")
       }
       let rate = GemmBenchmark.gflops(m: shape[0], k: shape[1], n: shape[2], repeats: steps)
       context.print("gflops=\(String(format: "%.1f", rate))")
