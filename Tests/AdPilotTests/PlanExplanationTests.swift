@@ -46,6 +46,11 @@ struct PlanExplanationTests {
     #expect(text.contains("minimum 3.00"))
     #expect(text.contains("budget: the total budget ran out first"))
     #expect(lines.count == 2 + 2 * 3)
+    // A next unit is quoted where one could be bought: not for the capped campaign.
+    let header = { (id: String) in lines.first { $0.contains(" \(id): ") } ?? "" }
+    #expect(header("fixture-a").contains(", next unit returns "))
+    #expect(header("fixture-c").contains(", next unit returns "))
+    #expect(!header("fixture-b").contains("next unit"))
   }
 
   @Test func explainFiltersOneCampaign() throws {

@@ -185,12 +185,16 @@ func explanationLines(_ plan: PlanExplanation) -> [String] {
   for allocation in plan.allocations {
     let minimum =
       allocation.minimumMicros > 0 ? ", minimum \(money(allocation.minimumMicros))" : ""
+    // Only a campaign held back by the budget or kept at its minimum could buy a next unit;
+    // the others are stopped by their cap, their traffic or their schedule.
+    let canBuyMore = allocation.binding == .budget || allocation.binding == .minimum
+    let next =
+      canBuyMore ? ", next unit returns " + String(format: "%.3f", allocation.marginalValue) : ""
     lines.append(
       "#\(allocation.rank) \(allocation.campaignId): \(money(allocation.amountMicros)) "
         + "(cap \(money(allocation.capMicros))\(minimum)), expected "
         + String(format: "%.1f", allocation.expectedClicks) + " clicks worth "
-        + money(approximately: allocation.expectedValueMicros) + ", next unit returns "
-        + String(format: "%.3f", allocation.marginalValue))
+        + money(approximately: allocation.expectedValueMicros) + next)
     lines.append("    \(plan.reason(for: allocation))")
   }
   return lines
