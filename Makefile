@@ -59,6 +59,7 @@ demo-real: build
 	$(ADPILOT) allocate --dataset ipinyou_rlb --date 2013-06-14
 	$(ADPILOT) requests from-impressions --dataset ipinyou_2997 --split test --limit 5000
 	$(ADPILOT) score --dataset ipinyou_2997
+	$(ADPILOT) summary --dataset ipinyou_2997
 	$(ADPILOT) summary --dataset ipinyou_rlb
 
 # Unit and database tests; the test support starts its own PostgreSQL cluster. As root (CI),
@@ -73,15 +74,17 @@ test:
 # CTR throughput beside the same model in PyTorch (bench/torch_din.py), and the allocator beside
 # SciPy's HiGHS, with both peers in a virtual environment created on first use. THREADS
 # (default 2) sets both CTR sides' thread count. bench/load.sh then times training's row loading
-# against a bare COPY of the same rows, and bench/sql.sh times scoring in SQL with the installed
-# extension (`make install-extension`) beside `adpilot score` and PyTorch, with bench/jitter.sh
-# (the spread of a fixed CPU loop) before and after it.
+# against a bare COPY of the same rows, and bench/sql.sh times scoring in SQL with the extension
+# beside `adpilot score` and PyTorch, with bench/jitter.sh (the spread of a fixed CPU loop) before
+# and after it. As root the extension of this checkout is built and installed first; elsewhere
+# run `make install-extension` as root beforehand.
 bench/.venv/.installed: bench/requirements.txt
 	python3 -m venv bench/.venv
 	bench/.venv/bin/pip install --quiet -r bench/requirements.txt
 	touch $@
 
 bench: build bench/.venv/.installed bench-quality
+	@if [ "$$(id -u)" = 0 ]; then $(MAKE) install-extension; fi
 	bench/run.sh
 	bench/allocate.sh
 	bench/load.sh
