@@ -373,7 +373,7 @@ struct EndToEndTests {
     defer { connection.close() }
     var worker = ScoringWorker(connection: connection, logger: Logger(minimumLevel: .error))
     worker.pollInterval = 1
-    // Another thread asks for the stop half a second in, as a signal handler would.
+    // Another thread sets the stop flag half a second in, as the signal handler does.
     let stop = Mutex(false)
     DispatchQueue.global().asyncAfter(deadline: .now() + 0.5) {
       stop.withLock { $0 = true }

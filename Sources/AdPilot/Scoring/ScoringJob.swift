@@ -59,9 +59,8 @@ public struct ScoringJob {
 
     let source: String
     if let query {
-      // Selecting by name, with casts, makes PostgreSQL report a missing or unconvertible
-      // column by name instead of sending values in a layout the reader would misread. A
-      // statement's trailing semicolons would end the subquery early, so they are dropped.
+      // Selecting by name, with casts, makes PostgreSQL name a missing or unconvertible
+      // column. Trailing semicolons would end the subquery early, so they are dropped.
       var body = Substring(query)
       while let last = body.last, last == ";" || last.isWhitespace {
         body = body.dropLast()
@@ -111,12 +110,8 @@ public struct ScoringJob {
           batch.removeAll()
         }
 
+        // Both sources select exactly these five columns, in this order.
         func readRow(_ row: BinaryCopyRow) throws {
-          guard row.columnCount == 5 else {
-            throw PipelineError(
-              "the scoring query returned \(row.columnCount) columns; it must return "
-                + "request_id, ad_id, cat_values, num_values, seq_values")
-          }
           let names = ["request_id", "ad_id", "cat_values", "num_values", "seq_values"]
           for (index, name) in names.enumerated() where row.isNull(index) {
             let key = index > 0 && !row.isNull(0) ? " for request '\(try row.text(0))'" : ""
@@ -169,7 +164,7 @@ public struct ScoringJob {
           ON CONFLICT (request_id, ad_id) DO UPDATE
           SET model_id = excluded.model_id, score = excluded.score, scored_at = now()
           """, [.text(champion.record.id)])
-        // Marked like the worker marks its claims, so neither path scores a request again.
+        // The worker marks its claims the same way, so neither path scores a request twice.
         _ = try writer.execute(
           """
           UPDATE adpilot.ad_requests r SET scored_at = now()

@@ -185,8 +185,8 @@ func explanationLines(_ plan: PlanExplanation) -> [String] {
   for allocation in plan.allocations {
     let minimum =
       allocation.minimumMicros > 0 ? ", minimum \(money(allocation.minimumMicros))" : ""
-    // Only a campaign held back by the budget or kept at its minimum could buy a next unit;
-    // the others are stopped by their cap, their traffic or their schedule.
+    // Only a campaign held back by the budget or kept at its minimum could buy a next unit.
+    // Every other campaign is stopped by its cap, its traffic or its schedule.
     let canBuyMore = allocation.binding == .budget || allocation.binding == .minimum
     let next =
       canBuyMore ? ", next unit returns " + String(format: "%.3f", allocation.marginalValue) : ""

@@ -133,8 +133,8 @@ let workerCommand = Command(
     context.print("scored \(scored) requests of \(dataset)")
   })
 
-/// SIGTERM and SIGINT as a request to stop: the worker finishes the batch in progress, reports
-/// its count and exits normally instead of dying mid-wait.
+/// The stop flag that SIGTERM and SIGINT set. The worker then finishes the batch in progress,
+/// reports its count and exits normally instead of dying mid-wait.
 enum StopSignal {
   private static let flag = Atomic<Bool>(false)
 
