@@ -181,6 +181,12 @@ public final class AttentionModel: ClickModel, @unchecked Sendable {
   /// The number of rows one forward pass handles in `predict`, bounding its memory.
   static let predictionChunk = 256
 
+  /// Adds `delta` to the bias of the final MLP's output unit.
+  public func shiftOutputBias(by delta: Float) {
+    let output = structure.mlp.layers[structure.mlp.layers.count - 1]
+    dense[output.biasOffset] += delta
+  }
+
   /// Returns `batch` with the rows training never updated replaced by their field's row 0.
   func resolvingUntrainedRows(_ batch: EncodedBatch) -> EncodedBatch {
     guard let trainedRows else { return batch }

@@ -45,6 +45,11 @@ public final class LogisticModel: ClickModel, @unchecked Sendable {
     dense = [0]
   }
 
+  /// Adds `delta` to the bias.
+  public func shiftOutputBias(by delta: Float) {
+    dense[0] += delta
+  }
+
   /// Returns `batch` with the rows training never updated replaced by their field's row 0.
   func resolvingUntrainedRows(_ batch: EncodedBatch) -> EncodedBatch {
     guard let trainedRows else { return batch }

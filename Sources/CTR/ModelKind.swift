@@ -26,4 +26,6 @@ public protocol ClickModel: AnyObject, Sendable {
   func serialized() -> [UInt8]
   /// True when every weight is a finite number; a model failing this must not be promoted.
   var weightsAreFinite: Bool { get }
+  /// Adds `delta` to the output bias, which moves every logit by `delta`.
+  func shiftOutputBias(by delta: Float)
 }

@@ -177,6 +177,42 @@ struct TrainingDataTests {
     #expect(Int(streamed.labels.reduce(0, +)) == statistics.clicks)
   }
 
+  @Test func epochBatchesMixTheWindowsDays() throws {
+    let connection = try connect()
+    defer { connection.close() }
+    let dataset = try loadDataset(connection, name: "synthetic")
+    let windows = try filter(connection)
+    let rows = try CachedRows(connection: connection, spec: dataset.spec, sampling: nil)
+    defer { rows.close() }
+    var batches: [EncodedBatch] = []
+    _ = try rows.forEachTrainingBatch(
+      windows.train, shuffleBuffer: 1000, batchSize: 256, seed: 9
+    ) { batches.append($0) }
+    var logged = EncodedBatch(spec: dataset.spec, capacity: 0)
+    try rows.forEachCachedTrainingBatch(batchSize: 700) { logged.append(contentsOf: $0) }
+
+    // The two training days hold about 3,000 rows each. Read in time order, a block of 1,000
+    // rows would come from the first day alone; drawn as 16 chunks, it spans both.
+    let weekday = try #require(dataset.spec.categorical.firstIndex { $0.name == "weekday" })
+    let first = try #require(batches.first)
+    let allDays = Set((0..<logged.count).map { logged.fieldRows[$0 * logged.fieldCount + weekday] })
+    let firstDays = Set((0..<first.count).map { first.fieldRows[$0 * first.fieldCount + weekday] })
+    #expect(allDays.count == 2)
+    #expect(firstDays == allDays)
+
+    // Every logged row comes out exactly once per pass.
+    func sortedRows(_ batches: [EncodedBatch]) -> [[Int32]] {
+      batches.flatMap { batch in
+        (0..<batch.count).map { row in
+          Array(batch.fieldRows[(row * batch.fieldCount)..<((row + 1) * batch.fieldCount)])
+            + [Int32(batch.labels[row])]
+        }
+      }.sorted { $0.lexicographicallyPrecedes($1) }
+    }
+    #expect(logged.count == (try impressionStatistics(connection, windows.train).rows))
+    #expect(sortedRows(batches) == sortedRows([logged]))
+  }
+
   @Test func encodedStreamMatchesStringRows() throws {
     let connection = try connect()
     defer { connection.close() }
@@ -222,7 +258,7 @@ struct TrainingDataTests {
     }
     rows.close()
     #expect(!FileManager.default.fileExists(atPath: path))
-    // The connection is usable after the abandoned COPY.
+    // The connection is usable after the run.
     #expect(try impressionStatistics(connection, windows.validation).rows > 2_000)
   }
 
@@ -264,6 +300,24 @@ struct TrainingDataTests {
     // predictions must add up to the clicks within 25%; uncorrected ones would come out about
     // 1 / (p + 0.25 (1 - p)), nearly 4 times, too high.
     #expect(abs(predicted / clicks - 1) < 0.25, "predicted \(predicted), clicks \(clicks)")
+
+    // After training, each model's output bias is refitted so that its predictions at the
+    // sampled rate add up to the clicks of the rows it trained on.
+    var kept = EncodedBatch(spec: model.spec, capacity: 8_000)
+    try streamImpressions(connection, windows.train) { row in
+      guard row.label == 1 || sampling.keeps(requestId: row.requestId, adId: row.adId) else {
+        return
+      }
+      encoder.append(cat: row.cat, num: row.num, seq: row.seq, label: row.label, to: &kept)
+    }
+    let keptClicks = kept.labels.reduce(0.0) { $0 + Double($1) }
+    let logistic = try ModelRegistry(connection: connection).load(id: outcome.logistic.record.id)
+    for trained in [model, logistic] {
+      let sampledRate = trained.predict(kept).reduce(0.0) { sum, q in
+        sum + Double(q) / (Double(q) + (1 - Double(q)) * 0.25)
+      }
+      #expect(abs(sampledRate / keptClicks - 1) < 1e-4, "\(sampledRate) against \(keptClicks)")
+    }
   }
 
   @Test func warmStartContinuesFromChampion() throws {

@@ -1,5 +1,5 @@
-// The rows of one training run: the first pass streams them from PostgreSQL and writes them to
-// a private cache file, and every later pass reads that file. No pass is kept in memory whole.
+// The rows of one training run: they are streamed once from PostgreSQL into a private cache
+// file, and every pass reads that file. No pass is kept in memory whole.
 
 import CTR
 import Postgres
@@ -39,31 +39,66 @@ final class CachedRows {
     directory.remove()
   }
 
+  /// Chunks of the cache file that one shuffle block holds.
+  static let chunksPerBlock = 16
+
   /// Calls `body` with the training rows of `filter` in shuffled batches and returns the number
-  /// of rows. The first call streams from PostgreSQL and fills the cache, so every later call
-  /// must pass the same filter. Shuffling is seeded by `seed`.
+  /// of rows. The first call streams from PostgreSQL into the cache, so every later call must
+  /// pass the same filter.
+  ///
+  /// The cache is read in chunks of `shuffleBuffer / chunksPerBlock` rows, in an order drawn
+  /// from `seed`, and each block of `chunksPerBlock` chunks is shuffled and cut into batches.
+  /// The log arrives in time order, so reading it in that order would walk each epoch through
+  /// the days one after another and leave the first days' rows stale by the epoch's end; with
+  /// the chunks drawn at random, a batch mixes rows from across the whole window.
   func forEachTrainingBatch(
     _ filter: ImpressionFilter, shuffleBuffer: Int, batchSize: Int, seed: UInt64,
     _ body: (EncodedBatch) throws -> Void
   ) throws -> Int {
+    try cacheTrainingRows(filter)
     let buffer = ShuffleBuffer(
       spec: spec, width: layout.width, capacity: shuffleBuffer, batchSize: batchSize, seed: seed)
-    if trainCached {
-      try train.forEachChunk(rows: buffer.capacity, into: buffer.storage) { rows in
-        try buffer.fillBlock(rows: rows, emit: body)
+    let chunk = max(1, buffer.capacity / Self.chunksPerBlock)
+    var filled = 0
+    for start in buffer.shuffledChunkStarts(records: train.count, chunk: chunk) {
+      let end = min(start + chunk, train.count)
+      if filled + (end - start) > buffer.capacity {
+        try buffer.fillBlock(rows: filled, emit: body)
+        filled = 0
       }
-    } else {
-      trainCounts = try streamEncodedImpressions(
-        connection, filter, layout: layout, sampling: sampling
-      ) { record in
-        try train.append(record)
-        try buffer.add(record, emit: body)
-      }
-      try train.flush()
-      trainCached = true
+      try train.read(records: start..<end, into: buffer.storage + filled * layout.width)
+      filled += end - start
     }
+    if filled > 0 { try buffer.fillBlock(rows: filled, emit: body) }
     try buffer.finish(emit: body)
     return train.count
+  }
+
+  /// Calls `body` with the cached training rows in the order they were logged, in batches of up
+  /// to `batchSize` rows; call it after ``forEachTrainingBatch(_:shuffleBuffer:batchSize:seed:_:)``.
+  func forEachCachedTrainingBatch(batchSize: Int, _ body: (EncodedBatch) throws -> Void) throws {
+    var batch = EncodedBatch(spec: spec, capacity: batchSize)
+    let storage = UnsafeMutablePointer<Int32>.allocate(capacity: batchSize * layout.width)
+    defer { storage.deallocate() }
+    try train.forEachChunk(rows: batchSize, into: storage) { rows in
+      batch.removeAll()
+      for index in 0..<rows {
+        batch.appendRecord(EncodedRowLayout.encoded(UnsafePointer(storage + index * layout.width)))
+      }
+      try body(batch)
+    }
+  }
+
+  /// Streams the training rows of `filter` from PostgreSQL into the cache, once per run.
+  private func cacheTrainingRows(_ filter: ImpressionFilter) throws {
+    guard !trainCached else { return }
+    trainCounts = try streamEncodedImpressions(
+      connection, filter, layout: layout, sampling: sampling
+    ) { record in
+      try train.append(record)
+    }
+    try train.flush()
+    trainCached = true
   }
 
   /// Calls `body` with the validation rows of `filter` in batches of up to `batchSize` rows,

@@ -108,22 +108,27 @@ final class EncodedRecordFile {
     var record = 0
     while record < count {
       let rows = min(chunkRows, count - record)
-      let total = rows * width * MemoryLayout<Int32>.size
-      let start = record * width * MemoryLayout<Int32>.size
-      var offset = 0
-      while offset < total {
-        let read = pread(
-          descriptor, UnsafeMutableRawPointer(buffer) + offset, total - offset,
-          off_t(start + offset))
-        guard read > 0 else {
-          throw PipelineError(
-            "cannot read training cache file '\(path)': "
-              + (read == 0 ? "file ended early" : String(cString: strerror(errno))))
-        }
-        offset += read
-      }
+      try read(records: record..<(record + rows), into: buffer)
       try body(rows)
       record += rows
+    }
+  }
+
+  /// Reads `records` (written and flushed) into `buffer`, which has room for them.
+  func read(records: Range<Int>, into buffer: UnsafeMutablePointer<Int32>) throws {
+    let total = records.count * width * MemoryLayout<Int32>.size
+    let start = records.lowerBound * width * MemoryLayout<Int32>.size
+    var offset = 0
+    while offset < total {
+      let read = pread(
+        descriptor, UnsafeMutableRawPointer(buffer) + offset, total - offset,
+        off_t(start + offset))
+      guard read > 0 else {
+        throw PipelineError(
+          "cannot read training cache file '\(path)': "
+            + (read == 0 ? "file ended early" : String(cString: strerror(errno))))
+      }
+      offset += read
     }
   }
 }

@@ -1,12 +1,12 @@
-// The bounded shuffle of training records: rows are shuffled in blocks of a fixed size, in the
-// order they arrive, and cut into batches. Memory is one block; the whole epoch is never held.
+// The bounded shuffle of training records: rows are shuffled in blocks of a fixed size and cut
+// into batches. Memory is one block; the whole epoch is never held.
 
 import CTR
 
 /// A block of encoded records that is shuffled with a seeded generator and cut into batches.
 ///
-/// The permutation depends only on the block's size and the generator, so the rows streamed
-/// from PostgreSQL and the same rows read back from the cache give the same batches.
+/// The permutations depend only on the sizes involved and the seed, so the same rows give the
+/// same batches.
 final class ShuffleBuffer {
   let width: Int
   /// Records per block.
@@ -31,11 +31,12 @@ final class ShuffleBuffer {
     storage.deallocate()
   }
 
-  /// Copies one record into the block, shuffling and emitting the block when it is full.
-  func add(_ record: UnsafePointer<Int32>, emit: (EncodedBatch) throws -> Void) throws {
-    (storage + count * width).update(from: record, count: width)
-    count += 1
-    if count == capacity { try shuffleBlock(emit: emit) }
+  /// Returns the first record of each `chunk`-record chunk of `records` records, in an order
+  /// drawn from the generator.
+  func shuffledChunkStarts(records: Int, chunk: Int) -> [Int] {
+    var starts = Array(stride(from: 0, to: records, by: max(1, chunk)))
+    starts.shuffle(using: &generator)
+    return starts
   }
 
   /// Marks the first `rows` records of ``storage`` as filled by the caller, then shuffles them.

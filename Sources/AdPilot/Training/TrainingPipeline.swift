@@ -242,6 +242,9 @@ public struct TrainingPipeline {
     // Early stopping restores the weights of the best epoch of each model.
     let finalAttention = try loadModel(best.attention)
     let finalLogistic = try loadModel(best.logistic)
+    try refitOutputBiases(
+      [("attention", finalAttention), ("logistic", finalLogistic)], rows: rows,
+      batchSize: config.batchSize)
     var outcome = try evaluateAndRegister(
       dataset: dataset, name: name, windows: windows, options: options, rows: rows,
       models: (finalAttention, finalLogistic), trainRows: trainRows, epochs: epochsRun,
@@ -452,6 +455,38 @@ public struct TrainingPipeline {
     var predictions: [[Float]]
     var labels: [Float] = []
     var groups: [UInt64]?
+  }
+
+  /// Moves each model's output bias so that its predictions over the training rows sum to their
+  /// clicks (see ``OutputBias``). Rows and clicks are those of the training stream, after any
+  /// negative downsampling, so the predictions are taken back to the sampled rate first.
+  private func refitOutputBiases(
+    _ models: [(name: String, model: any ClickModel)], rows: CachedRows, batchSize: Int
+  ) throws {
+    let keptRate = rows.sampling?.rate ?? 1
+    var histograms = Array(repeating: OutputBias(), count: models.count)
+    var clicks = 0.0
+    try rows.forEachCachedTrainingBatch(batchSize: max(batchSize, 4096)) { batch in
+      for (index, entry) in models.enumerated() {
+        let scores = entry.model.predict(
+          batch, threads: ProcessInfo.processInfo.activeProcessorCount)
+        // Corrected q has odds w times those of the sampled-rate prediction p.
+        for q in scores {
+          histograms[index].add(
+            keptRate == 1 ? q : Float(Double(q) / (Double(q) + (1 - Double(q)) * keptRate)))
+        }
+      }
+      clicks += batch.labels.reduce(0.0) { $0 + Double($1) }
+    }
+    var fields: [String: String] = [:]
+    for (index, entry) in models.enumerated() {
+      guard let shift = histograms[index].shift(clicks: clicks) else {
+        continue
+      }
+      entry.model.shiftOutputBias(by: Float(shift))
+      fields["\(entry.name).shift"] = String(format: "%.5f", shift)
+    }
+    logger.info("output bias refitted to the training clicks", fields)
   }
 
   private func predict(
