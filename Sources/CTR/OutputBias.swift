@@ -1,4 +1,4 @@
-// The output bias re-fitted after training. At a minimum of the log loss, the gradient of the
+// The output bias refitted after training. At a minimum of the log loss, the gradient of the
 // output bias is zero, so the predictions over the training rows sum to their clicks. A step
 // size that decays over a few epochs stops short of that point by a few percent of the level,
 // which the log loss hardly notices but a budget planner summing the predictions does.
@@ -9,9 +9,9 @@ import Foundation
 /// and the shift of every logit that makes them sum to the rows' clicks.
 ///
 /// Memory is fixed (about 1 MiB) however many rows are added. Each bin keeps its rows' count and
-/// the sum of their log-odds, and stands for its rows at their mean log-odds. Bins are 80/65,536
-/// wide, about 0.0012, so the sum differs from the exact one by about 10^-8 of itself; a bin with
-/// one distinct value is exact.
+/// the sum of their log-odds, and counts its rows at their mean log-odds. Bins are 80/65,536
+/// wide, about 0.0012, so by a second-order estimate the sum is off by at most 2 * 10^-7 of
+/// itself. A bin whose rows share one value is exact.
 public struct OutputBias: Sendable {
   static let bins = 65_536
   /// Log-odds beyond +/-limit go to the outermost bins.

@@ -192,7 +192,7 @@ struct TrainingDataTests {
     try rows.forEachCachedTrainingBatch(batchSize: 700) { logged.append(contentsOf: $0) }
 
     // The two training days hold about 3,000 rows each. Read in time order, a block of 1,000
-    // rows would come from the first day alone; drawn as 16 chunks, it spans both.
+    // rows would come from the first day alone. Drawn as 16 chunks, it spans both.
     let weekday = try #require(dataset.spec.categorical.firstIndex { $0.name == "weekday" })
     let first = try #require(batches.first)
     let allDays = Set((0..<logged.count).map { logged.fieldRows[$0 * logged.fieldCount + weekday] })
@@ -303,17 +303,17 @@ struct TrainingDataTests {
 
     // After training, each model's output bias is refitted so that its predictions at the
     // sampled rate add up to the clicks of the rows it trained on.
-    var kept = EncodedBatch(spec: model.spec, capacity: 8_000)
+    var keptRows = EncodedBatch(spec: model.spec, capacity: 8_000)
     try streamImpressions(connection, windows.train) { row in
       guard row.label == 1 || sampling.keeps(requestId: row.requestId, adId: row.adId) else {
         return
       }
-      encoder.append(cat: row.cat, num: row.num, seq: row.seq, label: row.label, to: &kept)
+      encoder.append(cat: row.cat, num: row.num, seq: row.seq, label: row.label, to: &keptRows)
     }
-    let keptClicks = kept.labels.reduce(0.0) { $0 + Double($1) }
+    let keptClicks = keptRows.labels.reduce(0.0) { $0 + Double($1) }
     let logistic = try ModelRegistry(connection: connection).load(id: outcome.logistic.record.id)
     for trained in [model, logistic] {
-      let sampledRate = trained.predict(kept).reduce(0.0) { sum, q in
+      let sampledRate = trained.predict(keptRows).reduce(0.0) { sum, q in
         sum + Double(q) / (Double(q) + (1 - Double(q)) * 0.25)
       }
       #expect(abs(sampledRate / keptClicks - 1) < 1e-4, "\(sampledRate) against \(keptClicks)")

@@ -12,7 +12,7 @@ import Testing
   let doubled = try #require(OutputBias.shift(probabilities: [0.2, 0.5, 0.8], clicks: 17 / 9))
   #expect(abs(doubled - log(2)) < 1e-6)
 
-  // Rows at exactly 0 and 1 stay there; the row at 0.5 already makes the sum.
+  // Rows at exactly 0 and 1 stay there, and the row at 0.5 already makes the sum.
   let fixed = try #require(OutputBias.shift(probabilities: [0, 1, 0.5], clicks: 1.5))
   #expect(abs(fixed) < 1e-12)
 }
@@ -21,7 +21,7 @@ import Testing
   // No clicks, or every row a click, needs an infinite shift.
   #expect(OutputBias.shift(probabilities: [0.1, 0.2], clicks: 0) == nil)
   #expect(OutputBias.shift(probabilities: [0.1, 0.2], clicks: 2) == nil)
-  // Rows at 1 already exceed one click; a row at 0 can never add the second.
+  // Rows at 1 already exceed one click, and a row at 0 can never add the second.
   #expect(OutputBias.shift(probabilities: [1, 1], clicks: 1) == nil)
   #expect(OutputBias.shift(probabilities: [0, 0.5], clicks: 1) == nil)
 }

@@ -48,9 +48,9 @@ final class CachedRows {
   ///
   /// The cache is read in chunks of `shuffleBuffer / chunksPerBlock` rows, in an order drawn
   /// from `seed`, and each block of `chunksPerBlock` chunks is shuffled and cut into batches.
-  /// The log arrives in time order, so reading it in that order would walk each epoch through
-  /// the days one after another and leave the first days' rows stale by the epoch's end; with
-  /// the chunks drawn at random, a batch mixes rows from across the whole window.
+  /// The log arrives in time order. Read in that order, each epoch would walk through the days
+  /// one after another, and the first days' rows would be stale by the epoch's end. With the
+  /// chunks drawn at random, a batch mixes rows from across the whole window.
   func forEachTrainingBatch(
     _ filter: ImpressionFilter, shuffleBuffer: Int, batchSize: Int, seed: UInt64,
     _ body: (EncodedBatch) throws -> Void
