@@ -20,7 +20,7 @@ public struct OutputBias: Sendable {
   private var counts = [Double](repeating: 0, count: OutputBias.bins)
   private var logOddsSums = [Double](repeating: 0, count: OutputBias.bins)
   /// Rows predicted at exactly 1, which stay at 1 under any finite shift.
-  private var certain = 0.0
+  private var rowsAtOne = 0.0
 
   public init() {}
 
@@ -30,7 +30,7 @@ public struct OutputBias: Sendable {
     let p = Double(probability)
     guard p > 0 else { return }
     guard p < 1 else {
-      certain += 1
+      rowsAtOne += 1
       return
     }
     let logOdds = log(p) - log1p(-p)
@@ -51,7 +51,7 @@ public struct OutputBias: Sendable {
     let means = filled.map { logOddsSums[$0] / counts[$0] }
     let weights = filled.map { counts[$0] }
     func total(_ u: Double) -> (sum: Double, slope: Double) {
-      var sum = certain
+      var sum = rowsAtOne
       var slope = 0.0
       for (mean, weight) in zip(means, weights) {
         let q = 1 / (1 + exp(-(mean + u)))

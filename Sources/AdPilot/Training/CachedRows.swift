@@ -77,16 +77,7 @@ final class CachedRows {
   /// Calls `body` with the cached training rows in the order they were logged, in batches of up
   /// to `batchSize` rows; call it after ``forEachTrainingBatch(_:shuffleBuffer:batchSize:seed:_:)``.
   func forEachCachedTrainingBatch(batchSize: Int, _ body: (EncodedBatch) throws -> Void) throws {
-    var batch = EncodedBatch(spec: spec, capacity: batchSize)
-    let storage = UnsafeMutablePointer<Int32>.allocate(capacity: batchSize * layout.width)
-    defer { storage.deallocate() }
-    try train.forEachChunk(rows: batchSize, into: storage) { rows in
-      batch.removeAll()
-      for index in 0..<rows {
-        batch.appendRecord(EncodedRowLayout.encoded(UnsafePointer(storage + index * layout.width)))
-      }
-      try body(batch)
-    }
+    try forEachBatch(of: train, batchSize: batchSize) { batch, _ in try body(batch) }
   }
 
   /// Streams the training rows of `filter` from PostgreSQL into the cache, once per run.
@@ -114,11 +105,19 @@ final class CachedRows {
       try validation.flush()
       validationCached = true
     }
+    try forEachBatch(of: validation, batchSize: batchSize, body)
+  }
+
+  /// Calls `body` with the records of `file` in order, in batches of up to `batchSize` rows,
+  /// with each row's user group.
+  private func forEachBatch(
+    of file: EncodedRecordFile, batchSize: Int, _ body: (EncodedBatch, [UInt64]) throws -> Void
+  ) throws {
     var batch = EncodedBatch(spec: spec, capacity: batchSize)
     var groups: [UInt64] = []
     let storage = UnsafeMutablePointer<Int32>.allocate(capacity: batchSize * layout.width)
     defer { storage.deallocate() }
-    try validation.forEachChunk(rows: batchSize, into: storage) { rows in
+    try file.forEachChunk(rows: batchSize, into: storage) { rows in
       batch.removeAll()
       groups.removeAll(keepingCapacity: true)
       for index in 0..<rows {

@@ -480,7 +480,8 @@ public struct TrainingPipeline {
     }
     var fields: [String: String] = [:]
     for (index, entry) in models.enumerated() {
-      // No finite shift exists when the training rows are all clicks or all non-clicks.
+      // No finite shift exists when, for example, the training rows are all clicks or all
+      // non-clicks.
       guard let shift = histograms[index].shift(clicks: clicks) else {
         fields["\(entry.name).shift"] = "none"
         continue
