@@ -445,6 +445,46 @@ struct TrainingDataTests {
     }
   }
 
+  @Test func trainingRowsOfOneClassAreRejected() throws {
+    let connection = try connect()
+    defer { connection.close() }
+    for (name, click) in [("no_clicks", 0), ("only_clicks", 1)] {
+      try connection.execute(
+        """
+        INSERT INTO adpilot.datasets (name, feature_spec, validation, source)
+        SELECT $1::text, feature_spec, validation, source FROM adpilot.datasets
+        WHERE name = 'synthetic'
+        """, [.text(name)])
+      try connection.execute(
+        """
+        INSERT INTO adpilot.impressions
+        SELECT (jsonb_populate_record(i, jsonb_build_object('dataset', $1::text, 'click', $2::int))).*
+        FROM adpilot.impressions i WHERE dataset = 'synthetic' AND time < '2026-01-08T00:00:00Z'
+        """, [.text(name), .int32(Int32(click))])
+    }
+    // The copies hold 2026-01-05 to 2026-01-07, so training ends where the last day begins.
+    let rows = try connection.query(
+      """
+      SELECT count(*) FROM adpilot.impressions
+      WHERE dataset = 'no_clicks' AND time < '2026-01-07T00:00:00Z'
+      """)[0].int64(0)
+    let pipeline = TrainingPipeline(connection: connection, logger: Self.logger)
+    for (name, found) in [("no_clicks", "no clicks"), ("only_clicks", "only clicks")] {
+      do {
+        _ = try pipeline.run(TrainOptions(dataset: name))
+        Issue.record("training on '\(name)' did not fail")
+      } catch let error as PipelineError {
+        #expect(
+          error.message
+            == "data set '\(name)' has \(found) in its \(rows) training rows (training rows: "
+            + "before 2026-01-07T00:00:00.000Z; validation rows: the last day, from "
+            + "2026-01-07T00:00:00.000Z); check that the click column was loaded, or train "
+            + "over a longer window")
+      }
+      #expect(try ModelRegistry(connection: connection).champion(of: name) == nil)
+    }
+  }
+
   @Test func validationDaysHoldOutTrailingDays() throws {
     let connection = try connect()
     defer { connection.close() }

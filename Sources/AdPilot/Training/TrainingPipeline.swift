@@ -148,6 +148,15 @@ public struct TrainingPipeline {
         "data set '\(dataset.name)' has no training rows in \(windows.description); "
           + "load more days of logs")
     }
+    // Training rows of one class teach the models to predict 0 (or 1) for every row. Such a
+    // model can still win the log-loss comparison on a validation window of the same class.
+    guard statistics.clicks > 0 && statistics.clicks < statistics.rows else {
+      let content = statistics.clicks == 0 ? "no clicks" : "only clicks"
+      throw PipelineError(
+        "data set '\(dataset.name)' has \(content) in its \(statistics.rows) training rows "
+          + "(\(windows.description)); check that the click column was loaded, or train over "
+          + "a longer window")
+    }
     options.batchSize = options.batchSize ?? Self.automaticBatchSize(trainingRows: statistics.rows)
     options.threshold = options.threshold ?? Self.defaultThreshold(statistics)
     let config = trainingConfig(options, statistics: statistics)
