@@ -182,7 +182,8 @@ public final class Trainer {
     denseOptimizer = DenseAdam(
       count: trainable.dense.count, learningRate: learningRate, l2: config.l2)
     embeddingOptimizer = LazyAdam(
-      count: trainable.embeddings.count, learningRate: learningRate, l2: config.l2)
+      count: trainable.embeddings.count, width: trainable.embeddingWidth,
+      learningRate: learningRate, l2: config.l2)
     sparse = SparseGradient(
       tableRows: trainable.embeddings.count / trainable.embeddingWidth,
       width: trainable.embeddingWidth)

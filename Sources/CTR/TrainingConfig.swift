@@ -15,7 +15,8 @@ public struct TrainingConfig: Sendable, Equatable {
   /// their output bias at its log-odds, so the first steps need not learn the base rate.
   public var baseRate: Float?
   /// The L2 coefficient, applied to every dense weight and bias and to the embedding rows a step
-  /// touches (never to untouched rows).
+  /// touches (never to untouched rows). A touched row's L2 is weighted by the steps since its
+  /// last update, so that every row is regularized as if L2 had reached it at each step.
   public var l2: Float = 1e-6
   /// The seed of weight initialization, for the caller to pass as the model initializer's `seed`
   /// (the initializers take it explicitly and do not read this value).

@@ -249,7 +249,7 @@ private func train(_ model: any ClickModel, on data: EncodedBatch, config: Train
   #expect(gradient.rows.count == 5000)
   var tables: [[Float]] = []
   for threads in [1, 2, 3] {
-    var optimizer = LazyAdam(count: start.count, learningRate: 0.01, l2: 1e-4)
+    var optimizer = LazyAdam(count: start.count, width: width, learningRate: 0.01, l2: 1e-4)
     var table = start
     for _ in 0..<2 {
       optimizer.update(&table, gradient: gradient, threads: threads)
@@ -265,41 +265,68 @@ private func train(_ model: any ClickModel, on data: EncodedBatch, config: Train
 
 @Test func lazyAdamMatchesPlainFormula() {
   // Width 12 runs one 8-wide vector step and a 4-element scalar tail per row. Both must match
-  // the textbook update bit for bit over two steps.
+  // the textbook update bit for bit. Rows skip steps: a row's L2 term counts the steps since its
+  // last update (row 2 at step 3: two; row 9, first touched at step 3: three).
   let (tableRows, width) = (10, 12)
   let (rate, l2, beta1, beta2, epsilon): (Float, Float, Float, Float, Float) = (
     0.01, 1e-3, 0.9, 0.999, 1e-8
   )
   var random = SplitMix64(seed: 25)
   let start = (0..<(tableRows * width)).map { _ in random.nextFloat(in: -1..<1) }
-  var gradient = SparseGradient(tableRows: tableRows, width: width)
-  for row: Int32 in [7, 2, 5] {
-    let values = (0..<width).map { _ in random.nextFloat(in: -1..<1) }
-    values.withUnsafeBufferPointer { gradient.add(row: row, $0.baseAddress!) }
-  }
-  var optimizer = LazyAdam(count: start.count, learningRate: rate, l2: l2)
+  let touched: [[Int32]] = [[7, 2, 5], [7, 5], [9, 7, 2]]
+  let gaps: [[Int32: Float]] = [[7: 1, 2: 1, 5: 1], [7: 1, 5: 1], [9: 3, 7: 1, 2: 2]]
+  var optimizer = LazyAdam(count: start.count, width: width, learningRate: rate, l2: l2)
   var table = start
   var expected = start
   var m = [Float](repeating: 0, count: start.count)
   var v = [Float](repeating: 0, count: start.count)
-  for step in 1...2 {
+  for step in 1...3 {
+    var gradient = SparseGradient(tableRows: tableRows, width: width)
+    for row in touched[step - 1] {
+      let values = (0..<width).map { _ in random.nextFloat(in: -1..<1) }
+      values.withUnsafeBufferPointer { gradient.add(row: row, $0.baseAddress!) }
+    }
     optimizer.update(&table, gradient: gradient)
     let correction1 = 1 - Adam.power(beta1, step)
     let correction2 = 1 - Adam.power(beta2, step)
     let stepRate = rate * correction2.squareRoot() / correction1
     for (slot, row) in gradient.rows.enumerated() {
+      let rowL2 = l2 * gaps[step - 1][row]!
       for j in 0..<width {
         let i = Int(row) * width + j
-        let value = gradient.values[slot * width + j] + l2 * expected[i]
+        let value = gradient.values[slot * width + j] + rowL2 * expected[i]
         m[i] = beta1 * m[i] + (1 - beta1) * value
         v[i] = beta2 * v[i] + (1 - beta2) * value * value
         expected[i] -= stepRate * m[i] / (v[i].squareRoot() + epsilon)
       }
     }
+    #expect(table == expected, "step \(step)")
   }
-  #expect(table == expected)
   #expect(table != start)
   #expect(table[0..<width] == start[0..<width], "row 0 was not touched")
+}
+
+@Test func lazyAdamCatchesUpOnSkippedL2() {
+  // Row 1 is first updated at step 4, so its gradient carries four L2 terms: -0.06 + 4 * 0.05 *
+  // 0.5 = 0.04, and the weight moves down. With one term (-0.035) it would move up.
+  let (rate, l2): (Float, Float) = (0.01, 0.05)
+  var idle = SparseGradient(tableRows: 2, width: 1)
+  idle.add(row: 0, 0)
+  var touched = SparseGradient(tableRows: 2, width: 1)
+  touched.add(row: 1, -0.06)
+  var optimizer = LazyAdam(count: 2, width: 1, learningRate: rate, l2: l2)
+  var table: [Float] = [0.5, 0.5]
+  for _ in 0..<3 { optimizer.update(&table, gradient: idle) }
+  #expect(table[1] == 0.5)
+  optimizer.update(&table, gradient: touched)
+  let g: Float = -0.06 + 4 * l2 * 0.5
+  let correction1 = 1 - Adam.power(0.9, 4)
+  let correction2 = 1 - Adam.power(0.999, 4)
+  let expected =
+    0.5 - rate * correction2.squareRoot() / correction1 * ((1 - 0.9) * g)
+    / (((1 - 0.999) * g * g).squareRoot() + 1e-8)
+  #expect(table[1] == expected)
+  #expect(table[1] < 0.5)
 }
 
 @Test func baseRateSetsStartingBias() throws {

@@ -33,7 +33,8 @@ let trainCommand = Command(
         + "\(TrainOptions(dataset: "").learningRateDecay))"),
     .value(
       "l2", "X",
-      "L2 coefficient on dense weights and the embedding rows a step touches, both models "
+      "L2 coefficient on dense weights and the embedding rows a step touches, both models; "
+        + "a row's L2 counts every step since its last update "
         + "(default \(TrainOptions(dataset: "").l2))"),
     .value(
       "logistic-learning-rate", "X",
