@@ -420,7 +420,7 @@ struct EndToEndTests {
           defer { own.close() }
           var worker = ScoringWorker(connection: own, logger: Logger(minimumLevel: .error))
           worker.batchSize = 16
-          results.add(count: try worker.drain(dataset: "synthetic"))
+          results.add(count: try worker.drain(dataset: "synthetic").scored)
         } catch {
           results.add(error: "\(error)")
         }
@@ -437,6 +437,79 @@ struct EndToEndTests {
       WHERE r.dataset = 'synthetic'
       """)
     #expect(try scored[0].int64(0) == pending)
+  }
+
+  @Test func malformedQueuedRequestsAreSetAside() throws {
+    _ = try prepared()
+    let connection = try TestDatabase.connect(suite: Self.suite)
+    defer { connection.close() }
+    defer {
+      _ = try? connection.execute("DELETE FROM adpilot.ad_scores WHERE request_id LIKE 'aside-%'")
+      _ = try? connection.execute("DELETE FROM adpilot.ad_requests WHERE request_id LIKE 'aside-%'")
+    }
+    let champion = try #require(try ModelRegistry(connection: connection).champion(of: "synthetic"))
+    let spec = champion.model.spec
+    let reason =
+      "feature arrays have 2 categorical, 0 numeric and 0 sequence values, but model "
+      + "\(champion.record.id) expects \(spec.categorical.count), \(spec.numeric.count) and a "
+      + "multiple of \(spec.sequence.count); score rows of the model's own data set, in the "
+      + "layout of its feature spec"
+    // Two well-formed requests copied from a queued one, and one with two categorical values.
+    try connection.execute(
+      """
+      INSERT INTO adpilot.ad_requests
+          (request_id, ad_id, dataset, time, cat_values, num_values, seq_values)
+      SELECT 'aside-' || n, r.ad_id, r.dataset, r.time, r.cat_values, r.num_values, r.seq_values
+      FROM (SELECT * FROM adpilot.ad_requests WHERE dataset = 'synthetic'
+            ORDER BY request_id, ad_id LIMIT 1) AS r, generate_series(1, 2) AS n
+      """)
+    try connection.execute(
+      """
+      INSERT INTO adpilot.ad_requests (request_id, ad_id, dataset, time, cat_values)
+      VALUES ('aside-bad', 'ad', 'synthetic', now(), ARRAY['a', 'b'])
+      """)
+    let queued = """
+      SELECT request_id, scored_at IS NOT NULL, rejected_reason,
+             EXISTS (SELECT 1 FROM adpilot.ad_scores s
+                     WHERE s.request_id = r.request_id AND s.ad_id = r.ad_id)
+      FROM adpilot.ad_requests r WHERE request_id LIKE 'aside-%' ORDER BY request_id
+      """
+    func expectSetAside(_ path: String) throws {
+      let rows = try connection.query(queued)
+      #expect(rows.count == 3)
+      for row in rows {
+        let id = try row.string(0)
+        #expect(try row.bool(1), "\(path): \(id) is still queued")
+        #expect(try row.bool(3) == (id != "aside-bad"), "\(path): score of \(id)")
+        #expect(try row.optionalString(2) == (id == "aside-bad" ? reason : nil), "\(path): \(id)")
+      }
+    }
+
+    // The worker scores the good requests and sets the bad one aside, so the queue drains.
+    let worker = ScoringWorker(connection: connection, logger: Logger(minimumLevel: .error))
+    let counts = try worker.drain(dataset: "synthetic")
+    #expect(counts.rejected == 1)
+    #expect(counts.scored >= 2)
+    try expectSetAside("worker")
+    #expect(try worker.drain(dataset: "synthetic") == WorkerCounts())
+
+    // The batch job does the same with the requests queued again.
+    try connection.execute("DELETE FROM adpilot.ad_scores WHERE request_id LIKE 'aside-%'")
+    try connection.execute(
+      """
+      UPDATE adpilot.ad_requests SET scored_at = NULL, rejected_reason = NULL
+      WHERE request_id LIKE 'aside-%'
+      """)
+    try withScoringJob { job, _, _ in
+      let report = try job.run(dataset: "synthetic")
+      #expect(report.rejected == 1)
+      #expect(report.firstRejection == reason)
+      #expect(report.scored >= 2)
+      try expectSetAside("job")
+      let again = try job.run(dataset: "synthetic")
+      #expect(again.rejected == 0)
+      #expect(again.scored == 0)
+    }
   }
 
   @Test func queuedRequestsNotifyWorkers() throws {

@@ -75,7 +75,8 @@ public func summaryLines(_ connection: Connection, dataset: String) throws -> [S
 
   let scores = try connection.query(
     """
-    SELECT count(*), count(s.request_id), avg(s.score)
+    SELECT count(*), count(s.request_id), avg(s.score),
+           count(*) FILTER (WHERE r.rejected_reason IS NOT NULL)
     FROM adpilot.ad_requests r
     LEFT JOIN adpilot.ad_scores s USING (request_id, ad_id)
     WHERE r.dataset = $1
@@ -83,6 +84,6 @@ public func summaryLines(_ connection: Connection, dataset: String) throws -> [S
   let meanScore = try scores.optionalDouble(2).map { String(format: "%.5f", $0) } ?? "-"
   lines.append(
     "ad requests: \(try scores.int64(0)), scored: \(try scores.int64(1)), "
-      + "mean score \(meanScore)")
+      + "set aside: \(try scores.int64(3)), mean score \(meanScore)")
   return lines
 }

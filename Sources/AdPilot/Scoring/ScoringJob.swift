@@ -11,6 +11,32 @@ public struct ScoreReport: Sendable {
   public var dataset: String
   public var modelId: String
   public var scored: Int
+  /// Queued requests set aside unscored because their feature arrays do not fit the model,
+  /// each marked with its reason in `adpilot.ad_requests.rejected_reason`.
+  public var rejected = 0
+  /// The reason of the first request set aside, or nil when none was.
+  public var firstRejection: String?
+}
+
+/// Returns why a row's feature arrays cannot be scored by a model of `spec`, or nil when their
+/// lengths fit it.
+///
+/// The encoder itself tolerates short and long arrays, so rows of another data set's layout
+/// would otherwise be scored silently with the wrong fields.
+func featureShapeMismatch(
+  _ spec: FeatureSpec, cat: [String?], num: [Double?], seq: [String?], modelId: String
+) -> String? {
+  let subfields = spec.sequence.count
+  let sequenceFits = subfields == 0 ? seq.isEmpty : seq.count % subfields == 0
+  guard cat.count == spec.categorical.count, num.count == spec.numeric.count, sequenceFits
+  else {
+    return "feature arrays have \(cat.count) categorical, \(num.count) numeric and "
+      + "\(seq.count) sequence values, but model \(modelId) expects "
+      + "\(spec.categorical.count), \(spec.numeric.count) and a multiple of "
+      + "\(max(subfields, 1))\(subfields == 0 ? " (none)" : ""); score rows of the model's "
+      + "own data set, in the layout of its feature spec"
+  }
+  return nil
 }
 
 /// Scores pending requests, or the rows of a caller's query, into adpilot.ad_scores.
@@ -33,7 +59,7 @@ public struct ScoringJob {
       SELECT DISTINCT r.dataset
       FROM adpilot.ad_requests r
       LEFT JOIN adpilot.ad_scores s USING (request_id, ad_id)
-      WHERE s.request_id IS NULL
+      WHERE s.request_id IS NULL AND r.rejected_reason IS NULL
       ORDER BY 1
       """
     ).map { try $0.string(0) }
@@ -77,6 +103,7 @@ public struct ScoringJob {
         FROM adpilot.ad_requests r
         LEFT JOIN adpilot.ad_scores s USING (request_id, ad_id)
         WHERE r.dataset = current_setting('adpilot.copy_dataset') AND s.request_id IS NULL
+          AND r.rejected_reason IS NULL
         ORDER BY r.request_id, r.ad_id
         """
     }
@@ -89,6 +116,7 @@ public struct ScoringJob {
         ) ON COMMIT DROP
         """)
       var scored = 0
+      var rejected: [(requestId: String, adId: String, reason: String)] = []
       _ = try writer.copyIn(
         "COPY score_staging (request_id, ad_id, score) FROM STDIN (FORMAT binary)"
       ) { output in
@@ -124,9 +152,17 @@ public struct ScoringJob {
           let cat = try row.textArray(2)
           let num = try row.float8Array(3)
           let seq = try row.textArray(4)
-          try checkShape(
-            model.spec, cat: cat, num: num, seq: seq, row: "request '\(requestId)', ad '\(adId)'",
-            modelId: champion.record.id)
+          if let reason = featureShapeMismatch(
+            model.spec, cat: cat, num: num, seq: seq, modelId: champion.record.id)
+          {
+            // A caller's query is fixed by its caller. A queued request is set aside, so that
+            // one bad request does not hold back the rest of the queue.
+            guard query == nil else {
+              throw PipelineError("request '\(requestId)', ad '\(adId)': \(reason)")
+            }
+            rejected.append((requestId, adId, reason))
+            return
+          }
           keys.append((requestId, adId))
           encoder.append(cat: cat, num: num, seq: seq, label: 0, to: &batch)
           if batch.count == batchSize { flush(&output) }
@@ -178,28 +214,11 @@ public struct ScoringJob {
             + "pair once, for example with SELECT DISTINCT ON (request_id, ad_id)")
       }
       logger.debug("scores written", ["rows": "\(scored)", "model": champion.record.id])
-      return ScoreReport(dataset: dataset, modelId: champion.record.id, scored: scored)
-    }
-  }
-
-  /// Throws unless a row's feature arrays have the lengths the model's spec expects.
-  ///
-  /// The encoder itself tolerates short and long arrays, so rows of another data set's layout
-  /// would otherwise be scored silently with the wrong fields.
-  private func checkShape(
-    _ spec: FeatureSpec, cat: [String?], num: [Double?], seq: [String?], row: String,
-    modelId: String
-  ) throws {
-    let subfields = spec.sequence.count
-    let sequenceFits = subfields == 0 ? seq.isEmpty : seq.count % subfields == 0
-    guard cat.count == spec.categorical.count, num.count == spec.numeric.count, sequenceFits
-    else {
-      throw PipelineError(
-        "\(row): feature arrays have \(cat.count) categorical, \(num.count) numeric and "
-          + "\(seq.count) sequence values, but model \(modelId) expects "
-          + "\(spec.categorical.count), \(spec.numeric.count) and a multiple of "
-          + "\(max(subfields, 1))\(subfields == 0 ? " (none)" : ""); score rows of the model's "
-          + "own data set, in the layout of its feature spec")
+      try setAside(rejected, connection: writer, logger: logger)
+      var report = ScoreReport(dataset: dataset, modelId: champion.record.id, scored: scored)
+      report.rejected = rejected.count
+      report.firstRejection = rejected.first?.reason
+      return report
     }
   }
 
@@ -229,4 +248,29 @@ public struct ScoringJob {
       ON CONFLICT (request_id, ad_id) DO NOTHING
       """, [.text(dataset), split.map(PostgresValue.text) ?? .null, .int64(Int64(limit))])
   }
+}
+
+/// Marks queued requests that cannot be scored as done without a score, each with its reason,
+/// and logs one warning with their count and the first reason.
+func setAside(
+  _ rejected: [(requestId: String, adId: String, reason: String)], connection: Connection,
+  logger: Logger
+) throws {
+  guard let first = rejected.first else { return }
+  try connection.execute(
+    """
+    UPDATE adpilot.ad_requests r SET scored_at = now(), rejected_reason = t.reason
+    FROM unnest($1::text[], $2::text[], $3::text[]) AS t(request_id, ad_id, reason)
+    WHERE r.request_id = t.request_id AND r.ad_id = t.ad_id
+    """,
+    [
+      .textArray(rejected.map { $0.requestId }), .textArray(rejected.map { $0.adId }),
+      .textArray(rejected.map { $0.reason }),
+    ])
+  logger.warning(
+    "requests set aside unscored; see adpilot.ad_requests.rejected_reason",
+    [
+      "requests": "\(rejected.count)", "first_request": first.requestId,
+      "first_ad": first.adId, "reason": first.reason,
+    ])
 }

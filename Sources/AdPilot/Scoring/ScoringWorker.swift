@@ -6,6 +6,17 @@ import CTR
 import Foundation
 import Postgres
 
+/// The requests a worker finished: scored, or set aside because their feature arrays do not fit
+/// the champion (marked in `adpilot.ad_requests.rejected_reason`).
+public struct WorkerCounts: Sendable, Equatable {
+  public var scored = 0
+  public var rejected = 0
+
+  static func + (lhs: WorkerCounts, rhs: WorkerCounts) -> WorkerCounts {
+    WorkerCounts(scored: lhs.scored + rhs.scored, rejected: lhs.rejected + rhs.rejected)
+  }
+}
+
 /// Scores queued requests of one data set in claimed batches, woken by NOTIFY.
 public struct ScoringWorker {
   let connection: Connection
@@ -21,26 +32,26 @@ public struct ScoringWorker {
   }
 
   /// Scores claimed batches until no unscored request is left, or until `shouldStop` returns
-  /// true between batches; returns how many it scored.
-  public func drain(dataset: String, shouldStop: () -> Bool = { false }) throws -> Int {
+  /// true between batches; returns how many it scored and set aside.
+  public func drain(dataset: String, shouldStop: () -> Bool = { false }) throws -> WorkerCounts {
     guard let champion = try ModelRegistry(connection: connection).champion(of: dataset) else {
       throw PipelineError(
         "model name '\(dataset)' has no champion; train one with "
           + "`adpilot train --dataset \(dataset)`")
     }
-    var total = 0
+    var total = WorkerCounts()
     while true {
-      let scored = try scoreClaimedBatch(
+      let batch = try scoreClaimedBatch(
         dataset: dataset, model: champion.model, modelId: champion.record.id)
-      total += scored
-      if scored == 0 || shouldStop() { return total }
+      total = total + batch
+      if batch.scored + batch.rejected == 0 || shouldStop() { return total }
     }
   }
 
   /// Drains the queue, then waits for notifications and drains again, until `until` passes or
   /// `shouldStop` returns true. A stop ends the run after the batch in progress commits.
   public func run(dataset: String, until deadline: Date, shouldStop: () -> Bool = { false })
-    throws -> Int
+    throws -> WorkerCounts
   {
     try connection.listen("adpilot_requests")
     var total = try drain(dataset: dataset, shouldStop: shouldStop)
@@ -48,14 +59,15 @@ public struct ScoringWorker {
       let wait = min(pollInterval, max(0, deadline.timeIntervalSinceNow))
       _ = try connection.waitForNotification(timeout: wait)
       if shouldStop() { break }
-      total += try drain(dataset: dataset, shouldStop: shouldStop)
+      total = total + (try drain(dataset: dataset, shouldStop: shouldStop))
     }
     return total
   }
 
-  /// Claims up to `batchSize` unscored requests, scores them and commits; returns the count.
+  /// Claims up to `batchSize` unscored requests, scores them (or sets aside those whose
+  /// feature arrays do not fit the model) and commits; returns the counts.
   private func scoreClaimedBatch(dataset: String, model: any ClickModel, modelId: String) throws
-    -> Int
+    -> WorkerCounts
   {
     try connection.transaction {
       try connection.execute(
@@ -76,11 +88,12 @@ public struct ScoringWorker {
         LIMIT $2
         FOR UPDATE OF r SKIP LOCKED
         """, [.text(dataset), .int64(Int64(batchSize))])
-      guard claimed > 0 else { return 0 }
+      guard claimed > 0 else { return WorkerCounts() }
 
       let encoder = FeatureEncoder(spec: model.spec)
       var batch = EncodedBatch(spec: model.spec, capacity: claimed)
       var keys: [(String, String)] = []
+      var rejected: [(requestId: String, adId: String, reason: String)] = []
       _ = try connection.copyOut(
         """
         COPY (
@@ -91,10 +104,16 @@ public struct ScoringWorker {
         ) TO STDOUT (FORMAT binary)
         """
       ) { row in
-        keys.append((try row.text(0), try row.text(1)))
-        encoder.append(
-          cat: try row.textArray(2), num: try row.float8Array(3), seq: try row.textArray(4),
-          label: 0, to: &batch)
+        let (requestId, adId) = (try row.text(0), try row.text(1))
+        let (cat, num, seq) = (try row.textArray(2), try row.float8Array(3), try row.textArray(4))
+        if let reason = featureShapeMismatch(
+          model.spec, cat: cat, num: num, seq: seq, modelId: modelId)
+        {
+          rejected.append((requestId, adId, reason))
+          return
+        }
+        keys.append((requestId, adId))
+        encoder.append(cat: cat, num: num, seq: seq, label: 0, to: &batch)
       }
       let scores = model.predict(batch, threads: ProcessInfo.processInfo.activeProcessorCount)
 
@@ -116,8 +135,9 @@ public struct ScoringWorker {
         FROM claimed_requests c
         WHERE r.request_id = c.request_id AND r.ad_id = c.ad_id
         """)
+      try setAside(rejected, connection: connection, logger: logger)
       logger.debug("batch scored", ["rows": "\(keys.count)", "model": modelId])
-      return keys.count
+      return WorkerCounts(scored: keys.count, rejected: rejected.count)
     }
   }
 }

@@ -82,7 +82,8 @@ let scoreCommand = Command(
       let seconds = Date().timeIntervalSince(started)
       context.print(
         "scored \(report.scored) requests of \(dataset) with \(report.modelId) "
-          + "(\(Int(Double(report.scored) / max(seconds, 1e-9))) rows/s)")
+          + "(\(Int(Double(report.scored) / max(seconds, 1e-9))) rows/s)"
+          + setAsideNote(report.rejected, firstReason: report.firstRejection))
     }
     if !unscored.isEmpty {
       throw PipelineError(
@@ -112,9 +113,9 @@ let workerCommand = Command(
     guard worker.batchSize >= 1, worker.pollInterval > 0 else {
       throw UsageError(message: "--batch-size and --poll-seconds must be positive")
     }
-    let scored: Int
+    let counts: WorkerCounts
     if parsed.flag("once") {
-      scored = try worker.drain(dataset: dataset)
+      counts = try worker.drain(dataset: dataset)
     } else {
       let seconds = try parsed.double("seconds", default: Double(Int32.max))
       guard seconds > 0 else {
@@ -123,14 +124,16 @@ let workerCommand = Command(
       StopSignal.install()
       context.logger.info(
         "worker started", ["dataset": dataset, "batch_size": "\(worker.batchSize)"])
-      scored = try worker.run(
+      counts = try worker.run(
         dataset: dataset, until: Date().addingTimeInterval(seconds),
         shouldStop: { StopSignal.received })
       if StopSignal.received {
-        context.logger.info("worker stopped by a signal", ["scored": "\(scored)"])
+        context.logger.info("worker stopped by a signal", ["scored": "\(counts.scored)"])
       }
     }
-    context.print("scored \(scored) requests of \(dataset)")
+    context.print(
+      "scored \(counts.scored) requests of \(dataset)"
+        + setAsideNote(counts.rejected, firstReason: nil))
   })
 
 /// The stop flag that SIGTERM and SIGINT set. The worker then finishes the batch in progress,
@@ -147,4 +150,12 @@ enum StopSignal {
       signal(number) { _ in StopSignal.flag.store(true, ordering: .relaxed) }
     }
   }
+}
+
+/// Returns the clause that reports requests set aside, or "" when there were none.
+func setAsideNote(_ count: Int, firstReason: String?) -> String {
+  guard count > 0 else { return "" }
+  let reason = firstReason.map { " (first: \($0))" } ?? ""
+  return "; set aside \(count) whose feature arrays do not fit the model\(reason); "
+    + "see rejected_reason in adpilot.ad_requests"
 }
