@@ -157,7 +157,6 @@ struct TrainingDataTests {
     let dataset = try loadDataset(connection, name: "synthetic")
     let windows = try filter(connection)
     let rows = try CachedRows(connection: connection, spec: dataset.spec, sampling: nil)
-    defer { rows.close() }
     var streamed = EncodedBatch(spec: dataset.spec, capacity: 0)
     var cached = EncodedBatch(spec: dataset.spec, capacity: 0)
     let first = try rows.forEachTrainingBatch(
@@ -183,7 +182,6 @@ struct TrainingDataTests {
     let dataset = try loadDataset(connection, name: "synthetic")
     let windows = try filter(connection)
     let rows = try CachedRows(connection: connection, spec: dataset.spec, sampling: nil)
-    defer { rows.close() }
     var batches: [EncodedBatch] = []
     _ = try rows.forEachTrainingBatch(
       windows.train, shuffleBuffer: 1000, batchSize: 256, seed: 9
@@ -226,7 +224,6 @@ struct TrainingDataTests {
       expectedGroups.append(row.userId.map { $0.isEmpty ? 0 : stableHash($0) } ?? 0)
     }
     let rows = try CachedRows(connection: connection, spec: dataset.spec, sampling: nil)
-    defer { rows.close() }
     var actual = EncodedBatch(spec: dataset.spec, capacity: 0)
     var groups: [UInt64] = []
     try rows.forEachValidationBatch(windows.validation, batchSize: 700) { batch, batchGroups in
@@ -242,22 +239,25 @@ struct TrainingDataTests {
     #expect(groups == expectedGroups)
   }
 
-  @Test func cacheDirectoryRemovedAfterError() throws {
+  @Test func cacheLeavesNothingOnDisk() throws {
     let connection = try connect()
     defer { connection.close() }
     let dataset = try loadDataset(connection, name: "synthetic")
     let windows = try filter(connection)
     let rows = try CachedRows(connection: connection, spec: dataset.spec, sampling: nil)
-    let path = rows.directory.path
-    #expect(FileManager.default.fileExists(atPath: path))
+    // The files are open but unlinked, and their directory is gone before the first pass.
+    #expect(!FileManager.default.fileExists(atPath: rows.directory.path))
+    var read = 0
+    _ = try rows.forEachTrainingBatch(
+      windows.train, shuffleBuffer: 100, batchSize: 16, seed: 1
+    ) { read += $0.count }
+    #expect(read == (try impressionStatistics(connection, windows.train).rows))
     struct Stop: Error {}
     #expect(throws: Stop.self) {
       _ = try rows.forEachTrainingBatch(
-        windows.train, shuffleBuffer: 100, batchSize: 16, seed: 1
+        windows.train, shuffleBuffer: 100, batchSize: 16, seed: 2
       ) { _ in throw Stop() }
     }
-    rows.close()
-    #expect(!FileManager.default.fileExists(atPath: path))
     // The connection is usable after the run.
     #expect(try impressionStatistics(connection, windows.validation).rows > 2_000)
   }
@@ -462,7 +462,7 @@ struct TrainingDataTests {
         FROM adpilot.impressions i WHERE dataset = 'synthetic' AND time < '2026-01-08T00:00:00Z'
         """, [.text(name), .int32(Int32(click))])
     }
-    // The copies hold 2026-01-05 to 2026-01-07, so training ends where the last day begins.
+    // The copies contain 2026-01-05 to 2026-01-07, so training ends where the last day begins.
     let rows = try connection.query(
       """
       SELECT count(*) FROM adpilot.impressions
@@ -482,6 +482,56 @@ struct TrainingDataTests {
             + "over a longer window")
       }
       #expect(try ModelRegistry(connection: connection).champion(of: name) == nil)
+    }
+  }
+
+  @Test func samplingEveryNonClickAwayIsRejected() throws {
+    let connection = try connect()
+    defer { connection.close() }
+    let windows = try filter(connection)
+    let statistics = try impressionStatistics(connection, windows.train)
+    var options = TrainOptions(dataset: "synthetic")
+    options.modelName = "sampled_away"
+    options.negativeRate = 1e-30
+    do {
+      _ = try TrainingPipeline(connection: connection, logger: Self.logger).run(options)
+      Issue.record("training on clicks alone did not fail")
+    } catch let error as PipelineError {
+      #expect(
+        error.message
+          == "negative downsampling at rate 1e-30 kept no non-click of the "
+          + "\(statistics.rows - statistics.clicks) in \(windows.description), so only clicks "
+          + "are left to train on; raise --negative-rate")
+    }
+    #expect(try ModelRegistry(connection: connection).champion(of: "sampled_away") == nil)
+  }
+
+  @Test func missingValidationSplitFailsBeforeTraining() throws {
+    let connection = try connect()
+    defer { connection.close() }
+    try connection.execute(
+      """
+      INSERT INTO adpilot.datasets (name, feature_spec, validation, source)
+      SELECT 'train_only', feature_spec, 'split', source FROM adpilot.datasets
+      WHERE name = 'synthetic'
+      """)
+    try connection.execute(
+      """
+      INSERT INTO adpilot.impressions
+      SELECT (jsonb_populate_record(i, '{"dataset": "train_only", "split": "train"}')).*
+      FROM adpilot.impressions i WHERE dataset = 'synthetic' AND time < '2026-01-08T00:00:00Z'
+      """)
+    // The check after training would report "no validation rows in" after an epoch.
+    do {
+      _ = try TrainingPipeline(connection: connection, logger: Self.logger).run(
+        TrainOptions(dataset: "train_only"))
+      Issue.record("training without validation rows did not fail")
+    } catch let error as PipelineError {
+      #expect(
+        error.message
+          == "data set 'train_only' has no validation rows (training rows: split 'train'; "
+          + "validation rows: split 'test'); load them first, for a data set with splits its "
+          + "'test' split (for example `adpilot import ipinyou FILE --split test`)")
     }
   }
 

@@ -18,25 +18,19 @@ final class CachedRows {
   /// Counts of the training stream, known after the first pass.
   private(set) var trainCounts = EncodedStreamCounts()
 
-  /// Creates the cache directory; call ``close()`` when the run ends, whether it failed or not.
+  /// Creates the two cache files and removes their directory at once. The files are unlinked
+  /// as they are opened, so their blocks are freed when this object is, and nothing of the
+  /// cache stays on disk even when the process is killed.
   init(connection: Connection, spec: FeatureSpec, sampling: NegativeSampling?) throws {
     self.connection = connection
     self.spec = spec
     self.sampling = sampling
     layout = EncodedRowLayout(spec: spec)
-    directory = try TrainingCacheDirectory()
-    do {
-      train = try directory.makeFile(name: "train.records", width: layout.width)
-      validation = try directory.makeFile(name: "validation.records", width: layout.width)
-    } catch {
-      directory.remove()
-      throw error
-    }
-  }
-
-  /// Removes the cache directory.
-  func close() {
-    directory.remove()
+    let directory = try TrainingCacheDirectory()
+    defer { directory.remove() }
+    self.directory = directory
+    train = try directory.makeFile(name: "train.records", width: layout.width)
+    validation = try directory.makeFile(name: "validation.records", width: layout.width)
   }
 
   /// Chunks of the cache file that one shuffle block holds.
@@ -80,9 +74,11 @@ final class CachedRows {
     try forEachBatch(of: train, batchSize: batchSize) { batch, _ in try body(batch) }
   }
 
-  /// Streams the training rows of `filter` from PostgreSQL into the cache, once per run.
-  private func cacheTrainingRows(_ filter: ImpressionFilter) throws {
-    guard !trainCached else { return }
+  /// Streams the training rows of `filter` from PostgreSQL into the cache, once per run, and
+  /// returns what the stream read and dropped.
+  @discardableResult
+  func cacheTrainingRows(_ filter: ImpressionFilter) throws -> EncodedStreamCounts {
+    guard !trainCached else { return trainCounts }
     trainCounts = try streamEncodedImpressions(
       connection, filter, layout: layout, sampling: sampling
     ) { record in
@@ -90,6 +86,7 @@ final class CachedRows {
     }
     try train.flush()
     trainCached = true
+    return trainCounts
   }
 
   /// Calls `body` with the validation rows of `filter` in batches of up to `batchSize` rows,

@@ -42,7 +42,6 @@ public enum LoadBenchmark {
 
       started = Date()
       let rows = try CachedRows(connection: connection, spec: dataset.spec, sampling: nil)
-      defer { rows.close() }
       var batches = 0
       result.rows = try rows.forEachTrainingBatch(
         filter, shuffleBuffer: shuffleBuffer, batchSize: batchSize, seed: 1

@@ -157,6 +157,12 @@ public struct TrainingPipeline {
           + "(\(windows.description)); check that the click column was loaded, or train over "
           + "a longer window")
     }
+    guard try impressionStatistics(connection, windows.validation).rows > 0 else {
+      throw PipelineError(
+        "data set '\(dataset.name)' has no validation rows (\(windows.description)); load "
+          + "them first, for a data set with splits its 'test' split (for example `adpilot "
+          + "import ipinyou FILE --split test`)")
+    }
     options.batchSize = options.batchSize ?? Self.automaticBatchSize(trainingRows: statistics.rows)
     options.threshold = options.threshold ?? Self.defaultThreshold(statistics)
     let config = trainingConfig(options, statistics: statistics)
@@ -177,7 +183,15 @@ public struct TrainingPipeline {
       options.negativeRate < 1
       ? NegativeSampling(rate: options.negativeRate, seed: options.seed) : nil
     let rows = try CachedRows(connection: connection, spec: dataset.spec, sampling: sampling)
-    defer { rows.close() }
+    // Every click is kept, so the cache contains both classes unless sampling dropped every
+    // non-click.
+    let cached = try rows.cacheTrainingRows(windows.train)
+    guard cached.read - cached.droppedNegatives > statistics.clicks else {
+      throw PipelineError(
+        "negative downsampling at rate \(options.negativeRate) kept no non-click of the "
+          + "\(cached.read - statistics.clicks) in \(windows.description), so only clicks "
+          + "are left to train on; raise --negative-rate")
+    }
 
     var best: (attention: [UInt8], logistic: [UInt8]) = (
       models.attention.serialized(), models.logistic.serialized()
@@ -204,11 +218,6 @@ public struct TrainingPipeline {
         lossSum.attention += Double(loss.attention)
         lossSum.logistic += Double(loss.logistic)
         batches += 1
-      }
-      guard trainRows > 0 else {
-        throw PipelineError(
-          "data set '\(dataset.name)' has no training rows left in \(windows.description) "
-            + "after negative downsampling; raise --negative-rate or load more days of logs")
       }
       let meanLoss = (
         attention: lossSum.attention / Double(max(batches, 1)),
