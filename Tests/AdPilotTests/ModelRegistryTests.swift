@@ -95,6 +95,82 @@ struct ModelRegistryTests {
     #expect(try registry.champion(of: "registry_test")?.record.id == second.id)
   }
 
+  @Test func promotionMovesChampionByHand() throws {
+    let connection = try TestDatabase.connect(suite: "registry_promote")
+    defer { connection.close() }
+    let registry = ModelRegistry(connection: connection)
+    let first = try register(registry, loss: 0.5)
+    let second = try register(registry, loss: 0.4, seed: 2)
+    try registry.setAlias("champion", of: "registry_test", to: second.id, reason: "better")
+
+    let (record, previous) = try registry.promote(id: first.id, reason: "roll back")
+    #expect(record == first)
+    #expect(previous == second.id)
+    #expect(try registry.alias("champion", of: "registry_test") == first.id)
+    let moves = try registry.history(of: "registry_test")
+    #expect(moves.map(\.modelId) == [second.id, first.id])
+    #expect(moves.map(\.reason) == ["better", "promoted by hand: roll back"])
+    #expect(moves.allSatisfy { $0.alias == "champion" })
+
+    do {
+      _ = try registry.promote(id: first.id, reason: "again")
+      Issue.record("promoting the champion again did not fail")
+    } catch let error as PipelineError {
+      #expect(
+        error.message
+          == "model '\(first.id)' is already the champion of 'registry_test'; see its moves with "
+          + "`adpilot models history --name registry_test`")
+    }
+    do {
+      _ = try registry.promote(id: "registry_test-v9-00000000", reason: "typo")
+      Issue.record("promoting an unknown id did not fail")
+    } catch let error as PipelineError {
+      #expect(
+        error.message
+          == "model 'registry_test-v9-00000000' not found in adpilot.models; list models with "
+          + "`adpilot models`")
+    }
+    #expect(try registry.history(of: "registry_test").count == 2)
+  }
+
+  @Test func promotionChecksWeightsAndSpec() throws {
+    let connection = try TestDatabase.connect(suite: "registry_promote_checks")
+    defer { connection.close() }
+    let registry = ModelRegistry(connection: connection)
+    let first = try register(registry, loss: 0.5)
+    let second = try register(registry, loss: 0.4, seed: 2)
+    try registry.setAlias("champion", of: "registry_test", to: first.id, reason: "first")
+
+    // A data set of the model's name with one more field: its requests would not fit.
+    var other = Self.spec
+    other.categorical.append(CategoricalField(name: "hour", role: .context, buckets: 24))
+    let json = String(decoding: try JSONEncoder().encode(other), as: UTF8.self)
+    try connection.execute(
+      """
+      INSERT INTO adpilot.datasets (name, feature_spec, source)
+      VALUES ('registry_test', $1::jsonb, 'test')
+      """, [.jsonb(json)])
+    do {
+      _ = try registry.promote(id: second.id, reason: "layout")
+      Issue.record("a model of another layout was promoted")
+    } catch let error as PipelineError {
+      #expect(
+        error.message
+          == "model '\(second.id)' has another feature spec than data set 'registry_test', "
+          + "whose requests its champion scores; promote a model trained on the data set's "
+          + "current layout")
+    }
+    try connection.execute("DELETE FROM adpilot.datasets WHERE name = 'registry_test'")
+
+    try connection.execute(
+      "UPDATE adpilot.models SET weights = weights || '\\x00'::bytea WHERE id = $1",
+      [.text(second.id)])
+    #expect(throws: PipelineError.self) {
+      _ = try registry.promote(id: second.id, reason: "corrupt")
+    }
+    #expect(try registry.alias("champion", of: "registry_test") == first.id)
+  }
+
   @Test func loadRejectsCorruptedWeights() throws {
     let connection = try TestDatabase.connect(suite: "registry_checksum")
     defer { connection.close() }

@@ -131,6 +131,69 @@ public struct ModelRegistry {
       """, [.text(name), .text(alias), .text(modelId), .text(reason)])
   }
 
+  /// Makes model `id` the champion of its name by hand and returns its record and the id of
+  /// the champion it replaced (nil for none).
+  ///
+  /// The model must load with a matching checksum. Where a data set has the model's name, the
+  /// model's feature spec must equal the data set's, because that data set's requests are
+  /// scored with its champion. The move runs in one transaction under the name's advisory lock,
+  /// the lock training takes to register, and the history records it with `reason`.
+  public func promote(id: String, reason: String) throws -> (
+    record: ModelRecord, previous: String?
+  ) {
+    try connection.transaction {
+      guard let found = try record(id: id) else {
+        throw PipelineError(
+          "model '\(id)' not found in adpilot.models; list models with `adpilot models`")
+      }
+      try connection.advisoryXactLock(Connection.advisoryKey("adpilot.model:\(found.name)"))
+      let model = try load(id: id)
+      let datasets = try connection.query(
+        "SELECT 1 FROM adpilot.datasets WHERE name = $1", [.text(found.name)])
+      if !datasets.isEmpty {
+        let dataset = try loadDataset(connection, name: found.name)
+        guard dataset.spec == model.spec else {
+          throw PipelineError(
+            "model '\(id)' has another feature spec than data set '\(found.name)', whose "
+              + "requests its champion scores; promote a model trained on the data set's "
+              + "current layout")
+        }
+      }
+      let previous = try alias("champion", of: found.name)
+      guard previous != id else {
+        throw PipelineError(
+          "model '\(id)' is already the champion of '\(found.name)'; see its moves with "
+            + "`adpilot models history --name \(found.name)`")
+      }
+      try setAlias("champion", of: found.name, to: id, reason: "promoted by hand: \(reason)")
+      return (found, previous)
+    }
+  }
+
+  /// One move of an alias, as `adpilot models history` lists it.
+  public struct AliasMove: Sendable, Equatable {
+    public var setAt: String
+    public var alias: String
+    public var modelId: String
+    public var reason: String
+  }
+
+  /// Returns every move of the aliases of `name`, oldest first.
+  public func history(of name: String) throws -> [AliasMove] {
+    try connection.query(
+      """
+      SELECT set_at::text, alias, model_id, reason
+      FROM adpilot.model_alias_history
+      WHERE name = $1
+      ORDER BY set_at, alias
+      """, [.text(name)]
+    ).map { row in
+      AliasMove(
+        setAt: try row.string(0), alias: try row.string(1), modelId: try row.string(2),
+        reason: try row.string(3))
+    }
+  }
+
   /// Loads model `id`, verifying its checksum.
   public func load(id: String) throws -> any ClickModel {
     guard

@@ -39,7 +39,7 @@ let requestsCommand = Command(
 let scoreCommand = Command(
   name: "score",
   summary: "score pending ad requests (or a query's rows) with the champion into ad_scores",
-  usage: "score [--dataset NAME] [--query SQL]",
+  usage: "score [--dataset NAME] [--query SQL] [--batch-size N]",
   options: [
     .value(
       "dataset", "NAME",

@@ -273,25 +273,62 @@ func optionalFixed(_ value: Double?) -> String {
 
 let modelsCommand = Command(
   name: "models",
-  summary: "list registered models and each name's champion",
-  usage: "models [--name NAME]",
-  options: [.value("name", "NAME", "only models of this registry name")],
+  summary: "list registered models, promote one to champion by hand, or show a name's history",
+  usage:
+    "models [--name NAME] | models promote MODEL_ID --reason TEXT | models history --name NAME",
+  options: [
+    .value("name", "NAME", "only models of this registry name (list, history)"),
+    .value("reason", "TEXT", "why the model is promoted, kept in the history (promote)"),
+  ],
+  maxPositionals: 2,
   run: { parsed, context in
     let connection = try context.connect()
     defer { connection.close() }
     let registry = ModelRegistry(connection: connection)
-    let records = try registry.list(name: parsed.value("name"))
-    var champions: [String: String] = [:]
-    for name in Set(records.map(\.name)) {
-      champions[name] = try registry.alias("champion", of: name)
-    }
-    context.print(
-      rightPad("id", 34) + rightPad("kind", 10) + leftPad("valid logloss", 14) + "  created")
-    for record in records {
-      let mark = champions[record.name] == record.id ? "  champion" : ""
+    switch parsed.positionals.first {
+    case nil:
+      try listModels(registry, name: parsed.value("name"), context)
+    case "promote":
+      guard parsed.positionals.count == 2 else {
+        throw UsageError(
+          message: "promote needs a model id, such as `models promote NAME-v3-1a2b3c4d`")
+      }
+      let reason = try required(parsed, "reason")
+      let (record, previous) = try registry.promote(id: parsed.positionals[1], reason: reason)
       context.print(
-        rightPad(record.id, 34) + rightPad(record.kind, 10)
-          + leftPad(record.validationLogLoss.map(fixed) ?? "n/a", 14) + "  " + record.createdAt
-          + mark)
+        "champion of \(record.name): \(previous ?? "none") -> \(record.id) (\(record.kind))")
+    case "history":
+      let name = try required(parsed, "name")
+      let moves = try registry.history(of: name)
+      guard !moves.isEmpty else {
+        throw PipelineError(
+          "model name '\(name)' has no alias history; list names with `adpilot models`")
+      }
+      for move in moves {
+        context.print("\(move.setAt)  \(move.alias)  \(move.modelId)  \(move.reason)")
+      }
+    case let action?:
+      throw UsageError(message: "unknown models action '\(action)': expected promote or history")
     }
   })
+
+/// Prints the registered models, newest first, marking each name's champion.
+private func listModels(_ registry: ModelRegistry, name: String?, _ context: Context) throws {
+  let records = try registry.list(name: name)
+  if let name, records.isEmpty {
+    throw PipelineError("no models named '\(name)'; list every model with `adpilot models`")
+  }
+  var champions: [String: String] = [:]
+  for name in Set(records.map(\.name)) {
+    champions[name] = try registry.alias("champion", of: name)
+  }
+  context.print(
+    rightPad("id", 34) + rightPad("kind", 10) + leftPad("valid logloss", 14) + "  created")
+  for record in records {
+    let mark = champions[record.name] == record.id ? "  champion" : ""
+    context.print(
+      rightPad(record.id, 34) + rightPad(record.kind, 10)
+        + leftPad(record.validationLogLoss.map(fixed) ?? "n/a", 14) + "  " + record.createdAt
+        + mark)
+  }
+}
