@@ -248,6 +248,24 @@ struct EndToEndTests {
             + "value in every row, such as '{}' for an empty array"
         ),
         (
+          "SELECT NULL::text AS request_id, 'ad' AS ad_id, cat_values, num_values, seq_values "
+            + "FROM (\(impression)) AS one",
+          "the scoring query returned NULL in column request_id; return a value in every row, "
+            + "such as a text id"
+        ),
+        (
+          impression + " -- the first impression",
+          "the scoring query failed: syntax error at end of input; it runs as a subquery, so "
+            + "give one SELECT without a trailing -- comment, and run it alone in psql to see "
+            + "where it fails"
+        ),
+        (
+          "SELECT 'named-5' AS request_id, 'ad' AS ad_id, cat_values, ARRAY['x'] AS num_values, "
+            + "seq_values FROM (\(impression)) AS one",
+          "the scoring query failed: invalid input syntax for type double precision: \"x\"; "
+            + "return cat_values and seq_values as text[] and num_values as float8[]"
+        ),
+        (
           "SELECT 'named-4' AS request_id, 'ad' AS ad_id, cat_values, num_values, seq_values "
             + "FROM ((\(impression)) UNION ALL (\(impression))) AS two",
           "the scoring query returned a request_id and ad_id pair more than once; return each "
@@ -283,8 +301,14 @@ struct EndToEndTests {
                seq_values
         FROM adpilot.impressions WHERE dataset = 'synthetic' LIMIT 1
         """
-      #expect(throws: PostgresError.self) {
+      do {
         _ = try job.run(dataset: "synthetic", query: query)
+        Issue.record("a scoring query that deletes rows did not fail")
+      } catch let error as PipelineError {
+        #expect(
+          error.message
+            == "the scoring query failed: cannot execute DELETE in a read-only transaction; it "
+            + "runs read-only, so it may select rows but never change them")
       }
       #expect(try reader.query("SELECT count(*) FROM public.scoring_victim")[0].int64(0) == 1)
     }

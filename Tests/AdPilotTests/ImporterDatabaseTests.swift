@@ -129,8 +129,14 @@ import Testing
     #expect(report.rejected.isEmpty)
     try expectSplits(connection, dataset: "criteo", train: (8_064, 1_779), test: (1_935, 402))
 
+    #expect(report.replaced == 0)
+
+    // A second import replaces the first and says how many rows it replaced.
     let again = try CriteoImporter.importFile(connection, file: file)
-    #expect(again == report)
+    var expected = report
+    expected.replaced = 9_999
+    #expect(again == expected)
+    #expect(again.description.hasSuffix("; replaced the 9999 rows loaded before"))
     try expectSplits(connection, dataset: "criteo", train: (8_064, 1_779), test: (1_935, 402))
 
     // Row 1 is the second data line: label 0, I1 = 2.0, I12 blank, C1 68fd1e64, C22 blank.
@@ -241,7 +247,7 @@ import Testing
       connection, dataset: "ipinyou_2997", train: (26_773, 255), test: (21_150, 50))
 
     // Rerunning the train file replaces the train rows and leaves the test rows alone.
-    _ = try IPinYouCTRImporter.importFile(connection, file: train)
+    #expect(try IPinYouCTRImporter.importFile(connection, file: train).replaced == 26_773)
     try expectSplits(
       connection, dataset: "ipinyou_2997", train: (26_773, 255), test: (21_150, 50))
 

@@ -8,7 +8,7 @@ import Postgres
 final class ImportSession {
   let dataset: String
   let sourceFile: String
-  private(set) var report: ImportReport
+  fileprivate(set) var report: ImportReport
   private let impressions: ImpressionWriter
   private let rejects: RejectedRowWriter
 
@@ -55,7 +55,7 @@ final class ImportSession {
     _ body: (ImportSession) throws -> Void
   ) throws -> ImportReport {
     try connection.transaction {
-      _ = try connection.execute(
+      let replaced = try connection.execute(
         "DELETE FROM adpilot.impressions WHERE dataset = $1 AND split = ANY($2::text[])",
         [.text(dataset), .textArray(splits)])
       let replacesAll = Set(splits).isSuperset(of: ["train", "test"])
@@ -63,6 +63,7 @@ final class ImportSession {
         "DELETE FROM adpilot.rejected_rows WHERE dataset = $1 AND ($2 OR source_file = $3)",
         [.text(dataset), .bool(replacesAll), .text(file.lastPathComponent)])
       let session = ImportSession(connection: connection, dataset: dataset, file: file)
+      session.report.replaced = replaced
       try body(session)
       try session.finish()
       if session.report.loaded == 0 {

@@ -62,6 +62,9 @@ public struct ImportReport: Sendable, Equatable, CustomStringConvertible {
   public var rejected: [String: Int]
   /// Valid rows the importer leaves out on purpose (not rejected), by reason.
   public var skipped: [String: Int]
+  /// Rows of the data set (of the splits the file loads) that an earlier import had loaded and
+  /// this one deleted first.
+  public var replaced = 0
 
   public init(
     file: String, dataset: String, loaded: Int = 0, clicks: Int = 0,
@@ -85,6 +88,9 @@ public struct ImportReport: Sendable, Equatable, CustomStringConvertible {
     }
     for (reason, count) in skipped.sorted(by: { $0.key < $1.key }) {
       text += ", skipped \(count) (\(reason))"
+    }
+    if replaced > 0 {
+      text += "; replaced the \(replaced) rows loaded before"
     }
     return text
   }

@@ -143,9 +143,10 @@ public struct ScoringJob {
           let names = ["request_id", "ad_id", "cat_values", "num_values", "seq_values"]
           for (index, name) in names.enumerated() where row.isNull(index) {
             let key = index > 0 && !row.isNull(0) ? " for request '\(try row.text(0))'" : ""
+            let example = index < 2 ? "a text id" : "'{}' for an empty array"
             throw PipelineError(
               "the scoring query returned NULL in column \(name)\(key); return a value in "
-                + "every row, such as '{}' for an empty array")
+                + "every row, such as \(example)")
           }
           let requestId = try row.text(0)
           let adId = try row.text(1)
@@ -181,10 +182,8 @@ public struct ScoringJob {
               _ = try reader.execute("SET TRANSACTION READ ONLY")
               try read()
             }
-          } catch let error as PostgresError where error.sqlState == "42703" {
-            throw PipelineError(
-              "the scoring query failed: \(error.message); name its columns request_id, ad_id, "
-                + "cat_values, num_values and seq_values (with AS where needed)")
+          } catch let error as PostgresError {
+            throw Self.queryFailure(error)
           }
         } else {
           try read()
@@ -220,6 +219,32 @@ public struct ScoringJob {
       report.firstRejection = rejected.first?.reason
       return report
     }
+  }
+
+  /// Returns the error for a caller's scoring query that PostgreSQL rejected or whose rows could
+  /// not be read, with the fix for its kind of failure.
+  static func queryFailure(_ error: PostgresError) -> PipelineError {
+    let fix: String
+    switch error.sqlState {
+    case "42703":
+      fix =
+        "name its columns request_id, ad_id, cat_values, num_values and seq_values (with AS "
+        + "where needed)"
+    case "42601":
+      fix =
+        "it runs as a subquery, so give one SELECT without a trailing -- comment, and run it "
+        + "alone in psql to see where it fails"
+    case "25006":
+      fix = "it runs read-only, so it may select rows but never change them"
+    case let state? where state.hasPrefix("22"):
+      fix = "return cat_values and seq_values as text[] and num_values as float8[]"
+    default:
+      fix =
+        error.kind == .decode
+        ? "return text for request_id and ad_id and one-dimensional arrays for the features"
+        : "run it alone in psql to see where it fails"
+    }
+    return PipelineError("the scoring query failed: \(error.message); \(fix)")
   }
 
   /// Queues the impressions of `dataset` (one split, or all) as ad requests to score.
