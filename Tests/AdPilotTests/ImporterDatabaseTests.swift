@@ -200,6 +200,24 @@ import Testing
     #expect(try count(connection, "SELECT count(*) FROM adpilot.impressions") == 2)
   }
 
+  @Test func nulByteRowIsRejected() throws {
+    let connection = try TestDatabase.connect(suite: "ingest.nul")
+    let lines = try String(contentsOf: TestData.fixture("criteo_dac_sample.txt"), encoding: .utf8)
+      .split(separator: "\n").prefix(2).map(String.init)
+    // The second row's last field gets a NUL byte, which PostgreSQL text cannot store.
+    let directory = try TestData.temporaryDirectory()
+    defer { try? FileManager.default.removeItem(at: directory) }
+    let file = directory.appendingPathComponent("nul.txt")
+    try Data((lines[0] + "\n" + lines[1] + "\0x\n").utf8).write(to: file)
+    let report = try CriteoImporter.importFile(connection, file: file, dataset: "criteo_nul")
+    #expect(report.loaded == 1)
+    #expect(report.rejected == [RejectReason.nulByte: 1])
+    let stored = try connection.query("SELECT line_number, raw_line FROM adpilot.rejected_rows")
+    #expect(stored.count == 1)
+    #expect(try stored.first?.int64(0) == 2)
+    #expect(try stored.first?.string(1) == lines[1] + "\u{FFFD}x")
+  }
+
   @Test func fileWithoutUsableRowsChangesNothing() throws {
     let connection = try TestDatabase.connect(suite: "ingest.nothingUsable")
     let directory = try TestData.temporaryDirectory()

@@ -68,6 +68,7 @@ public enum CriteoImporter {
   static func parse(
     _ line: String, row: Int, separator: Character, seed: UInt64, dataset: String
   ) -> ParsedRow {
+    guard !line.utf8.contains(0) else { return .rejected(RejectReason.nulByte) }
     let fields = splitFields(line, separator: separator)
     guard fields.count == columnCount else { return .rejected(RejectReason.wrongColumnCount) }
     guard !fields[0].isEmpty else { return .rejected(RejectReason.missingLabel) }

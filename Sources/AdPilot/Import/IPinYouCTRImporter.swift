@@ -100,6 +100,7 @@ public enum IPinYouCTRImporter {
     _ line: String, lineNumber: Int, columns: [Int], columnCount: Int, split: String,
     dataset: String
   ) -> ParsedRow {
+    guard !line.utf8.contains(0) else { return .rejected(RejectReason.nulByte) }
     let fields = splitFields(line, separator: ",")
     guard fields.count == columnCount else { return .rejected(RejectReason.wrongColumnCount) }
     let label = fields[columns[0]]

@@ -115,6 +115,7 @@ public enum IPinYouLogImporter {
   static func parse(_ line: String, columns: Columns, split: String, dataset: String)
     -> ParsedRow
   {
+    guard !line.utf8.contains(0) else { return .rejected(RejectReason.nulByte) }
     let fields = splitFields(line, separator: "\t")
     guard fields.count == columns.count else { return .rejected(RejectReason.wrongColumnCount) }
     let label = fields[columns.click]

@@ -27,10 +27,13 @@ final class ImportSession {
   }
 
   func reject(line: Int, reason: String, rawLine: String) throws {
+    // PostgreSQL text cannot contain NUL, so the stored copy shows each one as U+FFFD.
+    let storable =
+      rawLine.utf8.contains(0) ? rawLine.replacingOccurrences(of: "\0", with: "\u{FFFD}") : rawLine
     try rejects.append(
       RejectedRow(
         dataset: dataset, sourceFile: sourceFile, lineNumber: line, reason: reason,
-        rawLine: rawLine))
+        rawLine: storable))
     report.rejected[reason, default: 0] += 1
   }
 
@@ -104,6 +107,8 @@ public enum RejectReason {
   public static let missingId = "missing id"
   public static let invalidMask = "invalid mask"
   public static let invalidSplit = "invalid split"
+  /// A NUL byte, which a PostgreSQL text value cannot contain.
+  public static let nulByte = "NUL byte"
 }
 
 /// Parses a click label: "0" or "1". Returns nil for anything else.
