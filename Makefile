@@ -40,7 +40,7 @@ sql-score-demo: install-extension
 	  -c "SELECT count(*) AS requests, \
 	             count(*) FILTER (WHERE adpilot.score(r.dataset, r.cat_values, r.num_values, \
 	                                                  r.seq_values) = s.score) AS equal_in_sql \
-	      FROM adpilot.ad_requests r JOIN adpilot.ad_scores s USING (request_id, ad_id) \
+	      FROM adpilot.ad_requests r JOIN adpilot.ad_scores s USING (dataset, request_id, ad_id) \
 	      WHERE r.dataset = 'synthetic'"
 
 # The public samples in $(DATA): Criteo and iPinYou 2997 for CTR, the Taobao sample for the

@@ -357,7 +357,7 @@ struct EndToEndTests {
       """)
     let pending = """
       SELECT count(*) FROM adpilot.ad_requests r
-      LEFT JOIN adpilot.ad_scores s USING (request_id, ad_id)
+      LEFT JOIN adpilot.ad_scores s USING (dataset, request_id, ad_id)
       WHERE r.dataset = $1 AND s.request_id IS NULL
       """
     #expect(try connection.query(pending, [.text("synthetic")])[0].int64(0) > 0)
@@ -457,7 +457,7 @@ struct EndToEndTests {
       """
       SELECT count(*)
       FROM adpilot.ad_scores s
-      JOIN adpilot.ad_requests r USING (request_id, ad_id)
+      JOIN adpilot.ad_requests r USING (dataset, request_id, ad_id)
       WHERE r.dataset = 'synthetic'
       """)
     #expect(try scored[0].int64(0) == pending)
@@ -534,6 +534,59 @@ struct EndToEndTests {
       #expect(again.rejected == 0)
       #expect(again.scored == 0)
     }
+  }
+
+  @Test func requestIdsAreScopedByDataset() throws {
+    _ = try prepared()
+    let connection = try TestDatabase.connect(suite: Self.suite)
+    defer { connection.close() }
+    defer {
+      _ = try? connection.execute("DELETE FROM adpilot.ad_scores WHERE request_id = 'twin-1'")
+      _ = try? connection.execute("DELETE FROM adpilot.ad_requests WHERE request_id = 'twin-1'")
+    }
+    // The same request and ad id in two data sets, and a score of the other data set's one.
+    try connection.execute(
+      """
+      INSERT INTO adpilot.ad_requests
+          (request_id, ad_id, dataset, time, cat_values, num_values, seq_values)
+      SELECT 'twin-1', 'ad', dataset, time, cat_values, num_values, seq_values
+      FROM adpilot.ad_requests WHERE dataset = 'synthetic' ORDER BY request_id, ad_id LIMIT 1
+      """)
+    try connection.execute(
+      """
+      INSERT INTO adpilot.ad_requests (request_id, ad_id, dataset, time)
+      VALUES ('twin-1', 'ad', 'twin_other', now())
+      """)
+    try connection.execute(
+      """
+      INSERT INTO adpilot.ad_scores (dataset, request_id, ad_id, model_id, score)
+      VALUES ('twin_other', 'twin-1', 'ad', 'elsewhere-v1', 0.5)
+      """)
+    let scores = """
+      SELECT dataset, model_id, score::float8 FROM adpilot.ad_scores
+      WHERE request_id = 'twin-1' ORDER BY dataset
+      """
+    let champion = try #require(
+      try ModelRegistry(connection: connection).alias(
+        "champion", of: "synthetic"))
+    func expectBothScores(_ path: String) throws {
+      let rows = try connection.query(scores)
+      #expect(try rows.map { try $0.string(0) } == ["synthetic", "twin_other"], "\(path)")
+      #expect(try rows.map { try $0.string(1) } == [champion, "elsewhere-v1"], "\(path)")
+      #expect(try rows.last?.double(2) == 0.5, "\(path)")
+    }
+
+    let worker = ScoringWorker(connection: connection, logger: Logger(minimumLevel: .error))
+    #expect(try worker.drain(dataset: "synthetic").scored >= 1)
+    try expectBothScores("worker")
+
+    try connection.execute(
+      "DELETE FROM adpilot.ad_scores WHERE request_id = 'twin-1' AND dataset = 'synthetic'")
+    try withScoringJob { job, _, _ in
+      let report = try job.run(dataset: "synthetic")
+      #expect(report.scored >= 1)
+    }
+    try expectBothScores("job")
   }
 
   @Test func queuedRequestsNotifyWorkers() throws {

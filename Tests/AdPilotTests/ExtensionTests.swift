@@ -73,7 +73,7 @@ struct ExtensionTests {
                  WHERE float4send(s.score) = float4send(
                      adpilot.score(r.dataset, r.cat_values, r.num_values, r.seq_values)))
       FROM adpilot.ad_requests r
-      JOIN adpilot.ad_scores s USING (request_id, ad_id)
+      JOIN adpilot.ad_scores s USING (dataset, request_id, ad_id)
       WHERE r.dataset = 'synthetic'
       """)
     let seconds = Date().timeIntervalSince(started)
@@ -105,7 +105,8 @@ struct ExtensionTests {
       FROM requests q
       CROSS JOIN LATERAL adpilot.score_candidates(
           'synthetic', q.ad_ids, q.cat_values, q.num_values, q.seq_values) c
-      JOIN adpilot.ad_scores s ON s.request_id = q.request_id AND s.ad_id = c.ad_id
+      JOIN adpilot.ad_scores s
+        ON s.dataset = 'synthetic' AND s.request_id = q.request_id AND s.ad_id = c.ad_id
       WHERE q.seq_values = q.last_seq_values
       """)
     #expect(try rows[0].int64(0) == Int64(Self.pairs))
@@ -143,7 +144,7 @@ struct ExtensionTests {
       """
       SELECT count(*)
       FROM adpilot.ad_requests r
-      JOIN adpilot.ad_scores s USING (request_id, ad_id)
+      JOIN adpilot.ad_scores s USING (dataset, request_id, ad_id)
       WHERE float4send(s.score) <> float4send(
           adpilot.score(r.dataset, r.cat_values, r.num_values, r.seq_values))
       """)

@@ -48,7 +48,7 @@ struct SQLBenchmarkTests {
                  WHERE float4send(s.score) = float4send(
                      adpilot.score(r.dataset, r.cat_values, r.num_values, r.seq_values)))
       FROM adpilot.ad_requests r
-      JOIN adpilot.ad_scores s USING (request_id, ad_id)
+      JOIN adpilot.ad_scores s USING (dataset, request_id, ad_id)
       WHERE r.dataset = $1
       """, Self.dataset)
     #expect(try rows[0].int64(0) == 2_000)

@@ -183,11 +183,7 @@ public enum SQLBenchmark {
   static func deleteRows(_ connection: Connection, vacuum: Bool = true) throws {
     try connection.transaction {
       try connection.execute(
-        """
-        DELETE FROM adpilot.ad_scores s
-        USING adpilot.ad_requests r
-        WHERE r.dataset = $1 AND s.request_id = r.request_id AND s.ad_id = r.ad_id
-        """, [.text(dataset)])
+        "DELETE FROM adpilot.ad_scores WHERE dataset = $1", [.text(dataset)])
       try connection.execute(
         "DELETE FROM adpilot.ad_requests WHERE dataset = $1", [.text(dataset)])
     }

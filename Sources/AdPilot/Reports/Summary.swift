@@ -78,7 +78,7 @@ public func summaryLines(_ connection: Connection, dataset: String) throws -> [S
     SELECT count(*), count(s.request_id), avg(s.score),
            count(*) FILTER (WHERE r.rejected_reason IS NOT NULL)
     FROM adpilot.ad_requests r
-    LEFT JOIN adpilot.ad_scores s USING (request_id, ad_id)
+    LEFT JOIN adpilot.ad_scores s USING (dataset, request_id, ad_id)
     WHERE r.dataset = $1
     """, [.text(dataset)])[0]
   let meanScore = try scores.optionalDouble(2).map { String(format: "%.5f", $0) } ?? "-"

@@ -58,7 +58,7 @@ public struct ScoringJob {
       """
       SELECT DISTINCT r.dataset
       FROM adpilot.ad_requests r
-      LEFT JOIN adpilot.ad_scores s USING (request_id, ad_id)
+      LEFT JOIN adpilot.ad_scores s USING (dataset, request_id, ad_id)
       WHERE s.request_id IS NULL AND r.rejected_reason IS NULL
       ORDER BY 1
       """
@@ -101,7 +101,7 @@ public struct ScoringJob {
       source = """
         SELECT r.request_id, r.ad_id, r.cat_values, r.num_values, r.seq_values
         FROM adpilot.ad_requests r
-        LEFT JOIN adpilot.ad_scores s USING (request_id, ad_id)
+        LEFT JOIN adpilot.ad_scores s USING (dataset, request_id, ad_id)
         WHERE r.dataset = current_setting('adpilot.copy_dataset') AND s.request_id IS NULL
           AND r.rejected_reason IS NULL
         ORDER BY r.request_id, r.ad_id
@@ -193,19 +193,20 @@ public struct ScoringJob {
       do {
         _ = try writer.execute(
           """
-          INSERT INTO adpilot.ad_scores (request_id, ad_id, model_id, score)
-          SELECT request_id, ad_id, $1, score
+          INSERT INTO adpilot.ad_scores (dataset, request_id, ad_id, model_id, score)
+          SELECT $2, request_id, ad_id, $1, score
           FROM score_staging
-          ON CONFLICT (request_id, ad_id) DO UPDATE
+          ON CONFLICT (dataset, request_id, ad_id) DO UPDATE
           SET model_id = excluded.model_id, score = excluded.score, scored_at = now()
-          """, [.text(champion.record.id)])
+          """, [.text(champion.record.id), .text(dataset)])
         // The worker marks its claims the same way, so neither path scores a request twice.
         _ = try writer.execute(
           """
           UPDATE adpilot.ad_requests r SET scored_at = now()
           FROM score_staging s
-          WHERE r.request_id = s.request_id AND r.ad_id = s.ad_id AND r.scored_at IS NULL
-          """)
+          WHERE r.dataset = $1 AND r.request_id = s.request_id AND r.ad_id = s.ad_id
+            AND r.scored_at IS NULL
+          """, [.text(dataset)])
       } catch let error as PostgresError where error.sqlState == "21000" {
         // ON CONFLICT DO UPDATE cannot update one row twice in a statement.
         throw PipelineError(
@@ -213,7 +214,7 @@ public struct ScoringJob {
             + "pair once, for example with SELECT DISTINCT ON (request_id, ad_id)")
       }
       logger.debug("scores written", ["rows": "\(scored)", "model": champion.record.id])
-      try setAside(rejected, connection: writer, logger: logger)
+      try setAside(rejected, dataset: dataset, connection: writer, logger: logger)
       var report = ScoreReport(dataset: dataset, modelId: champion.record.id, scored: scored)
       report.rejected = rejected.count
       report.firstRejection = rejected.first?.reason
@@ -270,7 +271,7 @@ public struct ScoringJob {
       WHERE dataset = $1 AND ($2::text IS NULL OR split = $2)
       ORDER BY time, request_id
       LIMIT $3
-      ON CONFLICT (request_id, ad_id) DO NOTHING
+      ON CONFLICT (dataset, request_id, ad_id) DO NOTHING
       """, [.text(dataset), split.map(PostgresValue.text) ?? .null, .int64(Int64(limit))])
   }
 }
@@ -278,19 +279,19 @@ public struct ScoringJob {
 /// Marks queued requests that cannot be scored as done without a score, each with its reason,
 /// and logs one warning with their count and the first reason.
 func setAside(
-  _ rejected: [(requestId: String, adId: String, reason: String)], connection: Connection,
-  logger: Logger
+  _ rejected: [(requestId: String, adId: String, reason: String)], dataset: String,
+  connection: Connection, logger: Logger
 ) throws {
   guard let first = rejected.first else { return }
   try connection.execute(
     """
     UPDATE adpilot.ad_requests r SET scored_at = now(), rejected_reason = t.reason
     FROM unnest($1::text[], $2::text[], $3::text[]) AS t(request_id, ad_id, reason)
-    WHERE r.request_id = t.request_id AND r.ad_id = t.ad_id
+    WHERE r.dataset = $4 AND r.request_id = t.request_id AND r.ad_id = t.ad_id
     """,
     [
       .textArray(rejected.map { $0.requestId }), .textArray(rejected.map { $0.adId }),
-      .textArray(rejected.map { $0.reason }),
+      .textArray(rejected.map { $0.reason }), .text(dataset),
     ])
   logger.warning(
     "requests set aside unscored; see adpilot.ad_requests.rejected_reason",

@@ -72,18 +72,19 @@ public struct ScoringWorker {
     try connection.transaction {
       try connection.execute(
         """
-        CREATE TEMPORARY TABLE claimed_requests (request_id text, ad_id text) ON COMMIT DROP
+        CREATE TEMPORARY TABLE claimed_requests (dataset text, request_id text, ad_id text)
+        ON COMMIT DROP
         """)
       let claimed = try connection.execute(
         """
         INSERT INTO claimed_requests
-        SELECT r.request_id, r.ad_id
+        SELECT r.dataset, r.request_id, r.ad_id
         FROM adpilot.ad_requests r
         WHERE r.dataset = $1
           AND r.scored_at IS NULL
           AND NOT EXISTS (
               SELECT 1 FROM adpilot.ad_scores s
-              WHERE s.request_id = r.request_id AND s.ad_id = r.ad_id)
+              WHERE s.dataset = r.dataset AND s.request_id = r.request_id AND s.ad_id = r.ad_id)
         ORDER BY r.created_at, r.request_id, r.ad_id
         LIMIT $2
         FOR UPDATE OF r SKIP LOCKED
@@ -99,7 +100,7 @@ public struct ScoringWorker {
         COPY (
             SELECT r.request_id, r.ad_id, r.cat_values, r.num_values, r.seq_values
             FROM adpilot.ad_requests r
-            JOIN claimed_requests c USING (request_id, ad_id)
+            JOIN claimed_requests c USING (dataset, request_id, ad_id)
             ORDER BY r.request_id, r.ad_id
         ) TO STDOUT (FORMAT binary)
         """
@@ -120,22 +121,22 @@ public struct ScoringWorker {
       // A plain INSERT: a request scored twice would fail here with a unique violation.
       try connection.execute(
         """
-        INSERT INTO adpilot.ad_scores (request_id, ad_id, model_id, score)
-        SELECT request_id, ad_id, $1, score
+        INSERT INTO adpilot.ad_scores (dataset, request_id, ad_id, model_id, score)
+        SELECT $5, request_id, ad_id, $1, score
         FROM unnest($2::text[], $3::text[], $4::float8[]) AS t(request_id, ad_id, score)
         """,
         [
           .text(modelId), .textArray(keys.map { $0.0 }), .textArray(keys.map { $0.1 }),
-          .float8Array(scores.map { Double($0) }),
+          .float8Array(scores.map { Double($0) }), .text(dataset),
         ])
       try connection.execute(
         """
         UPDATE adpilot.ad_requests r
         SET scored_at = now()
         FROM claimed_requests c
-        WHERE r.request_id = c.request_id AND r.ad_id = c.ad_id
+        WHERE r.dataset = c.dataset AND r.request_id = c.request_id AND r.ad_id = c.ad_id
         """)
-      try setAside(rejected, connection: connection, logger: logger)
+      try setAside(rejected, dataset: dataset, connection: connection, logger: logger)
       logger.debug("batch scored", ["rows": "\(keys.count)", "model": modelId])
       return WorkerCounts(scored: keys.count, rejected: rejected.count)
     }

@@ -88,12 +88,7 @@ extension SyntheticGenerator {
 
   private func deleteDataset(_ connection: Connection) throws {
     let dataset: [PostgresValue] = [.text(Self.dataset)]
-    _ = try connection.execute(
-      """
-      DELETE FROM adpilot.ad_scores
-      WHERE request_id IN (SELECT request_id FROM adpilot.ad_requests WHERE dataset = $1)
-      """, dataset)
-    for table in ["ad_requests", "impressions", "user_events", "users", "ads"] {
+    for table in ["ad_scores", "ad_requests", "impressions", "user_events", "users", "ads"] {
       _ = try connection.execute("DELETE FROM adpilot.\(table) WHERE dataset = $1", dataset)
     }
   }
