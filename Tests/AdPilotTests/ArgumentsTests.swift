@@ -227,3 +227,15 @@ private let options: [OptionSpec] = [
   #expect(
     Tool.main(["bench", "allocate", "--campaigns", "9223372036854775807"], environment: [:]) == 2)
 }
+
+@Test func importRejectsOptionsOfOtherFormats() {
+  // Each would otherwise be ignored; the check runs before any connection is opened.
+  for arguments in [
+    ["import", "criteo", "log.csv", "--split", "test"],
+    ["import", "taobao", "log.csv", "--split", "train"],
+    ["import", "ipinyou", "log.csv", "--seed", "3"],
+    ["import", "ipinyou-streams", "log.csv", "--seed", "3"],
+  ] {
+    #expect(Tool.main(arguments, environment: [:]) == 2, "\(arguments)")
+  }
+}

@@ -132,3 +132,19 @@ private func printedLines(
     lines(labels: [0, 1, 0]).first
       == "data set hand: trained on 100 rows for 2 epochs; validated on 3 rows")
 }
+
+@Test func weakChampionGetsNote() {
+  // Clicks at 0.2 and 0.3, non-clicks at 0.8 and 0.7: log loss (2 ln 5 + 2 ln (10 / 3)) / 4 =
+  // 1.4067 against ln 2 for the validation click rate of 0.5, so NE = 2.0294.
+  let weak = Metrics.evaluate(
+    predictions: [0.2, 0.8, 0.3, 0.7], labels: [1, 0, 1, 0], groups: nil, threshold: 0.5)
+  let note =
+    "note: the champion's normalized entropy is 2.0294, so on the validation rows it predicts "
+    + "no better than their click rate would; a click rate that differs between training and "
+    + "validation rows also does this. Check the training rows, or roll back with `adpilot "
+    + "models promote MODEL_ID --reason TEXT`"
+  #expect(printedLines(report: weak, kind: "attention", epochs: 1).contains(note))
+  // The hand-counted report's NE is 0.80, below 1: no note.
+  let lines = printedLines(report: handReport(), kind: "attention", epochs: 1)
+  #expect(!lines.contains { $0.hasPrefix("note: the champion's normalized entropy") })
+}

@@ -22,6 +22,16 @@ let importCommands: [Command] = [
       }
       let format = parsed.positionals[0]
       let file = URL(fileURLWithPath: parsed.positionals[1])
+      // Each option applies to some formats only. Elsewhere it would be ignored without a word.
+      if parsed.value("split") != nil, format != "ipinyou" {
+        throw UsageError(
+          message: "--split applies to the ipinyou format only, not \(format); leave it out")
+      }
+      if parsed.value("seed") != nil, format != "criteo", format != "taobao" {
+        throw UsageError(
+          message:
+            "--seed applies to the criteo and taobao formats only, not \(format); leave it out")
+      }
       let seed = try parsed.uint64("seed", default: 0)
       let dataset = try parsed.name("dataset")
       let connection = try context.connect()

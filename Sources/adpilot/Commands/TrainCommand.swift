@@ -248,6 +248,13 @@ func printTrainOutcome(_ outcome: TrainOutcome, _ context: Context) {
   context.print("champion: \(outcome.champion.id) (\(outcome.championReason))")
 
   let championReport = rows.first { $0.record.id == outcome.champion.id }?.report
+  if let entropy = championReport?.normalizedEntropy, entropy >= 1 {
+    context.print(
+      "note: the champion's normalized entropy is \(fixed(entropy)), so on the validation rows "
+        + "it predicts no better than their click rate would; a click rate that differs "
+        + "between training and validation rows also does this. Check the training rows, or "
+        + "roll back with `adpilot models promote MODEL_ID --reason TEXT`")
+  }
   if let championReport, !championReport.reliability.isEmpty {
     context.print("reliability of the champion on the validation rows:")
     context.print(
