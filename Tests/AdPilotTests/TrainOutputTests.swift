@@ -82,7 +82,8 @@ private func handReport() -> EvaluationReport {
 
 /// Returns the lines `adpilot train` prints for a one-model outcome of `kind` on `report`.
 private func printedLines(
-  report: EvaluationReport, kind: String, epochs: Int, warmStart: Bool = false
+  report: EvaluationReport, kind: String, epochs: Int, warmStart: Bool = false,
+  validation: String = "time"
 ) -> [String] {
   let record = ModelRecord(
     id: "hand-v3", name: "hand", version: 3, kind: kind, checksum: "", validationLogLoss: nil,
@@ -90,7 +91,7 @@ private func printedLines(
   let evaluation = ModelEvaluation(label: kind, record: record, report: report)
   let outcome = TrainOutcome(
     dataset: DatasetInfo(
-      name: "hand", spec: FeatureSpec(categorical: []), validation: "time", source: "test"),
+      name: "hand", spec: FeatureSpec(categorical: []), validation: validation, source: "test"),
     trainRows: 100, validationRows: report.count, epochs: epochs, attention: evaluation,
     logistic: evaluation, previousChampion: nil, champion: record,
     championReason: "first model", validationDescription: "", negativeRate: 1,
@@ -112,6 +113,15 @@ private func printedLines(
     #expect(lines.contains(expected))
     #expect(lines.first == "data set hand: trained on 100 rows for 1 epoch; validated on 6 rows")
   }
+  // On a data set with splits there is no later day: the line says which rows were used.
+  let splitNote =
+    "the data set has train and test splits, not days, so the warm start trained on split "
+    + "'train' as it is loaded now; import the newer rows into it first"
+  let split = printedLines(
+    report: handReport(), kind: "attention", epochs: 1, warmStart: true, validation: "split")
+  #expect(split.contains(splitNote))
+  let days = printedLines(report: handReport(), kind: "attention", epochs: 1, warmStart: true)
+  #expect(!days.contains(splitNote))
 }
 
 @Test func oneClassValidationPrintsWarning() {

@@ -195,6 +195,11 @@ func printTrainOutcome(_ outcome: TrainOutcome, _ context: Context) {
         + "weights: first-step training loss attention "
         + "\(fixed(Double(outcome.firstStepLoss.attention))), logistic "
         + "\(fixed(Double(outcome.firstStepLoss.logistic)))")
+    if outcome.dataset.validation == "split" {
+      context.print(
+        "the data set has train and test splits, not days, so the warm start trained on split "
+          + "'train' as it is loaded now; import the newer rows into it first")
+    }
   }
   if outcome.negativeRate < 1 {
     context.print(
