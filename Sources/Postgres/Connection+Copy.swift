@@ -89,7 +89,9 @@ extension Connection {
   private func startCopy(_ sql: String, expecting expected: ExecStatusType) throws -> OpaquePointer
   {
     let handle = try liveHandle()
-    let result = PQexec(handle, sql)
+    // The extended protocol takes exactly one statement, so text spliced into the COPY (a
+    // caller's scoring query) cannot end it and append statements of its own.
+    let result = PQexecParams(handle, sql, 0, nil, nil, nil, nil, 0)
     defer { PQclear(result) }
     let status = PQresultStatus(result)
     if status == expected { return handle }

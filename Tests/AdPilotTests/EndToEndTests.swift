@@ -229,8 +229,10 @@ struct EndToEndTests {
       #expect(try rows.first?.string(0).hasPrefix("named-") == true)
       #expect(try rows.first?.string(1) == "ad-x")
 
-      // A trailing semicolon ends the caller's statement, not the wrapping one.
+      // A trailing semicolon ends the caller's statement, not the wrapping one, and a trailing
+      // comment ends with the caller's last line.
       _ = try job.run(dataset: "synthetic", query: swapped + " ; \n")
+      _ = try job.run(dataset: "synthetic", query: swapped + " -- renamed ids")
       #expect(try reader.query(stored).count == 1)
 
       // A missing name, a NULL array and a repeated pair fail with a message and write nothing.
@@ -254,10 +256,10 @@ struct EndToEndTests {
             + "such as a text id"
         ),
         (
-          impression + " -- the first impression",
-          "the scoring query failed: syntax error at end of input; it runs as a subquery, so "
-            + "give one SELECT without a trailing -- comment, and run it alone in psql to see "
-            + "where it fails"
+          "SELEC request_id FROM adpilot.impressions",
+          "the scoring query failed: syntax error at or near \"FROM\"; it runs as a subquery "
+            + "inside COPY, so give one SELECT statement, and run it alone in psql to see where "
+            + "it fails"
         ),
         (
           "SELECT 'named-5' AS request_id, 'ad' AS ad_id, cat_values, ARRAY['x'] AS num_values, "
@@ -310,6 +312,20 @@ struct EndToEndTests {
             == "the scoring query failed: cannot execute DELETE in a read-only transaction; it "
             + "runs read-only, so it may select rows but never change them")
       }
+      // Text that closes the wrapping COPY and appends statements of its own is one statement
+      // too many for the extended protocol, so nothing after the COPY runs.
+      let escape = """
+        SELECT request_id, ad_id, cat_values, num_values, seq_values
+        FROM adpilot.impressions WHERE dataset = 'synthetic' LIMIT 1) AS q) TO STDOUT
+        (FORMAT binary); COMMIT; DELETE FROM public.scoring_victim;
+        COPY (SELECT * FROM (SELECT 1 AS x
+        """
+      do {
+        _ = try job.run(dataset: "synthetic", query: escape)
+        Issue.record("a scoring query that appends statements did not fail")
+      } catch let error as PipelineError {
+        #expect(error.message.hasPrefix("the scoring query failed: "), "\(error.message)")
+      }
       #expect(try reader.query("SELECT count(*) FROM public.scoring_victim")[0].int64(0) == 1)
     }
   }
@@ -350,11 +366,10 @@ struct EndToEndTests {
       FROM adpilot.ad_requests WHERE dataset = 'synthetic' ORDER BY request_id, ad_id LIMIT 1
       ON CONFLICT DO NOTHING
       """)
+    // Queued again: no score and no mark.
+    try connection.execute("DELETE FROM adpilot.ad_scores WHERE dataset = 'synthetic'")
     try connection.execute(
-      """
-      DELETE FROM adpilot.ad_scores
-      WHERE request_id IN (SELECT request_id FROM adpilot.ad_requests WHERE dataset = 'synthetic')
-      """)
+      "UPDATE adpilot.ad_requests SET scored_at = NULL WHERE dataset = 'synthetic'")
     let pending = """
       SELECT count(*) FROM adpilot.ad_requests r
       LEFT JOIN adpilot.ad_scores s USING (dataset, request_id, ad_id)
@@ -473,12 +488,20 @@ struct EndToEndTests {
     }
     let champion = try #require(try ModelRegistry(connection: connection).champion(of: "synthetic"))
     let spec = champion.model.spec
-    let reason =
-      "feature arrays have 2 categorical, 0 numeric and 0 sequence values, but model "
-      + "\(champion.record.id) expects \(spec.categorical.count), \(spec.numeric.count) and a "
-      + "multiple of \(spec.sequence.count); score rows of the model's own data set, in the "
-      + "layout of its feature spec"
-    // Two well-formed requests copied from a queued one, and one with two categorical values.
+    let reasons = [
+      "aside-bad":
+        "feature arrays have 2 categorical, 0 numeric and 0 sequence values, but model "
+        + "\(champion.record.id) expects \(spec.categorical.count) categorical, "
+        + "\(spec.numeric.count) numeric and a multiple of \(spec.sequence.count) sequence "
+        + "values; queue rows in the layout of its feature spec, or make a model of this layout "
+        + "the champion with `adpilot models promote`",
+      "aside-twod":
+        "cat_values cannot be read (array has 2 dimensions, expected 1); store a "
+        + "one-dimensional array, text[] for cat_values and seq_values and float8[] for "
+        + "num_values",
+    ]
+    // Two well-formed requests copied from a queued one, one with two categorical values and
+    // one with a two-dimensional array.
     try connection.execute(
       """
       INSERT INTO adpilot.ad_requests
@@ -490,7 +513,8 @@ struct EndToEndTests {
     try connection.execute(
       """
       INSERT INTO adpilot.ad_requests (request_id, ad_id, dataset, time, cat_values)
-      VALUES ('aside-bad', 'ad', 'synthetic', now(), ARRAY['a', 'b'])
+      VALUES ('aside-bad', 'ad', 'synthetic', now(), ARRAY['a', 'b']),
+             ('aside-twod', 'ad', 'synthetic', now(), '{{a,b},{c,d}}')
       """)
     let queued = """
       SELECT request_id, scored_at IS NOT NULL, rejected_reason,
@@ -500,19 +524,19 @@ struct EndToEndTests {
       """
     func expectSetAside(_ path: String) throws {
       let rows = try connection.query(queued)
-      #expect(rows.count == 3)
+      #expect(rows.count == 4)
       for row in rows {
         let id = try row.string(0)
         #expect(try row.bool(1), "\(path): \(id) is still queued")
-        #expect(try row.bool(3) == (id != "aside-bad"), "\(path): score of \(id)")
-        #expect(try row.optionalString(2) == (id == "aside-bad" ? reason : nil), "\(path): \(id)")
+        #expect(try row.bool(3) == (reasons[id] == nil), "\(path): score of \(id)")
+        #expect(try row.optionalString(2) == reasons[id], "\(path): \(id)")
       }
     }
 
     // The worker scores the good requests and sets the bad one aside, so the queue drains.
     let worker = ScoringWorker(connection: connection, logger: Logger(minimumLevel: .error))
     let counts = try worker.drain(dataset: "synthetic")
-    #expect(counts.rejected == 1)
+    #expect(counts.rejected == 2)
     #expect(counts.scored >= 2)
     try expectSetAside("worker")
     #expect(try worker.drain(dataset: "synthetic") == WorkerCounts())
@@ -526,8 +550,8 @@ struct EndToEndTests {
       """)
     try withScoringJob { job, _, _ in
       let report = try job.run(dataset: "synthetic")
-      #expect(report.rejected == 1)
-      #expect(report.firstRejection == reason)
+      #expect(report.rejected == 2)
+      #expect(report.firstRejection == reasons["aside-bad"])
       #expect(report.scored >= 2)
       try expectSetAside("job")
       let again = try job.run(dataset: "synthetic")
@@ -574,19 +598,71 @@ struct EndToEndTests {
       #expect(try rows.map { try $0.string(0) } == ["synthetic", "twin_other"], "\(path)")
       #expect(try rows.map { try $0.string(1) } == [champion, "elsewhere-v1"], "\(path)")
       #expect(try rows.last?.double(2) == 0.5, "\(path)")
+      #expect(try rows.first?.double(2) != 0.25, "\(path): the stale score was kept")
     }
 
     let worker = ScoringWorker(connection: connection, logger: Logger(minimumLevel: .error))
     #expect(try worker.drain(dataset: "synthetic").scored >= 1)
     try expectBothScores("worker")
 
+    // Queued again with the old score in place: the new score replaces it.
     try connection.execute(
-      "DELETE FROM adpilot.ad_scores WHERE request_id = 'twin-1' AND dataset = 'synthetic'")
+      """
+      UPDATE adpilot.ad_scores SET score = 0.25
+      WHERE request_id = 'twin-1' AND dataset = 'synthetic'
+      """)
+    try connection.execute(
+      "UPDATE adpilot.ad_requests SET scored_at = NULL WHERE request_id = 'twin-1'")
     try withScoringJob { job, _, _ in
       let report = try job.run(dataset: "synthetic")
       #expect(report.scored >= 1)
     }
     try expectBothScores("job")
+  }
+
+  @Test func batchJobSkipsRequestsAWorkerHolds() throws {
+    _ = try prepared()
+    let connection = try TestDatabase.connect(suite: Self.suite)
+    defer { connection.close() }
+    defer {
+      _ = try? connection.execute("DELETE FROM adpilot.ad_scores WHERE request_id LIKE 'held-%'")
+      _ = try? connection.execute("DELETE FROM adpilot.ad_requests WHERE request_id LIKE 'held-%'")
+    }
+    try connection.execute(
+      """
+      INSERT INTO adpilot.ad_requests
+          (request_id, ad_id, dataset, time, cat_values, num_values, seq_values)
+      SELECT 'held-' || n, r.ad_id, r.dataset, r.time, r.cat_values, r.num_values, r.seq_values
+      FROM (SELECT * FROM adpilot.ad_requests WHERE dataset = 'synthetic'
+            ORDER BY request_id, ad_id LIMIT 1) AS r, generate_series(1, 2) AS n
+      """)
+    // A worker's open claim on held-1, as `adpilot worker` holds it while it scores.
+    let worker = try TestDatabase.connect(suite: Self.suite)
+    defer { worker.close() }
+    try worker.execute("BEGIN")
+    try worker.execute(
+      "SELECT 1 FROM adpilot.ad_requests WHERE request_id = 'held-1' FOR UPDATE")
+    let marks = """
+      SELECT request_id, scored_at IS NOT NULL,
+             EXISTS (SELECT 1 FROM adpilot.ad_scores s
+                     WHERE s.dataset = r.dataset AND s.request_id = r.request_id)
+      FROM adpilot.ad_requests r WHERE request_id LIKE 'held-%' ORDER BY request_id
+      """
+    try withScoringJob { job, _, writer in
+      // Waiting on the claim would hit the timeout, and waiting both ways was a deadlock.
+      try writer.execute("SET statement_timeout = '5s'")
+      _ = try job.run(dataset: "synthetic")
+      let rows = try connection.query(marks)
+      #expect(try rows.map { try $0.bool(1) } == [false, true])
+      #expect(try rows.map { try $0.bool(2) } == [false, true])
+
+      try worker.execute("ROLLBACK")
+      let report = try job.run(dataset: "synthetic")
+      #expect(report.scored == 1)
+      let after = try connection.query(marks)
+      #expect(try after.map { try $0.bool(1) } == [true, true])
+      #expect(try after.map { try $0.bool(2) } == [true, true])
+    }
   }
 
   @Test func queuedRequestsNotifyWorkers() throws {

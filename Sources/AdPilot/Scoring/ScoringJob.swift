@@ -18,6 +18,50 @@ public struct ScoreReport: Sendable {
   public var firstRejection: String?
 }
 
+/// The feature arrays of one request, read from columns 2 to 4 of a scoring COPY.
+struct RequestFeatures {
+  var cat: [String?]
+  var num: [Double?]
+  var seq: [String?]
+
+  /// Why a model cannot score a request: an array that is not one-dimensional, or arrays whose
+  /// lengths do not fit the model's spec.
+  struct Unscorable: Error {
+    var reason: String
+  }
+
+  /// Reads the arrays of `row` and checks them against `spec`, or returns why a model of that
+  /// spec cannot score them.
+  static func read(_ row: borrowing BinaryCopyRow, spec: FeatureSpec, modelId: String)
+    -> Result<RequestFeatures, Unscorable>
+  {
+    let columns = ["cat_values", "num_values", "seq_values"]
+    var field = 2
+    do {
+      let cat = try row.textArray(2)
+      field = 3
+      let num = try row.float8Array(3)
+      field = 4
+      let seq = try row.textArray(4)
+      if let reason = featureShapeMismatch(
+        spec, cat: cat, num: num, seq: seq, modelId: modelId)
+      {
+        return .failure(Unscorable(reason: reason))
+      }
+      return .success(RequestFeatures(cat: cat, num: num, seq: seq))
+    } catch {
+      var detail = Substring(error.message)
+      if detail.hasPrefix("COPY field \(field): ") {
+        detail = detail.dropFirst("COPY field \(field): ".count)
+      }
+      return .failure(
+        Unscorable(
+          reason: "\(columns[field - 2]) cannot be read (\(detail)); store a one-dimensional "
+            + "array, text[] for cat_values and seq_values and float8[] for num_values"))
+    }
+  }
+}
+
 /// Returns why a row's feature arrays cannot be scored by a model of `spec`, or nil when their
 /// lengths fit it.
 ///
@@ -30,11 +74,12 @@ func featureShapeMismatch(
   let sequenceFits = subfields == 0 ? seq.isEmpty : seq.count % subfields == 0
   guard cat.count == spec.categorical.count, num.count == spec.numeric.count, sequenceFits
   else {
+    let sequence = subfields == 0 ? "no" : "a multiple of \(subfields)"
     return "feature arrays have \(cat.count) categorical, \(num.count) numeric and "
       + "\(seq.count) sequence values, but model \(modelId) expects "
-      + "\(spec.categorical.count), \(spec.numeric.count) and a multiple of "
-      + "\(max(subfields, 1))\(subfields == 0 ? " (none)" : ""); score rows of the model's "
-      + "own data set, in the layout of its feature spec"
+      + "\(spec.categorical.count) categorical, \(spec.numeric.count) numeric and \(sequence) "
+      + "sequence values; queue rows in the layout of its feature spec, or make a model of "
+      + "this layout the champion with `adpilot models promote`"
   }
   return nil
 }
@@ -56,10 +101,9 @@ public struct ScoringJob {
   public func pendingDatasets() throws -> [String] {
     try reader.query(
       """
-      SELECT DISTINCT r.dataset
-      FROM adpilot.ad_requests r
-      LEFT JOIN adpilot.ad_scores s USING (dataset, request_id, ad_id)
-      WHERE s.request_id IS NULL AND r.rejected_reason IS NULL
+      SELECT DISTINCT dataset
+      FROM adpilot.ad_requests
+      WHERE scored_at IS NULL
       ORDER BY 1
       """
     ).map { try $0.string(0) }
@@ -86,7 +130,8 @@ public struct ScoringJob {
     let source: String
     if let query {
       // Selecting by name, with casts, makes PostgreSQL name a missing or unconvertible
-      // column. Trailing semicolons would end the subquery early, so they are dropped.
+      // column. Trailing semicolons would end the subquery early, so they are dropped, and the
+      // query gets lines of its own, so that a trailing -- comment ends there.
       var body = Substring(query)
       while let last = body.last, last == ";" || last.isWhitespace {
         body = body.dropLast()
@@ -94,16 +139,16 @@ public struct ScoringJob {
       source = """
         SELECT request_id::text, ad_id::text, cat_values::text[], num_values::float8[],
                seq_values::text[]
-        FROM (\(body)) AS scoring_query
+        FROM (
+        \(body)
+        ) AS scoring_query
         """
     } else {
       try setCopyParameters(reader, ["dataset": dataset])
       source = """
         SELECT r.request_id, r.ad_id, r.cat_values, r.num_values, r.seq_values
         FROM adpilot.ad_requests r
-        LEFT JOIN adpilot.ad_scores s USING (dataset, request_id, ad_id)
-        WHERE r.dataset = current_setting('adpilot.copy_dataset') AND s.request_id IS NULL
-          AND r.rejected_reason IS NULL
+        WHERE r.dataset = current_setting('adpilot.copy_dataset') AND r.scored_at IS NULL
         ORDER BY r.request_id, r.ad_id
         """
     }
@@ -150,22 +195,20 @@ public struct ScoringJob {
           }
           let requestId = try row.text(0)
           let adId = try row.text(1)
-          let cat = try row.textArray(2)
-          let num = try row.float8Array(3)
-          let seq = try row.textArray(4)
-          if let reason = featureShapeMismatch(
-            model.spec, cat: cat, num: num, seq: seq, modelId: champion.record.id)
-          {
+          switch RequestFeatures.read(row, spec: model.spec, modelId: champion.record.id) {
+          case .failure(let problem):
             // A caller's query is fixed by its caller. A queued request is set aside, so that
             // one bad request does not hold back the rest of the queue.
             guard query == nil else {
-              throw PipelineError("request '\(requestId)', ad '\(adId)': \(reason)")
+              throw PipelineError("request '\(requestId)', ad '\(adId)': \(problem.reason)")
             }
-            rejected.append((requestId, adId, reason))
+            rejected.append((requestId, adId, problem.reason))
             return
+          case .success(let features):
+            keys.append((requestId, adId))
+            encoder.append(
+              cat: features.cat, num: features.num, seq: features.seq, label: 0, to: &batch)
           }
-          keys.append((requestId, adId))
-          encoder.append(cat: cat, num: num, seq: seq, label: 0, to: &batch)
           if batch.count == batchSize { flush(&output) }
         }
 
@@ -191,22 +234,30 @@ public struct ScoringJob {
         flush(&output)
       }
       do {
-        _ = try writer.execute(
-          """
-          INSERT INTO adpilot.ad_scores (dataset, request_id, ad_id, model_id, score)
-          SELECT $2, request_id, ad_id, $1, score
-          FROM score_staging
-          ON CONFLICT (dataset, request_id, ad_id) DO UPDATE
-          SET model_id = excluded.model_id, score = excluded.score, scored_at = now()
-          """, [.text(champion.record.id), .text(dataset)])
-        // The worker marks its claims the same way, so neither path scores a request twice.
-        _ = try writer.execute(
-          """
-          UPDATE adpilot.ad_requests r SET scored_at = now()
-          FROM score_staging s
-          WHERE r.dataset = $1 AND r.request_id = s.request_id AND r.ad_id = s.ad_id
-            AND r.scored_at IS NULL
-          """, [.text(dataset)])
+        if query == nil {
+          scored = try writer.execute(
+            Self.writeQueuedScores,
+            [
+              .text(champion.record.id), .text(dataset),
+            ])
+        } else {
+          _ = try writer.execute(
+            """
+            INSERT INTO adpilot.ad_scores (dataset, request_id, ad_id, model_id, score)
+            SELECT $2, request_id, ad_id, $1, score
+            FROM score_staging
+            ON CONFLICT (dataset, request_id, ad_id) DO UPDATE
+            SET model_id = excluded.model_id, score = excluded.score, scored_at = now()
+            """, [.text(champion.record.id), .text(dataset)])
+          // The worker marks its claims the same way, so neither path scores a request twice.
+          _ = try writer.execute(
+            """
+            UPDATE adpilot.ad_requests r SET scored_at = now()
+            FROM score_staging s
+            WHERE r.dataset = $1 AND r.request_id = s.request_id AND r.ad_id = s.ad_id
+              AND r.scored_at IS NULL
+            """, [.text(dataset)])
+        }
       } catch let error as PostgresError where error.sqlState == "21000" {
         // ON CONFLICT DO UPDATE cannot update one row twice in a statement.
         throw PipelineError(
@@ -222,6 +273,32 @@ public struct ScoringJob {
     }
   }
 
+  /// Writes the staged scores of queued requests ($1: model id, $2: data set) and returns how
+  /// many it wrote.
+  ///
+  /// It first locks the requests, skipping those a worker holds, and writes scores only for the
+  /// ones it locked and marks them. A worker that claims requests locks them before it writes
+  /// their scores too, so the two never wait on each other's rows, and a request a worker
+  /// finished meanwhile (scored_at set) keeps the worker's score.
+  static let writeQueuedScores = """
+    WITH locked AS (
+        SELECT r.request_id, r.ad_id
+        FROM adpilot.ad_requests r
+        JOIN score_staging s ON s.request_id = r.request_id AND s.ad_id = r.ad_id
+        WHERE r.dataset = $2 AND r.scored_at IS NULL
+        FOR UPDATE OF r SKIP LOCKED
+    ), marked AS (
+        UPDATE adpilot.ad_requests r SET scored_at = now()
+        FROM locked l
+        WHERE r.dataset = $2 AND r.request_id = l.request_id AND r.ad_id = l.ad_id
+    )
+    INSERT INTO adpilot.ad_scores (dataset, request_id, ad_id, model_id, score)
+    SELECT $2, s.request_id, s.ad_id, $1, s.score
+    FROM score_staging s JOIN locked l USING (request_id, ad_id)
+    ON CONFLICT (dataset, request_id, ad_id) DO UPDATE
+    SET model_id = excluded.model_id, score = excluded.score, scored_at = now()
+    """
+
   /// Returns the error for a caller's scoring query that PostgreSQL rejected or whose rows could
   /// not be read, with the fix for its kind of failure.
   static func queryFailure(_ error: PostgresError) -> PipelineError {
@@ -233,8 +310,8 @@ public struct ScoringJob {
         + "where needed)"
     case "42601":
       fix =
-        "it runs as a subquery, so give one SELECT without a trailing -- comment, and run it "
-        + "alone in psql to see where it fails"
+        "it runs as a subquery inside COPY, so give one SELECT statement, and run it alone in "
+        + "psql to see where it fails"
     case "25006":
       fix = "it runs read-only, so it may select rows but never change them"
     case let state? where state.hasPrefix("22"):

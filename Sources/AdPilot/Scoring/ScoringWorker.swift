@@ -80,11 +80,7 @@ public struct ScoringWorker {
         INSERT INTO claimed_requests
         SELECT r.dataset, r.request_id, r.ad_id
         FROM adpilot.ad_requests r
-        WHERE r.dataset = $1
-          AND r.scored_at IS NULL
-          AND NOT EXISTS (
-              SELECT 1 FROM adpilot.ad_scores s
-              WHERE s.dataset = r.dataset AND s.request_id = r.request_id AND s.ad_id = r.ad_id)
+        WHERE r.dataset = $1 AND r.scored_at IS NULL
         ORDER BY r.created_at, r.request_id, r.ad_id
         LIMIT $2
         FOR UPDATE OF r SKIP LOCKED
@@ -106,24 +102,25 @@ public struct ScoringWorker {
         """
       ) { row in
         let (requestId, adId) = (try row.text(0), try row.text(1))
-        let (cat, num, seq) = (try row.textArray(2), try row.float8Array(3), try row.textArray(4))
-        if let reason = featureShapeMismatch(
-          model.spec, cat: cat, num: num, seq: seq, modelId: modelId)
-        {
-          rejected.append((requestId, adId, reason))
-          return
+        switch RequestFeatures.read(row, spec: model.spec, modelId: modelId) {
+        case .failure(let problem):
+          rejected.append((requestId, adId, problem.reason))
+        case .success(let features):
+          keys.append((requestId, adId))
+          encoder.append(
+            cat: features.cat, num: features.num, seq: features.seq, label: 0, to: &batch)
         }
-        keys.append((requestId, adId))
-        encoder.append(cat: cat, num: num, seq: seq, label: 0, to: &batch)
       }
       let scores = model.predict(batch, threads: ProcessInfo.processInfo.activeProcessorCount)
 
-      // A plain INSERT: a request scored twice would fail here with a unique violation.
+      // A request queued again after an earlier score gets the new one.
       try connection.execute(
         """
         INSERT INTO adpilot.ad_scores (dataset, request_id, ad_id, model_id, score)
         SELECT $5, request_id, ad_id, $1, score
         FROM unnest($2::text[], $3::text[], $4::float8[]) AS t(request_id, ad_id, score)
+        ON CONFLICT (dataset, request_id, ad_id) DO UPDATE
+        SET model_id = excluded.model_id, score = excluded.score, scored_at = now()
         """,
         [
           .text(modelId), .textArray(keys.map { $0.0 }), .textArray(keys.map { $0.1 }),
