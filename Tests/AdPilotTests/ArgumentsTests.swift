@@ -235,6 +235,7 @@ private let options: [OptionSpec] = [
     ["import", "taobao", "log.csv", "--split", "train"],
     ["import", "ipinyou", "log.csv", "--seed", "3"],
     ["import", "ipinyou-streams", "log.csv", "--seed", "3"],
+    ["import", "ipinyou", "log.csv", "--split", "validation"],
   ] {
     #expect(Tool.main(arguments, environment: [:]) == 2, "\(arguments)")
   }

@@ -131,6 +131,20 @@ struct ModelRegistryTests {
           + "`adpilot models`")
     }
     #expect(try registry.history(of: "registry_test").count == 2)
+
+    // A reason must be one short line: blank, multi-line, escape-laden or huge ones fail.
+    for reason in ["   ", "roll\nback", "\u{1B}[2Jforged", String(repeating: "x", count: 501)] {
+      do {
+        _ = try registry.promote(id: second.id, reason: reason)
+        Issue.record("reason \(reason.debugDescription) was accepted")
+      } catch let error as PipelineError {
+        #expect(
+          error.message
+            == "promotion reason must be 1 to 500 characters on one line, without control "
+            + "characters; say in a few words why the model should serve")
+      }
+    }
+    #expect(try registry.alias("champion", of: "registry_test") == first.id)
   }
 
   @Test func promotionChecksWeightsAndSpec() throws {

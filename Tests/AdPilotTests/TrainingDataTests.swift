@@ -506,6 +506,61 @@ struct TrainingDataTests {
     #expect(try ModelRegistry(connection: connection).champion(of: "sampled_away") == nil)
   }
 
+  @Test func modelNameOfOtherLayoutIsRejected() throws {
+    let connection = try connect()
+    defer { connection.close() }
+    // A data set named like the model, with one categorical field fewer.
+    try connection.execute(
+      """
+      INSERT INTO adpilot.datasets (name, feature_spec, source)
+      SELECT 'narrow', jsonb_set(feature_spec, '{categorical}',
+                                 (feature_spec -> 'categorical') - 0), source
+      FROM adpilot.datasets WHERE name = 'synthetic'
+      """)
+    var options = TrainOptions(dataset: "synthetic")
+    options.modelName = "narrow"
+    do {
+      _ = try TrainingPipeline(connection: connection, logger: Self.logger).run(options)
+      Issue.record("a model of another layout was trained under a data set's name")
+    } catch let error as PipelineError {
+      #expect(
+        error.message
+          == "model name 'narrow' is the name of another data set, whose feature spec differs "
+          + "from data set 'synthetic's; its champion scores that data set's requests, so "
+          + "choose another --model-name")
+    }
+    #expect(try ModelRegistry(connection: connection).champion(of: "narrow") == nil)
+  }
+
+  @Test func unloadableChampionIsReplaced() throws {
+    let connection = try connect()
+    defer { connection.close() }
+    var options = TrainOptions(dataset: "synthetic")
+    options.modelName = "corrupted"
+    options.maxEpochs = 1
+    let pipeline = TrainingPipeline(connection: connection, logger: Self.logger)
+    let first = try pipeline.run(options).champion
+    try connection.execute(
+      "UPDATE adpilot.models SET weights = weights || '\\x00'::bytea WHERE id = $1",
+      [.text(first.id)])
+
+    // The same settings give the same models, so a new seed makes the second run's ids new.
+    options.seed = 2
+    let second = try pipeline.run(options)
+    #expect(second.champion.id != first.id)
+    #expect(second.previousChampion == nil)
+    let registry = ModelRegistry(connection: connection)
+    #expect(try registry.alias("champion", of: "corrupted") == second.champion.id)
+    let reason = try #require(try registry.history(of: "corrupted").last?.reason)
+    #expect(
+      reason.hasPrefix(
+        "replaces champion \(first.id), which cannot be loaded (model '\(first.id)': stored "
+          + "checksum"),
+      "\(reason)")
+    #expect(reason == second.championReason)
+    #expect(reason.contains("; first model: "))
+  }
+
   @Test func missingValidationSplitFailsBeforeTraining() throws {
     let connection = try connect()
     defer { connection.close() }

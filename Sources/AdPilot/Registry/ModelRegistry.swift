@@ -141,7 +141,15 @@ public struct ModelRegistry {
   public func promote(id: String, reason: String) throws -> (
     record: ModelRecord, previous: String?
   ) {
-    try connection.transaction {
+    let trimmed = reason.trimmingCharacters(in: .whitespaces)
+    guard !trimmed.isEmpty, trimmed.count <= 500,
+      !trimmed.unicodeScalars.contains(where: { $0.properties.generalCategory == .control })
+    else {
+      throw PipelineError(
+        "promotion reason must be 1 to 500 characters on one line, without control characters; "
+          + "say in a few words why the model should serve")
+    }
+    return try connection.transaction {
       guard let found = try record(id: id) else {
         throw PipelineError(
           "model '\(id)' not found in adpilot.models; list models with `adpilot models`")
@@ -165,7 +173,7 @@ public struct ModelRegistry {
           "model '\(id)' is already the champion of '\(found.name)'; see its moves with "
             + "`adpilot models history --name \(found.name)`")
       }
-      try setAlias("champion", of: found.name, to: id, reason: "promoted by hand: \(reason)")
+      try setAlias("champion", of: found.name, to: id, reason: "promoted by hand: \(trimmed)")
       return (found, previous)
     }
   }
@@ -208,7 +216,9 @@ public struct ModelRegistry {
     let stored = try row.string(1)
     guard Self.checksum(weights) == stored else {
       throw PipelineError(
-        "model '\(id)': stored checksum \(stored) does not match its weights; retrain the model")
+        "model '\(id)': stored checksum \(stored) does not match its weights; promote another "
+          + "model with `adpilot models promote MODEL_ID --reason TEXT`, or train again, which "
+          + "replaces a champion that cannot be loaded")
     }
     return try loadModel(weights)
   }

@@ -130,6 +130,7 @@ public struct TrainingPipeline {
           + "halve the step size after each epoch, or 1 to keep it")
     }
     let name = options.modelName ?? dataset.name
+    try checkModelName(name, dataset: dataset)
     var windows = try trainingWindows(dataset, validationDays: options.validationDays)
     let start = try options.warmStart ? warmStartPoint(name: name, dataset: dataset) : nil
     var options = options
@@ -275,6 +276,22 @@ public struct TrainingPipeline {
 
   // MARK: - Steps
 
+  /// Throws when `name` is another data set's name and that data set has another layout. The
+  /// champion of a name scores the requests of the data set of that name, so a model of another
+  /// layout would set every one of them aside.
+  private func checkModelName(_ name: String, dataset: DatasetInfo) throws {
+    guard name != dataset.name,
+      !(try connection.query("SELECT 1 FROM adpilot.datasets WHERE name = $1", [.text(name)]))
+        .isEmpty
+    else { return }
+    guard try loadDataset(connection, name: name).spec == dataset.spec else {
+      throw PipelineError(
+        "model name '\(name)' is the name of another data set, whose feature spec differs from "
+          + "data set '\(dataset.name)'s; its champion scores that data set's requests, so "
+          + "choose another --model-name")
+    }
+  }
+
   private func evaluateAndRegister(
     dataset: DatasetInfo, name: String, windows: TrainingWindows, options: TrainOptions,
     rows: CachedRows, models: (attention: any ClickModel, logistic: any ClickModel),
@@ -283,12 +300,27 @@ public struct TrainingPipeline {
     try connection.transaction {
       try connection.advisoryXactLock(Connection.advisoryKey("adpilot.model:\(name)"))
       let registry = ModelRegistry(connection: connection)
-      var current = try registry.champion(of: name)
+      // A champion that cannot serve this data set is replaced as if there were none, and the
+      // alias history records which one and why.
+      var current: (record: ModelRecord, model: any ClickModel)?
+      var replaced: String?
+      do {
+        current = try registry.champion(of: name)
+      } catch let error as PipelineError {
+        replaced = try registry.alias("champion", of: name).map {
+          "replaces champion \($0), which cannot be loaded (\(error.message))"
+        }
+      } catch let error as CTRError {
+        replaced = try registry.alias("champion", of: name).map {
+          "replaces champion \($0), which cannot be loaded (\(error))"
+        }
+      }
       if let existing = current, existing.model.spec != dataset.spec {
-        logger.warning(
-          "champion feature spec differs from the data set; treating this as a first model",
-          ["model": existing.record.id])
+        replaced = "replaces champion \(existing.record.id), whose feature spec differs"
         current = nil
+      }
+      if let replaced {
+        logger.warning("champion replaced as if there were none", ["reason": replaced])
       }
 
       var candidates: [any ClickModel] = [models.attention, models.logistic]
@@ -345,6 +377,9 @@ public struct TrainingPipeline {
           + "logistic baseline"
       } else {
         reason = "first model: the logistic baseline has the lower log loss"
+      }
+      if current == nil, let replaced {
+        reason = "\(replaced); \(reason)"
       }
       if champion.id != current?.record.id {
         try registry.setAlias("champion", of: name, to: champion.id, reason: reason)

@@ -27,6 +27,9 @@ let importCommands: [Command] = [
         throw UsageError(
           message: "--split applies to the ipinyou format only, not \(format); leave it out")
       }
+      if let split = parsed.value("split"), split != "train", split != "test" {
+        throw UsageError(message: "--split must be train or test, got '\(split)'")
+      }
       if parsed.value("seed") != nil, format != "criteo", format != "taobao" {
         throw UsageError(
           message:
