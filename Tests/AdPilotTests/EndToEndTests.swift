@@ -188,6 +188,27 @@ struct EndToEndTests {
     try body(job, reader, writer)
   }
 
+  /// Queues `count` copies of the first queued synthetic request as `prefix-1`, `prefix-2`, ...
+  /// with ad id 'ad'.
+  func queueCopies(_ connection: Connection, prefix: String, count: Int) throws {
+    try connection.execute(
+      """
+      INSERT INTO adpilot.ad_requests
+          (request_id, ad_id, dataset, time, cat_values, num_values, seq_values)
+      SELECT $1 || '-' || n, 'ad', r.dataset, r.time, r.cat_values, r.num_values, r.seq_values
+      FROM (SELECT * FROM adpilot.ad_requests WHERE dataset = 'synthetic'
+            ORDER BY request_id, ad_id LIMIT 1) AS r, generate_series(1, $2) AS n
+      """, [.text(prefix), .int32(Int32(count))])
+  }
+
+  /// Deletes the requests whose id starts with `prefix-`, and their scores.
+  func deleteQueued(_ connection: Connection, prefix: String) {
+    for table in ["ad_scores", "ad_requests"] {
+      _ = try? connection.execute(
+        "DELETE FROM adpilot.\(table) WHERE request_id LIKE $1 || '-%'", [.text(prefix)])
+    }
+  }
+
   @Test func scoringRejectsForeignLayout() throws {
     try withScoringJob { job, reader, _ in
       let query = """
@@ -482,10 +503,7 @@ struct EndToEndTests {
     _ = try prepared()
     let connection = try TestDatabase.connect(suite: Self.suite)
     defer { connection.close() }
-    defer {
-      _ = try? connection.execute("DELETE FROM adpilot.ad_scores WHERE request_id LIKE 'aside-%'")
-      _ = try? connection.execute("DELETE FROM adpilot.ad_requests WHERE request_id LIKE 'aside-%'")
-    }
+    defer { deleteQueued(connection, prefix: "aside") }
     let champion = try #require(try ModelRegistry(connection: connection).champion(of: "synthetic"))
     let spec = champion.model.spec
     let reasons = [
@@ -502,14 +520,7 @@ struct EndToEndTests {
     ]
     // Two well-formed requests copied from a queued one, one with two categorical values and
     // one with a two-dimensional array.
-    try connection.execute(
-      """
-      INSERT INTO adpilot.ad_requests
-          (request_id, ad_id, dataset, time, cat_values, num_values, seq_values)
-      SELECT 'aside-' || n, r.ad_id, r.dataset, r.time, r.cat_values, r.num_values, r.seq_values
-      FROM (SELECT * FROM adpilot.ad_requests WHERE dataset = 'synthetic'
-            ORDER BY request_id, ad_id LIMIT 1) AS r, generate_series(1, 2) AS n
-      """)
+    try queueCopies(connection, prefix: "aside", count: 2)
     try connection.execute(
       """
       INSERT INTO adpilot.ad_requests (request_id, ad_id, dataset, time, cat_values)
@@ -564,18 +575,9 @@ struct EndToEndTests {
     _ = try prepared()
     let connection = try TestDatabase.connect(suite: Self.suite)
     defer { connection.close() }
-    defer {
-      _ = try? connection.execute("DELETE FROM adpilot.ad_scores WHERE request_id = 'twin-1'")
-      _ = try? connection.execute("DELETE FROM adpilot.ad_requests WHERE request_id = 'twin-1'")
-    }
+    defer { deleteQueued(connection, prefix: "twin") }
     // The same request and ad id in two data sets, and a score of the other data set's one.
-    try connection.execute(
-      """
-      INSERT INTO adpilot.ad_requests
-          (request_id, ad_id, dataset, time, cat_values, num_values, seq_values)
-      SELECT 'twin-1', 'ad', dataset, time, cat_values, num_values, seq_values
-      FROM adpilot.ad_requests WHERE dataset = 'synthetic' ORDER BY request_id, ad_id LIMIT 1
-      """)
+    try queueCopies(connection, prefix: "twin", count: 1)
     try connection.execute(
       """
       INSERT INTO adpilot.ad_requests (request_id, ad_id, dataset, time)
@@ -624,18 +626,8 @@ struct EndToEndTests {
     _ = try prepared()
     let connection = try TestDatabase.connect(suite: Self.suite)
     defer { connection.close() }
-    defer {
-      _ = try? connection.execute("DELETE FROM adpilot.ad_scores WHERE request_id LIKE 'held-%'")
-      _ = try? connection.execute("DELETE FROM adpilot.ad_requests WHERE request_id LIKE 'held-%'")
-    }
-    try connection.execute(
-      """
-      INSERT INTO adpilot.ad_requests
-          (request_id, ad_id, dataset, time, cat_values, num_values, seq_values)
-      SELECT 'held-' || n, r.ad_id, r.dataset, r.time, r.cat_values, r.num_values, r.seq_values
-      FROM (SELECT * FROM adpilot.ad_requests WHERE dataset = 'synthetic'
-            ORDER BY request_id, ad_id LIMIT 1) AS r, generate_series(1, 2) AS n
-      """)
+    defer { deleteQueued(connection, prefix: "held") }
+    try queueCopies(connection, prefix: "held", count: 2)
     // A worker's open claim on held-1, as `adpilot worker` holds it while it scores.
     let worker = try TestDatabase.connect(suite: Self.suite)
     defer { worker.close() }
