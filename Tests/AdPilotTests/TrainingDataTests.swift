@@ -483,6 +483,21 @@ struct TrainingDataTests {
       }
       #expect(try ModelRegistry(connection: connection).champion(of: name) == nil)
     }
+
+    // A data set with splits has no longer window to offer.
+    try connection.execute(
+      "UPDATE adpilot.datasets SET validation = 'split' WHERE name = 'no_clicks'")
+    try connection.execute(
+      "UPDATE adpilot.impressions SET split = 'train' WHERE dataset = 'no_clicks'")
+    do {
+      _ = try pipeline.run(TrainOptions(dataset: "no_clicks"))
+      Issue.record("training on a split without clicks did not fail")
+    } catch let error as PipelineError {
+      #expect(
+        error.message.hasSuffix(
+          "check that the click column was loaded, or import a training split with both clicks "
+            + "and non-clicks"))
+    }
   }
 
   @Test func samplingEveryNonClickAwayIsRejected() throws {

@@ -153,10 +153,12 @@ public struct TrainingPipeline {
     // model can still win the log-loss comparison on a validation window of the same class.
     guard statistics.clicks > 0 && statistics.clicks < statistics.rows else {
       let content = statistics.clicks == 0 ? "no clicks" : "only clicks"
+      let widen =
+        dataset.validation == "split"
+        ? "import a training split with both clicks and non-clicks" : "train over a longer window"
       throw PipelineError(
         "data set '\(dataset.name)' has \(content) in its \(statistics.rows) training rows "
-          + "(\(windows.description)); check that the click column was loaded, or train over "
-          + "a longer window")
+          + "(\(windows.description)); check that the click column was loaded, or \(widen)")
     }
     guard try impressionStatistics(connection, windows.validation).rows > 0 else {
       throw PipelineError(
