@@ -544,7 +544,14 @@ struct EndToEndTests {
       }
     }
 
-    // The worker scores the good requests and sets the bad one aside, so the queue drains.
+    // A score left by an earlier queuing of aside-bad must go when the request is set aside.
+    let staleScore = """
+      INSERT INTO adpilot.ad_scores (dataset, request_id, ad_id, model_id, score)
+      VALUES ('synthetic', 'aside-bad', 'ad', 'earlier-v1', 0.5)
+      """
+    try connection.execute(staleScore)
+
+    // The worker scores the good requests and sets the bad ones aside, so the queue drains.
     let worker = ScoringWorker(connection: connection, logger: Logger(minimumLevel: .error))
     let counts = try worker.drain(dataset: "synthetic")
     #expect(counts.rejected == 2)
@@ -554,6 +561,7 @@ struct EndToEndTests {
 
     // The batch job does the same with the requests queued again.
     try connection.execute("DELETE FROM adpilot.ad_scores WHERE request_id LIKE 'aside-%'")
+    try connection.execute(staleScore)
     try connection.execute(
       """
       UPDATE adpilot.ad_requests SET scored_at = NULL, rejected_reason = NULL

@@ -200,6 +200,42 @@ import Testing
     #expect(try count(connection, "SELECT count(*) FROM adpilot.impressions") == 2)
   }
 
+  @Test func importNotesChampionOfOtherLayout() throws {
+    let connection = try TestDatabase.connect(suite: "ingest.layout")
+    let file = TestData.fixture("criteo_dac_sample.txt")
+    _ = try CriteoImporter.importFile(connection, file: file, dataset: "relabeled")
+    #expect(try championLayoutNote(connection, dataset: "relabeled") == nil)
+
+    // A champion of a two-field layout under the data set's name.
+    let spec = FeatureSpec(
+      categorical: [
+        CategoricalField(name: "user_city", role: .user, buckets: 16),
+        CategoricalField(name: "ad_category", role: .ad, buckets: 16),
+      ])
+    var config = TrainingConfig()
+    config.attentionHidden = [4]
+    config.mlpHidden = [4]
+    let registry = ModelRegistry(connection: connection)
+    let record = try registry.register(
+      try AttentionModel(spec: spec, config: config, seed: 1), name: "relabeled",
+      metrics: [:], hyperparameters: [:], validationLogLoss: 0.5, trainWindow: nil)
+    try registry.setAlias("champion", of: "relabeled", to: record.id, reason: "test")
+    #expect(
+      try championLayoutNote(connection, dataset: "relabeled")
+        == "note: champion \(record.id) of 'relabeled' was trained on another feature spec than "
+        + "these rows, so the data set's requests would be set aside; train it again with "
+        + "`adpilot train --dataset relabeled`, which replaces that champion")
+
+    // A champion of the data set's own layout gets no note.
+    let own = try registry.register(
+      try AttentionModel(
+        spec: try loadDataset(connection, name: "relabeled").spec, config: config, seed: 1),
+      name: "relabeled", metrics: [:], hyperparameters: [:], validationLogLoss: 0.4,
+      trainWindow: nil)
+    try registry.setAlias("champion", of: "relabeled", to: own.id, reason: "test")
+    #expect(try championLayoutNote(connection, dataset: "relabeled") == nil)
+  }
+
   @Test func nulByteRowIsRejected() throws {
     let connection = try TestDatabase.connect(suite: "ingest.nul")
     let lines = try String(contentsOf: TestData.fixture("criteo_dac_sample.txt"), encoding: .utf8)

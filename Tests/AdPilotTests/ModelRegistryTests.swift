@@ -133,7 +133,12 @@ struct ModelRegistryTests {
     #expect(try registry.history(of: "registry_test").count == 2)
 
     // A reason must be one short line: blank, multi-line, escape-laden or huge ones fail.
-    for reason in ["   ", "roll\nback", "\u{1B}[2Jforged", String(repeating: "x", count: 501)] {
+    let hidden = [
+      "   ", "roll\nback", "\u{1B}[2Jforged", String(repeating: "x", count: 501), "a\u{2028}b",
+      "\u{2029}", "\u{202E}reversed", "zero\u{200B}width",
+      "a" + String(repeating: "\u{0301}", count: 600),
+    ]
+    for reason in hidden {
       do {
         _ = try registry.promote(id: second.id, reason: reason)
         Issue.record("reason \(reason.debugDescription) was accepted")

@@ -30,3 +30,20 @@ public func registerDataset(
     """,
     [.text(name), .jsonb(json), .text(validation), .text(source)])
 }
+
+/// Returns a note when the champion of the model name `dataset` was trained on another feature
+/// spec than the data set has now, or nil. Requests of the data set would all be set aside.
+public func championLayoutNote(_ connection: Connection, dataset: String) throws -> String? {
+  let rows = try connection.query(
+    """
+    SELECT m.id
+    FROM adpilot.model_aliases a
+    JOIN adpilot.models m ON m.id = a.model_id
+    JOIN adpilot.datasets d ON d.name = a.name
+    WHERE a.name = $1 AND a.alias = 'champion' AND m.feature_spec <> d.feature_spec
+    """, [.text(dataset)])
+  guard let id = try rows.first?.string(0) else { return nil }
+  return "note: champion \(id) of '\(dataset)' was trained on another feature spec than these "
+    + "rows, so the data set's requests would be set aside; train it again with `adpilot train "
+    + "--dataset \(dataset)`, which replaces that champion"
+}

@@ -141,9 +141,14 @@ public struct ModelRegistry {
   public func promote(id: String, reason: String) throws -> (
     record: ModelRecord, previous: String?
   ) {
-    let trimmed = reason.trimmingCharacters(in: .whitespaces)
-    guard !trimmed.isEmpty, trimmed.count <= 500,
-      !trimmed.unicodeScalars.contains(where: { $0.properties.generalCategory == .control })
+    // Line and paragraph separators, control and format characters (bidirectional overrides,
+    // zero-width spaces) could break or disguise a history line, so none may appear.
+    let trimmed = reason.trimmingCharacters(in: .whitespacesAndNewlines)
+    let hidden: Set<Unicode.GeneralCategory> = [
+      .control, .format, .lineSeparator, .paragraphSeparator,
+    ]
+    guard !trimmed.isEmpty, trimmed.unicodeScalars.count <= 500,
+      !trimmed.unicodeScalars.contains(where: { hidden.contains($0.properties.generalCategory) })
     else {
       throw PipelineError(
         "promotion reason must be 1 to 500 characters on one line, without control characters; "

@@ -354,7 +354,8 @@ public struct ScoringJob {
 }
 
 /// Marks queued requests that cannot be scored as done without a score, each with its reason,
-/// and logs one warning with their count and the first reason.
+/// deletes any score an earlier queuing of them left, and logs one warning with their count and
+/// the first reason.
 func setAside(
   _ rejected: [(requestId: String, adId: String, reason: String)], dataset: String,
   connection: Connection, logger: Logger
@@ -369,6 +370,17 @@ func setAside(
     [
       .textArray(rejected.map { $0.requestId }), .textArray(rejected.map { $0.adId }),
       .textArray(rejected.map { $0.reason }), .text(dataset),
+    ])
+  // A score of the request's earlier features would otherwise stand for features it lacks now.
+  try connection.execute(
+    """
+    DELETE FROM adpilot.ad_scores s
+    USING unnest($1::text[], $2::text[]) AS t(request_id, ad_id)
+    WHERE s.dataset = $3 AND s.request_id = t.request_id AND s.ad_id = t.ad_id
+    """,
+    [
+      .textArray(rejected.map { $0.requestId }), .textArray(rejected.map { $0.adId }),
+      .text(dataset),
     ])
   logger.warning(
     "requests set aside unscored; see adpilot.ad_requests.rejected_reason",

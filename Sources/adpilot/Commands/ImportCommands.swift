@@ -63,6 +63,9 @@ let importCommands: [Command] = [
             + "or ipinyou-streams")
       }
       context.print("\(report)")
+      if let note = try championLayoutNote(connection, dataset: report.dataset) {
+        context.print(note)
+      }
       if report.rejectedTotal > 0 {
         context.print(
           "rows set aside are kept with their line number, reason and raw text in "
