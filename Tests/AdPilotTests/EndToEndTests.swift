@@ -254,6 +254,7 @@ struct EndToEndTests {
       // comment ends with the caller's last line.
       _ = try job.run(dataset: "synthetic", query: swapped + " ; \n")
       _ = try job.run(dataset: "synthetic", query: swapped + " -- renamed ids")
+      _ = try job.run(dataset: "synthetic", query: swapped + "; -- renamed ids\n-- twice;")
       #expect(try reader.query(stored).count == 1)
 
       // A missing name, a NULL array and a repeated pair fail with a message and write nothing.
@@ -701,5 +702,20 @@ final class WorkerResults: @unchecked Sendable {
     lock.lock()
     errors.append(error)
     lock.unlock()
+  }
+}
+
+@Test func statementBodyDropsTrailingSemicolonsAndComments() {
+  let cases: [(query: String, body: String)] = [
+    ("SELECT 1", "SELECT 1"),
+    ("SELECT 1 ;\n ; ", "SELECT 1"),
+    ("SELECT 1; -- one", "SELECT 1"),
+    ("SELECT 1; -- one\n-- two;\n", "SELECT 1"),
+    ("SELECT 1 -- one", "SELECT 1 -- one"),
+    ("SELECT ';' AS x", "SELECT ';' AS x"),
+    ("SELECT 1; SELECT 2", "SELECT 1; SELECT 2"),
+  ]
+  for (query, body) in cases {
+    #expect(ScoringJob.statementBody(query) == body, "\(query.debugDescription)")
   }
 }

@@ -130,12 +130,8 @@ public struct ScoringJob {
     let source: String
     if let query {
       // Selecting by name, with casts, makes PostgreSQL name a missing or unconvertible
-      // column. Trailing semicolons would end the subquery early, so they are dropped, and the
-      // query gets lines of its own, so that a trailing -- comment ends there.
-      var body = Substring(query)
-      while let last = body.last, last == ";" || last.isWhitespace {
-        body = body.dropLast()
-      }
+      // column. The query gets lines of its own, so that a trailing -- comment ends there.
+      let body = Self.statementBody(query)
       source = """
         SELECT request_id::text, ad_id::text, cat_values::text[], num_values::float8[],
                seq_values::text[]
@@ -270,6 +266,28 @@ public struct ScoringJob {
       report.rejected = rejected.count
       report.firstRejection = rejected.first?.reason
       return report
+    }
+  }
+
+  /// Returns `query` without the semicolons that end it and the whitespace and `--` comments
+  /// after them, which would otherwise end the wrapping subquery early.
+  ///
+  /// NOTE: a string literal whose text ends with a semicolon and a `--` comment looks the same
+  /// and is cut too; no scoring query seen so far has one.
+  static func statementBody(_ query: String) -> Substring {
+    var body = Substring(query)
+    while true {
+      while let last = body.last, last == ";" || last.isWhitespace {
+        body = body.dropLast()
+      }
+      guard let semicolon = body.lastIndex(of: ";") else { return body }
+      let onlyComments = body[body.index(after: semicolon)...].split(separator: "\n")
+        .allSatisfy { line in
+          let text = line.drop { $0.isWhitespace }
+          return text.isEmpty || text.hasPrefix("--")
+        }
+      guard onlyComments else { return body }
+      body = body[...semicolon]
     }
   }
 
