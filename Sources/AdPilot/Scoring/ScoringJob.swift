@@ -272,8 +272,8 @@ public struct ScoringJob {
   /// Returns `query` without the semicolons that end it and the whitespace and `--` comments
   /// after them, which would otherwise end the wrapping subquery early.
   ///
-  /// NOTE: a string literal whose text ends with a semicolon and a `--` comment looks the same
-  /// and is cut too; no scoring query seen so far has one.
+  /// NOTE: a string literal whose text ends with a semicolon and a `--` comment looks the same,
+  /// so it is cut too and that query fails.
   static func statementBody(_ query: String) -> Substring {
     var body = Substring(query)
     while true {
