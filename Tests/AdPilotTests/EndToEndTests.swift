@@ -352,6 +352,46 @@ struct EndToEndTests {
     }
   }
 
+  @Test func scoringNamesUnknownDataset() throws {
+    try withScoringJob { job, reader, _ in
+      let known = try reader.query("SELECT name FROM adpilot.datasets ORDER BY name")
+        .map { try $0.string(0) }.joined(separator: ", ")
+      let unknown =
+        "no data set or model is named 'synthetik'; loaded data sets: \(known); check the "
+        + "name, or load the data set with `adpilot import` or `adpilot generate`"
+      do {
+        _ = try job.run(dataset: "synthetik")
+        Issue.record("scoring an unknown name did not fail")
+      } catch let error as PipelineError {
+        #expect(error.message == unknown)
+      }
+      let worker = ScoringWorker(connection: reader, logger: Logger(minimumLevel: .error))
+      do {
+        _ = try worker.drain(dataset: "synthetik")
+        Issue.record("a worker for an unknown name did not fail")
+      } catch let error as PipelineError {
+        #expect(error.message == unknown)
+      }
+      // A known data set without a model still gets the training hint.
+      try reader.execute(
+        """
+        INSERT INTO adpilot.datasets (name, feature_spec, validation, source)
+        SELECT 'untrained', feature_spec, validation, source FROM adpilot.datasets
+        WHERE name = 'synthetic' ON CONFLICT DO NOTHING
+        """)
+      defer { _ = try? reader.execute("DELETE FROM adpilot.datasets WHERE name = 'untrained'") }
+      do {
+        _ = try job.run(dataset: "untrained")
+        Issue.record("scoring a data set without a champion did not fail")
+      } catch let error as PipelineError {
+        #expect(
+          error.message
+            == "model name 'untrained' has no champion; train one with `adpilot train "
+            + "--dataset untrained`")
+      }
+    }
+  }
+
   @Test func summaryNamesUnknownDataset() throws {
     _ = try prepared()
     let connection = try TestDatabase.connect(suite: Self.suite)

@@ -207,6 +207,22 @@ public struct ModelRegistry {
     }
   }
 
+  /// Returns the error for scoring under `name` when it has no champion: the name of no data
+  /// set or model at all, with the loaded data sets, or a name that needs a training run.
+  public func missingChampion(_ name: String) throws -> PipelineError {
+    let known = try connection.query("SELECT name FROM adpilot.datasets ORDER BY name")
+      .map { try $0.string(0) }
+    let hasModels = try !list(name: name).isEmpty
+    guard known.contains(name) || hasModels else {
+      return PipelineError(
+        "no data set or model is named '\(name)'; loaded data sets: "
+          + (known.isEmpty ? "none" : known.joined(separator: ", "))
+          + "; check the name, or load the data set with `adpilot import` or `adpilot generate`")
+    }
+    return PipelineError(
+      "model name '\(name)' has no champion; train one with `adpilot train --dataset \(name)`")
+  }
+
   /// Loads model `id`, verifying its checksum.
   public func load(id: String) throws -> any ClickModel {
     guard

@@ -120,9 +120,7 @@ public struct ScoringJob {
     guard
       let champion = try ModelRegistry(connection: reader).champion(of: dataset)
     else {
-      throw PipelineError(
-        "model name '\(dataset)' has no champion; train one with "
-          + "`adpilot train --dataset \(dataset)`")
+      throw try ModelRegistry(connection: reader).missingChampion(dataset)
     }
     let model = champion.model
     let encoder = FeatureEncoder(spec: model.spec)

@@ -34,10 +34,9 @@ public struct ScoringWorker {
   /// Scores claimed batches until no unscored request is left, or until `shouldStop` returns
   /// true between batches; returns how many it scored and set aside.
   public func drain(dataset: String, shouldStop: () -> Bool = { false }) throws -> WorkerCounts {
-    guard let champion = try ModelRegistry(connection: connection).champion(of: dataset) else {
-      throw PipelineError(
-        "model name '\(dataset)' has no champion; train one with "
-          + "`adpilot train --dataset \(dataset)`")
+    let registry = ModelRegistry(connection: connection)
+    guard let champion = try registry.champion(of: dataset) else {
+      throw try registry.missingChampion(dataset)
     }
     var total = WorkerCounts()
     while true {
