@@ -83,7 +83,7 @@ private func handReport() -> EvaluationReport {
 /// Returns the lines `adpilot train` prints for a one-model outcome of `kind` on `report`.
 private func printedLines(
   report: EvaluationReport, kind: String, epochs: Int, warmStart: Bool = false,
-  validation: String = "time"
+  validation: String = "time", validationDaysGiven: Bool = false
 ) -> [String] {
   let record = ModelRecord(
     id: "hand-v3", name: "hand", version: 3, kind: kind, checksum: "", validationLogLoss: nil,
@@ -98,7 +98,7 @@ private func printedLines(
     droppedNegatives: 0, warmStartedFrom: warmStart ? record : nil, firstStepLoss: (0.25, 0.5),
     threshold: 0.5, mlpActivation: .relu)
   let context = Context(environment: [:], logger: Logger(minimumLevel: .error), echo: false)
-  printTrainOutcome(outcome, context)
+  printTrainOutcome(outcome, context, validationDaysGiven: validationDaysGiven)
   return context.output.split(separator: "\n").map(String.init)
 }
 
@@ -157,4 +157,18 @@ private func printedLines(
   // The hand-counted report's NE is 0.80, below 1: no note.
   let lines = printedLines(report: handReport(), kind: "attention", epochs: 1)
   #expect(!lines.contains { $0.hasPrefix("note: the champion's normalized entropy") })
+}
+
+@Test func validationDaysOnSplitDataGetsNote() {
+  func lines(validation: String, given: Bool) -> [String] {
+    printedLines(
+      report: handReport(), kind: "attention", epochs: 1, validation: validation,
+      validationDaysGiven: given)
+  }
+  let note =
+    "the data set validates on its 'test' split, so --validation-days was not used; leave it "
+    + "out for data sets with splits"
+  #expect(lines(validation: "split", given: true).contains(note))
+  #expect(!lines(validation: "split", given: false).contains(note))
+  #expect(!lines(validation: "time", given: true).contains(note))
 }

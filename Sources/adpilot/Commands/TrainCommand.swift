@@ -151,7 +151,8 @@ let trainCommand = Command(
     let connection = try context.connect()
     defer { connection.close() }
     let outcome = try TrainingPipeline(connection: connection, logger: context.logger).run(options)
-    printTrainOutcome(outcome, context)
+    printTrainOutcome(
+      outcome, context, validationDaysGiven: parsed.value("validation-days") != nil)
   })
 
 /// Stops glibc from unmapping or trimming freed memory, so each training step reuses the pages
@@ -181,12 +182,19 @@ func keepFreedMemoryForReuse() {
   private func glibcMallopt(_ parameter: Int32, _ value: Int32) -> Int32
 #endif
 
-func printTrainOutcome(_ outcome: TrainOutcome, _ context: Context) {
+func printTrainOutcome(
+  _ outcome: TrainOutcome, _ context: Context, validationDaysGiven: Bool = false
+) {
   context.print(
     "data set \(outcome.dataset.name): trained on \(outcome.trainRows) rows for "
       + "\(outcome.epochs) epoch\(outcome.epochs == 1 ? "" : "s"); validated on "
       + "\(outcome.validationRows) rows")
   context.print(outcome.validationDescription)
+  if validationDaysGiven, outcome.dataset.validation == "split" {
+    context.print(
+      "the data set validates on its 'test' split, so --validation-days was not used; leave it "
+        + "out for data sets with splits")
+  }
   if let start = outcome.warmStartedFrom {
     // The champion seeds only the model of its own kind.
     let fresh = start.kind == "logistic" ? "the attention model" : "the logistic baseline"
