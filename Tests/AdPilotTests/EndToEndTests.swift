@@ -677,7 +677,7 @@ struct EndToEndTests {
     defer { connection.close() }
     defer { deleteQueued(connection, prefix: "held") }
     try queueCopies(connection, prefix: "held", count: 2)
-    // A worker's open claim on held-1, as `adpilot worker` holds it while it scores.
+    // An open lock on held-1, like the one `adpilot worker` keeps on a claim while it scores.
     let worker = try TestDatabase.connect(suite: Self.suite)
     defer { worker.close() }
     try worker.execute("BEGIN")

@@ -131,7 +131,7 @@ import Testing
 
     #expect(report.replaced == 0)
 
-    // A second import replaces the first and says how many rows it replaced.
+    // A second import replaces the first and reports how many rows it replaced.
     let again = try CriteoImporter.importFile(connection, file: file)
     var expected = report
     expected.replaced = 9_999

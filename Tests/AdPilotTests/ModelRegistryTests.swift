@@ -145,8 +145,8 @@ struct ModelRegistryTests {
       } catch let error as PipelineError {
         #expect(
           error.message
-            == "promotion reason must be 1 to 500 characters on one line, without control "
-            + "characters; say in a few words why the model should serve")
+            == "promotion reason must be 1 to 500 characters on one line, without control or "
+            + "hidden formatting characters; say in a few words why the model should serve")
       }
     }
     #expect(try registry.alias("champion", of: "registry_test") == first.id)

@@ -113,7 +113,7 @@ private func printedLines(
     #expect(lines.contains(expected))
     #expect(lines.first == "data set hand: trained on 100 rows for 1 epoch; validated on 6 rows")
   }
-  // On a data set with splits there is no later day: the line says which rows were used.
+  // On a data set with splits there is no later day, so the line names the rows used.
   let splitNote =
     "the data set has train and test splits, not days, so the warm start trained on split "
     + "'train' as it is loaded now; import the newer rows into it first"

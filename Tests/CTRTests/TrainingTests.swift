@@ -265,8 +265,8 @@ private func train(_ model: any ClickModel, on data: EncodedBatch, config: Train
 
 @Test func lazyAdamMatchesPlainFormula() {
   // Width 12 runs one 8-wide vector step and a 4-element scalar tail per row. Both must match
-  // the textbook update bit for bit. Rows skip steps: a row's L2 term counts the steps since its
-  // last update (row 2 at step 3: two; row 9, first touched at step 3: three).
+  // the textbook update bit for bit. Rows skip steps, and a row's L2 term counts the steps since
+  // its last update. At step 3, row 2 counts two steps and row 9, first touched then, three.
   let (tableRows, width) = (10, 12)
   let (rate, l2, beta1, beta2, epsilon): (Float, Float, Float, Float, Float) = (
     0.01, 1e-3, 0.9, 0.999, 1e-8

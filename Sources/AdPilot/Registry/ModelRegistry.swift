@@ -151,8 +151,8 @@ public struct ModelRegistry {
       !trimmed.unicodeScalars.contains(where: { hidden.contains($0.properties.generalCategory) })
     else {
       throw PipelineError(
-        "promotion reason must be 1 to 500 characters on one line, without control characters; "
-          + "say in a few words why the model should serve")
+        "promotion reason must be 1 to 500 characters on one line, without control or hidden "
+          + "formatting characters; say in a few words why the model should serve")
     }
     return try connection.transaction {
       guard let found = try record(id: id) else {
@@ -207,8 +207,8 @@ public struct ModelRegistry {
     }
   }
 
-  /// Returns the error for scoring under `name` when it has no champion: the name of no data
-  /// set or model at all, with the loaded data sets, or a name that needs a training run.
+  /// Returns the error for scoring under `name` when it has no champion. When no data set or
+  /// model has the name, the error lists the loaded data sets; otherwise it asks for training.
   public func missingChampion(_ name: String) throws -> PipelineError {
     let known = try connection.query("SELECT name FROM adpilot.datasets ORDER BY name")
       .map { try $0.string(0) }

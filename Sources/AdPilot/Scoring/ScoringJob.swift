@@ -35,7 +35,6 @@ struct RequestFeatures {
   static func read(_ row: borrowing BinaryCopyRow, spec: FeatureSpec, modelId: String)
     -> Result<RequestFeatures, Unscorable>
   {
-    let columns = ["cat_values", "num_values", "seq_values"]
     var field = 2
     do {
       let cat = try row.textArray(2)
@@ -50,6 +49,7 @@ struct RequestFeatures {
       }
       return .success(RequestFeatures(cat: cat, num: num, seq: seq))
     } catch {
+      let columns = ["cat_values", "num_values", "seq_values"]
       var detail = Substring(error.message)
       if detail.hasPrefix("COPY field \(field): ") {
         detail = detail.dropFirst("COPY field \(field): ".count)
@@ -293,9 +293,9 @@ public struct ScoringJob {
   /// many it wrote.
   ///
   /// It first locks the requests, skipping those a worker holds, and writes scores only for the
-  /// ones it locked and marks them. A worker that claims requests locks them before it writes
-  /// their scores too, so the two never wait on each other's rows, and a request a worker
-  /// finished meanwhile (scored_at set) keeps the worker's score.
+  /// ones it locked and marks them. A worker locks its claims before it writes their scores
+  /// too, so neither writes a score for a request the other holds. A request a worker finished
+  /// meanwhile (scored_at set) keeps the worker's score.
   static let writeQueuedScores = """
     WITH locked AS (
         SELECT r.request_id, r.ad_id
