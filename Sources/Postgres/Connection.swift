@@ -67,6 +67,34 @@ public final class Connection {
     handle = nil
   }
 
+  /// Whether the server side of the connection is gone (the server restarted, or the backend was
+  /// terminated), so that only ``reconnect()`` can make it usable again. False once closed.
+  public var isLost: Bool {
+    guard let handle else { return false }
+    return PQstatus(handle) != CONNECTION_OK
+  }
+
+  /// Opens the connection again with the same settings (PQreset) and sets the client encoding
+  /// to UTF8 again. Session state such as LISTEN, prepared statements and temporary tables is
+  /// gone afterwards. Throws when the server cannot be reached yet; the caller may try again.
+  public func reconnect() throws(PostgresError) {
+    let handle = try liveHandle()
+    PQreset(handle)
+    savepointCounter = 0
+    guard PQstatus(handle) == CONNECTION_OK else {
+      throw PostgresError(
+        kind: .connection, message: "could not reconnect to \(target)",
+        detail: config.redacted(PostgresError.trimmed(String(cString: PQerrorMessage(handle)))),
+        hint: "is the server running? start it with `adpilot db start`", target: target)
+    }
+    if PQsetClientEncoding(handle, "UTF8") != 0 {
+      let message = PostgresError.trimmed(String(cString: PQerrorMessage(handle)))
+      throw PostgresError(
+        kind: .connection, message: "could not set client_encoding to UTF8: \(message)",
+        target: target)
+    }
+  }
+
   /// Runs one statement (or, without parameters, a script of several) and returns the number of
   /// rows it affected, 0 for statements that affect none.
   @discardableResult

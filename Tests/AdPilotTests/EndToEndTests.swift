@@ -487,6 +487,72 @@ struct EndToEndTests {
     #expect(Date().timeIntervalSince(started) < 30)
   }
 
+  @Test func workerReconnectsWhenItsBackendIsTerminated() throws {
+    _ = try prepared()
+    let connection = try TestDatabase.connect(suite: Self.suite)
+    defer { connection.close() }
+    let drainer = ScoringWorker(connection: connection, logger: Logger(minimumLevel: .error))
+    _ = try drainer.drain(dataset: "synthetic")
+
+    let backend = Mutex<Int64?>(nil)
+    let stop = Mutex(false)
+    let results = WorkerResults()
+    let group = DispatchGroup()
+    DispatchQueue.global().async(group: group) {
+      do {
+        let own = try TestDatabase.connect(suite: Self.suite)
+        defer { own.close() }
+        let pid = try own.query("SELECT pg_backend_pid()")[0].int64(0)
+        backend.withLock { $0 = pid }
+        var worker = ScoringWorker(connection: own, logger: Logger(minimumLevel: .error))
+        worker.pollInterval = 0.2
+        let counts = try worker.run(
+          dataset: "synthetic", until: Date().addingTimeInterval(120),
+          shouldStop: { stop.withLock { $0 } })
+        results.add(count: counts.scored)
+      } catch {
+        results.add(error: "\(error)")
+      }
+    }
+    defer {
+      stop.withLock { $0 = true }
+      group.wait()
+    }
+
+    var pid: Int64?
+    while pid == nil {
+      usleep(10_000)
+      pid = backend.withLock { $0 }
+    }
+    let terminated = try connection.query(
+      "SELECT pg_terminate_backend($1::int, 10000)", [.int64(pid ?? 0)])
+    #expect(try terminated[0].bool(0))
+
+    // Work queued after the cut reaches only a worker that reconnected.
+    try connection.execute(
+      """
+      UPDATE adpilot.ad_requests SET scored_at = NULL
+      WHERE dataset = 'synthetic'
+        AND (request_id, ad_id) IN (
+          SELECT request_id, ad_id FROM adpilot.ad_requests
+          WHERE dataset = 'synthetic' AND rejected_reason IS NULL
+          ORDER BY request_id, ad_id LIMIT 20)
+      """)
+    let pending =
+      "SELECT count(*) FROM adpilot.ad_requests WHERE dataset = 'synthetic' AND scored_at IS NULL"
+    let deadline = Date().addingTimeInterval(60)
+    while try connection.query(pending)[0].int64(0) > 0 && Date() < deadline
+      && results.errors.isEmpty
+    {
+      usleep(50_000)
+    }
+    stop.withLock { $0 = true }
+    group.wait()
+    #expect(results.errors.isEmpty, "\(results.errors)")
+    #expect(results.total == 20)
+    #expect(try connection.query(pending)[0].int64(0) == 0)
+  }
+
   @Test func queueingUnknownDatasetFails() throws {
     let connection = try TestDatabase.connect(suite: Self.suite)
     defer { connection.close() }

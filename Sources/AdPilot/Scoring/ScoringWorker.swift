@@ -49,18 +49,62 @@ public struct ScoringWorker {
 
   /// Drains the queue, then waits for notifications and drains again, until `until` passes or
   /// `shouldStop` returns true. A stop ends the run after the batch in progress commits.
+  ///
+  /// When the connection drops (the server restarts, or an administrator ends the backend), the
+  /// batch in progress rolls back on the server and the worker reconnects, retrying with
+  /// backoff until it succeeds, the deadline passes or a stop arrives. It then listens and
+  /// drains again, since notifications sent meanwhile are lost.
   public func run(dataset: String, until deadline: Date, shouldStop: () -> Bool = { false })
     throws -> WorkerCounts
   {
-    try connection.listen("adpilot_requests")
-    var total = try drain(dataset: dataset, shouldStop: shouldStop)
-    while Date() < deadline && !shouldStop() {
-      let wait = min(pollInterval, max(0, deadline.timeIntervalSinceNow))
-      _ = try connection.waitForNotification(timeout: wait)
-      if shouldStop() { break }
-      total = total + (try drain(dataset: dataset, shouldStop: shouldStop))
-    }
+    var total = WorkerCounts()
+    var listening = false
+    repeat {
+      do {
+        if listening {
+          let wait = min(pollInterval, max(0, deadline.timeIntervalSinceNow))
+          _ = try connection.waitForNotification(timeout: wait)
+          if shouldStop() { break }
+        } else {
+          try connection.listen("adpilot_requests")
+          listening = true
+        }
+        total = total + (try drain(dataset: dataset, shouldStop: shouldStop))
+      } catch  where connection.isLost {
+        listening = false
+        logger.warning("connection lost; reconnecting", ["error": Self.firstLine(of: error)])
+        reconnect(until: deadline, shouldStop: shouldStop)
+      }
+    } while Date() < deadline && !shouldStop()
     return total
+  }
+
+  /// Tries to reconnect at once, then after 0.5, 1, 2 ... seconds (at most 30 between tries),
+  /// until it succeeds, `deadline` passes or `shouldStop` returns true.
+  private func reconnect(until deadline: Date, shouldStop: () -> Bool) {
+    var delay = 0.5
+    while Date() < deadline && !shouldStop() {
+      do {
+        try connection.reconnect()
+        logger.info("reconnected", ["server": connection.target])
+        return
+      } catch {
+        logger.warning(
+          "reconnect failed; trying again",
+          ["error": Self.firstLine(of: error), "retry_s": "\(delay)"])
+      }
+      let resume = min(Date().addingTimeInterval(delay), deadline)
+      while Date() < resume && !shouldStop() { usleep(100_000) }
+      delay = min(delay * 2, 30)
+    }
+  }
+
+  /// Returns a database error's message and the first line of its detail, for one log line.
+  private static func firstLine(of error: any Error) -> String {
+    guard let error = error as? PostgresError else { return "\(error)" }
+    let message = error.message.split(separator: "\n").first.map(String.init) ?? error.message
+    guard let detail = error.detail?.split(separator: "\n").first else { return message }
+    return "\(message): \(detail)"
   }
 
   /// Claims up to `batchSize` unscored requests, scores them (or sets aside those whose
