@@ -817,9 +817,25 @@ final class WorkerResults: @unchecked Sendable {
     ("SELECT 1 ;\n ; ", "SELECT 1"),
     ("SELECT 1; -- one", "SELECT 1"),
     ("SELECT 1; -- one\n-- two;\n", "SELECT 1"),
-    ("SELECT 1 -- one", "SELECT 1 -- one"),
+    ("SELECT 1 -- one", "SELECT 1"),
     ("SELECT ';' AS x", "SELECT ';' AS x"),
     ("SELECT 1; SELECT 2", "SELECT 1; SELECT 2"),
+    // Semicolons and comment markers inside literals, identifiers and comments stay.
+    ("SELECT 'a; -- b'", "SELECT 'a; -- b'"),
+    ("SELECT 'it''s; -- x' ;", "SELECT 'it''s; -- x'"),
+    (#"SELECT E'it\'s; -- x' ;"#, #"SELECT E'it\'s; -- x'"#),
+    (#"SELECT 'a\'; -- b'"#, #"SELECT 'a\'"#),
+    ("SELECT $q$a; -- b$q$ ; -- c", "SELECT $q$a; -- b$q$"),
+    ("SELECT $$x;$$;", "SELECT $$x;$$"),
+    ("SELECT 1 AS \"x;--\"; /* c */", "SELECT 1 AS \"x;--\""),
+    ("SELECT 1; /* a /* b; */ c */ ;\n", "SELECT 1"),
+    ("SELECT $1;", "SELECT $1"),
+    ("SELECT a$b FROM t;", "SELECT a$b FROM t"),
+    ("SELECT 'é'; -- ü", "SELECT 'é'"),
+    // An unterminated literal or comment keeps the rest, for PostgreSQL to report.
+    ("SELECT 'a; -- b", "SELECT 'a; -- b"),
+    ("SELECT 1 /* x;", "SELECT 1 /* x;"),
+    ("  ;  -- nothing", ""),
   ]
   for (query, body) in cases {
     #expect(ScoringJob.statementBody(query) == body, "\(query.debugDescription)")

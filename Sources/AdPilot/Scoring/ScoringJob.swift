@@ -267,26 +267,107 @@ public struct ScoringJob {
     }
   }
 
-  /// Returns `query` without the semicolons that end it and the whitespace and `--` comments
-  /// after them, which would otherwise end the wrapping subquery early.
+  /// Returns `query` without the semicolons, whitespace and comments after its last token,
+  /// which would otherwise end the wrapping subquery early.
   ///
-  /// NOTE: a string literal whose text ends with a semicolon and a `--` comment looks the same,
-  /// so it is cut too and that query fails.
-  static func statementBody(_ query: String) -> Substring {
-    var body = Substring(query)
-    while true {
-      while let last = body.last, last == ";" || last.isWhitespace {
-        body = body.dropLast()
-      }
-      guard let semicolon = body.lastIndex(of: ";") else { return body }
-      let onlyComments = body[body.index(after: semicolon)...].split(separator: "\n")
-        .allSatisfy { line in
-          let text = line.drop { $0.isWhitespace }
-          return text.isEmpty || text.hasPrefix("--")
-        }
-      guard onlyComments else { return body }
-      body = body[...semicolon]
+  /// It reads the query as PostgreSQL's lexer does: quoted strings (with `E'...'` backslash
+  /// escapes), quoted identifiers, dollar-quoted strings, `--` comments and nested `/* */`
+  /// comments, so a semicolon or comment marker inside any of them stays. An unterminated one
+  /// keeps the rest of the query, for PostgreSQL to report.
+  static func statementBody(_ query: String) -> String {
+    let bytes = Array(query.utf8)
+    let count = bytes.count
+    var end = 0
+    var index = 0
+
+    func isIdentifier(_ byte: UInt8) -> Bool {
+      byte == UInt8(ascii: "_") || byte >= 0x80
+        || (UInt8(ascii: "a")...UInt8(ascii: "z")).contains(byte | 0x20)
+        || (UInt8(ascii: "0")...UInt8(ascii: "9")).contains(byte)
     }
+    /// Returns the index after the quote that closes the quoted token opening at `start`, or
+    /// `count` when none does. A doubled quote stands for itself.
+    func closingQuote(from start: Int, backslashEscapes: Bool) -> Int {
+      let quote = bytes[start]
+      var position = start + 1
+      while position < count {
+        if backslashEscapes && bytes[position] == UInt8(ascii: "\\") {
+          position += 2
+        } else if bytes[position] == quote {
+          if position + 1 < count && bytes[position + 1] == quote {
+            position += 2
+          } else {
+            return position + 1
+          }
+        } else {
+          position += 1
+        }
+      }
+      return count
+    }
+    /// Returns the length of the `$tag$` delimiter at `start`, or nil when there is none.
+    func dollarTag(at start: Int) -> Int? {
+      var position = start + 1
+      if position < count, (UInt8(ascii: "0")...UInt8(ascii: "9")).contains(bytes[position]) {
+        return nil
+      }
+      while position < count && bytes[position] != UInt8(ascii: "$") {
+        guard isIdentifier(bytes[position]) else { return nil }
+        position += 1
+      }
+      return position < count ? position + 1 - start : nil
+    }
+
+    while index < count {
+      let byte = bytes[index]
+      let next = index + 1 < count ? bytes[index + 1] : 0
+      switch byte {
+      case UInt8(ascii: "-") where next == UInt8(ascii: "-"):
+        while index < count && bytes[index] != UInt8(ascii: "\n") { index += 1 }
+      case UInt8(ascii: "/") where next == UInt8(ascii: "*"):
+        var depth = 0
+        repeat {
+          if index + 1 < count && bytes[index] == UInt8(ascii: "/")
+            && bytes[index + 1] == UInt8(ascii: "*")
+          {
+            depth += 1
+            index += 2
+          } else if index + 1 < count && bytes[index] == UInt8(ascii: "*")
+            && bytes[index + 1] == UInt8(ascii: "/")
+          {
+            depth -= 1
+            index += 2
+          } else {
+            index += 1
+          }
+        } while depth > 0 && index < count
+        if depth > 0 { end = count }
+      case UInt8(ascii: "'"), UInt8(ascii: "\""):
+        let escaped =
+          byte == UInt8(ascii: "'") && index > 0 && (bytes[index - 1] | 0x20) == UInt8(ascii: "e")
+          && (index < 2 || !isIdentifier(bytes[index - 2]))
+        index = closingQuote(from: index, backslashEscapes: escaped)
+        end = index
+      case UInt8(ascii: "$") where index == 0 || !isIdentifier(bytes[index - 1]):
+        guard let length = dollarTag(at: index) else {
+          index += 1
+          end = index
+          break
+        }
+        let tag = bytes[index..<(index + length)]
+        index += length
+        while index < count && !bytes[index...].starts(with: tag) { index += 1 }
+        index = min(count, index + length)
+        end = index
+      case UInt8(ascii: ";"), UInt8(ascii: " "), UInt8(ascii: "\t"), UInt8(ascii: "\n"),
+        UInt8(ascii: "\r"), 0x0B, 0x0C:
+        index += 1
+      default:
+        index += 1
+        end = index
+      }
+    }
+    return String(decoding: bytes[..<end], as: UTF8.self)
   }
 
   /// Writes the staged scores of queued requests ($1: model id, $2: data set) and returns how
