@@ -737,6 +737,38 @@ struct EndToEndTests {
     try expectBothScores("job")
   }
 
+  @Test func batchJobLeavesHeldUnfitRequestsToTheirHolder() throws {
+    _ = try prepared()
+    let connection = try TestDatabase.connect(suite: Self.suite)
+    defer { connection.close() }
+    defer { deleteQueued(connection, prefix: "heldbad") }
+    try connection.execute(
+      """
+      INSERT INTO adpilot.ad_requests (request_id, ad_id, dataset, time, cat_values)
+      VALUES ('heldbad-1', 'ad', 'synthetic', now(), ARRAY['a', 'b']),
+             ('heldbad-2', 'ad', 'synthetic', now(), ARRAY['a', 'b'])
+      """)
+    let worker = try TestDatabase.connect(suite: Self.suite)
+    defer { worker.close() }
+    try worker.execute("BEGIN")
+    try worker.execute(
+      "SELECT 1 FROM adpilot.ad_requests WHERE request_id = 'heldbad-1' FOR UPDATE")
+    let marks = """
+      SELECT rejected_reason IS NOT NULL FROM adpilot.ad_requests
+      WHERE request_id LIKE 'heldbad-%' ORDER BY request_id
+      """
+    try withScoringJob { job, _, writer in
+      // Waiting on the held request would hit the timeout.
+      try writer.execute("SET statement_timeout = '5s'")
+      #expect(try job.run(dataset: "synthetic").rejected == 1)
+      #expect(try connection.query(marks).map { try $0.bool(0) } == [false, true])
+
+      try worker.execute("ROLLBACK")
+      #expect(try job.run(dataset: "synthetic").rejected == 1)
+      #expect(try connection.query(marks).map { try $0.bool(0) } == [true, true])
+    }
+  }
+
   @Test func batchJobSkipsRequestsAWorkerHolds() throws {
     _ = try prepared()
     let connection = try TestDatabase.connect(suite: Self.suite)

@@ -259,9 +259,10 @@ public struct ScoringJob {
             + "pair once, for example with SELECT DISTINCT ON (request_id, ad_id)")
       }
       logger.debug("scores written", ["rows": "\(scored)", "model": champion.record.id])
-      try setAside(rejected, dataset: dataset, connection: writer, logger: logger)
+      let setAsideCount = try setAside(
+        rejected, dataset: dataset, connection: writer, logger: logger)
       var report = ScoreReport(dataset: dataset, modelId: champion.record.id, scored: scored)
-      report.rejected = rejected.count
+      report.rejected = setAsideCount
       report.firstRejection = rejected.first?.reason
       return report
     }
@@ -452,37 +453,45 @@ public struct ScoringJob {
 
 /// Marks queued requests that cannot be scored as done without a score, each with its reason,
 /// deletes any score an earlier queuing of them left, and logs one warning with their count and
-/// the first reason.
+/// the first reason. Requests another transaction holds (a worker's claim) or has marked done
+/// meanwhile are left to it, so that each is counted once; returns how many this call marked.
 func setAside(
   _ rejected: [(requestId: String, adId: String, reason: String)], dataset: String,
   connection: Connection, logger: Logger
-) throws {
-  guard let first = rejected.first else { return }
-  try connection.execute(
+) throws -> Int {
+  guard let first = rejected.first else { return 0 }
+  // Its old score goes too: it would otherwise stand for features the request lacks now.
+  let marked = try connection.query(
     """
-    UPDATE adpilot.ad_requests r SET scored_at = now(), rejected_reason = t.reason
-    FROM unnest($1::text[], $2::text[], $3::text[]) AS t(request_id, ad_id, reason)
-    WHERE r.dataset = $4 AND r.request_id = t.request_id AND r.ad_id = t.ad_id
+    WITH locked AS (
+        SELECT r.request_id, r.ad_id, t.reason
+        FROM adpilot.ad_requests r
+        JOIN unnest($1::text[], $2::text[], $3::text[]) AS t(request_id, ad_id, reason)
+          ON r.request_id = t.request_id AND r.ad_id = t.ad_id
+        WHERE r.dataset = $4 AND r.scored_at IS NULL
+        FOR UPDATE OF r SKIP LOCKED
+    ), marked AS (
+        UPDATE adpilot.ad_requests r SET scored_at = now(), rejected_reason = l.reason
+        FROM locked l
+        WHERE r.dataset = $4 AND r.request_id = l.request_id AND r.ad_id = l.ad_id
+        RETURNING r.request_id, r.ad_id
+    ), unscored AS (
+        DELETE FROM adpilot.ad_scores s
+        USING marked m
+        WHERE s.dataset = $4 AND s.request_id = m.request_id AND s.ad_id = m.ad_id
+    )
+    SELECT count(*) FROM marked
     """,
     [
       .textArray(rejected.map { $0.requestId }), .textArray(rejected.map { $0.adId }),
       .textArray(rejected.map { $0.reason }), .text(dataset),
-    ])
-  // A score of the request's earlier features would otherwise stand for features it lacks now.
-  try connection.execute(
-    """
-    DELETE FROM adpilot.ad_scores s
-    USING unnest($1::text[], $2::text[]) AS t(request_id, ad_id)
-    WHERE s.dataset = $3 AND s.request_id = t.request_id AND s.ad_id = t.ad_id
-    """,
-    [
-      .textArray(rejected.map { $0.requestId }), .textArray(rejected.map { $0.adId }),
-      .text(dataset),
-    ])
+    ])[0].int64(0)
+  guard marked > 0 else { return 0 }
   logger.warning(
     "requests set aside unscored; see adpilot.ad_requests.rejected_reason",
     [
-      "requests": "\(rejected.count)", "first_request": first.requestId,
+      "requests": "\(marked)", "first_request": first.requestId,
       "first_ad": first.adId, "reason": first.reason,
     ])
+  return Int(marked)
 }

@@ -169,6 +169,9 @@ public struct ScoringWorker {
           .text(modelId), .textArray(keys.map { $0.0 }), .textArray(keys.map { $0.1 }),
           .float8Array(scores.map { Double($0) }), .text(dataset),
         ])
+      // Before the claims are marked, which would make them look done to setAside.
+      let setAsideCount = try setAside(
+        rejected, dataset: dataset, connection: connection, logger: logger)
       try connection.execute(
         """
         UPDATE adpilot.ad_requests r
@@ -176,9 +179,8 @@ public struct ScoringWorker {
         FROM claimed_requests c
         WHERE r.dataset = c.dataset AND r.request_id = c.request_id AND r.ad_id = c.ad_id
         """)
-      try setAside(rejected, dataset: dataset, connection: connection, logger: logger)
       logger.debug("batch scored", ["rows": "\(keys.count)", "model": modelId])
-      return WorkerCounts(scored: keys.count, rejected: rejected.count)
+      return WorkerCounts(scored: keys.count, rejected: setAsideCount)
     }
   }
 }
