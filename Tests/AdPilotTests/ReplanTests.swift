@@ -188,4 +188,35 @@ struct ReplanTests {
       """, [.text(PlanningFixture.dataset), .date(PlanningFixture.planDate)])
     #expect(try plans[0].int64(0) == 1)
   }
+
+  @Test func newPlanSupersedesTheDaysReplan() throws {
+    let connection = try TestDatabase.connect(suite: Self.suite)
+    defer { connection.close() }
+    let pipeline = try plannedPipeline(connection)
+    _ = try replan(pipeline, at: "2026-01-13T12:00:00Z")
+    var options = AllocateOptions(dataset: PlanningFixture.dataset, date: PlanningFixture.planDate)
+    options.historyDays = 3
+    let plan = try pipeline.run(options)
+    // The earlier plan and the replan built on it.
+    #expect(plan.superseded == 2)
+    let current = try connection.query(
+      """
+      SELECT kind FROM adpilot.plan_runs
+      WHERE dataset = $1 AND plan_date = $2::date AND status = 'current'
+      """, [.text(PlanningFixture.dataset), .date(PlanningFixture.planDate)]
+    ).map { try $0.string(0) }
+    #expect(current == ["plan"])
+  }
+}
+
+@Test func planDatesBefore1970AreRefused() throws {
+  for text in ["1500-03-01", "1582-10-14", "1969-12-31"] {
+    do {
+      _ = try parsePlanDate(text)
+      Issue.record("plan date \(text) was accepted")
+    } catch let error as PipelineError {
+      #expect(error.message == "invalid plan date '\(text)': use a day from 1970-01-01 on")
+    }
+  }
+  #expect(formatPlanDate(try parsePlanDate("1970-01-01")) == "1970-01-01")
 }

@@ -177,7 +177,8 @@ public struct AllocationPipeline {
   }
 
   /// Writes a run of `kind` ('plan', 'replan' or 'backtest') with its allocations and pacing
-  /// rows, superseding the current run of the same kind, day and data set.
+  /// rows, superseding the current run of the same kind, day and data set. A new 'plan' also
+  /// supersedes the day's current 'replan', which re-planned the plan it replaces.
   func write(
     kind: String, dataset: String, date: String, budget: Int64, result: AllocationResult,
     plans: [String: [HourlyPlanRow]], modelId: String?
@@ -188,7 +189,8 @@ public struct AllocationPipeline {
         """
         UPDATE adpilot.plan_runs
         SET status = 'superseded', superseded_at = now()
-        WHERE dataset = $1 AND plan_date = $2::date AND kind = $3 AND status = 'current'
+        WHERE dataset = $1 AND plan_date = $2::date AND status = 'current'
+          AND (kind = $3 OR ($3 = 'plan' AND kind = 'replan'))
         """, [.text(dataset), .date(date), .text(kind)])
       guard
         let runId = try connection.query(
@@ -281,13 +283,19 @@ func forecastEnd(_ campaigns: [Campaign], date: String, utcDay: Date) throws -> 
   return end
 }
 
-/// Parses a YYYY-MM-DD plan date into the start of that UTC day.
+/// Parses a YYYY-MM-DD plan date from 1970-01-01 on into the start of that UTC day.
+///
+/// Earlier days are refused: Foundation's Gregorian calendar switches to the Julian one before
+/// October 1582 while PostgreSQL's dates stay Gregorian, and no ad log predates 1970.
 func parsePlanDate(_ text: String) throws -> Date {
   let parts = text.split(separator: "-", omittingEmptySubsequences: false)
   guard parts.count == 3, parts[0].count == 4, parts[1].count == 2, parts[2].count == 2,
     let year = Int(parts[0]), let month = Int(parts[1]), let day = Int(parts[2])
   else {
     throw PipelineError("invalid plan date '\(text)'; use YYYY-MM-DD, e.g. 2026-01-13")
+  }
+  guard year >= 1970 else {
+    throw PipelineError("invalid plan date '\(text)': use a day from 1970-01-01 on")
   }
   var calendar = Calendar(identifier: .gregorian)
   calendar.timeZone = TimeZone(identifier: "UTC") ?? calendar.timeZone
