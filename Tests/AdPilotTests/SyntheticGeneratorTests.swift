@@ -263,8 +263,27 @@ import Testing
   }
 
   @Test func configRejectsInvalidValues() {
-    #expect(throws: SyntheticConfigError(field: "days", value: "0", fix: "use 1 or more days")) {
+    #expect(throws: SyntheticConfigError(field: "days", value: "0", fix: "use 1 to 3660 days")) {
       try SyntheticGenerator(SyntheticConfig(days: 0))
+    }
+    // Counts past the bounds used to overflow inside the generator, which trapped.
+    #expect(
+      throws: SyntheticConfigError(
+        field: "impressionsPerDay", value: "\(Int.max)", fix: "use 0 to 100000000")
+    ) {
+      try SyntheticGenerator(SyntheticConfig(impressionsPerDay: Int.max))
+    }
+    #expect(throws: SyntheticConfigError.self) {
+      try SyntheticGenerator(SyntheticConfig(days: 3661))
+    }
+    #expect(throws: SyntheticConfigError.self) {
+      try SyntheticGenerator(SyntheticConfig(users: 100_000_001))
+    }
+    #expect(throws: SyntheticConfigError.self) {
+      try SyntheticGenerator(SyntheticConfig(requests: 100_000_001))
+    }
+    #expect(throws: SyntheticConfigError.self) {
+      try SyntheticGenerator(SyntheticConfig(ads: 1_000_001))
     }
     #expect(throws: SyntheticConfigError.self) {
       try SyntheticGenerator(SyntheticConfig(startDate: "2026-02-30"))
@@ -283,8 +302,8 @@ import Testing
     #expect(throws: Never.self) {
       try SyntheticGenerator(SyntheticConfig(startDate: "1970-01-01"))
     }
-    let error = SyntheticConfigError(field: "days", value: "0", fix: "use 1 or more days")
-    #expect(error.description == "synthetic config: invalid days 0: use 1 or more days")
+    let error = SyntheticConfigError(field: "days", value: "0", fix: "use 1 to 3660 days")
+    #expect(error.description == "synthetic config: invalid days 0: use 1 to 3660 days")
   }
 
   @Test func civilDateConvertsKnownDays() {

@@ -46,19 +46,28 @@ public struct SyntheticConfig: Sendable, Equatable {
 
   /// Checks every field and returns the first day's midnight in seconds since 1970 (UTC).
   func validated() throws(SyntheticConfigError) -> Int64 {
-    try Self.require(users >= 1, "users", users, "use 1 or more users")
+    // The upper bounds keep every count and its arithmetic far from overflow, and each is
+    // far beyond what one machine writes in a day.
     try Self.require(
-      ads >= SyntheticCampaigns.all.count, "ads", ads,
-      "use at least \(SyntheticCampaigns.all.count) ads, one per campaign")
-    try Self.require(days >= 1, "days", days, "use 1 or more days")
+      (1...Self.maximumCount).contains(users), "users", users,
+      "use 1 to \(Self.maximumCount) users")
     try Self.require(
-      impressionsPerDay >= 0, "impressionsPerDay", impressionsPerDay, "use 0 or more")
+      (SyntheticCampaigns.all.count...Self.maximumAds).contains(ads), "ads", ads,
+      "use \(SyntheticCampaigns.all.count) to \(Self.maximumAds) ads, at least one per campaign")
+    try Self.require(
+      (1...Self.maximumDays).contains(days), "days", days,
+      "use 1 to \(Self.maximumDays) days")
+    try Self.require(
+      (0...Self.maximumCount).contains(impressionsPerDay), "impressionsPerDay",
+      impressionsPerDay, "use 0 to \(Self.maximumCount)")
     try Self.require(
       (1...1_000).contains(maxSequenceLength), "maxSequenceLength", maxSequenceLength,
       "use a length from 1 to 1000")
     try Self.require(
       (0...days).contains(testDays), "testDays", testDays, "use 0 up to the number of days")
-    try Self.require(requests >= 0, "requests", requests, "use 0 or more")
+    try Self.require(
+      (0...Self.maximumCount).contains(requests), "requests", requests,
+      "use 0 to \(Self.maximumCount)")
     try Self.require(
       (1...ads).contains(candidatesPerRequest), "candidatesPerRequest", candidatesPerRequest,
       "use 1 up to the number of ads")
@@ -73,6 +82,13 @@ public struct SyntheticConfig: Sendable, Equatable {
     }
     return start
   }
+
+  /// The largest number of users, impressions per day or requests.
+  static let maximumCount = 100_000_000
+  /// The largest number of ads.
+  static let maximumAds = 1_000_000
+  /// The largest number of days: ten years.
+  static let maximumDays = 3_660
 
   private static func require(
     _ condition: Bool, _ field: String, _ value: Int, _ fix: String
@@ -92,7 +108,7 @@ public struct SyntheticConfigError: Error, CustomStringConvertible, Sendable, Eq
   /// The change that makes the value valid.
   public var fix: String
 
-  /// The message: "synthetic config: invalid days 0: use 1 or more days".
+  /// The message: "synthetic config: invalid days 0: use 1 to 3660 days".
   public var description: String {
     "synthetic config: invalid \(field) \(value): \(fix)"
   }
