@@ -74,4 +74,45 @@ struct PlanExplanationTests {
       try PlanExplanation.load(connection, dataset: PlanningFixture.dataset, date: "2026-02-01")
     }
   }
+
+  @Test func minimumAboveTrafficIsNoted() throws {
+    let connection = try TestDatabase.connect(suite: Self.suite)
+    defer { connection.close() }
+    try PlanningFixture.load(connection)
+    // About 60.00 of traffic a day cannot absorb a 90.00 minimum.
+    try connection.execute(
+      """
+      UPDATE adpilot.campaigns
+      SET min_daily_micros = 90000000,
+          definition = definition || '{"min_daily_micros": 90000000}'::jsonb
+      WHERE id = 'fixture-c'
+      """)
+    let pipeline = AllocationPipeline(connection: connection, logger: Logger(minimumLevel: .error))
+    var options = AllocateOptions(dataset: PlanningFixture.dataset, date: PlanningFixture.planDate)
+    options.historyDays = 3
+    options.budgetMicros = 200_000_000
+    let outcome = try pipeline.run(options)
+    let short = try #require(outcome.result.allocations.first { $0.campaignId == "fixture-c" })
+    #expect(short.binding == .traffic)
+    #expect(short.amountMicros > 0 && short.amountMicros < 90_000_000)
+    #expect(
+      minimumShortfalls(outcome) == [
+        "note: fixture-c gets \(money(short.amountMicros)), below its minimum of 90.00: its "
+          + "forecast traffic cannot absorb more. Lower min_daily_micros or widen its targeting"
+      ])
+
+    let plan = try PlanExplanation.load(
+      connection, dataset: PlanningFixture.dataset, date: PlanningFixture.planDate,
+      campaignId: "fixture-c")
+    let stored = try #require(plan.allocations.first)
+    #expect(
+      plan.reason(for: stored).hasSuffix(
+        "below its minimum, which the forecast traffic "
+          + "cannot absorb"))
+    let full = try #require(
+      try PlanExplanation.load(
+        connection, dataset: PlanningFixture.dataset, date: PlanningFixture.planDate
+      ).allocations.first { $0.campaignId == "fixture-a" })
+    #expect(!plan.reason(for: full).contains("minimum"))
+  }
 }

@@ -112,8 +112,11 @@ public struct PlanExplanation: Sendable {
       return "minimum: it got its guaranteed minimum and no more, because its next impressions "
         + "return \(marginal) per unit spent, less than the budget earned elsewhere"
     case .traffic:
+      let short =
+        allocation.amountMicros < allocation.minimumMicros
+        ? "; that is below its minimum, which the forecast traffic cannot absorb" : ""
       return "traffic: it buys all the traffic forecast for it, so more budget would find "
-        + "nothing more to buy"
+        + "nothing more to buy" + short
     case .budget:
       return "budget: the total budget ran out first; its next impressions would return "
         + "\(marginal) per unit spent"

@@ -104,7 +104,26 @@ func printAllocation(_ outcome: AllocationOutcome, _ context: Context) {
     "total budget \(money(result.totalBudgetMicros)), allocated \(money(result.allocatedMicros)) "
       + "(sum of caps \(money(result.sumOfCapsMicros)), traffic can absorb "
       + "\(money(result.absorbableMicros)))"
-      + (outcome.superseded > 0 ? "; superseded \(outcome.superseded) earlier plan" : ""))
+      + (outcome.superseded == 1 ? "; superseded the earlier plan" : "")
+      + (outcome.superseded > 1 ? "; superseded the earlier plan and its replan" : ""))
+  for note in minimumShortfalls(outcome) { context.print(note) }
+}
+
+/// Returns a note for each campaign allocated less than its minimum because its forecast
+/// traffic cannot absorb more; the allocator lowers such a minimum instead of failing.
+func minimumShortfalls(_ outcome: AllocationOutcome) -> [String] {
+  let minimums = Dictionary(
+    outcome.campaigns.map { ($0.id, min($0.minDailyMicros, $0.capMicros)) },
+    uniquingKeysWith: { first, _ in first })
+  return outcome.result.allocations.sorted { $0.campaignId < $1.campaignId }.compactMap {
+    allocation in
+    guard allocation.binding == .traffic || allocation.binding == .noTraffic,
+      let minimum = minimums[allocation.campaignId], allocation.amountMicros < minimum
+    else { return nil }
+    return "note: \(allocation.campaignId) gets \(money(allocation.amountMicros)), below its "
+      + "minimum of \(money(minimum)): its forecast traffic cannot absorb more. Lower "
+      + "min_daily_micros or widen its targeting"
+  }
 }
 
 /// Runs `allocate --replan` and prints each campaign's spend so far and re-planned amount.
