@@ -684,6 +684,39 @@ struct EndToEndTests {
       #expect(again.rejected == 0)
       #expect(again.scored == 0)
     }
+
+    // Fixed and queued again, a set-aside request is scored and loses its reason, by either
+    // scorer.
+    let fixAndRequeue = """
+      UPDATE adpilot.ad_requests r
+      SET cat_values = g.cat_values, num_values = g.num_values, seq_values = g.seq_values,
+          scored_at = NULL
+      FROM adpilot.ad_requests g
+      WHERE r.request_id = 'aside-bad' AND g.request_id = 'aside-1' AND g.dataset = r.dataset
+      """
+    let reason = """
+      SELECT rejected_reason IS NULL, scored_at IS NOT NULL,
+             EXISTS (SELECT 1 FROM adpilot.ad_scores s
+                     WHERE s.dataset = r.dataset AND s.request_id = r.request_id)
+      FROM adpilot.ad_requests r WHERE r.request_id = 'aside-bad'
+      """
+    try connection.execute(fixAndRequeue)
+    #expect(try worker.drain(dataset: "synthetic") == WorkerCounts(scored: 1, rejected: 0))
+    #expect(
+      try connection.query(reason).map { [try $0.bool(0), try $0.bool(1), try $0.bool(2)] } == [
+        [true, true, true]
+      ])
+    try connection.execute(
+      "UPDATE adpilot.ad_requests SET rejected_reason = 'earlier' WHERE request_id = 'aside-bad'")
+    try connection.execute(fixAndRequeue)
+    try withScoringJob { job, _, _ in
+      let report = try job.run(dataset: "synthetic")
+      #expect(report.scored == 1)
+    }
+    #expect(
+      try connection.query(reason).map { [try $0.bool(0), try $0.bool(1), try $0.bool(2)] } == [
+        [true, true, true]
+      ])
   }
 
   @Test func requestIdsAreScopedByDataset() throws {

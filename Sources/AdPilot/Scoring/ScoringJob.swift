@@ -246,7 +246,7 @@ public struct ScoringJob {
           // The worker marks its claims the same way, so neither path scores a request twice.
           _ = try writer.execute(
             """
-            UPDATE adpilot.ad_requests r SET scored_at = now()
+            UPDATE adpilot.ad_requests r SET scored_at = now(), rejected_reason = NULL
             FROM score_staging s
             WHERE r.dataset = $1 AND r.request_id = s.request_id AND r.ad_id = s.ad_id
               AND r.scored_at IS NULL
@@ -386,7 +386,7 @@ public struct ScoringJob {
         WHERE r.dataset = $2 AND r.scored_at IS NULL
         FOR UPDATE OF r SKIP LOCKED
     ), marked AS (
-        UPDATE adpilot.ad_requests r SET scored_at = now()
+        UPDATE adpilot.ad_requests r SET scored_at = now(), rejected_reason = NULL
         FROM locked l
         WHERE r.dataset = $2 AND r.request_id = l.request_id AND r.ad_id = l.ad_id
     )

@@ -169,16 +169,16 @@ public struct ScoringWorker {
           .text(modelId), .textArray(keys.map { $0.0 }), .textArray(keys.map { $0.1 }),
           .float8Array(scores.map { Double($0) }), .text(dataset),
         ])
-      // Before the claims are marked, which would make them look done to setAside.
       let setAsideCount = try setAside(
         rejected, dataset: dataset, connection: connection, logger: logger)
+      // A request set aside before and scored now loses its old reason.
       try connection.execute(
         """
         UPDATE adpilot.ad_requests r
-        SET scored_at = now()
-        FROM claimed_requests c
-        WHERE r.dataset = c.dataset AND r.request_id = c.request_id AND r.ad_id = c.ad_id
-        """)
+        SET scored_at = now(), rejected_reason = NULL
+        FROM unnest($2::text[], $3::text[]) AS t(request_id, ad_id)
+        WHERE r.dataset = $1 AND r.request_id = t.request_id AND r.ad_id = t.ad_id
+        """, [.text(dataset), .textArray(keys.map { $0.0 }), .textArray(keys.map { $0.1 })])
       logger.debug("batch scored", ["rows": "\(keys.count)", "model": modelId])
       return WorkerCounts(scored: keys.count, rejected: setAsideCount)
     }
