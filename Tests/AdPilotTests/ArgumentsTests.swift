@@ -240,3 +240,20 @@ private let options: [OptionSpec] = [
     #expect(Tool.main(arguments, environment: [:]) == 2, "\(arguments)")
   }
 }
+
+@Test func scoringCommandsCheckOptionsBeforeConnecting() {
+  // No server listens here: a command that connected first would fail with 1, not 2.
+  let nowhere = ["DATABASE_URL": "postgresql:///adpilot?host=/nonexistent-adpilot-socket"]
+  let commands = [
+    ["worker", "--dataset", "synthetic", "--once", "--seconds", "3"],
+    ["worker", "--dataset", "synthetic", "--batch-size", "0"],
+    ["worker", "--dataset", "synthetic", "--poll-seconds", "0"],
+    ["worker", "--dataset", "synthetic", "--seconds", "-1"],
+    ["score", "--batch-size", "0"],
+    ["score", "--query", "SELECT 1"],
+  ]
+  for command in commands {
+    #expect(Tool.main(command, environment: nowhere) == 2, "\(command)")
+  }
+  #expect(Tool.main(["worker", "--dataset", "synthetic", "--once"], environment: nowhere) == 1)
+}

@@ -50,24 +50,26 @@ let scoreCommand = Command(
     .value("batch-size", "N", "rows scored per batch (default 4096)"),
   ],
   run: { parsed, context in
+    let query = parsed.value("query")
+    guard query == nil || parsed.value("dataset") != nil else {
+      throw UsageError(message: "--query needs --dataset")
+    }
+    let batchSize = try parsed.int("batch-size", default: 4096)
+    guard batchSize >= 1 else {
+      throw UsageError(message: "--batch-size must be at least 1, got \(batchSize)")
+    }
     let reader = try context.connect()
     defer { reader.close() }
     let writer = try context.connect()
     defer { writer.close() }
     let job = ScoringJob(reader: reader, writer: writer, logger: context.logger)
-    let query = parsed.value("query")
     var datasets: [String]
     if let dataset = parsed.value("dataset") {
       datasets = [dataset]
     } else {
-      guard query == nil else { throw UsageError(message: "--query needs --dataset") }
       datasets = try job.pendingDatasets()
     }
     if datasets.isEmpty { context.print("no pending requests") }
-    let batchSize = try parsed.int("batch-size", default: 4096)
-    guard batchSize >= 1 else {
-      throw UsageError(message: "--batch-size must be at least 1, got \(batchSize)")
-    }
     // Without --dataset, a data set that has no champion is reported and the others are
     // still scored.
     var unscored: [String] = []
@@ -105,22 +107,33 @@ let workerCommand = Command(
   ],
   run: { parsed, context in
     let dataset = try required(parsed, "dataset")
+    let batchSize = try parsed.int("batch-size", default: 1024)
+    guard batchSize >= 1 else {
+      throw UsageError(message: "--batch-size must be 1 or more, got \(batchSize)")
+    }
+    let pollInterval = try parsed.double("poll-seconds", default: 5)
+    guard pollInterval > 0, pollInterval.isFinite else {
+      throw UsageError(
+        message: "--poll-seconds must be a positive number of seconds, got "
+          + "\(parsed.value("poll-seconds") ?? "")")
+    }
+    let once = parsed.flag("once")
+    guard !once || parsed.value("seconds") == nil else {
+      throw UsageError(message: "give either --once or --seconds, not both")
+    }
+    let seconds = try parsed.double("seconds", default: Double(Int32.max))
+    guard seconds > 0 else {
+      throw UsageError(message: "--seconds must be positive, got \(seconds)")
+    }
     let connection = try context.connect()
     defer { connection.close() }
     var worker = ScoringWorker(connection: connection, logger: context.logger)
-    worker.batchSize = try parsed.int("batch-size", default: worker.batchSize)
-    worker.pollInterval = try parsed.double("poll-seconds", default: worker.pollInterval)
-    guard worker.batchSize >= 1, worker.pollInterval > 0 else {
-      throw UsageError(message: "--batch-size and --poll-seconds must be positive")
-    }
+    worker.batchSize = batchSize
+    worker.pollInterval = pollInterval
     let counts: WorkerCounts
-    if parsed.flag("once") {
+    if once {
       counts = try worker.drain(dataset: dataset)
     } else {
-      let seconds = try parsed.double("seconds", default: Double(Int32.max))
-      guard seconds > 0 else {
-        throw UsageError(message: "--seconds must be positive, got \(seconds)")
-      }
       StopSignal.install()
       context.logger.info(
         "worker started", ["dataset": dataset, "batch_size": "\(worker.batchSize)"])
