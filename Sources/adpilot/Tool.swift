@@ -35,8 +35,8 @@ final class Context {
   }
 
   /// Opens a connection to the configured database, starting the embedded one when none is set.
-  func connect() throws -> Connection {
-    try DatabaseLocator.connect(environment: environment)
+  func connect(migrating: Bool = true) throws -> Connection {
+    try DatabaseLocator.connect(environment: environment, migrating: migrating)
   }
 }
 

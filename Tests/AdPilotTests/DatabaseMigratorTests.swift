@@ -117,6 +117,16 @@ let checkoutRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
     let versions = try connection.query("SELECT version FROM adpilot.schema_migrations")
     #expect(try versions.map { try $0.string(0) }.contains("0001"))
   }
+
+  @Test func locatorLeavesMigratingToTheMigrateCommand() throws {
+    let config = try TestDatabase.config(suite: "DatabaseMigrator.unmigrated", migrated: false)
+    let connection = try DatabaseLocator.connect(
+      environment: ["DATABASE_URL": config.url, "ADPILOT_HOME": checkoutRoot.path],
+      migrating: false)
+    defer { connection.close() }
+    let schema = try connection.query("SELECT to_regclass('adpilot.schema_migrations') IS NULL")
+    #expect(try schema[0].bool(0))
+  }
 }
 
 func temporaryFolder() throws -> URL {

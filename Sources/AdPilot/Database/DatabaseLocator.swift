@@ -7,9 +7,9 @@ import Postgres
 /// The lookup of the database that commands connect to.
 public enum DatabaseLocator {
   /// Connects to the configured database, or starts and connects to the embedded one, and
-  /// applies pending migrations from the checkout's `sql` folder.
+  /// applies pending migrations from the checkout's `sql` folder unless `migrating` is false.
   public static func connect(
-    environment: [String: String] = ProcessInfo.processInfo.environment
+    environment: [String: String] = ProcessInfo.processInfo.environment, migrating: Bool = true
   ) throws -> Connection {
     let root = try ProjectPaths.root(environment: environment)
     let config: ConnectionConfig
@@ -21,7 +21,9 @@ public enum DatabaseLocator {
       config = embedded.config
     }
     let connection = try Connection(config)
-    try Migrator(connection).migrate(directory: root.appendingPathComponent("sql"))
+    if migrating {
+      try Migrator(connection).migrate(directory: root.appendingPathComponent("sql"))
+    }
     return connection
   }
 }

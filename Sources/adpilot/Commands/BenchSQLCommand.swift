@@ -14,7 +14,7 @@ func runSQLBench(_ parsed: ParsedArguments, _ context: Context) throws {
     throw UsageError(message: "--rows and --requests must be at least 1")
   }
   let figures = try SQLBenchmark.run(
-    connect: context.connect, rows: rows, requests: requests, logger: context.logger)
+    connect: { try context.connect() }, rows: rows, requests: requests, logger: context.logger)
   context.print(
     "rows=\(figures.rows) sql_seconds=\(String(format: "%.2f", figures.sqlSeconds)) "
       + "sql_workers_planned=\(figures.sqlWorkersPlanned) "

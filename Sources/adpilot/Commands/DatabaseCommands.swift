@@ -53,7 +53,8 @@ let databaseCommands: [Command] = [
     usage: "migrate",
     options: [],
     run: { _, context in
-      let connection = try context.connect()
+      // Every other command migrates on connecting, which would leave this one nothing to list.
+      let connection = try context.connect(migrating: false)
       defer { connection.close() }
       let applied = try Migrator(connection).migrate(directory: try ProjectPaths.sqlDirectory)
       context.print(
