@@ -196,8 +196,9 @@ lookup_champion(const char *dataset)
 		ereport(ERROR,
 				(errcode(ERRCODE_UNDEFINED_OBJECT),
 				 errmsg("data set \"%s\" has no champion model", dataset),
-				 errhint("Train one with \"adpilot train --dataset %s\", or point the "
-						 "'champion' alias in adpilot.model_aliases at a model.", dataset)));
+				 errhint("Check the name against \"adpilot summary\". A data set that logs "
+						 "features gets a champion from \"adpilot train --dataset %s\"; a "
+						 "data set without features cannot be scored.", dataset)));
 
 	model_id = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
 	exists = DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2,
@@ -414,6 +415,21 @@ check_length(const ArrayArgument *array, int64 rows, int64 expected, bool per_ca
 					   (long long) rows, (long long) expected, array->count, array->ndim),
 			 errhint("Aggregate one row per candidate with array_agg, in the order of "
 					 "ad_ids.")));
+}
+
+/*
+ * check_no_rows
+ *		Raises an error unless array is empty, as it must be when there are no candidates.
+ */
+static void
+check_no_rows(const ArrayArgument *array)
+{
+	if (array->count != 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("%s has %d elements, but ad_ids is empty", array->name, array->count),
+				 errhint("Pass one row per candidate in the order of ad_ids, or empty arrays "
+						 "when there are no candidates.")));
 }
 
 /*
@@ -654,7 +670,12 @@ adpilot_score_candidates(PG_FUNCTION_ARGS)
 	/* Looked up even for no candidates, so a misspelt data set fails on every call. */
 	model = champion_model(fcinfo, dataset);
 	if (count == 0)
+	{
+		check_no_rows(&cat);
+		check_no_rows(&num);
+		check_no_rows(&seq);
 		PG_RETURN_NULL();
+	}
 
 	check_length(&cat, count, model->shape[ADPILOT_SHAPE_CATEGORICAL], true, model);
 	check_length(&num, count, model->shape[ADPILOT_SHAPE_NUMERIC], true, model);

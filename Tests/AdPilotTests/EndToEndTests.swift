@@ -389,6 +389,24 @@ struct EndToEndTests {
             == "model name 'untrained' has no champion; train one with `adpilot train "
             + "--dataset untrained`")
       }
+      // One that logs no features cannot be trained, so it gets no training hint.
+      let spec = String(
+        decoding: try JSONEncoder().encode(IPinYouStreamImporter.spec), as: UTF8.self)
+      try reader.execute(
+        """
+        INSERT INTO adpilot.datasets (name, feature_spec, validation, source)
+        VALUES ('featureless', $1::jsonb, 'time', 'test') ON CONFLICT DO NOTHING
+        """, [.text(spec)])
+      defer { _ = try? reader.execute("DELETE FROM adpilot.datasets WHERE name = 'featureless'") }
+      do {
+        _ = try job.run(dataset: "featureless")
+        Issue.record("scoring a data set without features did not fail")
+      } catch let error as PipelineError {
+        #expect(
+          error.message
+            == "data set 'featureless' logs no features (it carries an outside model's pCTR), "
+            + "so no model can score its requests; score requests of a data set with features")
+      }
     }
   }
 

@@ -226,6 +226,30 @@ struct ExtensionTests {
       #expect(error.message == "ad_ids must not be null")
       #expect(error.hint == "Pass one ad id per candidate.")
     }
+    // With no candidates the other arrays must be empty too.
+    let fields = try connection.query("SELECT cardinality(\(cat))")[0].int64(0)
+    do {
+      _ = try connection.query(
+        "SELECT * FROM adpilot.score_candidates('synthetic', '{}', ARRAY[\(cat)], '{}', '{}')")
+      Issue.record("feature rows without candidates did not fail")
+    } catch {
+      #expect(error.sqlState == "22023")
+      #expect(error.message == "cat_values has \(fields) elements, but ad_ids is empty")
+    }
+    #expect(
+      try connection.query(
+        "SELECT count(*) FROM adpilot.score_candidates('synthetic', '{}', '{}', '{}', '{}')"
+      )[0].int64(0) == 0)
+    do {
+      _ = try connection.query("SELECT adpilot.score('untrained_name', '{}', '{}', '{}')")
+      Issue.record("a data set without a champion did not fail")
+    } catch {
+      #expect(error.sqlState == "42704")
+      #expect(
+        error.hint == "Check the name against \"adpilot summary\". A data set that logs features "
+          + "gets a champion from \"adpilot train --dataset untrained_name\"; a data set without "
+          + "features cannot be scored.")
+    }
     // A long unknown name is quoted up to 100 bytes, cut before a whole character.
     do {
       _ = try connection.query(

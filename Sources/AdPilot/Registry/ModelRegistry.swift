@@ -219,6 +219,11 @@ public struct ModelRegistry {
           + (known.isEmpty ? "none" : known.joined(separator: ", "))
           + "; check the name, or load the data set with `adpilot import` or `adpilot generate`")
     }
+    if known.contains(name), !hasModels, try !loadDataset(connection, name: name).hasFeatures {
+      return PipelineError(
+        "data set '\(name)' logs no features (it carries an outside model's pCTR), so no model "
+          + "can score its requests; score requests of a data set with features")
+    }
     return PipelineError(
       "model name '\(name)' has no champion; train one with `adpilot train --dataset \(name)`")
   }
