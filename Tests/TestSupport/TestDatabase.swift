@@ -5,6 +5,10 @@
 import AdPilot
 import Foundation
 import Postgres
+import Synchronization
+
+/// The test cluster to stop when the process exits, if this process started it.
+private let clusterToStop = Mutex<EmbeddedDatabase?>(nil)
 
 /// Per-suite databases on the process-wide test server. Safe to call from parallel tests.
 public enum TestDatabase {
@@ -70,8 +74,15 @@ private final class LockedState: @unchecked Sendable {
       config = ConnectionConfig(url: url)
     } else {
       let cluster = EmbeddedDatabase(root: try checkoutRoot(), name: "test", durable: false)
+      let wasRunning = cluster.status().state == .running
       try cluster.start()
       config = cluster.config
+      // A cluster this process started stops when it exits, so no test run leaves a server
+      // behind; one that another process started stays up for that process.
+      if !wasRunning {
+        clusterToStop.withLock { $0 = cluster }
+        atexit { _ = try? clusterToStop.withLock { $0 }?.stop() }
+      }
     }
     serverConfig = config
     return config
