@@ -189,6 +189,30 @@ struct ReplanTests {
     #expect(try plans[0].int64(0) == 1)
   }
 
+  @Test func summaryNamesEachRunKind() throws {
+    let connection = try TestDatabase.connect(suite: Self.suite)
+    defer { connection.close() }
+    let pipeline = try plannedPipeline(connection)
+    _ = try replan(pipeline, at: "2026-01-13T12:00:00Z")
+    try connection.execute(
+      """
+      INSERT INTO adpilot.plan_runs
+          (dataset, plan_date, kind, total_budget_micros, allocated_micros)
+      VALUES ($1, '2026-01-11', 'backtest', 7, 5), ($1, '2026-01-12', 'backtest', 11, 9)
+      """, [.text(PlanningFixture.dataset)])
+    defer {
+      _ = try? connection.execute("DELETE FROM adpilot.plan_runs WHERE kind = 'backtest'")
+    }
+    let lines = try summaryLines(connection, dataset: PlanningFixture.dataset)
+    #expect(lines.filter { $0.hasPrefix("plan 2026-01-13: ") }.count == 1)
+    #expect(lines.filter { $0.hasPrefix("replan 2026-01-13: ") }.count == 1)
+    #expect(
+      lines.filter { $0.hasPrefix("backtest") } == [
+        "backtest: 2 replayed days from 2026-01-11 to 2026-01-12, budget 18 micros, allocated "
+          + "14 micros; pacing sums differing from allocations: 0; allocations above cap: 0"
+      ])
+  }
+
   @Test func newPlanSupersedesTheDaysReplan() throws {
     let connection = try TestDatabase.connect(suite: Self.suite)
     defer { connection.close() }

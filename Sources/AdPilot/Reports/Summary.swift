@@ -60,17 +60,44 @@ public func summaryLines(_ connection: Connection, dataset: String) throws -> [S
                                       WHERE p.run_id = a.run_id AND p.campaign_id = a.campaign_id)),
            (SELECT count(*) FROM adpilot.allocations a WHERE a.run_id = r.id
               AND a.amount_micros > a.cap_micros),
-           (SELECT count(*) FROM adpilot.pacing_plans p WHERE p.run_id = r.id)
+           (SELECT count(*) FROM adpilot.pacing_plans p WHERE p.run_id = r.id),
+           r.kind
     FROM adpilot.plan_runs r
     WHERE r.dataset = $1 AND r.status = 'current'
-    ORDER BY r.plan_date
+    ORDER BY r.plan_date, r.kind
     """, [.text(dataset)])
+  // Plans and replans get a line each; a backtest's replayed days get one line together.
+  var backtest:
+    (
+      days: Int, first: String, last: String, budget: Int64, allocated: Int64,
+      differing: Int64, aboveCap: Int64
+    )?
   for row in plans {
+    let kind = try row.string(8)
+    guard kind == "backtest" else {
+      lines.append(
+        "\(kind) \(try row.string(1)): budget \(try row.int64(2)) micros, allocated "
+          + "\(try row.int64(3)) micros to \(try row.int64(4)) campaigns in \(try row.int64(7)) "
+          + "hourly rows; pacing sums differing from allocations: \(try row.int64(5)); "
+          + "allocations above cap: \(try row.int64(6))")
+      continue
+    }
+    let date = try row.string(1)
+    var days = backtest ?? (0, date, "", 0, 0, 0, 0)
+    days.days += 1
+    days.last = date
+    days.budget += try row.int64(2)
+    days.allocated += try row.int64(3)
+    days.differing += try row.int64(5)
+    days.aboveCap += try row.int64(6)
+    backtest = days
+  }
+  if let backtest {
     lines.append(
-      "plan \(try row.string(1)): budget \(try row.int64(2)) micros, allocated "
-        + "\(try row.int64(3)) micros to \(try row.int64(4)) campaigns in \(try row.int64(7)) "
-        + "hourly rows; pacing sums differing from allocations: \(try row.int64(5)); "
-        + "allocations above cap: \(try row.int64(6))")
+      "backtest: \(backtest.days) replayed days from \(backtest.first) to \(backtest.last), "
+        + "budget \(backtest.budget) micros, allocated \(backtest.allocated) micros; pacing "
+        + "sums differing from allocations: \(backtest.differing); allocations above cap: "
+        + "\(backtest.aboveCap)")
   }
 
   let scores = try connection.query(
