@@ -257,3 +257,9 @@ private let options: [OptionSpec] = [
   }
   #expect(Tool.main(["worker", "--dataset", "synthetic", "--once"], environment: nowhere) == 1)
 }
+
+@Test func modelsRejectsAnEmptyName() {
+  let nowhere = ["DATABASE_URL": "postgresql:///adpilot?host=/nonexistent-adpilot-socket"]
+  #expect(Tool.main(["models", "--name", ""], environment: nowhere) == 2)
+  #expect(Tool.main(["models", "history", "--name", ""], environment: nowhere) == 2)
+}

@@ -64,6 +64,29 @@ struct BacktestTests {
     #expect(try runs.map { try $0.int64(1) } == [1, 1])
   }
 
+  @Test func backtestNamesTheTimeZonesItCannotMix() throws {
+    let connection = try TestDatabase.connect(suite: Self.suite)
+    defer { connection.close() }
+    try PlanningFixture.load(connection)
+    try connection.execute(
+      """
+      UPDATE adpilot.campaigns
+      SET definition = definition || '{"time_zone": "Asia/Tokyo"}'::jsonb
+      WHERE id = 'fixture-b'
+      """)
+    do {
+      _ = try Backtest(connection: connection, logger: Logger(minimumLevel: .error)).run(
+        BacktestOptions(dataset: PlanningFixture.dataset))
+      Issue.record("campaigns in two time zones were replayed")
+    } catch let error as PipelineError {
+      #expect(
+        error.message
+          == "campaigns of 'plan_fixture' are in several time zones: Asia/Tokyo (fixture-b); "
+          + "GMT (fixture-a, fixture-c); the backtest replays one local day for all of them, "
+          + "so give them one time_zone")
+    }
+  }
+
   @Test func hindsightOptimumTakesBestFirst() {
     let start = Date(timeIntervalSince1970: 0)
     let impressions = [

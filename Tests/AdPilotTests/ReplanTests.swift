@@ -213,6 +213,29 @@ struct ReplanTests {
       ])
   }
 
+  @Test func allocateChecksItsBudgetAndDataSet() throws {
+    let connection = try TestDatabase.connect(suite: Self.suite)
+    defer { connection.close() }
+    let pipeline = try plannedPipeline(connection)
+    var options = AllocateOptions(dataset: PlanningFixture.dataset, date: PlanningFixture.planDate)
+    options.budgetMicros = CampaignFile.maxMicros + 1
+    do {
+      _ = try pipeline.run(options)
+      Issue.record("a budget above the money range was accepted")
+    } catch let error as PipelineError {
+      #expect(
+        error.message
+          == "--budget must be 0 to 1000000000000000 micros, the range of campaign files' money "
+          + "fields, got 1000000000000001")
+    }
+    do {
+      _ = try pipeline.nextDay(after: "no_such_dataset")
+      Issue.record("the next day of an unknown data set was found")
+    } catch let error as PipelineError {
+      #expect(error.message.hasPrefix("data set 'no_such_dataset' not found"))
+    }
+  }
+
   @Test func newPlanSupersedesTheDaysReplan() throws {
     let connection = try TestDatabase.connect(suite: Self.suite)
     defer { connection.close() }

@@ -108,9 +108,13 @@ public struct Backtest {
         "data set '\(dataset.name)' has no campaigns; run `adpilot campaigns sync`")
     }
     guard campaigns.allSatisfy({ $0.timeZone == zone }) else {
+      let zones = Dictionary(grouping: campaigns, by: \.timeZone.identifier)
+        .sorted { $0.key < $1.key }
+        .map { "\($0.key) (\($0.value.map(\.id).sorted().joined(separator: ", ")))" }
       throw PipelineError(
-        "campaigns of '\(dataset.name)' are in several time zones; the backtest replays one "
-          + "local day for all of them, so give them one time_zone")
+        "campaigns of '\(dataset.name)' are in several time zones: "
+          + zones.joined(separator: "; ") + "; the backtest replays one local day for all of "
+          + "them, so give them one time_zone")
     }
     let dates = try replayDates(dataset: dataset.name, zone: zone, options: options)
     let index = Dictionary(uniqueKeysWithValues: campaigns.enumerated().map { ($1.id, $0) })

@@ -134,6 +134,7 @@ public struct AllocationPipeline {
 
   /// Returns the UTC day after the data set's last impression, as YYYY-MM-DD.
   public func nextDay(after dataset: String) throws -> String {
+    _ = try loadDataset(connection, name: dataset)
     guard let range = try impressionTimeRange(connection, dataset: dataset) else {
       throw PipelineError("data set '\(dataset)' has no impressions to plan from")
     }
@@ -159,8 +160,10 @@ public struct AllocationPipeline {
 
   private func totalBudget(_ options: AllocateOptions, dataset: String) throws -> Int64 {
     if let budget = options.budgetMicros {
-      guard budget >= 0 else {
-        throw PipelineError("--budget must be >= 0 micros, got \(budget)")
+      guard (0...CampaignFile.maxMicros).contains(budget) else {
+        throw PipelineError(
+          "--budget must be 0 to \(CampaignFile.maxMicros) micros, the range of campaign "
+            + "files' money fields, got \(budget)")
       }
       return budget
     }

@@ -302,6 +302,9 @@ let modelsCommand = Command(
   ],
   maxPositionals: 2,
   run: { parsed, context in
+    if parsed.value("name")?.isEmpty == true {
+      throw UsageError(message: "--name needs a model name; list every model with `adpilot models`")
+    }
     let connection = try context.connect()
     defer { connection.close() }
     let registry = ModelRegistry(connection: connection)
