@@ -256,7 +256,7 @@ struct ReplanTests {
   }
 }
 
-@Test func planDatesBefore1970AreRefused() throws {
+@Test func planDatesBefore1970AreRejected() throws {
   for text in ["1500-03-01", "1582-10-14", "1969-12-31"] {
     do {
       _ = try parsePlanDate(text)

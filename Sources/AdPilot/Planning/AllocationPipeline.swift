@@ -288,7 +288,7 @@ func forecastEnd(_ campaigns: [Campaign], date: String, utcDay: Date) throws -> 
 
 /// Parses a YYYY-MM-DD plan date from 1970-01-01 on into the start of that UTC day.
 ///
-/// Earlier days are refused: Foundation's Gregorian calendar switches to the Julian one before
+/// Earlier days are rejected: Foundation's Gregorian calendar switches to the Julian one before
 /// October 1582 while PostgreSQL's dates stay Gregorian, and no ad log predates 1970.
 func parsePlanDate(_ text: String) throws -> Date {
   let parts = text.split(separator: "-", omittingEmptySubsequences: false)

@@ -453,8 +453,8 @@ public struct ScoringJob {
 
 /// Marks queued requests that cannot be scored as done without a score, each with its reason,
 /// deletes any score an earlier queuing of them left, and logs one warning with their count and
-/// the first reason. Requests another transaction holds (a worker's claim) or has marked done
-/// meanwhile are left to it, so that each is counted once; returns how many this call marked.
+/// the first reason. Requests that another transaction has locked (a worker's claim) or marked
+/// done meanwhile are left to it, so that each is counted once. Returns how many it marked.
 func setAside(
   _ rejected: [(requestId: String, adId: String, reason: String)], dataset: String,
   connection: Connection, logger: Logger
