@@ -17,6 +17,7 @@ public struct CampaignSyncReport: Sendable {
 struct CampaignDefinition {
   var campaign: Campaign
   var file: String
+  /// The file's object as compact JSON, as `CampaignFile.parseDefinition` returns it.
   var json: String
 }
 
@@ -47,24 +48,17 @@ func readCampaignDirectory(_ directory: URL) throws -> (
     let names = (try? files.contentsOfDirectory(atPath: folder.path)) ?? []
     for name in names.sorted() where name.hasSuffix(".json") {
       let displayName = "\(prefix)/\(set)/\(name)"
-      var data: Data
+      let data: Data
       do {
         data = try Data(contentsOf: folder.appendingPathComponent(name))
       } catch {
         throw PipelineError("\(displayName): cannot be read (\(error.localizedDescription))")
       }
-      // Foundation's JSON parser skips a UTF-8 byte order mark but PostgreSQL's jsonb rejects
-      // it, so it is dropped before either parser reads the text.
-      if data.starts(with: [0xEF, 0xBB, 0xBF]) {
-        data = Data(data.dropFirst(3))
-      }
       if name == "portfolio.json" {
         setPortfolio = (displayName, try CampaignFile.parsePortfolio(data, file: displayName))
       } else {
-        let campaign = try CampaignFile.parse(data, file: displayName)
-        setCampaigns.append(
-          CampaignDefinition(
-            campaign: campaign, file: displayName, json: String(decoding: data, as: UTF8.self)))
+        let (campaign, json) = try CampaignFile.parseDefinition(data, file: displayName)
+        setCampaigns.append(CampaignDefinition(campaign: campaign, file: displayName, json: json))
       }
     }
     try CampaignFile.validateSet(
