@@ -205,7 +205,8 @@ public enum CampaignFile {
     return zone
   }
 
-  /// Reads `day_parting`: null, or an object from "mon"..."sun" to lists of hours 0...23.
+  /// Reads `day_parting`: null, or an object from "mon"..."sun" to lists of hours 0...23 that
+  /// contains at least one hour.
   static func dayParting(_ fields: JSONFields) throws(CampaignFileError) -> [Int: Set<Int>]? {
     let file = fields.file
     guard !fields.isAbsentOrNull("day_parting"), let value = fields.object["day_parting"] else {
@@ -240,6 +241,14 @@ public enum CampaignFile {
         set.insert(Int(hour))
       }
       parting[weekday + 1] = set
+    }
+    // A weekday left out has no active hour, so a schedule without any hour never serves.
+    if parting.values.allSatisfy(\.isEmpty) {
+      throw CampaignFileError(
+        file: file, field: "day_parting", value: JSONFields.render(value),
+        message: "lists no hour, so the campaign would never serve",
+        fix: "list the local hours of at least one weekday, or set day_parting to null to serve "
+          + "at every hour")
     }
     return parting
   }

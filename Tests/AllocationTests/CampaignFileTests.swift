@@ -307,6 +307,12 @@ private let invalidCases: [InvalidCase] = [
   InvalidCase(
     changes: ["day_parting": "{\"mon\": [99999999999999999999]}"], field: "day_parting.mon",
     value: "99999999999999999999", message: "hours must be in 0...23"),
+  InvalidCase(
+    changes: ["day_parting": "{}"], field: "day_parting",
+    value: "{}", message: "lists no hour, so the campaign would never serve"),
+  InvalidCase(
+    changes: ["day_parting": "{\"mon\": [], \"sun\": []}"], field: "day_parting",
+    value: "{\"mon\":[],\"sun\":[]}", message: "lists no hour, so the campaign would never serve"),
   // Enumerations and other types.
   InvalidCase(
     changes: ["pacing": "\"fast\""], field: "pacing", value: "\"fast\"",
@@ -455,6 +461,12 @@ func campaignFilePriorityBounds(text: String, priority: Int) throws {
       == "campaigns/synthetic/spring-sale.json: field 'id' must be at most 63 characters, got "
       + "\"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa...\" (9000 characters); shorten it to at most 63 "
       + "characters")
+}
+
+@Test func campaignFileAcceptsDayPartingWithOneHour() throws {
+  let campaign = try CampaignFile.parse(
+    campaignJSON(["day_parting": "{\"mon\": [], \"sat\": [0]}"]), file: file)
+  #expect(campaign.dayParting == [1: [], 6: [0]])
 }
 
 @Test func portfolioParses() throws {
