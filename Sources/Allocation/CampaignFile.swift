@@ -106,31 +106,40 @@ public enum CampaignFile {
     return portfolio
   }
 
-  /// Validates a set of parsed campaigns: every id unique across files, and every campaign's
-  /// data set equal to the portfolio's when a portfolio is given.
+  /// Validates a set of parsed campaigns: every id unique across files.
   ///
   /// - Throws: `CampaignFileError` on the later file of a duplicate pair, naming the earlier one.
-  public static func validateSet(
-    _ entries: [(file: String, campaign: Campaign)],
-    portfolio: (file: String, portfolio: Portfolio)? = nil
-  ) throws(CampaignFileError) {
+  public static func validateSet(_ entries: [(file: String, campaign: Campaign)])
+    throws(CampaignFileError)
+  {
     var firstFile: [String: String] = [:]
     for entry in entries {
       let id = entry.campaign.id
       if let earlier = firstFile[id] {
         throw CampaignFileError(
-          file: entry.file, field: "id", value: "\"\(id)\"",
+          file: entry.file, field: "id", value: CampaignFileError.quoted(id),
           message: "duplicates the id of \(earlier)",
           fix: "give each campaign a unique id, or remove one of the two files")
       }
       firstFile[id] = entry.file
-      if let portfolio, entry.campaign.dataset != portfolio.portfolio.dataset {
-        throw CampaignFileError(
-          file: entry.file, field: "dataset", value: "\"\(entry.campaign.dataset)\"",
-          message: "must match the data set '\(portfolio.portfolio.dataset)' of \(portfolio.file)",
-          fix: "move the file to its data set's folder or correct 'dataset'")
-      }
     }
+  }
+
+  /// Checks that the `dataset` of a campaign or portfolio file equals the name of its folder.
+  ///
+  /// - Parameters:
+  ///   - dataset: the file's `dataset` value.
+  ///   - folder: the name of the folder that contains the file.
+  ///   - parent: the folder's parent as the user names it, such as `campaigns`, for the fix.
+  ///   - file: the file's name for the error message.
+  public static func checkFolder(
+    dataset: String, folder: String, parent: String, file: String
+  ) throws(CampaignFileError) {
+    guard dataset != folder else { return }
+    throw CampaignFileError(
+      file: file, field: "dataset", value: CampaignFileError.quoted(dataset),
+      message: "must equal the name of its folder '\(folder)'",
+      fix: "move the file to \(parent)/\(dataset)/, or set dataset to \"\(folder)\"")
   }
 
   // ---------------------------------------------------------------------------------------------

@@ -1,6 +1,6 @@
 // Tests of syncing campaign files into adpilot.campaigns: a valid set lands, and an invalid file
 // aborts the sync with an error naming the file and writes nothing. Invalid files include text
-// PostgreSQL cannot store.
+// PostgreSQL cannot store, a folder named for another data set and an id of another data set.
 
 import Foundation
 import Postgres
@@ -222,6 +222,118 @@ extension CampaignSyncTests {
     let loaded = try loadCampaigns(connection, dataset: "sync_test")
     #expect(loaded.map(\.name) == ["café \"x\" \t /"])
     #expect(loaded.first?.dayParting == [1: [9]])
+  }
+}
+
+// -------------------------------------------------------------------------------------------------
+// Folders and data sets: a folder's files belong to the data set it is named for, and an id
+// moves to another data set only when both folders sync together.
+
+extension CampaignSyncTests {
+  @Test func portfolioInOtherFolderIsRejected() throws {
+    let connection = try TestDatabase.connect(suite: "campaign_sync_portfolio_folder")
+    defer { connection.close() }
+    _ = try syncCampaigns(
+      connection,
+      directory: try directory(folders: ["sync_test": ["c-1.json": Self.campaign("c-1")]]))
+    let root = try directory(folders: ["qq": ["portfolio.json": Self.portfolio("sync_test")]])
+    let error = try campaignFileError { _ = try syncCampaigns(connection, directory: root) }
+    #expect(
+      error.description
+        == "\(root.path)/qq/portfolio.json: field 'dataset' must equal the name of its folder "
+        + "'qq', got \"sync_test\"; move the file to \(root.path)/sync_test/, or set dataset to "
+        + "\"qq\"")
+    #expect(try storedCampaigns(connection) == ["c-1:sync_test"])
+  }
+
+  @Test func campaignInOtherFolderIsRejected() throws {
+    let root = try directory(folders: [
+      "sync_test": ["portfolio.json": Self.portfolio("sync_test")],
+      "other_set": ["o-1.json": Self.campaign("o-1", dataset: "sync_test")],
+    ])
+    let error = try campaignFileError { _ = try readCampaignDirectory(root) }
+    #expect(error.file == root.path + "/other_set/o-1.json")
+    #expect(error.field == "dataset")
+    #expect(error.message == "must equal the name of its folder 'other_set'")
+  }
+
+  @Test func idOfOtherDatasetIsRejected() throws {
+    let connection = try TestDatabase.connect(suite: "campaign_sync_id_owner")
+    defer { connection.close() }
+    _ = try syncCampaigns(
+      connection,
+      directory: try directory(folders: ["sync_test": ["c-1.json": Self.campaign("c-1")]]))
+    let root = try directory(folders: [
+      "other_set": ["c-1.json": Self.campaign("c-1", dataset: "other_set")]
+    ])
+    let error = try campaignFileError { _ = try syncCampaigns(connection, directory: root) }
+    #expect(
+      error.description
+        == "\(root.path)/other_set/c-1.json: field 'id' belongs to data set 'sync_test' in the "
+        + "database, not 'other_set', got \"c-1\"; choose another id, or move the campaign by "
+        + "syncing a folder \(root.path)/sync_test/ without it in the same run")
+    #expect(try storedCampaigns(connection) == ["c-1:sync_test"])
+  }
+
+  @Test func idMovesWhenBothFoldersSync() throws {
+    let connection = try TestDatabase.connect(suite: "campaign_sync_id_move")
+    defer { connection.close() }
+    _ = try syncCampaigns(
+      connection,
+      directory: try directory(folders: [
+        "sync_test": ["c-1.json": Self.campaign("c-1"), "c-2.json": Self.campaign("c-2")]
+      ]))
+    let report = try syncCampaigns(
+      connection,
+      directory: try directory(folders: [
+        "sync_test": ["c-2.json": Self.campaign("c-2")],
+        "other_set": ["c-1.json": Self.campaign("c-1", dataset: "other_set")],
+      ]))
+    #expect(report.removed == 0)
+    #expect(report.datasets == ["other_set", "sync_test"])
+    #expect(try storedCampaigns(connection) == ["c-1:other_set", "c-2:sync_test"])
+    let definition = try connection.query(
+      "SELECT definition->>'dataset' FROM adpilot.campaigns WHERE id = 'c-1'")
+    #expect(try definition[0].string(0) == "other_set")
+  }
+
+  @Test func datasetWithoutFolderIsKept() throws {
+    let connection = try TestDatabase.connect(suite: "campaign_sync_datasetsWithoutFolder")
+    defer { connection.close() }
+    _ = try syncCampaigns(
+      connection,
+      directory: try directory(folders: [
+        "sync_test": [
+          "c-1.json": Self.campaign("c-1"), "c-2.json": Self.campaign("c-2"),
+          "portfolio.json": Self.portfolio("sync_test"),
+        ],
+        "budget_only": ["portfolio.json": Self.portfolio("budget_only")],
+      ]))
+    let report = try syncCampaigns(
+      connection,
+      directory: try directory(folders: [
+        "other_set": ["o-1.json": Self.campaign("o-1", dataset: "other_set")]
+      ]))
+    #expect(report.removed == 0)
+    #expect(report.datasetsWithoutFolder.map(\.dataset) == ["budget_only", "sync_test"])
+    #expect(report.datasetsWithoutFolder.map(\.campaigns) == [0, 2])
+    #expect(try storedCampaigns(connection) == ["c-1:sync_test", "c-2:sync_test", "o-1:other_set"])
+  }
+
+  @Test func folderWithOnlyPortfolioRemovesCampaigns() throws {
+    let connection = try TestDatabase.connect(suite: "campaign_sync_portfolio_only")
+    defer { connection.close() }
+    _ = try syncCampaigns(
+      connection,
+      directory: try directory(folders: ["sync_test": ["c-1.json": Self.campaign("c-1")]]))
+    let report = try syncCampaigns(
+      connection,
+      directory: try directory(folders: [
+        "sync_test": ["portfolio.json": Self.portfolio("sync_test")]
+      ]))
+    #expect(report.removed == 1)
+    #expect(report.datasetsWithoutFolder.isEmpty)
+    #expect(try storedCampaigns(connection) == [])
   }
 }
 

@@ -517,31 +517,29 @@ func portfolioRejectsInvalidField(text: String, field: String, message: String) 
   }
 }
 
-@Test func campaignSetRejectsOtherDataset() throws {
-  let a = try CampaignFile.parse(campaignJSON(), file: "campaigns/synthetic/a.json")
-  let portfolio = (
-    file: "campaigns/criteo/portfolio.json",
-    portfolio: Portfolio(dataset: "criteo", dailyBudgetMicros: 10)
-  )
+@Test func campaignFolderMismatchMessage() throws {
   do {
-    try CampaignFile.validateSet(
-      [(file: "campaigns/criteo/a.json", campaign: a)],
-      portfolio: portfolio)
-    Issue.record("accepted a campaign of another data set")
+    try CampaignFile.checkFolder(
+      dataset: "synthetic", folder: "qq", parent: "campaigns", file: "campaigns/qq/portfolio.json")
+    Issue.record("accepted a file in another data set's folder")
   } catch {
-    #expect(error.field == "dataset")
-    #expect(error.value == "\"synthetic\"")
-    #expect(error.message == "must match the data set 'criteo' of campaigns/criteo/portfolio.json")
+    #expect(
+      error.description
+        == "campaigns/qq/portfolio.json: field 'dataset' must equal the name of its folder 'qq', "
+        + "got \"synthetic\"; move the file to campaigns/synthetic/, or set dataset to \"qq\"")
   }
+}
+
+@Test func campaignFolderMatchPasses() throws {
+  try CampaignFile.checkFolder(
+    dataset: "synthetic", folder: "synthetic", parent: "campaigns",
+    file: "campaigns/synthetic/a.json")
 }
 
 @Test func campaignSetAcceptsUniqueIds() throws {
   let a = try CampaignFile.parse(campaignJSON(), file: "a.json")
   let b = try CampaignFile.parse(campaignJSON(["id": "\"other\""]), file: "b.json")
-  let portfolio = (file: "p.json", portfolio: Portfolio(dataset: "synthetic", dailyBudgetMicros: 1))
-  try CampaignFile.validateSet(
-    [(file: "a.json", campaign: a), (file: "b.json", campaign: b)],
-    portfolio: portfolio)
+  try CampaignFile.validateSet([(file: "a.json", campaign: a), (file: "b.json", campaign: b)])
 }
 
 @Test func campaignFileRejectsRepeatedKey() throws {

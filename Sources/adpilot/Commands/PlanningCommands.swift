@@ -28,6 +28,13 @@ let campaignsCommand = Command(
       context.print(
         "synced \(report.campaigns) campaigns and \(report.portfolios) portfolios "
           + "(\(report.datasets.joined(separator: ", "))); removed \(report.removed)")
+      if !report.datasetsWithoutFolder.isEmpty {
+        let kept = report.datasetsWithoutFolder.map { "\($0.dataset) (\($0.campaigns) campaigns)" }
+        context.print(
+          "note: data sets without a folder in \(report.displayPath) were left unchanged: "
+            + kept.joined(separator: ", ")
+            + "; to remove a data set's campaigns, keep its folder with only portfolio.json")
+      }
     default:
       throw UsageError(message: "unknown action '\(action)': expected validate or sync")
     }
