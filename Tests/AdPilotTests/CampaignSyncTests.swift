@@ -1,6 +1,7 @@
 // Tests of syncing campaign files into adpilot.campaigns: a valid set lands, and an invalid file
 // aborts the sync with an error naming the file and writes nothing. Invalid files include text
 // PostgreSQL cannot store, a folder named for another data set and an id of another data set.
+// Also tests of reading the directory and of the `campaigns` command's arguments and output.
 
 import Foundation
 import Postgres
@@ -9,6 +10,7 @@ import Testing
 
 @testable import AdPilot
 @testable import Allocation
+@testable import adpilot
 
 @Suite(.serialized)
 final class CampaignSyncTests {
@@ -334,6 +336,170 @@ extension CampaignSyncTests {
     #expect(report.removed == 1)
     #expect(report.datasetsWithoutFolder.isEmpty)
     #expect(try storedCampaigns(connection) == [])
+  }
+}
+
+// -------------------------------------------------------------------------------------------------
+// Reading the directory: hidden entries, names and file types.
+
+extension CampaignSyncTests {
+  @Test func hiddenEntriesAreSkipped() throws {
+    let broken = Data("{".utf8)
+    let root = try directory(folders: [
+      "sync_test": [
+        "c-1.json": Self.campaign("c-1"), ".#c-1.json": broken, "notes.txt": broken,
+      ],
+      ".cache": ["x.json": broken],
+    ])
+    try broken.write(to: root.appendingPathComponent(".x.json"))
+    try broken.write(to: root.appendingPathComponent("README.md"))
+    let found = try readCampaignDirectory(root)
+    #expect(found.campaignCount == 1)
+    #expect(found.datasets == ["sync_test"])
+  }
+
+  @Test func upperCaseExtensionIsRejected() throws {
+    let root = try directory(folders: ["sync_test": ["c-1.JSON": Self.campaign("c-1")]])
+    let error = try campaignFileError { _ = try readCampaignDirectory(root) }
+    #expect(
+      error.description
+        == "\(root.path)/sync_test/c-1.JSON: must end in lowercase .json; rename it to c-1.json")
+  }
+
+  @Test func folderNamedJSONIsRejected() throws {
+    let root = try directory(folders: ["sync_test": ["c-1.json": Self.campaign("c-1")]])
+    try FileManager.default.createDirectory(
+      at: root.appendingPathComponent("sync_test/c-2.json"), withIntermediateDirectories: false)
+    let error = try campaignFileError { _ = try readCampaignDirectory(root) }
+    #expect(
+      error.description
+        == "\(root.path)/sync_test/c-2.json: is a folder, not a file; rename it so that its name "
+        + "does not end in .json, or move it out of the folder")
+  }
+
+  @Test func danglingLinkIsRejected() throws {
+    let root = try directory(folders: ["sync_test": ["c-1.json": Self.campaign("c-1")]])
+    try FileManager.default.createSymbolicLink(
+      atPath: root.appendingPathComponent("sync_test/c-2.json").path,
+      withDestinationPath: "/nonexistent/c-2.json")
+    let error = try campaignFileError { _ = try readCampaignDirectory(root) }
+    #expect(
+      error.description
+        == "\(root.path)/sync_test/c-2.json: is a symbolic link to /nonexistent/c-2.json, which "
+        + "does not exist; point the link at a campaign file, or remove it")
+  }
+
+  @Test func dataSetFolderAsDirIsRejected() throws {
+    let root = try directory(folders: [:])
+    try Self.campaign("c-1").write(to: root.appendingPathComponent("c-1.json"))
+    let error = try campaignFileError { _ = try readCampaignDirectory(root) }
+    #expect(
+      error.description
+        == "\(root.path)/c-1.json: is not in a data-set folder; move it to "
+        + "\(root.path)/<data set>/c-1.json, or if \(root.path) is one data set's folder, pass "
+        + "its parent folder as --dir")
+  }
+
+  @Test func directoryWithoutFilesIsRejected() throws {
+    let root = try directory(folders: ["empty_set": [:], "docs": ["README.md": Data()]])
+    do {
+      _ = try readCampaignDirectory(root)
+      Issue.record("accepted a directory without campaign files")
+    } catch {
+      #expect(
+        "\(error)"
+          == "no campaign files in \(root.path): expected one folder per data set, such as "
+          + "\(root.path)/synthetic/ with portfolio.json and <campaign id>.json files")
+    }
+  }
+
+  @Test func missingDirectoryIsRejected() throws {
+    let root = try directory(folders: [:])
+    let missing = root.appendingPathComponent("missing")
+    #expect(throws: PipelineError.self) { try readCampaignDirectory(missing) }
+    do {
+      _ = try readCampaignDirectory(missing)
+    } catch {
+      #expect(
+        "\(error)" == "campaign directory \(missing.path) does not exist; create it or pass --dir")
+    }
+  }
+}
+
+// -------------------------------------------------------------------------------------------------
+// The `campaigns` command: its action is required, and --dir must name a folder.
+
+extension CampaignSyncTests {
+  /// A database that cannot be reached, so that a command which should not connect fails fast.
+  static let unreachable = ["DATABASE_URL": "postgresql:///none?host=/nonexistent"]
+
+  /// Runs `adpilot campaigns` with `arguments` and returns its standard output.
+  func runCampaigns(_ arguments: [String], environment: [String: String] = unreachable) throws
+    -> String
+  {
+    let parsed = try parseArguments(
+      arguments, options: campaignsCommand.options, maxPositionals: campaignsCommand.maxPositionals)
+    let context = Context(
+      environment: environment, logger: Logger(minimumLevel: .error), echo: false)
+    try campaignsCommand.run(parsed, context)
+    return context.output
+  }
+
+  @Test func campaignsWithoutActionIsUsageError() throws {
+    #expect(Tool.main(["campaigns"], environment: Self.unreachable) == 2)
+    do {
+      _ = try runCampaigns([])
+      Issue.record("ran without an action")
+    } catch let error as UsageError {
+      #expect(error.message == "missing action: expected validate or sync")
+    }
+  }
+
+  @Test func campaignsEmptyDirIsUsageError() throws {
+    #expect(Tool.main(["campaigns", "sync", "--dir", ""], environment: Self.unreachable) == 2)
+    do {
+      _ = try runCampaigns(["validate", "--dir", ""])
+      Issue.record("accepted an empty --dir")
+    } catch let error as UsageError {
+      #expect(
+        error.message
+          == "invalid value for --dir: the path is empty; pass a folder, or leave out --dir for "
+          + "campaigns/ in the checkout")
+    }
+  }
+
+  @Test func campaignsValidatePrintsCounts() throws {
+    let root = try directory(folders: [
+      "sync_test": [
+        "c-1.json": Self.campaign("c-1"), "c-2.json": Self.campaign("c-2"),
+        "portfolio.json": Self.portfolio("sync_test"),
+      ],
+      "other_set": ["o-1.json": Self.campaign("o-1", dataset: "other_set")],
+    ])
+    let output = try runCampaigns(["validate", "--dir", root.path])
+    #expect(output == "3 campaigns and 1 portfolios are valid (other_set, sync_test)\n")
+  }
+
+  @Test func campaignsSyncNamesUnlistedDatasets() throws {
+    let config = try TestDatabase.config(suite: "campaign_sync_command")
+    let environment = ["DATABASE_URL": config.url]
+    let first = try directory(folders: [
+      "sync_test": ["c-1.json": Self.campaign("c-1"), "c-2.json": Self.campaign("c-2")]
+    ])
+    _ = try runCampaigns(["sync", "--dir", first.path], environment: environment)
+    let second = try directory(folders: [
+      "other_set": [
+        "o-1.json": Self.campaign("o-1", dataset: "other_set"),
+        "portfolio.json": Self.portfolio("other_set"),
+      ]
+    ])
+    let output = try runCampaigns(["sync", "--dir", second.path], environment: environment)
+    #expect(
+      output
+        == "synced 1 campaigns and 1 portfolios (other_set); removed 0\n"
+        + "note: data sets without a folder in \(second.path) were left unchanged: sync_test (2 "
+        + "campaigns); to remove a data set's campaigns, keep its folder with only portfolio.json\n"
+    )
   }
 }
 

@@ -29,25 +29,30 @@ struct CampaignDefinition {
 }
 
 /// The validated campaign and portfolio files of a campaigns directory.
-struct CampaignDirectory {
+public struct CampaignDirectory {
   var campaigns: [CampaignDefinition]
   var portfolios: [(portfolio: Portfolio, file: String)]
   /// The data sets found: the folders that contain JSON files, sorted.
-  var datasets: [String]
+  public var datasets: [String]
   /// The directory as messages name it: `campaigns` for the checkout's own, else its full path.
   var displayPath: String
+
+  public var campaignCount: Int { campaigns.count }
+  public var portfolioCount: Int { portfolios.count }
 }
 
-/// Reads and validates every campaign definition under `directory` (one folder per data set).
+/// Reads and validates every campaign definition under `directory`, which contains one folder
+/// per data set.
 ///
-/// Each folder's name must equal the `dataset` of its portfolio and campaign files, and ids must
-/// be unique across folders.
+/// Names starting with `.` are skipped, and so are files that do not end in `.json`. Each
+/// folder's name must equal the `dataset` of its portfolio and campaign files, and ids must be
+/// unique across folders.
+///
+/// - Throws: `CampaignFileError` naming the first invalid file, or `PipelineError` when the
+///   directory cannot be read or contains no campaign files.
 func readCampaignDirectory(_ directory: URL) throws -> CampaignDirectory {
   let files = FileManager.default
-  guard let sets = try? files.contentsOfDirectory(atPath: directory.path) else {
-    throw PipelineError(
-      "campaign directory \(directory.path) cannot be read; create it or pass --dir")
-  }
+  let entries = try visibleNames(in: directory)
   // Files are named as the user knows them: campaigns/<set>/<file> in the checkout's own folder,
   // the full path anywhere else.
   let isDefault =
@@ -56,42 +61,122 @@ func readCampaignDirectory(_ directory: URL) throws -> CampaignDirectory {
   var found = CampaignDirectory(
     campaigns: [], portfolios: [], datasets: [],
     displayPath: isDefault ? "campaigns" : directory.standardizedFileURL.path)
-  for set in sets.sorted() {
-    let folder = directory.appendingPathComponent(set)
+
+  for name in entries {
+    let url = directory.appendingPathComponent(name)
     var isDirectory: ObjCBool = false
-    guard files.fileExists(atPath: folder.path, isDirectory: &isDirectory), isDirectory.boolValue
-    else { continue }
-    var hasFiles = false
-    let names = (try? files.contentsOfDirectory(atPath: folder.path)) ?? []
-    for name in names.sorted() where name.hasSuffix(".json") {
-      let displayName = "\(found.displayPath)/\(set)/\(name)"
-      let data: Data
-      do {
-        data = try Data(contentsOf: folder.appendingPathComponent(name))
-      } catch {
-        throw PipelineError("\(displayName): cannot be read (\(error.localizedDescription))")
-      }
-      hasFiles = true
-      if name == "portfolio.json" {
-        let portfolio = try CampaignFile.parsePortfolio(data, file: displayName)
-        try CampaignFile.checkFolder(
-          dataset: portfolio.dataset, folder: set, parent: found.displayPath, file: displayName)
-        found.portfolios.append((portfolio, displayName))
-      } else {
-        let (campaign, json) = try CampaignFile.parseDefinition(data, file: displayName)
-        try CampaignFile.checkFolder(
-          dataset: campaign.dataset, folder: set, parent: found.displayPath, file: displayName)
-        found.campaigns.append(
-          CampaignDefinition(campaign: campaign, file: displayName, json: json))
-      }
+    let exists = files.fileExists(atPath: url.path, isDirectory: &isDirectory)
+    if exists && isDirectory.boolValue {
+      try readDatasetFolder(url, into: &found)
+    } else if name.lowercased().hasSuffix(".json") {
+      throw CampaignFileError(
+        file: "\(found.displayPath)/\(name)", field: nil, value: nil,
+        message: "is not in a data-set folder",
+        fix: "move it to \(found.displayPath)/<data set>/\(name), or if \(found.displayPath) is "
+          + "one data set's folder, pass its parent folder as --dir")
     }
-    if hasFiles {
-      found.datasets.append(set)
-    }
+  }
+
+  guard !found.datasets.isEmpty else {
+    throw PipelineError(
+      "no campaign files in \(found.displayPath): expected one folder per data set, such as "
+        + "\(found.displayPath)/synthetic/ with portfolio.json and <campaign id>.json files")
   }
   // Ids are unique across sets too: adpilot.campaigns is keyed by id alone.
   try CampaignFile.validateSet(found.campaigns.map { ($0.file, $0.campaign) })
   return found
+}
+
+/// Returns the sorted names in `directory`, without hidden ones.
+private func visibleNames(in directory: URL) throws -> [String] {
+  var isDirectory: ObjCBool = false
+  guard FileManager.default.fileExists(atPath: directory.path, isDirectory: &isDirectory) else {
+    throw PipelineError(
+      "campaign directory \(directory.path) does not exist; create it or pass --dir")
+  }
+  guard isDirectory.boolValue else {
+    throw PipelineError(
+      "campaign directory \(directory.path) is not a folder; pass the folder that contains one "
+        + "folder per data set")
+  }
+  let names: [String]
+  do {
+    names = try FileManager.default.contentsOfDirectory(atPath: directory.path)
+  } catch {
+    throw PipelineError(
+      "campaign directory \(directory.path) cannot be read (\(readFailureReason(error)))")
+  }
+  return names.filter { !$0.hasPrefix(".") }.sorted()
+}
+
+/// Reads the portfolio and campaign files of one data-set folder into `found`. A folder without
+/// JSON files adds nothing.
+private func readDatasetFolder(_ folder: URL, into found: inout CampaignDirectory) throws {
+  let dataset = folder.lastPathComponent
+  let names = try visibleNames(in: folder)
+  var hasFiles = false
+  for name in names {
+    let displayName = "\(found.displayPath)/\(dataset)/\(name)"
+    guard name.hasSuffix(".json") else {
+      if name.lowercased().hasSuffix(".json") {
+        throw CampaignFileError(
+          file: displayName, field: nil, value: nil, message: "must end in lowercase .json",
+          fix: "rename it to \(name.dropLast(5)).json")
+      }
+      continue
+    }
+    let data = try readJSONFile(folder.appendingPathComponent(name), displayName: displayName)
+    hasFiles = true
+    if name == "portfolio.json" {
+      let portfolio = try CampaignFile.parsePortfolio(data, file: displayName)
+      try CampaignFile.checkFolder(
+        dataset: portfolio.dataset, folder: dataset, parent: found.displayPath, file: displayName)
+      found.portfolios.append((portfolio, displayName))
+    } else {
+      let (campaign, json) = try CampaignFile.parseDefinition(data, file: displayName)
+      try CampaignFile.checkFolder(
+        dataset: campaign.dataset, folder: dataset, parent: found.displayPath, file: displayName)
+      found.campaigns.append(CampaignDefinition(campaign: campaign, file: displayName, json: json))
+    }
+  }
+  if hasFiles {
+    found.datasets.append(dataset)
+  }
+}
+
+/// Reads one `.json` entry of a data-set folder, rejecting folders and broken links by name.
+private func readJSONFile(_ url: URL, displayName: String) throws -> Data {
+  let files = FileManager.default
+  let type = (try? files.attributesOfItem(atPath: url.path))?[.type] as? FileAttributeType
+  var isDirectory: ObjCBool = false
+  let exists = files.fileExists(atPath: url.path, isDirectory: &isDirectory)
+  if type == .typeSymbolicLink && !exists {
+    let target = (try? files.destinationOfSymbolicLink(atPath: url.path)) ?? "?"
+    throw CampaignFileError(
+      file: displayName, field: nil, value: nil,
+      message: "is a symbolic link to \(target), which does not exist",
+      fix: "point the link at a campaign file, or remove it")
+  }
+  if exists && isDirectory.boolValue {
+    throw CampaignFileError(
+      file: displayName, field: nil, value: nil, message: "is a folder, not a file",
+      fix: "rename it so that its name does not end in .json, or move it out of the folder")
+  }
+  do {
+    return try Data(contentsOf: url)
+  } catch {
+    throw CampaignFileError(
+      file: displayName, field: nil, value: nil,
+      message: "cannot be read (\(readFailureReason(error)))",
+      fix: "make the file readable, or remove it")
+  }
+}
+
+/// Returns the operating system's reason for a failed file operation, such as "Permission
+/// denied", in place of Foundation's numbered error.
+private func readFailureReason(_ error: Error) -> String {
+  let underlying = (error as NSError).userInfo[NSUnderlyingErrorKey] as? NSError
+  return (underlying ?? error as NSError).localizedDescription
 }
 
 // -------------------------------------------------------------------------------------------------
@@ -238,7 +323,7 @@ func loadCampaigns(_ connection: Connection, dataset: String) throws -> [Campaig
   }
 }
 
-/// Validates every campaign file under `directory` and returns how many campaigns it defines.
-public func validateCampaignDirectory(_ directory: URL) throws -> Int {
-  try readCampaignDirectory(directory).campaigns.count
+/// Validates every campaign file under `directory` and returns what it found.
+public func validateCampaignDirectory(_ directory: URL) throws -> CampaignDirectory {
+  try readCampaignDirectory(directory)
 }
