@@ -5,12 +5,12 @@ import Foundation
 
 /// A parser and validator of campaign files and portfolio files.
 ///
-/// A campaign file contains one JSON object with snake_case keys. `id`, `name`, `dataset`,
-/// `value_per_click_micros` and `daily_budget_micros` are required; every other key has a default
-/// (see `Campaign.init`). Unknown keys, wrong JSON types, money written as floats or strings, and
-/// out-of-range values are rejected with a `CampaignFileError` naming the file, the field, the
-/// value and the fix.
-/// A key written twice in one object is rejected too.
+/// A campaign file contains one JSON object with snake_case keys, in UTF-8 and strict RFC 8259
+/// syntax (see `JSONParser`). `id`, `name`, `dataset`, `value_per_click_micros` and
+/// `daily_budget_micros` are required; every other key has a default (see `Campaign.init`).
+/// Unknown keys, wrong JSON types, money written as floats or strings, and out-of-range values
+/// are rejected with a `CampaignFileError` naming the file, the field, the value and the fix.
+/// A key written twice in one object and a string containing U+0000 are rejected too.
 public enum CampaignFile {
   /// The keys of a campaign file, in the order the documentation lists them.
   public static let campaignKeys = [
@@ -25,12 +25,36 @@ public enum CampaignFile {
   /// The weekday keys of `day_parting`, Monday first; Campaign stores them as 1...7.
   public static let weekdayKeys = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
 
+  /// The largest amount of money a campaign file accepts: a billion units of currency. A sum of
+  /// such amounts over 9,000 campaigns still fits in Int64.
+  public static let maxMicros: Int64 = 1_000_000_000_000_000
+
+  /// The maximum length of `id`, `dataset` and `advertiser`, in characters. It is PostgreSQL's
+  /// identifier length and the limit of the tool's `--dataset` option, and it keeps ids far below
+  /// the size limit of a btree index entry.
+  public static let maxIdentifierLength = 63
+
+  /// The maximum length of a campaign's `name`, in characters (Unicode scalars).
+  public static let maxNameLength = 200
+
+  /// The range of `priority`: that of the 32-bit `integer` column `adpilot.campaigns.priority`.
+  public static let priorityRange = Int64(Int32.min)...Int64(Int32.max)
+
   /// Parses and validates one campaign file.
   ///
   /// - Parameters:
   ///   - data: the file's bytes.
   ///   - file: the file's name for error messages, such as `campaigns/synthetic/a.json`.
   public static func parse(_ data: Data, file: String) throws(CampaignFileError) -> Campaign {
+    try parseDefinition(data, file: file).campaign
+  }
+
+  /// Parses and validates one campaign file, and returns the campaign with the file's object as
+  /// compact JSON: the same keys in the same order with the same values, without the file's
+  /// whitespace, escapes and byte order mark. `campaigns sync` stores that text.
+  public static func parseDefinition(_ data: Data, file: String) throws(CampaignFileError)
+    -> (campaign: Campaign, json: String)
+  {
     let fields = try JSONFields(data: data, file: file)
     try fields.rejectUnknownKeys(campaignKeys, kind: "campaign")
     try fields.require("id", as: "a string")
@@ -44,11 +68,16 @@ public enum CampaignFile {
       name: try fields.string("name"),
       advertiser: try fields.string("advertiser"),
       dataset: try fields.string("dataset"),
-      valuePerClickMicros: try fields.int64("value_per_click_micros"),
-      dailyBudgetMicros: try fields.int64("daily_budget_micros"),
-      minDailyMicros: try fields.int64("min_daily_micros"),
-      maxDailyMicros: try fields.optionalInt64("max_daily_micros"),
-      lifetimeBudgetMicros: try fields.optionalInt64("lifetime_budget_micros"),
+      valuePerClickMicros: try money(
+        fields, "value_per_click_micros", fix: "set a non-negative value"),
+      dailyBudgetMicros: try money(
+        fields, "daily_budget_micros", fix: "set a non-negative budget in micros"),
+      minDailyMicros: try money(
+        fields, "min_daily_micros", fix: "set a non-negative minimum, or 0"),
+      maxDailyMicros: try optionalMoney(
+        fields, "max_daily_micros", fix: "set a non-negative maximum, or null"),
+      lifetimeBudgetMicros: try optionalMoney(
+        fields, "lifetime_budget_micros", fix: "set a non-negative value"),
       priority: try priority(fields),
       pacing: try pacing(fields),
       timeZone: try timeZone(fields),
@@ -58,7 +87,7 @@ public enum CampaignFile {
       targeting: try targeting(fields),
       status: try fields.string("status", fallback: "active"))
     try validate(campaign, file: file)
-    return campaign
+    return (campaign, JSONValue.object(fields.object).serialized())
   }
 
   /// Parses and validates a portfolio file: `{"dataset": "...", "daily_budget_micros": N}`.
@@ -71,58 +100,97 @@ public enum CampaignFile {
     try fields.require("daily_budget_micros", as: "an integer number of micros")
     let portfolio = Portfolio(
       dataset: try fields.string("dataset"),
-      dailyBudgetMicros: try fields.int64("daily_budget_micros"))
+      dailyBudgetMicros: try money(
+        fields, "daily_budget_micros", fix: "set a non-negative budget in micros"))
     try checkName(portfolio.dataset, field: "dataset", file: file)
-    try checkMoney(
-      portfolio.dailyBudgetMicros, field: "daily_budget_micros", file: file,
-      fix: "set a non-negative budget in micros")
     return portfolio
   }
 
-  /// Validates a set of parsed campaigns: every id unique across files, and every campaign's
-  /// data set equal to the portfolio's when a portfolio is given.
+  /// Validates a set of parsed campaigns: every id unique across files.
   ///
   /// - Throws: `CampaignFileError` on the later file of a duplicate pair, naming the earlier one.
-  public static func validateSet(
-    _ entries: [(file: String, campaign: Campaign)],
-    portfolio: (file: String, portfolio: Portfolio)? = nil
-  ) throws(CampaignFileError) {
+  public static func validateSet(_ entries: [(file: String, campaign: Campaign)])
+    throws(CampaignFileError)
+  {
     var firstFile: [String: String] = [:]
     for entry in entries {
       let id = entry.campaign.id
       if let earlier = firstFile[id] {
         throw CampaignFileError(
-          file: entry.file, field: "id", value: "\"\(id)\"",
+          file: entry.file, field: "id", value: CampaignFileError.quoted(id),
           message: "duplicates the id of \(earlier)",
           fix: "give each campaign a unique id, or remove one of the two files")
       }
       firstFile[id] = entry.file
-      if let portfolio, entry.campaign.dataset != portfolio.portfolio.dataset {
-        throw CampaignFileError(
-          file: entry.file, field: "dataset", value: "\"\(entry.campaign.dataset)\"",
-          message: "must match the data set '\(portfolio.portfolio.dataset)' of \(portfolio.file)",
-          fix: "move the file to its data set's folder or correct 'dataset'")
-      }
     }
+  }
+
+  /// Checks that the `dataset` of a campaign or portfolio file equals the name of its folder.
+  ///
+  /// - Parameters:
+  ///   - dataset: the file's `dataset` value.
+  ///   - folder: the name of the folder that contains the file.
+  ///   - parent: the folder's parent as the user names it, such as `campaigns`, for the fix.
+  ///   - file: the file's name for the error message.
+  public static func checkFolder(
+    dataset: String, folder: String, parent: String, file: String
+  ) throws(CampaignFileError) {
+    guard dataset != folder else { return }
+    throw CampaignFileError(
+      file: file, field: "dataset", value: CampaignFileError.quoted(dataset),
+      message: "must equal the name of its folder '\(folder)'",
+      fix: "move the file to \(parent)/\(dataset)/, or set dataset to \"\(folder)\"")
   }
 
   // ---------------------------------------------------------------------------------------------
 
-  static func priority(_ fields: JSONFields) throws(CampaignFileError) -> Int {
-    let value = try fields.int64("priority")
-    guard let priority = Int(exactly: value) else {
+  /// Reads an amount of money in 0...maxMicros, or 0 when the key is absent.
+  static func money(_ fields: JSONFields, _ key: String, fix: String) throws(CampaignFileError)
+    -> Int64
+  {
+    try optionalMoney(fields, key, fix: fix, allowsNull: false) ?? 0
+  }
+
+  /// Reads an amount of money in 0...maxMicros, or nil when the key is absent or, if
+  /// `allowsNull`, null.
+  static func optionalMoney(
+    _ fields: JSONFields, _ key: String, fix: String, allowsNull: Bool = true
+  ) throws(CampaignFileError) -> Int64? {
+    guard let value = fields.object[key] else { return nil }
+    if allowsNull, case .null = value { return nil }
+    let micros = try JSONFields.integer(value, file: fields.file, field: key)
+    if micros < 0 {
       throw CampaignFileError(
-        file: fields.file, field: "priority", value: String(value),
-        message: "is out of range", fix: "use a small integer; larger values are served first")
+        file: fields.file, field: key, value: JSONFields.render(value), message: "must be >= 0",
+        fix: fix)
     }
-    return priority
+    if micros > maxMicros {
+      throw CampaignFileError(
+        file: fields.file, field: key, value: JSONFields.render(value),
+        message: "must be <= \(maxMicros)",
+        fix: "amounts are in micros, so 1,000,000 is one unit of currency; the largest accepted "
+          + "is a billion units")
+    }
+    return micros
+  }
+
+  static func priority(_ fields: JSONFields) throws(CampaignFileError) -> Int {
+    guard let value = fields.object["priority"] else { return 0 }
+    let priority = try JSONFields.integer(value, file: fields.file, field: "priority")
+    guard priorityRange.contains(priority) else {
+      throw CampaignFileError(
+        file: fields.file, field: "priority", value: JSONFields.render(value),
+        message: "must be in \(priorityRange.lowerBound)...\(priorityRange.upperBound)",
+        fix: "use a small integer; larger values are served first")
+    }
+    return Int(priority)
   }
 
   static func pacing(_ fields: JSONFields) throws(CampaignFileError) -> PacingMode {
     let text = try fields.string("pacing", fallback: PacingMode.even.rawValue)
     guard let mode = PacingMode(rawValue: text) else {
       throw CampaignFileError(
-        file: fields.file, field: "pacing", value: "\"\(text)\"",
+        file: fields.file, field: "pacing", value: CampaignFileError.quoted(text),
         message: "must be one of even, front_loaded, asap",
         fix: "use \"even\" to follow traffic, \"front_loaded\" or \"asap\" to spend early")
     }
@@ -139,20 +207,21 @@ public enum CampaignFile {
       name == "UTC" || zone.identifier == name
     else {
       throw CampaignFileError(
-        file: fields.file, field: "time_zone", value: "\"\(name)\"",
+        file: fields.file, field: "time_zone", value: CampaignFileError.quoted(name),
         message: "is not a known IANA time zone",
         fix: "use an IANA time zone name such as \"America/New_York\" or \"UTC\"")
     }
     return zone
   }
 
-  /// Reads `day_parting`: null, or an object from "mon"..."sun" to lists of hours 0...23.
+  /// Reads `day_parting`: null, or an object from "mon"..."sun" to lists of hours 0...23 that
+  /// contains at least one hour.
   static func dayParting(_ fields: JSONFields) throws(CampaignFileError) -> [Int: Set<Int>]? {
     let file = fields.file
     guard !fields.isAbsentOrNull("day_parting"), let value = fields.object["day_parting"] else {
       return nil
     }
-    guard let object = value as? [String: Any] else {
+    guard case .object(let object) = value else {
       throw fields.typeError(
         "day_parting", value, expected: "null or an object from weekday to hours",
         fix: "write e.g. {\"mon\": [9, 10, 11]}, or null for every hour of every day")
@@ -165,21 +234,30 @@ public enum CampaignFile {
           file: file, field: field, value: nil, message: "is not a weekday",
           fix: "use the keys \(weekdayKeys.joined(separator: ", "))")
       }
-      guard let hours = list as? [Any] else {
+      guard case .array(let hours) = list else {
         throw fields.typeError(
           field, list, expected: "a list of hours", fix: "write the local hours as [0, 1, ...]")
       }
       var set = Set<Int>()
       for hourValue in hours {
-        let hour = try JSONFields.int64(hourValue, file: file, field: field)
+        let hour = try JSONFields.integer(hourValue, file: file, field: field)
         guard (0...23).contains(hour) else {
           throw CampaignFileError(
-            file: file, field: field, value: String(hour), message: "hours must be in 0...23",
+            file: file, field: field, value: JSONFields.render(hourValue),
+            message: "hours must be in 0...23",
             fix: "list local hours of day from 0 (midnight) to 23")
         }
         set.insert(Int(hour))
       }
       parting[weekday + 1] = set
+    }
+    // A weekday left out has no active hour, so a schedule without any hour never serves.
+    if parting.values.allSatisfy(\.isEmpty) {
+      throw CampaignFileError(
+        file: file, field: "day_parting", value: JSONFields.render(value),
+        message: "lists no hour, so the campaign would never serve",
+        fix: "list the local hours of at least one weekday, or set day_parting to null to serve "
+          + "at every hour")
     }
     return parting
   }
@@ -187,14 +265,15 @@ public enum CampaignFile {
   /// Reads `targeting`: an object from impression field name to a list of allowed strings.
   static func targeting(_ fields: JSONFields) throws(CampaignFileError) -> [String: [String]] {
     guard let value = fields.object["targeting"] else { return [:] }
-    guard let object = value as? [String: Any] else {
+    guard case .object(let object) = value else {
       throw fields.typeError(
         "targeting", value, expected: "an object from field name to allowed values",
         fix: "write e.g. {\"region\": [\"1\", \"2\"]}, or {} for all traffic")
     }
     var targeting: [String: [String]] = [:]
-    for (key, list) in object {
-      guard let strings = list as? [String] else {
+    for key in object.keys {
+      let list = object[key] ?? .null
+      guard case .array(let elements) = list, let strings = strings(elements) else {
         throw fields.typeError(
           "targeting.\(key)", list, expected: "a list of strings",
           fix: "write the allowed values in double quotes, e.g. [\"1\", \"2\"]")
@@ -215,7 +294,18 @@ public enum CampaignFile {
     return targeting
   }
 
-  /// Checks the value rules that span fields: names, money, minimum against maximum, flight.
+  /// Returns the texts of `elements` when every element is a string, else nil.
+  static func strings(_ elements: [JSONValue]) -> [String]? {
+    var strings: [String] = []
+    for element in elements {
+      guard case .string(let string) = element else { return nil }
+      strings.append(string)
+    }
+    return strings
+  }
+
+  /// Checks the value rules that span fields or concern text: names and their lengths, minimum
+  /// against maximum and daily budget, status and flight.
   static func validate(_ campaign: Campaign, file: String) throws(CampaignFileError) {
     try checkName(campaign.id, field: "id", file: file)
     try checkName(campaign.dataset, field: "dataset", file: file)
@@ -224,18 +314,9 @@ public enum CampaignFile {
         file: file, field: "name", value: "\"\"", message: "must not be empty",
         fix: "give the campaign a readable name")
     }
-    let money: [(field: String, value: Int64?, fix: String)] = [
-      ("value_per_click_micros", campaign.valuePerClickMicros, "set a non-negative value"),
-      ("daily_budget_micros", campaign.dailyBudgetMicros, "set a non-negative budget in micros"),
-      ("min_daily_micros", campaign.minDailyMicros, "set a non-negative minimum, or 0"),
-      ("max_daily_micros", campaign.maxDailyMicros, "set a non-negative maximum, or null"),
-      ("lifetime_budget_micros", campaign.lifetimeBudgetMicros, "set a non-negative value"),
-    ]
-    for (field, value, fix) in money {
-      if let value {
-        try checkMoney(value, field: field, file: file, fix: fix)
-      }
-    }
+    try checkLength(campaign.name, field: "name", maximum: maxNameLength, file: file)
+    try checkLength(
+      campaign.advertiser, field: "advertiser", maximum: maxIdentifierLength, file: file)
     if let maximum = campaign.maxDailyMicros, campaign.minDailyMicros > maximum {
       throw CampaignFileError(
         file: file, field: "min_daily_micros", value: String(campaign.minDailyMicros),
@@ -250,7 +331,7 @@ public enum CampaignFile {
     }
     if !["active", "paused"].contains(campaign.status) {
       throw CampaignFileError(
-        file: file, field: "status", value: "\"\(campaign.status)\"",
+        file: file, field: "status", value: CampaignFileError.quoted(campaign.status),
         message: "must be \"active\" or \"paused\"", fix: "set status to \"active\" or \"paused\"")
     }
     try checkFlight(campaign, file: file)
@@ -264,7 +345,8 @@ public enum CampaignFile {
       guard let text else { continue }
       guard let date = LocalDate(text) else {
         throw CampaignFileError(
-          file: file, field: field, value: "\"\(text)\"", message: "must be a date YYYY-MM-DD",
+          file: file, field: field, value: CampaignFileError.quoted(text),
+          message: "must be a date YYYY-MM-DD",
           fix: "write a calendar date such as \"2026-03-08\", or null")
       }
       dates[field] = date
@@ -277,8 +359,9 @@ public enum CampaignFile {
     }
   }
 
-  /// Checks an identifier: non-empty, letters, digits, `_`, `.` and `-` only.
+  /// Checks an identifier: 1 to `maxIdentifierLength` letters, digits, `_`, `.` and `-`.
   static func checkName(_ name: String, field: String, file: String) throws(CampaignFileError) {
+    try checkLength(name, field: field, maximum: maxIdentifierLength, file: file)
     let allowed = name.unicodeScalars.allSatisfy { scalar in
       scalar.isASCII
         && (("a"..."z").contains(scalar) || ("A"..."Z").contains(scalar)
@@ -286,28 +369,21 @@ public enum CampaignFile {
     }
     guard !name.isEmpty, allowed else {
       throw CampaignFileError(
-        file: file, field: field, value: "\"\(name)\"",
+        file: file, field: field, value: CampaignFileError.quoted(name),
         message: "must be non-empty and use only letters, digits, '_', '.' and '-'",
         fix: "rename it, e.g. \"spring-sale_2026\"")
     }
   }
 
-  static func checkMoney(_ value: Int64, field: String, file: String, fix: String)
+  /// Checks that a string has at most `maximum` Unicode scalars.
+  static func checkLength(_ text: String, field: String, maximum: Int, file: String)
     throws(CampaignFileError)
   {
-    if value < 0 {
-      throw CampaignFileError(
-        file: file, field: field, value: String(value), message: "must be >= 0", fix: fix)
-    }
-    if value > maxMicros {
-      throw CampaignFileError(
-        file: file, field: field, value: String(value), message: "must be <= \(maxMicros)",
-        fix: "amounts are in micros, so 1,000,000 is one unit of currency; the largest accepted "
-          + "is a billion units")
-    }
+    let length = text.unicodeScalars.count
+    guard length > maximum else { return }
+    throw CampaignFileError(
+      file: file, field: field, value: CampaignFileError.quoted(text),
+      message: "must be at most \(maximum) characters",
+      fix: "shorten it to at most \(maximum) characters")
   }
-
-  /// The largest amount of money a campaign file accepts: a billion units of currency. A sum of
-  /// such amounts over 9,000 campaigns still fits in Int64.
-  public static let maxMicros: Int64 = 1_000_000_000_000_000
 }

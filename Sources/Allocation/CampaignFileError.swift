@@ -35,4 +35,20 @@ public struct CampaignFileError: Error, CustomStringConvertible, Sendable, Equat
     }
     return text + "; " + fix
   }
+
+  /// The maximum length, in Unicode scalars, of a string that `quoted` writes in full.
+  public static let maxQuotedLength = 40
+
+  /// Quotes a string value for `value` as JSON writes it, so that control characters show as
+  /// escapes. A string longer than `maxQuotedLength` is cut to its first 32 scalars and followed
+  /// by its length, such as `"aaaa..." (9000 characters)`.
+  public static func quoted(_ text: String) -> String {
+    let scalars = text.unicodeScalars
+    guard scalars.count > maxQuotedLength else {
+      return JSONValue.string(text).serialized()
+    }
+    let start = String(String.UnicodeScalarView(scalars.prefix(32)))
+    let escaped = JSONValue.string(start).serialized().dropLast()
+    return "\(escaped)...\" (\(scalars.count) characters)"
+  }
 }

@@ -1,139 +1,108 @@
-// A strict reader of one JSON object's fields, turning each type mismatch into a CampaignFileError.
-// It checks JSON types only; CampaignFile states the rules for values.
+// A strict JSON reader for campaign files: an RFC 8259 parser over UTF-8 bytes, and a reader of
+// one object's fields that turns each type mismatch into a CampaignFileError.
+// It checks syntax and JSON types only; CampaignFile states the rules for values.
 
 import Foundation
+
+/// A parsed JSON value. A number keeps its text as written, so that messages echo it unchanged
+/// and integers of any length are read exactly.
+indirect enum JSONValue {
+  case null
+  case bool(Bool)
+  case number(String)
+  case string(String)
+  case array([JSONValue])
+  case object(JSONObject)
+}
+
+/// The members of a JSON object and their keys in file order. Each key appears once, because the
+/// parser rejects a repeated key.
+struct JSONObject {
+  var keys: [String] = []
+  var members: [String: JSONValue] = [:]
+
+  subscript(key: String) -> JSONValue? { members[key] }
+}
 
 /// A reader of the fields of one JSON object from a named file.
 struct JSONFields {
   var file: String
-  var object: [String: Any]
+  var object: JSONObject
 
-  /// Parses `data` as one JSON object, reporting the position of a syntax error when Foundation
-  /// gives one.
+  /// Parses `data` as one JSON object in UTF-8 (a leading byte order mark is skipped).
+  ///
+  /// Syntax errors give their line and column. A key written twice, a string containing U+0000
+  /// (PostgreSQL text cannot store it) and a top level other than an object are rejected too.
   init(data: Data, file: String) throws(CampaignFileError) {
     self.file = file
-    let parsed: Any
+    let parsed: JSONValue
     do {
-      parsed = try JSONSerialization.jsonObject(with: data, options: [])
+      parsed = try JSONParser.parse(data)
     } catch {
-      throw CampaignFileError(
-        file: file, field: nil, value: nil,
-        message: "invalid JSON" + JSONFields.position(of: error, in: data),
-        fix: "fix the syntax so that the file holds one JSON object")
+      throw error.campaignFileError(file: file)
     }
-    if let path = JSONFields.duplicateKey(in: data) {
-      throw CampaignFileError(
-        file: file, field: path, value: nil, message: "appears more than once",
-        fix: "keep one value for the field")
-    }
-    guard let object = parsed as? [String: Any] else {
+    guard case .object(let object) = parsed else {
       throw CampaignFileError(
         file: file, field: nil, value: JSONFields.render(parsed),
         message: "top level must be a JSON object", fix: "write the file as one {...} object")
     }
+    if let (path, string) = JSONFields.firstStringWithNUL(in: parsed, path: []) {
+      throw CampaignFileError(
+        file: file, field: path.isEmpty ? nil : path, value: CampaignFileError.quoted(string),
+        message: "contains the character U+0000, which PostgreSQL text cannot store",
+        fix: "remove the \\u0000 escape")
+    }
     self.object = object
   }
 
-  /// Returns the dotted path of the first key that appears twice in one object, or nil.
-  ///
-  /// JSONSerialization keeps only one value of a repeated key, so this scan over the bytes finds
-  /// them. It runs after JSONSerialization accepted the data, so it assumes valid JSON. Keys are
-  /// compared as written, so "a" and "\u0061" count as different keys.
-  static func duplicateKey(in data: Data) -> String? {
-    // One frame per open object or array: the keys seen so far, the key being read, and
-    // whether the next string in an object is a key.
-    struct Frame {
-      var isObject: Bool
-      var keys: Set<String> = []
-      var currentKey = ""
-      var expectsKey: Bool
-    }
-    var stack: [Frame] = []
-    let bytes = [UInt8](data)
-    var index = 0
-    while index < bytes.count {
-      let byte = bytes[index]
-      switch byte {
-      case UInt8(ascii: "{"):
-        stack.append(Frame(isObject: true, expectsKey: true))
-      case UInt8(ascii: "["):
-        stack.append(Frame(isObject: false, expectsKey: false))
-      case UInt8(ascii: "}"), UInt8(ascii: "]"):
-        _ = stack.popLast()
-      case UInt8(ascii: ","):
-        if let last = stack.indices.last, stack[last].isObject {
-          stack[last].expectsKey = true
-        }
-      case UInt8(ascii: "\""):
-        let start = index + 1
-        index = start
-        while index < bytes.count && bytes[index] != UInt8(ascii: "\"") {
-          index += bytes[index] == UInt8(ascii: "\\") ? 2 : 1
-        }
-        if let last = stack.indices.last, stack[last].isObject, stack[last].expectsKey {
-          let key = String(decoding: bytes[start..<min(index, bytes.count)], as: UTF8.self)
-          stack[last].expectsKey = false
-          stack[last].currentKey = key
-          if !stack[last].keys.insert(key).inserted {
-            return stack.filter(\.isObject).map(\.currentKey).joined(separator: ".")
-          }
-        }
-      default:
-        break
+  /// Returns the first key or string value that contains U+0000, with the dotted path of its
+  /// field (for a key, the path of the object that contains it).
+  static func firstStringWithNUL(in value: JSONValue, path: [String]) -> (String, String)? {
+    switch value {
+    case .string(let string):
+      return string.unicodeScalars.contains("\0") ? (path.joined(separator: "."), string) : nil
+    case .array(let elements):
+      for element in elements {
+        if let found = firstStringWithNUL(in: element, path: path) { return found }
       }
-      index += 1
+    case .object(let object):
+      for key in object.keys {
+        if key.unicodeScalars.contains("\0") {
+          return (path.joined(separator: "."), key)
+        }
+        if let member = object[key], let found = firstStringWithNUL(in: member, path: path + [key])
+        {
+          return found
+        }
+      }
+    case .null, .bool, .number:
+      break
     }
     return nil
   }
 
-  /// Returns " at line L, column C (detail)" from Foundation's "around character N" message, or
-  /// the bare detail when it names no position.
-  static func position(of error: Error, in data: Data) -> String {
-    let detail = (error as NSError).userInfo[NSDebugDescriptionErrorKey] as? String ?? ""
-    guard let range = detail.range(of: "character "),
-      let offset = Int(detail[range.upperBound...].prefix { $0.isNumber })
-    else {
-      return detail.isEmpty ? "" : " (\(detail))"
-    }
-    var line = 1
-    var column = 1
-    for byte in data.prefix(offset) {
-      if byte == UInt8(ascii: "\n") {
-        line += 1
-        column = 1
-      } else {
-        column += 1
-      }
-    }
-    return " at line \(line), column \(column) (\(detail))"
-  }
-
-  /// Renders a parsed JSON value for an error message: strings quoted, numbers as written.
-  static func render(_ value: Any?) -> String {
+  /// Renders a parsed JSON value for an error message: strings quoted, numbers as written, and
+  /// arrays and objects as compact JSON up to `CampaignFileError.maxQuotedLength` characters.
+  static func render(_ value: JSONValue) -> String {
     switch value {
-    case nil, is NSNull:
+    case .null:
       return "null"
-    case let string as String:
-      return "\"\(string)\""
-    case let number as NSNumber:
-      if isBool(number) {
-        return number.boolValue ? "true" : "false"
+    case .bool(let flag):
+      return flag ? "true" : "false"
+    case .number(let text):
+      return text
+    case .string(let string):
+      return CampaignFileError.quoted(string)
+    case .array, .object:
+      let text = value.serialized()
+      if text.unicodeScalars.count <= CampaignFileError.maxQuotedLength {
+        return text
       }
-      return number.description
-    case is [Any]:
-      return "an array"
-    case is [String: Any]:
+      if case .array = value {
+        return "an array"
+      }
       return "an object"
-    default:
-      return String(describing: value)
     }
-  }
-
-  /// Returns whether JSONSerialization produced the number from `true` or `false`: a boolean
-  /// NSNumber has the Objective-C type code "c" or a class named like __NSCFBoolean.
-  static func isBool(_ number: NSNumber) -> Bool {
-    String(cString: number.objCType) == "c"
-      || String(describing: type(of: number)).contains("Boolean")
   }
 
   /// Rejects every key outside `known`, naming the first unknown key in sorted order.
@@ -156,13 +125,16 @@ struct JSONFields {
 
   /// Returns whether the key is absent or JSON null.
   func isAbsentOrNull(_ key: String) -> Bool {
-    object[key] == nil || object[key] is NSNull
+    switch object[key] {
+    case nil, .null: true
+    default: false
+    }
   }
 
   /// Reads a string, or `fallback` when the key is absent.
   func string(_ key: String, fallback: String = "") throws(CampaignFileError) -> String {
     guard let value = object[key] else { return fallback }
-    guard let string = value as? String else {
+    guard case .string(let string) = value else {
       throw typeError(key, value, expected: "a string", fix: "write the value in double quotes")
     }
     return string
@@ -173,51 +145,497 @@ struct JSONFields {
     isAbsentOrNull(key) ? nil : try string(key)
   }
 
-  /// Reads a JSON integer that fits in Int64; floats, strings and booleans are rejected.
-  func int64(_ key: String, fallback: Int64 = 0) throws(CampaignFileError) -> Int64 {
-    guard let value = object[key] else { return fallback }
-    return try JSONFields.int64(value, file: file, field: key)
-  }
-
-  /// Reads an Int64 that may be null or absent.
-  func optionalInt64(_ key: String) throws(CampaignFileError) -> Int64? {
-    isAbsentOrNull(key) ? nil : try int64(key)
-  }
-
-  /// Converts a parsed JSON value to Int64, accepting only integer literals.
-  static func int64(_ value: Any, file: String, field: String) throws(CampaignFileError) -> Int64 {
-    let fix = "write a whole number without quotes or decimal point"
-    guard let number = value as? NSNumber, !(value is String), !isBool(number) else {
+  /// Converts a JSON integer literal to Int64. Fractions, exponents, strings, booleans and null
+  /// are rejected.
+  ///
+  /// A literal beyond the Int64 range becomes `Int64.min` or `Int64.max`. Every caller checks a
+  /// range inside Int64 and echoes the literal, so such a value fails with the right bound named.
+  static func integer(_ value: JSONValue, file: String, field: String) throws(CampaignFileError)
+    -> Int64
+  {
+    guard case .number(let text) = value, !text.contains(where: { ".eE".contains($0) }) else {
       throw CampaignFileError(
-        file: file, field: field, value: render(value), message: "must be an integer", fix: fix)
+        file: file, field: field, value: render(value), message: "must be an integer",
+        fix: "write a whole number without quotes, decimal point or exponent")
     }
-    if number is NSDecimalNumber {
-      throw CampaignFileError(
-        file: file, field: field, value: render(value),
-        message: "is out of range for a 64-bit integer",
-        fix: "use a value between \(Int64.min) and \(Int64.max)")
+    if let integer = Int64(text) {
+      return integer
     }
-    switch String(cString: number.objCType) {
-    case "s", "i", "l", "q":
-      return number.int64Value
-    case "C", "S", "I", "L", "Q":
-      guard number.uint64Value <= UInt64(Int64.max) else {
-        throw CampaignFileError(
-          file: file, field: field, value: render(value),
-          message: "is out of range for a 64-bit integer",
-          fix: "use a value between \(Int64.min) and \(Int64.max)")
-      }
-      return number.int64Value
-    default:
-      throw CampaignFileError(
-        file: file, field: field, value: render(value), message: "must be an integer", fix: fix)
-    }
+    return text.hasPrefix("-") ? .min : .max
   }
 
   /// Returns the error for a value of the wrong JSON type.
-  func typeError(_ key: String, _ value: Any, expected: String, fix: String) -> CampaignFileError {
+  func typeError(_ key: String, _ value: JSONValue, expected: String, fix: String)
+    -> CampaignFileError
+  {
     CampaignFileError(
       file: file, field: key, value: JSONFields.render(value), message: "must be \(expected)",
       fix: fix)
+  }
+}
+
+// -------------------------------------------------------------------------------------------------
+
+extension JSONValue {
+  /// Writes the value as compact JSON: object keys in file order, numbers as written, and
+  /// strings with `"`, `\` and control characters escaped and every other character as UTF-8.
+  func serialized() -> String {
+    var text = ""
+    write(to: &text)
+    return text
+  }
+
+  private func write(to text: inout String) {
+    switch self {
+    case .null:
+      text += "null"
+    case .bool(let flag):
+      text += flag ? "true" : "false"
+    case .number(let literal):
+      text += literal
+    case .string(let string):
+      JSONValue.writeString(string, to: &text)
+    case .array(let elements):
+      text += "["
+      for (index, element) in elements.enumerated() {
+        if index > 0 { text += "," }
+        element.write(to: &text)
+      }
+      text += "]"
+    case .object(let object):
+      text += "{"
+      for (index, key) in object.keys.enumerated() {
+        if index > 0 { text += "," }
+        JSONValue.writeString(key, to: &text)
+        text += ":"
+        object[key]?.write(to: &text)
+      }
+      text += "}"
+    }
+  }
+
+  private static func writeString(_ string: String, to text: inout String) {
+    text += "\""
+    for scalar in string.unicodeScalars {
+      switch scalar {
+      case "\"": text += "\\\""
+      case "\\": text += "\\\\"
+      case "\n": text += "\\n"
+      case "\r": text += "\\r"
+      case "\t": text += "\\t"
+      case _ where scalar.value < 0x20:
+        let hex = String(scalar.value, radix: 16)
+        text += "\\u" + String(repeating: "0", count: 4 - hex.count) + hex
+      default: text.unicodeScalars.append(scalar)
+      }
+    }
+    text += "\""
+  }
+}
+
+// -------------------------------------------------------------------------------------------------
+
+/// An error found while parsing JSON text.
+enum JSONParseError: Error {
+  /// Text that breaks the RFC 8259 grammar. `column` counts Unicode scalars from 1.
+  case syntax(line: Int, column: Int, detail: String)
+  /// A byte sequence that is not UTF-8.
+  case invalidUTF8(line: Int, column: Int)
+  /// Text in another Unicode encoding, such as "UTF-16LE".
+  case otherEncoding(String)
+  /// A key written twice in one object, as a dotted path from the top level.
+  case duplicateKey(path: String)
+
+  /// Converts the error into a CampaignFileError that gives the line and column.
+  func campaignFileError(file: String) -> CampaignFileError {
+    switch self {
+    case .syntax(let line, let column, let detail):
+      return CampaignFileError(
+        file: file, field: nil, value: nil,
+        message: "invalid JSON at line \(line), column \(column) (\(detail))",
+        fix: "fix the syntax so that the file holds one JSON object")
+    case .invalidUTF8(let line, let column):
+      return CampaignFileError(
+        file: file, field: nil, value: nil,
+        message: "invalid UTF-8 at line \(line), column \(column)",
+        fix: "save the file as UTF-8")
+    case .otherEncoding(let encoding):
+      return CampaignFileError(
+        file: file, field: nil, value: nil,
+        message: "is encoded as \(encoding), not UTF-8", fix: "save the file as UTF-8")
+    case .duplicateKey(let path):
+      return CampaignFileError(
+        file: file, field: path, value: nil, message: "appears more than once",
+        fix: "keep one value for the field")
+    }
+  }
+}
+
+/// A strict parser of RFC 8259 JSON text in UTF-8.
+///
+/// Trailing commas, comments, leading zeros, unescaped control characters, NaN, lone surrogate
+/// escapes and any encoding other than UTF-8 are rejected, as PostgreSQL's jsonb rejects them.
+/// A repeated key and nesting deeper than `maxDepth` are rejected too, although jsonb accepts
+/// them. The parser accepts two things that jsonb rejects: `\u0000` escapes, which JSONFields
+/// rejects after parsing, and numbers beyond the range of PostgreSQL's numeric type, which no
+/// campaign field accepts. A UTF-8 byte order mark at the start is skipped.
+struct JSONParser {
+  /// The maximum nesting depth of arrays and objects. Campaign files need three levels.
+  static let maxDepth = 32
+
+  private let bytes: [UInt8]
+  private var index = 0
+  /// The keys of the objects being read, outermost first, for duplicate-key errors.
+  private var path: [String] = []
+
+  private init(bytes: [UInt8]) {
+    self.bytes = bytes
+  }
+
+  /// Parses `data` as one JSON value.
+  static func parse(_ data: Data) throws(JSONParseError) -> JSONValue {
+    var bytes = [UInt8](data)
+    if bytes.starts(with: [0xEF, 0xBB, 0xBF]) {
+      bytes.removeFirst(3)
+    }
+    if let encoding = otherEncoding(of: bytes) {
+      throw .otherEncoding(encoding)
+    }
+    if let offset = firstInvalidUTF8(in: bytes) {
+      let (line, column) = position(of: offset, in: bytes)
+      throw .invalidUTF8(line: line, column: column)
+    }
+    var parser = JSONParser(bytes: bytes)
+    parser.skipWhitespace()
+    let value = try parser.parseValue(depth: 1)
+    parser.skipWhitespace()
+    guard parser.index == bytes.count else {
+      throw parser.syntaxError("unexpected \(parser.found()) after the JSON value")
+    }
+    return value
+  }
+
+  /// Returns the name of the encoding when `bytes` start like UTF-16 or UTF-32 JSON text: with
+  /// its byte order mark, or with the zero bytes that ASCII characters get in it (RFC 4627).
+  static func otherEncoding(of bytes: [UInt8]) -> String? {
+    let head = Array(bytes.prefix(4)) + [UInt8](repeating: 1, count: max(0, 4 - bytes.count))
+    switch (head[0], head[1], head[2], head[3]) {
+    case (0x00, 0x00, 0xFE, 0xFF), (0x00, 0x00, 0x00, _): return "UTF-32BE"
+    case (0xFF, 0xFE, 0x00, 0x00), (_, 0x00, 0x00, 0x00): return "UTF-32LE"
+    case (0xFE, 0xFF, _, _), (0x00, _, _, _): return "UTF-16BE"
+    case (0xFF, 0xFE, _, _), (_, 0x00, _, _): return "UTF-16LE"
+    default: return nil
+    }
+  }
+
+  /// Returns the byte offset of the first sequence that is not UTF-8, or nil.
+  static func firstInvalidUTF8(in bytes: [UInt8]) -> Int? {
+    var iterator = bytes.makeIterator()
+    var parser = Unicode.UTF8.ForwardParser()
+    var offset = 0
+    while true {
+      switch parser.parseScalar(from: &iterator) {
+      case .valid(let encoded):
+        offset += encoded.count
+      case .emptyInput:
+        return nil
+      case .error:
+        return offset
+      }
+    }
+  }
+
+  /// Returns the line and column of a byte offset, both from 1, counting columns in Unicode
+  /// scalars (UTF-8 continuation bytes are skipped).
+  static func position(of offset: Int, in bytes: [UInt8]) -> (line: Int, column: Int) {
+    var line = 1
+    var column = 1
+    for byte in bytes.prefix(offset) {
+      if byte == UInt8(ascii: "\n") {
+        line += 1
+        column = 1
+      } else if byte & 0xC0 != 0x80 {
+        column += 1
+      }
+    }
+    return (line, column)
+  }
+
+  // ---------------------------------------------------------------------------------------------
+
+  private mutating func parseValue(depth: Int) throws(JSONParseError) -> JSONValue {
+    guard index < bytes.count else {
+      throw syntaxError("expected a value, found end of file")
+    }
+    switch bytes[index] {
+    case UInt8(ascii: "{"):
+      return .object(try parseObject(depth: depth))
+    case UInt8(ascii: "["):
+      return .array(try parseArray(depth: depth))
+    case UInt8(ascii: "\""):
+      return .string(try parseString())
+    case UInt8(ascii: "-"), UInt8(ascii: "0")...UInt8(ascii: "9"):
+      return .number(try parseNumber())
+    case UInt8(ascii: "t"):
+      try parseWord("true")
+      return .bool(true)
+    case UInt8(ascii: "f"):
+      try parseWord("false")
+      return .bool(false)
+    case UInt8(ascii: "n"):
+      try parseWord("null")
+      return .null
+    default:
+      throw syntaxError("expected a value, found \(found())")
+    }
+  }
+
+  private mutating func parseObject(depth: Int) throws(JSONParseError) -> JSONObject {
+    try checkDepth(depth)
+    index += 1
+    var object = JSONObject()
+    var commaOffset = 0
+    skipWhitespace()
+    if consume("}") { return object }
+    while true {
+      guard index < bytes.count, bytes[index] == UInt8(ascii: "\"") else {
+        if !object.keys.isEmpty && index < bytes.count && bytes[index] == UInt8(ascii: "}") {
+          throw syntaxError("trailing comma before '}'", at: commaOffset)
+        }
+        throw syntaxError("expected a key in double quotes, found \(found())")
+      }
+      let key = try parseString()
+      if object[key] != nil {
+        throw .duplicateKey(path: (path + [key]).joined(separator: "."))
+      }
+      skipWhitespace()
+      guard consume(":") else {
+        throw syntaxError("expected ':' after a key, found \(found())")
+      }
+      skipWhitespace()
+      path.append(key)
+      let value = try parseValue(depth: depth + 1)
+      path.removeLast()
+      object.keys.append(key)
+      object.members[key] = value
+      skipWhitespace()
+      if consume("}") { return object }
+      commaOffset = index
+      guard consume(",") else {
+        throw syntaxError("expected ',' or '}' after a value, found \(found())")
+      }
+      skipWhitespace()
+    }
+  }
+
+  private mutating func parseArray(depth: Int) throws(JSONParseError) -> [JSONValue] {
+    try checkDepth(depth)
+    index += 1
+    var elements: [JSONValue] = []
+    var commaOffset = 0
+    skipWhitespace()
+    if consume("]") { return elements }
+    while true {
+      if !elements.isEmpty && index < bytes.count && bytes[index] == UInt8(ascii: "]") {
+        throw syntaxError("trailing comma before ']'", at: commaOffset)
+      }
+      elements.append(try parseValue(depth: depth + 1))
+      skipWhitespace()
+      if consume("]") { return elements }
+      commaOffset = index
+      guard consume(",") else {
+        throw syntaxError("expected ',' or ']' after a value, found \(found())")
+      }
+      skipWhitespace()
+    }
+  }
+
+  /// Reads a string starting at its opening quote and returns its text with escapes decoded.
+  private mutating func parseString() throws(JSONParseError) -> String {
+    index += 1
+    var utf8: [UInt8] = []
+    while index < bytes.count {
+      let byte = bytes[index]
+      switch byte {
+      case UInt8(ascii: "\""):
+        index += 1
+        return String(decoding: utf8, as: UTF8.self)
+      case UInt8(ascii: "\\"):
+        utf8 += try parseEscape()
+      case 0x00..<0x20:
+        throw syntaxError("unescaped control character \(JSONParser.name(of: UInt32(byte)))")
+      default:
+        utf8.append(byte)
+        index += 1
+      }
+    }
+    throw syntaxError("unterminated string, found end of file")
+  }
+
+  /// Reads one escape sequence starting at its backslash and returns its UTF-8 bytes.
+  private mutating func parseEscape() throws(JSONParseError) -> [UInt8] {
+    let start = index
+    index += 1
+    guard index < bytes.count else {
+      throw syntaxError("unterminated string, found end of file")
+    }
+
+    let letter = bytes[index]
+    index += 1
+    switch letter {
+    case UInt8(ascii: "\""), UInt8(ascii: "\\"), UInt8(ascii: "/"): return [letter]
+    case UInt8(ascii: "b"): return [0x08]
+    case UInt8(ascii: "f"): return [0x0C]
+    case UInt8(ascii: "n"): return [0x0A]
+    case UInt8(ascii: "r"): return [0x0D]
+    case UInt8(ascii: "t"): return [0x09]
+    case UInt8(ascii: "u"): break
+    default:
+      index = start
+      throw syntaxError("invalid escape, backslash before \(found(at: start + 1))")
+    }
+
+    var code = try parseHex(escapeStart: start)
+    if (0xD800..<0xDC00).contains(code) {
+      // A high surrogate must be followed by an escaped low surrogate (RFC 8259, section 7).
+      let lowStart = index
+      var low: UInt32 = 0
+      if consume("\\") && consume("u") {
+        low = try parseHex(escapeStart: lowStart)
+      }
+      guard (0xDC00..<0xE000).contains(low) else {
+        index = start
+        throw syntaxError("unpaired surrogate in a \\u escape")
+      }
+      code = 0x10000 + ((code - 0xD800) << 10) + (low - 0xDC00)
+    } else if (0xDC00..<0xE000).contains(code) {
+      index = start
+      throw syntaxError("unpaired surrogate in a \\u escape")
+    }
+
+    guard let scalar = Unicode.Scalar(code) else {
+      index = start
+      throw syntaxError("invalid \\u escape")
+    }
+    var utf8: [UInt8] = []
+    Unicode.UTF8.encode(scalar) { utf8.append($0) }
+    return utf8
+  }
+
+  /// Reads the four hex digits of a `\u` escape that began at `escapeStart`.
+  private mutating func parseHex(escapeStart: Int) throws(JSONParseError) -> UInt32 {
+    var code: UInt32 = 0
+    for _ in 0..<4 {
+      guard index < bytes.count, let digit = hexDigit(bytes[index]) else {
+        index = escapeStart
+        throw syntaxError("a \\u escape needs four hex digits")
+      }
+      code = code << 4 | digit
+      index += 1
+    }
+    return code
+  }
+
+  private func hexDigit(_ byte: UInt8) -> UInt32? {
+    switch byte {
+    case UInt8(ascii: "0")...UInt8(ascii: "9"): UInt32(byte - UInt8(ascii: "0"))
+    case UInt8(ascii: "a")...UInt8(ascii: "f"): UInt32(byte - UInt8(ascii: "a") + 10)
+    case UInt8(ascii: "A")...UInt8(ascii: "F"): UInt32(byte - UInt8(ascii: "A") + 10)
+    default: nil
+    }
+  }
+
+  /// Reads a number and returns its text: `-`, then `0` or digits without a leading zero, then
+  /// an optional fraction and exponent.
+  private mutating func parseNumber() throws(JSONParseError) -> String {
+    let start = index
+    _ = consume("-")
+    guard index < bytes.count, isDigit(bytes[index]) else {
+      throw syntaxError("expected a digit, found \(found())")
+    }
+    if consume("0") {
+      if index < bytes.count && isDigit(bytes[index]) {
+        index = start
+        throw syntaxError("number with a leading zero")
+      }
+    } else {
+      skipDigits()
+    }
+    if consume(".") {
+      try requireDigits()
+    }
+    if consume("e") || consume("E") {
+      _ = consume("+") || consume("-")
+      try requireDigits()
+    }
+    return String(decoding: bytes[start..<index], as: UTF8.self)
+  }
+
+  private mutating func requireDigits() throws(JSONParseError) {
+    guard index < bytes.count, isDigit(bytes[index]) else {
+      throw syntaxError("expected a digit, found \(found())")
+    }
+    skipDigits()
+  }
+
+  private mutating func skipDigits() {
+    while index < bytes.count && isDigit(bytes[index]) {
+      index += 1
+    }
+  }
+
+  private func isDigit(_ byte: UInt8) -> Bool {
+    (UInt8(ascii: "0")...UInt8(ascii: "9")).contains(byte)
+  }
+
+  private mutating func parseWord(_ word: String) throws(JSONParseError) {
+    let letters = Array(word.utf8)
+    guard bytes[index...].starts(with: letters) else {
+      throw syntaxError("expected a value, found \(found())")
+    }
+    index += letters.count
+  }
+
+  private func checkDepth(_ depth: Int) throws(JSONParseError) {
+    if depth > JSONParser.maxDepth {
+      throw syntaxError("nesting deeper than \(JSONParser.maxDepth) levels")
+    }
+  }
+
+  private mutating func skipWhitespace() {
+    while index < bytes.count && [0x20, 0x09, 0x0A, 0x0D].contains(bytes[index]) {
+      index += 1
+    }
+  }
+
+  /// Moves past `character` and returns true when it is next.
+  private mutating func consume(_ character: Unicode.Scalar) -> Bool {
+    guard index < bytes.count, bytes[index] == UInt8(ascii: character) else { return false }
+    index += 1
+    return true
+  }
+
+  /// Describes the character at `offset` for a message: quoted, or "end of file".
+  private func found(at offset: Int? = nil) -> String {
+    let offset = offset ?? index
+    guard offset < bytes.count else { return "end of file" }
+    var iterator = bytes[offset...].makeIterator()
+    var parser = Unicode.UTF8.ForwardParser()
+    guard case .valid(let encoded) = parser.parseScalar(from: &iterator) else {
+      return "end of file"
+    }
+    let scalar = Unicode.UTF8.decode(encoded)
+    return scalar.value < 0x20 ? JSONParser.name(of: scalar.value) : "'\(scalar)'"
+  }
+
+  /// Returns the Unicode name form of a code point, such as "U+000A".
+  private static func name(of code: UInt32) -> String {
+    String(format: "U+%04X", code)
+  }
+
+  /// Returns a syntax error at `offset`, by default the current position.
+  private func syntaxError(_ detail: String, at offset: Int? = nil) -> JSONParseError {
+    let (line, column) = JSONParser.position(of: offset ?? index, in: bytes)
+    return .syntax(line: line, column: column, detail: detail)
   }
 }

@@ -142,7 +142,19 @@ private let invalidCases: [InvalidCase] = [
     value: "500.0", message: "must be an integer"),
   InvalidCase(
     changes: ["daily_budget_micros": "1e3"], field: "daily_budget_micros",
-    value: "1000.0", message: "must be an integer"),
+    value: "1e3", message: "must be an integer"),
+  InvalidCase(
+    changes: ["daily_budget_micros": "1e6"], field: "daily_budget_micros",
+    value: "1e6", message: "must be an integer"),
+  InvalidCase(
+    changes: ["daily_budget_micros": "1E+2"], field: "daily_budget_micros",
+    value: "1E+2", message: "must be an integer"),
+  InvalidCase(
+    changes: ["daily_budget_micros": "1e400"], field: "daily_budget_micros",
+    value: "1e400", message: "must be an integer"),
+  InvalidCase(
+    changes: ["daily_budget_micros": "-0.0"], field: "daily_budget_micros",
+    value: "-0.0", message: "must be an integer"),
   InvalidCase(
     changes: ["daily_budget_micros": "\"500\""], field: "daily_budget_micros",
     value: "\"500\"", message: "must be an integer"),
@@ -155,7 +167,17 @@ private let invalidCases: [InvalidCase] = [
   InvalidCase(
     changes: ["daily_budget_micros": "99999999999999999999"],
     field: "daily_budget_micros", value: "99999999999999999999",
-    message: "is out of range for a 64-bit integer"),
+    message: "must be <= 1000000000000000"),
+  InvalidCase(
+    changes: ["daily_budget_micros": "9223372036854775808"],
+    field: "daily_budget_micros", value: "9223372036854775808",
+    message: "must be <= 1000000000000000"),
+  InvalidCase(
+    changes: ["daily_budget_micros": "-9223372036854775808"],
+    field: "daily_budget_micros", value: "-9223372036854775808", message: "must be >= 0"),
+  InvalidCase(
+    changes: ["min_daily_micros": "-99999999999999999999"],
+    field: "min_daily_micros", value: "-99999999999999999999", message: "must be >= 0"),
   // Minimum against maximum and daily budget.
   InvalidCase(
     changes: ["min_daily_micros": "450"], field: "min_daily_micros",
@@ -209,6 +231,35 @@ private let invalidCases: [InvalidCase] = [
     changes: ["dataset": "\"a b\""], field: "dataset", value: "\"a b\"",
     message: "must be non-empty and use only letters, digits, '_', '.' and '-'"),
   InvalidCase(changes: ["id": "7"], field: "id", value: "7", message: "must be a string"),
+  // Lengths: 63 characters for identifiers, 200 for the name.
+  InvalidCase(
+    changes: ["id": "\"\(String(repeating: "a", count: 64))\""], field: "id",
+    value: "\"\(String(repeating: "a", count: 32))...\" (64 characters)",
+    message: "must be at most 63 characters"),
+  InvalidCase(
+    changes: ["dataset": "\"\(String(repeating: "d", count: 64))\""], field: "dataset",
+    value: "\"\(String(repeating: "d", count: 32))...\" (64 characters)",
+    message: "must be at most 63 characters"),
+  InvalidCase(
+    changes: ["advertiser": "\"\(String(repeating: "é", count: 64))\""], field: "advertiser",
+    value: "\"\(String(repeating: "é", count: 32))...\" (64 characters)",
+    message: "must be at most 63 characters"),
+  InvalidCase(
+    changes: ["name": "\"\(String(repeating: "n", count: 201))\""], field: "name",
+    value: "\"\(String(repeating: "n", count: 32))...\" (201 characters)",
+    message: "must be at most 200 characters"),
+  // U+0000, which PostgreSQL text cannot store, in any string.
+  InvalidCase(
+    changes: ["name": "\"Spring\\u0000sale\""], field: "name", value: "\"Spring\\u0000sale\"",
+    message: "contains the character U+0000, which PostgreSQL text cannot store"),
+  InvalidCase(
+    changes: ["targeting": "{\"region\": [\"1\", \"\\u0000\"]}"], field: "targeting.region",
+    value: "\"\\u0000\"",
+    message: "contains the character U+0000, which PostgreSQL text cannot store"),
+  InvalidCase(
+    changes: ["targeting": "{\"reg\\u0000ion\": [\"1\"]}"], field: "targeting",
+    value: "\"reg\\u0000ion\"",
+    message: "contains the character U+0000, which PostgreSQL text cannot store"),
   InvalidCase(
     changes: ["name": "\"\""], field: "name", value: "\"\"",
     message: "must not be empty"),
@@ -252,7 +303,16 @@ private let invalidCases: [InvalidCase] = [
     value: "9", message: "must be a list of hours"),
   InvalidCase(
     changes: ["day_parting": "[9, 10]"], field: "day_parting",
-    value: "an array", message: "must be null or an object from weekday to hours"),
+    value: "[9,10]", message: "must be null or an object from weekday to hours"),
+  InvalidCase(
+    changes: ["day_parting": "{\"mon\": [99999999999999999999]}"], field: "day_parting.mon",
+    value: "99999999999999999999", message: "hours must be in 0...23"),
+  InvalidCase(
+    changes: ["day_parting": "{}"], field: "day_parting",
+    value: "{}", message: "lists no hour, so the campaign would never serve"),
+  InvalidCase(
+    changes: ["day_parting": "{\"mon\": [], \"sun\": []}"], field: "day_parting",
+    value: "{\"mon\":[],\"sun\":[]}", message: "lists no hour, so the campaign would never serve"),
   // Enumerations and other types.
   InvalidCase(
     changes: ["pacing": "\"fast\""], field: "pacing", value: "\"fast\"",
@@ -267,11 +327,28 @@ private let invalidCases: [InvalidCase] = [
     changes: ["priority": "1.5"], field: "priority", value: "1.5",
     message: "must be an integer"),
   InvalidCase(
-    changes: ["targeting": "{\"region\": [1]}"], field: "targeting.region",
-    value: "an array", message: "must be a list of strings"),
+    changes: ["priority": "2147483648"], field: "priority", value: "2147483648",
+    message: "must be in -2147483648...2147483647"),
   InvalidCase(
-    changes: ["targeting": "[]"], field: "targeting", value: "an array",
+    changes: ["priority": "-2147483649"], field: "priority", value: "-2147483649",
+    message: "must be in -2147483648...2147483647"),
+  InvalidCase(
+    changes: ["priority": "9223372036854775807"], field: "priority",
+    value: "9223372036854775807", message: "must be in -2147483648...2147483647"),
+  InvalidCase(
+    changes: ["priority": "99999999999999999999"], field: "priority",
+    value: "99999999999999999999", message: "must be in -2147483648...2147483647"),
+  InvalidCase(
+    changes: ["targeting": "{\"region\": [1]}"], field: "targeting.region",
+    value: "[1]", message: "must be a list of strings"),
+  InvalidCase(
+    changes: ["targeting": "[]"], field: "targeting", value: "[]",
     message: "must be an object from field name to allowed values"),
+  InvalidCase(
+    changes: [
+      "targeting": "{\"region\": [\"north\", \"south\", \"east\", \"west\", \"center\", 9]}"
+    ],
+    field: "targeting.region", value: "an array", message: "must be a list of strings"),
   InvalidCase(
     changes: ["targeting": "{\"region\": []}"], field: "targeting.region", value: "[]",
     message: "allows no value, so the campaign would get no traffic"),
@@ -319,7 +396,7 @@ func campaignFileRejectsInvalidField(_ invalid: InvalidCase) throws {
 @Test func campaignFileTopLevelArray() throws {
   let error = try #require(parseError(Data("[1, 2]".utf8)))
   #expect(error.message == "top level must be a JSON object")
-  #expect(error.value == "an array")
+  #expect(error.value == "[1,2]")
 }
 
 @Test func campaignFileAcceptsLargestMoney() throws {
@@ -329,10 +406,67 @@ func campaignFileRejectsInvalidField(_ invalid: InvalidCase) throws {
   #expect(campaign.dailyBudgetMicros == CampaignFile.maxMicros)
 }
 
-@Test func campaignFileRejectsJustAboveInt64() throws {
-  let error = try #require(parseError(campaignJSON(["daily_budget_micros": "9223372036854775808"])))
-  #expect(error.field == "daily_budget_micros")
-  #expect(error.message == "is out of range for a 64-bit integer")
+@Test func campaignFileBelowInt64MinMessage() throws {
+  let error = try #require(
+    parseError(campaignJSON(["daily_budget_micros": "-9223372036854775808"])))
+  #expect(
+    error.description
+      == "campaigns/synthetic/spring-sale.json: field 'daily_budget_micros' must be >= 0, "
+      + "got -9223372036854775808; set a non-negative budget in micros")
+}
+
+@Test func campaignFileAboveMaxMicrosMessage() throws {
+  let error = try #require(
+    parseError(campaignJSON(["value_per_click_micros": "9223372036854775807"])))
+  #expect(
+    error.description
+      == "campaigns/synthetic/spring-sale.json: field 'value_per_click_micros' must be <= "
+      + "1000000000000000, got 9223372036854775807; amounts are in micros, so 1,000,000 is one "
+      + "unit of currency; the largest accepted is a billion units")
+}
+
+@Test func campaignFileExponentMessage() throws {
+  let error = try #require(parseError(campaignJSON(["daily_budget_micros": "1e6"])))
+  #expect(
+    error.description
+      == "campaigns/synthetic/spring-sale.json: field 'daily_budget_micros' must be an integer, "
+      + "got 1e6; write a whole number without quotes, decimal point or exponent")
+}
+
+@Test(arguments: [("2147483647", 2_147_483_647), ("-2147483648", -2_147_483_648), ("-0", 0)])
+func campaignFilePriorityBounds(text: String, priority: Int) throws {
+  let campaign = try CampaignFile.parse(campaignJSON(["priority": text]), file: file)
+  #expect(campaign.priority == priority)
+}
+
+@Test func campaignFileAcceptsLongestNames() throws {
+  let id = String(repeating: "i", count: 63)
+  let name = String(repeating: "ñ", count: 200)
+  let campaign = try CampaignFile.parse(
+    campaignJSON([
+      "id": "\"\(id)\"", "dataset": "\"\(id)\"", "advertiser": "\"\(id)\"",
+      "name": "\"\(name)\"",
+    ]), file: file)
+  #expect(campaign.id == id)
+  #expect(campaign.dataset == id)
+  #expect(campaign.advertiser == id)
+  #expect(campaign.name == name)
+}
+
+@Test func campaignFileVeryLongIdMessage() throws {
+  let error = try #require(
+    parseError(campaignJSON(["id": "\"\(String(repeating: "a", count: 9000))\""])))
+  #expect(
+    error.description
+      == "campaigns/synthetic/spring-sale.json: field 'id' must be at most 63 characters, got "
+      + "\"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa...\" (9000 characters); shorten it to at most 63 "
+      + "characters")
+}
+
+@Test func campaignFileAcceptsDayPartingWithOneHour() throws {
+  let campaign = try CampaignFile.parse(
+    campaignJSON(["day_parting": "{\"mon\": [], \"sat\": [0]}"]), file: file)
+  #expect(campaign.dayParting == [1: [], 6: [0]])
 }
 
 @Test func portfolioParses() throws {
@@ -383,31 +517,29 @@ func portfolioRejectsInvalidField(text: String, field: String, message: String) 
   }
 }
 
-@Test func campaignSetRejectsOtherDataset() throws {
-  let a = try CampaignFile.parse(campaignJSON(), file: "campaigns/synthetic/a.json")
-  let portfolio = (
-    file: "campaigns/criteo/portfolio.json",
-    portfolio: Portfolio(dataset: "criteo", dailyBudgetMicros: 10)
-  )
+@Test func campaignFolderMismatchMessage() throws {
   do {
-    try CampaignFile.validateSet(
-      [(file: "campaigns/criteo/a.json", campaign: a)],
-      portfolio: portfolio)
-    Issue.record("accepted a campaign of another data set")
+    try CampaignFile.checkFolder(
+      dataset: "synthetic", folder: "qq", parent: "campaigns", file: "campaigns/qq/portfolio.json")
+    Issue.record("accepted a file in another data set's folder")
   } catch {
-    #expect(error.field == "dataset")
-    #expect(error.value == "\"synthetic\"")
-    #expect(error.message == "must match the data set 'criteo' of campaigns/criteo/portfolio.json")
+    #expect(
+      error.description
+        == "campaigns/qq/portfolio.json: field 'dataset' must equal the name of its folder 'qq', "
+        + "got \"synthetic\"; move the file to campaigns/synthetic/, or set dataset to \"qq\"")
   }
+}
+
+@Test func campaignFolderMatchPasses() throws {
+  try CampaignFile.checkFolder(
+    dataset: "synthetic", folder: "synthetic", parent: "campaigns",
+    file: "campaigns/synthetic/a.json")
 }
 
 @Test func campaignSetAcceptsUniqueIds() throws {
   let a = try CampaignFile.parse(campaignJSON(), file: "a.json")
   let b = try CampaignFile.parse(campaignJSON(["id": "\"other\""]), file: "b.json")
-  let portfolio = (file: "p.json", portfolio: Portfolio(dataset: "synthetic", dailyBudgetMicros: 1))
-  try CampaignFile.validateSet(
-    [(file: "a.json", campaign: a), (file: "b.json", campaign: b)],
-    portfolio: portfolio)
+  try CampaignFile.validateSet([(file: "a.json", campaign: a), (file: "b.json", campaign: b)])
 }
 
 @Test func campaignFileRejectsRepeatedKey() throws {
@@ -453,4 +585,186 @@ func localDateWeekday(text: String, weekday: Int) throws {
 ])
 func localDateRejectsInvalid(text: String) {
   #expect(LocalDate(text) == nil)
+}
+
+// -------------------------------------------------------------------------------------------------
+// Syntax and encoding: the file must be strict RFC 8259 JSON in UTF-8, as PostgreSQL's jsonb
+// requires.
+
+/// A minimal valid campaign file.
+private let minimalFile =
+  #"{"id":"zz1","name":"n","dataset":"zz","value_per_click_micros":100000,"daily_budget_micros":1000000}"#
+
+@Test(arguments: [
+  (
+    #"{"id":"zz1","name":"n","dataset":"zz","value_per_click_micros":100000,"daily_budget_micros":1000000,}"#,
+    "invalid JSON at line 1, column 100 (trailing comma before '}')"
+  ),
+  (
+    "{\"id\": \"a\",\n \"day_parting\": {\"mon\": [9, 10,]}}",
+    "invalid JSON at line 2, column 31 (trailing comma before ']')"
+  ),
+  (
+    "{\"id\": \"a\",\n \"name\": ,\n \"dataset\": \"d\"}",
+    "invalid JSON at line 2, column 10 (expected a value, found ',')"
+  ),
+  ("", "invalid JSON at line 1, column 1 (expected a value, found end of file)"),
+  ("  \n", "invalid JSON at line 2, column 1 (expected a value, found end of file)"),
+  (
+    "{\"id\": \"a\"",
+    "invalid JSON at line 1, column 11 (expected ',' or '}' after a value, found end of file)"
+  ),
+  ("{\"id\": \"a", "invalid JSON at line 1, column 10 (unterminated string, found end of file)"),
+  ("{\"id\" \"a\"}", "invalid JSON at line 1, column 7 (expected ':' after a key, found '\"')"),
+  ("{id: \"a\"}", "invalid JSON at line 1, column 2 (expected a key in double quotes, found 'i')"),
+  ("{'id': 'a'}", "invalid JSON at line 1, column 2 (expected a key in double quotes, found ''')"),
+  ("{\"a\": 1} // note", "invalid JSON at line 1, column 10 (unexpected '/' after the JSON value)"),
+  ("{\"a\": 1}{}", "invalid JSON at line 1, column 9 (unexpected '{' after the JSON value)"),
+  ("{\"a\": 01}", "invalid JSON at line 1, column 7 (number with a leading zero)"),
+  ("{\"a\": -01}", "invalid JSON at line 1, column 7 (number with a leading zero)"),
+  ("{\"a\": +1}", "invalid JSON at line 1, column 7 (expected a value, found '+')"),
+  ("{\"a\": .5}", "invalid JSON at line 1, column 7 (expected a value, found '.')"),
+  ("{\"a\": 1.}", "invalid JSON at line 1, column 9 (expected a digit, found '}')"),
+  ("{\"a\": 1e}", "invalid JSON at line 1, column 9 (expected a digit, found '}')"),
+  ("{\"a\": -}", "invalid JSON at line 1, column 8 (expected a digit, found '}')"),
+  ("{\"a\": NaN}", "invalid JSON at line 1, column 7 (expected a value, found 'N')"),
+  ("{\"a\": Infinity}", "invalid JSON at line 1, column 7 (expected a value, found 'I')"),
+  ("{\"a\": tru}", "invalid JSON at line 1, column 7 (expected a value, found 't')"),
+  ("{\"a\": \"x\ty\"}", "invalid JSON at line 1, column 9 (unescaped control character U+0009)"),
+  ("{\"a\": \"x\ny\"}", "invalid JSON at line 1, column 9 (unescaped control character U+000A)"),
+  ("{\"a\": \"\\q\"}", "invalid JSON at line 1, column 8 (invalid escape, backslash before 'q')"),
+  ("{\"a\": \"\\u12\"}", "invalid JSON at line 1, column 8 (a \\u escape needs four hex digits)"),
+  ("{\"a\": \"\\ud800\"}", "invalid JSON at line 1, column 8 (unpaired surrogate in a \\u escape)"),
+  (
+    "{\"a\": \"\\ud800\\u0041\"}",
+    "invalid JSON at line 1, column 8 (unpaired surrogate in a \\u escape)"
+  ),
+  ("{\"a\": \"\\udc00\"}", "invalid JSON at line 1, column 8 (unpaired surrogate in a \\u escape)"),
+  ("{\"é\": ü}", "invalid JSON at line 1, column 7 (expected a value, found 'ü')"),
+  ("{\"a\":\u{0B}1}", "invalid JSON at line 1, column 6 (expected a value, found U+000B)"),
+  (
+    String(repeating: "[", count: 33) + String(repeating: "]", count: 33),
+    "invalid JSON at line 1, column 33 (nesting deeper than 32 levels)"
+  ),
+  (
+    String(repeating: "[", count: 100_000),
+    "invalid JSON at line 1, column 33 (nesting deeper than 32 levels)"
+  ),
+])
+func campaignFileRejectsInvalidSyntax(text: String, message: String) throws {
+  let error = try #require(parseError(Data(text.utf8)))
+  #expect(error.file == file)
+  #expect(error.field == nil)
+  #expect(error.value == nil)
+  #expect(error.message == message)
+  #expect(error.fix == "fix the syntax so that the file holds one JSON object")
+}
+
+@Test func campaignFileTrailingCommaMessage() throws {
+  var text = minimalFile
+  text.insert(",", at: text.index(before: text.endIndex))
+  let error = try #require(parseError(Data(text.utf8)))
+  #expect(
+    error.description
+      == "campaigns/synthetic/spring-sale.json: invalid JSON at line 1, column 100 (trailing "
+      + "comma before '}'); fix the syntax so that the file holds one JSON object")
+}
+
+@Test func campaignFileEveryTruncationIsInvalid() throws {
+  let bytes = Array(campaignJSON())
+  for length in 0..<bytes.count {
+    let error = try #require(parseError(Data(bytes[..<length])), "length \(length)")
+    #expect(error.message.hasPrefix("invalid "), "length \(length): \(error.message)")
+  }
+}
+
+@Test(arguments: [
+  ("UTF-16LE", [0xFF, 0xFE] as [UInt8], String.Encoding.utf16LittleEndian),
+  ("UTF-16BE", [0xFE, 0xFF], .utf16BigEndian),
+  ("UTF-16LE", [], .utf16LittleEndian),
+  ("UTF-16BE", [], .utf16BigEndian),
+  ("UTF-32LE", [0xFF, 0xFE, 0x00, 0x00], .utf32LittleEndian),
+  ("UTF-32BE", [0x00, 0x00, 0xFE, 0xFF], .utf32BigEndian),
+  ("UTF-32LE", [], .utf32LittleEndian),
+  ("UTF-32BE", [], .utf32BigEndian),
+])
+func campaignFileRejectsOtherEncodings(
+  encoding: String, byteOrderMark: [UInt8], stringEncoding: String.Encoding
+) throws {
+  let body = try #require(minimalFile.data(using: stringEncoding))
+  let error = try #require(parseError(Data(byteOrderMark) + body))
+  #expect(
+    error.description
+      == "campaigns/synthetic/spring-sale.json: is encoded as \(encoding), not UTF-8; save the "
+      + "file as UTF-8")
+}
+
+@Test func campaignFileRejectsInvalidUTF8() throws {
+  var bytes = Array("{\"id\": \"a\",\n \"name\": \"caf".utf8)
+  bytes += [0xE9]  // é in Latin-1
+  bytes += Array("\"}".utf8)
+  let error = try #require(parseError(Data(bytes)))
+  #expect(error.message == "invalid UTF-8 at line 2, column 14")
+  #expect(error.fix == "save the file as UTF-8")
+}
+
+@Test func campaignFileSkipsUTF8ByteOrderMark() throws {
+  let campaign = try CampaignFile.parse(
+    Data([0xEF, 0xBB, 0xBF]) + Data(minimalFile.utf8), file: file)
+  #expect(campaign.id == "zz1")
+}
+
+@Test func campaignFileNULEscapeMessage() throws {
+  let text = minimalFile.replacingOccurrences(of: #""name":"n""#, with: #""name":"n\u0000x""#)
+  let error = try #require(parseError(Data(text.utf8)))
+  #expect(
+    error.description
+      == "campaigns/synthetic/spring-sale.json: field 'name' contains the character U+0000, "
+      + "which PostgreSQL text cannot store, got \"n\\u0000x\"; remove the \\u0000 escape")
+}
+
+@Test func campaignFileRejectsKeyRepeatedThroughEscape() throws {
+  let text = minimalFile.replacingOccurrences(
+    of: #""name":"n""#, with: #""name":"n","n\u0061me":"m""#)
+  let error = try #require(parseError(Data(text.utf8)))
+  #expect(error.field == "name")
+  #expect(error.message == "appears more than once")
+}
+
+@Test func campaignFileDecodesEscapes() throws {
+  let text = minimalFile.replacingOccurrences(
+    of: #""name":"n""#, with: #""name":"\"q\" \\ \/ \b\f\n\r\t \u00e9 \ud83d\ude00 \u001f""#)
+  let campaign = try CampaignFile.parse(Data(text.utf8), file: file)
+  #expect(campaign.name == "\"q\" \\ / \u{8}\u{C}\n\r\t é 😀 \u{1F}")
+}
+
+// -------------------------------------------------------------------------------------------------
+// The compact JSON that `campaigns sync` stores.
+
+@Test func campaignDefinitionIsCompactJSON() throws {
+  let text =
+    "\u{FEFF}{\n  \"id\": \"zz1\",\n  \"name\": \"caf\\u00e9 \\/ \\\"x\\\"\\t\\u0001\",\n"
+    + "  \"dataset\": \"zz\", \"value_per_click_micros\": 100000,\n"
+    + "  \"daily_budget_micros\": 1000000, \"day_parting\": {\"mon\": [ 9 , 10 ]},\n"
+    + "  \"targeting\": {}, \"max_daily_micros\": null\n}\n"
+  let (campaign, json) = try CampaignFile.parseDefinition(Data(text.utf8), file: file)
+  #expect(
+    json
+      == #"{"id":"zz1","name":"café / \"x\"\t\u0001","dataset":"zz","value_per_click_micros":100000,"#
+      + #""daily_budget_micros":1000000,"day_parting":{"mon":[9,10]},"targeting":{},"#
+      + #""max_daily_micros":null}"#)
+  #expect(try CampaignFile.parse(Data(json.utf8), file: file) == campaign)
+}
+
+@Test func campaignDefinitionMatchesFoundationParse() throws {
+  // JSONSerialization is the reference reader: the stored text must hold the file's values.
+  let original = campaignJSON([
+    "name": #""Spring \"sale\" \\ \u00fc \ud83d\ude00 \u0007""#,
+    "targeting": #"{"region": ["1", "\/2"], "city": ["x\ny"]}"#,
+  ])
+  let (_, json) = try CampaignFile.parseDefinition(original, file: file)
+  let expected = try JSONSerialization.jsonObject(with: original) as? NSDictionary
+  let stored = try JSONSerialization.jsonObject(with: Data(json.utf8)) as? NSDictionary
+  #expect(expected != nil)
+  #expect(stored == expected)
 }

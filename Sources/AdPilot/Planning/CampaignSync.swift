@@ -1,5 +1,5 @@
-// Validates campaigns/<set>/*.json and portfolio.json and syncs them into adpilot.campaigns and
-// adpilot.portfolios in one transaction. An invalid file aborts the sync and writes nothing.
+// Validates campaigns/<data set>/*.json and portfolio.json and syncs them into adpilot.campaigns
+// and adpilot.portfolios in one transaction. An invalid file aborts the sync and writes nothing.
 
 import Allocation
 import Foundation
@@ -9,123 +9,202 @@ import Postgres
 public struct CampaignSyncReport: Sendable {
   public var campaigns: Int
   public var portfolios: Int
+  /// The campaigns deleted because their data set's folder no longer has a file for them.
   public var removed: Int
+  /// The data sets synced: the folders that contain JSON files, sorted.
   public var datasets: [String]
+  /// The data sets in the database that have no folder in the directory, with their number of
+  /// campaigns. The sync leaves them unchanged.
+  public var datasetsWithoutFolder: [(dataset: String, campaigns: Int)]
+  /// The directory as messages name it: `campaigns` for the checkout's own, else its full path.
+  public var displayPath: String
 }
 
 /// One campaign file's parsed definition and its source.
 struct CampaignDefinition {
   var campaign: Campaign
   var file: String
+  /// The file's object as compact JSON, as `CampaignFile.parseDefinition` returns it.
   var json: String
 }
 
-/// Reads every campaign definition under `directory` (one folder per campaign set).
-func readCampaignDirectory(_ directory: URL) throws -> (
-  campaigns: [CampaignDefinition], portfolios: [(Portfolio, String)]
-) {
+/// The validated campaign and portfolio files of a campaigns directory.
+public struct CampaignDirectory {
+  var campaigns: [CampaignDefinition]
+  var portfolios: [(portfolio: Portfolio, file: String)]
+  /// The data sets found: the folders that contain JSON files, sorted.
+  public var datasets: [String]
+  /// The directory as messages name it: `campaigns` for the checkout's own, else its full path.
+  var displayPath: String
+
+  public var campaignCount: Int { campaigns.count }
+  public var portfolioCount: Int { portfolios.count }
+}
+
+/// Reads and validates every campaign definition under `directory`, which contains one folder
+/// per data set.
+///
+/// Names starting with `.` are skipped, and so are files that do not end in `.json`. Each
+/// folder's name must equal the `dataset` of its portfolio and campaign files, and ids must be
+/// unique across folders.
+///
+/// - Throws: `CampaignFileError` naming the first invalid file, or `PipelineError` when the
+///   directory cannot be read or contains no campaign files.
+func readCampaignDirectory(_ directory: URL) throws -> CampaignDirectory {
   let files = FileManager.default
-  guard let sets = try? files.contentsOfDirectory(atPath: directory.path) else {
-    throw PipelineError(
-      "campaign directory \(directory.path) cannot be read; create it or pass --dir")
-  }
+  let entries = try visibleNames(in: directory)
   // Files are named as the user knows them: campaigns/<set>/<file> in the checkout's own folder,
   // the full path anywhere else.
   let isDefault =
     (try? ProjectPaths.campaignsDirectory)?.standardizedFileURL.path
     == directory.standardizedFileURL.path
-  let prefix = isDefault ? "campaigns" : directory.standardizedFileURL.path
-  var campaigns: [CampaignDefinition] = []
-  var portfolios: [(Portfolio, String)] = []
-  for set in sets.sorted() {
-    let folder = directory.appendingPathComponent(set)
+  var found = CampaignDirectory(
+    campaigns: [], portfolios: [], datasets: [],
+    displayPath: isDefault ? "campaigns" : directory.standardizedFileURL.path)
+
+  for name in entries {
+    let url = directory.appendingPathComponent(name)
     var isDirectory: ObjCBool = false
-    guard files.fileExists(atPath: folder.path, isDirectory: &isDirectory), isDirectory.boolValue
-    else { continue }
-    var setCampaigns: [CampaignDefinition] = []
-    var setPortfolio: (file: String, portfolio: Portfolio)?
-    let names = (try? files.contentsOfDirectory(atPath: folder.path)) ?? []
-    for name in names.sorted() where name.hasSuffix(".json") {
-      let displayName = "\(prefix)/\(set)/\(name)"
-      var data: Data
-      do {
-        data = try Data(contentsOf: folder.appendingPathComponent(name))
-      } catch {
-        throw PipelineError("\(displayName): cannot be read (\(error.localizedDescription))")
-      }
-      // Foundation's JSON parser skips a UTF-8 byte order mark but PostgreSQL's jsonb rejects
-      // it, so it is dropped before either parser reads the text.
-      if data.starts(with: [0xEF, 0xBB, 0xBF]) {
-        data = Data(data.dropFirst(3))
-      }
-      if name == "portfolio.json" {
-        setPortfolio = (displayName, try CampaignFile.parsePortfolio(data, file: displayName))
-      } else {
-        let campaign = try CampaignFile.parse(data, file: displayName)
-        setCampaigns.append(
-          CampaignDefinition(
-            campaign: campaign, file: displayName, json: String(decoding: data, as: UTF8.self)))
-      }
+    let exists = files.fileExists(atPath: url.path, isDirectory: &isDirectory)
+    if exists && isDirectory.boolValue {
+      try readDatasetFolder(url, into: &found)
+    } else if name.lowercased().hasSuffix(".json") {
+      throw CampaignFileError(
+        file: "\(found.displayPath)/\(name)", field: nil, value: nil,
+        message: "is not in a data-set folder",
+        fix: "move it to \(found.displayPath)/<data set>/\(name), or if \(found.displayPath) is "
+          + "one data set's folder, pass its parent folder as --dir")
     }
-    try CampaignFile.validateSet(
-      setCampaigns.map { ($0.file, $0.campaign) }, portfolio: setPortfolio)
-    campaigns += setCampaigns
-    if let setPortfolio { portfolios.append((setPortfolio.portfolio, setPortfolio.file)) }
+  }
+
+  guard !found.datasets.isEmpty else {
+    throw PipelineError(
+      "no campaign files in \(found.displayPath): expected one folder per data set, such as "
+        + "\(found.displayPath)/synthetic/ with portfolio.json and <campaign id>.json files")
   }
   // Ids are unique across sets too: adpilot.campaigns is keyed by id alone.
-  try CampaignFile.validateSet(campaigns.map { ($0.file, $0.campaign) })
-  return (campaigns, portfolios)
+  try CampaignFile.validateSet(found.campaigns.map { ($0.file, $0.campaign) })
+  return found
 }
 
+/// Returns the sorted names in `directory`, without hidden ones.
+private func visibleNames(in directory: URL) throws -> [String] {
+  var isDirectory: ObjCBool = false
+  guard FileManager.default.fileExists(atPath: directory.path, isDirectory: &isDirectory) else {
+    throw PipelineError(
+      "campaign directory \(directory.path) does not exist; create it or pass --dir")
+  }
+  guard isDirectory.boolValue else {
+    throw PipelineError(
+      "campaign directory \(directory.path) is not a folder; pass the folder that contains one "
+        + "folder per data set")
+  }
+  let names: [String]
+  do {
+    names = try FileManager.default.contentsOfDirectory(atPath: directory.path)
+  } catch {
+    throw PipelineError(
+      "campaign directory \(directory.path) cannot be read (\(readFailureReason(error)))")
+  }
+  return names.filter { !$0.hasPrefix(".") }.sorted()
+}
+
+/// Reads the portfolio and campaign files of one data-set folder into `found`. A folder without
+/// JSON files adds nothing.
+private func readDatasetFolder(_ folder: URL, into found: inout CampaignDirectory) throws {
+  let dataset = folder.lastPathComponent
+  let names = try visibleNames(in: folder)
+  var hasFiles = false
+  for name in names {
+    let displayName = "\(found.displayPath)/\(dataset)/\(name)"
+    guard name.hasSuffix(".json") else {
+      if name.lowercased().hasSuffix(".json") {
+        throw CampaignFileError(
+          file: displayName, field: nil, value: nil, message: "must end in lowercase .json",
+          fix: "rename it to \(name.dropLast(5)).json")
+      }
+      continue
+    }
+    let data = try readJSONFile(folder.appendingPathComponent(name), displayName: displayName)
+    hasFiles = true
+    if name == "portfolio.json" {
+      let portfolio = try CampaignFile.parsePortfolio(data, file: displayName)
+      try CampaignFile.checkFolder(
+        dataset: portfolio.dataset, folder: dataset, parent: found.displayPath, file: displayName)
+      found.portfolios.append((portfolio, displayName))
+    } else {
+      let (campaign, json) = try CampaignFile.parseDefinition(data, file: displayName)
+      try CampaignFile.checkFolder(
+        dataset: campaign.dataset, folder: dataset, parent: found.displayPath, file: displayName)
+      found.campaigns.append(CampaignDefinition(campaign: campaign, file: displayName, json: json))
+    }
+  }
+  if hasFiles {
+    found.datasets.append(dataset)
+  }
+}
+
+/// Reads one `.json` entry of a data-set folder, rejecting folders and broken links by name.
+private func readJSONFile(_ url: URL, displayName: String) throws -> Data {
+  let files = FileManager.default
+  let type = (try? files.attributesOfItem(atPath: url.path))?[.type] as? FileAttributeType
+  var isDirectory: ObjCBool = false
+  let exists = files.fileExists(atPath: url.path, isDirectory: &isDirectory)
+  if type == .typeSymbolicLink && !exists {
+    let target = (try? files.destinationOfSymbolicLink(atPath: url.path)) ?? "?"
+    throw CampaignFileError(
+      file: displayName, field: nil, value: nil,
+      message: "is a symbolic link to \(target), which does not exist",
+      fix: "point the link at a campaign file, or remove it")
+  }
+  if exists && isDirectory.boolValue {
+    throw CampaignFileError(
+      file: displayName, field: nil, value: nil, message: "is a folder, not a file",
+      fix: "rename it so that its name does not end in .json, or move it out of the folder")
+  }
+  do {
+    return try Data(contentsOf: url)
+  } catch {
+    throw CampaignFileError(
+      file: displayName, field: nil, value: nil,
+      message: "cannot be read (\(readFailureReason(error)))",
+      fix: "make the file readable, or remove it")
+  }
+}
+
+/// Returns the operating system's reason for a failed file operation, such as "Permission
+/// denied", in place of Foundation's numbered error.
+private func readFailureReason(_ error: Error) -> String {
+  let underlying = (error as NSError).userInfo[NSUnderlyingErrorKey] as? NSError
+  return (underlying ?? error as NSError).localizedDescription
+}
+
+// -------------------------------------------------------------------------------------------------
+
 /// Syncs the campaign files under `directory` into the database in one transaction.
+///
+/// For each data set with a folder, campaigns without a file are deleted and the others are
+/// inserted or updated, with the portfolio. Data sets without a folder are left unchanged and
+/// listed in the report. A campaign whose id belongs to another data set in the database is
+/// rejected unless that data set is synced in the same run.
 public func syncCampaigns(_ connection: Connection, directory: URL) throws -> CampaignSyncReport {
-  let (definitions, portfolios) = try readCampaignDirectory(directory)
-  let datasets = Array(Set(definitions.map(\.campaign.dataset) + portfolios.map(\.0.dataset)))
-    .sorted()
+  let found = try readCampaignDirectory(directory)
   return try connection.transaction {
     try connection.advisoryXactLock(Connection.advisoryKey("adpilot.campaigns"))
-    var removed = 0
-    for dataset in datasets {
-      let ids = definitions.filter { $0.campaign.dataset == dataset }.map {
-        Optional($0.campaign.id)
-      }
-      removed += try connection.execute(
-        "DELETE FROM adpilot.campaigns WHERE dataset = $1 AND NOT (id = ANY($2::text[]))",
-        [.text(dataset), .textArray(ids)])
+    try checkDatasetMoves(found, stored: try storedDatasets(connection, of: found.campaigns))
+
+    // A campaign moved to another synced folder is updated below, so it is not deleted here.
+    let ids = found.campaigns.map { Optional($0.campaign.id) }
+    let removed = try connection.execute(
+      """
+      DELETE FROM adpilot.campaigns
+      WHERE dataset = ANY($1::text[]) AND NOT (id = ANY($2::text[]))
+      """,
+      [.textArray(found.datasets.map { Optional($0) }), .textArray(ids)])
+    for definition in found.campaigns {
+      try upsertCampaign(connection, definition)
     }
-    for definition in definitions {
-      let campaign = definition.campaign
-      _ = try connection.execute(
-        """
-        INSERT INTO adpilot.campaigns
-            (id, dataset, name, advertiser, value_per_click_micros, daily_budget_micros,
-             min_daily_micros, max_daily_micros, lifetime_budget_micros, priority, pacing_mode,
-             time_zone, status, source_file, definition, synced_at)
-        VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15::jsonb, now())
-        ON CONFLICT (id) DO UPDATE SET
-            dataset = excluded.dataset, name = excluded.name, advertiser = excluded.advertiser,
-            value_per_click_micros = excluded.value_per_click_micros,
-            daily_budget_micros = excluded.daily_budget_micros,
-            min_daily_micros = excluded.min_daily_micros,
-            max_daily_micros = excluded.max_daily_micros,
-            lifetime_budget_micros = excluded.lifetime_budget_micros,
-            priority = excluded.priority, pacing_mode = excluded.pacing_mode,
-            time_zone = excluded.time_zone, status = excluded.status,
-            source_file = excluded.source_file, definition = excluded.definition,
-            synced_at = now()
-        """,
-        [
-          .text(campaign.id), .text(campaign.dataset), .text(campaign.name),
-          .text(campaign.advertiser), .int64(campaign.valuePerClickMicros),
-          .int64(campaign.dailyBudgetMicros), .int64(campaign.minDailyMicros),
-          campaign.maxDailyMicros.map(PostgresValue.int64) ?? .null,
-          campaign.lifetimeBudgetMicros.map(PostgresValue.int64) ?? .null,
-          .int32(Int32(clamping: campaign.priority)), .text(campaign.pacing.rawValue),
-          .text(campaign.timeZone.identifier), .text(campaign.status), .text(definition.file),
-          .jsonb(definition.json),
-        ])
-    }
-    for (portfolio, file) in portfolios {
+    for (portfolio, file) in found.portfolios {
       _ = try connection.execute(
         """
         INSERT INTO adpilot.portfolios (dataset, daily_budget_micros, source_file)
@@ -135,11 +214,100 @@ public func syncCampaigns(_ connection: Connection, directory: URL) throws -> Ca
             source_file = excluded.source_file, synced_at = now()
         """, [.text(portfolio.dataset), .int64(portfolio.dailyBudgetMicros), .text(file)])
     }
+
     return CampaignSyncReport(
-      campaigns: definitions.count, portfolios: portfolios.count, removed: removed,
-      datasets: datasets)
+      campaigns: found.campaigns.count, portfolios: found.portfolios.count, removed: removed,
+      datasets: found.datasets,
+      datasetsWithoutFolder: try storedDatasetsWithoutFolder(connection, synced: found.datasets),
+      displayPath: found.displayPath)
   }
 }
+
+/// Returns the data set that each of the definitions' ids belongs to in the database.
+private func storedDatasets(_ connection: Connection, of definitions: [CampaignDefinition]) throws
+  -> [String: String]
+{
+  let rows = try connection.query(
+    "SELECT id, dataset FROM adpilot.campaigns WHERE id = ANY($1::text[])",
+    [.textArray(definitions.map { Optional($0.campaign.id) })])
+  var datasets: [String: String] = [:]
+  for row in rows {
+    datasets[try row.string(0)] = try row.string(1)
+  }
+  return datasets
+}
+
+/// Rejects a campaign whose id belongs to another data set in the database, unless that data
+/// set is synced in the same run. Its folder then has no file with the id (ids are unique across
+/// folders), so the campaign was moved on purpose.
+func checkDatasetMoves(_ found: CampaignDirectory, stored: [String: String])
+  throws(CampaignFileError)
+{
+  for definition in found.campaigns {
+    let campaign = definition.campaign
+    guard let owner = stored[campaign.id], owner != campaign.dataset,
+      !found.datasets.contains(owner)
+    else { continue }
+    throw CampaignFileError(
+      file: definition.file, field: "id", value: CampaignFileError.quoted(campaign.id),
+      message: "belongs to data set '\(owner)' in the database, not '\(campaign.dataset)'",
+      fix: "choose another id, or move the campaign by syncing a folder "
+        + "\(found.displayPath)/\(owner)/ without it in the same run")
+  }
+}
+
+private func upsertCampaign(_ connection: Connection, _ definition: CampaignDefinition) throws {
+  let campaign = definition.campaign
+  _ = try connection.execute(
+    """
+    INSERT INTO adpilot.campaigns
+        (id, dataset, name, advertiser, value_per_click_micros, daily_budget_micros,
+         min_daily_micros, max_daily_micros, lifetime_budget_micros, priority, pacing_mode,
+         time_zone, status, source_file, definition, synced_at)
+    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15::jsonb, now())
+    ON CONFLICT (id) DO UPDATE SET
+        dataset = excluded.dataset, name = excluded.name, advertiser = excluded.advertiser,
+        value_per_click_micros = excluded.value_per_click_micros,
+        daily_budget_micros = excluded.daily_budget_micros,
+        min_daily_micros = excluded.min_daily_micros,
+        max_daily_micros = excluded.max_daily_micros,
+        lifetime_budget_micros = excluded.lifetime_budget_micros,
+        priority = excluded.priority, pacing_mode = excluded.pacing_mode,
+        time_zone = excluded.time_zone, status = excluded.status,
+        source_file = excluded.source_file, definition = excluded.definition,
+        synced_at = now()
+    """,
+    [
+      .text(campaign.id), .text(campaign.dataset), .text(campaign.name),
+      .text(campaign.advertiser), .int64(campaign.valuePerClickMicros),
+      .int64(campaign.dailyBudgetMicros), .int64(campaign.minDailyMicros),
+      campaign.maxDailyMicros.map(PostgresValue.int64) ?? .null,
+      campaign.lifetimeBudgetMicros.map(PostgresValue.int64) ?? .null,
+      .int32(Int32(clamping: campaign.priority)), .text(campaign.pacing.rawValue),
+      .text(campaign.timeZone.identifier), .text(campaign.status), .text(definition.file),
+      .jsonb(definition.json),
+    ])
+}
+
+/// Returns the data sets with campaigns or a portfolio in the database that are not in `synced`,
+/// with their number of campaigns, sorted by name.
+private func storedDatasetsWithoutFolder(_ connection: Connection, synced: [String]) throws
+  -> [(dataset: String, campaigns: Int)]
+{
+  try connection.query(
+    """
+    SELECT dataset, count(id)
+    FROM (SELECT dataset, id FROM adpilot.campaigns
+          UNION ALL
+          SELECT dataset, NULL FROM adpilot.portfolios) AS stored
+    WHERE NOT (dataset = ANY($1::text[]))
+    GROUP BY dataset
+    ORDER BY dataset
+    """, [.textArray(synced.map { Optional($0) })]
+  ).map { row in (try row.string(0), Int(try row.int64(1))) }
+}
+
+// -------------------------------------------------------------------------------------------------
 
 /// Loads the synced campaigns of `dataset`, parsed again from their stored definitions.
 func loadCampaigns(_ connection: Connection, dataset: String) throws -> [Campaign] {
@@ -155,7 +323,7 @@ func loadCampaigns(_ connection: Connection, dataset: String) throws -> [Campaig
   }
 }
 
-/// Validates every campaign file under `directory` and returns how many campaigns it defines.
-public func validateCampaignDirectory(_ directory: URL) throws -> Int {
-  try readCampaignDirectory(directory).campaigns.count
+/// Validates every campaign file under `directory` and returns what it found.
+public func validateCampaignDirectory(_ directory: URL) throws -> CampaignDirectory {
+  try readCampaignDirectory(directory)
 }

@@ -10,28 +10,57 @@ let campaignsCommand = Command(
   name: "campaigns",
   summary: "validate campaigns/*/*.json, or sync them into adpilot.campaigns",
   usage: "campaigns validate|sync [--dir PATH]",
-  options: [.value("dir", "PATH", "campaign directory (default: campaigns/ in the checkout)")],
+  options: [
+    .value(
+      "dir", "PATH",
+      "folder with one folder of campaign files per data set (default: campaigns/ in the "
+        + "checkout)")
+  ],
   maxPositionals: 1,
   run: { parsed, context in
-    let action = parsed.positionals.first ?? "sync"
-    let directory =
-      try parsed.value("dir").map { URL(fileURLWithPath: $0) }
-      ?? ProjectPaths.campaignsDirectory
-    switch action {
-    case "validate":
-      let count = try validateCampaignDirectory(directory)
-      context.print("\(count) campaign files are valid")
-    case "sync":
-      let connection = try context.connect()
-      defer { connection.close() }
-      let report = try syncCampaigns(connection, directory: directory)
-      context.print(
-        "synced \(report.campaigns) campaigns and \(report.portfolios) portfolios "
-          + "(\(report.datasets.joined(separator: ", "))); removed \(report.removed)")
-    default:
+    guard let action = parsed.positionals.first else {
+      throw UsageError(message: "missing action: expected validate or sync")
+    }
+    guard action == "validate" || action == "sync" else {
       throw UsageError(message: "unknown action '\(action)': expected validate or sync")
     }
+    let directory = try campaignDirectory(parsed)
+    if action == "validate" {
+      let found = try validateCampaignDirectory(directory)
+      context.print(
+        "\(found.campaignCount) campaigns and \(found.portfolioCount) portfolios are valid "
+          + "(\(found.datasets.joined(separator: ", ")))")
+      return
+    }
+    let connection = try context.connect()
+    defer { connection.close() }
+    let report = try syncCampaigns(connection, directory: directory)
+    context.print(
+      "synced \(report.campaigns) campaigns and \(report.portfolios) portfolios "
+        + "(\(report.datasets.joined(separator: ", "))); removed \(report.removed)")
+    if !report.datasetsWithoutFolder.isEmpty {
+      let keptDatasets = report.datasetsWithoutFolder.map {
+        "\($0.dataset) (\($0.campaigns) campaigns)"
+      }
+      context.print(
+        "note: data sets without a folder in \(report.displayPath) were left unchanged: "
+          + keptDatasets.joined(separator: ", ")
+          + "; to remove a data set's campaigns, keep its folder with only portfolio.json")
+    }
   })
+
+/// Returns the folder of `--dir`, or campaigns/ in the checkout when it is absent.
+private func campaignDirectory(_ parsed: ParsedArguments) throws -> URL {
+  guard let path = parsed.value("dir") else {
+    return try ProjectPaths.campaignsDirectory
+  }
+  guard !path.isEmpty else {
+    throw UsageError(
+      message: "invalid value for --dir: the path is empty; pass a folder, or leave out --dir "
+        + "for campaigns/ in the checkout")
+  }
+  return URL(fileURLWithPath: path, isDirectory: true)
+}
 
 let allocateCommand = Command(
   name: "allocate",
