@@ -225,6 +225,42 @@ extension CampaignSyncTests {
     #expect(loaded.map(\.name) == ["café \"x\" \t /"])
     #expect(loaded.first?.dayParting == [1: [9]])
   }
+
+  @Test func scheduleColumnsFollowTheFile() throws {
+    let connection = try TestDatabase.connect(suite: "campaign_sync_columns")
+    defer { connection.close() }
+    let text = """
+      {"id": "c-2", "name": "n", "dataset": "sync_test", "value_per_click_micros": 500000,
+       "daily_budget_micros": 10000000, "day_parting": {"mon": [9, 10], "sun": [23]},
+       "flight_start": "2026-01-05", "flight_end": "2026-02-01",
+       "targeting": {"region": ["1", "2"]}}
+      """
+    _ = try syncCampaigns(connection, directory: try directory(["c-2.json": text]))
+    let row = try connection.query(
+      """
+      SELECT day_parting::text, flight_start::text, flight_end::text, targeting::text
+      FROM adpilot.campaigns WHERE id = 'c-2'
+      """)[0]
+    #expect(try row.string(0) == "{9,10,167}")
+    #expect(try row.string(1) == "2026-01-05")
+    #expect(try row.string(2) == "2026-02-01")
+    #expect(try row.string(3) == #"{"region": ["1", "2"]}"#)
+
+    let plain = """
+      {"id": "c-2", "name": "n", "dataset": "sync_test", "value_per_click_micros": 500000,
+       "daily_budget_micros": 10000000}
+      """
+    _ = try syncCampaigns(connection, directory: try directory(["c-2.json": plain]))
+    let cleared = try connection.query(
+      """
+      SELECT day_parting IS NULL, flight_start IS NULL, flight_end IS NULL, targeting::text
+      FROM adpilot.campaigns WHERE id = 'c-2'
+      """)[0]
+    #expect(try cleared.bool(0))
+    #expect(try cleared.bool(1))
+    #expect(try cleared.bool(2))
+    #expect(try cleared.string(3) == "{}")
+  }
 }
 
 // -------------------------------------------------------------------------------------------------

@@ -263,8 +263,11 @@ private func upsertCampaign(_ connection: Connection, _ definition: CampaignDefi
     INSERT INTO adpilot.campaigns
         (id, dataset, name, advertiser, value_per_click_micros, daily_budget_micros,
          min_daily_micros, max_daily_micros, lifetime_budget_micros, priority, pacing_mode,
-         time_zone, status, source_file, definition, synced_at)
-    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15::jsonb, now())
+         time_zone, status, source_file, definition, day_parting, flight_start, flight_end,
+         targeting, synced_at)
+    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15::jsonb, $16,
+            ($15::jsonb ->> 'flight_start')::date, ($15::jsonb ->> 'flight_end')::date,
+            coalesce($15::jsonb -> 'targeting', '{}'), now())
     ON CONFLICT (id) DO UPDATE SET
         dataset = excluded.dataset, name = excluded.name, advertiser = excluded.advertiser,
         value_per_click_micros = excluded.value_per_click_micros,
@@ -275,7 +278,8 @@ private func upsertCampaign(_ connection: Connection, _ definition: CampaignDefi
         priority = excluded.priority, pacing_mode = excluded.pacing_mode,
         time_zone = excluded.time_zone, status = excluded.status,
         source_file = excluded.source_file, definition = excluded.definition,
-        synced_at = now()
+        day_parting = excluded.day_parting, flight_start = excluded.flight_start,
+        flight_end = excluded.flight_end, targeting = excluded.targeting, synced_at = now()
     """,
     [
       .text(campaign.id), .text(campaign.dataset), .text(campaign.name),
@@ -285,8 +289,16 @@ private func upsertCampaign(_ connection: Connection, _ definition: CampaignDefi
       campaign.lifetimeBudgetMicros.map(PostgresValue.int64) ?? .null,
       .int32(Int32(clamping: campaign.priority)), .text(campaign.pacing.rawValue),
       .text(campaign.timeZone.identifier), .text(campaign.status), .text(definition.file),
-      .jsonb(definition.json),
+      .jsonb(definition.json), dayPartingColumn(campaign.dayParting),
     ])
+}
+
+/// Returns the `day_parting` column of a campaign: its active local hours of the week, sorted,
+/// numbered from 0 (Monday 00:00) to 167 (Sunday 23:00), or NULL when every hour is active.
+func dayPartingColumn(_ dayParting: [Int: Set<Int>]?) -> PostgresValue {
+  guard let dayParting else { return .null }
+  let hours = dayParting.flatMap { weekday, hours in hours.map { (weekday - 1) * 24 + $0 } }
+  return .int32Array(hours.sorted().map { Int32($0) })
 }
 
 /// Returns the data sets with campaigns or a portfolio in the database that are not in `synced`,
