@@ -158,8 +158,12 @@ func parseArguments(
       parsed.values[name] = inlineValue
     } else {
       // A value that looks like an option is almost always a forgotten value. --name=--text
-      // still passes one.
-      guard index < arguments.count, !arguments[index].hasPrefix("--") else {
+      // still passes one. Option names hold no whitespace, so text such as an SQL query that
+      // starts with a `--` comment line is taken as a value.
+      guard index < arguments.count,
+        !arguments[index].hasPrefix("--")
+          || arguments[index].contains(where: { $0.isWhitespace })
+      else {
         throw UsageError(message: "missing value for --\(name) (expected \(spec.valueName ?? ""))")
       }
       parsed.values[name] = arguments[index]

@@ -250,7 +250,10 @@ private let options: [OptionSpec] = [
     ["worker", "--dataset", "synthetic", "--poll-seconds", "0"],
     ["worker", "--dataset", "synthetic", "--seconds", "-1"],
     ["score", "--batch-size", "0"],
+    ["score", "--dataset", "synthetic", "--batch-size", "9223372036854775807"],
+    ["worker", "--dataset", "synthetic", "--batch-size", "1000001"],
     ["score", "--query", "SELECT 1"],
+    ["score", "--dataset", "synthetic", "--query", " ; -- nothing"],
   ]
   for command in commands {
     #expect(Tool.main(command, environment: nowhere) == 2, "\(command)")
@@ -262,4 +265,13 @@ private let options: [OptionSpec] = [
   let nowhere = ["DATABASE_URL": "postgresql:///adpilot?host=/nonexistent-adpilot-socket"]
   #expect(Tool.main(["models", "--name", ""], environment: nowhere) == 2)
   #expect(Tool.main(["models", "history", "--name", ""], environment: nowhere) == 2)
+}
+
+@Test func valueMayStartWithACommentLine() throws {
+  let parsed = try parseArguments(
+    ["--dataset", "-- note\nSELECT 1"], options: options)
+  #expect(parsed.value("dataset") == "-- note\nSELECT 1")
+  #expect(throws: UsageError.self) {
+    try parseArguments(["--dataset", "--next-day"], options: options)
+  }
 }

@@ -238,10 +238,11 @@ extension CampaignSyncTests {
     _ = try syncCampaigns(connection, directory: try directory(["c-2.json": text]))
     let row = try connection.query(
       """
-      SELECT day_parting::text, flight_start::text, flight_end::text, targeting::text
+      SELECT day_parting::text, flight_start::text, flight_end::text, targeting::text, time_zone
       FROM adpilot.campaigns WHERE id = 'c-2'
       """)[0]
     #expect(try row.string(0) == "{9,10,167}")
+    #expect(try row.string(4) == "UTC")
     #expect(try row.string(1) == "2026-01-05")
     #expect(try row.string(2) == "2026-02-01")
     #expect(try row.string(3) == #"{"region": ["1", "2"]}"#)

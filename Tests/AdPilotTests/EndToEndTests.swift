@@ -900,6 +900,9 @@ final class WorkerResults: @unchecked Sendable {
     ("SELECT 1 ;\n ; ", "SELECT 1"),
     ("SELECT 1; -- one", "SELECT 1"),
     ("SELECT 1; -- one\n-- two;\n", "SELECT 1"),
+    // A carriage return ends a comment too, so what follows it is still the query.
+    ("SELECT 1 -- one\rLIMIT 3;", "SELECT 1 -- one\rLIMIT 3"),
+    ("SELECT 1; -- one\r-- two\r", "SELECT 1"),
     ("SELECT 1 -- one", "SELECT 1"),
     ("SELECT ';' AS x", "SELECT ';' AS x"),
     ("SELECT 1; SELECT 2", "SELECT 1; SELECT 2"),

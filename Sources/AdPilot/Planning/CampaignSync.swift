@@ -288,9 +288,16 @@ private func upsertCampaign(_ connection: Connection, _ definition: CampaignDefi
       campaign.maxDailyMicros.map(PostgresValue.int64) ?? .null,
       campaign.lifetimeBudgetMicros.map(PostgresValue.int64) ?? .null,
       .int32(Int32(clamping: campaign.priority)), .text(campaign.pacing.rawValue),
-      .text(campaign.timeZone.identifier), .text(campaign.status), .text(definition.file),
+      .text(timeZoneName(definition)), .text(campaign.status), .text(definition.file),
       .jsonb(definition.json), dayPartingColumn(campaign.dayParting),
     ])
+}
+
+/// Returns the time zone as the file names it, or `UTC` when the file leaves it out. Foundation
+/// calls UTC `GMT`, which would not match the file.
+func timeZoneName(_ definition: CampaignDefinition) -> String {
+  let object = try? JSONSerialization.jsonObject(with: Data(definition.json.utf8))
+  return (object as? [String: Any])?["time_zone"] as? String ?? "UTC"
 }
 
 /// Returns the `day_parting` column of a campaign: its active local hours of the week, sorted,

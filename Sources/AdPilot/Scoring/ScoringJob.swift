@@ -275,7 +275,7 @@ public struct ScoringJob {
   /// escapes), quoted identifiers, dollar-quoted strings, `--` comments and nested `/* */`
   /// comments, so a semicolon or comment marker inside any of them stays. An unterminated one
   /// keeps the rest of the query, for PostgreSQL to report.
-  static func statementBody(_ query: String) -> String {
+  public static func statementBody(_ query: String) -> String {
     let bytes = Array(query.utf8)
     let count = bytes.count
     var end = 0
@@ -324,7 +324,12 @@ public struct ScoringJob {
       let next = index + 1 < count ? bytes[index + 1] : 0
       switch byte {
       case UInt8(ascii: "-") where next == UInt8(ascii: "-"):
-        while index < count && bytes[index] != UInt8(ascii: "\n") { index += 1 }
+        // As in PostgreSQL's lexer, a carriage return ends the comment as well as a newline.
+        while index < count && bytes[index] != UInt8(ascii: "\n")
+          && bytes[index] != UInt8(ascii: "\r")
+        {
+          index += 1
+        }
       case UInt8(ascii: "/") where next == UInt8(ascii: "*"):
         var depth = 0
         repeat {

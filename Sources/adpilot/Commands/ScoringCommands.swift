@@ -54,9 +54,15 @@ let scoreCommand = Command(
     guard query == nil || parsed.value("dataset") != nil else {
       throw UsageError(message: "--query needs --dataset")
     }
+    if let query, ScoringJob.statementBody(query).isEmpty {
+      throw UsageError(
+        message: "--query is empty: give a SELECT with columns request_id, ad_id, cat_values, "
+          + "num_values, seq_values")
+    }
     let batchSize = try parsed.int("batch-size", default: 4096)
-    guard batchSize >= 1 else {
-      throw UsageError(message: "--batch-size must be at least 1, got \(batchSize)")
+    guard (1...maximumScoringBatch).contains(batchSize) else {
+      throw UsageError(
+        message: "--batch-size must be 1 to \(maximumScoringBatch), got \(batchSize)")
     }
     let reader = try context.connect()
     defer { reader.close() }
@@ -108,8 +114,9 @@ let workerCommand = Command(
   run: { parsed, context in
     let dataset = try required(parsed, "dataset")
     let batchSize = try parsed.int("batch-size", default: 1024)
-    guard batchSize >= 1 else {
-      throw UsageError(message: "--batch-size must be 1 or more, got \(batchSize)")
+    guard (1...maximumScoringBatch).contains(batchSize) else {
+      throw UsageError(
+        message: "--batch-size must be 1 to \(maximumScoringBatch), got \(batchSize)")
     }
     let pollInterval = try parsed.double("poll-seconds", default: 5)
     guard pollInterval > 0, pollInterval.isFinite else {
@@ -148,6 +155,10 @@ let workerCommand = Command(
       "scored \(counts.scored) requests of \(dataset)"
         + setAsideNote(counts.rejected, firstReason: nil))
   })
+
+/// The largest --batch-size of `score` and `worker`: a batch's encoded rows are held in memory,
+/// and larger counts overflowed the size of that buffer.
+let maximumScoringBatch = 1_000_000
 
 /// The stop flag that SIGTERM and SIGINT set. The worker then finishes the batch in progress,
 /// reports its count and exits normally instead of dying mid-wait.
