@@ -571,6 +571,44 @@ struct EndToEndTests {
     #expect(try connection.query(pending)[0].int64(0) == 0)
   }
 
+  @Test func workerCountsBatchesBeforeALostConnection() throws {
+    _ = try prepared()
+    let connection = try TestDatabase.connect(suite: Self.suite)
+    defer { connection.close() }
+    let drainer = ScoringWorker(connection: connection, logger: Logger(minimumLevel: .error))
+    _ = try drainer.drain(dataset: "synthetic")
+    try connection.execute(
+      """
+      UPDATE adpilot.ad_requests SET scored_at = NULL
+      WHERE dataset = 'synthetic'
+        AND (request_id, ad_id) IN (
+          SELECT request_id, ad_id FROM adpilot.ad_requests
+          WHERE dataset = 'synthetic' AND rejected_reason IS NULL
+          ORDER BY request_id, ad_id LIMIT 5)
+      """)
+    let pending =
+      "SELECT count(*) FROM adpilot.ad_requests WHERE dataset = 'synthetic' AND scored_at IS NULL"
+
+    let own = try TestDatabase.connect(suite: Self.suite)
+    defer { own.close() }
+    let pid = try own.query("SELECT pg_backend_pid()")[0].int64(0)
+    var worker = ScoringWorker(connection: own, logger: Logger(minimumLevel: .error))
+    worker.batchSize = 1
+    worker.pollInterval = 0.2
+    // The backend goes after the second committed batch, in the middle of a drain.
+    var checks = 0
+    let counts = try worker.run(dataset: "synthetic", until: Date().addingTimeInterval(60)) {
+      checks += 1
+      if checks == 2 {
+        _ = try? connection.query("SELECT pg_terminate_backend($1::int, 10000)", [.int64(pid)])
+      }
+      return ((try? connection.query(pending)[0].int64(0)) ?? 1) == 0
+    }
+    #expect(checks > 2)
+    #expect(try connection.query(pending)[0].int64(0) == 0)
+    #expect(counts.scored == 5)
+  }
+
   @Test func queueingUnknownDatasetFails() throws {
     let connection = try TestDatabase.connect(suite: Self.suite)
     defer { connection.close() }

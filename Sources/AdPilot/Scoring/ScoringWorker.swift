@@ -34,16 +34,25 @@ public struct ScoringWorker {
   /// Scores claimed batches until no unscored request is left, or until `shouldStop` returns
   /// true between batches; returns how many it scored and set aside.
   public func drain(dataset: String, shouldStop: () -> Bool = { false }) throws -> WorkerCounts {
+    var total = WorkerCounts()
+    try drain(dataset: dataset, into: &total, shouldStop: shouldStop)
+    return total
+  }
+
+  /// Adds each committed batch to `total` as it commits, so that the batches before an error
+  /// still count.
+  private func drain(dataset: String, into total: inout WorkerCounts, shouldStop: () -> Bool)
+    throws
+  {
     let registry = ModelRegistry(connection: connection)
     guard let champion = try registry.champion(of: dataset) else {
       throw try registry.missingChampion(dataset)
     }
-    var total = WorkerCounts()
     while true {
       let batch = try scoreClaimedBatch(
         dataset: dataset, model: champion.model, modelId: champion.record.id)
       total = total + batch
-      if batch.scored + batch.rejected == 0 || shouldStop() { return total }
+      if batch.scored + batch.rejected == 0 || shouldStop() { return }
     }
   }
 
@@ -69,7 +78,7 @@ public struct ScoringWorker {
           try connection.listen("adpilot_requests")
           listening = true
         }
-        total = total + (try drain(dataset: dataset, shouldStop: shouldStop))
+        try drain(dataset: dataset, into: &total, shouldStop: shouldStop)
       } catch  where connection.isLost {
         listening = false
         logger.warning("connection lost; reconnecting", ["error": Self.firstLine(of: error)])
