@@ -135,7 +135,9 @@ public enum CampaignFile {
   public static func checkFolder(
     dataset: String, folder: String, parent: String, file: String
   ) throws(CampaignFileError) {
-    guard dataset != folder else { return }
+    // Scalar by scalar, as PostgreSQL compares text: Swift's == would let a folder named with
+    // the Kelvin sign pass for one named "K", and the two are different data sets there.
+    guard !dataset.unicodeScalars.elementsEqual(folder.unicodeScalars) else { return }
     throw CampaignFileError(
       file: file, field: "dataset", value: CampaignFileError.quoted(dataset),
       message: "must equal the name of its folder '\(folder)'",

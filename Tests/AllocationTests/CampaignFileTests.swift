@@ -530,6 +530,19 @@ func portfolioRejectsInvalidField(text: String, field: String, message: String) 
   }
 }
 
+@Test func campaignFolderMatchesScalarByScalar() {
+  // The Kelvin sign (U+212A) is canonically equivalent to "K" but a different name.
+  #expect(throws: CampaignFileError.self) {
+    try CampaignFile.checkFolder(
+      dataset: "K", folder: "\u{212A}", parent: "campaigns", file: "campaigns/\u{212A}/a.json")
+  }
+  #expect(throws: CampaignFileError.self) {
+    try CampaignFile.checkFolder(
+      dataset: "caf\u{E9}", folder: "cafe\u{301}", parent: "campaigns",
+      file: "campaigns/cafe\u{301}/a.json")
+  }
+}
+
 @Test func campaignFolderMatchPasses() throws {
   try CampaignFile.checkFolder(
     dataset: "synthetic", folder: "synthetic", parent: "campaigns",

@@ -245,8 +245,9 @@ func checkDatasetMoves(_ found: CampaignDirectory, stored: [String: String])
 {
   for definition in found.campaigns {
     let campaign = definition.campaign
-    guard let owner = stored[campaign.id], owner != campaign.dataset,
-      !found.datasets.contains(owner)
+    guard let owner = stored[campaign.id],
+      !owner.unicodeScalars.elementsEqual(campaign.dataset.unicodeScalars),
+      !found.datasets.contains(where: { $0.unicodeScalars.elementsEqual(owner.unicodeScalars) })
     else { continue }
     throw CampaignFileError(
       file: definition.file, field: "id", value: CampaignFileError.quoted(campaign.id),
