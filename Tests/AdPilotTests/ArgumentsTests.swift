@@ -275,3 +275,22 @@ private let options: [OptionSpec] = [
     try parseArguments(["--dataset", "--next-day"], options: options)
   }
 }
+
+@Test func planningCommandsCheckOptionsBeforeConnecting() {
+  // No server listens here: a command that connected first would fail with 1, not 2.
+  let nowhere = ["DATABASE_URL": "postgresql:///adpilot?host=/nonexistent-adpilot-socket"]
+  let commands = [
+    ["allocate", "--dataset", "synthetic", "--date", "2026-01-13", "--budget", "-1"],
+    ["allocate", "--dataset", "synthetic", "--next-day", "--budget", "1000000000000001"],
+    ["allocate", "--dataset", "synthetic", "--date", "1969-12-31"],
+    ["allocate", "--dataset", "synthetic", "--date", "2026-02-30"],
+    ["allocate", "--dataset", "synthetic", "--replan", "--date", "13-01-2026"],
+    ["explain", "--dataset", "synthetic", "--date", "0001-01-01"],
+  ]
+  for command in commands {
+    #expect(Tool.main(command, environment: nowhere) == 2, "\(command)")
+  }
+  #expect(
+    Tool.main(["allocate", "--dataset", "synthetic", "--date", "2026-01-13"], environment: nowhere)
+      == 1)
+}

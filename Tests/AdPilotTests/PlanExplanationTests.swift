@@ -98,7 +98,8 @@ struct PlanExplanationTests {
     #expect(
       minimumShortfalls(outcome) == [
         "note: fixture-c gets \(money(short.amountMicros)), below its minimum of 90.00: its "
-          + "forecast traffic cannot absorb more. Lower min_daily_micros or widen its targeting"
+          + "forecast traffic cannot absorb more. Lower min_daily_micros, or widen its targeting or "
+          + "day-parting"
       ])
 
     let plan = try PlanExplanation.load(

@@ -302,6 +302,17 @@ import Testing
     #expect(throws: Never.self) {
       try SyntheticGenerator(SyntheticConfig(startDate: "1970-01-01"))
     }
+    // The day after the log must still be a plan date.
+    #expect(
+      throws: SyntheticConfigError(
+        field: "startDate", value: "9999-12-24",
+        fix: "use a start date from which 8 days end before 9999-12-31")
+    ) {
+      try SyntheticGenerator(SyntheticConfig(days: 8, startDate: "9999-12-24"))
+    }
+    #expect(throws: Never.self) {
+      try SyntheticGenerator(SyntheticConfig(days: 8, startDate: "9999-12-23"))
+    }
     let error = SyntheticConfigError(field: "days", value: "0", fix: "use 1 to 3660 days")
     #expect(error.description == "synthetic config: invalid days 0: use 1 to 3660 days")
   }

@@ -290,7 +290,7 @@ func forecastEnd(_ campaigns: [Campaign], date: String, utcDay: Date) throws -> 
 ///
 /// Earlier days are rejected: Foundation's Gregorian calendar switches to the Julian one before
 /// October 1582 while PostgreSQL's dates stay Gregorian, and no ad log predates 1970.
-func parsePlanDate(_ text: String) throws -> Date {
+public func parsePlanDate(_ text: String) throws -> Date {
   let parts = text.split(separator: "-", omittingEmptySubsequences: false)
   guard parts.count == 3, parts[0].count == 4, parts[1].count == 2, parts[2].count == 2,
     let year = Int(parts[0]), let month = Int(parts[1]), let day = Int(parts[2])

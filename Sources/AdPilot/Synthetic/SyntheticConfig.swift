@@ -80,6 +80,13 @@ public struct SyntheticConfig: Sendable, Equatable {
       throw SyntheticConfigError(
         field: "startDate", value: startDate, fix: "use a date from 1970-01-01 on")
     }
+    // The day after the last, which `allocate --next-day` plans, must still be a date.
+    let lastPlanDay = CivilDate.epochSeconds(of: "9999-12-31") ?? Int64.max
+    guard start + Int64(days) * 86_400 <= lastPlanDay else {
+      throw SyntheticConfigError(
+        field: "startDate", value: startDate,
+        fix: "use a start date from which \(days) days end before 9999-12-31")
+    }
     return start
   }
 

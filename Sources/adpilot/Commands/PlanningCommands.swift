@@ -49,6 +49,16 @@ let campaignsCommand = Command(
     }
   })
 
+/// Throws a usage error, before any database work, when `--date` is not a plan date.
+func checkPlanDateOption(_ parsed: ParsedArguments) throws {
+  guard let date = parsed.value("date") else { return }
+  do {
+    _ = try parsePlanDate(date)
+  } catch let error as PipelineError {
+    throw UsageError(message: error.message)
+  }
+}
+
 /// Returns the folder of `--dir`, or campaigns/ in the checkout when it is absent.
 private func campaignDirectory(_ parsed: ParsedArguments) throws -> URL {
   guard let path = parsed.value("dir") else {
@@ -81,6 +91,11 @@ let allocateCommand = Command(
   ],
   run: { parsed, context in
     let dataset = try required(parsed, "dataset")
+    try checkPlanDateOption(parsed)
+    if let budget = try parsed.int64("budget"), !(0...CampaignFile.maxMicros).contains(budget) {
+      throw UsageError(
+        message: "--budget must be 0 to \(CampaignFile.maxMicros) micros, got \(budget)")
+    }
     let connection = try context.connect()
     defer { connection.close() }
     let pipeline = AllocationPipeline(connection: connection, logger: context.logger)
@@ -151,7 +166,7 @@ func minimumShortfalls(_ outcome: AllocationOutcome) -> [String] {
     else { return nil }
     return "note: \(allocation.campaignId) gets \(money(allocation.amountMicros)), below its "
       + "minimum of \(money(minimum)): its forecast traffic cannot absorb more. Lower "
-      + "min_daily_micros or widen its targeting"
+      + "min_daily_micros, or widen its targeting or day-parting"
   }
 }
 
@@ -209,6 +224,7 @@ let explainCommand = Command(
     .value("campaign", "ID", "explain this campaign only (default: every campaign)"),
   ],
   run: { parsed, context in
+    try checkPlanDateOption(parsed)
     let connection = try context.connect()
     defer { connection.close() }
     let plan = try PlanExplanation.load(
