@@ -81,8 +81,9 @@ struct JSONFields {
     return nil
   }
 
-  /// Renders a parsed JSON value for an error message: strings quoted, numbers as written, and
-  /// arrays and objects as compact JSON up to `CampaignFileError.maxQuotedLength` characters.
+  /// Renders a parsed JSON value for an error message: strings quoted, numbers as written (their
+  /// first 32 characters and their length beyond `CampaignFileError.maxQuotedLength`), and
+  /// arrays and objects as compact JSON up to that length.
   static func render(_ value: JSONValue) -> String {
     switch value {
     case .null:
@@ -90,7 +91,8 @@ struct JSONFields {
     case .bool(let flag):
       return flag ? "true" : "false"
     case .number(let text):
-      return text
+      guard text.count > CampaignFileError.maxQuotedLength else { return text }
+      return "\(text.prefix(32))... (\(text.count) characters)"
     case .string(let string):
       return CampaignFileError.quoted(string)
     case .array, .object:

@@ -463,6 +463,17 @@ func campaignFilePriorityBounds(text: String, priority: Int) throws {
       + "characters")
 }
 
+@Test func campaignFileLongNumberMessage() throws {
+  let digits = "1" + String(repeating: "0", count: 5000)
+  let error = try #require(parseError(campaignJSON(["daily_budget_micros": digits])))
+  #expect(
+    error.description
+      == "campaigns/synthetic/spring-sale.json: field 'daily_budget_micros' must be <= "
+      + "1000000000000000, got 10000000000000000000000000000000... (5001 characters); amounts "
+      + "are in micros, so 1,000,000 is one unit of currency; the largest accepted is a billion "
+      + "units")
+}
+
 @Test func campaignFileAcceptsDayPartingWithOneHour() throws {
   let campaign = try CampaignFile.parse(
     campaignJSON(["day_parting": "{\"mon\": [], \"sat\": [0]}"]), file: file)
