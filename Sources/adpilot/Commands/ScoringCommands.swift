@@ -47,7 +47,7 @@ let scoreCommand = Command(
     .value(
       "query", "SQL",
       "score these rows instead; columns request_id, ad_id, cat_values, num_values, seq_values"),
-    .value("batch-size", "N", "rows scored per batch (default 4096)"),
+    .value("batch-size", "N", "rows scored per batch, 1 to 1000000 (default 4096)"),
   ],
   run: { parsed, context in
     let query = parsed.value("query")
@@ -108,7 +108,7 @@ let workerCommand = Command(
     .value("dataset", "NAME", "score this data set's requests with its champion"),
     .flag("once", "score what is queued now, then exit"),
     .value("seconds", "N", "run for N seconds, then exit (default: until stopped)"),
-    .value("batch-size", "N", "requests claimed per transaction (default 1024)"),
+    .value("batch-size", "N", "requests claimed per transaction, 1 to 1000000 (default 1024)"),
     .value("poll-seconds", "N", "look for work this often without a notification (default 5)"),
   ],
   run: { parsed, context in
