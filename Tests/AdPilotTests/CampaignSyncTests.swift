@@ -423,7 +423,19 @@ extension CampaignSyncTests {
     #expect(
       error.description
         == "\(root.path)/sync_test/c-2.json: is a symbolic link to /nonexistent/c-2.json, which "
-        + "does not exist; point the link at a campaign file, or remove it")
+        + "leads to no file (missing, or a loop of links); point the link at a campaign file, or "
+        + "remove it")
+  }
+
+  @Test func fifoIsRejected() throws {
+    let root = try directory(folders: ["sync_test": ["c-1.json": Self.campaign("c-1")]])
+    let path = root.appendingPathComponent("sync_test/c-2.json").path
+    #expect(mkfifo(path, 0o644) == 0)
+    let error = try campaignFileError { _ = try readCampaignDirectory(root) }
+    #expect(
+      error.description
+        == "\(root.path)/sync_test/c-2.json: is not a regular file but a FIFO or another special "
+        + "file; replace it with a campaign file, or remove it")
   }
 
   @Test func dataSetFolderAsDirIsRejected() throws {

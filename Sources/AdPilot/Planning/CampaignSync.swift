@@ -151,16 +151,28 @@ private func readJSONFile(_ url: URL, displayName: String) throws -> Data {
   var isDirectory: ObjCBool = false
   let exists = files.fileExists(atPath: url.path, isDirectory: &isDirectory)
   if type == .typeSymbolicLink && !exists {
+    // fileExists follows links, so a loop of links reaches no file either.
     let target = (try? files.destinationOfSymbolicLink(atPath: url.path)) ?? "?"
     throw CampaignFileError(
       file: displayName, field: nil, value: nil,
-      message: "is a symbolic link to \(target), which does not exist",
+      message: "is a symbolic link to \(target), which leads to no file (missing, or a loop "
+        + "of links)",
       fix: "point the link at a campaign file, or remove it")
   }
   if exists && isDirectory.boolValue {
     throw CampaignFileError(
       file: displayName, field: nil, value: nil, message: "is a folder, not a file",
       fix: "rename it so that its name does not end in .json, or move it out of the folder")
+  }
+  // A FIFO or device would block the read or return endless bytes.
+  let resolvedType =
+    (try? files.attributesOfItem(atPath: url.resolvingSymlinksInPath().path))?[.type]
+    as? FileAttributeType
+  if exists, let resolvedType, resolvedType != .typeRegular {
+    throw CampaignFileError(
+      file: displayName, field: nil, value: nil,
+      message: "is not a regular file but \(specialFileKind(resolvedType))",
+      fix: "replace it with a campaign file, or remove it")
   }
   do {
     return try Data(contentsOf: url)
@@ -169,6 +181,16 @@ private func readJSONFile(_ url: URL, displayName: String) throws -> Data {
       file: displayName, field: nil, value: nil,
       message: "cannot be read (\(readFailureReason(error)))",
       fix: "make the file readable, or remove it")
+  }
+}
+
+/// Returns a file type other than a regular file, folder or link in words.
+private func specialFileKind(_ type: FileAttributeType) -> String {
+  switch type {
+  case .typeCharacterSpecial: return "a character device"
+  case .typeBlockSpecial: return "a block device"
+  case .typeSocket: return "a socket"
+  default: return "a FIFO or another special file"
   }
 }
 
