@@ -258,6 +258,27 @@ import Testing
     #expect(
       IPinYouStreamImporter.parse("1458,validation,3,1,0,abc,0.25")
         == .failure(.rejected(RejectReason.nonNumericCost)))
+    // A price too large for micros used to trap on the conversion to Int64.
+    let prices = [
+      "-5": RejectReason.negativeCost, "99999999999999999999": RejectReason.costOutOfRange,
+      "1e300": RejectReason.costOutOfRange,
+    ]
+    for (price, reason) in prices {
+      #expect(
+        IPinYouStreamImporter.parse("1458,validation,3,1,0,\(price),0.25")
+          == .failure(.rejected(reason)), "\(price)")
+    }
+    #expect(
+      IPinYouStreamImporter.parse("1458,validation,3,1,0,100000000000000,0.25")
+        == .success(
+          .init(
+            advertiser: "1458", episode: 3, step: 1, click: 0, costMicros: 1_000_000_000_000_000,
+            pctr: 0.25)))
+    for pctr in ["1.5", "-0.1"] {
+      #expect(
+        IPinYouStreamImporter.parse("1458,validation,3,1,0,5,\(pctr)")
+          == .failure(.rejected(RejectReason.invalidPCTR)), "\(pctr)")
+    }
     #expect(
       IPinYouStreamImporter.parse("1458,validation,3,1,,5,0.25")
         == .failure(.rejected(RejectReason.missingLabel)))

@@ -124,9 +124,8 @@ public enum IPinYouLogImporter {
     guard let time = parseBeijingTimestamp(fields[columns.timestamp]) else {
       return .rejected(RejectReason.invalidTime)
     }
-    guard case .value(let payprice) = NumberField(fields[columns.payprice]), payprice >= 0 else {
-      return .rejected(RejectReason.nonNumericCost)
-    }
+    let cost = iPinYouCostMicros(fields[columns.payprice])
+    guard let costMicros = cost.micros else { return .rejected(cost.reason) }
     let slotprice: Double?
     switch NumberField(fields[columns.slotprice]) {
     case .missing: slotprice = nil
@@ -144,7 +143,7 @@ public enum IPinYouLogImporter {
         dataset: dataset, time: time, requestId: bidid,
         userId: iPinYouValue(fields[columns.ipinyouid]), adId: categories[count - 2],
         campaignId: categories[count - 1], split: split, cat: categories, num: [slotprice],
-        click: click, costMicros: Int64((payprice * 10).rounded())))
+        click: click, costMicros: costMicros))
   }
 
   /// Parses yyyyMMddHHmmssSSS in Beijing time (UTC+8 all year; China has had no daylight saving

@@ -108,19 +108,19 @@ public enum IPinYouStreamImporter {
     guard let episode = Int(fields[2]), let step = Int(fields[3]),
       (1...stepsPerEpisode).contains(step)
     else { return .failure(.rejected(RejectReason.invalidTime)) }
-    guard case .value(let price) = NumberField(fields[5]), price >= 0 else {
-      return .failure(.rejected(RejectReason.nonNumericCost))
-    }
+    let cost = iPinYouCostMicros(fields[5])
+    guard let costMicros = cost.micros else { return .failure(.rejected(cost.reason)) }
     let pctr: Double?
     switch NumberField(fields[6]) {
     case .missing: pctr = nil
-    case .value(let value): pctr = value
+    case .value(let value) where (0...1).contains(value): pctr = value
+    case .value: return .failure(.rejected(RejectReason.invalidPCTR))
     case .invalid: return .failure(.rejected(RejectReason.nonNumericNumber))
     }
     return .success(
       StreamRow(
         advertiser: String(fields[0]), episode: episode, step: step, click: click,
-        costMicros: Int64((price * 10).rounded()), pctr: pctr))
+        costMicros: costMicros, pctr: pctr))
   }
 
   /// Start times of the stream days in Asia/Shanghai, computed once per day.

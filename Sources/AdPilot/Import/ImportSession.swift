@@ -103,12 +103,29 @@ public enum RejectReason {
   public static let invalidLabel = "invalid label"
   public static let nonNumericNumber = "non-numeric number"
   public static let nonNumericCost = "non-numeric cost"
+  public static let negativeCost = "negative cost"
+  /// A cost above 10^15 micros, the largest amount of money AdPilot accepts anywhere.
+  public static let costOutOfRange = "cost out of range"
+  /// A logged pCTR outside 0...1.
+  public static let invalidPCTR = "pCTR outside 0 to 1"
   public static let invalidTime = "invalid time"
   public static let missingId = "missing id"
   public static let invalidMask = "invalid mask"
   public static let invalidSplit = "invalid split"
   /// A NUL byte, which a PostgreSQL text value cannot contain.
   public static let nulByte = "NUL byte"
+}
+
+/// Reads an iPinYou price (CNY fen per 1000 impressions) as the cost of one impression in
+/// micros, `price * 10`. Returns the micros, or nil and the reject reason.
+func iPinYouCostMicros(_ field: Substring) -> (micros: Int64?, reason: String) {
+  guard case .value(let price) = NumberField(field) else {
+    return (nil, RejectReason.nonNumericCost)
+  }
+  guard price >= 0 else { return (nil, RejectReason.negativeCost) }
+  let micros = (price * 10).rounded()
+  guard micros <= 1e15 else { return (nil, RejectReason.costOutOfRange) }
+  return (Int64(micros), "")
 }
 
 /// Parses a click label: "0" or "1". Returns nil for anything else.
