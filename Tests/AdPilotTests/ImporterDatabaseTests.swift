@@ -364,6 +364,23 @@ import Testing
     #expect(
       try count(connection, "SELECT count(*) FROM adpilot.impressions WHERE split = 'test'") == 2)
     #expect(try count(connection, "SELECT count(*) FROM adpilot.rejected_rows") == 5)
+
+    // The train split again from a file of another name replaces that split's rejected rows.
+    let directory = try TestData.temporaryDirectory()
+    defer { try? FileManager.default.removeItem(at: directory) }
+    let renamed = directory.appendingPathComponent("day2_train.txt")
+    try FileManager.default.copyItem(at: file, to: renamed)
+    _ = try IPinYouLogImporter.importFile(connection, file: renamed)
+    let sources = """
+      SELECT count(*) FROM adpilot.rejected_rows WHERE source_file = 'ipinyou_log_train.txt'
+      """
+    #expect(try count(connection, sources) == 0)
+    #expect(try count(connection, "SELECT count(*) FROM adpilot.rejected_rows") == 5)
+    let renamedRows = """
+      SELECT count(*) FROM adpilot.rejected_rows
+      WHERE source_file = 'day2_train.txt' AND split = 'train'
+      """
+    #expect(try count(connection, renamedRows) == 5)
   }
 
   @Test func importRollsBackWhenFileFailsMidway() throws {

@@ -12,12 +12,12 @@ final class ImportSession {
   private let impressions: ImpressionWriter
   private let rejects: RejectedRowWriter
 
-  init(connection: Connection, dataset: String, file: URL) {
+  init(connection: Connection, dataset: String, file: URL, split: String?) {
     self.dataset = dataset
     sourceFile = file.lastPathComponent
     report = ImportReport(file: file.path, dataset: dataset)
     impressions = ImpressionWriter(connection: connection, dataset: dataset)
-    rejects = RejectedRowWriter(connection: connection)
+    rejects = RejectedRowWriter(connection: connection, split: split)
   }
 
   func load(_ record: ImpressionRecord) throws {
@@ -47,9 +47,9 @@ final class ImportSession {
   }
 
   /// Runs `body` in one transaction after deleting the data set's rows of `splits` and its
-  /// rejected rows, so that a rerun replaces the earlier load. Rejected rows carry no split, so
-  /// an import of one split deletes only those of the same file name, and an import of both
-  /// deletes every rejected row of the data set.
+  /// rejected rows, so that a rerun replaces the earlier load. An import of one split deletes
+  /// that split's rejected rows, and those without a split from a file of the same name; an
+  /// import of both deletes every rejected row of the data set.
   ///
   /// A file that yields no usable row throws and rolls the transaction back, so that an empty
   /// or wrongly formatted file never replaces rows loaded before.
@@ -63,9 +63,15 @@ final class ImportSession {
         [.text(dataset), .textArray(splits)])
       let replacesAll = Set(splits).isSuperset(of: ["train", "test"])
       _ = try connection.execute(
-        "DELETE FROM adpilot.rejected_rows WHERE dataset = $1 AND ($2 OR source_file = $3)",
-        [.text(dataset), .bool(replacesAll), .text(file.lastPathComponent)])
-      let session = ImportSession(connection: connection, dataset: dataset, file: file)
+        """
+        DELETE FROM adpilot.rejected_rows
+        WHERE dataset = $1
+          AND ($2 OR split = ANY($4::text[]) OR (split IS NULL AND source_file = $3))
+        """,
+        [.text(dataset), .bool(replacesAll), .text(file.lastPathComponent), .textArray(splits)])
+      let session = ImportSession(
+        connection: connection, dataset: dataset, file: file,
+        split: splits.count == 1 ? splits[0] : nil)
       session.report.replaced = replaced
       try body(session)
       try session.finish()

@@ -28,15 +28,18 @@ public final class RejectedRowWriter {
   public private(set) var written = 0
 
   private let connection: Connection
+  /// The split of the import, stored with each row; nil when it loads both splits.
+  private let split: String?
   private var pending: [RejectedRow] = []
 
   private static let copySQL = """
-    COPY adpilot.rejected_rows (dataset, source_file, line_number, reason, raw_line)
+    COPY adpilot.rejected_rows (dataset, source_file, line_number, reason, raw_line, split)
     FROM STDIN (FORMAT binary)
     """
 
-  public init(connection: Connection, batchSize: Int = 1024) {
+  public init(connection: Connection, split: String? = nil, batchSize: Int = 1024) {
     self.connection = connection
+    self.split = split
     self.batchSize = max(1, batchSize)
   }
 
@@ -54,13 +57,14 @@ public final class RejectedRowWriter {
     let rows = pending
     _ = try connection.copyIn(Self.copySQL) { copy in
       for row in rows {
-        copy.beginRow(5)
+        copy.beginRow(6)
         copy.writeText(row.dataset)
         copy.writeText(row.sourceFile)
         copy.writeInt64(Int64(row.lineNumber))
         copy.writeText(row.reason)
         // PostgreSQL text cannot contain NUL bytes.
         copy.writeText(row.rawLine.replacingOccurrences(of: "\u{0}", with: ""))
+        if let split { copy.writeText(split) } else { copy.writeNull() }
       }
     }
     written += rows.count
