@@ -505,18 +505,21 @@ struct TrainingDataTests {
     defer { connection.close() }
     let windows = try filter(connection)
     let statistics = try impressionStatistics(connection, windows.train)
-    var options = TrainOptions(dataset: "synthetic")
-    options.modelName = "sampled_away"
-    options.negativeRate = 1e-30
-    do {
-      _ = try TrainingPipeline(connection: connection, logger: Self.logger).run(options)
-      Issue.record("training on clicks alone did not fail")
-    } catch let error as PipelineError {
-      #expect(
-        error.message
-          == "negative downsampling at rate 1e-30 kept no non-click of the "
-          + "\(statistics.rows - statistics.clicks) in \(windows.description), so only clicks "
-          + "are left to train on; raise --negative-rate")
+    // At 1e-09 the click rate of the kept rows is below 1 as a Double but 1 as a Float.
+    for rate in [1e-30, 1e-9] {
+      var options = TrainOptions(dataset: "synthetic")
+      options.modelName = "sampled_away"
+      options.negativeRate = rate
+      do {
+        _ = try TrainingPipeline(connection: connection, logger: Self.logger).run(options)
+        Issue.record("training on clicks alone did not fail")
+      } catch let error as PipelineError {
+        #expect(
+          error.message
+            == "negative downsampling at rate \(rate) kept no non-click of the "
+            + "\(statistics.rows - statistics.clicks) in \(windows.description), so only clicks "
+            + "are left to train on; raise --negative-rate")
+      }
     }
     #expect(try ModelRegistry(connection: connection).champion(of: "sampled_away") == nil)
   }

@@ -465,8 +465,11 @@ public struct TrainingPipeline {
     config.seed = options.seed
     config.negativeSampleRate = Float(options.negativeRate)
     config.mlpActivation = options.mlpActivation ?? .relu
-    // A click rate of exactly 0 or 1 has no finite log-odds; the bias then starts at 0.
-    config.baseRate = baseRate > 0 && baseRate < 1 ? Float(baseRate) : nil
+    // A click rate of exactly 0 or 1 has no finite log-odds; the bias then starts at 0. The
+    // check is on the Float, since a rate just below 1, as a tiny --negative-rate gives,
+    // rounds to 1 there.
+    let rate = Float(baseRate)
+    config.baseRate = rate > 0 && rate < 1 ? rate : nil
     return config
   }
 
