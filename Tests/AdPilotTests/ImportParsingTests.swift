@@ -81,6 +81,21 @@ import Testing
     #expect(lines == ["h", "1", "2"])
   }
 
+  @Test func lineReaderRejectsGzipWithoutSuffix() throws {
+    let directory = try TestData.temporaryDirectory()
+    defer { try? FileManager.default.removeItem(at: directory) }
+    let plain = directory.appendingPathComponent("a.csv")
+    try Data("h\n1\n".utf8).write(to: plain)
+    try runGzip(plain)
+    let hidden = directory.appendingPathComponent("b.csv")
+    try FileManager.default.moveItem(at: directory.appendingPathComponent("a.csv.gz"), to: hidden)
+
+    let error = #expect(throws: ImportError.self) { try LineReader(url: hidden) }
+    #expect(error?.file == hidden.path)
+    #expect(error?.message == "is gzip-compressed but its name does not end in .gz")
+    #expect(error?.fix == "rename it to end in .gz, or decompress it with gunzip")
+  }
+
   @Test func lineReaderNamesMissingFile() throws {
     let missing = URL(fileURLWithPath: "/nonexistent/adpilot/criteo.csv")
     let error = #expect(throws: ImportError.self) { try LineReader(url: missing) }

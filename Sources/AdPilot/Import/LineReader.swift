@@ -51,6 +51,11 @@ public final class LineReader {
       errorPipe = errors
       handle = output.fileHandleForReading
     } else {
+      if Self.startsWithGzipMagic(path) {
+        throw ImportError(
+          file: path, message: "is gzip-compressed but its name does not end in .gz",
+          fix: "rename it to end in .gz, or decompress it with gunzip")
+      }
       do {
         handle = try FileHandle(forReadingFrom: url)
       } catch {
@@ -60,6 +65,18 @@ public final class LineReader {
       process = nil
       errorPipe = nil
     }
+  }
+
+  /// Returns whether the regular file at `path` starts with gzip's magic bytes 1f 8b. Other
+  /// files (FIFOs, devices) are not read ahead, since that would consume their bytes.
+  private static func startsWithGzipMagic(_ path: String) -> Bool {
+    let attributes = try? FileManager.default.attributesOfItem(atPath: path)
+    guard attributes?[.type] as? FileAttributeType == .typeRegular,
+      let peek = FileHandle(forReadingAtPath: path)
+    else { return false }
+    defer { try? peek.close() }
+    let head = (try? peek.read(upToCount: 2)) ?? Data()
+    return head.elementsEqual([0x1f, 0x8b])
   }
 
   deinit {
