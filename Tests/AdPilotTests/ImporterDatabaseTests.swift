@@ -198,6 +198,18 @@ import Testing
     #expect(cleanReport.rejected.isEmpty)
     #expect(try count(connection, "SELECT count(*) FROM adpilot.rejected_rows") == 0)
     #expect(try count(connection, "SELECT count(*) FROM adpilot.impressions") == 2)
+
+    // A row with bytes that are not UTF-8 is rejected, not loaded with U+FFFD in their place.
+    var bytes = Array(text.split(separator: "\n").prefix(2).joined(separator: "\n").utf8)
+    let tab = bytes.firstIndex(of: UInt8(ascii: "\t")) ?? 0
+    bytes.insert(contentsOf: [0xFF, 0xFE], at: tab + 1)
+    try Data(bytes).write(to: clean)
+    let mangled = try CriteoImporter.importFile(connection, file: clean, dataset: "criteo_tab")
+    #expect(mangled.loaded == 1)
+    #expect(mangled.rejected == [RejectReason.invalidUTF8: 1])
+    let stored = try connection.query("SELECT line_number, raw_line FROM adpilot.rejected_rows")
+    #expect(try stored.map { try $0.int64(0) } == [1])
+    #expect(try stored.first?.string(1).contains("\u{FFFD}\u{FFFD}") == true)
   }
 
   @Test func importNotesChampionOfOtherLayout() throws {

@@ -52,7 +52,10 @@ public enum CriteoImporter {
           separator = line.contains("\t") ? "\t" : ","
           if line.hasPrefix("label") { continue }
         }
-        let outcome = parse(line, row: row, separator: separator, seed: seed, dataset: dataset)
+        let outcome =
+          reader.lastLineIsValidUTF8
+          ? parse(line, row: row, separator: separator, seed: seed, dataset: dataset)
+          : .rejected(RejectReason.invalidUTF8)
         row += 1
         switch outcome {
         case .record(let record): try session.load(record)

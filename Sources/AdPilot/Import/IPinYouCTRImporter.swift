@@ -72,9 +72,12 @@ public enum IPinYouCTRImporter {
         connection, name: dataset, spec: spec, validation: "split",
         source: "iPinYou RTB 2013 advertiser 2997, decoded CTR file \(file.lastPathComponent)")
       while let line = try reader.next() {
-        let outcome = parse(
-          line, lineNumber: reader.lineNumber, columns: columns, columnCount: header.names.count,
-          split: split, dataset: dataset)
+        let outcome =
+          reader.lastLineIsValidUTF8
+          ? parse(
+            line, lineNumber: reader.lineNumber, columns: columns,
+            columnCount: header.names.count, split: split, dataset: dataset)
+          : .rejected(RejectReason.invalidUTF8)
         switch outcome {
         case .record(let record): try session.load(record)
         case .rejected(let reason):

@@ -101,7 +101,11 @@ public enum IPinYouLogImporter {
         connection, name: dataset, spec: spec, validation: "time",
         source: "iPinYou RTB log \(file.lastPathComponent) (make-ipinyou-data layout)")
       while let line = try reader.next() {
-        switch parse(line, columns: columns, split: split, dataset: dataset) {
+        let outcome =
+          reader.lastLineIsValidUTF8
+          ? parse(line, columns: columns, split: split, dataset: dataset)
+          : .rejected(RejectReason.invalidUTF8)
+        switch outcome {
         case .record(let record): try session.load(record)
         case .rejected(let reason):
           try session.reject(line: reader.lineNumber, reason: reason, rawLine: line)

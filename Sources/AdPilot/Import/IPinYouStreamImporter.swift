@@ -43,7 +43,9 @@ public enum IPinYouStreamImporter {
         connection, name: dataset, spec: spec, validation: "time",
         source: "iPinYou RTB 2013 market-price streams of the RLB data, \(file.lastPathComponent)")
       while let line = try reader.next() {
-        switch parse(line) {
+        let parsed =
+          reader.lastLineIsValidUTF8 ? parse(line) : .failure(.rejected(RejectReason.invalidUTF8))
+        switch parsed {
         case .failure(let outcome):
           switch outcome {
           case .rejected(let reason):

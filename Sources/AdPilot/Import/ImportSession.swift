@@ -120,6 +120,8 @@ public enum RejectReason {
   public static let invalidSplit = "invalid split"
   /// A NUL byte, which a PostgreSQL text value cannot contain.
   public static let nulByte = "NUL byte"
+  /// Bytes that are not UTF-8, which the stored raw line shows as U+FFFD.
+  public static let invalidUTF8 = "invalid UTF-8"
 }
 
 /// Reads an iPinYou price (CNY fen per 1000 impressions) as the cost of one impression in

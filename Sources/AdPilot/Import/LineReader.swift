@@ -22,6 +22,10 @@ public final class LineReader {
   private static let chunkSize = 1 << 16
 
   /// Opens `url` for reading; throws an `ImportError` naming the file if it cannot be read.
+  /// Whether the line `next()` returned last was valid UTF-8. When it was not, the line has
+  /// U+FFFD in place of each invalid sequence, and importers reject it.
+  public private(set) var lastLineIsValidUTF8 = true
+
   public init(url: URL) throws {
     path = url.path
     var isDirectory: ObjCBool = false
@@ -138,7 +142,13 @@ public final class LineReader {
 
   private func decodeLine(from lower: Int, to upper: Int) -> String {
     buffer.withUnsafeBufferPointer { bytes in
-      String(decoding: UnsafeBufferPointer(rebasing: bytes[lower..<upper]), as: UTF8.self)
+      let line = UnsafeBufferPointer(rebasing: bytes[lower..<upper])
+      if let valid = String(validating: line, as: UTF8.self) {
+        lastLineIsValidUTF8 = true
+        return valid
+      }
+      lastLineIsValidUTF8 = false
+      return String(decoding: line, as: UTF8.self)
     }
   }
 

@@ -108,7 +108,10 @@ public enum TaobaoImporter {
       let users = UserProfileWriter(connection: connection, dataset: dataset)
       var row = 0
       while let line = try reader.next() {
-        let outcome = parse(line, row: row, columns: columns, seed: seed, dataset: dataset)
+        let outcome =
+          reader.lastLineIsValidUTF8
+          ? parse(line, row: row, columns: columns, seed: seed, dataset: dataset)
+          : .rejected(RejectReason.invalidUTF8)
         row += 1
         switch outcome {
         case .record(let record):
