@@ -241,9 +241,11 @@ private let options: [OptionSpec] = [
   }
 }
 
+/// A database URL at which no server listens: a command that connects before checking its
+/// options fails there with exit code 1 instead of the usage code 2.
+private let nowhere = ["DATABASE_URL": "postgresql:///adpilot?host=/nonexistent-adpilot-socket"]
+
 @Test func scoringCommandsCheckOptionsBeforeConnecting() {
-  // No server listens here: a command that connected first would fail with 1, not 2.
-  let nowhere = ["DATABASE_URL": "postgresql:///adpilot?host=/nonexistent-adpilot-socket"]
   let commands = [
     ["worker", "--dataset", "synthetic", "--once", "--seconds", "3"],
     ["worker", "--dataset", "synthetic", "--batch-size", "0"],
@@ -262,7 +264,6 @@ private let options: [OptionSpec] = [
 }
 
 @Test func modelsRejectsAnEmptyName() {
-  let nowhere = ["DATABASE_URL": "postgresql:///adpilot?host=/nonexistent-adpilot-socket"]
   #expect(Tool.main(["models", "--name", ""], environment: nowhere) == 2)
   #expect(Tool.main(["models", "history", "--name", ""], environment: nowhere) == 2)
 }
@@ -277,8 +278,6 @@ private let options: [OptionSpec] = [
 }
 
 @Test func planningCommandsCheckOptionsBeforeConnecting() {
-  // No server listens here: a command that connected first would fail with 1, not 2.
-  let nowhere = ["DATABASE_URL": "postgresql:///adpilot?host=/nonexistent-adpilot-socket"]
   let commands = [
     ["allocate", "--dataset", "synthetic", "--date", "2026-01-13", "--budget", "-1"],
     ["allocate", "--dataset", "synthetic", "--next-day", "--budget", "1000000000000001"],

@@ -201,6 +201,23 @@ struct EndToEndTests {
       """, [.text(prefix), .int32(Int32(count))])
   }
 
+  /// Counts the synthetic requests still queued.
+  static let pendingSynthetic =
+    "SELECT count(*) FROM adpilot.ad_requests WHERE dataset = 'synthetic' AND scored_at IS NULL"
+
+  /// Queues the first `count` scorable synthetic requests again, as if never scored.
+  func queueAgain(_ connection: Connection, count: Int) throws {
+    try connection.execute(
+      """
+      UPDATE adpilot.ad_requests SET scored_at = NULL
+      WHERE dataset = 'synthetic'
+        AND (request_id, ad_id) IN (
+          SELECT request_id, ad_id FROM adpilot.ad_requests
+          WHERE dataset = 'synthetic' AND rejected_reason IS NULL
+          ORDER BY request_id, ad_id LIMIT $1)
+      """, [.int32(Int32(count))])
+  }
+
   /// Deletes the requests whose id starts with `prefix-`, and their scores.
   func deleteQueued(_ connection: Connection, prefix: String) {
     for table in ["ad_scores", "ad_requests"] {
@@ -547,17 +564,8 @@ struct EndToEndTests {
     #expect(try terminated[0].bool(0))
 
     // Work queued after the cut reaches only a worker that reconnected.
-    try connection.execute(
-      """
-      UPDATE adpilot.ad_requests SET scored_at = NULL
-      WHERE dataset = 'synthetic'
-        AND (request_id, ad_id) IN (
-          SELECT request_id, ad_id FROM adpilot.ad_requests
-          WHERE dataset = 'synthetic' AND rejected_reason IS NULL
-          ORDER BY request_id, ad_id LIMIT 20)
-      """)
-    let pending =
-      "SELECT count(*) FROM adpilot.ad_requests WHERE dataset = 'synthetic' AND scored_at IS NULL"
+    try queueAgain(connection, count: 20)
+    let pending = Self.pendingSynthetic
     let deadline = Date().addingTimeInterval(60)
     while try connection.query(pending)[0].int64(0) > 0 && Date() < deadline
       && results.errors.isEmpty
@@ -577,17 +585,8 @@ struct EndToEndTests {
     defer { connection.close() }
     let drainer = ScoringWorker(connection: connection, logger: Logger(minimumLevel: .error))
     _ = try drainer.drain(dataset: "synthetic")
-    try connection.execute(
-      """
-      UPDATE adpilot.ad_requests SET scored_at = NULL
-      WHERE dataset = 'synthetic'
-        AND (request_id, ad_id) IN (
-          SELECT request_id, ad_id FROM adpilot.ad_requests
-          WHERE dataset = 'synthetic' AND rejected_reason IS NULL
-          ORDER BY request_id, ad_id LIMIT 5)
-      """)
-    let pending =
-      "SELECT count(*) FROM adpilot.ad_requests WHERE dataset = 'synthetic' AND scored_at IS NULL"
+    try queueAgain(connection, count: 5)
+    let pending = Self.pendingSynthetic
 
     let own = try TestDatabase.connect(suite: Self.suite)
     defer { own.close() }
