@@ -48,7 +48,7 @@ final class ImportSession {
 
   /// Runs `body` in one transaction after deleting the data set's rows of `splits` and its
   /// rejected rows, so that a rerun replaces the earlier load. An import of one split deletes
-  /// that split's rejected rows, and those without a split from a file of the same name; an
+  /// that split's rejected rows and those without a split from a file of the same name. An
   /// import of both deletes every rejected row of the data set.
   ///
   /// A file that yields no usable row throws and rolls the transaction back, so that an empty
