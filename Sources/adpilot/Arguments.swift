@@ -158,7 +158,7 @@ func parseArguments(
       parsed.values[name] = inlineValue
     } else {
       // A value that looks like an option is almost always a forgotten value. --name=--text
-      // still passes one. Option names hold no whitespace, so text such as an SQL query that
+      // still passes one. Option names contain no whitespace, so text such as an SQL query that
       // starts with a `--` comment line is taken as a value.
       guard index < arguments.count,
         !arguments[index].hasPrefix("--")

@@ -78,7 +78,7 @@ private final class LockedState: @unchecked Sendable {
       try cluster.start()
       config = cluster.config
       // A cluster this process started stops when it exits, so no test run leaves a server
-      // behind; one that another process started stays up for that process.
+      // behind. One that another process started stays up for that process.
       if !wasRunning {
         clusterToStop.withLock { $0 = cluster }
         atexit { _ = try? clusterToStop.withLock { $0 }?.stop() }

@@ -279,6 +279,8 @@ func checkDatasetMoves(_ found: CampaignDirectory, stored: [String: String])
   }
 }
 
+/// Inserts or updates one campaign. Time zone, flight dates and targeting are read from the
+/// stored definition as written, since Foundation names UTC `GMT`.
 private func upsertCampaign(_ connection: Connection, _ definition: CampaignDefinition) throws {
   let campaign = definition.campaign
   _ = try connection.execute(
@@ -288,9 +290,10 @@ private func upsertCampaign(_ connection: Connection, _ definition: CampaignDefi
          min_daily_micros, max_daily_micros, lifetime_budget_micros, priority, pacing_mode,
          time_zone, status, source_file, definition, day_parting, flight_start, flight_end,
          targeting, synced_at)
-    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15::jsonb, $16,
-            ($15::jsonb ->> 'flight_start')::date, ($15::jsonb ->> 'flight_end')::date,
-            coalesce($15::jsonb -> 'targeting', '{}'), now())
+    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11,
+            coalesce($14::jsonb ->> 'time_zone', 'UTC'), $12, $13, $14::jsonb, $15,
+            ($14::jsonb ->> 'flight_start')::date, ($14::jsonb ->> 'flight_end')::date,
+            coalesce($14::jsonb -> 'targeting', '{}'), now())
     ON CONFLICT (id) DO UPDATE SET
         dataset = excluded.dataset, name = excluded.name, advertiser = excluded.advertiser,
         value_per_click_micros = excluded.value_per_click_micros,
@@ -311,16 +314,9 @@ private func upsertCampaign(_ connection: Connection, _ definition: CampaignDefi
       campaign.maxDailyMicros.map(PostgresValue.int64) ?? .null,
       campaign.lifetimeBudgetMicros.map(PostgresValue.int64) ?? .null,
       .int32(Int32(clamping: campaign.priority)), .text(campaign.pacing.rawValue),
-      .text(timeZoneName(definition)), .text(campaign.status), .text(definition.file),
+      .text(campaign.status), .text(definition.file),
       .jsonb(definition.json), dayPartingColumn(campaign.dayParting),
     ])
-}
-
-/// Returns the time zone as the file names it, or `UTC` when the file leaves it out. Foundation
-/// calls UTC `GMT`, which would not match the file.
-func timeZoneName(_ definition: CampaignDefinition) -> String {
-  let object = try? JSONSerialization.jsonObject(with: Data(definition.json.utf8))
-  return (object as? [String: Any])?["time_zone"] as? String ?? "UTC"
 }
 
 /// Returns the `day_parting` column of a campaign: its active local hours of the week, sorted,

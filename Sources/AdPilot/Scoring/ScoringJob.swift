@@ -287,7 +287,7 @@ public struct ScoringJob {
         || (UInt8(ascii: "0")...UInt8(ascii: "9")).contains(byte)
     }
     /// Returns the index after the quote that closes the quoted token opening at `start`, or
-    /// `count` when none does. A doubled quote stands for itself.
+    /// `count` when none does. A doubled quote is a literal quote.
     func closingQuote(from start: Int, backslashEscapes: Bool) -> Int {
       let quote = bytes[start]
       var position = start + 1
@@ -465,7 +465,7 @@ func setAside(
   connection: Connection, logger: Logger
 ) throws -> Int {
   guard let first = rejected.first else { return 0 }
-  // Its old score goes too: it would otherwise stand for features the request lacks now.
+  // Its old score goes too, because that score came from features the request no longer has.
   let marked = try connection.query(
     """
     WITH locked AS (

@@ -120,8 +120,8 @@ public struct ScoringWorker {
   /// feature arrays do not fit the model) and commits; returns the counts.
   ///
   /// NOTE: a request whose text is not valid UTF-8, which only a SQL_ASCII database can store,
-  /// fails the COPY below and so every batch that claims it, and the worker stops with that
-  /// error instead of setting the request aside.
+  /// fails the COPY below in every batch that claims it. The worker then stops with that error
+  /// instead of setting the request aside.
   private func scoreClaimedBatch(dataset: String, model: any ClickModel, modelId: String) throws
     -> WorkerCounts
   {

@@ -466,8 +466,8 @@ public struct TrainingPipeline {
     config.negativeSampleRate = Float(options.negativeRate)
     config.mlpActivation = options.mlpActivation ?? .relu
     // A click rate of exactly 0 or 1 has no finite log-odds; the bias then starts at 0. The
-    // check is on the Float, since a rate just below 1, as a tiny --negative-rate gives,
-    // rounds to 1 there.
+    // check is on the Float because a rate just below 1, from a tiny --negative-rate, rounds
+    // to 1 as a Float.
     let rate = Float(baseRate)
     config.baseRate = rate > 0 && rate < 1 ? rate : nil
     return config

@@ -154,7 +154,7 @@ func printAllocation(_ outcome: AllocationOutcome, _ context: Context) {
 }
 
 /// Returns a note for each campaign allocated less than its minimum because its forecast
-/// traffic cannot absorb more; the allocator lowers such a minimum instead of failing.
+/// traffic cannot absorb more. The allocator lowers such a minimum instead of failing.
 func minimumShortfalls(_ outcome: AllocationOutcome) -> [String] {
   let minimums = Dictionary(
     outcome.campaigns.map { ($0.id, min($0.minDailyMicros, $0.capMicros)) },
