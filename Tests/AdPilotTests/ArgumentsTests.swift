@@ -141,7 +141,11 @@ private let options: [OptionSpec] = [
 }
 
 @Test func toolReturnsUsageCodeForBadTrainingNumbers() {
-  for option in [["--promotion-margin", "-1"], ["--promotion-margin", "1"], ["--l2", "-1e-5"]] {
+  let options = [
+    ["--promotion-margin", "-1"], ["--promotion-margin", "1"], ["--l2", "-1e-5"], ["--l2", "1.5"],
+    ["--learning-rate", "0"], ["--learning-rate", "2"], ["--logistic-learning-rate", "1e30"],
+  ]
+  for option in options {
     #expect(
       Tool.main(["train", "--dataset", "synthetic"] + option, environment: [:]) == 2, "\(option)")
   }

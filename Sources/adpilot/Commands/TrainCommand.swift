@@ -26,19 +26,20 @@ let trainCommand = Command(
         + "that gives 100 steps per epoch)"),
     .value(
       "learning-rate", "X",
-      "Adam step size of the attention model in the first epoch (default 0.002)"),
+      "Adam step size in (0, 1] of the attention model in the first epoch (default 0.002)"),
     .value(
       "learning-rate-decay", "X",
       "factor in (0, 1] applied to the attention model's step size after each epoch (default "
         + "\(TrainOptions(dataset: "").learningRateDecay))"),
     .value(
       "l2", "X",
-      "L2 coefficient on dense weights and the embedding rows a step touches, both models; "
+      "L2 coefficient in [0, 1] on dense weights and the embedding rows a step touches, both models; "
         + "a row's L2 counts every step since its last update "
         + "(default \(TrainOptions(dataset: "").l2))"),
     .value(
       "logistic-learning-rate", "X",
-      "Adam step size of the logistic baseline (default \(TrainOptions(dataset: "").logisticLearningRate))"
+      "Adam step size in (0, 1] of the logistic baseline (default "
+        + "\(TrainOptions(dataset: "").logisticLearningRate))"
     ),
     .value(
       "threads", "N",
@@ -137,14 +138,17 @@ let trainCommand = Command(
         message: "--promotion-margin must be in [0, 1), got \(options.promotionMargin); "
           + "try 0.001 to ask a challenger for a 0.1% lower log loss")
     }
-    guard options.l2 >= 0 && options.l2.isFinite else {
-      throw UsageError(message: "--l2 must be a number >= 0, got \(options.l2); try 1e-5")
+    // An L2 weight of 1 already pulls every touched row to zero as hard as the loss pushes it.
+    guard options.l2 >= 0 && options.l2 <= 1 else {
+      throw UsageError(message: "--l2 must be in [0, 1], got \(options.l2); try 1e-5")
     }
-    for (name, rate) in [
-      ("learning-rate", options.learningRate),
-      ("logistic-learning-rate", options.logisticLearningRate),
-    ] where !(rate > 0 && rate.isFinite) {
-      throw UsageError(message: "--\(name) must be a positive number, got \(rate)")
+    // Adam moves each weight by up to about the step size per step; the defaults are 0.002
+    // and 0.02.
+    for (name, rate, suggestion) in [
+      ("learning-rate", options.learningRate, "0.002"),
+      ("logistic-learning-rate", options.logisticLearningRate, "0.02"),
+    ] where !(rate > 0 && rate <= 1) {
+      throw UsageError(message: "--\(name) must be in (0, 1], got \(rate); try \(suggestion)")
     }
 
     keepFreedMemoryForReuse()
