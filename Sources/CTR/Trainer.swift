@@ -275,18 +275,20 @@ public final class Trainer {
     var loss = 0.0
     var dense = [Float](repeating: 0, count: trainable.dense.count)
     var statistics: [(rows: Int, statistics: DiceStatistics)] = []
+    var weights: [Float] = []
     for part in 0..<parts {
       let rows = bounds[part + 1] - bounds[part]
       let weight = Float(rows) / Float(batch.count)
+      weights.append(weight)
       loss += results[part].loss * Double(rows) / Double(batch.count)
       for index in dense.indices {
         dense[index] += weight * results[part].dense[index]
       }
-      sparse.add(workerSparse[part], scale: weight)
       if let shareStatistics = results[part].statistics {
         statistics.append((rows, shareStatistics))
       }
     }
+    sparse.merge(Array(workerSparse.prefix(parts)), weights: weights, threads: config.threads)
     return (loss, dense, statistics)
   }
 

@@ -263,6 +263,47 @@ private func train(_ model: any ClickModel, on data: EncodedBatch, config: Train
   #expect(tables[0][(untouched * width)..<(untouched * width + width)] == start[4..<8])
 }
 
+@Test func sparseMergeMatchesSequentialAdds() {
+  // Three parts touch overlapping rows of a 20,000-row table, enough for several shares. The
+  // merge must hold each row's `0 + w0 g0 + w1 g1 + w2 g2`, bit for bit what adding the parts
+  // one after another gives, with the rows ascending whatever the thread count.
+  let (tableRows, width) = (20_000, 5)
+  var random = SplitMix64(seed: 31)
+  var parts: [SparseGradient] = []
+  for part in 0..<3 {
+    var gradient = SparseGradient(tableRows: tableRows, width: width)
+    for index in 0..<3000 {
+      let row = Int32((index * (part + 3) * 7 + part) % tableRows)
+      let values = (0..<width).map { _ in random.nextFloat(in: -1..<1) }
+      values.withUnsafeBufferPointer { gradient.add(row: row, $0.baseAddress!) }
+    }
+    parts.append(gradient)
+  }
+  let weights: [Float] = [0.3, 0.5, 0.2]
+  var sequential = SparseGradient(tableRows: tableRows, width: width)
+  for (part, gradient) in parts.enumerated() {
+    sequential.add(gradient, scale: weights[part])
+  }
+  let expected = Dictionary(
+    uniqueKeysWithValues: sequential.rows.enumerated().map { slot, row in
+      (row, Array(sequential.values[(slot * width)..<(slot * width + width)]))
+    })
+  for threads in [1, 2, 3] {
+    var merged = SparseGradient(tableRows: tableRows, width: width)
+    merged.add(row: 4, [Float](repeating: 9, count: width))  // cleared by the merge
+    merged.merge(parts, weights: weights, threads: threads)
+    #expect(merged.rows == sequential.rows.sorted(), "threads \(threads)")
+    for (slot, row) in merged.rows.enumerated() {
+      let values = Array(merged.values[(slot * width)..<(slot * width + width)])
+      #expect(values == expected[row], "threads \(threads), row \(row)")
+    }
+    // Each row's slot is known to later adds.
+    let probe = merged.rows[merged.rows.count / 2]
+    merged.add(row: probe, [Float](repeating: 0, count: width))
+    #expect(merged.rows.count == sequential.rows.count)
+  }
+}
+
 @Test func lazyAdamMatchesPlainFormula() {
   // Width 12 runs one 8-wide vector step and a 4-element scalar tail per row. Both must match
   // the textbook update bit for bit. Rows skip steps, and a row's L2 term counts the steps since
