@@ -219,6 +219,12 @@ import Testing
     #expect(time.timeIntervalSince1970 == 1_370_475_000.123)
     #expect(IPinYouLogImporter.parseBeijingTimestamp("2013060607300012") == nil)
     #expect(IPinYouLogImporter.parseBeijingTimestamp("20130230073000123") == nil)
+    // Times before 1970-01-01 UTC have no day partition.
+    #expect(IPinYouLogImporter.parseBeijingTimestamp("00000101000000000") == nil)
+    #expect(IPinYouLogImporter.parseBeijingTimestamp("19700101075959999") == nil)
+    #expect(
+      IPinYouLogImporter.parseBeijingTimestamp("19700101080000000")
+        == Date(timeIntervalSince1970: 0))
     #expect(IPinYouLogImporter.parseBeijingTimestamp("20130606243000123") == nil)
     #expect(IPinYouLogImporter.parseBeijingTimestamp("2013060607300012x") == nil)
     #expect(IPinYouLogImporter.parseBeijingTimestamp("20120229000000000") != nil)

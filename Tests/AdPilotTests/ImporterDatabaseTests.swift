@@ -395,6 +395,60 @@ import Testing
     #expect(try count(connection, renamedRows) == 5)
   }
 
+  @Test func iPinYouLogRejectsRepeatedBidsAndPartitionsOnlyLoggedDays() throws {
+    let connection = try TestDatabase.connect(suite: "ingest.ipinyouLogIds")
+    let directory = try TestData.temporaryDirectory()
+    defer { try? FileManager.default.removeItem(at: directory) }
+    let lines = try String(
+      contentsOf: TestData.fixture("ipinyou_log_train.txt"), encoding: .utf8
+    ).split(separator: "\n")
+    // Line 2 (bid0001, 2013-06-06) as a template: the bid id is field 3, the time field 4.
+    func row(bid: String, time: String, click: String = "0") -> String {
+      var fields = lines[1].split(separator: "\t", omittingEmptySubsequences: false).map(
+        String.init)
+      (fields[0], fields[3], fields[4]) = (click, bid, time)
+      return fields.joined(separator: "\t")
+    }
+    let hexBid = "0123456789abcdef0123456789abcdef"
+    let file = directory.appendingPathComponent("ids_train.txt")
+    let text = [
+      String(lines[0]),
+      row(bid: hexBid, time: "20130606073000123"),
+      row(bid: "bid-x", time: "20130606080000000"),
+      row(bid: hexBid, time: "20130606090000000", click: "1"),  // repeats line 2's bid id
+      row(bid: "bid-x", time: "20130606100000000"),  // repeats line 3's
+      row(bid: hexBid.uppercased(), time: "20130606110000000"),  // another id's text
+      row(bid: "bid-far", time: "21000606101010000"),  // one stray day, 87 years on
+      row(bid: "bid-zero", time: "00000101000000000"),  // before 1970
+      row(bid: "bid-early", time: "19700101075959999"),  // 1969-12-31 23:59:59.999 UTC
+      row(bid: "bid-epoch", time: "19700101080000000"),  // 1970-01-01 00:00 UTC
+    ].joined(separator: "\n")
+    try Data(text.utf8).write(to: file)
+    let partitions = """
+      SELECT count(*) FROM pg_inherits WHERE inhparent = 'adpilot.impressions'::regclass
+      """
+    let before = try count(connection, partitions)
+    let report = try IPinYouLogImporter.importFile(connection, file: file, dataset: "raw_ids")
+    #expect(report.loaded == 5)
+    #expect(report.clicks == 0)
+    #expect(report.rejected == [RejectReason.duplicateId: 2, RejectReason.invalidTime: 2])
+    let rejected = try connection.query(
+      "SELECT line_number, reason FROM adpilot.rejected_rows ORDER BY line_number")
+    #expect(try rejected.map { try $0.int64(0) } == [4, 5, 8, 9])
+    #expect(
+      try rejected.map { try $0.string(1) } == [
+        "duplicate id", "duplicate id", "invalid time", "invalid time",
+      ])
+    // 2013-06-05 and 06 (the first rows are before 08:00 in Beijing), 1970-01-01 and 2100-06-06.
+    let days = try connection.query(
+      """
+      SELECT DISTINCT (time AT TIME ZONE 'UTC')::date::text FROM adpilot.impressions ORDER BY 1
+      """)
+    #expect(
+      try days.map { try $0.string(0) } == ["1970-01-01", "2013-06-05", "2013-06-06", "2100-06-06"])
+    #expect(try count(connection, partitions) - before <= 4)
+  }
+
   @Test func importRollsBackWhenFileFailsMidway() throws {
     let connection = try TestDatabase.connect(suite: "ingest.rollback")
     let directory = try TestData.temporaryDirectory()
@@ -628,6 +682,7 @@ import Testing
       8,validation,5,1000,0,60,0.003
       8,test,1,1,0,60,0.003
       8,validation,5,3
+      7,validation,12,2,1,900,0.002
       """
     try Data(text.utf8).write(to: file)
     for _ in 0..<2 {
@@ -636,8 +691,16 @@ import Testing
       #expect(report.clicks == 1)
       #expect(report.skipped == ["test split": 1])
       #expect(
-        report.rejected == [RejectReason.nonNumericCost: 1, RejectReason.wrongColumnCount: 1])
+        report.rejected == [
+          RejectReason.nonNumericCost: 1, RejectReason.wrongColumnCount: 1,
+          RejectReason.duplicateId: 1,
+        ])
     }
+    // The totals the allocator reads leave out the repeated step as the load does.
+    let summary = try IPinYouStreamSummary(file: file)
+    #expect(summary.advertisers["7"]?.impressions == 3)
+    #expect(summary.advertisers["7"]?.clicks == 1)
+    #expect(summary.advertisers["7"]?.costMicros == 1_600)
     #expect(try count(connection, "SELECT count(*) FROM adpilot.impressions") == 4)
     // Advertiser 7: episode 12 is day 1, episode 30 day 2; advertiser 8: episode 5 is day 1.
     let times = try connection.query(

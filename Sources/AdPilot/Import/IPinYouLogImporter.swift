@@ -100,11 +100,15 @@ public enum IPinYouLogImporter {
       try registerDataset(
         connection, name: dataset, spec: spec, validation: "time",
         source: "iPinYou RTB log \(file.lastPathComponent) (make-ipinyou-data layout)")
+      var loadedIds = RequestIdSet()
       while let line = try reader.next() {
-        let outcome =
+        var outcome =
           reader.lastLineIsValidUTF8
           ? parse(line, columns: columns, split: split, dataset: dataset)
           : .rejected(RejectReason.invalidUTF8)
+        if case .record(let record) = outcome, !loadedIds.insert(record.requestId) {
+          outcome = .rejected(RejectReason.duplicateId)
+        }
         switch outcome {
         case .record(let record): try session.load(record)
         case .rejected(let reason):
@@ -151,7 +155,8 @@ public enum IPinYouLogImporter {
   }
 
   /// Parses yyyyMMddHHmmssSSS in Beijing time (UTC+8 all year; China has had no daylight saving
-  /// time since 1991). Returns nil unless the text is 17 digits of a valid date and time.
+  /// time since 1991). Returns nil unless the text is 17 digits of a valid date and time from
+  /// 1970-01-01 UTC on.
   static func parseBeijingTimestamp(_ text: Substring) -> Date? {
     let digits = text.utf8.map { Int($0) - 48 }
     guard digits.count == 17, digits.allSatisfy({ (0...9).contains($0) }) else { return nil }
@@ -168,6 +173,8 @@ public enum IPinYouLogImporter {
     else { return nil }
     let days = daysFromCivil(year: year, month: month, day: day)
     let seconds = days * 86_400 + hour * 3_600 + minute * 60 + second - 8 * 3_600
+    // Day partitions start at 1970-01-01 UTC.
+    guard seconds >= 0 else { return nil }
     return Date(timeIntervalSince1970: Double(seconds) + Double(millisecond) / 1000)
   }
 }
@@ -188,5 +195,48 @@ func daysInMonth(year: Int, month: Int) -> Int {
   case 2: (year % 4 == 0 && year % 100 != 0) || year % 400 == 0 ? 29 : 28
   case 4, 6, 9, 11: 30
   default: 31
+  }
+}
+
+/// The request ids one import has loaded. A bid id of 32 lowercase hexadecimal digits, the form
+/// iPinYou logs use, is kept as its 128-bit value, a quarter of the memory a string takes; any
+/// other id is kept as it is.
+struct RequestIdSet {
+  private struct Hex128: Hashable {
+    var high: UInt64
+    var low: UInt64
+  }
+  private var hex: Set<Hex128> = []
+  private var other: Set<String> = []
+
+  /// Adds `id` and returns false when the set already held it.
+  mutating func insert(_ id: String) -> Bool {
+    if let value = Self.hexValue(id) {
+      return hex.insert(value).inserted
+    }
+    return other.insert(id).inserted
+  }
+
+  /// Returns the value of 32 lowercase hexadecimal digits, or nil for any other text, so that
+  /// two ids share a value only when their texts are equal.
+  private static func hexValue(_ id: String) -> Hex128? {
+    let bytes = id.utf8
+    guard bytes.count == 32 else { return nil }
+    var high: UInt64 = 0
+    var low: UInt64 = 0
+    for (index, byte) in bytes.enumerated() {
+      let digit: UInt8
+      switch byte {
+      case UInt8(ascii: "0")...UInt8(ascii: "9"): digit = byte - UInt8(ascii: "0")
+      case UInt8(ascii: "a")...UInt8(ascii: "f"): digit = byte - UInt8(ascii: "a") + 10
+      default: return nil
+      }
+      if index < 16 {
+        high = high << 4 | UInt64(digit)
+      } else {
+        low = low << 4 | UInt64(digit)
+      }
+    }
+    return Hex128(high: high, low: low)
   }
 }

@@ -42,9 +42,10 @@ public enum IPinYouStreamImporter {
       try registerDataset(
         connection, name: dataset, spec: spec, validation: "time",
         source: "iPinYou RTB 2013 market-price streams of the RLB data, \(file.lastPathComponent)")
+      var loadedSteps = LoadedSteps()
       while let line = try reader.next() {
-        let parsed =
-          reader.lastLineIsValidUTF8 ? parse(line) : .failure(.rejected(RejectReason.invalidUTF8))
+        let parsed = loadedSteps.admit(
+          reader.lastLineIsValidUTF8 ? parse(line) : .failure(.rejected(RejectReason.invalidUTF8)))
         switch parsed {
         case .failure(let outcome):
           switch outcome {
@@ -82,6 +83,32 @@ public enum IPinYouStreamImporter {
     var click: Int16
     var costMicros: Int64
     var pctr: Double?
+  }
+
+  /// The steps of each advertiser's episodes that earlier lines loaded, one bit per step.
+  ///
+  /// Both reads of the file pass every line through ``admit(_:)`` in the same order, so they
+  /// agree on which copy of a repeated step loads: the first.
+  struct LoadedSteps {
+    private struct Episode: Hashable {
+      var advertiser: String
+      var episode: Int
+    }
+    private var steps: [Episode: [UInt64]] = [:]
+
+    /// Returns `parsed`, or a rejection as a duplicate id when an earlier row had its
+    /// advertiser, episode and step.
+    mutating func admit(_ parsed: Result<StreamRow, Exclusion>) -> Result<StreamRow, Exclusion> {
+      guard case .success(let row) = parsed else { return parsed }
+      let key = Episode(advertiser: row.advertiser, episode: row.episode)
+      let (word, bit) = ((row.step - 1) / 64, UInt64(1) << ((row.step - 1) % 64))
+      let empty = [UInt64](repeating: 0, count: (stepsPerEpisode + 63) / 64)
+      guard steps[key, default: empty][word] & bit == 0 else {
+        return .failure(.rejected(RejectReason.duplicateId))
+      }
+      steps[key, default: empty][word] |= bit
+      return parsed
+    }
   }
 
   /// Why a row does not load: rejected (bad data) or skipped (a test row).
@@ -187,8 +214,12 @@ public struct IPinYouStreamSummary: Sendable, Equatable {
     }
     var episodes: [String: Set<Int>] = [:]
     var totals: [String: Advertiser] = [:]
+    var loadedSteps = IPinYouStreamImporter.LoadedSteps()
     while let line = try reader.next() {
-      guard case .success(let row) = IPinYouStreamImporter.parse(line) else { continue }
+      let parsed = loadedSteps.admit(
+        reader.lastLineIsValidUTF8
+          ? IPinYouStreamImporter.parse(line) : .failure(.rejected(RejectReason.invalidUTF8)))
+      guard case .success(let row) = parsed else { continue }
       episodes[row.advertiser, default: []].insert(row.episode)
       var total = totals[
         row.advertiser,

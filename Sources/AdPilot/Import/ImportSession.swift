@@ -116,6 +116,8 @@ public enum RejectReason {
   public static let invalidPCTR = "pCTR outside 0 to 1"
   public static let invalidTime = "invalid time"
   public static let missingId = "missing id"
+  /// An id that an earlier line of the same file already loaded.
+  public static let duplicateId = "duplicate id"
   public static let invalidMask = "invalid mask"
   public static let invalidSplit = "invalid split"
   /// A NUL byte, which a PostgreSQL text value cannot contain.

@@ -100,27 +100,32 @@ public final class ImpressionWriter {
     if record.costMicros < 0 {
       throw invalid("cost_micros must be >= 0, got \(record.costMicros)", "fix the cost")
     }
-    if !record.time.timeIntervalSince1970.isFinite {
-      throw invalid("time must be finite", "fix the time")
+    // Day partitions are named by a four-digit year from 1970 on.
+    let seconds = record.time.timeIntervalSince1970
+    if !(seconds >= 0 && seconds < Self.firstSecondOfYear10000) {
+      throw invalid(
+        "time must be from 1970-01-01 to 9999-12-31 UTC, got \(record.time)", "fix the time")
     }
   }
 
+  /// Creates the partitions of the days the records fall in, one call per run of consecutive
+  /// days, so that a stray row far from the others adds one partition, not every day between.
   private func ensurePartitions(for records: [ImpressionRecord]) throws {
-    var first = Int.max
-    var last = Int.min
-    for record in records {
-      let day = Self.utcDay(record.time)
-      first = min(first, day)
-      last = max(last, day)
+    let missing = Set(records.map { Self.utcDay($0.time) }).subtracting(partitionedDays).sorted()
+    var start = 0
+    while start < missing.count {
+      var end = start
+      while end + 1 < missing.count && missing[end + 1] == missing[end] + 1 { end += 1 }
+      _ = try connection.query(
+        "SELECT adpilot.ensure_impression_partitions($1::date, $2::date)",
+        [.date(Self.isoDate(utcDay: missing[start])), .date(Self.isoDate(utcDay: missing[end]))])
+      partitionedDays.formUnion(missing[start]...missing[end])
+      start = end + 1
     }
-    if (first...last).allSatisfy({ partitionedDays.contains($0) }) {
-      return
-    }
-    _ = try connection.query(
-      "SELECT adpilot.ensure_impression_partitions($1::date, $2::date)",
-      [.date(Self.isoDate(utcDay: first)), .date(Self.isoDate(utcDay: last))])
-    partitionedDays.formUnion(first...last)
   }
+
+  /// 10000-01-01T00:00:00Z in seconds since 1970.
+  static let firstSecondOfYear10000 = Double(daysFromCivil(year: 10_000, month: 1, day: 1) * 86_400)
 
   /// Returns the days since 1970-01-01 of the UTC day containing `time`.
   static func utcDay(_ time: Date) -> Int {
