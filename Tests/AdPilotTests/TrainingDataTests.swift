@@ -320,6 +320,59 @@ struct TrainingDataTests {
     }
   }
 
+  @Test func trainAndValidationShareSnapshot() throws {
+    let connection = try connect()
+    defer { connection.close() }
+    let windows = try filter(connection)
+    let validationRows = try impressionStatistics(connection, windows.validation).rows
+    // Another session logs a later day between the reads of the training and validation rows.
+    // The validation window has no end, so a read outside the run's snapshot would count it.
+    let other = try TestDatabase.connect(suite: Self.suite)
+    defer { other.close() }
+    var pipeline = TrainingPipeline(connection: connection, logger: Self.logger)
+    pipeline.afterTrainingRowsCached = {
+      try other.execute("INSERT INTO adpilot.impressions SELECT * FROM held_impressions")
+    }
+    defer {
+      _ = try? connection.execute(
+        "DELETE FROM adpilot.impressions WHERE time >= '2026-01-08T00:00:00Z'")
+    }
+    var options = TrainOptions(dataset: "synthetic")
+    options.modelName = "snapshot"
+    options.maxEpochs = 1
+    options.batchSize = 256
+    let outcome = try pipeline.run(options)
+    #expect(outcome.validationRows == validationRows)
+    #expect(try impressionStatistics(connection, windows.validation).rows > validationRows)
+  }
+
+  @Test func overlappingChampionIsNotCompared() throws {
+    let connection = try connect()
+    defer { connection.close() }
+    let pipeline = TrainingPipeline(connection: connection, logger: Self.logger)
+    var options = TrainOptions(dataset: "synthetic")
+    options.modelName = "overlap"
+    options.maxEpochs = 1
+    options.batchSize = 256
+    let first = try pipeline.run(options)
+    // Two validation days start a day before the end of the champion's training window.
+    options.validationDays = 2
+    let second = try pipeline.run(options)
+    #expect(second.champion.id == first.champion.id)
+    #expect(
+      second.championReason.hasPrefix(
+        "kept: champion \(first.champion.id) trained on rows up to 2026-01-07T00:00:00.000Z, "
+          + "after the validation rows start (2026-01-06T00:00:00.000Z)"))
+    #expect(
+      try ModelRegistry(connection: connection).alias("champion", of: "overlap")
+        == first.champion.id)
+    // With one validation day again, the windows do not overlap and the losses are compared.
+    options.validationDays = 1
+    options.seed = 3
+    let third = try pipeline.run(options)
+    #expect(!third.championReason.contains("not comparable"))
+  }
+
   @Test func warmStartContinuesFromChampion() throws {
     let connection = try connect()
     defer { connection.close() }
@@ -516,9 +569,9 @@ struct TrainingDataTests {
       } catch let error as PipelineError {
         #expect(
           error.message
-            == "negative downsampling at rate \(rate) kept no non-click of the "
-            + "\(statistics.rows - statistics.clicks) in \(windows.description), so only clicks "
-            + "are left to train on; raise --negative-rate")
+            == "negative downsampling at rate \(rate) kept none of the "
+            + "\(statistics.rows - statistics.clicks) non-clicks of the training rows, so only "
+            + "clicks are left to train on; raise --negative-rate")
       }
     }
     #expect(try ModelRegistry(connection: connection).champion(of: "sampled_away") == nil)

@@ -95,14 +95,18 @@ final class CachedRows {
     _ filter: ImpressionFilter, batchSize: Int,
     _ body: (EncodedBatch, [UInt64]) throws -> Void
   ) throws {
-    if !validationCached {
-      _ = try streamEncodedImpressions(connection, filter, layout: layout, sampling: nil) {
-        try validation.append($0)
-      }
-      try validation.flush()
-      validationCached = true
-    }
+    try cacheValidationRows(filter)
     try forEachBatch(of: validation, batchSize: batchSize, body)
+  }
+
+  /// Streams the validation rows of `filter` from PostgreSQL into the cache, once per run.
+  func cacheValidationRows(_ filter: ImpressionFilter) throws {
+    guard !validationCached else { return }
+    _ = try streamEncodedImpressions(connection, filter, layout: layout, sampling: nil) {
+      try validation.append($0)
+    }
+    try validation.flush()
+    validationCached = true
   }
 
   /// Calls `body` with the records of `file` in order, in batches of up to `batchSize` rows,

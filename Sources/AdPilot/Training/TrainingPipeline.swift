@@ -94,6 +94,9 @@ public struct TrainOutcome: Sendable {
 public struct TrainingPipeline {
   let connection: Connection
   let logger: Logger
+  /// Runs after the training rows are cached and before the validation rows are read (tests
+  /// change the data set here).
+  var afterTrainingRowsCached: (() throws -> Void)?
 
   public init(connection: Connection, logger: Logger) {
     self.connection = connection
@@ -108,6 +111,13 @@ public struct TrainingPipeline {
   /// the other model starts fresh. Adam's moments start at zero. Training then reads the rows
   /// from the end of the champion's training window up to the validation day.
   public func run(_ options: TrainOptions) throws -> TrainOutcome {
+    // Every read up to the cached rows uses one snapshot, so an import that replaces the data
+    // set meanwhile cannot leave training rows of the old data and validation rows of the new.
+    try connection.execute("BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+    var snapshotOpen = true
+    defer {
+      if snapshotOpen { _ = try? connection.execute("ROLLBACK") }
+    }
     let dataset = try loadDataset(connection, name: options.dataset)
     guard dataset.hasFeatures else {
       throw PipelineError(
@@ -191,10 +201,14 @@ public struct TrainingPipeline {
     let cached = try rows.cacheTrainingRows(windows.train)
     guard cached.read - cached.droppedNegatives > statistics.clicks else {
       throw PipelineError(
-        "negative downsampling at rate \(options.negativeRate) kept no non-click of the "
-          + "\(cached.read - statistics.clicks) in \(windows.description), so only clicks "
-          + "are left to train on; raise --negative-rate")
+        "negative downsampling at rate \(options.negativeRate) kept none of the "
+          + "\(cached.read - statistics.clicks) non-clicks of the training rows, so only "
+          + "clicks are left to train on; raise --negative-rate")
     }
+    try afterTrainingRowsCached?()
+    try rows.cacheValidationRows(windows.validation)
+    try connection.execute("COMMIT")
+    snapshotOpen = false
 
     var best: (attention: [UInt8], logistic: [UInt8]) = (
       models.attention.serialized(), models.logistic.serialized()
@@ -277,6 +291,15 @@ public struct TrainingPipeline {
   }
 
   // MARK: - Steps
+
+  /// Returns the end of a registered model's training window, or nil when it has none stored.
+  private func trainingEnd(of record: ModelRecord) throws -> Date? {
+    let rows = try connection.query(
+      "SELECT extract(epoch FROM train_to)::float8 FROM adpilot.models WHERE id = $1",
+      [.text(record.id)])
+    guard let row = rows.first, let seconds = try row.optionalDouble(0) else { return nil }
+    return Date(timeIntervalSince1970: seconds)
+  }
 
   /// Throws when `name` is another data set's name and that data set has another layout. The
   /// champion of a name scores the requests of the data set of that name, so a model of another
@@ -363,7 +386,17 @@ public struct TrainingPipeline {
         let currentLoss = reports[2].logLoss
         previous = ModelEvaluation(
           label: "previous champion", record: current.record, report: reports[2])
-        if challengerLoss < currentLoss * (1 - options.promotionMargin) {
+        if let validationFrom = windows.validation.from,
+          let trainedTo = try trainingEnd(of: current.record), trainedTo > validationFrom
+        {
+          // The champion's log loss would count rows it learned from.
+          champion = current.record
+          reason =
+            "kept: champion \(current.record.id) trained on rows up to "
+            + "\(isoInstant(trainedTo)), after the validation rows start "
+            + "(\(isoInstant(validationFrom))), so its log loss is not comparable; validate on "
+            + "later days, or promote a model by hand with `adpilot models promote`"
+        } else if challengerLoss < currentLoss * (1 - options.promotionMargin) {
           reason =
             "log loss \(format(challengerLoss)) beats champion \(current.record.id) "
             + "(\(format(currentLoss))) by more than \(options.promotionMargin * 100)%"
