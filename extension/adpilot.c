@@ -474,7 +474,9 @@ check_sequence(const ArrayArgument *array, int64 rows, const CachedModel *model)
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("seq_values does not contain whole behaviour items of model \"%s\"",
 						model->model_id),
-				 errdetail("Each item has %lld values, got %lld values per row.",
+				 errdetail(array->ndim == 1
+						   ? "Each item has %lld values, got %lld values in the list."
+						   : "Each item has %lld values, got %lld values per candidate.",
 						   (long long) subfields, (long long) per_row),
 				 errhint("List each item's sub-fields together, most recent item first.")));
 }
@@ -673,7 +675,11 @@ adpilot_score_candidates(PG_FUNCTION_ARGS)
 	{
 		check_no_rows(&cat);
 		check_no_rows(&num);
-		check_no_rows(&seq);
+		/* A request's shared behaviour list stays valid when no candidate is left. */
+		if (seq.ndim <= 1)
+			check_sequence(&seq, 0, model);
+		else
+			check_no_rows(&seq);
 		PG_RETURN_NULL();
 	}
 

@@ -129,8 +129,11 @@ struct ExitStatus: Error {
 
 /// Returns the value of a required option or throws a usage error naming it.
 func required(_ parsed: ParsedArguments, _ name: String) throws -> String {
-  guard let value = parsed.value(name), !value.isEmpty else {
+  guard let value = parsed.value(name) else {
     throw UsageError(message: "missing required option --\(name)")
+  }
+  guard !value.isEmpty else {
+    throw UsageError(message: "invalid value for --\(name): the value is empty")
   }
   return value
 }

@@ -297,3 +297,18 @@ private let nowhere = ["DATABASE_URL": "postgresql:///adpilot?host=/nonexistent-
     Tool.main(["allocate", "--dataset", "synthetic", "--date", "2026-01-13"], environment: nowhere)
       == 1)
 }
+
+@Test func thresholdTextKeepsExtremeValues() {
+  #expect(thresholdText(0.009_523_8) == "0.00952")
+  #expect(thresholdText(1e-30) == "1e-30")
+  #expect(thresholdText(0.999_999_94) == "0.99999994")
+  #expect(thresholdText(0.000_004) == "4e-06")
+}
+
+@Test func emptyRequiredValueIsNamed() throws {
+  let parsed = try parseArguments(["--dataset", ""], options: options)
+  let empty = #expect(throws: UsageError.self) { try required(parsed, "dataset") }
+  #expect(empty?.message == "invalid value for --dataset: the value is empty")
+  let missing = #expect(throws: UsageError.self) { try required(parsed, "epochs") }
+  #expect(missing?.message == "missing required option --epochs")
+}

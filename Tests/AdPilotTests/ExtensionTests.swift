@@ -240,6 +240,20 @@ struct ExtensionTests {
       try connection.query(
         "SELECT count(*) FROM adpilot.score_candidates('synthetic', '{}', '{}', '{}', '{}')"
       )[0].int64(0) == 0)
+    // A request's shared behaviour list is still whole items when no candidate is left.
+    #expect(
+      try connection.query(
+        "SELECT count(*) FROM adpilot.score_candidates('synthetic', '{}', '{}', '{}', \(seq))"
+      )[0].int64(0) == 0)
+    do {
+      _ = try connection.query(
+        "SELECT * FROM adpilot.score_candidates('synthetic', '{}', '{}', '{}', "
+          + "\(seq) || 'x'::text)")
+      Issue.record("a partial behaviour item without candidates did not fail")
+    } catch {
+      #expect(error.sqlState == "22023")
+      #expect(error.detail?.hasSuffix("values in the list.") == true)
+    }
     do {
       _ = try connection.query("SELECT adpilot.score('untrained_name', '{}', '{}', '{}')")
       Issue.record("a data set without a champion did not fail")

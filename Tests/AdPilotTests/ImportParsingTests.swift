@@ -195,9 +195,14 @@ import Testing
     #expect(NumberField("") == .missing)
     #expect(NumberField("-1.5e2") == .value(-150))
     #expect(NumberField("+7") == .value(7))
-    for text in ["0x10", "0x1p3", "inf", "nan", "1_000", " 1", "1e400"] {
+    for text in ["0x10", "0x1p3", "inf", "nan", "1_000", " 1", "1e4e0"] {
       #expect(NumberField(Substring(text)) == .invalid, "\(text)")
     }
+    // Decimal numbers beyond Double's range are numbers, only too large.
+    for text in ["1e400", "-1e400", String(repeating: "9", count: 400)] {
+      #expect(NumberField(Substring(text)) == .outOfRange, "\(text)")
+    }
+    #expect(iPinYouCostMicros("1e400").reason == RejectReason.costOutOfRange)
   }
 
   @Test func lineReaderDropsByteOrderMark() throws {
@@ -367,4 +372,20 @@ func runGzip(_ file: URL) throws {
   try process.run()
   process.waitUntilExit()
   #expect(process.terminationStatus == 0)
+}
+
+@Test func iPinYouSplitComesFromFileName() throws {
+  #expect(try IPinYouCTRImporter.splitFromName(URL(fileURLWithPath: "/d/ctr_train.csv")) == "train")
+  #expect(try IPinYouCTRImporter.splitFromName(URL(fileURLWithPath: "/d/CTR_Test.csv")) == "test")
+  let unclear = [
+    ("my_train_test.csv", "the file name contains both train and test"),
+    ("day1.csv", "no split (train or test) in the file name"),
+  ]
+  for (name, message) in unclear {
+    let error = #expect(throws: ImportError.self) {
+      try IPinYouCTRImporter.splitFromName(URL(fileURLWithPath: "/d/" + name))
+    }
+    #expect(error?.message == message, "\(name)")
+    #expect(error?.fix == "pass --split train or --split test", "\(name)")
+  }
 }

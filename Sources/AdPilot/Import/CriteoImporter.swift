@@ -83,6 +83,7 @@ public enum CriteoImporter {
       switch NumberField(field) {
       case .missing: numbers.append(nil)
       case .value(let value): numbers.append(value)
+      case .outOfRange: return .rejected(RejectReason.numberOutOfRange)
       case .invalid: return .rejected(RejectReason.nonNumericNumber)
       }
     }

@@ -90,11 +90,18 @@ public enum IPinYouCTRImporter {
 
   static func splitFromName(_ file: URL) throws -> String {
     let name = file.lastPathComponent.lowercased()
-    if name.contains("test") { return "test" }
-    if name.contains("train") { return "train" }
-    throw ImportError(
-      file: file.path, message: "no split (train or test) in the file name",
-      fix: "pass --split train or --split test")
+    switch (name.contains("train"), name.contains("test")) {
+    case (true, false): return "train"
+    case (false, true): return "test"
+    case (true, true):
+      throw ImportError(
+        file: file.path, message: "the file name contains both train and test",
+        fix: "pass --split train or --split test")
+    case (false, false):
+      throw ImportError(
+        file: file.path, message: "no split (train or test) in the file name",
+        fix: "pass --split train or --split test")
+    }
   }
 
   /// Parses one data line. `columns` contains the positions of click, weekday, hour and then the

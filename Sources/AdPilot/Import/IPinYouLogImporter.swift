@@ -138,6 +138,7 @@ public enum IPinYouLogImporter {
     switch NumberField(fields[columns.slotprice]) {
     case .missing: slotprice = nil
     case .value(let value): slotprice = value
+    case .outOfRange: return .rejected(RejectReason.numberOutOfRange)
     case .invalid: return .rejected(RejectReason.nonNumericNumber)
     }
     guard let bidid = iPinYouValue(fields[columns.bidid]) else {

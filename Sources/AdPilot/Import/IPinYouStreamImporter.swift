@@ -144,6 +144,7 @@ public enum IPinYouStreamImporter {
     case .missing: pctr = nil
     case .value(let value) where (0...1).contains(value): pctr = value
     case .value: return .failure(.rejected(RejectReason.invalidPCTR))
+    case .outOfRange: return .failure(.rejected(RejectReason.numberOutOfRange))
     case .invalid: return .failure(.rejected(RejectReason.nonNumericNumber))
     }
     return .success(

@@ -108,6 +108,8 @@ public enum RejectReason {
   public static let missingLabel = "missing label"
   public static let invalidLabel = "invalid label"
   public static let nonNumericNumber = "non-numeric number"
+  /// A decimal number too large for a Double.
+  public static let numberOutOfRange = "number out of range"
   public static let nonNumericCost = "non-numeric cost"
   public static let negativeCost = "negative cost"
   /// A cost above 10^15 micros, the largest amount of money AdPilot accepts anywhere.
@@ -129,8 +131,11 @@ public enum RejectReason {
 /// Reads an iPinYou price (CNY fen per 1000 impressions) as the cost of one impression in
 /// micros, `price * 10`. Returns the micros, or nil and the reject reason.
 func iPinYouCostMicros(_ field: Substring) -> (micros: Int64?, reason: String) {
-  guard case .value(let price) = NumberField(field) else {
-    return (nil, RejectReason.nonNumericCost)
+  let price: Double
+  switch NumberField(field) {
+  case .value(let value): price = value
+  case .outOfRange: return (nil, RejectReason.costOutOfRange)
+  case .missing, .invalid: return (nil, RejectReason.nonNumericCost)
   }
   guard price >= 0 else { return (nil, RejectReason.negativeCost) }
   let micros = (price * 10).rounded()
@@ -147,10 +152,12 @@ func parseClick(_ field: Substring) -> Int16? {
   }
 }
 
-/// A parsed numeric field: missing (empty), a finite value, or text that is not a number.
+/// A parsed numeric field: missing (empty), a finite value, a decimal number too large for a
+/// Double, or text that is not a number.
 enum NumberField: Equatable {
   case missing
   case value(Double)
+  case outOfRange
   case invalid
 
   /// The bytes of a decimal number. Double's parser also reads hexadecimal ("0x10" as 16),
@@ -161,9 +168,9 @@ enum NumberField: Equatable {
     if field.isEmpty {
       self = .missing
     } else if field.utf8.allSatisfy({ Self.decimalBytes.contains($0) }), let value = Double(field),
-      value.isFinite
+      !value.isNaN
     {
-      self = .value(value)
+      self = value.isFinite ? .value(value) : .outOfRange
     } else {
       self = .invalid
     }

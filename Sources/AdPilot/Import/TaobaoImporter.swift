@@ -142,6 +142,7 @@ public enum TaobaoImporter {
     switch NumberField(fields[columns.price]) {
     case .missing: price = nil
     case .value(let value): price = value
+    case .outOfRange: return .rejected(RejectReason.numberOutOfRange)
     case .invalid: return .rejected(RejectReason.nonNumericNumber)
     }
     guard !fields[columns.uid].isEmpty else { return .rejected(RejectReason.missingId) }

@@ -138,12 +138,12 @@ let trainCommand = Command(
         message: "--promotion-margin must be in [0, 1), got \(options.promotionMargin); "
           + "try 0.001 to ask a challenger for a 0.1% lower log loss")
     }
-    // An L2 weight of 1 already pulls every touched row to zero as hard as the loss pushes it.
+    // Useful L2 weights are far below 1, and the default is 5e-5.
     guard options.l2 >= 0 && options.l2 <= 1 else {
       throw UsageError(message: "--l2 must be in [0, 1], got \(options.l2); try 1e-5")
     }
-    // Adam moves each weight by up to about the step size per step; the defaults are 0.002
-    // and 0.02.
+    // Adam moves each weight by up to about its step size per step, while embeddings start
+    // within 0.05 of zero. The defaults are 0.002 and 0.02.
     for (name, rate, suggestion) in [
       ("learning-rate", options.learningRate, "0.002"),
       ("logistic-learning-rate", options.logisticLearningRate, "0.02"),
@@ -234,7 +234,7 @@ func printTrainOutcome(
     )
   }
   context.print(
-    "precision, recall and F1 count rows with pCTR >= \(String(format: "%.5f", outcome.threshold)) "
+    "precision, recall and F1 count rows with pCTR >= \(thresholdText(outcome.threshold)) "
       + "as predicted clicks")
   context.print(
     rightPad("model", 30) + rightPad("kind", 10) + leftPad("AUC", 8) + leftPad("95% CI", 16)
@@ -358,4 +358,12 @@ private func listModels(_ registry: ModelRegistry, name: String?, _ context: Con
         + leftPad(record.validationLogLoss.map(fixed) ?? "n/a", 14) + "  " + record.createdAt
         + mark)
   }
+}
+
+/// Formats a pCTR threshold with five decimals, or in full where five decimals would round
+/// it to 0 or 1 (1e-30 to 0.00000, 0.99999994 to 1.00000).
+func thresholdText(_ threshold: Double) -> String {
+  let rounded = String(format: "%.5f", threshold)
+  guard let value = Double(rounded), value > 0 && value < 1 else { return "\(threshold)" }
+  return rounded
 }
