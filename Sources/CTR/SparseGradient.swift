@@ -82,6 +82,7 @@ struct SparseGradient {
     reset()
     let tableRows = self.tableRows
     let width = self.width
+    // A share scans at least 4096 table rows, so a small table is merged on one thread.
     let shares = max(1, min(threads, tableRows / 4096))
     let bounds = (0...shares).map { tableRows * $0 / shares }
     // The touched rows of each share, ascending.
@@ -98,12 +99,16 @@ struct SparseGradient {
         slots.pointer[share] = found
       }
     }
+
+    // Slots follow the shares' order, so the rows stay ascending.
     var firstSlot = [Int](repeating: 0, count: shares + 1)
     for share in 0..<shares {
       firstSlot[share + 1] = firstSlot[share] + shareRows[share].count
       rows.append(contentsOf: shareRows[share])
     }
     values.append(contentsOf: repeatElement(0, count: rows.count * width))
+
+    // Each share writes the slots and values of its own rows.
     let (foundRows, starts) = (shareRows, firstSlot)
     slotOfRow.withUnsafeMutableBufferPointer { slotOfRow in
       values.withUnsafeMutableBufferPointer { values in

@@ -389,3 +389,14 @@ func runGzip(_ file: URL) throws {
     #expect(error?.fix == "pass --split train or --split test", "\(name)")
   }
 }
+
+@Test func dayGapFindsLongestEmptyRun() {
+  #expect(DayGap.longest(in: [0, 1, 2]) == nil)
+  #expect(DayGap.longest(in: [0, 8]) == nil, "7 empty days, a week, are not reported")
+  #expect(
+    DayGap.longest(in: [0, 9]) == DayGap(before: "1970-01-01", after: "1970-01-10", emptyDays: 8))
+  #expect(
+    DayGap.longest(in: [0, 9, 30, 31])
+      == DayGap(before: "1970-01-10", after: "1970-01-31", emptyDays: 20))
+  #expect(DayGap.longest(in: []) == nil)
+}

@@ -447,6 +447,10 @@ import Testing
     #expect(
       try days.map { try $0.string(0) } == ["1970-01-01", "2013-06-05", "2013-06-06", "2100-06-06"])
     #expect(try count(connection, partitions) - before <= 4)
+    // The import names the longest run of empty days, between the 2013 rows and the stray one.
+    let empty =
+      daysFromCivil(year: 2100, month: 6, day: 6) - daysFromCivil(year: 2013, month: 6, day: 6) - 1
+    #expect(report.dayGap == DayGap(before: "2013-06-06", after: "2100-06-06", emptyDays: empty))
   }
 
   @Test func importRollsBackWhenFileFailsMidway() throws {

@@ -200,8 +200,8 @@ func daysInMonth(year: Int, month: Int) -> Int {
 }
 
 /// The request ids one import has loaded. A bid id of 32 lowercase hexadecimal digits, the form
-/// iPinYou logs use, is kept as its 128-bit value, a quarter of the memory a string takes; any
-/// other id is kept as it is.
+/// iPinYou logs use, is kept as its 128-bit value, which takes less memory than the string.
+/// Any other id is kept as text.
 struct RequestIdSet {
   private struct Hex128: Hashable {
     var high: UInt64
@@ -210,7 +210,7 @@ struct RequestIdSet {
   private var hex: Set<Hex128> = []
   private var other: Set<String> = []
 
-  /// Adds `id` and returns false when the set already held it.
+  /// Adds `id` and returns false when the set already contained it.
   mutating func insert(_ id: String) -> Bool {
     if let value = Self.hexValue(id) {
       return hex.insert(value).inserted

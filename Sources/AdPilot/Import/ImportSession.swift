@@ -44,6 +44,7 @@ final class ImportSession {
   func finish() throws {
     try impressions.flush()
     try rejects.flush()
+    report.dayGap = DayGap.longest(in: impressions.writtenDays)
   }
 
   /// Runs `body` in one transaction after deleting the data set's rows of `splits` and its

@@ -65,6 +65,9 @@ public struct ImportReport: Sendable, Equatable, CustomStringConvertible {
   /// Rows of the data set (of the splits the file loads) that an earlier import had loaded and
   /// this one deleted first.
   public var replaced = 0
+  /// The longest run of days without a loaded row between the first and last loaded day, when
+  /// it is longer than ``DayGap/noticeableDays``.
+  public var dayGap: DayGap?
 
   public init(
     file: String, dataset: String, loaded: Int = 0, clicks: Int = 0,
@@ -93,5 +96,42 @@ public struct ImportReport: Sendable, Equatable, CustomStringConvertible {
       text += "; replaced the \(replaced) rows loaded before"
     }
     return text
+  }
+}
+
+/// A run of UTC days without loaded rows between two days with rows.
+public struct DayGap: Sendable, Equatable {
+  /// Gaps of more days than this are reported: a week covers weekends and short outages.
+  public static let noticeableDays = 7
+
+  /// The last day with rows before the gap, YYYY-MM-DD.
+  public var before: String
+  /// The first day with rows after the gap, YYYY-MM-DD.
+  public var after: String
+  /// The days in between, none of which has a row.
+  public var emptyDays: Int
+
+  /// Returns the longest gap between the days of `days` (days since 1970-01-01), or nil when
+  /// no gap is longer than ``noticeableDays``.
+  static func longest(in days: Set<Int>) -> DayGap? {
+    let sorted = days.sorted()
+    var best: (before: Int, after: Int, empty: Int)?
+    for (before, after) in zip(sorted, sorted.dropFirst()) {
+      let empty = after - before - 1
+      if empty > noticeableDays && empty > (best?.empty ?? 0) {
+        best = (before, after, empty)
+      }
+    }
+    guard let best else { return nil }
+    return DayGap(
+      before: ImpressionWriter.isoDate(utcDay: best.before),
+      after: ImpressionWriter.isoDate(utcDay: best.after), emptyDays: best.empty)
+  }
+
+  /// A note for the import's output.
+  public var note: String {
+    "note: no row falls on the \(emptyDays) days between \(before) and \(after). Training "
+      + "validates on the last logged days, so if the rows from \(after) on are not expected, "
+      + "check their timestamps"
   }
 }

@@ -21,6 +21,8 @@ public final class ImpressionWriter {
   private var pending: [ImpressionRecord] = []
   /// UTC days (days since 1970-01-01) whose partitions exist.
   private var partitionedDays: Set<Int> = []
+  /// UTC days (days since 1970-01-01) with at least one copied record.
+  public private(set) var writtenDays: Set<Int> = []
 
   private static let copySQL = """
     COPY adpilot.impressions (dataset, time, request_id, user_id, ad_id, campaign_id, split,
@@ -111,7 +113,9 @@ public final class ImpressionWriter {
   /// Creates the partitions of the days the records fall in, one call per run of consecutive
   /// days, so that a stray row far from the others adds one partition, not every day between.
   private func ensurePartitions(for records: [ImpressionRecord]) throws {
-    let missing = Set(records.map { Self.utcDay($0.time) }).subtracting(partitionedDays).sorted()
+    let days = Set(records.map { Self.utcDay($0.time) })
+    writtenDays.formUnion(days)
+    let missing = days.subtracting(partitionedDays).sorted()
     var start = 0
     while start < missing.count {
       var end = start

@@ -63,6 +63,9 @@ let importCommands: [Command] = [
             + "or ipinyou-streams")
       }
       context.print("\(report)")
+      if let gap = report.dayGap {
+        context.print(gap.note)
+      }
       if let note = try championLayoutNote(connection, dataset: report.dataset) {
         context.print(note)
       }
