@@ -3,6 +3,7 @@
 
 import Foundation
 import Postgres
+import TestSupport
 import Testing
 
 @testable import AdPilot
@@ -79,6 +80,18 @@ import Testing
     try "\(getpid())\n\(database.dataDirectory.path)\n".write(
       to: pidFile, atomically: false, encoding: .utf8)
     #expect(database.status().state == .stopped)
+
+    // Or to a process of another PostgreSQL cluster, here a backend of the tests' own server,
+    // which stop must leave alone.
+    let other = try TestDatabase.connect(suite: "embedded.otherServer")
+    defer { other.close() }
+    let backend = try other.query("SELECT pg_backend_pid()")[0].int64(0)
+    try "\(backend)\n\(database.dataDirectory.path)\n".write(
+      to: pidFile, atomically: false, encoding: .utf8)
+    #expect(database.status().state == .stopped)
+    try database.stop()
+    #expect(try other.query("SELECT 1")[0].int64(0) == 1)
+
     try database.start()
     #expect(database.status().state == .running)
     let connection = try Connection(database.config)

@@ -144,7 +144,8 @@ extension EmbeddedDatabase {
   /// Returns the pid in postmaster.pid if that process is alive and is a postgres server.
   func runningServerPID() -> Int32? {
     EmbeddedDatabase.livePostgresPID(
-      lockFile: dataDirectory.appendingPathComponent("postmaster.pid"))
+      lockFile: dataDirectory.appendingPathComponent("postmaster.pid"),
+      dataDirectory: dataDirectory)
   }
 
   /// Removes postmaster.pid and the socket lock file when no live postgres owns them, as after a
@@ -156,25 +157,33 @@ extension EmbeddedDatabase {
     ]
     for lockFile in lockFiles
     where FileManager.default.fileExists(atPath: lockFile.path)
-      && EmbeddedDatabase.livePostgresPID(lockFile: lockFile) == nil
+      && EmbeddedDatabase.livePostgresPID(lockFile: lockFile, dataDirectory: dataDirectory) == nil
     {
       try? FileManager.default.removeItem(at: lockFile)
     }
   }
 
   /// Reads the pid on the first line of a PostgreSQL lock file and checks that it is alive and,
-  /// where /proc exists, that its command name is `postgres`.
-  static func livePostgresPID(lockFile: URL) -> Int32? {
+  /// where /proc exists, that it is a postgres process working in `dataDirectory`.
+  ///
+  /// A server changes into its data directory at start, so a postgres process of another
+  /// cluster, whose pid a stale lock file may name after a reboot, does not count as this one.
+  static func livePostgresPID(lockFile: URL, dataDirectory: URL) -> Int32? {
     guard let data = FileManager.default.contents(atPath: lockFile.path),
       let firstLine = String(decoding: data, as: UTF8.self).split(separator: "\n").first,
       let pid = Int32(firstLine.trimmingCharacters(in: .whitespaces)), pid > 0
     else { return nil }
     guard kill(pid, 0) == 0 || errno == EPERM else { return nil }
-    if let command = FileManager.default.contents(atPath: "/proc/\(pid)/comm") {
-      let name = String(decoding: command, as: UTF8.self).trimmingCharacters(
-        in: .whitespacesAndNewlines)
-      return name == "postgres" || name == "postmaster" ? pid : nil
+    guard let command = FileManager.default.contents(atPath: "/proc/\(pid)/comm") else {
+      return FileManager.default.fileExists(atPath: "/proc/self") ? nil : pid
     }
-    return FileManager.default.fileExists(atPath: "/proc/self") ? nil : pid
+    let name = String(decoding: command, as: UTF8.self).trimmingCharacters(
+      in: .whitespacesAndNewlines)
+    guard name == "postgres" || name == "postmaster",
+      let directory = try? FileManager.default.destinationOfSymbolicLink(
+        atPath: "/proc/\(pid)/cwd")
+    else { return nil }
+    let expected = dataDirectory.resolvingSymlinksInPath().path
+    return URL(fileURLWithPath: directory).resolvingSymlinksInPath().path == expected ? pid : nil
   }
 }
