@@ -189,6 +189,38 @@ struct ReplanTests {
     #expect(try plans[0].int64(0) == 1)
   }
 
+  @Test func replanOfSupersededPlanFails() throws {
+    let connection = try TestDatabase.connect(suite: Self.suite)
+    defer { connection.close() }
+    let pipeline = try plannedPipeline(connection)
+    let replanned = try replan(pipeline, at: "2026-01-13T03:00:00Z")
+    let based = try connection.query(
+      "SELECT based_on::text FROM adpilot.plan_runs WHERE id = $1::uuid", [.uuid(replanned.runId)])
+    #expect(try based[0].string(0) == replanned.planRunId)
+
+    // A plan commits between a replan's read of the day's plan and its write.
+    var options = AllocateOptions(dataset: PlanningFixture.dataset, date: PlanningFixture.planDate)
+    options.historyDays = 3
+    _ = try pipeline.run(options)
+    let empty = AllocationResult(
+      allocations: [], totalBudgetMicros: 0, allocatedMicros: 0, sumOfCapsMicros: 0,
+      absorbableMicros: 0)
+    let error = #expect(throws: PipelineError.self) {
+      try pipeline.write(
+        kind: "replan", dataset: PlanningFixture.dataset, date: PlanningFixture.planDate,
+        budget: 0, result: empty, plans: [:], modelId: nil, basedOn: replanned.planRunId)
+    }
+    #expect(
+      error?.message == "the plan of \(PlanningFixture.planDate) changed while re-planning it: "
+        + "run \(replanned.planRunId) is no longer current; run the re-plan again")
+    let currentReplans = try connection.query(
+      """
+      SELECT count(*) FROM adpilot.plan_runs
+      WHERE dataset = $1 AND plan_date = $2::date AND kind = 'replan' AND status = 'current'
+      """, [.text(PlanningFixture.dataset), .date(PlanningFixture.planDate)])
+    #expect(try currentReplans[0].int64(0) == 0)
+  }
+
   @Test func summaryNamesEachRunKind() throws {
     let connection = try TestDatabase.connect(suite: Self.suite)
     defer { connection.close() }

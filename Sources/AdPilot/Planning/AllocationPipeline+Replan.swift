@@ -121,7 +121,7 @@ extension AllocationPipeline {
       sumOfCapsMicros: 0, absorbableMicros: 0)
     let written = try write(
       kind: "replan", dataset: dataset.name, date: date, budget: plan.totalBudgetMicros,
-      result: result, plans: plans, modelId: modelId)
+      result: result, plans: plans, modelId: modelId, basedOn: plan.runId)
     if !notPlanned.isEmpty {
       logger.warning(
         "campaigns not in the day's plan were left out; run `adpilot allocate` for the day to "

@@ -182,12 +182,25 @@ public struct AllocationPipeline {
   /// Writes a run of `kind` ('plan', 'replan' or 'backtest') with its allocations and pacing
   /// rows, superseding the current run of the same kind, day and data set. A new 'plan' also
   /// supersedes the day's current 'replan', which re-planned the plan it replaces.
+  ///
+  /// A replan passes the plan run it re-planned as `basedOn`. The write fails, leaving the day as
+  /// it was, when another run has superseded that plan since it was read.
   func write(
     kind: String, dataset: String, date: String, budget: Int64, result: AllocationResult,
-    plans: [String: [HourlyPlanRow]], modelId: String?
+    plans: [String: [HourlyPlanRow]], modelId: String?, basedOn: String? = nil
   ) throws -> (runId: String, superseded: Int) {
     try connection.transaction {
       try connection.advisoryXactLock(Connection.advisoryKey("adpilot.plan:\(dataset):\(date)"))
+      if let basedOn {
+        let status = try connection.query(
+          "SELECT status FROM adpilot.plan_runs WHERE id = $1::uuid", [.uuid(basedOn)]
+        ).first?.string(0)
+        guard status == "current" else {
+          throw PipelineError(
+            "the plan of \(date) changed while re-planning it: run \(basedOn) is no longer "
+              + "current; run the re-plan again")
+        }
+      }
       let superseded = try connection.execute(
         """
         UPDATE adpilot.plan_runs
@@ -199,13 +212,15 @@ public struct AllocationPipeline {
         let runId = try connection.query(
           """
           INSERT INTO adpilot.plan_runs
-              (dataset, plan_date, kind, total_budget_micros, allocated_micros, model_id)
-          VALUES ($1, $2::date, $6, $3, $4, $5)
+              (dataset, plan_date, kind, total_budget_micros, allocated_micros, model_id,
+               based_on)
+          VALUES ($1, $2::date, $6, $3, $4, $5, $7::uuid)
           RETURNING id::text
           """,
           [
             .text(dataset), .date(date), .int64(budget), .int64(result.allocatedMicros),
             modelId.map(PostgresValue.text) ?? .null, .text(kind),
+            basedOn.map(PostgresValue.uuid) ?? .null,
           ]
         ).first?.string(0)
       else { throw PipelineError("inserting the plan run returned no id") }
