@@ -66,6 +66,41 @@ struct TargetingTests {
     #expect(try impressions(["region": ["west"]], connection, info) == 0)
   }
 
+  @Test func forecastCountsPartDaysInPart() throws {
+    // Two UTC days of one impression an hour, 1 and 2 February, for a campaign whose day is
+    // UTC+10. Its 24-hour slots start at 14:00 UTC, so the first slot with rows holds only the
+    // 14 hours from midnight on 1 February: 38 impressions over 1 + 14/24 days, 24 a day.
+    let connection = try TestDatabase.connect(suite: Self.suite)
+    defer { connection.close() }
+    let dataset = "forecast_days_fixture"
+    let spec = FeatureSpec(
+      categorical: [CategoricalField(name: "device", role: .context, buckets: 10)])
+    try registerDataset(
+      connection, name: dataset, spec: spec, validation: "time", source: "forecast days test")
+    _ = try connection.query(
+      "SELECT adpilot.ensure_impression_partitions('2026-02-01', '2026-02-02')")
+    _ = try connection.execute(
+      """
+      INSERT INTO adpilot.impressions
+          (dataset, time, request_id, campaign_id, click, cost_micros, logged_pctr, cat_values)
+      SELECT $1, timestamptz '2026-02-01 00:00:00+00' + n * interval '1 hour', 'r' || n, 'b',
+             0, 1000, 0.01, ARRAY['phone']
+      FROM generate_series(0, 47) AS n
+      """, [.text(dataset)])
+    let campaign = Campaign(
+      id: "b", name: "b", dataset: dataset, valuePerClickMicros: 1_000_000,
+      dailyBudgetMicros: 1_000_000)
+    // 2 February 14:00 UTC, the start of 3 February at UTC+10.
+    let planDay = Date(timeIntervalSince1970: 1_770_040_800)
+    let forecast = try forecastSupply(
+      connection, dataset: try loadDataset(connection, name: dataset), campaigns: [campaign],
+      planDay: planDay, historyDays: 2, model: nil, modelId: nil)
+    #expect(forecast.historyRows == 38)
+    #expect(abs(forecast.historyDays - (1 + 14.0 / 24)) < 1e-12)
+    let perDay = forecast.supply["b"]?.segments.reduce(0) { $0 + $1.impressions } ?? 0
+    #expect(abs(perDay - 24) < 1e-9)
+  }
+
   @Test func targetingUnknownFieldIsRejected() throws {
     let connection = try TestDatabase.connect(suite: Self.suite)
     defer { connection.close() }

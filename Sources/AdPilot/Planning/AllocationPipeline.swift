@@ -30,7 +30,8 @@ public struct AllocationOutcome: Sendable {
   public var result: AllocationResult
   public var campaigns: [Campaign]
   public var plans: [String: [HourlyPlanRow]]
-  public var forecastDays: Int
+  /// The days of log the forecast read, in fractions where the log covers part of a day.
+  public var forecastDays: Double
   public var forecastRows: Int
   public var pctrSource: String
   public var superseded: Int

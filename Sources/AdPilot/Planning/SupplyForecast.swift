@@ -53,7 +53,8 @@ struct SupplyHistogram {
 /// The forecast of every campaign of a data set for one plan day.
 struct SupplyForecast {
   var supply: [String: CampaignSupply]
-  var historyDays: Int
+  /// The days of log the history spans, in fractions of a day where it covers part of a slot.
+  var historyDays: Double
   var historyRows: Int
   /// The source of the pCTR: a model id or "logged pctr".
   var pctrSource: String
@@ -157,14 +158,38 @@ func forecastSupply(
         + "\(dataset.name)`")
   }
 
-  let days = Double(max(daysSeen.count, 1))
+  let days = try loggedDays(
+    connection, dataset: dataset.name, slots: daysSeen, from: from, to: planDay)
   var supply: [String: CampaignSupply] = [:]
   for (position, campaign) in campaigns.enumerated() {
-    supply[campaign.id] = histograms[position].supply(campaignId: campaign.id, days: days)
+    supply[campaign.id] = histograms[position].supply(
+      campaignId: campaign.id, days: max(days, 1.0 / 24))
   }
   return SupplyForecast(
-    supply: supply, historyDays: daysSeen.count, historyRows: rows,
-    pctrSource: modelId ?? "logged pctr")
+    supply: supply, historyDays: days, historyRows: rows, pctrSource: modelId ?? "logged pctr")
+}
+
+/// Returns the days of log in the 24-hour `slots` (counted from `from`) that hold impressions.
+///
+/// A slot counts in full where the log covers it, and in part where it starts before the
+/// data set's first logged UTC day or ends after its last one. Slots follow the campaigns' local
+/// days, and logs are kept by UTC day, so without this the first or last slot of a window
+/// that reaches past the log counts a few hours of traffic as a whole day.
+func loggedDays(
+  _ connection: Connection, dataset: String, slots: Set<Int>, from: Date, to: Date
+) throws -> Double {
+  guard !slots.isEmpty, let range = try impressionTimeRange(connection, dataset: dataset) else {
+    return 0
+  }
+  let day = 86_400.0
+  let firstDay = (range.first.timeIntervalSince1970 / day).rounded(.down) * day
+  let lastDay = (range.last.timeIntervalSince1970 / day).rounded(.down) * day + day
+  let start = max(from.timeIntervalSince1970, firstDay)
+  let end = min(to.timeIntervalSince1970, lastDay)
+  return slots.reduce(0.0) { total, slot in
+    let slotStart = from.timeIntervalSince1970 + Double(slot) * day
+    return total + max(0, min(slotStart + day, end) - max(slotStart, start)) / day
+  }
 }
 
 /// Returns a campaign's targeting as (categorical field position, allowed values) pairs.

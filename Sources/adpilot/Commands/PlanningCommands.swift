@@ -129,7 +129,7 @@ func printAllocation(_ outcome: AllocationOutcome, _ context: Context) {
   let result = outcome.result
   context.print(
     "plan \(outcome.runId) for \(outcome.planDate): forecast from \(outcome.forecastRows) "
-      + "impressions over \(outcome.forecastDays) days, pCTR from \(outcome.pctrSource)")
+      + "impressions over \(dayCount(outcome.forecastDays)) days, pCTR from \(outcome.pctrSource)")
   context.print(
     rightPad("rank", 6) + rightPad("campaign", 18) + leftPad("allocated", 14) + leftPad("cap", 14)
       + leftPad("exp. clicks", 12) + leftPad("exp. value", 14) + leftPad("hours", 6) + "  binding")
@@ -262,4 +262,9 @@ func explanationLines(_ plan: PlanExplanation) -> [String] {
     lines.append("    \(plan.reason(for: allocation))")
   }
   return lines
+}
+
+/// Formats a count of days: whole days as an integer, others with two decimals.
+func dayCount(_ days: Double) -> String {
+  days == days.rounded() ? "\(Int(days))" : String(format: "%.2f", days)
 }
