@@ -20,6 +20,8 @@ public enum Binding: String, Sendable, Equatable, CaseIterable {
   case dayParting = "day_parting"
   /// The campaign is paused or the plan day is outside its flight dates.
   case inactive
+  /// The plan date does not exist in the campaign's time zone, which skipped that day.
+  case noLocalDay = "no_local_day"
 }
 
 /// A campaign allocation: the amount of one campaign and the figures that explain it.

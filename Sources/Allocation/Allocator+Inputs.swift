@@ -92,16 +92,18 @@ extension Allocator {
       var exclusion: Binding? = nil
       var scale = 1.0
 
+      let day: LocalDay
+      if let cached = days[campaign.timeZone.identifier] {
+        day = cached
+      } else {
+        day = try LocalDay(date: date, timeZone: campaign.timeZone)
+        days[campaign.timeZone.identifier] = day
+      }
       if campaign.status != "active" || !isInFlight(campaign, on: date) {
         exclusion = .inactive
+      } else if day.hours.isEmpty {
+        exclusion = .noLocalDay
       } else if campaign.dayParting != nil {
-        let day: LocalDay
-        if let cached = days[campaign.timeZone.identifier] {
-          day = cached
-        } else {
-          day = try LocalDay(date: date, timeZone: campaign.timeZone)
-          days[campaign.timeZone.identifier] = day
-        }
         scale = activeShare(day: day, campaign: campaign, hourlyTraffic: forecast?.hourlyTraffic)
         if !day.activeHours(campaign.dayParting).contains(true) {
           exclusion = .dayParting

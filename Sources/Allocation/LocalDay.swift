@@ -24,7 +24,9 @@ struct LocalDay: Sendable {
     var calendar = Calendar(identifier: .gregorian)
     calendar.timeZone = timeZone
     func startOfDay(_ year: Int, _ month: Int, _ day: Int) -> Date? {
-      // Noon exists on every day in every zone; startOfDay copes with a skipped midnight.
+      // Noon exists on every day a zone has, and startOfDay copes with a skipped midnight. A
+      // day the zone skipped whole (Pacific/Apia on 2011-12-30) starts where it ends, with no
+      // hours.
       let noon = DateComponents(year: year, month: month, day: day, hour: 12)
       return calendar.date(from: noon).map { calendar.startOfDay(for: $0) }
     }

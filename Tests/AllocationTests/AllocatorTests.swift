@@ -237,6 +237,22 @@ private let handSupply = [
   #expect(try allocation("a", in: result).binding == .dayParting)
 }
 
+@Test func allocatorExcludesSkippedLocalDay() throws {
+  // Samoa moved across the date line, so 2011-12-30 never happened in Pacific/Apia.
+  var samoa = makeCampaign("a")
+  samoa.timeZone = try #require(TimeZone(identifier: "Pacific/Apia"))
+  let result = try Allocator.allocate(
+    campaigns: [samoa, makeCampaign("b")], supply: handSupply, totalBudgetMicros: 1000,
+    planDate: "2011-12-30")
+  #expect(try allocation("a", in: result).amountMicros == 0)
+  #expect(try allocation("a", in: result).binding == .noLocalDay)
+  #expect(try allocation("b", in: result).amountMicros > 0)
+  let rows = try PacingPlanner.plan(
+    campaign: samoa, allocation: try allocation("a", in: result), supply: handSupply["a"]!,
+    planDate: "2011-12-30")
+  #expect(rows.isEmpty)
+}
+
 @Test func allocatorScalesTrafficToActiveHours() throws {
   // Six of 24 equally weighted hours are active, so a quarter of the traffic can be bought.
   var campaign = makeCampaign("a")
@@ -440,6 +456,7 @@ func allocatorTotalIsMinimumOfLimits(_ totals: TotalsCase) throws {
   #expect(
     Binding.allCases.map(\.rawValue) == [
       "budget", "cap", "minimum", "traffic", "no_traffic", "day_parting", "inactive",
+      "no_local_day",
     ])
 }
 

@@ -126,6 +126,8 @@ public struct PlanExplanation: Sendable {
       return "day-parting: its schedule has no active hour on this day"
     case .inactive:
       return "inactive: it is paused or this day is outside its flight dates"
+    case .noLocalDay:
+      return "no local day: its time zone skipped this date, so it has no hour to spend in"
     }
   }
 }
