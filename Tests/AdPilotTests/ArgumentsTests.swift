@@ -1,5 +1,6 @@
 // Tests of the adpilot tool's argument parser and its money formatting.
 
+import AdPilot
 import Testing
 
 @testable import adpilot
@@ -230,6 +231,28 @@ private let options: [OptionSpec] = [
   }
   #expect(
     Tool.main(["bench", "allocate", "--campaigns", "9223372036854775807"], environment: [:]) == 2)
+  // Each used to abort on a failed allocation or a conversion trap.
+  for arguments in [
+    ["bench", "score", "--steps", "1", "--batch-size", "1000000000000"],
+    ["bench", "train", "--steps", "1", "--batch-size", "100000000"],
+    ["bench", "train", "--threads", "100000"],
+    ["bench", "pacing", "--impressions", "1000000000", "--days", "1"],
+    ["bench", "pacing", "--impressions", "9223372036854775807", "--days", "1"],
+    ["bench", "pacing", "--days", "100000"],
+    ["bench", "sql", "--rows", "100000000"],
+    ["bench", "gemm", "--shape", "1x1x1x"],
+    ["bench", "gemm", "--shape", "x2x2x2"],
+    ["bench", "gemm", "--shape", "8x8x8", "--steps", "1000000000"],
+  ] {
+    #expect(Tool.main(arguments, environment: [:]) == 2, "\(arguments)")
+  }
+}
+
+@Test func gemmBenchmarkTimesTinyProducts() {
+  // A 2x2 by 2x2 product takes nanoseconds, so a single one can time as zero.
+  let rate = GemmBenchmark.gflops(m: 2, k: 2, n: 2, repeats: 3)
+  #expect(rate.isFinite)
+  #expect(rate > 0)
 }
 
 @Test func importRejectsOptionsOfOtherFormats() {
@@ -311,4 +334,23 @@ private let nowhere = ["DATABASE_URL": "postgresql:///adpilot?host=/nonexistent-
   #expect(empty?.message == "invalid value for --dataset: the value is empty")
   let missing = #expect(throws: UsageError.self) { try required(parsed, "epochs") }
   #expect(missing?.message == "missing required option --epochs")
+}
+
+@Test func exactMoneyKeepsAmountsBelowACent() {
+  #expect(exactMoney(90_000_000) == "90.00")
+  #expect(exactMoney(1_000) == "0.001000")
+  #expect(exactMoney(12_345_678) == "12.345678")
+  #expect(exactMoney(-5) == "-0.000005")
+  #expect(exactMoney(0) == "0.00")
+}
+
+@Test func modelsRejectOptionsOfOtherActions() {
+  // Each used to be ignored; the check runs before any connection is opened.
+  for arguments in [
+    ["models", "promote", "criteo-v1-040b4ebf", "--reason", "x", "--name", "synthetic"],
+    ["models", "history", "--name", "synthetic", "--reason", "x"],
+    ["models", "--reason", "x"],
+  ] {
+    #expect(Tool.main(arguments, environment: [:]) == 2, "\(arguments)")
+  }
 }

@@ -42,9 +42,10 @@ func runAllocationBench(_ parsed: ParsedArguments, _ context: Context) throws {
 func runPacingBench(_ parsed: ParsedArguments, _ context: Context) throws {
   let impressions = try parsed.int("impressions", default: 1_000_000)
   let days = try parsed.int("days", default: 3)
-  guard impressions >= 1, days >= 1 else {
+  guard (1...10_000_000).contains(impressions), (1...366).contains(days) else {
     throw UsageError(
-      message: "--impressions and --days must be at least 1, got \(impressions) and \(days)")
+      message: "--impressions must be between 1 and 10000000 and --days between 1 and 366, "
+        + "got \(impressions) and \(days)")
   }
   let fraction = try parsed.value("budget-fraction").map(parseFraction) ?? 0.25
   let figures = try PacingBenchmark.run(

@@ -42,8 +42,10 @@ let benchCommand = Command(
     let threads = try parsed.int("threads", default: 1)
     let steps = try parsed.int("steps", default: 20)
     let batchSize = try parsed.int("batch-size", default: 1024)
-    guard steps >= 1, batchSize >= 1, threads >= 1 else {
-      throw UsageError(message: "--threads, --steps and --batch-size must be at least 1")
+    for (name, value, limit) in [
+      ("threads", threads, 256), ("steps", steps, 100_000), ("batch-size", batchSize, 65_536),
+    ] where !(1...limit).contains(value) {
+      throw UsageError(message: "--\(name) must be between 1 and \(limit), got \(value)")
     }
     // bench sql times `adpilot score`, which runs with glibc's default malloc settings.
     if parsed.positionals.first != "sql" { keepFreedMemoryForReuse() }
@@ -69,7 +71,8 @@ let benchCommand = Command(
     case "sql":
       try runSQLBench(parsed, context)
     case "gemm":
-      let shape = try required(parsed, "shape").split(separator: "x").compactMap { Int($0) }
+      let text = try required(parsed, "shape")
+      let shape = text.split(separator: "x", omittingEmptySubsequences: false).map { Int($0) ?? 0 }
       // Each of the three matrices must fit in memory: at most 2^28 floats (1 GiB) apiece.
       let limit = 1 << 28
       guard shape.count == 3, shape.allSatisfy({ (1...limit).contains($0) }),
@@ -77,7 +80,7 @@ let benchCommand = Command(
       else {
         throw UsageError(
           message: "--shape must be three positive integers MxKxN whose matrices hold at most "
-            + "2^28 floats each, e.g. 1024x288x200")
+            + "2^28 floats each, e.g. 1024x288x200; got '\(text)'")
       }
       let rate = GemmBenchmark.gflops(m: shape[0], k: shape[1], n: shape[2], repeats: steps)
       context.print("gflops=\(String(format: "%.1f", rate))")

@@ -10,8 +10,10 @@ import Foundation
 func runSQLBench(_ parsed: ParsedArguments, _ context: Context) throws {
   let rows = try parsed.int("rows", default: 1_000_000)
   let requests = try parsed.int("requests", default: 10_000)
-  guard rows >= 1, requests >= 1 else {
-    throw UsageError(message: "--rows and --requests must be at least 1")
+  guard (1...10_000_000).contains(rows), (1...1_000_000).contains(requests) else {
+    throw UsageError(
+      message: "--rows must be between 1 and 10000000 and --requests between 1 and 1000000, "
+        + "got \(rows) and \(requests)")
   }
   let figures = try SQLBenchmark.run(
     connect: { try context.connect() }, rows: rows, requests: requests, logger: context.logger)

@@ -130,19 +130,21 @@ func printAllocation(_ outcome: AllocationOutcome, _ context: Context) {
   context.print(
     "plan \(outcome.runId) for \(outcome.planDate): forecast from \(outcome.forecastRows) "
       + "impressions over \(dayCount(outcome.forecastDays)) days, pCTR from \(outcome.pctrSource)")
+  // Each number column starts with a space, so a value wider than its column stays apart.
+  func cell(_ text: String, _ width: Int) -> String { " " + leftPad(text, width - 1) }
   context.print(
-    rightPad("rank", 6) + rightPad("campaign", 18) + leftPad("allocated", 14) + leftPad("cap", 14)
-      + leftPad("exp. clicks", 12) + leftPad("exp. value", 14) + leftPad("hours", 6) + "  binding")
+    rightPad("rank", 6) + rightPad("campaign", 18) + cell("allocated", 14) + cell("cap", 14)
+      + cell("exp. clicks", 12) + cell("exp. value", 14) + cell("hours", 6) + "  binding")
   for allocation in result.allocations.sorted(by: {
     ($0.rank, $0.campaignId) < ($1.rank, $1.campaignId)
   }) {
     let hours = outcome.plans[allocation.campaignId]?.filter { $0.spendMicros > 0 }.count ?? 0
     context.print(
       rightPad("\(allocation.rank)", 6) + rightPad(allocation.campaignId, 18)
-        + leftPad(money(allocation.amountMicros), 14) + leftPad(money(allocation.capMicros), 14)
-        + leftPad(String(format: "%.1f", allocation.expectedClicks), 12)
-        + leftPad(money(approximately: allocation.expectedValueMicros), 14)
-        + leftPad("\(hours)", 6) + "  \(allocation.binding.rawValue)")
+        + cell(money(allocation.amountMicros), 14) + cell(money(allocation.capMicros), 14)
+        + cell(String(format: "%.1f", allocation.expectedClicks), 12)
+        + cell(money(approximately: allocation.expectedValueMicros), 14)
+        + cell("\(hours)", 6) + "  \(allocation.binding.rawValue)")
   }
   context.print(
     "total budget \(money(result.totalBudgetMicros)), allocated \(money(result.allocatedMicros)) "
@@ -164,8 +166,8 @@ func minimumShortfalls(_ outcome: AllocationOutcome) -> [String] {
     guard allocation.binding == .traffic || allocation.binding == .noTraffic,
       let minimum = minimums[allocation.campaignId], allocation.amountMicros < minimum
     else { return nil }
-    return "note: \(allocation.campaignId) gets \(money(allocation.amountMicros)), below its "
-      + "minimum of \(money(minimum)): its forecast traffic cannot absorb more. Lower "
+    return "note: \(allocation.campaignId) gets \(exactMoney(allocation.amountMicros)), below "
+      + "its minimum of \(exactMoney(minimum)): its forecast traffic cannot absorb more. Lower "
       + "min_daily_micros, or widen its targeting or day-parting"
   }
 }
@@ -267,4 +269,15 @@ func explanationLines(_ plan: PlanExplanation) -> [String] {
 /// Formats a count of days: whole days as an integer, others with two decimals.
 func dayCount(_ days: Double) -> String {
   days == days.rounded() ? "\(Int(days))" : String(format: "%.2f", days)
+}
+
+/// Formats micros with two places when they are whole cents, and with all six otherwise, so
+/// that an amount below a cent does not print as 0.00.
+func exactMoney(_ micros: Int64) -> String {
+  guard micros % 10_000 != 0 else { return money(micros) }
+  let sign = micros < 0 ? "-" : ""
+  let magnitude = micros.magnitude
+  let fraction = String(magnitude % 1_000_000)
+  return "\(sign)\(magnitude / 1_000_000)."
+    + String(repeating: "0", count: 6 - fraction.count) + fraction
 }

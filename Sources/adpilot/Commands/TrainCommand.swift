@@ -309,6 +309,15 @@ let modelsCommand = Command(
     if parsed.value("name")?.isEmpty == true {
       throw UsageError(message: "--name needs a model name; list every model with `adpilot models`")
     }
+    // A model id names its model name, so promote reads no --name; history and the list no
+    // --reason.
+    if parsed.positionals.first == "promote", parsed.value("name") != nil {
+      throw UsageError(
+        message: "--name does not apply to models promote: the model id names the model name")
+    }
+    if parsed.positionals.first != "promote", parsed.value("reason") != nil {
+      throw UsageError(message: "--reason applies to models promote only")
+    }
     let connection = try context.connect()
     defer { connection.close() }
     let registry = ModelRegistry(connection: connection)
