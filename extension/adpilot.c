@@ -65,15 +65,22 @@ static SPIPlanPtr champion_plan = NULL;
  * fn_extra can outlive a statement: PL/pgSQL evaluates simple expressions with a state that
  * lasts for the transaction. The entry therefore also records the snapshot it was read under,
  * and a call under another snapshot (a later statement, or one taken after newer commits) reads
- * the alias again.
+ * the alias again. Snapshots are compared by their in-progress transactions too: a transaction
+ * that commits between two snapshots with the same bounds changes only that list.
  */
 typedef struct StatementChampion
 {
 	char	   *dataset;
 	char	   *model_id;
+	/* The snapshot the alias was read under: its bounds and its in-progress transactions. */
 	TransactionId xmin;
 	TransactionId xmax;
 	CommandId	curcid;
+	uint32		xcnt;
+	TransactionId *xip;
+	int32		subxcnt;
+	TransactionId *subxip;
+	bool		suboverflowed;
 } StatementChampion;
 
 /* Feature values of rows laid out as adpilot_model_score expects, in CurrentMemoryContext. */
@@ -277,6 +284,57 @@ load_model(const char *dataset, const char *model_id)
 }
 
 /*
+ * same_snapshot
+ *		Returns whether snapshot has the bounds, command id and in-progress transactions that
+ *		champion recorded.
+ */
+static bool
+same_snapshot(const StatementChampion *champion, Snapshot snapshot)
+{
+	return champion->xmin == snapshot->xmin && champion->xmax == snapshot->xmax &&
+		champion->curcid == snapshot->curcid && champion->xcnt == snapshot->xcnt &&
+		champion->subxcnt == snapshot->subxcnt &&
+		champion->suboverflowed == snapshot->suboverflowed &&
+		(snapshot->xcnt == 0 ||
+		 memcmp(champion->xip, snapshot->xip, sizeof(TransactionId) * snapshot->xcnt) == 0) &&
+		(snapshot->subxcnt <= 0 ||
+		 memcmp(champion->subxip, snapshot->subxip,
+				sizeof(TransactionId) * snapshot->subxcnt) == 0);
+}
+
+/*
+ * record_snapshot
+ *		Copies snapshot's bounds and in-progress transactions into champion, in context.
+ */
+static void
+record_snapshot(StatementChampion *champion, Snapshot snapshot, MemoryContext context)
+{
+	if (champion->xip != NULL)
+		pfree(champion->xip);
+	if (champion->subxip != NULL)
+		pfree(champion->subxip);
+	champion->xip = NULL;
+	champion->subxip = NULL;
+	champion->xmin = snapshot->xmin;
+	champion->xmax = snapshot->xmax;
+	champion->curcid = snapshot->curcid;
+	champion->xcnt = snapshot->xcnt;
+	champion->subxcnt = snapshot->subxcnt;
+	champion->suboverflowed = snapshot->suboverflowed;
+	if (snapshot->xcnt > 0)
+	{
+		champion->xip = MemoryContextAlloc(context, sizeof(TransactionId) * snapshot->xcnt);
+		memcpy(champion->xip, snapshot->xip, sizeof(TransactionId) * snapshot->xcnt);
+	}
+	if (snapshot->subxcnt > 0)
+	{
+		champion->subxip = MemoryContextAlloc(context,
+											  sizeof(TransactionId) * snapshot->subxcnt);
+		memcpy(champion->subxip, snapshot->subxip, sizeof(TransactionId) * snapshot->subxcnt);
+	}
+}
+
+/*
  * champion_model
  *		Returns the loaded champion model of dataset for this call.
  *
@@ -289,14 +347,11 @@ champion_model(FunctionCallInfo fcinfo, const char *dataset)
 {
 	StatementChampion *champion = (StatementChampion *) fcinfo->flinfo->fn_extra;
 	Snapshot	snapshot = ActiveSnapshotSet() ? GetActiveSnapshot() : NULL;
-	TransactionId xmin = snapshot != NULL ? snapshot->xmin : InvalidTransactionId;
-	TransactionId xmax = snapshot != NULL ? snapshot->xmax : InvalidTransactionId;
-	CommandId	curcid = snapshot != NULL ? snapshot->curcid : InvalidCommandId;
 	CachedModel *model;
 	char	   *model_id;
 
 	if (champion != NULL && snapshot != NULL && strcmp(champion->dataset, dataset) == 0 &&
-		champion->xmin == xmin && champion->xmax == xmax && champion->curcid == curcid)
+		same_snapshot(champion, snapshot))
 	{
 		model = find_cached_model(champion->model_id);
 		if (model != NULL)
@@ -320,9 +375,8 @@ champion_model(FunctionCallInfo fcinfo, const char *dataset)
 	}
 	champion->dataset = MemoryContextStrdup(fcinfo->flinfo->fn_mcxt, dataset);
 	champion->model_id = MemoryContextStrdup(fcinfo->flinfo->fn_mcxt, model->model_id);
-	champion->xmin = xmin;
-	champion->xmax = xmax;
-	champion->curcid = curcid;
+	if (snapshot != NULL)
+		record_snapshot(champion, snapshot, fcinfo->flinfo->fn_mcxt);
 	fcinfo->flinfo->fn_extra = champion;
 	return model;
 }
