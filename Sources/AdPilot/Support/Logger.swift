@@ -34,13 +34,43 @@ public struct Logger: Sendable {
   {
     var line = "\(level.label) \(message)"
     for key in metadata.keys.sorted() {
-      let value = metadata[key] ?? ""
-      let needsQuotes = value.isEmpty || value.contains(" ") || value.contains("\"")
-      let formattedValue =
-        needsQuotes ? "\"\(value.replacingOccurrences(of: "\"", with: "\\\""))\"" : value
-      line += " \(key)=\(formattedValue)"
+      line += " \(key)=\(quoted(metadata[key] ?? ""))"
     }
     return line
+  }
+
+  /// Returns a metadata value as it is, or in double quotes when it is empty or holds a space,
+  /// a quote, a backslash or a control character. Inside quotes, a quote or backslash gets a
+  /// backslash, and control characters are written as escapes, so that a value taken from data
+  /// (an id with a newline, say) stays on its line and cannot pass for another key.
+  static func quoted(_ value: String) -> String {
+    let plain = value.unicodeScalars.allSatisfy {
+      $0 != " " && $0 != "\"" && $0 != "\\" && !isControl($0)
+    }
+    guard value.isEmpty || !plain else { return value }
+    var text = "\""
+    for scalar in value.unicodeScalars {
+      switch scalar {
+      case "\"": text += "\\\""
+      case "\\": text += "\\\\"
+      case "\n": text += "\\n"
+      case "\r": text += "\\r"
+      case "\t": text += "\\t"
+      case _ where isControl(scalar):
+        text += "\\u{\(String(scalar.value, radix: 16))}"
+      default: text.unicodeScalars.append(scalar)
+      }
+    }
+    return text + "\""
+  }
+
+  /// Returns whether `scalar` is a control character (C0, DEL or C1) or a line or paragraph
+  /// separator, any of which could end or disguise a log line.
+  static func isControl(_ scalar: Unicode.Scalar) -> Bool {
+    switch scalar.properties.generalCategory {
+    case .control, .lineSeparator, .paragraphSeparator: true
+    default: false
+    }
   }
 
   /// Writes `message` with `metadata` when `level` is at or above the minimum.
