@@ -79,19 +79,24 @@ struct ParsedArguments {
   }
 
   /// Returns `--option` as a data set or model name, nil when absent: 1 to 63 letters, digits,
-  /// '_', '-' or '.', so that names print in tables and never need quoting.
+  /// '_', '-' or '.', starting with a letter or digit, so that names print in tables and never
+  /// need quoting. A leading '-' would read as an option in a model id, and campaign sync skips
+  /// folders whose names start with '.'.
   func name(_ option: String) throws -> String? {
     guard let text = values[option] else { return nil }
-    let allowed = text.unicodeScalars.allSatisfy {
-      $0.isASCII
-        && ($0.properties.isAlphabetic || ("0"..."9").contains($0)
-          || "_-.".unicodeScalars.contains($0))
+    func isLetterOrDigit(_ scalar: Unicode.Scalar) -> Bool {
+      scalar.isASCII && (scalar.properties.isAlphabetic || ("0"..."9").contains(scalar))
     }
-    guard (1...63).contains(text.count), allowed else {
+    let allowed = text.unicodeScalars.allSatisfy {
+      isLetterOrDigit($0) || "_-.".unicodeScalars.contains($0)
+    }
+    guard (1...63).contains(text.count), allowed,
+      let first = text.unicodeScalars.first, isLetterOrDigit(first)
+    else {
       throw UsageError(
         message:
           "invalid value for --\(option): '\(text)'; use 1 to 63 letters, digits, '_', '-' "
-          + "or '.'")
+          + "or '.', starting with a letter or digit")
     }
     return text
   }

@@ -191,11 +191,15 @@ private let options: [OptionSpec] = [
 
 @Test func nameOptionAcceptsPlainNamesOnly() throws {
   let spec: [OptionSpec] = [.value("model-name", "NAME", "name")]
-  for text in ["criteo", "ipinyou_2997", "syn-relu.v2", String(repeating: "a", count: 63)] {
+  for text in ["criteo", "ipinyou_2997", "syn-relu.v2", "2997", String(repeating: "a", count: 63)] {
     #expect(try parseArguments(["--model-name", text], options: spec).name("model-name") == text)
   }
   #expect(try parseArguments([], options: spec).name("model-name") == nil)
-  for text in ["", " ", "two words", "naïve", "a;b", String(repeating: "a", count: 64)] {
+  let rejected = [
+    "", " ", "two words", "naïve", "a;b", String(repeating: "a", count: 64), "-", "-dash", ".",
+    "..", "..x", "_x",
+  ]
+  for text in rejected {
     do {
       _ = try parseArguments(["--model-name", text], options: spec).name("model-name")
       Issue.record("--model-name '\(text)' was accepted")
@@ -203,7 +207,7 @@ private let options: [OptionSpec] = [
       #expect(
         error.message
           == "invalid value for --model-name: '\(text)'; use 1 to 63 letters, digits, '_', '-' "
-          + "or '.'")
+          + "or '.', starting with a letter or digit")
     }
   }
 }

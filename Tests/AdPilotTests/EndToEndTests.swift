@@ -441,6 +441,32 @@ struct EndToEndTests {
     }
   }
 
+  @Test func summaryListsDatasets() throws {
+    _ = try prepared()
+    let connection = try TestDatabase.connect(suite: Self.suite)
+    defer { connection.close() }
+    let lines = try datasetOverviewLines(connection)
+    #expect(lines.first == "data set                   impressions  queued  champion")
+    let counts = try connection.query(
+      """
+      SELECT (SELECT count(*) FROM adpilot.impressions WHERE dataset = 'synthetic'),
+             (SELECT count(*) FROM adpilot.ad_requests
+              WHERE dataset = 'synthetic' AND scored_at IS NULL),
+             (SELECT model_id FROM adpilot.model_aliases
+              WHERE name = 'synthetic' AND alias = 'champion')
+      """)[0]
+    let fields = try #require(lines.first { $0.hasPrefix("synthetic ") })
+      .split(separator: " ").map(String.init)
+    #expect(
+      fields == [
+        "synthetic", String(try counts.int64(0)), String(try counts.int64(1)),
+        try counts.optionalString(2) ?? "none",
+      ])
+    let names = try connection.query("SELECT name FROM adpilot.datasets ORDER BY name")
+      .map { try $0.string(0) }
+    #expect(lines.dropFirst().map { String($0.prefix { $0 != " " }) } == names)
+  }
+
   @Test func scoreSkipsDatasetWithoutChampion() throws {
     _ = try prepared()
     let config = try TestDatabase.config(suite: Self.suite)

@@ -114,3 +114,34 @@ public func summaryLines(_ connection: Connection, dataset: String) throws -> [S
       + "set aside: \(try scores.int64(3)), mean score \(meanScore)")
   return lines
 }
+
+/// Returns one line per loaded data set, by name: its impressions, its champion and its
+/// requests still queued, under a header line.
+public func datasetOverviewLines(_ connection: Connection) throws -> [String] {
+  let rows = try connection.query(
+    """
+    SELECT d.name,
+           (SELECT count(*) FROM adpilot.impressions i WHERE i.dataset = d.name),
+           a.model_id,
+           (SELECT count(*) FROM adpilot.ad_requests r
+            WHERE r.dataset = d.name AND r.scored_at IS NULL)
+    FROM adpilot.datasets d
+    LEFT JOIN adpilot.model_aliases a ON a.name = d.name AND a.alias = 'champion'
+    ORDER BY d.name
+    """)
+  guard !rows.isEmpty else {
+    return ["no data sets loaded; load one with `adpilot import` or `adpilot generate`"]
+  }
+  var lines = ["data set                   impressions  queued  champion"]
+  for row in rows {
+    let name = try row.string(0)
+    let impressions = String(try row.int64(1))
+    let queued = String(try row.int64(3))
+    lines.append(
+      name.padding(toLength: max(26, name.count), withPad: " ", startingAt: 0) + " "
+        + String(repeating: " ", count: max(0, 11 - impressions.count)) + impressions + "  "
+        + String(repeating: " ", count: max(0, 6 - queued.count)) + queued + "  "
+        + (try row.optionalString(2) ?? "none"))
+  }
+  return lines
+}
