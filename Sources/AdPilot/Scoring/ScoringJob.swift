@@ -78,11 +78,18 @@ func featureShapeMismatch(
     return "feature arrays have \(cat.count) categorical, \(num.count) numeric and "
       + "\(seq.count) sequence values, but model \(modelId) expects "
       + "\(spec.categorical.count) categorical, \(spec.numeric.count) numeric and \(sequence) "
-      + "sequence values; queue rows in the layout of its feature spec, or make a model of "
-      + "this layout the champion with `adpilot models promote`"
+      + "sequence values; " + layoutFix.queue
   }
   return nil
 }
+
+/// The fixes a feature-shape mismatch names: for a queued request, and for a row of a caller's
+/// scoring query.
+let layoutFix = (
+  queue: "queue rows in the layout of its feature spec, or make a model of this layout the "
+    + "champion with `adpilot models promote`",
+  query: "return rows in the layout of its feature spec, or score with a model of this layout"
+)
 
 /// Scores pending requests, or the rows of a caller's query, into adpilot.ad_scores.
 public struct ScoringJob {
@@ -181,7 +188,8 @@ public struct ScoringJob {
         func readRow(_ row: BinaryCopyRow) throws {
           let names = ["request_id", "ad_id", "cat_values", "num_values", "seq_values"]
           for (index, name) in names.enumerated() where row.isNull(index) {
-            let key = index > 0 && !row.isNull(0) ? " for request '\(try row.text(0))'" : ""
+            var key = index > 0 && !row.isNull(0) ? " for request '\(try row.text(0))'" : ""
+            if index > 1 && !row.isNull(1) { key += ", ad '\(try row.text(1))'" }
             let example = index < 2 ? "a text id" : "'{}' for an empty array"
             throw PipelineError(
               "the scoring query returned NULL in column \(name)\(key); return a value in "
@@ -194,7 +202,9 @@ public struct ScoringJob {
             // A caller's query is fixed by its caller. A queued request is set aside, so that
             // one bad request does not hold back the rest of the queue.
             guard query == nil else {
-              throw PipelineError("request '\(requestId)', ad '\(adId)': \(problem.reason)")
+              let reason = problem.reason.replacingOccurrences(
+                of: layoutFix.queue, with: layoutFix.query)
+              throw PipelineError("request '\(requestId)', ad '\(adId)': \(reason)")
             }
             rejected.append((requestId, adId, problem.reason))
             return
@@ -417,8 +427,11 @@ public struct ScoringJob {
         + "psql to see where it fails"
     case "25006":
       fix = "it runs read-only, so it may select rows but never change them"
-    case let state? where state.hasPrefix("22"):
-      fix = "return cat_values and seq_values as text[] and num_values as float8[]"
+    case "22P02", "42846":
+      // The casts of the five columns raise these too, as the query's own expressions can.
+      fix =
+        "check the query's own casts and literals, and return cat_values and seq_values as "
+        + "text[] and num_values as float8[]"
     default:
       fix =
         error.kind == .decode

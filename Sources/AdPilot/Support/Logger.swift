@@ -39,7 +39,7 @@ public struct Logger: Sendable {
     return line
   }
 
-  /// Returns a metadata value as it is, or in double quotes when it is empty or holds a space,
+  /// Returns a metadata value as it is, or in double quotes when it is empty or contains a space,
   /// a quote, a backslash or a control character. Inside quotes, a quote or backslash gets a
   /// backslash, and control characters are written as escapes, so that a value taken from data
   /// (an id with a newline, say) stays on its line and cannot pass for another key.

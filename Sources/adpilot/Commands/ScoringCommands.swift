@@ -76,9 +76,10 @@ let scoreCommand = Command(
       datasets = try job.pendingDatasets()
     }
     if datasets.isEmpty { context.print("no pending requests") }
-    // Without --dataset, a data set that has no champion is reported and the others are
-    // still scored.
+    // Without --dataset, a data set that has no champion, or whose champion fails to load or
+    // score, is reported and the others are still scored.
     var unscored: [String] = []
+    var failures: [String] = []
     let registry = ModelRegistry(connection: reader)
     for dataset in datasets {
       if parsed.value("dataset") == nil, try registry.alias("champion", of: dataset) == nil {
@@ -86,19 +87,45 @@ let scoreCommand = Command(
         continue
       }
       let started = Date()
-      let report = try job.run(dataset: dataset, query: query, batchSize: batchSize)
+      let report: ScoreReport
+      do {
+        report = try job.run(dataset: dataset, query: query, batchSize: batchSize)
+      } catch {
+        guard parsed.value("dataset") == nil else { throw error }
+        failures.append("data set '\(dataset)': \(error)")
+        continue
+      }
       let seconds = Date().timeIntervalSince(started)
       context.print(
         "scored \(report.scored) requests of \(dataset) with \(report.modelId) "
           + "(\(Int(Double(report.scored) / max(seconds, 1e-9))) rows/s)"
           + setAsideNote(report.rejected, firstReason: report.firstRejection))
+      if query == nil, let held = try stillQueued(reader, dataset: dataset), held > 0 {
+        context.print(
+          "note: \(held) requests of \(dataset) are still queued: another session held them "
+            + "(a worker, say) or queued them during this run; run `adpilot score` again to "
+            + "score them")
+      }
     }
+    var problems = failures
     if !unscored.isEmpty {
-      throw PipelineError(
+      problems.append(
         "no champion model for the pending requests of \(unscored.joined(separator: ", ")); "
           + "train one with `adpilot train --dataset NAME`, or delete those requests")
     }
+    if !problems.isEmpty {
+      throw PipelineError(problems.joined(separator: "\n"))
+    }
   })
+
+/// Returns how many requests of `dataset` have neither a score nor a reason for being set
+/// aside.
+func stillQueued(_ connection: Connection, dataset: String) throws -> Int64? {
+  try connection.query(
+    "SELECT count(*) FROM adpilot.ad_requests WHERE dataset = $1 AND scored_at IS NULL",
+    [.text(dataset)]
+  ).first?.int64(0)
+}
 
 let workerCommand = Command(
   name: "worker",
