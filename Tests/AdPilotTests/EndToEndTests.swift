@@ -486,28 +486,34 @@ struct EndToEndTests {
     #expect(lines.dropFirst().map { String($0.prefix { $0 != " " }) } == names)
   }
 
+  /// Registers `dataset` with the synthetic spec and queues a copy of one synthetic request
+  /// in it.
+  func queueSyntheticCopy(_ connection: Connection, dataset: String) throws {
+    try connection.execute(
+      """
+      INSERT INTO adpilot.datasets (name, feature_spec, validation, source)
+      SELECT $1, feature_spec, validation, source
+      FROM adpilot.datasets WHERE name = 'synthetic'
+      ON CONFLICT DO NOTHING
+      """, [.text(dataset)])
+    try connection.execute(
+      """
+      INSERT INTO adpilot.ad_requests
+          (request_id, ad_id, dataset, time, user_id, cat_values, num_values, seq_values)
+      SELECT $1 || '-' || request_id, ad_id, $1, time, user_id, cat_values, num_values,
+             seq_values
+      FROM adpilot.ad_requests WHERE dataset = 'synthetic' ORDER BY request_id, ad_id LIMIT 1
+      ON CONFLICT DO NOTHING
+      """, [.text(dataset)])
+  }
+
   @Test func scoreSkipsDatasetWithoutChampion() throws {
     _ = try prepared()
     let config = try TestDatabase.config(suite: Self.suite)
     let connection = try Connection(config)
     defer { connection.close() }
     // A second data set with one queued request and no model, beside pending synthetic ones.
-    try connection.execute(
-      """
-      INSERT INTO adpilot.datasets (name, feature_spec, validation, source)
-      SELECT 'no_champion', feature_spec, validation, source
-      FROM adpilot.datasets WHERE name = 'synthetic'
-      ON CONFLICT DO NOTHING
-      """)
-    try connection.execute(
-      """
-      INSERT INTO adpilot.ad_requests
-          (request_id, ad_id, dataset, time, user_id, cat_values, num_values, seq_values)
-      SELECT 'orphan-' || request_id, ad_id, 'no_champion', time, user_id, cat_values,
-             num_values, seq_values
-      FROM adpilot.ad_requests WHERE dataset = 'synthetic' ORDER BY request_id, ad_id LIMIT 1
-      ON CONFLICT DO NOTHING
-      """)
+    try queueSyntheticCopy(connection, dataset: "no_champion")
     // Queued again: no score and no mark.
     try connection.execute("DELETE FROM adpilot.ad_scores WHERE dataset = 'synthetic'")
     try connection.execute(
@@ -533,13 +539,7 @@ struct EndToEndTests {
     defer { connection.close() }
     // A data set listed before synthetic whose champion's weights are cut short, with one
     // queued request, beside pending synthetic ones.
-    try connection.execute(
-      """
-      INSERT INTO adpilot.datasets (name, feature_spec, validation, source)
-      SELECT 'a_broken', feature_spec, validation, source
-      FROM adpilot.datasets WHERE name = 'synthetic'
-      ON CONFLICT DO NOTHING
-      """)
+    try queueSyntheticCopy(connection, dataset: "a_broken")
     try connection.execute(
       """
       INSERT INTO adpilot.models (id, name, version, kind, weights, checksum, feature_spec)
@@ -554,15 +554,6 @@ struct EndToEndTests {
       """
       INSERT INTO adpilot.model_aliases (name, alias, model_id)
       VALUES ('a_broken', 'champion', 'a_broken-v1-cut')
-      ON CONFLICT DO NOTHING
-      """)
-    try connection.execute(
-      """
-      INSERT INTO adpilot.ad_requests
-          (request_id, ad_id, dataset, time, user_id, cat_values, num_values, seq_values)
-      SELECT 'broken-' || request_id, ad_id, 'a_broken', time, user_id, cat_values,
-             num_values, seq_values
-      FROM adpilot.ad_requests WHERE dataset = 'synthetic' ORDER BY request_id, ad_id LIMIT 1
       ON CONFLICT DO NOTHING
       """)
     defer {

@@ -367,12 +367,7 @@ struct ExtensionTests {
     _ = try connection.execute(
       "UPDATE adpilot.model_aliases SET model_id = 'synthetic-moved' "
         + "WHERE name = 'synthetic' AND alias = 'champion'")
-    defer {
-      _ = try? connection.execute(
-        "UPDATE adpilot.model_aliases SET model_id = $1 "
-          + "WHERE name = 'synthetic' AND alias = 'champion'", [.text(championId)])
-      _ = try? connection.execute("DELETE FROM adpilot.models WHERE id = 'synthetic-moved'")
-    }
+    defer { restoreChampion(connection, championId, removing: "synthetic-moved") }
 
     let after = try connection.query(score)[0].bytes(0)
     let row = try firstRequest(connection)
@@ -437,12 +432,7 @@ struct ExtensionTests {
     let championId = try Self.prepared.get()
     let replacement = try registerReplacement(
       connection, id: "synthetic-plpgsql", version: 998, seed: 6, championId: championId)
-    defer {
-      _ = try? connection.execute(
-        "UPDATE adpilot.model_aliases SET model_id = $1 "
-          + "WHERE name = 'synthetic' AND alias = 'champion'", [.text(championId)])
-      _ = try? connection.execute("DELETE FROM adpilot.models WHERE id = 'synthetic-plpgsql'")
-    }
+    defer { restoreChampion(connection, championId, removing: "synthetic-plpgsql") }
 
     // Simple PL/pgSQL expressions keep their function state for the whole transaction, so the
     // alias moved between the two passes must still be read again on the second.
@@ -487,12 +477,7 @@ struct ExtensionTests {
     let championId = try Self.prepared.get()
     let replacement = try registerReplacement(
       connection, id: "synthetic-inprogress", version: 997, seed: 7, championId: championId)
-    defer {
-      _ = try? connection.execute(
-        "UPDATE adpilot.model_aliases SET model_id = $1 "
-          + "WHERE name = 'synthetic' AND alias = 'champion'", [.text(championId)])
-      _ = try? connection.execute("DELETE FROM adpilot.models WHERE id = 'synthetic-inprogress'")
-    }
+    defer { restoreChampion(connection, championId, removing: "synthetic-inprogress") }
     _ = try connection.execute(
       """
       CREATE OR REPLACE FUNCTION pg_temp.two_passes() RETURNS text[] LANGUAGE plpgsql AS $$
@@ -583,6 +568,15 @@ struct ExtensionTests {
       throw PipelineError("the session that moves the alias failed: \(failure)")
     }
     return passes.split(separator: "|").map(String.init)
+  }
+
+  /// Points the `synthetic` champion alias back at `championId` and deletes model `replacement`.
+  func restoreChampion(_ connection: Connection, _ championId: String, removing replacement: String)
+  {
+    _ = try? connection.execute(
+      "UPDATE adpilot.model_aliases SET model_id = $1 "
+        + "WHERE name = 'synthetic' AND alias = 'champion'", [.text(championId)])
+    _ = try? connection.execute("DELETE FROM adpilot.models WHERE id = $1", [.text(replacement)])
   }
 
   /// Registers an untrained logistic model `id` with the champion's feature spec for the
