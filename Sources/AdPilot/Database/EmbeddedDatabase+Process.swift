@@ -164,26 +164,40 @@ extension EmbeddedDatabase {
   }
 
   /// Reads the pid on the first line of a PostgreSQL lock file and checks that it is alive and,
-  /// where /proc exists, that it is a postgres process working in `dataDirectory`.
+  /// where /proc exists, that it is the postmaster of `dataDirectory`.
   ///
-  /// A server changes into its data directory at start, so a postgres process of another
-  /// cluster, whose pid a stale lock file may name after a reboot, does not count as this one.
+  /// A postmaster keeps the command line it was started with, `postgres -D DIR ...`, and
+  /// /proc/PID/cmdline is readable without the ptrace rights that another user's
+  /// /proc/PID/cwd needs (root lacks them in a container that drops CAP_SYS_PTRACE). A backend
+  /// rewrites its command line to its status, so the pid of a backend, or of another
+  /// cluster's postmaster, which a stale lock file may name after a reboot, does not count.
   static func livePostgresPID(lockFile: URL, dataDirectory: URL) -> Int32? {
     guard let data = FileManager.default.contents(atPath: lockFile.path),
       let firstLine = String(decoding: data, as: UTF8.self).split(separator: "\n").first,
       let pid = Int32(firstLine.trimmingCharacters(in: .whitespaces)), pid > 0
     else { return nil }
     guard kill(pid, 0) == 0 || errno == EPERM else { return nil }
-    guard let command = FileManager.default.contents(atPath: "/proc/\(pid)/comm") else {
+    guard let command = FileManager.default.contents(atPath: "/proc/\(pid)/cmdline") else {
       return FileManager.default.fileExists(atPath: "/proc/self") ? nil : pid
     }
-    let name = String(decoding: command, as: UTF8.self).trimmingCharacters(
-      in: .whitespacesAndNewlines)
-    guard name == "postgres" || name == "postmaster",
-      let directory = try? FileManager.default.destinationOfSymbolicLink(
-        atPath: "/proc/\(pid)/cwd")
+    let arguments = command.split(separator: 0, omittingEmptySubsequences: false).map {
+      String(decoding: $0, as: UTF8.self)
+    }
+    guard let program = arguments.first,
+      ["postgres", "postmaster"].contains(URL(fileURLWithPath: program).lastPathComponent)
     else { return nil }
+    var directories: [String] = []
+    for (index, argument) in arguments.enumerated() {
+      if argument == "-D", index + 1 < arguments.count {
+        directories.append(arguments[index + 1])
+      } else if argument.hasPrefix("-D"), argument.count > 2 {
+        directories.append(String(argument.dropFirst(2)))
+      }
+    }
     let expected = dataDirectory.resolvingSymlinksInPath().path
-    return URL(fileURLWithPath: directory).resolvingSymlinksInPath().path == expected ? pid : nil
+    let matches = directories.contains {
+      URL(fileURLWithPath: $0).resolvingSymlinksInPath().path == expected
+    }
+    return matches ? pid : nil
   }
 }
