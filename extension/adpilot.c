@@ -304,7 +304,8 @@ same_snapshot(const StatementChampion *champion, Snapshot snapshot)
 
 /*
  * record_snapshot
- *		Copies snapshot's bounds and in-progress transactions into champion, in context.
+ *		Copies snapshot's bounds and in-progress transactions into champion, in context. Without
+ *		a snapshot it records invalid bounds, which no later snapshot matches.
  */
 static void
 record_snapshot(StatementChampion *champion, Snapshot snapshot, MemoryContext context)
@@ -315,6 +316,16 @@ record_snapshot(StatementChampion *champion, Snapshot snapshot, MemoryContext co
 		pfree(champion->subxip);
 	champion->xip = NULL;
 	champion->subxip = NULL;
+	if (snapshot == NULL)
+	{
+		champion->xmin = InvalidTransactionId;
+		champion->xmax = InvalidTransactionId;
+		champion->curcid = InvalidCommandId;
+		champion->xcnt = 0;
+		champion->subxcnt = 0;
+		champion->suboverflowed = false;
+		return;
+	}
 	champion->xmin = snapshot->xmin;
 	champion->xmax = snapshot->xmax;
 	champion->curcid = snapshot->curcid;
@@ -375,8 +386,7 @@ champion_model(FunctionCallInfo fcinfo, const char *dataset)
 	}
 	champion->dataset = MemoryContextStrdup(fcinfo->flinfo->fn_mcxt, dataset);
 	champion->model_id = MemoryContextStrdup(fcinfo->flinfo->fn_mcxt, model->model_id);
-	if (snapshot != NULL)
-		record_snapshot(champion, snapshot, fcinfo->flinfo->fn_mcxt);
+	record_snapshot(champion, snapshot, fcinfo->flinfo->fn_mcxt);
 	fcinfo->flinfo->fn_extra = champion;
 	return model;
 }

@@ -1,4 +1,5 @@
-// Gradients of the embedding rows one step touched, accumulated per row in first-touch order.
+// Gradients of the embedding rows one step touched, accumulated per row in first-touch order, or
+// merged from several threads' gradients in ascending row order.
 // Memory is one Int32 slot per table row plus the touched rows; nothing is dense over the table.
 
 import Dispatch
@@ -11,7 +12,7 @@ struct SparseGradient {
   var tableRows: Int { slotOfRow.count }
   /// For each table row, its index in `rows`, or -1 when the step has not touched it.
   private var slotOfRow: [Int32]
-  /// The touched rows, in first-touch order.
+  /// The touched rows, in first-touch order, or ascending after ``merge(_:weights:threads:)``.
   private(set) var rows: [Int32] = []
   /// The gradients, `rows.count x width`.
   var values: [Float] = []

@@ -498,7 +498,9 @@ struct ExtensionTests {
                   encode(float4send(adpilot.score('synthetic', c, n, s)), 'hex'),
                   txid_current_snapshot()::text];
               IF pass = 1 THEN
-                  PERFORM pg_sleep(1);
+                  -- Waits here until the other session has committed and lets go of the lock.
+                  PERFORM pg_advisory_lock(730001);
+                  PERFORM pg_advisory_unlock(730001);
               END IF;
           END LOOP;
           RETURN passes;
@@ -524,12 +526,17 @@ struct ExtensionTests {
       #expect(passes[2] == expected, "attempt \(attempt): snapshots \(passes[1]), \(passes[3])")
       return
     }
-    print("no attempt kept xmin and xmax still between the passes; the case was not checked")
+    withKnownIssue("other transactions moved xmax between the passes of every attempt") {
+      Issue.record("the in-progress case was not checked")
+    }
   }
 
   /// Runs `pg_temp.two_passes()` while another session moves the champion alias to
   /// `synthetic-inprogress` and commits between its passes, with an older transaction open and
   /// a newer one committed; returns each pass's score (hex) and snapshot.
+  ///
+  /// The mover holds advisory lock 730001 and commits once the function waits for it after its
+  /// first pass, so the commit falls between the passes however slow the machine is.
   func inProgressScenario(_ connection: Connection) throws -> [String] {
     let older = try TestDatabase.connect(suite: Self.suite)
     defer { older.close() }
@@ -543,14 +550,26 @@ struct ExtensionTests {
       do {
         let mover = try TestDatabase.connect(suite: Self.suite)
         defer { mover.close() }
+        _ = try mover.query("SELECT pg_advisory_lock(730001)")
         _ = try mover.execute("BEGIN")
         _ = try mover.query("SELECT txid_current()")
         _ = try mover.execute(
           "UPDATE adpilot.model_aliases SET model_id = 'synthetic-inprogress' "
             + "WHERE name = 'synthetic' AND alias = 'champion'")
         moved.signal()
-        Thread.sleep(forTimeInterval: 0.4)
+        let waiting = """
+          SELECT count(*) FROM pg_locks
+          WHERE locktype = 'advisory' AND objid = 730001 AND NOT granted
+          """
+        let deadline = Date().addingTimeInterval(30)
+        while try mover.query(waiting)[0].int64(0) == 0 {
+          guard Date() < deadline else {
+            throw PipelineError("the scoring function never reached its second pass")
+          }
+          Thread.sleep(forTimeInterval: 0.01)
+        }
         _ = try mover.execute("COMMIT")
+        _ = try mover.query("SELECT pg_advisory_unlock(730001)")
       } catch {
         failure.withLock { $0 = "\(error)" }
         moved.signal()

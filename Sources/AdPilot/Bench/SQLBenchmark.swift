@@ -65,12 +65,20 @@ public enum SQLBenchmark {
 
     logger.info("writing benchmark rows", ["rows": "\(rows)", "dataset": dataset])
     try writeRows(connection, count: rows, seed: 3)
-    logger.info("timing adpilot.score in SQL", ["rows": "\(rows)"])
-    let workers = try sqlWorkersPlanned(connection)
-    let sqlSeconds = try timeSQLScore(connection, expectedRows: rows)
-    logger.info("timing the batch scorer", ["rows": "\(rows)"])
-    let scoreSeconds = try timeBatchScorer(reader: connection, writer: writer, expectedRows: rows)
-
+    let workers: Int
+    let sqlSeconds: Double
+    let scoreSeconds: Double
+    do {
+      logger.info("timing adpilot.score in SQL", ["rows": "\(rows)"])
+      workers = try sqlWorkersPlanned(connection)
+      sqlSeconds = try timeSQLScore(connection, expectedRows: rows)
+      logger.info("timing the batch scorer", ["rows": "\(rows)"])
+      scoreSeconds = try timeBatchScorer(reader: connection, writer: writer, expectedRows: rows)
+    } catch {
+      // The queued rows would otherwise wait for `adpilot score` until the next run.
+      try? deleteRows(connection)
+      throw error
+    }
     try deleteRows(connection)
     return SQLBenchmarkFigures(
       rows: rows, sqlSeconds: sqlSeconds, sqlWorkersPlanned: workers, scoreSeconds: scoreSeconds,

@@ -175,6 +175,9 @@ func forecastSupply(
 /// data set's first logged UTC day or ends after its last one. Slots follow the campaigns' local
 /// days, and logs are kept by UTC day, so without this the first or last slot of a window
 /// that reaches past the log counts a few hours of traffic as a whole day.
+///
+/// NOTE: a log whose days start elsewhere (iPinYou's at Beijing midnight, 16:00 UTC) is still
+/// taken to cover its first and last UTC days whole, so up to 16 empty hours can count.
 func loggedDays(
   _ connection: Connection, dataset: String, slots: Set<Int>, from: Date, to: Date
 ) throws -> Double {

@@ -427,7 +427,7 @@ public struct ScoringJob {
         + "psql to see where it fails"
     case "25006":
       fix = "it runs read-only, so it may select rows but never change them"
-    case "22P02", "42846":
+    case "22P02", "22003", "42846":
       // The casts of the five columns raise these too, as the query's own expressions can.
       fix =
         "check the query's own casts and literals, and return cat_values and seq_values as "
