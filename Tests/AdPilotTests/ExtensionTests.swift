@@ -531,9 +531,9 @@ struct ExtensionTests {
     }
   }
 
-  /// Runs `pg_temp.two_passes()` while another session moves the champion alias to
-  /// `synthetic-inprogress` and commits between its passes, with an older transaction open and
-  /// a newer one committed; returns each pass's score (hex) and snapshot.
+  /// Returns each pass's score (hex) and snapshot from `pg_temp.two_passes()`. Another session
+  /// moves the champion alias to `synthetic-inprogress` and commits between the passes, while
+  /// an older transaction stays open and a newer one has committed.
   ///
   /// The mover holds advisory lock 730001 and commits once the function waits for it after its
   /// first pass, so the commit falls between the passes however slow the machine is.
