@@ -2,6 +2,7 @@
 // small enough to count by hand. No database: the outcome is built directly.
 
 import CTR
+import Foundation
 import Testing
 
 @testable import AdPilot
@@ -171,4 +172,21 @@ private func printedLines(
   #expect(lines(validation: "split", given: true).contains(note))
   #expect(!lines(validation: "split", given: false).contains(note))
   #expect(!lines(validation: "time", given: true).contains(note))
+}
+
+@Test func sparseValidationDaysAreWarned() {
+  let start = Date(timeIntervalSince1970: 1_371_081_600)  // 2013-06-13
+  #expect(
+    TrainingPipeline.sparseValidationWarning(
+      train: (700, 7), validation: (1, 1), validationStart: start)
+      == "warning: the validation days average 1 rows a day, against 100 a day in training; if "
+      + "a stray timestamp made the last logged day (2013-06-13T00:00:00.000Z on), fix or "
+      + "delete those rows")
+  // A quiet day at a tenth of the training days' rate or more is no stray.
+  #expect(
+    TrainingPipeline.sparseValidationWarning(
+      train: (700, 7), validation: (10, 1), validationStart: start) == nil)
+  #expect(
+    TrainingPipeline.sparseValidationWarning(
+      train: (700, 7), validation: (19, 2), validationStart: start) != nil)
 }

@@ -167,6 +167,26 @@ public func impressionStatistics(
   return ImpressionStatistics(rows: Int(try row.int64(0)), clicks: Int(try row.int64(1)))
 }
 
+/// Returns the number of UTC days on which `filter` has impressions.
+public func loggedDayCount(_ connection: Connection, _ filter: ImpressionFilter) throws -> Int {
+  let row = try connection.query(
+    """
+    SELECT count(DISTINCT (time AT TIME ZONE 'UTC')::date)::int8
+    FROM adpilot.impressions
+    WHERE dataset = $1
+      AND ($2 = '' OR split = $2)
+      AND time >= $3::timestamptz
+      AND time < $4::timestamptz
+    """,
+    [
+      .text(filter.dataset), .text(filter.split ?? ""),
+      .text(filter.from.map(isoInstant) ?? "-infinity"),
+      .text(filter.to.map(isoInstant) ?? "infinity"),
+    ]
+  ).first
+  return Int(try row?.int64(0) ?? 0)
+}
+
 /// Returns the time range [first, last] of a data set's impressions, or nil when it has none.
 public func impressionTimeRange(_ connection: Connection, dataset: String) throws -> (
   first: Date, last: Date

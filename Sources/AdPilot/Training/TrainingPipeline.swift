@@ -88,6 +88,8 @@ public struct TrainOutcome: Sendable {
   public var threshold: Double
   /// The activation of the attention model's final-MLP hidden layers.
   public var mlpActivation: MLPActivation
+  /// A warning when the validation days have far fewer rows a day than the training days.
+  public var sparseValidation: String? = nil
 }
 
 /// Trains, evaluates and registers models for one data set.
@@ -170,12 +172,19 @@ public struct TrainingPipeline {
         "data set '\(dataset.name)' has \(content) in its \(statistics.rows) training rows "
           + "(\(windows.description)); check that the click column was loaded, or \(widen)")
     }
-    guard try impressionStatistics(connection, windows.validation).rows > 0 else {
+    let validationRows = try impressionStatistics(connection, windows.validation).rows
+    guard validationRows > 0 else {
       throw PipelineError(
         "data set '\(dataset.name)' has no validation rows (\(windows.description)); load "
           + "them first, for a data set with splits its 'test' split (for example `adpilot "
           + "import ipinyou FILE --split test`)")
     }
+    let sparseValidation =
+      dataset.validation == "time"
+      ? Self.sparseValidationWarning(
+        train: (statistics.rows, try loggedDayCount(connection, windows.train)),
+        validation: (validationRows, try loggedDayCount(connection, windows.validation)),
+        validationStart: windows.trainTo) : nil
     options.batchSize = options.batchSize ?? Self.automaticBatchSize(trainingRows: statistics.rows)
     options.threshold = options.threshold ?? Self.defaultThreshold(statistics)
     let config = trainingConfig(options, statistics: statistics)
@@ -285,12 +294,27 @@ public struct TrainingPipeline {
       models: (finalAttention, finalLogistic), trainRows: trainRows, epochs: epochsRun,
       warmStartedFrom: start?.record)
     outcome.droppedNegatives = rows.trainCounts.droppedNegatives
+    outcome.sparseValidation = sparseValidation
     outcome.firstStepLoss = firstStepLoss ?? (0, 0)
     outcome.epochLogLosses = epochLogLosses
     return outcome
   }
 
   // MARK: - Steps
+
+  /// Returns a warning when the validation days average under a tenth of the training days'
+  /// rows a day, as when one stray timestamp far past the log makes its own last logged day.
+  /// Each average counts only the UTC days that have rows.
+  static func sparseValidationWarning(
+    train: (rows: Int, days: Int), validation: (rows: Int, days: Int), validationStart: Date
+  ) -> String? {
+    let trainPerDay = Double(train.rows) / Double(max(train.days, 1))
+    let validationPerDay = Double(validation.rows) / Double(max(validation.days, 1))
+    guard validationPerDay < trainPerDay / 10 else { return nil }
+    return "warning: the validation days average \(Int(validationPerDay.rounded())) rows a day, "
+      + "against \(Int(trainPerDay.rounded())) a day in training; if a stray timestamp made the "
+      + "last logged day (\(isoInstant(validationStart)) on), fix or delete those rows"
+  }
 
   /// Returns the end of a registered model's training window, or nil when it has none stored.
   private func trainingEnd(of record: ModelRecord) throws -> Date? {

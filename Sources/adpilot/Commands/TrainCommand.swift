@@ -221,6 +221,9 @@ func printTrainOutcome(
   if outcome.attention.record.kind == "dnn" {
     context.print("no user or ad fields in this data set, so the model ran as a plain DNN")
   }
+  if let warning = outcome.sparseValidation {
+    context.print(warning)
+  }
   let report = outcome.attention.report
   if report.clicks == 0 || report.clicks == Double(report.count) {
     context.print(
