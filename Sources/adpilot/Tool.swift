@@ -166,5 +166,7 @@ func leftPad(_ text: String, _ width: Int) -> String {
 
 /// Pads `text` on the right to `width` characters.
 func rightPad(_ text: String, _ width: Int) -> String {
-  text.count >= width ? text : text + String(repeating: " ", count: width - text.count)
+  // A value as wide as its column or wider still gets one space, so it stays apart from the
+  // next column.
+  text.count >= width ? text + " " : text + String(repeating: " ", count: width - text.count)
 }

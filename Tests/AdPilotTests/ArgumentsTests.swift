@@ -358,3 +358,9 @@ private let nowhere = ["DATABASE_URL": "postgresql:///adpilot?host=/nonexistent-
     #expect(Tool.main(arguments, environment: [:]) == 2, "\(arguments)")
   }
 }
+
+@Test func rightPadKeepsASpaceAfterWideValues() {
+  #expect(rightPad("ab", 4) == "ab  ")
+  #expect(rightPad("abcd", 4) == "abcd ")
+  #expect(rightPad("abcdef", 4) == "abcdef ")
+}

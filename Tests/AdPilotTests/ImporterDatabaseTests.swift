@@ -687,6 +687,9 @@ import Testing
       8,test,1,1,0,60,0.003
       8,validation,5,3
       7,validation,12,2,1,900,0.002
+      7,validation,0,4,1,900,0.002
+      7,validation,-3,8,1,900,0.002
+      7 ,validation,12,8,1,900,0.002
       """
     try Data(text.utf8).write(to: file)
     for _ in 0..<2 {
@@ -697,7 +700,7 @@ import Testing
       #expect(
         report.rejected == [
           RejectReason.nonNumericCost: 1, RejectReason.wrongColumnCount: 1,
-          RejectReason.duplicateId: 1,
+          RejectReason.duplicateId: 1, RejectReason.invalidTime: 2, RejectReason.invalidId: 1,
         ])
     }
     // The totals the allocator reads leave out the repeated step as the load does.

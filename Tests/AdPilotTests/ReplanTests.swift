@@ -221,6 +221,29 @@ struct ReplanTests {
     #expect(try currentReplans[0].int64(0) == 0)
   }
 
+  @Test func planReadsCampaignsAndBudgetInOneSnapshot() throws {
+    let connection = try TestDatabase.connect(suite: Self.suite)
+    defer { connection.close() }
+    try PlanningFixture.load(connection)
+    // A campaign sync commits between the plan's read of the campaigns and of the budget.
+    let other = try TestDatabase.connect(suite: Self.suite)
+    defer { other.close() }
+    var pipeline = AllocationPipeline(connection: connection, logger: Logger(minimumLevel: .error))
+    pipeline.afterCampaignsRead = {
+      try other.execute(
+        "UPDATE adpilot.portfolios SET daily_budget_micros = 1000000 WHERE dataset = $1",
+        [.text(PlanningFixture.dataset)])
+    }
+    var options = AllocateOptions(dataset: PlanningFixture.dataset, date: PlanningFixture.planDate)
+    options.historyDays = 3
+    let outcome = try pipeline.run(options)
+    #expect(outcome.result.totalBudgetMicros == PlanningFixture.budgetMicros)
+    let stored = try connection.query(
+      "SELECT daily_budget_micros FROM adpilot.portfolios WHERE dataset = $1",
+      [.text(PlanningFixture.dataset)])
+    #expect(try stored[0].int64(0) == 1_000_000)
+  }
+
   @Test func summaryNamesEachRunKind() throws {
     let connection = try TestDatabase.connect(suite: Self.suite)
     defer { connection.close() }

@@ -130,11 +130,15 @@ public enum IPinYouStreamImporter {
     default: return .failure(.rejected(RejectReason.invalidSplit))
     }
     guard !fields[0].isEmpty else { return .failure(.rejected(RejectReason.missingId)) }
+    // iPinYou advertiser ids are numbers, and "1458 " would otherwise become its own campaign.
+    guard fields[0].utf8.allSatisfy({ (UInt8(ascii: "0")...UInt8(ascii: "9")).contains($0) })
+    else { return .failure(.rejected(RejectReason.invalidId)) }
     guard !fields[4].isEmpty else { return .failure(.rejected(RejectReason.missingLabel)) }
     guard let click = parseClick(fields[4]) else {
       return .failure(.rejected(RejectReason.invalidLabel))
     }
-    guard let episode = Int(fields[2]), let step = Int(fields[3]),
+    // Episodes are numbered from 1, and each one's rank among its advertiser's sets its day.
+    guard let episode = Int(fields[2]), episode >= 1, let step = Int(fields[3]),
       (1...stepsPerEpisode).contains(step)
     else { return .failure(.rejected(RejectReason.invalidTime)) }
     let cost = iPinYouCostMicros(fields[5])

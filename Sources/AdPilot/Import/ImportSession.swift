@@ -119,6 +119,8 @@ public enum RejectReason {
   public static let invalidPCTR = "pCTR outside 0 to 1"
   public static let invalidTime = "invalid time"
   public static let missingId = "missing id"
+  /// An id that is not of the form the log's format uses.
+  public static let invalidId = "invalid id"
   /// An id that an earlier line of the same file already loaded.
   public static let duplicateId = "duplicate id"
   public static let invalidMask = "invalid mask"

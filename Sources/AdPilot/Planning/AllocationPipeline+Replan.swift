@@ -56,33 +56,37 @@ extension AllocationPipeline {
   /// - Throws: `PipelineError` when the day has no current plan, and `AllocationError` for
   ///   invalid campaigns or supply.
   public func replan(_ options: ReplanOptions) throws -> ReplanOutcome {
-    let dataset = try loadDataset(connection, name: options.dataset)
-    let loaded = try loadCampaigns(connection, dataset: dataset.name)
-    guard let first = loaded.first else {
-      throw PipelineError(
-        "data set '\(dataset.name)' has no campaigns; add campaigns/\(dataset.name)/*.json "
-          + "and run `adpilot campaigns sync`")
-    }
-    let date = options.date ?? localDate(of: options.now, in: first.timeZone)
-    let planDay = try parsePlanDate(date)
-    // Campaigns are read as they are now, so a budget changed since the plan applies at once.
-    let campaigns = try limitByLifetime(loaded, dataset: dataset.name, date: date)
-    let plan = try loadCurrentPlan(dataset: dataset.name, date: date)
+    // One snapshot for every read, as in `run`.
+    let (dataset, date, campaigns, plan, modelId, forecast, spent) = try readingOneSnapshot {
+      let dataset = try loadDataset(connection, name: options.dataset)
+      let loaded = try loadCampaigns(connection, dataset: dataset.name)
+      guard let first = loaded.first else {
+        throw PipelineError(
+          "data set '\(dataset.name)' has no campaigns; add campaigns/\(dataset.name)/*.json "
+            + "and run `adpilot campaigns sync`")
+      }
+      let date = options.date ?? localDate(of: options.now, in: first.timeZone)
+      let planDay = try parsePlanDate(date)
+      // Campaigns are read as they are now, so a budget changed since the plan applies at once.
+      let campaigns = try limitByLifetime(loaded, dataset: dataset.name, date: date)
+      let plan = try loadCurrentPlan(dataset: dataset.name, date: date)
 
-    let (model, modelId) = try clickModel(dataset)
-    let forecast = try forecastSupply(
-      connection, dataset: dataset, campaigns: campaigns,
-      planDay: try forecastEnd(campaigns, date: date, utcDay: planDay),
-      historyDays: options.historyDays, model: model, modelId: modelId)
-    let bounds = try campaigns.map { try PacingPlanner.dayBounds(campaign: $0, planDate: date) }
-    if let start = bounds.map(\.start).min(), let end = bounds.map(\.end).max(),
-      options.now < start || options.now >= end
-    {
-      throw PipelineError(
-        "re-plan time \(isoInstant(options.now)) is outside the plan day \(date) "
-          + "(\(isoInstant(start)) to \(isoInstant(end))); pass a --now within that day")
+      let (model, modelId) = try clickModel(dataset)
+      let forecast = try forecastSupply(
+        connection, dataset: dataset, campaigns: campaigns,
+        planDay: try forecastEnd(campaigns, date: date, utcDay: planDay),
+        historyDays: options.historyDays, model: model, modelId: modelId)
+      let bounds = try campaigns.map { try PacingPlanner.dayBounds(campaign: $0, planDate: date) }
+      if let start = bounds.map(\.start).min(), let end = bounds.map(\.end).max(),
+        options.now < start || options.now >= end
+      {
+        throw PipelineError(
+          "re-plan time \(isoInstant(options.now)) is outside the plan day \(date) "
+            + "(\(isoInstant(start)) to \(isoInstant(end))); pass a --now within that day")
+      }
+      let spent = try spendSoFar(campaigns, date: date, now: options.now, dataset: dataset.name)
+      return (dataset, date, campaigns, plan, modelId, forecast, spent)
     }
-    let spent = try spendSoFar(campaigns, date: date, now: options.now, dataset: dataset.name)
 
     var replanned: [ReplannedCampaign] = []
     var allocations: [CampaignAllocation] = []

@@ -41,31 +41,51 @@ public struct AllocationOutcome: Sendable {
 public struct AllocationPipeline {
   let connection: Connection
   let logger: Logger
+  /// Runs after `run` reads the campaigns and before it reads the portfolio budget (tests
+  /// change the campaign tables here).
+  var afterCampaignsRead: (() throws -> Void)?
 
   public init(connection: Connection, logger: Logger) {
     self.connection = connection
     self.logger = logger
   }
 
+  /// Runs `body` in a read-only, repeatable-read transaction, so that every read in it sees the
+  /// same committed state: a `campaigns sync` that commits meanwhile cannot give a plan the
+  /// budget of one version of the campaign files and the campaigns of another.
+  func readingOneSnapshot<T>(_ body: () throws -> T) throws -> T {
+    try connection.execute("BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+    do {
+      let value = try body()
+      try connection.execute("COMMIT")
+      return value
+    } catch {
+      _ = try? connection.execute("ROLLBACK")
+      throw error
+    }
+  }
+
   /// Runs the planning job described by `options`.
   public func run(_ options: AllocateOptions) throws -> AllocationOutcome {
     let planDay = try parsePlanDate(options.date)
-    let dataset = try loadDataset(connection, name: options.dataset)
-    let loaded = try loadCampaigns(connection, dataset: dataset.name)
-    guard !loaded.isEmpty else {
-      throw PipelineError(
-        "data set '\(dataset.name)' has no campaigns; add campaigns/\(dataset.name)/*.json "
-          + "and run `adpilot campaigns sync`")
+    let (dataset, campaigns, budget, modelId, forecast) = try readingOneSnapshot {
+      let dataset = try loadDataset(connection, name: options.dataset)
+      let loaded = try loadCampaigns(connection, dataset: dataset.name)
+      guard !loaded.isEmpty else {
+        throw PipelineError(
+          "data set '\(dataset.name)' has no campaigns; add campaigns/\(dataset.name)/*.json "
+            + "and run `adpilot campaigns sync`")
+      }
+      try afterCampaignsRead?()
+      let campaigns = try limitByLifetime(loaded, dataset: dataset.name, date: options.date)
+      let budget = try totalBudget(options, dataset: dataset.name)
+      let (model, modelId) = try clickModel(dataset)
+      let forecast = try forecastSupply(
+        connection, dataset: dataset, campaigns: campaigns,
+        planDay: try forecastEnd(campaigns, date: options.date, utcDay: planDay),
+        historyDays: options.historyDays, model: model, modelId: modelId)
+      return (dataset, campaigns, budget, modelId, forecast)
     }
-    let campaigns = try limitByLifetime(loaded, dataset: dataset.name, date: options.date)
-    let budget = try totalBudget(options, dataset: dataset.name)
-
-    let (model, modelId) = try clickModel(dataset)
-
-    let forecast = try forecastSupply(
-      connection, dataset: dataset, campaigns: campaigns,
-      planDay: try forecastEnd(campaigns, date: options.date, utcDay: planDay),
-      historyDays: options.historyDays, model: model, modelId: modelId)
     guard forecast.historyRows > 0 else {
       throw PipelineError(
         "data set '\(dataset.name)' has no impressions in the \(options.historyDays) days "

@@ -42,10 +42,9 @@ func runAllocationBench(_ parsed: ParsedArguments, _ context: Context) throws {
 func runPacingBench(_ parsed: ParsedArguments, _ context: Context) throws {
   let impressions = try parsed.int("impressions", default: 1_000_000)
   let days = try parsed.int("days", default: 3)
-  guard (1...10_000_000).contains(impressions), (1...366).contains(days) else {
-    throw UsageError(
-      message: "--impressions must be between 1 and 10000000 and --days between 1 and 366, "
-        + "got \(impressions) and \(days)")
+  for (name, value, limit) in [("impressions", impressions, 10_000_000), ("days", days, 366)]
+  where !(1...limit).contains(value) {
+    throw UsageError(message: "--\(name) must be between 1 and \(limit), got \(value)")
   }
   let fraction = try parsed.value("budget-fraction").map(parseFraction) ?? 0.25
   let figures = try PacingBenchmark.run(

@@ -10,10 +10,9 @@ import Foundation
 func runSQLBench(_ parsed: ParsedArguments, _ context: Context) throws {
   let rows = try parsed.int("rows", default: 1_000_000)
   let requests = try parsed.int("requests", default: 10_000)
-  guard (1...10_000_000).contains(rows), (1...1_000_000).contains(requests) else {
-    throw UsageError(
-      message: "--rows must be between 1 and 10000000 and --requests between 1 and 1000000, "
-        + "got \(rows) and \(requests)")
+  for (name, value, limit) in [("rows", rows, 10_000_000), ("requests", requests, 1_000_000)]
+  where !(1...limit).contains(value) {
+    throw UsageError(message: "--\(name) must be between 1 and \(limit), got \(value)")
   }
   let figures = try SQLBenchmark.run(
     connect: { try context.connect() }, rows: rows, requests: requests, logger: context.logger)
