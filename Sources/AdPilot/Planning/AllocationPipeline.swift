@@ -50,9 +50,9 @@ public struct AllocationPipeline {
     self.logger = logger
   }
 
-  /// Runs `body` in a read-only, repeatable-read transaction, so that every read in it sees the
-  /// same committed state: a `campaigns sync` that commits meanwhile cannot give a plan the
-  /// budget of one version of the campaign files and the campaigns of another.
+  /// Runs `body` in a read-only, repeatable-read transaction, so that all its reads use one
+  /// snapshot. A `campaigns sync` that commits meanwhile then cannot give a plan the budget of
+  /// one version of the campaign files and the campaigns of another.
   func readingOneSnapshot<T>(_ body: () throws -> T) throws -> T {
     try connection.execute("BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY")
     do {
