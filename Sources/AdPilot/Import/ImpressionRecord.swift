@@ -65,8 +65,8 @@ public struct ImportReport: Sendable, Equatable, CustomStringConvertible {
   /// Rows of the data set (of the splits the file loads) that an earlier import had loaded and
   /// this one deleted first.
   public var replaced = 0
-  /// The longest run of days without a loaded row between the first and last loaded day, when
-  /// it is longer than ``DayGap/noticeableDays``.
+  /// The longest run of days without a loaded row between the first and last loaded day, or
+  /// nil when no run has more than ``DayGap/noticeableDays`` days.
   public var dayGap: DayGap?
 
   public init(

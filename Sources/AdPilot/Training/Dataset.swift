@@ -148,30 +148,26 @@ public struct ImpressionStatistics: Sendable {
 public func impressionStatistics(
   _ connection: Connection, _ filter: ImpressionFilter
 ) throws -> ImpressionStatistics {
-  let row = try connection.query(
-    """
-    SELECT count(*)::int8, coalesce(sum(click), 0)::int8
-    FROM adpilot.impressions
-    WHERE dataset = $1
-      AND ($2 = '' OR split = $2)
-      AND time >= $3::timestamptz
-      AND time < $4::timestamptz
-    """,
-    [
-      .text(filter.dataset), .text(filter.split ?? ""),
-      .text(filter.from.map(isoInstant) ?? "-infinity"),
-      .text(filter.to.map(isoInstant) ?? "infinity"),
-    ]
-  ).first
-  guard let row else { return ImpressionStatistics(rows: 0, clicks: 0) }
+  guard let row = try aggregate(connection, filter, "count(*)::int8, coalesce(sum(click), 0)::int8")
+  else { return ImpressionStatistics(rows: 0, clicks: 0) }
   return ImpressionStatistics(rows: Int(try row.int64(0)), clicks: Int(try row.int64(1)))
 }
 
 /// Returns the number of UTC days on which `filter` has impressions.
 public func loggedDayCount(_ connection: Connection, _ filter: ImpressionFilter) throws -> Int {
-  let row = try connection.query(
+  let row = try aggregate(
+    connection, filter, "count(DISTINCT (time AT TIME ZONE 'UTC')::date)::int8")
+  return Int(try row?.int64(0) ?? 0)
+}
+
+/// Returns the one row of the aggregate expressions `columns` (constant SQL, never a value) over
+/// the impressions that `filter` selects.
+private func aggregate(_ connection: Connection, _ filter: ImpressionFilter, _ columns: String)
+  throws -> Row?
+{
+  try connection.query(
     """
-    SELECT count(DISTINCT (time AT TIME ZONE 'UTC')::date)::int8
+    SELECT \(columns)
     FROM adpilot.impressions
     WHERE dataset = $1
       AND ($2 = '' OR split = $2)
@@ -184,7 +180,6 @@ public func loggedDayCount(_ connection: Connection, _ filter: ImpressionFilter)
       .text(filter.to.map(isoInstant) ?? "infinity"),
     ]
   ).first
-  return Int(try row?.int64(0) ?? 0)
 }
 
 /// Returns the time range [first, last] of a data set's impressions, or nil when it has none.
