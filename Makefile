@@ -23,7 +23,10 @@ debug:
 	$(SWIFT) build
 
 # Synthetic logs end to end: generate, train, allocate the next day, score its requests.
+# As root the extension is installed before the database starts: installing the server headers
+# can upgrade the PostgreSQL package, and a server started before that fails to load PL/pgSQL.
 demo: build
+	@if [ "$$(id -u)" = 0 ]; then $(MAKE) --no-print-directory install-extension; fi
 	$(ADPILOT) db start
 	$(ADPILOT) generate --days $(DEMO_DAYS) --impressions-per-day $(DEMO_IMPRESSIONS_PER_DAY)
 	$(ADPILOT) campaigns sync
@@ -83,8 +86,9 @@ bench/.venv/.installed: bench/requirements.txt
 	bench/.venv/bin/pip install --quiet -r bench/requirements.txt
 	touch $@
 
-bench: build bench/.venv/.installed bench-quality
+bench: build bench/.venv/.installed
 	@if [ "$$(id -u)" = 0 ]; then $(MAKE) install-extension; fi
+	$(MAKE) --no-print-directory bench-quality
 	bench/run.sh
 	bench/allocate.sh
 	bench/load.sh

@@ -59,6 +59,8 @@ import Testing
       "SELECT current_database(), current_setting('listen_addresses')")
     #expect(try rows[0].string(0) == "adpilot")
     #expect(try rows[0].string(1) == "")
+    // The server just started from the program on disk, so their versions agree.
+    #expect(database.replacedServerWarning(connection) == nil)
     connection.close()
 
     try database.stop()
@@ -97,6 +99,29 @@ import Testing
     let connection = try Connection(database.config)
     #expect(try connection.query("SELECT 1")[0].int64(0) == 1)
     connection.close()
+  }
+
+  @Test func serverVersionComparison() throws {
+    let program = "/usr/lib/postgresql/15/bin/postgres"
+    let warning = try #require(
+      EmbeddedDatabase.versionMismatchWarning(
+        running: "15.18 (Debian 15.18-0+deb12u1)",
+        installed: "postgres (PostgreSQL) 15.20 (Debian 15.20-0+deb12u1)\n", program: program))
+    #expect(
+      warning
+        == "the running server is PostgreSQL 15.18, but \(program) is now 15.20, probably from a "
+        + "package upgrade; the server fails to load libraries such as PL/pgSQL, which imports "
+        + "need, until it restarts: run `adpilot db stop` and then `adpilot db start`")
+    #expect(
+      EmbeddedDatabase.versionMismatchWarning(
+        running: "15.20 (Debian 15.20-0+deb12u1)",
+        installed: "postgres (PostgreSQL) 15.20 (Debian 15.20-0+deb12u1)\n", program: program)
+        == nil)
+    #expect(
+      EmbeddedDatabase.versionMismatchWarning(
+        running: "15.20", installed: "postgres (PostgreSQL) 15.20\n", program: program) == nil)
+    #expect(
+      EmbeddedDatabase.versionMismatchWarning(running: "", installed: "", program: program) == nil)
   }
 
   @Test func layoutFollowsUser() {

@@ -296,3 +296,39 @@ extension EmbeddedDatabase {
     "'" + text.replacingOccurrences(of: "'", with: "'\\''") + "'"
   }
 }
+
+extension EmbeddedDatabase {
+  /// Returns a warning when the running server is another version than the `postgres` program
+  /// now on disk, as after a package upgrade under a running cluster. Such a server fails to
+  /// load its own libraries (PL/pgSQL, which the importers' functions use) until it restarts.
+  /// Returns nil when the versions match or either cannot be read.
+  public func replacedServerWarning(_ connection: Connection) -> String? {
+    guard
+      let running = try? connection.query("SHOW server_version").first?.string(0),
+      let program = try? EmbeddedDatabase.binDirectory().appendingPathComponent("postgres").path,
+      let installed = try? EmbeddedDatabase.runCommand(
+        program, ["--version"], directory: "/", environment: ProcessInfo.processInfo.environment),
+      installed.status == 0
+    else { return nil }
+    return EmbeddedDatabase.versionMismatchWarning(
+      running: running, installed: installed.stdout, program: program)
+  }
+
+  /// Compares `SHOW server_version` (`15.18 (Debian 15.18-0+deb12u1)`) with the output of
+  /// `postgres --version` (`postgres (PostgreSQL) 15.20 (Debian 15.20-0+deb12u1)`) by their
+  /// version numbers.
+  static func versionMismatchWarning(running: String, installed: String, program: String)
+    -> String?
+  {
+    let runningVersion = running.split(whereSeparator: \.isWhitespace).first.map(String.init)
+    let installedVersion = installed.split(whereSeparator: \.isWhitespace).dropFirst(2).first
+      .map(String.init)
+    guard let runningVersion, let installedVersion, runningVersion != installedVersion else {
+      return nil
+    }
+    return "the running server is PostgreSQL \(runningVersion), but \(program) is now "
+      + "\(installedVersion), probably from a package upgrade; the server fails to load "
+      + "libraries such as PL/pgSQL, which imports need, until it restarts: run "
+      + "`adpilot db stop` and then `adpilot db start`"
+  }
+}

@@ -15,7 +15,7 @@ let databaseCommands: [Command] = [
       guard let action = parsed.positionals.first else {
         throw UsageError(message: "missing action: expected start, stop, status or url")
       }
-      if ConnectionConfig.fromEnvironment(context.environment) != nil, action != "status" {
+      if ConnectionConfig.fromEnvironment(context.environment) != nil {
         context.logger.warning(
           "DATABASE_URL or PG* variables are set; other commands use that server, not the embedded one"
         )
@@ -25,8 +25,11 @@ let databaseCommands: [Command] = [
       case "start":
         try database.start()
         let connection = try Connection(database.config)
+        defer { connection.close() }
+        if let warning = database.replacedServerWarning(connection) {
+          context.logger.warning(warning)
+        }
         let applied = try Migrator(connection).migrate(directory: try ProjectPaths.sqlDirectory)
-        connection.close()
         context.print("embedded database running: \(database.config.displayTarget)")
         if !applied.isEmpty {
           context.print("migrations applied: \(applied.joined(separator: ", "))")
@@ -39,6 +42,12 @@ let databaseCommands: [Command] = [
       case "status":
         let status = database.status()
         context.print("\(status)")
+        if status.state == .running, let connection = try? Connection(database.config) {
+          defer { connection.close() }
+          if let warning = database.replacedServerWarning(connection) {
+            context.logger.warning(warning)
+          }
+        }
         // Like pg_ctl status: exit code 3 when the server is not running.
         if status.state != .running { throw ExitStatus(code: 3) }
       case "url":
