@@ -72,8 +72,17 @@ struct ParsedArguments {
   /// Returns `--name` parsed as a floating-point number, `defaultValue` when absent.
   func double(_ name: String, default defaultValue: Double) throws -> Double {
     guard let text = values[name] else { return defaultValue }
-    guard let number = Double(text), number.isFinite else {
-      throw UsageError(message: "invalid value for --\(name): '\(text)' is not a finite number")
+    // Decimal notation only: Double(String) also reads hexadecimal floats, nan and inf.
+    let decimal = text.unicodeScalars.allSatisfy { "0123456789+-.eE".unicodeScalars.contains($0) }
+    guard decimal, let number = Double(text), number.isFinite else {
+      throw UsageError(
+        message: "invalid value for --\(name): '\(text)' is not a finite decimal number")
+    }
+    let mantissa = text.prefix { $0 != "e" && $0 != "E" }
+    guard number != 0 || !mantissa.contains(where: { ("1"..."9").contains($0) }) else {
+      throw UsageError(
+        message: "invalid value for --\(name): '\(text)' is too close to 0 for a 64-bit float; "
+          + "use 0 or a magnitude above 1e-300")
     }
     return number
   }
@@ -101,12 +110,12 @@ struct ParsedArguments {
     return text
   }
 
-  /// Returns `--name` parsed as a number that a 32-bit float represents without turning it into
-  /// zero or infinity, as a Double; `defaultValue` when absent.
+  /// Returns `--name` parsed as a number that a 32-bit float represents at full precision, as a
+  /// Double: 0 or a normal float, never one that turns into infinity or a subnormal, which is
+  /// slow to compute with; `defaultValue` when absent.
   func float(_ name: String, default defaultValue: Double) throws -> Double {
     let number = try double(name, default: defaultValue)
-    let single = Float(number)
-    guard single.isFinite, single != 0 || number == 0 else {
+    guard Float(number).isNormal || number == 0 else {
       throw UsageError(
         message:
           "invalid value for --\(name): '\(values[name] ?? "")' is outside the range of a 32-bit "

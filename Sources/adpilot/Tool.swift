@@ -54,21 +54,23 @@ enum Tool {
   )
     -> Int32
   {
-    let verbose = arguments.contains("--verbose")
+    let verboseCount = arguments.count { $0 == "--verbose" }
     let rest = arguments.filter { $0 != "--verbose" }
-    let logger = Logger(minimumLevel: verbose ? .debug : .info)
-    guard let name = rest.first, name != "--help", name != "-h", name != "help" else {
-      Swift.print(help())
+    let logger = Logger(minimumLevel: verboseCount > 0 ? .debug : .info)
+    guard verboseCount <= 1 else {
+      FileHandle.standardError.write(
+        Data("error: option --verbose is given twice; keep one\n".utf8))
+      return 2
+    }
+    if let text = helpText(rest) {
+      Swift.print(text)
       return rest.isEmpty ? 2 : 0
     }
+    let name = rest[0]
     guard let command = commands.first(where: { $0.name == name }) else {
       FileHandle.standardError.write(
         Data("error: unknown command '\(name)'; run `adpilot --help` for the list\n".utf8))
       return 2
-    }
-    if rest.dropFirst().contains("--help") {
-      Swift.print(commandHelp(command))
-      return 0
     }
     let context = Context(environment: environment, logger: logger)
     do {
@@ -86,6 +88,25 @@ enum Tool {
       FileHandle.standardError.write(Data("error: \(error)\n".utf8))
       return 1
     }
+  }
+
+  /// Returns the help that `arguments` (without `--verbose`) ask for, nil when they ask for
+  /// none: the list of commands for no arguments, `--help`, `-h` or `help`, and one command's
+  /// options for `help COMMAND` or a command followed anywhere by `--help` or `-h`.
+  static func helpText(_ arguments: [String]) -> String? {
+    guard let first = arguments.first else { return help() }
+    if ["--help", "-h", "help"].contains(first) {
+      if arguments.count == 2, first == "help",
+        let command = commands.first(where: { $0.name == arguments[1] })
+      {
+        return commandHelp(command)
+      }
+      return help()
+    }
+    guard let command = commands.first(where: { $0.name == first }),
+      arguments.dropFirst().contains(where: { $0 == "--help" || $0 == "-h" })
+    else { return nil }
+    return commandHelp(command)
   }
 
   static func help() -> String {

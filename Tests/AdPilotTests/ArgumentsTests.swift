@@ -176,7 +176,7 @@ private let options: [OptionSpec] = [
   #expect(try parseArguments(["--l2", "1e-30"], options: rate).float("l2", default: 1) == 1e-30)
   #expect(try parseArguments(["--l2", "0"], options: rate).float("l2", default: 1) == 0)
   #expect(try parseArguments([], options: rate).float("l2", default: 5e-5) == 5e-5)
-  for text in ["1e39", "-1e39", "1e-50", "-1e-300"] {
+  for text in ["1e39", "-1e39", "1e-39", "1e-50", "-1e-300"] {
     do {
       _ = try parseArguments(["--l2", text], options: rate).float("l2", default: 1)
       Issue.record("--l2 \(text) was accepted")
@@ -186,6 +186,30 @@ private let options: [OptionSpec] = [
           == "invalid value for --l2: '\(text)' is outside the range of a 32-bit float "
           + "(magnitudes from about 1.2e-38 to 3.4e38, or 0)")
     }
+  }
+}
+
+@Test func doubleOptionReadsDecimalNumbersOnly() throws {
+  let rate: [OptionSpec] = [.value("seconds", "S", "seconds")]
+  #expect(
+    try parseArguments(["--seconds", "2.5e1"], options: rate).double("seconds", default: 0) == 25)
+  #expect(
+    try parseArguments(["--seconds", "-0.0"], options: rate).double("seconds", default: 1) == 0)
+  for text in ["0x1p0", "nan", "inf", "1e400", "", "1_000"] {
+    let error = #expect(throws: UsageError.self) {
+      try parseArguments(["--seconds=\(text)"], options: rate).double("seconds", default: 0)
+    }
+    #expect(
+      error?.message == "invalid value for --seconds: '\(text)' is not a finite decimal number")
+  }
+  for text in ["1e-400", "-0.5e-330"] {
+    let error = #expect(throws: UsageError.self) {
+      try parseArguments(["--seconds", text], options: rate).double("seconds", default: 0)
+    }
+    #expect(
+      error?.message
+        == "invalid value for --seconds: '\(text)' is too close to 0 for a 64-bit float; use 0 "
+        + "or a magnitude above 1e-300")
   }
 }
 
@@ -316,6 +340,8 @@ private let nowhere = ["DATABASE_URL": "postgresql:///adpilot?host=/nonexistent-
     ["allocate", "--dataset", "synthetic", "--date", "2026-02-30"],
     ["allocate", "--dataset", "synthetic", "--replan", "--date", "13-01-2026"],
     ["explain", "--dataset", "synthetic", "--date", "0001-01-01"],
+    ["explain", "--dataset", "synthetic", "--date", "2026-01-13", "--campaign", ""],
+    ["allocate", "--dataset", "synthetic"],
   ]
   for command in commands {
     #expect(Tool.main(command, environment: nowhere) == 2, "\(command)")
@@ -323,6 +349,16 @@ private let nowhere = ["DATABASE_URL": "postgresql:///adpilot?host=/nonexistent-
   #expect(
     Tool.main(["allocate", "--dataset", "synthetic", "--date", "2026-01-13"], environment: nowhere)
       == 1)
+  // A replan finds its plan day itself, so it needs no --date before connecting.
+  #expect(Tool.main(["allocate", "--dataset", "synthetic", "--replan"], environment: nowhere) == 1)
+}
+
+@Test func dayCountRoundsToHundredths() {
+  #expect(dayCount(8) == "8")
+  #expect(dayCount(7.999_9) == "8")
+  #expect(dayCount(7.54) == "7.54")
+  #expect(dayCount(1 + 14.0 / 24) == "1.58")
+  #expect(dayCount(0.004) == "0")
 }
 
 @Test func thresholdTextKeepsExtremeValues() {
@@ -363,4 +399,19 @@ private let nowhere = ["DATABASE_URL": "postgresql:///adpilot?host=/nonexistent-
   #expect(rightPad("ab", 4) == "ab  ")
   #expect(rightPad("abcd", 4) == "abcd ")
   #expect(rightPad("abcdef", 4) == "abcdef ")
+}
+
+@Test func helpTextFollowsTheCommandAsked() throws {
+  let train = try #require(Tool.commands.first { $0.name == "train" })
+  #expect(Tool.helpText([]) == Tool.help())
+  #expect(Tool.helpText(["-h"]) == Tool.help())
+  #expect(Tool.helpText(["help"]) == Tool.help())
+  #expect(Tool.helpText(["help", "train"]) == Tool.commandHelp(train))
+  #expect(Tool.helpText(["train", "-h"]) == Tool.commandHelp(train))
+  #expect(Tool.helpText(["train", "--dataset", "x", "--help"]) == Tool.commandHelp(train))
+  #expect(Tool.helpText(["help", "nosuch"]) == Tool.help())
+  #expect(Tool.helpText(["train", "--dataset", "x"]) == nil)
+  #expect(Tool.helpText(["nosuch", "--help"]) == nil)
+  #expect(Tool.main(["train", "-h"], environment: [:]) == 0)
+  #expect(Tool.main(["--verbose", "summary", "--verbose"], environment: [:]) == 2)
 }

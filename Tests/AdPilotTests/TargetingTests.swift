@@ -41,17 +41,23 @@ struct TargetingTests {
     return try loadDataset(connection, name: Self.dataset)
   }
 
-  func impressions(_ targeting: [String: [String]], _ connection: Connection, _ info: DatasetInfo)
-    throws -> Double
+  func forecast(_ targeting: [String: [String]], _ connection: Connection, _ info: DatasetInfo)
+    throws -> SupplyForecast
   {
     let campaign = Campaign(
       id: "t", name: "t", dataset: Self.dataset, valuePerClickMicros: 1_000_000,
       dailyBudgetMicros: 1_000_000, targeting: targeting)
     // The plan day is 2 February (UTC), so the history window contains all of 1 February.
-    let forecast = try forecastSupply(
+    return try forecastSupply(
       connection, dataset: info, campaigns: [campaign],
       planDay: Date(timeIntervalSince1970: 1_769_990_400), historyDays: 7, model: nil,
       modelId: nil)
+  }
+
+  func impressions(_ targeting: [String: [String]], _ connection: Connection, _ info: DatasetInfo)
+    throws -> Double
+  {
+    let forecast = try forecast(targeting, connection, info)
     return forecast.supply["t"]?.segments.reduce(0) { $0 + $1.impressions } ?? 0
   }
 
@@ -64,6 +70,11 @@ struct TargetingTests {
     #expect(try impressions(["region": ["north", "south"]], connection, info) == 20)
     #expect(try impressions(["region": ["north"], "device": ["tablet"]], connection, info) == 0)
     #expect(try impressions(["region": ["west"]], connection, info) == 0)
+    // The rows a plan prints are those its campaigns can buy, not every row of the window.
+    let north = try forecast(["region": ["north"]], connection, info)
+    #expect(north.historyRows == 30)
+    #expect(north.campaignRows == 10)
+    #expect(try forecast(["region": ["west"]], connection, info).campaignRows == 0)
   }
 
   @Test func forecastCountsPartDaysInPart() throws {

@@ -32,7 +32,10 @@ public struct AllocationOutcome: Sendable {
   public var plans: [String: [HourlyPlanRow]]
   /// The days of log the forecast read, in fractions where the log covers part of a day.
   public var forecastDays: Double
+  /// The impressions with a campaign id in the forecast's days.
   public var forecastRows: Int
+  /// Those of `forecastRows` that belong to a planned campaign and pass its targeting.
+  public var forecastCampaignRows: Int
   public var pctrSource: String
   public var superseded: Int
 }
@@ -95,7 +98,8 @@ public struct AllocationPipeline {
       "forecast built",
       [
         "dataset": dataset.name, "history.days": "\(forecast.historyDays)",
-        "history.rows": "\(forecast.historyRows)", "pctr.source": forecast.pctrSource,
+        "history.rows": "\(forecast.historyRows)", "campaign.rows": "\(forecast.campaignRows)",
+        "pctr.source": forecast.pctrSource,
       ])
 
     let result = try Allocator.allocate(
@@ -116,6 +120,7 @@ public struct AllocationPipeline {
     return AllocationOutcome(
       runId: written.runId, planDate: options.date, result: result, campaigns: campaigns,
       plans: plans, forecastDays: forecast.historyDays, forecastRows: forecast.historyRows,
+      forecastCampaignRows: forecast.campaignRows,
       pctrSource: forecast.pctrSource, superseded: written.superseded)
   }
 

@@ -55,7 +55,10 @@ struct SupplyForecast {
   var supply: [String: CampaignSupply]
   /// The days of log the history spans, in fractions of a day where it covers part of a slot.
   var historyDays: Double
+  /// The impressions of the history window with a campaign id.
   var historyRows: Int
+  /// Those of `historyRows` that belong to a planned campaign and pass its targeting.
+  var campaignRows: Int
   /// The source of the pCTR: a model id or "logged pctr".
   var pctrSource: String
 }
@@ -80,6 +83,7 @@ func forecastSupply(
     return calendar
   }
   var daysSeen = Set<Int>()
+  var campaignRows = 0
   let filters = try campaigns.map { try targetingFilter($0, spec: dataset.spec) }
 
   try setCopyParameters(
@@ -132,6 +136,7 @@ func forecastSupply(
         }
       }
     }
+    campaignRows += 1
     let time = Date(timeIntervalSince1970: try row.float8(1))
     // Days are counted as 24-hour slots of the window, so a campaign whose local days straddle
     // UTC midnight is not counted twice.
@@ -166,7 +171,8 @@ func forecastSupply(
       campaignId: campaign.id, days: max(days, 1.0 / 24))
   }
   return SupplyForecast(
-    supply: supply, historyDays: days, historyRows: rows, pctrSource: modelId ?? "logged pctr")
+    supply: supply, historyDays: days, historyRows: rows, campaignRows: campaignRows,
+    pctrSource: modelId ?? "logged pctr")
 }
 
 /// Returns the days of log in the 24-hour `slots` (counted from `from`) that hold impressions.

@@ -76,8 +76,10 @@ let allocateCommand = Command(
   name: "allocate",
   summary: "split a day's budget across campaigns and write hourly pacing plans",
   usage:
-    "allocate --dataset NAME (--date YYYY-MM-DD | --next-day) [--budget MICROS]\n"
-    + "       adpilot allocate --dataset NAME --replan [--now ISO-TIME] [--date YYYY-MM-DD]",
+    "allocate --dataset NAME (--date YYYY-MM-DD | --next-day) [--budget MICROS] "
+    + "[--history-days N]\n"
+    + "       adpilot allocate --dataset NAME --replan [--now ISO-TIME] [--date YYYY-MM-DD] "
+    + "[--history-days N]",
   options: [
     .value("dataset", "NAME", "campaign set and log to plan from"),
     .value("date", "YYYY-MM-DD", "plan day"),
@@ -92,6 +94,11 @@ let allocateCommand = Command(
   run: { parsed, context in
     let dataset = try required(parsed, "dataset")
     try checkPlanDateOption(parsed)
+    if !parsed.flag("replan"), !parsed.flag("next-day"), parsed.value("date") == nil {
+      throw UsageError(
+        message: "missing required option --date, or --next-day for the day after the last "
+          + "logged impression")
+    }
     if let budget = try parsed.int64("budget"), !(0...CampaignFile.maxMicros).contains(budget) {
       throw UsageError(
         message: "--budget must be 0 to \(CampaignFile.maxMicros) micros, got \(budget)")
@@ -127,9 +134,18 @@ let allocateCommand = Command(
 
 func printAllocation(_ outcome: AllocationOutcome, _ context: Context) {
   let result = outcome.result
-  context.print(
-    "plan \(outcome.runId) for \(outcome.planDate): forecast from \(outcome.forecastRows) "
-      + "impressions over \(dayCount(outcome.forecastDays)) days, pCTR from \(outcome.pctrSource)")
+  if outcome.forecastCampaignRows == 0 {
+    context.print(
+      "plan \(outcome.runId) for \(outcome.planDate): none of the \(outcome.forecastRows) "
+        + "impressions logged before the plan day belongs to a planned campaign and passes its "
+        + "targeting, so every campaign is forecast no traffic; check the campaign ids and "
+        + "targeting in campaigns/")
+  } else {
+    context.print(
+      "plan \(outcome.runId) for \(outcome.planDate): forecast from "
+        + "\(outcome.forecastCampaignRows) impressions of the planned campaigns over "
+        + "\(dayCount(outcome.forecastDays)) days, pCTR from \(outcome.pctrSource)")
+  }
   // Each number column starts with a space, so a value wider than its column stays apart.
   func cell(_ text: String, _ width: Int) -> String { " " + leftPad(text, width - 1) }
   context.print(
@@ -227,11 +243,12 @@ let explainCommand = Command(
   ],
   run: { parsed, context in
     try checkPlanDateOption(parsed)
+    let campaign = parsed.value("campaign") == nil ? nil : try required(parsed, "campaign")
     let connection = try context.connect()
     defer { connection.close() }
     let plan = try PlanExplanation.load(
       connection, dataset: try required(parsed, "dataset"), date: try required(parsed, "date"),
-      campaignId: parsed.value("campaign"))
+      campaignId: campaign)
     for line in explanationLines(plan) {
       context.print(line)
     }
@@ -268,7 +285,10 @@ func explanationLines(_ plan: PlanExplanation) -> [String] {
 
 /// Formats a count of days: whole days as an integer, others with two decimals.
 func dayCount(_ days: Double) -> String {
-  days == days.rounded() ? "\(Int(days))" : String(format: "%.2f", days)
+  // Rounded to hundredths first, so that 7.9999 prints as 8 and not as 8.00.
+  let hundredths = (days * 100).rounded()
+  return hundredths.truncatingRemainder(dividingBy: 100) == 0
+    ? "\(Int(hundredths / 100))" : String(format: "%.2f", hundredths / 100)
 }
 
 /// Formats micros with two places when they are whole cents, and with all six otherwise, so
