@@ -132,21 +132,34 @@ struct ModelRegistryTests {
     }
     #expect(try registry.history(of: "registry_test").count == 2)
 
-    // A reason must be one short line: blank, multi-line, escape-laden or huge ones fail.
-    let hidden = [
-      "   ", "roll\nback", "\u{1B}[2Jforged", String(repeating: "x", count: 501), "a\u{2028}b",
-      "\u{2029}", "\u{202E}reversed", "zero\u{200B}width",
-      "a" + String(repeating: "\u{0301}", count: 600),
+    // A reason must be one short line: blank, multi-line, escape-laden or huge ones fail, each
+    // with the reason named.
+    let fix = "say in a few words, on one line, why the model should serve"
+    var rejected: [(reason: String, message: String)] = [
+      ("   ", "is empty or only spaces"),
+      ("\u{2029}", "is empty or only spaces"),
+      (String(repeating: "x", count: 501), "has 501 characters, more than 500"),
+      ("a" + String(repeating: "\u{0301}", count: 600), "has 601 characters, more than 500"),
     ]
-    for reason in hidden {
+    let hidden: [(reason: String, code: String, position: Int)] = [
+      ("roll\nback", "000A", 5), ("\u{1B}[2Jforged", "001B", 1), ("a\u{2028}b", "2028", 2),
+      ("\u{202E}reversed", "202E", 1), ("zero\u{200B}width", "200B", 5), ("a\tb", "0009", 2),
+    ]
+    for (reason, code, position) in hidden {
+      rejected.append(
+        (
+          reason,
+          "has U+\(code), a line break, control or hidden formatting character, at character "
+            + "\(position)"
+        ))
+    }
+    for (reason, message) in rejected {
       do {
         _ = try registry.promote(id: second.id, reason: reason)
         Issue.record("reason \(reason.debugDescription) was accepted")
       } catch let error as PipelineError {
         #expect(
-          error.message
-            == "promotion reason must be 1 to 500 characters on one line, without control or "
-            + "hidden formatting characters; say in a few words why the model should serve")
+          error.message == "promotion reason \(message); \(fix)", "\(reason.debugDescription)")
       }
     }
     #expect(try registry.alias("champion", of: "registry_test") == first.id)

@@ -147,12 +147,24 @@ public struct ModelRegistry {
     let hidden: Set<Unicode.GeneralCategory> = [
       .control, .format, .lineSeparator, .paragraphSeparator,
     ]
-    guard !trimmed.isEmpty, trimmed.unicodeScalars.count <= 500,
-      !trimmed.unicodeScalars.contains(where: { hidden.contains($0.properties.generalCategory) })
-    else {
+    let fix = "say in a few words, on one line, why the model should serve"
+    guard !trimmed.isEmpty else {
+      throw PipelineError("promotion reason is empty or only spaces; \(fix)")
+    }
+    if let index = trimmed.unicodeScalars.firstIndex(where: {
+      hidden.contains($0.properties.generalCategory)
+    }) {
+      let code = String(format: "U+%04X", trimmed.unicodeScalars[index].value)
+      let position =
+        trimmed.unicodeScalars.distance(
+          from: trimmed.unicodeScalars.startIndex, to: index) + 1
       throw PipelineError(
-        "promotion reason must be 1 to 500 characters on one line, without control or hidden "
-          + "formatting characters; say in a few words why the model should serve")
+        "promotion reason has \(code), a line break, control or hidden formatting character, at "
+          + "character \(position); \(fix)")
+    }
+    guard trimmed.unicodeScalars.count <= 500 else {
+      throw PipelineError(
+        "promotion reason has \(trimmed.unicodeScalars.count) characters, more than 500; \(fix)")
     }
     return try connection.transaction {
       guard let found = try record(id: id) else {
