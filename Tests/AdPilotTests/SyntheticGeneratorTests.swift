@@ -269,9 +269,17 @@ import Testing
     // Counts past the bounds used to overflow inside the generator, which trapped.
     #expect(
       throws: SyntheticConfigError(
-        field: "impressionsPerDay", value: "\(Int.max)", fix: "use 0 to 100000000")
+        field: "impressionsPerDay", value: "\(Int.max)",
+        fix: "use 1 to 100000000 impressions a day")
     ) {
       try SyntheticGenerator(SyntheticConfig(impressionsPerDay: Int.max))
+    }
+    // A day without impressions would replace the data set's log with nothing.
+    #expect(
+      throws: SyntheticConfigError(
+        field: "impressionsPerDay", value: "0", fix: "use 1 to 100000000 impressions a day")
+    ) {
+      try SyntheticGenerator(SyntheticConfig(impressionsPerDay: 0))
     }
     #expect(throws: SyntheticConfigError.self) {
       try SyntheticGenerator(SyntheticConfig(days: 3661))

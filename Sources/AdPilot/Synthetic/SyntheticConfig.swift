@@ -58,8 +58,8 @@ public struct SyntheticConfig: Sendable, Equatable {
       (1...Self.maximumDays).contains(days), "days", days,
       "use 1 to \(Self.maximumDays) days")
     try Self.require(
-      (0...Self.maximumCount).contains(impressionsPerDay), "impressionsPerDay",
-      impressionsPerDay, "use 0 to \(Self.maximumCount)")
+      (1...Self.maximumCount).contains(impressionsPerDay), "impressionsPerDay",
+      impressionsPerDay, "use 1 to \(Self.maximumCount) impressions a day")
     try Self.require(
       (1...1_000).contains(maxSequenceLength), "maxSequenceLength", maxSequenceLength,
       "use a length from 1 to 1000")
