@@ -138,10 +138,28 @@ public enum CampaignFile {
     // Scalar by scalar, as PostgreSQL compares text: Swift's == would let a folder named with
     // the Kelvin sign pass for one named "K", and the two are different data sets there.
     guard !dataset.unicodeScalars.elementsEqual(folder.unicodeScalars) else { return }
+    // Setting dataset to a folder name that breaks the name rule would only trade this error for
+    // another, so such a folder has to be renamed.
+    let otherFix =
+      isValidName(folder)
+      ? "set dataset to \"\(folder)\""
+      : "rename the folder to a valid data set name (\(nameRule)) and set dataset to it"
     throw CampaignFileError(
       file: file, field: "dataset", value: CampaignFileError.quoted(dataset),
       message: "must equal the name of its folder '\(folder)'",
-      fix: "move the file to \(parent)/\(dataset)/, or set dataset to \"\(folder)\"")
+      fix: "move the file to \(parent)/\(dataset)/, or \(otherFix)")
+  }
+
+  /// Checks that the name of a data-set folder is a valid data set name. The `dataset` of each
+  /// file in the folder must equal that name, so no file in a folder named otherwise is valid.
+  ///
+  /// - Parameter path: the folder as the user names it, such as `campaigns/spring sale`.
+  public static func checkFolderName(_ folder: String, path: String) throws(CampaignFileError) {
+    guard !isValidName(folder) else { return }
+    throw CampaignFileError(
+      file: path, field: nil, value: nil,
+      message: "is not a valid data set name, which must be \(nameRule)",
+      fix: "rename the folder, and set dataset in its files to the new name")
   }
 
   // ---------------------------------------------------------------------------------------------
@@ -361,15 +379,29 @@ public enum CampaignFile {
     }
   }
 
-  /// Checks an identifier: 1 to `maxIdentifierLength` letters, digits, `_`, `.` and `-`.
-  static func checkName(_ name: String, field: String, file: String) throws(CampaignFileError) {
-    try checkLength(name, field: field, maximum: maxIdentifierLength, file: file)
-    let allowed = name.unicodeScalars.allSatisfy { scalar in
+  /// The rule for `id` and `dataset` values, in the words of error messages.
+  static let nameRule = "1 to \(maxIdentifierLength) letters, digits, '_', '.' and '-'"
+
+  /// Returns whether `name` is a valid `id` or `dataset`: 1 to `maxIdentifierLength` ASCII
+  /// letters, digits, `_`, `.` and `-`.
+  public static func isValidName(_ name: String) -> Bool {
+    !name.isEmpty && name.unicodeScalars.count <= maxIdentifierLength
+      && usesOnlyNameCharacters(name)
+  }
+
+  /// Returns whether every character of `name` is an ASCII letter or digit, `_`, `.` or `-`.
+  static func usesOnlyNameCharacters(_ name: String) -> Bool {
+    name.unicodeScalars.allSatisfy { scalar in
       scalar.isASCII
         && (("a"..."z").contains(scalar) || ("A"..."Z").contains(scalar)
           || ("0"..."9").contains(scalar) || "_.-".unicodeScalars.contains(scalar))
     }
-    guard !name.isEmpty, allowed else {
+  }
+
+  /// Checks an identifier: 1 to `maxIdentifierLength` letters, digits, `_`, `.` and `-`.
+  static func checkName(_ name: String, field: String, file: String) throws(CampaignFileError) {
+    try checkLength(name, field: field, maximum: maxIdentifierLength, file: file)
+    guard !name.isEmpty, usesOnlyNameCharacters(name) else {
       throw CampaignFileError(
         file: file, field: field, value: CampaignFileError.quoted(name),
         message: "must be non-empty and use only letters, digits, '_', '.' and '-'",

@@ -296,6 +296,29 @@ extension CampaignSyncTests {
     #expect(error.message == "must equal the name of its folder 'other_set'")
   }
 
+  @Test(arguments: ["bad name", "synthetic"])
+  func folderWithInvalidNameIsRejected(dataset: String) throws {
+    // Whatever dataset the file gives, the folder has to be renamed first.
+    let root = try directory(folders: [
+      "bad name": ["c-1.json": Self.campaign("c-1", dataset: dataset)]
+    ])
+    let error = try campaignFileError { _ = try readCampaignDirectory(root) }
+    #expect(
+      error.description
+        == "\(root.path)/bad name: is not a valid data set name, which must be 1 to 63 letters, "
+        + "digits, '_', '.' and '-'; rename the folder, and set dataset in its files to the new "
+        + "name")
+  }
+
+  @Test func folderWithInvalidNameWithoutJSONIsSkipped() throws {
+    let root = try directory(folders: [
+      "sync_test": ["c-1.json": Self.campaign("c-1")],
+      "bad name": ["README.md": Data("notes".utf8)],
+    ])
+    let found = try readCampaignDirectory(root)
+    #expect(found.datasets == ["sync_test"])
+  }
+
   @Test func idOfOtherDatasetIsRejected() throws {
     let connection = try TestDatabase.connect(suite: "campaign_sync_id_owner")
     defer { connection.close() }

@@ -541,6 +541,42 @@ func portfolioRejectsInvalidField(text: String, field: String, message: String) 
   }
 }
 
+@Test func campaignFolderWithInvalidNameMessage() throws {
+  do {
+    try CampaignFile.checkFolder(
+      dataset: "synthetic", folder: "bad name", parent: "campaigns",
+      file: "campaigns/bad name/portfolio.json")
+    Issue.record("accepted a file in a folder with an invalid name")
+  } catch {
+    #expect(
+      error.description
+        == "campaigns/bad name/portfolio.json: field 'dataset' must equal the name of its folder "
+        + "'bad name', got \"synthetic\"; move the file to campaigns/synthetic/, or rename the "
+        + "folder to a valid data set name (1 to 63 letters, digits, '_', '.' and '-') and set "
+        + "dataset to it")
+  }
+}
+
+@Test(arguments: ["bad name", "", "caf\u{E9}", String(repeating: "x", count: 64)])
+func campaignFolderNameRejected(folder: String) throws {
+  do {
+    try CampaignFile.checkFolderName(folder, path: "campaigns/\(folder)")
+    Issue.record("accepted the folder name \(folder)")
+  } catch {
+    #expect(
+      error.description
+        == "campaigns/\(folder): is not a valid data set name, which must be 1 to 63 letters, "
+        + "digits, '_', '.' and '-'; rename the folder, and set dataset in its files to the new "
+        + "name")
+  }
+}
+
+@Test func campaignFolderNameAccepted() throws {
+  try CampaignFile.checkFolderName("ipinyou_rlb-2.0", path: "campaigns/ipinyou_rlb-2.0")
+  try CampaignFile.checkFolderName(
+    String(repeating: "x", count: 63), path: "campaigns/" + String(repeating: "x", count: 63))
+}
+
 @Test func campaignFolderMatchesScalarByScalar() {
   // The Kelvin sign (U+212A) is canonically equivalent to "K" but a different name.
   #expect(throws: CampaignFileError.self) {

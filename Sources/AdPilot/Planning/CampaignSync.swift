@@ -44,9 +44,9 @@ public struct CampaignDirectory {
 /// Reads and validates every campaign definition under `directory`, which contains one folder
 /// per data set.
 ///
-/// Names starting with `.` are skipped, and so are files that do not end in `.json`. Each
-/// folder's name must equal the `dataset` of its portfolio and campaign files, and ids must be
-/// unique across folders.
+/// Names starting with `.` are skipped, and so are files that do not end in `.json`. The name of
+/// each folder with `.json` files must be a valid data set name and equal the `dataset` of its
+/// portfolio and campaign files, and ids must be unique across folders.
 ///
 /// - Throws: `CampaignFileError` naming the first invalid file, or `PipelineError` when the
 ///   directory cannot be read or contains no campaign files.
@@ -114,6 +114,9 @@ private func visibleNames(in directory: URL) throws -> [String] {
 private func readDatasetFolder(_ folder: URL, into found: inout CampaignDirectory) throws {
   let dataset = folder.lastPathComponent
   let names = try visibleNames(in: folder)
+  if names.contains(where: { $0.lowercased().hasSuffix(".json") }) {
+    try CampaignFile.checkFolderName(dataset, path: "\(found.displayPath)/\(dataset)")
+  }
   var hasFiles = false
   for name in names {
     let displayName = "\(found.displayPath)/\(dataset)/\(name)"
