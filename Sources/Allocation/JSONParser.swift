@@ -64,8 +64,9 @@ extension JSONValue {
 enum JSONParseError: Error {
   /// Text that breaks the RFC 8259 grammar. `column` counts Unicode scalars from 1.
   case syntax(line: Int, column: Int, detail: String)
-  /// A byte sequence that is not UTF-8.
-  case invalidUTF8(line: Int, column: Int)
+  /// A byte sequence that is not UTF-8: its first byte, that byte's offset in the file from 0,
+  /// and its line and column.
+  case invalidUTF8(byte: UInt8, offset: Int, line: Int, column: Int)
   /// Text in another Unicode encoding, such as "UTF-16LE".
   case otherEncoding(String)
   /// A key written twice in one object, as a dotted path from the top level.
@@ -79,11 +80,14 @@ enum JSONParseError: Error {
         file: file, field: nil, value: nil,
         message: "invalid JSON at line \(line), column \(column) (\(detail))",
         fix: "fix the syntax so that the file holds one JSON object")
-    case .invalidUTF8(let line, let column):
+    case .invalidUTF8(let byte, let offset, let line, let column):
+      let hex = String(byte, radix: 16, uppercase: true)
+      let byteText = "0x" + String(repeating: "0", count: 2 - hex.count) + hex
       return CampaignFileError(
         file: file, field: nil, value: nil,
-        message: "invalid UTF-8 at line \(line), column \(column)",
-        fix: "save the file as UTF-8")
+        message: "is not valid UTF-8 text, first invalid byte \(byteText) at byte offset "
+          + "\(offset) (line \(line), column \(column))",
+        fix: "save the file as UTF-8 text")
     case .otherEncoding(let encoding):
       return CampaignFileError(
         file: file, field: nil, value: nil,
@@ -120,15 +124,19 @@ struct JSONParser {
   /// Parses `data` as one JSON value.
   static func parse(_ data: Data) throws(JSONParseError) -> JSONValue {
     var bytes = [UInt8](data)
-    if bytes.starts(with: [0xEF, 0xBB, 0xBF]) {
-      bytes.removeFirst(3)
+    let byteOrderMark: [UInt8] = [0xEF, 0xBB, 0xBF]
+    let hasByteOrderMark = bytes.starts(with: byteOrderMark)
+    if hasByteOrderMark {
+      bytes.removeFirst(byteOrderMark.count)
     }
     if let encoding = otherEncoding(of: bytes) {
       throw .otherEncoding(encoding)
     }
     if let offset = firstInvalidUTF8(in: bytes) {
       let (line, column) = position(of: offset, in: bytes)
-      throw .invalidUTF8(line: line, column: column)
+      throw .invalidUTF8(
+        byte: bytes[offset], offset: offset + (hasByteOrderMark ? byteOrderMark.count : 0),
+        line: line, column: column)
     }
     var parser = JSONParser(bytes: bytes)
     parser.skipWhitespace()
@@ -141,16 +149,33 @@ struct JSONParser {
   }
 
   /// Returns the name of the encoding when `bytes` start like UTF-16 or UTF-32 JSON text: with
-  /// its byte order mark, or with the zero bytes that ASCII characters get in it (RFC 4627).
+  /// its byte order mark, or with the zero bytes of its first two characters. Those characters
+  /// are ASCII in JSON text (RFC 4627, section 3), so their other bytes must be JSON whitespace
+  /// or printable ASCII, and binary data that starts with a zero byte is not taken for UTF-16.
   static func otherEncoding(of bytes: [UInt8]) -> String? {
-    let head = Array(bytes.prefix(4)) + [UInt8](repeating: 1, count: max(0, 4 - bytes.count))
-    switch (head[0], head[1], head[2], head[3]) {
-    case (0x00, 0x00, 0xFE, 0xFF), (0x00, 0x00, 0x00, _): return "UTF-32BE"
-    case (0xFF, 0xFE, 0x00, 0x00), (_, 0x00, 0x00, 0x00): return "UTF-32LE"
-    case (0xFE, 0xFF, _, _), (0x00, _, _, _): return "UTF-16BE"
-    case (0xFF, 0xFE, _, _), (_, 0x00, _, _): return "UTF-16LE"
-    default: return nil
+    if bytes.starts(with: [0x00, 0x00, 0xFE, 0xFF]) { return "UTF-32BE" }
+    if bytes.starts(with: [0xFF, 0xFE, 0x00, 0x00]) { return "UTF-32LE" }
+    if bytes.starts(with: [0xFE, 0xFF]) { return "UTF-16BE" }
+    if bytes.starts(with: [0xFF, 0xFE]) { return "UTF-16LE" }
+    let isZero = bytes.prefix(4).map { $0 == 0x00 }
+    let isText = bytes.prefix(4).map(isPlausibleJSONByte)
+    if bytes.count >= 4 {
+      if isZero[0] && isZero[1] && isZero[2] && isText[3] { return "UTF-32BE" }
+      if isText[0] && isZero[1] && isZero[2] && isZero[3] { return "UTF-32LE" }
+      if isZero[0] && isText[1] && isZero[2] && isText[3] { return "UTF-16BE" }
+      if isText[0] && isZero[1] && isText[2] && isZero[3] { return "UTF-16LE" }
+    } else if bytes.count == 2 {
+      // One UTF-16 character, such as "{" alone.
+      if isZero[0] && isText[1] { return "UTF-16BE" }
+      if isText[0] && isZero[1] { return "UTF-16LE" }
     }
+    return nil
+  }
+
+  /// Returns whether `byte` is JSON whitespace or printable ASCII, as the first characters of
+  /// JSON text are.
+  private static func isPlausibleJSONByte(_ byte: UInt8) -> Bool {
+    [0x09, 0x0A, 0x0D].contains(byte) || (0x20...0x7E).contains(byte)
   }
 
   /// Returns the byte offset of the first sequence that is not UTF-8, or nil.

@@ -173,6 +173,11 @@ extension CampaignSyncTests {
       "is encoded as UTF-16LE, not UTF-8"
     ),
     (
+      "binary",
+      Data((0...255).map { UInt8($0) }),
+      "is not valid UTF-8 text, first invalid byte 0x80 at byte offset 128 (line 2, column 118)"
+    ),
+    (
       "long id",
       campaign(String(repeating: "x", count: 9000)),
       "must be at most 63 characters"

@@ -764,8 +764,49 @@ func campaignFileRejectsOtherEncodings(
   bytes += [0xE9]  // é in Latin-1
   bytes += Array("\"}".utf8)
   let error = try #require(parseError(Data(bytes)))
-  #expect(error.message == "invalid UTF-8 at line 2, column 14")
-  #expect(error.fix == "save the file as UTF-8")
+  #expect(
+    error.message
+      == "is not valid UTF-8 text, first invalid byte 0xE9 at byte offset 25 (line 2, column 14)")
+  #expect(error.fix == "save the file as UTF-8 text")
+}
+
+@Test func campaignFileInvalidUTF8OffsetCountsByteOrderMark() throws {
+  let bytes: [UInt8] = [0xEF, 0xBB, 0xBF] + Array("{\"id\": \"".utf8) + [0xC3, 0x28]
+  let error = try #require(parseError(Data(bytes)))
+  #expect(
+    error.message
+      == "is not valid UTF-8 text, first invalid byte 0xC3 at byte offset 11 (line 1, column 9)")
+}
+
+@Test func campaignFileBinaryIsNotUTF8() throws {
+  // Every byte value once: 0x00 first looked like UTF-16BE, but 0x01 is no JSON character.
+  let error = try #require(parseError(Data((0...255).map { UInt8($0) })))
+  #expect(
+    error.description
+      == "campaigns/synthetic/spring-sale.json: is not valid UTF-8 text, first invalid byte 0x80 "
+      + "at byte offset 128 (line 2, column 118); save the file as UTF-8 text")
+}
+
+@Test(arguments: [
+  [0x00, 0x01, 0x00, 0x02] as [UInt8], [0x01, 0x00, 0x02, 0x00], [0x00, 0x00, 0x00, 0x01],
+  [0x01, 0x00, 0x00, 0x00], [0x00, 0x00, 0x00, 0x00], [0x00, 0x7B, 0x7B, 0x00], [0x00],
+  [0x7B, 0x00, 0x00],
+])
+func campaignFileZeroBytesWithoutPatternAreNotUTF16(bytes: [UInt8]) throws {
+  #expect(JSONParser.otherEncoding(of: bytes) == nil)
+  let error = try #require(parseError(Data(bytes)))
+  #expect(error.message.hasPrefix("invalid JSON at line 1, column "), "\(error.message)")
+}
+
+@Test(arguments: [
+  ([0x00, 0x7B] as [UInt8], "UTF-16BE"), ([0x7B, 0x00], "UTF-16LE"),
+  ([0x00, 0x20, 0x00, 0x7B], "UTF-16BE"), ([0x0A, 0x00, 0x7B, 0x00], "UTF-16LE"),
+  ([0x00, 0x00, 0x00, 0x7B], "UTF-32BE"), ([0x7B, 0x00, 0x00, 0x00], "UTF-32LE"),
+  ([0xFE, 0xFF, 0x01, 0x02], "UTF-16BE"), ([0xFF, 0xFE, 0xFF, 0xFF], "UTF-16LE"),
+])
+func campaignFileZeroBytePatternNamesEncoding(bytes: [UInt8], encoding: String) throws {
+  let error = try #require(parseError(Data(bytes)))
+  #expect(error.message == "is encoded as \(encoding), not UTF-8")
 }
 
 @Test func campaignFileSkipsUTF8ByteOrderMark() throws {
