@@ -150,6 +150,27 @@ public enum CampaignFile {
       fix: "move the file to \(parent)/\(dataset)/, or \(otherFix)")
   }
 
+  /// Checks that a campaign file's name without `.json` equals its `id`, so that each campaign is
+  /// found at `<data set>/<id>.json`.
+  ///
+  /// - Parameters:
+  ///   - id: the file's `id` value.
+  ///   - fileName: the file's name in its folder, such as `spring-sale.json`.
+  ///   - file: the file's name for the error message.
+  public static func checkFileName(id: String, fileName: String, file: String)
+    throws(CampaignFileError)
+  {
+    let stem = fileName.hasSuffix(".json") ? String(fileName.dropLast(5)) : fileName
+    // Scalar by scalar, as PostgreSQL compares text, like checkFolder.
+    guard !id.unicodeScalars.elementsEqual(stem.unicodeScalars) else { return }
+    // A file name that breaks the rule for ids cannot become the id, so then only a rename fixes it.
+    let otherFix = isValidName(stem) ? ", or set id to \"\(stem)\"" : ""
+    throw CampaignFileError(
+      file: file, field: "id", value: CampaignFileError.quoted(id),
+      message: "must equal the file's name without .json ('\(stem)')",
+      fix: "rename the file to \(id).json\(otherFix)")
+  }
+
   /// Checks that the name of a data-set folder is a valid data set name. The `dataset` of each
   /// file in the folder must equal that name, so no file in a folder named otherwise is valid.
   ///

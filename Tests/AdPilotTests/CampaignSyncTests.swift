@@ -124,9 +124,9 @@ final class CampaignSyncTests {
     ),
     ("invalid JSON", #"{"id": "c-2", "name": "#, "c-2.json"),
     (
-      "duplicate id",
+      "id of another file",
       #"{"id": "c-1", "name": "Again", "dataset": "sync_test", "value_per_click_micros": 1, "daily_budget_micros": 5}"#,
-      "sync_test/c-1.json"
+      "must equal the file's name without .json ('c-2')"
     ),
   ])
   func invalidFileWritesNothing(label: String, json: String, expected: String) throws {
@@ -322,6 +322,46 @@ extension CampaignSyncTests {
     ])
     let found = try readCampaignDirectory(root)
     #expect(found.datasets == ["sync_test"])
+  }
+
+  @Test func fileNamedForOtherIdIsRejected() throws {
+    let connection = try TestDatabase.connect(suite: "campaign_sync_file_name")
+    defer { connection.close() }
+    _ = try syncCampaigns(
+      connection,
+      directory: try directory(folders: ["sync_test": ["c-1.json": Self.campaign("c-1")]]))
+    let root = try directory(folders: [
+      "sync_test": ["c-1.json": Self.campaign("c-1"), "other-name.json": Self.campaign("c-2")]
+    ])
+    let error = try campaignFileError { _ = try syncCampaigns(connection, directory: root) }
+    #expect(
+      error.description
+        == "\(root.path)/sync_test/other-name.json: field 'id' must equal the file's name without "
+        + ".json ('other-name'), got \"c-2\"; rename the file to c-2.json, or set id to "
+        + "\"other-name\"")
+    #expect(try storedCampaigns(connection) == ["c-1:sync_test"])
+  }
+
+  @Test func fileNameOutsideIdRuleIsRejected() throws {
+    let root = try directory(folders: ["sync_test": ["c 2.json": Self.campaign("c-2")]])
+    let error = try campaignFileError { _ = try readCampaignDirectory(root) }
+    #expect(
+      error.description
+        == "\(root.path)/sync_test/c 2.json: field 'id' must equal the file's name without .json "
+        + "('c 2'), got \"c-2\"; rename the file to c-2.json")
+  }
+
+  @Test func duplicateIdAcrossFoldersIsRejected() throws {
+    let root = try directory(folders: [
+      "sync_test": ["c-1.json": Self.campaign("c-1")],
+      "other_set": ["c-1.json": Self.campaign("c-1", dataset: "other_set")],
+    ])
+    let error = try campaignFileError { _ = try readCampaignDirectory(root) }
+    #expect(
+      error.description
+        == "\(root.path)/sync_test/c-1.json: field 'id' duplicates the id of "
+        + "\(root.path)/other_set/c-1.json, got \"c-1\"; give each campaign a unique id, or "
+        + "remove one of the two files")
   }
 
   @Test func idOfOtherDatasetIsRejected() throws {

@@ -577,6 +577,41 @@ func campaignFolderNameRejected(folder: String) throws {
     String(repeating: "x", count: 63), path: "campaigns/" + String(repeating: "x", count: 63))
 }
 
+@Test func campaignFileNameMatchesId() throws {
+  try CampaignFile.checkFileName(
+    id: "spring-sale", fileName: "spring-sale.json", file: "campaigns/synthetic/spring-sale.json")
+}
+
+@Test(arguments: [
+  ("other-name.json", "rename the file to spring-sale.json, or set id to \"other-name\""),
+  ("Spring-Sale.json", "rename the file to spring-sale.json, or set id to \"Spring-Sale\""),
+  ("spring sale.json", "rename the file to spring-sale.json"),
+])
+func campaignFileNameDiffersFromId(fileName: String, fix: String) throws {
+  do {
+    try CampaignFile.checkFileName(
+      id: "spring-sale", fileName: fileName, file: "campaigns/synthetic/\(fileName)")
+    Issue.record("accepted \(fileName) for id spring-sale")
+  } catch {
+    #expect(error.file == "campaigns/synthetic/\(fileName)")
+    #expect(error.field == "id")
+    #expect(error.value == "\"spring-sale\"")
+    #expect(error.message == "must equal the file's name without .json ('\(fileName.dropLast(5))')")
+    #expect(error.fix == fix)
+  }
+}
+
+@Test func campaignFileNameMatchesScalarByScalar() throws {
+  // The Kelvin sign (U+212A) is canonically equivalent to "K" but a different file name.
+  let error = try #require(
+    throws: CampaignFileError.self,
+    performing: {
+      try CampaignFile.checkFileName(
+        id: "K-1", fileName: "\u{212A}-1.json", file: "campaigns/synthetic/\u{212A}-1.json")
+    })
+  #expect(error.fix == "rename the file to K-1.json")
+}
+
 @Test func campaignFolderMatchesScalarByScalar() {
   // The Kelvin sign (U+212A) is canonically equivalent to "K" but a different name.
   #expect(throws: CampaignFileError.self) {

@@ -46,7 +46,8 @@ public struct CampaignDirectory {
 ///
 /// Names starting with `.` are skipped, and so are files that do not end in `.json`. The name of
 /// each folder with `.json` files must be a valid data set name and equal the `dataset` of its
-/// portfolio and campaign files, and ids must be unique across folders.
+/// portfolio and campaign files. Each campaign file is named for its id, and ids must be unique
+/// across folders.
 ///
 /// - Throws: `CampaignFileError` naming the first invalid file, or `PipelineError` when the
 ///   directory cannot be read or contains no campaign files.
@@ -139,6 +140,7 @@ private func readDatasetFolder(_ folder: URL, into found: inout CampaignDirector
       let (campaign, json) = try CampaignFile.parseDefinition(data, file: displayName)
       try CampaignFile.checkFolder(
         dataset: campaign.dataset, folder: dataset, parent: found.displayPath, file: displayName)
+      try CampaignFile.checkFileName(id: campaign.id, fileName: name, file: displayName)
       found.campaigns.append(CampaignDefinition(campaign: campaign, file: displayName, json: json))
     }
   }
