@@ -427,6 +427,90 @@ extension CampaignSyncTests {
     #expect(try storedCampaigns(connection) == ["c-1:sync_test", "c-2:sync_test", "o-1:other_set"])
   }
 
+  @Test func folderWithoutPortfolioRemovesPortfolio() throws {
+    let connection = try TestDatabase.connect(suite: "campaign_sync_portfolio_removed")
+    defer { connection.close() }
+    _ = try syncCampaigns(
+      connection,
+      directory: try directory(folders: [
+        "sync_test": [
+          "c-1.json": Self.campaign("c-1"), "portfolio.json": Self.portfolio("sync_test"),
+        ],
+        "other_set": [
+          "o-1.json": Self.campaign("o-1", dataset: "other_set"),
+          "portfolio.json": Self.portfolio("other_set"),
+        ],
+        "budget_only": ["portfolio.json": Self.portfolio("budget_only")],
+      ]))
+    let report = try syncCampaigns(
+      connection,
+      directory: try directory(folders: [
+        "sync_test": ["c-1.json": Self.campaign("c-1")],
+        "other_set": [
+          "o-1.json": Self.campaign("o-1", dataset: "other_set"),
+          "portfolio.json": Self.portfolio("other_set"),
+        ],
+      ]))
+    #expect(report.portfolios == 1)
+    #expect(report.removedPortfolios == 1)
+    #expect(report.removed == 0)
+    #expect(report.datasetsWithoutPortfolio == ["sync_test"])
+    // A data set without a folder keeps its portfolio, as it keeps its campaigns.
+    let stored = try connection.query(
+      "SELECT dataset FROM adpilot.portfolios ORDER BY dataset"
+    ).map { try $0.string(0) }
+    #expect(stored == ["budget_only", "other_set"])
+    #expect(try storedCampaigns(connection) == ["c-1:sync_test", "o-1:other_set"])
+  }
+
+  @Test func failedSyncKeepsPortfolio() throws {
+    let connection = try TestDatabase.connect(suite: "campaign_sync_portfolio_kept")
+    defer { connection.close() }
+    _ = try syncCampaigns(
+      connection,
+      directory: try directory(folders: [
+        "sync_test": [
+          "c-1.json": Self.campaign("c-1"), "portfolio.json": Self.portfolio("sync_test"),
+        ]
+      ]))
+    let root = try directory(folders: [
+      "sync_test": ["c-1.json": Self.campaign("c-1"), "c-2.json": Data("{".utf8)]
+    ])
+    #expect(throws: CampaignFileError.self) { try syncCampaigns(connection, directory: root) }
+    let budget = try connection.query(
+      "SELECT daily_budget_micros FROM adpilot.portfolios WHERE dataset = 'sync_test'")
+    #expect(budget.count == 1)
+    #expect(try budget.first?.int64(0) == 7_000_000)
+  }
+
+  @Test func removedPortfolioNeedsBudgetToPlan() throws {
+    let connection = try TestDatabase.connect(suite: "campaign_sync_portfolio_plan")
+    defer { connection.close() }
+    try PlanningFixture.load(connection)
+    let withoutPortfolio = PlanningFixture.campaigns.filter { $0.key != "portfolio.json" }
+    _ = try syncCampaigns(
+      connection,
+      directory: try directory(folders: [
+        PlanningFixture.dataset: withoutPortfolio.mapValues { Data($0.utf8) }
+      ]))
+    let pipeline = AllocationPipeline(connection: connection, logger: Logger(minimumLevel: .error))
+    var options = AllocateOptions(dataset: PlanningFixture.dataset, date: PlanningFixture.planDate)
+    options.historyDays = 3
+    do {
+      _ = try pipeline.run(options)
+      Issue.record("planned with the removed portfolio's budget")
+    } catch let error as PipelineError {
+      #expect(
+        error.message
+          == "data set 'plan_fixture' has no portfolio budget; add "
+          + "campaigns/plan_fixture/portfolio.json and run `adpilot campaigns sync`, or pass "
+          + "--budget MICROS")
+    }
+    options.budgetMicros = 12_000_000
+    let outcome = try pipeline.run(options)
+    #expect(outcome.result.totalBudgetMicros == 12_000_000)
+  }
+
   @Test func folderWithOnlyPortfolioRemovesCampaigns() throws {
     let connection = try TestDatabase.connect(suite: "campaign_sync_portfolio_only")
     defer { connection.close() }
@@ -594,7 +678,35 @@ extension CampaignSyncTests {
       "other_set": ["o-1.json": Self.campaign("o-1", dataset: "other_set")],
     ])
     let output = try runCampaigns(["validate", "--dir", root.path])
-    #expect(output == "3 campaigns and 1 portfolios are valid (other_set, sync_test)\n")
+    #expect(
+      output
+        == "3 campaigns and 1 portfolios are valid (other_set, sync_test)\n"
+        + "note: data sets without portfolio.json have no portfolio budget: other_set; pass "
+        + "--budget MICROS to `adpilot allocate` for them, or add portfolio.json to their folders\n"
+    )
+  }
+
+  @Test func campaignsSyncCountsRemovedPortfolios() throws {
+    let config = try TestDatabase.config(suite: "campaign_sync_command_portfolio")
+    let environment = ["DATABASE_URL": config.url]
+    let first = try directory(folders: [
+      "sync_test": [
+        "c-1.json": Self.campaign("c-1"), "portfolio.json": Self.portfolio("sync_test"),
+      ]
+    ])
+    let firstOutput = try runCampaigns(["sync", "--dir", first.path], environment: environment)
+    #expect(
+      firstOutput == "synced 1 campaigns and 1 portfolios (sync_test); removed 0 campaigns and 0 "
+        + "portfolios\n")
+    let second = try directory(folders: ["sync_test": ["c-1.json": Self.campaign("c-1")]])
+    let secondOutput = try runCampaigns(["sync", "--dir", second.path], environment: environment)
+    #expect(
+      secondOutput
+        == "synced 1 campaigns and 0 portfolios (sync_test); removed 0 campaigns and 1 "
+        + "portfolios\n"
+        + "note: data sets without portfolio.json have no portfolio budget: sync_test; pass "
+        + "--budget MICROS to `adpilot allocate` for them, or add portfolio.json to their folders\n"
+    )
   }
 
   @Test func campaignsSyncNamesUnlistedDatasets() throws {
@@ -613,7 +725,8 @@ extension CampaignSyncTests {
     let output = try runCampaigns(["sync", "--dir", second.path], environment: environment)
     #expect(
       output
-        == "synced 1 campaigns and 1 portfolios (other_set); removed 0\n"
+        == "synced 1 campaigns and 1 portfolios (other_set); removed 0 campaigns and 0 "
+        + "portfolios\n"
         + "note: data sets without a folder in \(second.path) were left unchanged: sync_test (2 "
         + "campaigns); to remove a data set's campaigns, keep its folder with only portfolio.json\n"
     )

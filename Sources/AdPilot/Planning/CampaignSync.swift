@@ -8,9 +8,15 @@ import Postgres
 /// The outcome of syncing a campaigns directory.
 public struct CampaignSyncReport: Sendable {
   public var campaigns: Int
+  /// The portfolio files synced.
   public var portfolios: Int
   /// The campaigns deleted because their data set's folder no longer has a file for them.
   public var removed: Int
+  /// The portfolios deleted because their data set's folder no longer has a portfolio.json.
+  public var removedPortfolios: Int
+  /// The data sets synced whose folder has no portfolio.json, sorted. After the sync they have
+  /// no portfolio in the database, so planning them needs an explicit budget.
+  public var datasetsWithoutPortfolio: [String]
   /// The data sets synced: the folders that contain JSON files, sorted.
   public var datasets: [String]
   /// The data sets in the database that have no folder in the directory, with their number of
@@ -39,6 +45,12 @@ public struct CampaignDirectory {
 
   public var campaignCount: Int { campaigns.count }
   public var portfolioCount: Int { portfolios.count }
+
+  /// The data sets found whose folder has no portfolio.json, sorted.
+  public var datasetsWithoutPortfolio: [String] {
+    let withPortfolio = Set(portfolios.map(\.portfolio.dataset))
+    return datasets.filter { !withPortfolio.contains($0) }
+  }
 }
 
 /// Reads and validates every campaign definition under `directory`, which contains one folder
@@ -211,9 +223,10 @@ private func readFailureReason(_ error: Error) -> String {
 /// Syncs the campaign files under `directory` into the database in one transaction.
 ///
 /// For each data set with a folder, campaigns without a file are deleted and the others are
-/// inserted or updated, with the portfolio. Data sets without a folder are left unchanged and
-/// listed in the report. A campaign whose id belongs to another data set in the database is
-/// rejected unless that data set is synced in the same run.
+/// inserted or updated. The portfolio is inserted or updated from portfolio.json, or deleted
+/// when the folder has none. Data sets without a folder are left unchanged and listed in the
+/// report. A campaign whose id belongs to another data set in the database is rejected unless
+/// that data set is synced in the same run.
 public func syncCampaigns(_ connection: Connection, directory: URL) throws -> CampaignSyncReport {
   let found = try readCampaignDirectory(directory)
   return try connection.transaction {
@@ -231,6 +244,15 @@ public func syncCampaigns(_ connection: Connection, directory: URL) throws -> Ca
     for definition in found.campaigns {
       try upsertCampaign(connection, definition)
     }
+    let removedPortfolios = try connection.execute(
+      """
+      DELETE FROM adpilot.portfolios
+      WHERE dataset = ANY($1::text[]) AND NOT (dataset = ANY($2::text[]))
+      """,
+      [
+        .textArray(found.datasets.map { Optional($0) }),
+        .textArray(found.portfolios.map { Optional($0.portfolio.dataset) }),
+      ])
     for (portfolio, file) in found.portfolios {
       _ = try connection.execute(
         """
@@ -244,7 +266,8 @@ public func syncCampaigns(_ connection: Connection, directory: URL) throws -> Ca
 
     return CampaignSyncReport(
       campaigns: found.campaigns.count, portfolios: found.portfolios.count, removed: removed,
-      datasets: found.datasets,
+      removedPortfolios: removedPortfolios,
+      datasetsWithoutPortfolio: found.datasetsWithoutPortfolio, datasets: found.datasets,
       datasetsWithoutFolder: try storedDatasetsWithoutFolder(connection, synced: found.datasets),
       displayPath: found.displayPath)
   }

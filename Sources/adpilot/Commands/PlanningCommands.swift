@@ -30,6 +30,7 @@ let campaignsCommand = Command(
       context.print(
         "\(found.campaignCount) campaigns and \(found.portfolioCount) portfolios are valid "
           + "(\(found.datasets.joined(separator: ", ")))")
+      printPortfolioNote(found.datasetsWithoutPortfolio, context: context)
       return
     }
     let connection = try context.connect()
@@ -37,7 +38,9 @@ let campaignsCommand = Command(
     let report = try syncCampaigns(connection, directory: directory)
     context.print(
       "synced \(report.campaigns) campaigns and \(report.portfolios) portfolios "
-        + "(\(report.datasets.joined(separator: ", "))); removed \(report.removed)")
+        + "(\(report.datasets.joined(separator: ", "))); removed \(report.removed) campaigns "
+        + "and \(report.removedPortfolios) portfolios")
+    printPortfolioNote(report.datasetsWithoutPortfolio, context: context)
     if !report.datasetsWithoutFolder.isEmpty {
       let keptDatasets = report.datasetsWithoutFolder.map {
         "\($0.dataset) (\($0.campaigns) campaigns)"
@@ -48,6 +51,17 @@ let campaignsCommand = Command(
           + "; to remove a data set's campaigns, keep its folder with only portfolio.json")
     }
   })
+
+/// Prints a note naming the data sets whose folder has no portfolio.json, if there are any,
+/// because `adpilot allocate` plans such a data set only with `--budget`.
+private func printPortfolioNote(_ datasets: [String], context: Context) {
+  guard !datasets.isEmpty else { return }
+  context.print(
+    "note: data sets without portfolio.json have no portfolio budget: "
+      + datasets.joined(separator: ", ")
+      + "; pass --budget MICROS to `adpilot allocate` for them, or add portfolio.json to their "
+      + "folders")
+}
 
 /// Throws a usage error, before any database work, when `--date` is not a plan date.
 func checkPlanDateOption(_ parsed: ParsedArguments) throws {
