@@ -1,5 +1,6 @@
-// Records a data set's feature spec and validation mode in adpilot.datasets.
-// It writes one row per data set name and never touches the data set's impressions.
+// Records a data set's feature spec and validation mode in adpilot.datasets, and names the
+// advisory lock that writers replacing a data set's impressions take. It writes one row per data
+// set name and never touches the data set's impressions.
 
 import CTR
 import Foundation
@@ -29,6 +30,21 @@ public func registerDataset(
         loaded_at = now()
     """,
     [.text(name), .jsonb(json), .text(validation), .text(source)])
+}
+
+/// Takes the transaction-level advisory lock of data set `name` (pg_advisory_xact_lock, which
+/// waits). Every writer that replaces a data set's impressions (the importers and the synthetic
+/// generator) takes it before its first delete, so two of them run one after the other instead
+/// of both deleting the old rows and both inserting. The server releases it at COMMIT or
+/// ROLLBACK.
+public func lockDataset(_ connection: Connection, name: String) throws {
+  try connection.advisoryXactLock(datasetLockKey(name))
+}
+
+/// Returns the advisory lock key of data set `name`. The `adpilot.<kind>:` prefix keeps it apart
+/// from the keys of model names (`adpilot.model:`) and plan days (`adpilot.plan:`).
+public func datasetLockKey(_ name: String) -> Int64 {
+  Connection.advisoryKey("adpilot.dataset:" + name)
 }
 
 /// Returns a note when the champion of the model name `dataset` was trained on another feature

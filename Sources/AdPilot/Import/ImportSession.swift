@@ -52,6 +52,10 @@ final class ImportSession {
   /// that split's rejected rows and those without a split from a file of the same name. An
   /// import of both deletes every rejected row of the data set.
   ///
+  /// The transaction holds the data set's advisory lock (``lockDataset(_:name:)``) from before
+  /// the deletes to its end, so a second import into the same data set waits for the first to
+  /// commit and then replaces its rows.
+  ///
   /// A file that yields no usable row throws and rolls the transaction back, so that an empty
   /// or wrongly formatted file never replaces rows loaded before.
   static func run(
@@ -59,6 +63,7 @@ final class ImportSession {
     _ body: (ImportSession) throws -> Void
   ) throws -> ImportReport {
     try connection.transaction {
+      try lockDataset(connection, name: dataset)
       let replaced = try connection.execute(
         "DELETE FROM adpilot.impressions WHERE dataset = $1 AND split = ANY($2::text[])",
         [.text(dataset), .textArray(splits)])

@@ -49,8 +49,9 @@ extension SyntheticGenerator {
     let started = Date()
     var report = SyntheticReport()
     try connection.transaction {
-      // Serializes concurrent runs. The lock ends with the transaction.
-      try connection.advisoryXactLock(Connection.advisoryKey("adpilot.dataset." + Self.dataset))
+      // Serializes concurrent runs, and imports into the same data set. The lock ends with the
+      // transaction.
+      try lockDataset(connection, name: Self.dataset)
       try deleteDataset(connection)
       try registerDataset(
         connection, name: Self.dataset, spec: featureSpec, validation: "time",
