@@ -375,11 +375,33 @@ func runGzip(_ file: URL) throws {
 }
 
 @Test func iPinYouSplitComesFromFileName() throws {
-  #expect(try IPinYouCTRImporter.splitFromName(URL(fileURLWithPath: "/d/ctr_train.csv")) == "train")
-  #expect(try IPinYouCTRImporter.splitFromName(URL(fileURLWithPath: "/d/CTR_Test.csv")) == "test")
+  let named = [
+    ("ctr_train.csv", "train"),
+    ("CTR_Test.csv", "test"),
+    ("campaign2997_ctr_train.csv", "train"),
+    ("x-test.csv", "test"),
+    ("test.csv.gz", "test"),
+    ("2013 10 22.TRAIN", "train"),
+    // Only whole parts count, so "contestant" does not name the test split.
+    ("CONTESTANT_TRAIN.csv", "train"),
+    ("restraint_test.csv", "test"),
+  ]
+  for (name, split) in named {
+    #expect(
+      try IPinYouCTRImporter.splitFromName(URL(fileURLWithPath: "/d/" + name)) == split, "\(name)")
+  }
+  // The directory does not count, only the file's own name.
+  #expect(
+    try IPinYouCTRImporter.splitFromName(URL(fileURLWithPath: "/test/ctr_train.csv")) == "train")
   let unclear = [
     ("my_train_test.csv", "the file name contains both train and test"),
+    ("Train-Test.csv", "the file name contains both train and test"),
     ("day1.csv", "no split (train or test) in the file name"),
+    ("latest.csv", "no split (train or test) in the file name"),
+    ("contest_x.csv", "no split (train or test) in the file name"),
+    ("restraint.csv", "no split (train or test) in the file name"),
+    ("trains_tests.csv", "no split (train or test) in the file name"),
+    ("train2.csv", "no split (train or test) in the file name"),
   ]
   for (name, message) in unclear {
     let error = #expect(throws: ImportError.self) {

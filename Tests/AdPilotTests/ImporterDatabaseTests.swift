@@ -127,6 +127,9 @@ import Testing
     #expect(report.loaded == 9_999)
     #expect(report.clicks == 2_181)
     #expect(report.rejected.isEmpty)
+    // The import loads both splits, so its line names none.
+    #expect(report.split == nil)
+    #expect(report.description == "\(file.path): dataset criteo, loaded 9999 rows (2181 clicks)")
     try expectSplits(connection, dataset: "criteo", train: (8_064, 1_779), test: (1_935, 402))
 
     #expect(report.replaced == 0)
@@ -309,6 +312,10 @@ import Testing
     #expect(testReport.clicks == 50)
     #expect(trainReport.rejected.isEmpty)
     #expect(testReport.rejected.isEmpty)
+    #expect(
+      testReport.description
+        == "\(test.path): dataset ipinyou_2997, split test, loaded 21150 rows (50 clicks)")
+    #expect(trainReport.split == "train")
     try expectSplits(
       connection, dataset: "ipinyou_2997", train: (26_773, 255), test: (21_150, 50))
 
@@ -369,6 +376,8 @@ import Testing
 
     let testReport = try IPinYouLogImporter.importFile(
       connection, file: TestData.fixture("ipinyou_log_test.txt"))
+    #expect(report.split == "train")
+    #expect(testReport.split == "test")
     #expect(testReport.loaded == 2)
     #expect(testReport.clicks == 1)
     _ = try IPinYouLogImporter.importFile(connection, file: file)

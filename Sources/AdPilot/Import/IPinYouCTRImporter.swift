@@ -50,7 +50,7 @@ public enum IPinYouCTRImporter {
   static let referenceWeekStart = Date(timeIntervalSince1970: 1_382_198_400)
 
   /// Imports `file` in one transaction into `split`, replacing the data set's earlier rows of
-  /// that split. Without `split`, a file name containing `test` gives "test", `train` "train".
+  /// that split. Without `split`, the split comes from the file name (``splitFromName(_:)``).
   public static func importFile(
     _ connection: Connection, file: URL, split: String? = nil, dataset: String = defaultDataset
   ) throws -> ImportReport {
@@ -88,9 +88,15 @@ public enum IPinYouCTRImporter {
     }
   }
 
+  /// Returns "train" or "test" when exactly one of them is a whole part of the file name, split
+  /// at every character that is not a letter or digit and compared case-insensitively. So
+  /// `campaign2997_ctr_train.csv` and `x-test.csv` match, and `latest.csv` or `restraint.csv`
+  /// do not.
   static func splitFromName(_ file: URL) throws -> String {
-    let name = file.lastPathComponent.lowercased()
-    switch (name.contains("train"), name.contains("test")) {
+    let parts = Set(
+      file.lastPathComponent.lowercased()
+        .split(whereSeparator: { !($0.isLetter || $0.isNumber) }))
+    switch (parts.contains("train"), parts.contains("test")) {
     case (true, false): return "train"
     case (false, true): return "test"
     case (true, true):

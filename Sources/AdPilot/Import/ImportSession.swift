@@ -16,6 +16,7 @@ final class ImportSession {
     self.dataset = dataset
     sourceFile = file.lastPathComponent
     report = ImportReport(file: file.path, dataset: dataset)
+    report.split = split
     impressions = ImpressionWriter(connection: connection, dataset: dataset)
     rejects = RejectedRowWriter(connection: connection, split: split)
   }

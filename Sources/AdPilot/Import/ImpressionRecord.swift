@@ -54,6 +54,8 @@ public struct ImpressionRecord: Sendable, Equatable {
 public struct ImportReport: Sendable, Equatable, CustomStringConvertible {
   public var file: String
   public var dataset: String
+  /// The split the import loaded and replaced, or nil when it loaded both.
+  public var split: String?
   /// Rows written to `adpilot.impressions`.
   public var loaded: Int
   /// Clicks among the loaded rows.
@@ -85,7 +87,11 @@ public struct ImportReport: Sendable, Equatable, CustomStringConvertible {
   public var rejectedTotal: Int { rejected.values.reduce(0, +) }
 
   public var description: String {
-    var text = "\(file): dataset \(dataset), loaded \(loaded) rows (\(clicks) clicks)"
+    var text = "\(file): dataset \(dataset), "
+    if let split {
+      text += "split \(split), "
+    }
+    text += "loaded \(loaded) rows (\(clicks) clicks)"
     for (reason, count) in rejected.sorted(by: { $0.key < $1.key }) {
       text += ", rejected \(count) (\(reason))"
     }

@@ -12,7 +12,9 @@ let importCommands: [Command] = [
       + "[--split train|test] [--seed N]",
     options: [
       .value("dataset", "NAME", "data set name (default: one per format, e.g. criteo)"),
-      .value("split", "SPLIT", "ipinyou: train or test (default: from the file name)"),
+      .value(
+        "split", "SPLIT",
+        "ipinyou: train or test (default: the word train or test in the file name)"),
       .value("seed", "N", "criteo, taobao: seed of the fixed 80/20 split (default 0)"),
     ],
     maxPositionals: 2,
