@@ -736,6 +736,73 @@ import Testing
     #expect(try times[2].optionalDouble(3) == nil)
   }
 
+  // MARK: - Empty lines
+
+  @Test func emptyLinesRejectedAsEmpty() throws {
+    let connection = try TestDatabase.connect(suite: "ingest.emptyLines")
+    let directory = try TestData.temporaryDirectory()
+    defer { try? FileManager.default.removeItem(at: directory) }
+    func firstLines(_ file: URL, _ count: Int) throws -> [String] {
+      try String(contentsOf: file, encoding: .utf8).split(separator: "\n").prefix(count)
+        .map(String.init)
+    }
+    let streams = [
+      "campaign,split,episode,step,click,market_price,pctr",
+      "7,validation,12,1,0,50,0.001",
+      "7,validation,12,2,1,70,0.002",
+    ]
+    // Each file: a header line, two data lines with an empty line between them, then an empty
+    // line and one of only CR, which the reader reads as empty too.
+    let cases: [(name: String, lines: [String], load: (URL) throws -> ImportReport)] = [
+      (
+        "criteo.csv", try firstLines(TestData.shared("criteo-dac/criteo_dac_first10k.csv"), 3),
+        { try CriteoImporter.importFile(connection, file: $0) }
+      ),
+      (
+        "ctr_train.csv", try firstLines(TestData.shared("ipinyou/campaign2997_ctr_train.csv"), 3),
+        { try IPinYouCTRImporter.importFile(connection, file: $0) }
+      ),
+      (
+        "raw_train.txt", try firstLines(TestData.fixture("ipinyou_log_train.txt"), 3),
+        { try IPinYouLogImporter.importFile(connection, file: $0) }
+      ),
+      (
+        "taobao.csv",
+        try firstLines(TestData.shared("taobao-alimama-dmr/alimama_dmr_sample.csv"), 3),
+        { try TaobaoImporter.importFile(connection, file: $0) }
+      ),
+      ("streams.csv", streams, { try IPinYouStreamImporter.importFile(connection, file: $0) }),
+    ]
+    for (name, lines, load) in cases {
+      let file = directory.appendingPathComponent(name)
+      let text = [lines[0], lines[1], "", lines[2], "", "\r", ""].joined(separator: "\n")
+      try Data(text.utf8).write(to: file)
+      let report = try load(file)
+      #expect(report.loaded == 2, "\(name)")
+      #expect(report.rejected == [RejectReason.emptyLine: 3], "\(name)")
+      #expect(report.description.contains("rejected 3 (empty line)"), "\(name)")
+      let stored = try connection.query(
+        """
+        SELECT line_number, reason, raw_line
+        FROM adpilot.rejected_rows
+        WHERE source_file = $1
+        ORDER BY line_number
+        """, [.text(name)])
+      #expect(try stored.map { try $0.int64(0) } == [3, 5, 6], "\(name)")
+      #expect(try stored.map { try $0.string(1) } == Array(repeating: "empty line", count: 3))
+      #expect(try stored.map { try $0.string(2) } == ["", "", ""], "\(name)")
+    }
+
+    // A Criteo log without a header, starting with an empty line, still reads as tab-separated.
+    let tabLines = try firstLines(TestData.fixture("criteo_dac_sample.txt"), 2)
+    let tabFile = directory.appendingPathComponent("leading_empty.txt")
+    try Data((["", tabLines[0], tabLines[1]].joined(separator: "\n") + "\n").utf8).write(
+      to: tabFile)
+    let tabReport = try CriteoImporter.importFile(connection, file: tabFile, dataset: "tab")
+    #expect(tabReport.loaded == 2)
+    #expect(tabReport.rejected == [RejectReason.emptyLine: 1])
+  }
+
   // MARK: - Campaign files
 
   @Test func iPinYouCampaignFilesMatchCommittedFiles() throws {

@@ -46,9 +46,12 @@ public enum CriteoImporter {
         source: "Criteo Display Advertising Challenge log \(file.lastPathComponent), seed \(seed)")
 
       var separator: Character = "\t"
+      var sawText = false
       var row = 0
       while let line = try reader.next() {
-        if reader.lineNumber == 1 {
+        // The first line that is not empty sets the separator, and is skipped when it is the header.
+        if !sawText && !line.isEmpty {
+          sawText = true
           separator = line.contains("\t") ? "\t" : ","
           if line.hasPrefix("label") { continue }
         }
@@ -71,6 +74,7 @@ public enum CriteoImporter {
   static func parse(
     _ line: String, row: Int, separator: Character, seed: UInt64, dataset: String
   ) -> ParsedRow {
+    guard !line.isEmpty else { return .rejected(RejectReason.emptyLine) }
     guard !line.utf8.contains(0) else { return .rejected(RejectReason.nulByte) }
     let fields = splitFields(line, separator: separator)
     guard fields.count == columnCount else { return .rejected(RejectReason.wrongColumnCount) }

@@ -116,6 +116,7 @@ public enum IPinYouCTRImporter {
     _ line: String, lineNumber: Int, columns: [Int], columnCount: Int, split: String,
     dataset: String
   ) -> ParsedRow {
+    guard !line.isEmpty else { return .rejected(RejectReason.emptyLine) }
     guard !line.utf8.contains(0) else { return .rejected(RejectReason.nulByte) }
     let fields = splitFields(line, separator: ",")
     guard fields.count == columnCount else { return .rejected(RejectReason.wrongColumnCount) }

@@ -123,6 +123,7 @@ public enum IPinYouLogImporter {
   static func parse(_ line: String, columns: Columns, split: String, dataset: String)
     -> ParsedRow
   {
+    guard !line.isEmpty else { return .rejected(RejectReason.emptyLine) }
     guard !line.utf8.contains(0) else { return .rejected(RejectReason.nulByte) }
     let fields = splitFields(line, separator: "\t")
     guard fields.count == columns.count else { return .rejected(RejectReason.wrongColumnCount) }

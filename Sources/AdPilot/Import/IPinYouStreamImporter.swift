@@ -119,6 +119,7 @@ public enum IPinYouStreamImporter {
 
   /// Parses one data line into a validation row.
   static func parse(_ line: String) -> Result<StreamRow, Exclusion> {
+    guard !line.isEmpty else { return .failure(.rejected(RejectReason.emptyLine)) }
     guard !line.utf8.contains(0) else { return .failure(.rejected(RejectReason.nulByte)) }
     let fields = splitFields(line, separator: ",")
     guard fields.count == columns.count else {

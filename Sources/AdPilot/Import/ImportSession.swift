@@ -111,6 +111,8 @@ final class ImportSession {
 /// Reasons for setting a row aside, as stored in `adpilot.rejected_rows.reason` and used as keys
 /// of `ImportReport.rejected`.
 public enum RejectReason {
+  /// A line with no characters once a trailing CR is removed.
+  public static let emptyLine = "empty line"
   public static let wrongColumnCount = "wrong column count"
   public static let missingLabel = "missing label"
   public static let invalidLabel = "invalid label"

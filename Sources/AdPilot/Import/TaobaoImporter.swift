@@ -132,6 +132,7 @@ public enum TaobaoImporter {
   static func parse(_ line: String, row: Int, columns: Columns, seed: UInt64, dataset: String)
     -> ParsedRow
   {
+    guard !line.isEmpty else { return .rejected(RejectReason.emptyLine) }
     guard !line.utf8.contains(0) else { return .rejected(RejectReason.nulByte) }
     let fields = splitFields(line, separator: ",")
     guard fields.count == columns.count else { return .rejected(RejectReason.wrongColumnCount) }
