@@ -313,6 +313,40 @@ import Testing
         == .failure(.rejected(RejectReason.wrongColumnCount)))
   }
 
+  @Test func streamIdsMustBeCanonical() {
+    // Advertiser, episode and step: digits only, no sign, no leading zero, no spaces.
+    let invalid = [
+      "01458,validation,3,1,0,5,0.25", "+1458,validation,3,1,0,5,0.25",
+      "-1458,validation,3,1,0,5,0.25", "1458.0,validation,3,1,0,5,0.25",
+      "1458,validation,+3,1,0,5,0.25", "1458,validation,03,1,0,5,0.25",
+      "1458,validation,-3,1,0,5,0.25", "1458,validation, 3,1,0,5,0.25",
+      "1458,validation,3e0,1,0,5,0.25", "1458,validation,3,+1,0,5,0.25",
+      "1458,validation,3,001,0,5,0.25", "1458,validation,3,1 ,0,5,0.25",
+      "1458,validation,3,0x1,0,5,0.25", "1458,validation,00,1,0,5,0.25",
+    ]
+    for line in invalid {
+      #expect(
+        IPinYouStreamImporter.parse(line) == .failure(.rejected(RejectReason.invalidId)), "\(line)")
+    }
+    for line in ["1458,validation,,1,0,5,0.25", "1458,validation,3,,0,5,0.25"] {
+      #expect(
+        IPinYouStreamImporter.parse(line) == .failure(.rejected(RejectReason.missingId)), "\(line)")
+    }
+    // Canonical numbers outside the episodes (from 1) and steps (1...1000) have no time.
+    for line in [
+      "1458,validation,0,1,0,5,0.25", "1458,validation,3,0,0,5,0.25",
+      "1458,validation,3,1001,0,5,0.25", "1458,validation,99999999999999999999,1,0,5,0.25",
+    ] {
+      #expect(
+        IPinYouStreamImporter.parse(line) == .failure(.rejected(RejectReason.invalidTime)),
+        "\(line)")
+    }
+    #expect(
+      IPinYouStreamImporter.parse("1458,validation,10,100,0,5,0.25")
+        == .success(
+          .init(advertiser: "1458", episode: 10, step: 100, click: 0, costMicros: 50, pctr: 0.25)))
+  }
+
   @Test func streamDayStartsAtShanghaiMidnight() throws {
     let calendar = try IPinYouStreamImporter.DayCalendar()
     // 2013-06-06T00:00+08:00 = 2013-06-05T16:00:00Z; day 100 starts 99 days later.

@@ -709,7 +709,7 @@ import Testing
       #expect(
         report.rejected == [
           RejectReason.nonNumericCost: 1, RejectReason.wrongColumnCount: 1,
-          RejectReason.duplicateId: 1, RejectReason.invalidTime: 2, RejectReason.invalidId: 1,
+          RejectReason.duplicateId: 1, RejectReason.invalidTime: 1, RejectReason.invalidId: 2,
         ])
     }
     // The totals the allocator reads leave out the repeated step as the load does.
@@ -734,6 +734,43 @@ import Testing
       ])
     #expect(try times.map { try $0.int64(2) } == [500, 700, 400, 600])
     #expect(try times[2].optionalDouble(3) == nil)
+  }
+
+  @Test func streamsRejectNonCanonicalIds() throws {
+    let connection = try TestDatabase.connect(suite: "ingest.streamsIds")
+    let directory = try TestData.temporaryDirectory()
+    defer { try? FileManager.default.removeItem(at: directory) }
+    let file = directory.appendingPathComponent("streams.csv")
+    let lines = [
+      "campaign,split,episode,step,click,market_price,pctr",
+      "1458,validation,3,1,0,50,0.001",
+      "01458,validation,3,2,0,50,0.001",
+      "1458,validation,+3,3,0,50,0.001",
+      "1458,validation,3,04,0,50,0.001",
+      "1458,validation,,5,0,50,0.001",
+      "1458,validation,4,1,1,70,0.002",
+    ]
+    try Data(lines.joined(separator: "\n").utf8).write(to: file)
+    let report = try IPinYouStreamImporter.importFile(connection, file: file)
+    #expect(report.loaded == 2)
+    #expect(report.rejected == [RejectReason.invalidId: 3, RejectReason.missingId: 1])
+    let summary = try IPinYouStreamSummary(file: file)
+    #expect(Set(summary.advertisers.keys) == ["1458"])
+    #expect(summary.advertisers["1458"]?.episodes == [3, 4])
+
+    let loaded = try connection.query(
+      "SELECT request_id, campaign_id FROM adpilot.impressions ORDER BY request_id")
+    #expect(try loaded.map { try $0.string(0) } == ["1458-3-1", "1458-4-1"])
+    #expect(try loaded.map { try $0.optionalString(1) } == ["ipinyou-1458", "ipinyou-1458"])
+    let rejected = try connection.query(
+      "SELECT line_number, reason, raw_line FROM adpilot.rejected_rows ORDER BY line_number")
+    #expect(try rejected.map { try $0.int64(0) } == [3, 4, 5, 6])
+    #expect(
+      try rejected.map { try $0.string(1) } == [
+        RejectReason.invalidId, RejectReason.invalidId, RejectReason.invalidId,
+        RejectReason.missingId,
+      ])
+    #expect(try rejected.map { try $0.string(2) } == Array(lines[2...5]))
   }
 
   // MARK: - Empty lines

@@ -15,7 +15,8 @@ import Postgres
 /// market_price * 10 (CNY fen per 1000 impressions to micro-CNY per impression), logged_pctr =
 /// pctr, ad_id = the advertiser id, campaign_id = `ipinyou-<advertiser id>` as in its campaign
 /// file, no features, split "train". Rows of the test split are left out and counted in
-/// `ImportReport.skipped` under "test split".
+/// `ImportReport.skipped` under "test split". Advertiser, episode and step must be ASCII digits
+/// without a sign or a leading zero, and other rows are rejected as "invalid id".
 public enum IPinYouStreamImporter {
   public static let defaultDataset = "ipinyou_rlb"
   /// The feature spec: no feature fields, because the streams carry only an outside pCTR.
@@ -131,12 +132,18 @@ public enum IPinYouStreamImporter {
     default: return .failure(.rejected(RejectReason.invalidSplit))
     }
     guard !fields[0].isEmpty else { return .failure(.rejected(RejectReason.missingId)) }
-    // iPinYou advertiser ids are numbers, and "1458 " would otherwise become its own campaign.
-    guard fields[0].utf8.allSatisfy({ (UInt8(ascii: "0")...UInt8(ascii: "9")).contains($0) })
-    else { return .failure(.rejected(RejectReason.invalidId)) }
+    // The advertiser id is kept as text, so "1458 " or "01458" would become its own campaign.
+    guard isCanonicalNumber(fields[0]) else { return .failure(.rejected(RejectReason.invalidId)) }
     guard !fields[4].isEmpty else { return .failure(.rejected(RejectReason.missingLabel)) }
     guard let click = parseClick(fields[4]) else {
       return .failure(.rejected(RejectReason.invalidLabel))
+    }
+    // Episode and step complete the row's id, so they are held to the advertiser's form too.
+    guard !fields[2].isEmpty, !fields[3].isEmpty else {
+      return .failure(.rejected(RejectReason.missingId))
+    }
+    guard isCanonicalNumber(fields[2]), isCanonicalNumber(fields[3]) else {
+      return .failure(.rejected(RejectReason.invalidId))
     }
     // Episodes are numbered from 1, and each one's rank among its advertiser's sets its day.
     guard let episode = Int(fields[2]), episode >= 1, let step = Int(fields[3]),
@@ -156,6 +163,16 @@ public enum IPinYouStreamImporter {
       StreamRow(
         advertiser: String(fields[0]), episode: episode, step: step, click: click,
         costMicros: costMicros, pctr: pctr))
+  }
+
+  /// Returns whether `field` is a number in the form the streams write: ASCII digits without a
+  /// sign, and without a leading zero unless the number is 0.
+  static func isCanonicalNumber(_ field: Substring) -> Bool {
+    let digits = field.utf8
+    guard let first = digits.first,
+      digits.allSatisfy({ (UInt8(ascii: "0")...UInt8(ascii: "9")).contains($0) })
+    else { return false }
+    return first != UInt8(ascii: "0") || digits.count == 1
   }
 
   /// Start times of the stream days in Asia/Shanghai, computed once per day.
