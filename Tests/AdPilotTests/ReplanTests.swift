@@ -30,6 +30,30 @@ struct ReplanTests {
     return try pipeline.replan(options)
   }
 
+  @Test func replanDateNeedsOneLocalDate() throws {
+    func campaign(_ id: String, _ zone: String) throws -> Campaign {
+      Campaign(
+        id: id, name: id, dataset: "d", valuePerClickMicros: 1, dailyBudgetMicros: 1,
+        timeZone: try #require(TimeZone(identifier: zone)))
+    }
+    let newYork = try campaign("ny", "America/New_York")
+    let london = try campaign("ldn", "Europe/London")
+    let sydney = try campaign("syd", "Australia/Sydney")
+    // 14:00 UTC on 2 November is 09:00 in New York and 14:00 in London.
+    #expect(
+      try replanDate([newYork, london], at: try parseInstant("2026-11-02T14:00:00Z"))
+        == "2026-11-02")
+    // 02:00 UTC is still 1 November in New York but 2 November in London and Sydney.
+    let split = #expect(throws: PipelineError.self) {
+      try replanDate([london, newYork, sydney], at: try parseInstant("2026-11-02T02:00:00Z"))
+    }
+    #expect(
+      split?.message
+        == "at 2026-11-02T02:00:00.000Z the campaigns are on different local dates, 2026-11-01 "
+        + "for ny (America/New_York) and 2026-11-02 for ldn (Europe/London); pass --date with "
+        + "the plan day to re-plan, once per day")
+  }
+
   @Test func replanAfterOverspendPlansNothing() throws {
     let connection = try TestDatabase.connect(suite: Self.suite)
     defer { connection.close() }
@@ -260,6 +284,20 @@ struct ReplanTests {
     }
     let lines = try summaryLines(connection, dataset: PlanningFixture.dataset)
     #expect(lines.filter { $0.hasPrefix("plan 2026-01-13: ") }.count == 1)
+    // The plan line counts the campaigns that get money among those planned.
+    let counts = try connection.query(
+      """
+      SELECT count(*) FILTER (WHERE a.amount_micros > 0), count(*)
+      FROM adpilot.allocations a JOIN adpilot.plan_runs r ON r.id = a.run_id
+      WHERE r.dataset = $1 AND r.kind = 'plan' AND r.status = 'current'
+      """, [.text(PlanningFixture.dataset)])
+    let funded = try counts[0].int64(0)
+    let planned = try counts[0].int64(1)
+    #expect(
+      lines.contains {
+        $0.hasPrefix("plan 2026-01-13: ")
+          && $0.contains(" to \(funded) of \(planned) campaigns in ")
+      })
     #expect(lines.filter { $0.hasPrefix("replan 2026-01-13: ") }.count == 1)
     #expect(
       lines.filter { $0.hasPrefix("backtest") } == [

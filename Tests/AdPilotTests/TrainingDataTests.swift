@@ -659,6 +659,18 @@ struct TrainingDataTests {
           + "validation rows: split 'test'); load them first, for a data set with splits its "
           + "'test' split (for example `adpilot import ipinyou FILE --split test`)")
     }
+    // The same data with the other split name has no training rows instead.
+    try connection.execute(
+      "UPDATE adpilot.impressions SET split = 'test' WHERE dataset = 'train_only'")
+    let missingTrain = #expect(throws: PipelineError.self) {
+      try TrainingPipeline(connection: connection, logger: Self.logger).run(
+        TrainOptions(dataset: "train_only"))
+    }
+    #expect(
+      missingTrain?.message
+        == "data set 'train_only' has no training rows (training rows: split 'train'; "
+        + "validation rows: split 'test'); load its 'train' split first (for example `adpilot "
+        + "import ipinyou FILE --split train`)")
   }
 
   @Test func validationDaysHoldOutTrailingDays() throws {

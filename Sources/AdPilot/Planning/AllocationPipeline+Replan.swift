@@ -9,7 +9,8 @@ import Postgres
 /// Settings of one re-planning run.
 public struct ReplanOptions: Sendable {
   public var dataset: String
-  /// The plan day, YYYY-MM-DD, or nil for the local day of `now` in the first campaign's zone.
+  /// The plan day, YYYY-MM-DD, or nil for the local day of `now`, which must be the same in
+  /// every campaign's time zone.
   public var date: String?
   /// The instant up to which spend counts as actual; hours that end after it are re-planned.
   public var now: Date
@@ -60,12 +61,12 @@ extension AllocationPipeline {
     let (dataset, date, campaigns, plan, modelId, forecast, spent) = try readingOneSnapshot {
       let dataset = try loadDataset(connection, name: options.dataset)
       let loaded = try loadCampaigns(connection, dataset: dataset.name)
-      guard let first = loaded.first else {
+      guard !loaded.isEmpty else {
         throw PipelineError(
           "data set '\(dataset.name)' has no campaigns; add campaigns/\(dataset.name)/*.json "
             + "and run `adpilot campaigns sync`")
       }
-      let date = options.date ?? localDate(of: options.now, in: first.timeZone)
+      let date = try options.date ?? replanDate(loaded, at: options.now)
       let planDay = try parsePlanDate(date)
       // Campaigns are read as they are now, so a budget changed since the plan applies at once.
       let campaigns = try limitByLifetime(loaded, dataset: dataset.name, date: date)
@@ -235,6 +236,29 @@ extension AllocationPipeline {
 }
 
 /// Formats the local calendar day of `instant` in `timeZone` as YYYY-MM-DD.
+/// Returns the plan day that a replan without a date means: the local date of `instant`, when
+/// every campaign's time zone gives the same one.
+///
+/// - Throws: `PipelineError` naming two campaigns whose dates differ, since the days of both
+///   have hours left and a replan covers one plan day.
+func replanDate(_ campaigns: [Campaign], at instant: Date) throws -> String {
+  let dates = campaigns.map { (campaign: $0, date: localDate(of: instant, in: $0.timeZone)) }
+  guard let earliest = dates.min(by: { $0.date < $1.date }),
+    let latest = dates.max(by: { $0.date < $1.date })
+  else {
+    throw PipelineError("no campaigns to re-plan")
+  }
+  guard earliest.date == latest.date else {
+    func describe(_ entry: (campaign: Campaign, date: String)) -> String {
+      "\(entry.date) for \(entry.campaign.id) (\(entry.campaign.timeZone.identifier))"
+    }
+    throw PipelineError(
+      "at \(isoInstant(instant)) the campaigns are on different local dates, \(describe(earliest)) "
+        + "and \(describe(latest)); pass --date with the plan day to re-plan, once per day")
+  }
+  return earliest.date
+}
+
 func localDate(of instant: Date, in timeZone: TimeZone) -> String {
   var calendar = Calendar(identifier: .gregorian)
   calendar.timeZone = timeZone

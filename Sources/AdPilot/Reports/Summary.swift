@@ -42,6 +42,9 @@ public func summaryLines(_ connection: Connection, dataset: String) throws -> [S
     WHERE m.name = $1
     GROUP BY m.name, a.model_id, c.validation_log_loss, c.metrics->>'auc'
     """, [.text(dataset)])
+  if models.isEmpty {
+    lines.append("models: none registered; train one with `adpilot train --dataset \(dataset)`")
+  }
   for row in models {
     lines.append(
       "models: \(try row.int64(1)) registered; champion \(try row.optionalString(2) ?? "none") "
@@ -61,7 +64,9 @@ public func summaryLines(_ connection: Connection, dataset: String) throws -> [S
            (SELECT count(*) FROM adpilot.allocations a WHERE a.run_id = r.id
               AND a.amount_micros > a.cap_micros),
            (SELECT count(*) FROM adpilot.pacing_plans p WHERE p.run_id = r.id),
-           r.kind
+           r.kind,
+           (SELECT count(*) FROM adpilot.allocations a
+            WHERE a.run_id = r.id AND a.amount_micros > 0)
     FROM adpilot.plan_runs r
     WHERE r.dataset = $1 AND r.status = 'current'
     ORDER BY r.plan_date, r.kind
@@ -77,7 +82,8 @@ public func summaryLines(_ connection: Connection, dataset: String) throws -> [S
     guard kind == "backtest" else {
       lines.append(
         "\(kind) \(try row.string(1)): budget \(try row.int64(2)) micros, allocated "
-          + "\(try row.int64(3)) micros to \(try row.int64(4)) campaigns in \(try row.int64(7)) "
+          + "\(try row.int64(3)) micros to \(try row.int64(9)) of \(try row.int64(4)) campaigns "
+          + "in \(try row.int64(7)) "
           + "hourly rows; pacing sums differing from allocations: \(try row.int64(5)); "
           + "allocations above cap: \(try row.int64(6))")
       continue

@@ -157,9 +157,12 @@ public struct TrainingPipeline {
 
     let statistics = try impressionStatistics(connection, windows.train)
     guard statistics.rows > 0 else {
+      let fix =
+        dataset.validation == "split"
+        ? "load its 'train' split first (for example `adpilot import ipinyou FILE --split train`)"
+        : "load more days of logs"
       throw PipelineError(
-        "data set '\(dataset.name)' has no training rows in \(windows.description); "
-          + "load more days of logs")
+        "data set '\(dataset.name)' has no training rows (\(windows.description)); \(fix)")
     }
     // Training rows of one class teach the models to predict 0 (or 1) for every row. Such a
     // model can still win the log-loss comparison on a validation window of the same class.

@@ -96,7 +96,10 @@ let allocateCommand = Command(
     + "[--history-days N]",
   options: [
     .value("dataset", "NAME", "campaign set and log to plan from"),
-    .value("date", "YYYY-MM-DD", "plan day"),
+    .value(
+      "date", "YYYY-MM-DD",
+      "plan day (with --replan, default: the local date of --now, when every campaign's time "
+        + "zone gives the same one)"),
     .flag("next-day", "plan the day after the last logged impression"),
     .value("budget", "MICROS", "total budget of the day in micros (default: portfolio.json)"),
     .value(
