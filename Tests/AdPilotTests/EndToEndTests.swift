@@ -55,7 +55,8 @@ struct EndToEndTests {
     let connection = try TestDatabase.connect(suite: Self.suite)
     defer { connection.close() }
     let registry = ModelRegistry(connection: connection)
-    #expect(try registry.alias("champion", of: "synthetic") == outcome.train.champion.id)
+    let champion = try #require(outcome.train.champion)
+    #expect(try registry.alias("champion", of: "synthetic") == champion.id)
     #expect(try registry.list(name: "synthetic").count == 2)
   }
 
@@ -140,7 +141,7 @@ struct EndToEndTests {
       """, [.timestamptz(windows.validation.from ?? Date())])
     #expect(queued > 0)
     let report = try job.run(dataset: "synthetic")
-    #expect(report.modelId == outcome.train.champion.id)
+    #expect(report.modelId == outcome.train.champion?.id)
     #expect(report.scored >= queued)
     let unmarked = try reader.query(
       """

@@ -42,7 +42,10 @@ struct ExtensionTests {
     _ = try ScoringJob(reader: connection, writer: writer, logger: logger).run(
       dataset: "synthetic")
     _ = try connection.execute("CREATE EXTENSION IF NOT EXISTS adpilot")
-    return train.champion.id
+    guard let champion = train.champion else {
+      throw PipelineError("training left synthetic without a champion: \(train.championReason)")
+    }
+    return champion.id
   }
 
   func connect() throws -> Connection {

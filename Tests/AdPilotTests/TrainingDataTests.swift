@@ -354,18 +354,17 @@ struct TrainingDataTests {
     options.modelName = "overlap"
     options.maxEpochs = 1
     options.batchSize = 256
-    let first = try pipeline.run(options)
+    let first = try #require(try pipeline.run(options).champion)
     // Two validation days start a day before the end of the champion's training window.
     options.validationDays = 2
     let second = try pipeline.run(options)
-    #expect(second.champion.id == first.champion.id)
+    #expect(second.champion?.id == first.id)
     #expect(
       second.championReason.hasPrefix(
-        "kept: champion \(first.champion.id) trained on rows up to 2026-01-07T00:00:00.000Z, "
+        "kept: champion \(first.id) trained on rows up to 2026-01-07T00:00:00.000Z, "
           + "after the validation rows start (2026-01-06T00:00:00.000Z)"))
     #expect(
-      try ModelRegistry(connection: connection).alias("champion", of: "overlap")
-        == first.champion.id)
+      try ModelRegistry(connection: connection).alias("champion", of: "overlap") == first.id)
     // With one validation day again, the windows do not overlap and the losses are compared.
     options.validationDays = 1
     options.seed = 3
@@ -434,7 +433,7 @@ struct TrainingDataTests {
     var options = TrainOptions(dataset: "synthetic")
     options.modelName = "mismatch"
     options.maxEpochs = 1
-    let first = try pipeline.run(options)
+    let first = try #require(try pipeline.run(options).champion)
     let spec = try loadDataset(connection, name: "synthetic").spec
     var changed = spec
     changed.categorical[0].buckets += 1
@@ -455,7 +454,7 @@ struct TrainingDataTests {
       _ = try pipeline.run(warm)
       Issue.record("warm start with another spec did not fail")
     } catch let error as PipelineError {
-      let champion: String = first.champion.id
+      let champion: String = first.id
       let name: String = field.name
       let buckets: Int = field.buckets
       var expected = "warm start: champion '\(champion)' has another feature spec than data set "
@@ -610,7 +609,7 @@ struct TrainingDataTests {
     options.modelName = "corrupted"
     options.maxEpochs = 1
     let pipeline = TrainingPipeline(connection: connection, logger: Self.logger)
-    let first = try pipeline.run(options).champion
+    let first = try #require(try pipeline.run(options).champion)
     try connection.execute(
       "UPDATE adpilot.models SET weights = weights || '\\x00'::bytea WHERE id = $1",
       [.text(first.id)])
@@ -618,10 +617,11 @@ struct TrainingDataTests {
     // The same settings give the same models, so a new seed makes the second run's ids new.
     options.seed = 2
     let second = try pipeline.run(options)
-    #expect(second.champion.id != first.id)
+    let secondChampion = try #require(second.champion)
+    #expect(secondChampion.id != first.id)
     #expect(second.previousChampion == nil)
     let registry = ModelRegistry(connection: connection)
-    #expect(try registry.alias("champion", of: "corrupted") == second.champion.id)
+    #expect(try registry.alias("champion", of: "corrupted") == secondChampion.id)
     let reason = try #require(try registry.history(of: "corrupted").last?.reason)
     #expect(
       reason.hasPrefix(

@@ -10,6 +10,9 @@ import Postgres
 ///
 /// `validation` is `time` (validate on a later time window) or `split` (validate on the rows
 /// marked `test`). `source` describes where the data came from, for people reading the table.
+/// Every writer that replaces the data set's impressions calls it in that transaction, even
+/// with an unchanged spec. Training compares the row's `xmin` to tell whether the rows it read
+/// were replaced (see `DatasetVersion`).
 public func registerDataset(
   _ connection: Connection, name: String, spec: FeatureSpec, validation: String, source: String
 ) throws {

@@ -71,7 +71,9 @@ public struct TrainOutcome: Sendable {
   public var logistic: ModelEvaluation
   /// The previous champion evaluated on the same validation rows, when there was one.
   public var previousChampion: ModelEvaluation?
-  public var champion: ModelRecord
+  /// The model the champion alias points at after the run. Nil when the data set changed
+  /// during the run and the name had no champion, or one that cannot serve the data set.
+  public var champion: ModelRecord?
   public var championReason: String
   public var validationDescription: String
   /// The fraction of non-clicks kept (1 without downsampling).
@@ -90,6 +92,9 @@ public struct TrainOutcome: Sendable {
   public var mlpActivation: MLPActivation
   /// A warning when the validation days have far fewer rows a day than the training days.
   public var sparseValidation: String? = nil
+  /// A note when an import or `adpilot generate` replaced the data set after the run read its
+  /// rows, which kept the champion alias where it was.
+  public var datasetChangeNote: String? = nil
 }
 
 /// Trains, evaluates and registers models for one data set.
@@ -121,6 +126,7 @@ public struct TrainingPipeline {
       if snapshotOpen { _ = try? connection.execute("ROLLBACK") }
     }
     let dataset = try loadDataset(connection, name: options.dataset)
+    let datasetRead = try datasetVersion(dataset)
     guard dataset.hasFeatures else {
       throw PipelineError(
         "data set '\(dataset.name)' logs no features (it carries an outside model's pCTR); "
@@ -293,8 +299,8 @@ public struct TrainingPipeline {
       [("attention", finalAttention), ("logistic", finalLogistic)], rows: rows,
       batchSize: config.batchSize)
     var outcome = try evaluateAndRegister(
-      dataset: dataset, name: name, windows: windows, options: options, rows: rows,
-      models: (finalAttention, finalLogistic), trainRows: trainRows, epochs: epochsRun,
+      dataset: dataset, datasetRead: datasetRead, name: name, windows: windows, options: options,
+      rows: rows, models: (finalAttention, finalLogistic), trainRows: trainRows, epochs: epochsRun,
       warmStartedFrom: start?.record)
     outcome.droppedNegatives = rows.trainCounts.droppedNegatives
     outcome.sparseValidation = sparseValidation
@@ -345,9 +351,10 @@ public struct TrainingPipeline {
   }
 
   private func evaluateAndRegister(
-    dataset: DatasetInfo, name: String, windows: TrainingWindows, options: TrainOptions,
-    rows: CachedRows, models: (attention: any ClickModel, logistic: any ClickModel),
-    trainRows: Int, epochs: Int, warmStartedFrom: ModelRecord?
+    dataset: DatasetInfo, datasetRead: DatasetVersion, name: String, windows: TrainingWindows,
+    options: TrainOptions, rows: CachedRows,
+    models: (attention: any ClickModel, logistic: any ClickModel), trainRows: Int, epochs: Int,
+    warmStartedFrom: ModelRecord?
   ) throws -> TrainOutcome {
     try connection.transaction {
       try connection.advisoryXactLock(Connection.advisoryKey("adpilot.model:\(name)"))
@@ -393,6 +400,12 @@ public struct TrainingPipeline {
           "validation log loss is not finite (\(report.logLoss)); the model was not registered")
       }
 
+      // Once the lock is granted, an import or generation of the data set that started earlier
+      // has committed, and one that starts later waits for this transaction. The row compared
+      // here therefore stays unchanged until the alias moves.
+      try lockDataset(connection, name: dataset.name)
+      let datasetChange = try self.datasetChange(since: datasetRead)
+
       var hyper = hyperparameters(options)
       if let warmStartedFrom { hyper["warm_start_from"] = warmStartedFrom.id }
       let window = (from: windows.trainFrom, to: windows.trainTo)
@@ -406,7 +419,7 @@ public struct TrainingPipeline {
       let challengerIsAttention = reports[0].logLoss < reports[1].logLoss
       let challenger = challengerIsAttention ? attentionRecord : logisticRecord
       let challengerLoss = challengerIsAttention ? reports[0].logLoss : reports[1].logLoss
-      var champion = challenger
+      var champion: ModelRecord? = challenger
       var reason: String
       var previous: ModelEvaluation?
       if let current {
@@ -443,7 +456,20 @@ public struct TrainingPipeline {
       if current == nil, let replaced {
         reason = "\(replaced); \(reason)"
       }
-      if champion.id != current?.record.id {
+      var datasetChangeNote: String?
+      if let datasetChange {
+        // The models were trained and validated on rows the data set no longer has.
+        champion = current?.record
+        reason =
+          (current == nil ? "not moved: " : "kept: ")
+          + "data set '\(dataset.name)' changed after training read its rows"
+        datasetChangeNote = Self.datasetChangeNote(
+          datasetChange, dataset: dataset.name, modelName: name)
+        logger.warning(
+          "champion alias not moved because the data set changed during training",
+          ["dataset": dataset.name, "change": datasetChange])
+      }
+      if let champion, champion.id != current?.record.id {
         try registry.setAlias("champion", of: name, to: champion.id, reason: reason)
       }
       return TrainOutcome(
@@ -455,7 +481,8 @@ public struct TrainingPipeline {
         previousChampion: previous, champion: champion, championReason: reason,
         validationDescription: windows.description, negativeRate: options.negativeRate,
         droppedNegatives: 0, warmStartedFrom: warmStartedFrom, firstStepLoss: (0, 0),
-        threshold: threshold, mlpActivation: options.mlpActivation ?? .relu)
+        threshold: threshold, mlpActivation: options.mlpActivation ?? .relu,
+        datasetChangeNote: datasetChangeNote)
     }
   }
 

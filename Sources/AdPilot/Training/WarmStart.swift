@@ -106,28 +106,36 @@ extension TrainingPipeline {
 
   /// Describes the first difference between two specs, or returns nil when they are equal.
   static func specDifference(champion: FeatureSpec, dataset: FeatureSpec) -> String? {
+    specDifference(champion, dataset, labels: ("in the champion", "in the data set"))
+  }
+
+  /// Describes the first difference between specs `first` and `second`, each named by its
+  /// label (such as "in the champion"), or returns nil when they are equal.
+  static func specDifference(
+    _ first: FeatureSpec, _ second: FeatureSpec, labels: (first: String, second: String)
+  ) -> String? {
     func fields(_ spec: FeatureSpec) -> [String] {
       spec.categorical.map { "categorical '\($0.name)' (\($0.buckets) buckets)" }
         + spec.numeric.map { "numeric '\($0.name)' (\($0.buckets) buckets)" }
         + spec.sequence.map { "sequence '\($0.name)' (shares '\($0.sharesEmbeddingWith)')" }
     }
-    let left = fields(champion)
-    let right = fields(dataset)
+    let left = fields(first)
+    let right = fields(second)
     for index in 0..<max(left.count, right.count) {
       let mine = index < left.count ? left[index] : "no field"
       let theirs = index < right.count ? right[index] : "no field"
       if mine != theirs {
-        return "field \(index + 1) is \(mine) in the champion but \(theirs) in the data set"
+        return "field \(index + 1) is \(mine) \(labels.first) but \(theirs) \(labels.second)"
       }
     }
-    if champion.maxSequenceLength != dataset.maxSequenceLength {
-      return "maximum sequence length \(champion.maxSequenceLength) in the champion but "
-        + "\(dataset.maxSequenceLength) in the data set"
+    if first.maxSequenceLength != second.maxSequenceLength {
+      return "maximum sequence length \(first.maxSequenceLength) \(labels.first) but "
+        + "\(second.maxSequenceLength) \(labels.second)"
     }
-    if champion.embeddingDimension != dataset.embeddingDimension {
-      return "embedding dimension \(champion.embeddingDimension) in the champion but "
-        + "\(dataset.embeddingDimension) in the data set"
+    if first.embeddingDimension != second.embeddingDimension {
+      return "embedding dimension \(first.embeddingDimension) \(labels.first) but "
+        + "\(second.embeddingDimension) \(labels.second)"
     }
-    return champion == dataset ? nil : "the field roles differ"
+    return first == second ? nil : "the field roles differ"
   }
 }

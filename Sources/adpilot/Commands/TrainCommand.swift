@@ -265,9 +265,12 @@ func printTrainOutcome(
         + leftPad(optionalFixed(report.classification?.recall), 8)
         + leftPad(optionalFixed(report.classification?.f1), 8))
   }
-  context.print("champion: \(outcome.champion.id) (\(outcome.championReason))")
+  context.print("champion: \(outcome.champion?.id ?? "none") (\(outcome.championReason))")
+  if let note = outcome.datasetChangeNote {
+    context.print(note)
+  }
 
-  let championReport = rows.first { $0.record.id == outcome.champion.id }?.report
+  let championReport = rows.first { $0.record.id == outcome.champion?.id }?.report
   if let entropy = championReport?.normalizedEntropy, entropy >= 1 {
     context.print(
       "note: the champion's normalized entropy is \(fixed(entropy)), so on the validation rows "
