@@ -1,5 +1,10 @@
 // Writes impressions into adpilot.impressions with binary COPY, inside the caller's transaction.
 // It creates the day partitions a batch needs first. It never opens or commits a transaction.
+//
+// Neither it nor the importers and generator that use it run ANALYZE on the written partitions;
+// autovacuum analyzes them. On a 2-core AMD EPYC with PostgreSQL 15, ANALYZE of one synthetic
+// day partition of 22,000 rows took 320 to 380 ms. That is about half the time the generator
+// took to write those rows, and most of it went to the statistics of the feature arrays.
 
 import Foundation
 import Postgres

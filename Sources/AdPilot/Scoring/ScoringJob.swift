@@ -121,6 +121,9 @@ public struct ScoringJob {
   /// `query` must return columns named request_id, ad_id, cat_values, num_values and
   /// seq_values, in any order and with any extra columns. It runs in a read-only transaction,
   /// and its rows replace any earlier score of the same request and ad.
+  ///
+  /// Once the scores commit, it runs ANALYZE on each of ad_scores and ad_requests that got at
+  /// least ``bulkWriteAnalyzeThreshold`` changed rows.
   public func run(dataset: String, query: String? = nil, batchSize: Int = 4096) throws
     -> ScoreReport
   {
@@ -154,7 +157,8 @@ public struct ScoringJob {
         """
     }
 
-    return try writer.transaction {
+    var requestsMarked = 0
+    let report = try writer.transaction {
       _ = try writer.execute(
         """
         CREATE TEMPORARY TABLE score_staging (
@@ -244,6 +248,7 @@ public struct ScoringJob {
             [
               .text(champion.record.id), .text(dataset),
             ])
+          requestsMarked = scored
         } else {
           _ = try writer.execute(
             """
@@ -254,7 +259,7 @@ public struct ScoringJob {
             SET model_id = excluded.model_id, score = excluded.score, scored_at = now()
             """, [.text(champion.record.id), .text(dataset)])
           // The worker marks its claims the same way, so neither path scores a request twice.
-          _ = try writer.execute(
+          requestsMarked = try writer.execute(
             """
             UPDATE adpilot.ad_requests r SET scored_at = now(), rejected_reason = NULL
             FROM score_staging s
@@ -276,6 +281,10 @@ public struct ScoringJob {
       report.firstRejection = rejected.first?.reason
       return report
     }
+    analyzeAfterBulkWrite(writer, table: .adScores, changedRows: report.scored, logger: logger)
+    analyzeAfterBulkWrite(
+      writer, table: .adRequests, changedRows: requestsMarked + report.rejected, logger: logger)
+    return report
   }
 
   /// Returns `query` without the semicolons, whitespace and comments after its last token,
@@ -443,7 +452,8 @@ public struct ScoringJob {
 
   /// Queues the impressions of `dataset` (one split, or all) as ad requests to score.
   ///
-  /// Returns the number of requests added; requests already queued are left as they are.
+  /// Returns the number of requests added; requests already queued are left as they are. It
+  /// runs ANALYZE on ad_requests when it added at least ``bulkWriteAnalyzeThreshold`` rows.
   public func queueRequests(fromImpressionsOf dataset: String, split: String?, limit: Int)
     throws -> Int
   {
@@ -453,7 +463,7 @@ public struct ScoringJob {
         "data set '\(dataset)' logs no features (it carries an outside model's pCTR), so no "
           + "model can score its requests; queue requests of a data set with features")
     }
-    return try writer.execute(
+    let added = try writer.execute(
       """
       INSERT INTO adpilot.ad_requests
           (request_id, ad_id, dataset, time, user_id, campaign_id, cat_values, num_values,
@@ -466,6 +476,8 @@ public struct ScoringJob {
       LIMIT $3
       ON CONFLICT (dataset, request_id, ad_id) DO NOTHING
       """, [.text(dataset), split.map(PostgresValue.text) ?? .null, .int64(Int64(limit))])
+    analyzeAfterBulkWrite(writer, table: .adRequests, changedRows: added, logger: logger)
+    return added
   }
 }
 

@@ -35,15 +35,26 @@ public struct ScoringWorker {
   /// true between batches; returns how many it scored and set aside.
   public func drain(dataset: String, shouldStop: () -> Bool = { false }) throws -> WorkerCounts {
     var total = WorkerCounts()
-    try drain(dataset: dataset, into: &total, shouldStop: shouldStop)
+    var unanalyzed = UnanalyzedRows()
+    try drain(dataset: dataset, into: &total, unanalyzed: &unanalyzed, shouldStop: shouldStop)
     return total
+  }
+
+  /// Rows changed by committed batches since the last ANALYZE of each table.
+  private struct UnanalyzedRows {
+    var scores = 0
+    var requests = 0
   }
 
   /// Adds each committed batch to `total` as it commits, so that the batches before an error
   /// still count.
-  private func drain(dataset: String, into total: inout WorkerCounts, shouldStop: () -> Bool)
-    throws
-  {
+  ///
+  /// Once the batches since a table's last ANALYZE have changed ``bulkWriteAnalyzeThreshold``
+  /// of its rows, it runs ANALYZE on that table between two batches.
+  private func drain(
+    dataset: String, into total: inout WorkerCounts, unanalyzed: inout UnanalyzedRows,
+    shouldStop: () -> Bool
+  ) throws {
     let registry = ModelRegistry(connection: connection)
     guard let champion = try registry.champion(of: dataset) else {
       throw try registry.missingChampion(dataset)
@@ -52,6 +63,19 @@ public struct ScoringWorker {
       let batch = try scoreClaimedBatch(
         dataset: dataset, model: champion.model, modelId: champion.record.id)
       total = total + batch
+      // Every claimed request gets scored_at set, and every scored one a row in ad_scores.
+      unanalyzed.scores += batch.scored
+      unanalyzed.requests += batch.scored + batch.rejected
+      if analyzeAfterBulkWrite(
+        connection, table: .adScores, changedRows: unanalyzed.scores, logger: logger)
+      {
+        unanalyzed.scores = 0
+      }
+      if analyzeAfterBulkWrite(
+        connection, table: .adRequests, changedRows: unanalyzed.requests, logger: logger)
+      {
+        unanalyzed.requests = 0
+      }
       if batch.scored + batch.rejected == 0 || shouldStop() { return }
     }
   }
@@ -67,6 +91,7 @@ public struct ScoringWorker {
     throws -> WorkerCounts
   {
     var total = WorkerCounts()
+    var unanalyzed = UnanalyzedRows()
     var listening = false
     repeat {
       do {
@@ -78,7 +103,8 @@ public struct ScoringWorker {
           try connection.listen("adpilot_requests")
           listening = true
         }
-        try drain(dataset: dataset, into: &total, shouldStop: shouldStop)
+        try drain(
+          dataset: dataset, into: &total, unanalyzed: &unanalyzed, shouldStop: shouldStop)
       } catch  where connection.isLost {
         listening = false
         logger.warning("connection lost; reconnecting", ["error": Self.firstLine(of: error)])
