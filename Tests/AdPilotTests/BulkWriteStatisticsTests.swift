@@ -1,6 +1,7 @@
 // Planner statistics after bulk writes on a real PostgreSQL: the generator, request queuing,
 // the batch scorer (queue and query) and the worker run ANALYZE on adpilot.ad_scores and
-// adpilot.ad_requests once a step changes at least bulkWriteAnalyzeThreshold rows of them.
+// adpilot.ad_requests once a step changes at least bulkWriteAnalyzeThreshold rows of them and a
+// tenth of the rows their statistics count.
 // pg_stat_user_tables.analyze_count counts manual ANALYZE only, never autovacuum's, so the
 // checks do not depend on when autovacuum runs.
 
@@ -195,5 +196,30 @@ struct BulkWriteStatisticsTests {
     #expect(scores.analyzeCount == (before["ad_scores"]?.analyzeCount ?? -1) + 2)
     #expect(scores.reltuples == 20_480)
     #expect(requests.analyzeCount == (before["ad_requests"]?.analyzeCount ?? -1) + 2)
+  }
+}
+
+extension BulkWriteStatisticsTests {
+  @Test func analyzeWaitsForTenthOfTable() throws {
+    _ = try Self.prepared.get()
+    let connection = try TestDatabase.connect(suite: Self.suite)
+    defer { connection.close() }
+    // The planner's count as if the table held a million rows; the test role is a superuser.
+    try connection.execute(
+      "UPDATE pg_class SET reltuples = 1000000 WHERE oid = 'adpilot.ad_scores'::regclass")
+    let before = try #require(try Self.statistics(connection)["ad_scores"])
+    #expect(before.reltuples == 1_000_000)
+
+    let small = analyzeAfterBulkWrite(
+      connection, table: .adScores, changedRows: 99_999, logger: Logger())
+    #expect(!small)
+    #expect(try Self.statistics(connection)["ad_scores"] == before)
+
+    let large = analyzeAfterBulkWrite(
+      connection, table: .adScores, changedRows: 100_000, logger: Logger())
+    #expect(large)
+    let after = try #require(try Self.statistics(connection)["ad_scores"])
+    #expect(after.analyzeCount == before.analyzeCount + 1)
+    #expect(after.reltuples < 1_000_000)
   }
 }

@@ -41,10 +41,18 @@ enum BulkWrittenTable: String {
 /// Below it, a join misplanned from old statistics has few rows to loop over.
 let bulkWriteAnalyzeThreshold = 10_000
 
-/// Runs ANALYZE on `table` when `changedRows` reaches ``bulkWriteAnalyzeThreshold``, and returns
-/// whether the count reached it, so that a caller that counts across writes starts again. Call
-/// it after the write commits, because ANALYZE holds its lock on the table until the end of the
-/// transaction it runs in.
+/// The fraction of a table's rows, by its last statistics, that a step must change before it
+/// runs ANALYZE, when that is more than ``bulkWriteAnalyzeThreshold``. Autovacuum's default
+/// analyze scale factor is the same 0.1. By the figures above, a worker that scores 10,000
+/// rows in about 0.3 s would otherwise spend about as long again on ANALYZE of tables of
+/// millions of rows.
+let bulkWriteAnalyzeFraction = 0.1
+
+/// Runs ANALYZE on `table` when `changedRows` reaches ``bulkWriteAnalyzeThreshold`` and a tenth
+/// of the rows the table's statistics count (``bulkWriteAnalyzeFraction``), and returns whether
+/// it ran or tried ANALYZE, so that a caller that counts across writes starts again. Call it after the write
+/// commits, because ANALYZE holds its lock on the table until the end of the transaction it
+/// runs in.
 ///
 /// A failed ANALYZE is logged and not thrown, because the rows are already committed. A role
 /// that does not own the table gets a server warning instead, and its statistics wait for
@@ -55,6 +63,11 @@ func analyzeAfterBulkWrite(
 ) -> Bool {
   guard changedRows >= bulkWriteAnalyzeThreshold else { return false }
   do {
+    // reltuples is -1 for a table never analyzed, so such a table counts as empty.
+    let statistics = try connection.query(
+      "SELECT reltuples::float8 FROM pg_class WHERE oid = $1::regclass", [.text(table.rawValue)])
+    let counted = try statistics.first?.double(0) ?? 0
+    guard Double(changedRows) >= bulkWriteAnalyzeFraction * counted else { return false }
     try connection.execute(table.analyzeStatement)
     logger.debug("statistics refreshed", ["table": table.rawValue, "rows": "\(changedRows)"])
   } catch {

@@ -122,8 +122,8 @@ public struct ScoringJob {
   /// seq_values, in any order and with any extra columns. It runs in a read-only transaction,
   /// and its rows replace any earlier score of the same request and ad.
   ///
-  /// Once the scores commit, it runs ANALYZE on each of ad_scores and ad_requests that got at
-  /// least ``bulkWriteAnalyzeThreshold`` changed rows.
+  /// Once the scores commit, it runs ANALYZE on each of ad_scores and ad_requests whose changed
+  /// rows reach the bounds of ``analyzeAfterBulkWrite(_:table:changedRows:logger:)``.
   public func run(dataset: String, query: String? = nil, batchSize: Int = 4096) throws
     -> ScoreReport
   {
@@ -453,7 +453,8 @@ public struct ScoringJob {
   /// Queues the impressions of `dataset` (one split, or all) as ad requests to score.
   ///
   /// Returns the number of requests added; requests already queued are left as they are. It
-  /// runs ANALYZE on ad_requests when it added at least ``bulkWriteAnalyzeThreshold`` rows.
+  /// runs ANALYZE on ad_requests when the rows added reach the bounds of
+  /// ``analyzeAfterBulkWrite(_:table:changedRows:logger:)``.
   public func queueRequests(fromImpressionsOf dataset: String, split: String?, limit: Int)
     throws -> Int
   {

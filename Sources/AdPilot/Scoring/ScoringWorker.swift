@@ -49,8 +49,9 @@ public struct ScoringWorker {
   /// Adds each committed batch to `total` as it commits, so that the batches before an error
   /// still count.
   ///
-  /// Once the batches since a table's last ANALYZE have changed ``bulkWriteAnalyzeThreshold``
-  /// of its rows, it runs ANALYZE on that table between two batches.
+  /// Once the rows that the batches since a table's last ANALYZE changed reach the bounds of
+  /// ``analyzeAfterBulkWrite(_:table:changedRows:logger:)``, it runs ANALYZE on that table
+  /// between two batches.
   private func drain(
     dataset: String, into total: inout WorkerCounts, unanalyzed: inout UnanalyzedRows,
     shouldStop: () -> Bool

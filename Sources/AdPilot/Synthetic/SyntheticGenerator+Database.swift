@@ -42,7 +42,8 @@ extension SyntheticGenerator {
   /// user_events, ads, impressions and ad_requests (and the scores of the old requests), and
   /// registers the feature spec, all in one transaction. `progress` gets the running counts
   /// after each chunk of impressions. After the commit it runs ANALYZE on ad_scores and
-  /// ad_requests when the run changed at least ``bulkWriteAnalyzeThreshold`` rows of them.
+  /// ad_requests when the rows the run changed reach the bounds of
+  /// ``analyzeAfterBulkWrite(_:table:changedRows:logger:)``.
   @discardableResult
   public func generate(
     into connection: Connection, progress: (SyntheticReport) -> Void = { _ in }
