@@ -1,7 +1,7 @@
-// Planner statistics after bulk writes on a real PostgreSQL: the generator, request queuing,
+// Planner statistics after bulk writes on a real PostgreSQL. The generator, request queuing,
 // the batch scorer (queue and query) and the worker run ANALYZE on adpilot.ad_scores and
-// adpilot.ad_requests once a step changes at least bulkWriteAnalyzeThreshold rows of them and a
-// tenth of the rows their statistics count.
+// adpilot.ad_requests. They do so once a step changes at least bulkWriteAnalyzeThreshold rows of
+// a table and a tenth of the rows its statistics count.
 // pg_stat_user_tables.analyze_count counts manual ANALYZE only, never autovacuum's, so the
 // checks do not depend on when autovacuum runs.
 

@@ -60,12 +60,7 @@ extension AllocationPipeline {
     // One snapshot for every read, as in `run`.
     let (dataset, date, campaigns, plan, modelId, forecast, spent) = try readingOneSnapshot {
       let dataset = try loadDataset(connection, name: options.dataset)
-      let loaded = try loadCampaigns(connection, dataset: dataset.name)
-      guard !loaded.isEmpty else {
-        throw PipelineError(
-          "data set '\(dataset.name)' has no campaigns; add campaigns/\(dataset.name)/*.json "
-            + "and run `adpilot campaigns sync`")
-      }
+      let loaded = try loadPlannedCampaigns(dataset: dataset.name)
       let date = try options.date ?? replanDate(loaded, at: options.now)
       let planDay = try parsePlanDate(date)
       // Campaigns are read as they are now, so a budget changed since the plan applies at once.

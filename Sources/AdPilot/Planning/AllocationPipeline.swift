@@ -68,17 +68,25 @@ public struct AllocationPipeline {
     }
   }
 
+  /// Loads the synced campaigns of `dataset` to plan.
+  ///
+  /// - Throws: `PipelineError` when the data set has none, naming the files to add.
+  func loadPlannedCampaigns(dataset: String) throws -> [Campaign] {
+    let campaigns = try loadCampaigns(connection, dataset: dataset)
+    guard !campaigns.isEmpty else {
+      throw PipelineError(
+        "data set '\(dataset)' has no campaigns; add campaigns/\(dataset)/*.json and run "
+          + "`adpilot campaigns sync`")
+    }
+    return campaigns
+  }
+
   /// Runs the planning job described by `options`.
   public func run(_ options: AllocateOptions) throws -> AllocationOutcome {
     let planDay = try parsePlanDate(options.date)
     let (dataset, campaigns, budget, modelId, forecast) = try readingOneSnapshot {
       let dataset = try loadDataset(connection, name: options.dataset)
-      let loaded = try loadCampaigns(connection, dataset: dataset.name)
-      guard !loaded.isEmpty else {
-        throw PipelineError(
-          "data set '\(dataset.name)' has no campaigns; add campaigns/\(dataset.name)/*.json "
-            + "and run `adpilot campaigns sync`")
-      }
+      let loaded = try loadPlannedCampaigns(dataset: dataset.name)
       try afterCampaignsRead?()
       let campaigns = try limitByLifetime(loaded, dataset: dataset.name, date: options.date)
       let budget = try totalBudget(options, dataset: dataset.name)
