@@ -7,11 +7,15 @@ import CLibPQ
 extension Connection {
   /// Runs `body` in a transaction: BEGIN, then COMMIT if it returns or ROLLBACK if it throws.
   /// Inside an open transaction it uses a savepoint instead, so only `body`'s work is undone.
+  ///
+  /// The transaction is READ COMMITTED whatever the server's `default_transaction_isolation`,
+  /// because callers take a lock and then read: each statement after the lock wait must see
+  /// what the lock's last holder committed, which a snapshot taken before the wait would not.
   public func transaction<T>(_ body: () throws -> T) throws -> T {
     let handle = try liveHandle()
     switch PQtransactionStatus(handle) {
     case PQTRANS_IDLE:
-      try execute("BEGIN")
+      try execute("BEGIN ISOLATION LEVEL READ COMMITTED")
       do {
         let value = try body()
         try execute("COMMIT")

@@ -63,6 +63,22 @@ import Testing
     #expect(try connection.query("SELECT 1")[0].int64(0) == 1)
   }
 
+  @Test func transactionReadsCommittedRowsWhateverTheServerDefault() throws {
+    try connection.execute("SET default_transaction_isolation = 'repeatable read'")
+    defer { _ = try? connection.execute("RESET default_transaction_isolation") }
+    let other = try TestDatabase.connect(suite: Self.suite)
+    let table = "isolation_ledger"
+    try other.execute("CREATE TABLE \(table) (n int)")
+    defer { _ = try? other.execute("DROP TABLE \(table)") }
+    let counts = try connection.transaction { () throws -> [Int64] in
+      let before = try connection.query("SELECT count(*) FROM \(table)")[0].int64(0)
+      try other.execute("INSERT INTO \(table) VALUES (1)")
+      let after = try connection.query("SELECT count(*) FROM \(table)")[0].int64(0)
+      return [before, after]
+    }
+    #expect(counts == [0, 1])
+  }
+
   @Test func advisoryLockExcludesSecondConnection() throws {
     let other = try TestDatabase.connect(suite: Self.suite)
     let key = Connection.advisoryKey("test.advisoryLockExcludesSecondConnection")
