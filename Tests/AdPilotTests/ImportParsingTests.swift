@@ -109,6 +109,21 @@ import Testing
     #expect(notAFile?.message == "not a readable regular file")
   }
 
+  @Test func headerErrorsNameTheEmptyFirstLine() throws {
+    let empty = DelimitedHeader(line: "", separator: ",")
+    let error = #expect(throws: ImportError.self) {
+      try empty.positions(of: ["click"], file: "ctr.csv")
+    }
+    #expect(error?.line == 1)
+    #expect(error?.message == "the header line is empty")
+
+    let other = DelimitedHeader(line: "a,b", separator: ",")
+    let missing = #expect(throws: ImportError.self) {
+      try other.positions(of: ["click", "b"], file: "ctr.csv")
+    }
+    #expect(missing?.message == "missing column(s) click in the header")
+  }
+
   @Test func lineReaderFailsOnTruncatedGzip() throws {
     let directory = try TestData.temporaryDirectory()
     defer { try? FileManager.default.removeItem(at: directory) }

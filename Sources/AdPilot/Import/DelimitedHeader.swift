@@ -24,6 +24,11 @@ struct DelimitedHeader {
   /// Returns the positions of `required`, or throws an error naming the missing columns.
   func positions(of required: [String], file: String) throws -> [Int] {
     let missing = required.filter { positions[$0] == nil }
+    if !missing.isEmpty && names.allSatisfy(\.isEmpty) {
+      throw ImportError(
+        file: file, line: 1, message: "the header line is empty",
+        fix: "remove the empty lines before the header, which must be the first line")
+    }
     guard missing.isEmpty else {
       throw ImportError(
         file: file, line: 1,
