@@ -64,6 +64,62 @@ struct BacktestTests {
     #expect(try runs.map { try $0.int64(1) } == [1, 1])
   }
 
+  /// Returns the current 'backtest' run of each day of the fixture, by plan date.
+  func currentBacktestRuns(_ connection: Connection) throws -> [String: String] {
+    let rows = try connection.query(
+      """
+      SELECT plan_date::text, id::text
+      FROM adpilot.plan_runs
+      WHERE dataset = $1 AND kind = 'backtest' AND status = 'current'
+      """, [.text(PlanningFixture.dataset)])
+    var runs: [String: String] = [:]
+    for row in rows {
+      runs[try row.string(0)] = try row.string(1)
+    }
+    return runs
+  }
+
+  /// Loads the fixture and lowers the logged cost of its last day, 2026-01-13, to a quarter, so
+  /// that a 40.00 minimum of fixture-c fits half of the first replayed day's cost but not half
+  /// of the second's.
+  func loadFixtureWithShortLastDay(_ connection: Connection) throws {
+    try PlanningFixture.load(connection)
+    try connection.execute(
+      "DELETE FROM adpilot.impressions WHERE dataset = $1 AND time >= '2026-01-13 06:00+00'",
+      [.text(PlanningFixture.dataset)])
+    try connection.execute(
+      """
+      UPDATE adpilot.campaigns
+      SET definition = definition || '{"min_daily_micros": 40000000}'::jsonb
+      WHERE id = 'fixture-c'
+      """)
+  }
+
+  func halfBudgetOptions() -> BacktestOptions {
+    var options = BacktestOptions(dataset: PlanningFixture.dataset)
+    options.warmUpDays = 2
+    options.historyDays = 2
+    options.fractions = [1.0 / 2]
+    return options
+  }
+
+  @Test func failedBacktestKeepsStoredRuns() throws {
+    let connection = try TestDatabase.connect(suite: Self.suite)
+    defer { connection.close() }
+    let backtest = Backtest(connection: connection, logger: Logger(minimumLevel: .error))
+    try PlanningFixture.load(connection)
+    _ = try backtest.run(halfBudgetOptions())
+    let before = try currentBacktestRuns(connection)
+    #expect(before.keys.sorted() == ["2026-01-12", "2026-01-13"])
+
+    // The first day replays; the second fails on the minimum.
+    try loadFixtureWithShortLastDay(connection)
+    #expect(throws: (any Error).self) {
+      try backtest.run(halfBudgetOptions())
+    }
+    #expect(try currentBacktestRuns(connection) == before)
+  }
+
   @Test func backtestNamesTheTimeZonesItCannotMix() throws {
     let connection = try TestDatabase.connect(suite: Self.suite)
     defer { connection.close() }

@@ -133,6 +133,9 @@ public struct Backtest {
     var reports = options.fractions.map { FractionReport(fraction: $0) }
     var skipped = 0
     var previous: [ReplayImpression]?
+    // The start-of-day plan of each replayed day at the last budget fraction, written together
+    // once every day has been replayed.
+    var dayPlans: [DayPlan] = []
     for (position, date) in dates.enumerated() {
       let start = try PacingPlanner.dayBounds(campaign: campaigns[0], planDate: date).start
       if previous == nil {
@@ -146,25 +149,46 @@ public struct Backtest {
       let forecast = try forecastSupply(
         connection, dataset: dataset, campaigns: campaigns, planDay: start,
         historyDays: options.historyDays, model: nil, modelId: nil)
+      var lastPlan: DayPlan?
       for slot in reports.indices {
-        try replay(
+        lastPlan = try replay(
           day: day, previousDay: previous ?? [], date: date, campaigns: campaigns,
-          supply: forecast.supply, rules: rules, report: &reports[slot],
-          pipeline: pipeline)
+          supply: forecast.supply, rules: rules, report: &reports[slot])
+      }
+      if let lastPlan {
+        dayPlans.append(lastPlan)
       }
       previous = day
       logger.debug("backtest day", ["date": date, "day": "\(position + 1)/\(dates.count)"])
+    }
+    // One transaction, so that a backtest that fails or is stopped on a later day leaves the
+    // stored runs as they were, with no day replaced.
+    try connection.transaction {
+      for plan in dayPlans {
+        _ = try pipeline.write(
+          kind: "backtest", dataset: dataset.name, date: plan.date, budget: plan.budgetMicros,
+          result: plan.allocation, plans: plan.hourly, modelId: nil)
+      }
     }
     return BacktestReport(
       dataset: dataset.name, dates: dates, fractions: reports, skippedRows: skipped)
   }
 
-  /// Replays one day at one budget fraction and adds its figures to `report`.
+  /// A replayed day's start-of-day plan, as a 'backtest' run stores it.
+  struct DayPlan {
+    var date: String
+    var budgetMicros: Int64
+    var allocation: AllocationResult
+    var hourly: [String: [HourlyPlanRow]]
+  }
+
+  /// Replays one day at one budget fraction, adds its figures to `report` and returns the plan
+  /// made at the day's start.
   func replay(
     day: [ReplayImpression], previousDay: [ReplayImpression], date: String,
     campaigns: [Campaign], supply: [String: CampaignSupply], rules: BiddingRules,
-    report: inout FractionReport, pipeline: AllocationPipeline
-  ) throws {
+    report: inout FractionReport
+  ) throws -> DayPlan {
     let budget = Int64(report.fraction * Double(day.reduce(0) { $0 + $1.costMicros }))
     let optimum = BacktestPolicies.hindsightOptimum(day, budgetMicros: budget)
     report.budgetMicros += budget
@@ -182,9 +206,6 @@ public struct Backtest {
     let paced = try PacedReplay.run(
       campaigns: lifted, supply: supply, budgetMicros: budget, planDate: date, impressions: day,
       rules: rules)
-    _ = try pipeline.write(
-      kind: "backtest", dataset: campaigns[0].dataset, date: date, budget: budget,
-      result: paced.allocation, plans: paced.startPlans, modelId: nil)
     report.policies["adpilot", default: PolicyFigures()].add(
       paced.purchase, budgetMicros: budget, optimumMicros: optimum.valueMicros)
     report.policies["adpilot", default: PolicyFigures()].pacingErrors.append(paced.pacingError)
@@ -223,6 +244,8 @@ public struct Backtest {
     add(
       "prev_day_threshold",
       BacktestPolicies.fixedThreshold(day, threshold: threshold, budgetMicros: budget))
+    return DayPlan(
+      date: date, budgetMicros: budget, allocation: paced.allocation, hourly: paced.startPlans)
   }
 
   /// Returns the local dates to replay: each day after the first `warmUpDays` logged days.
