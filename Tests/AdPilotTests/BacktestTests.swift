@@ -120,6 +120,25 @@ struct BacktestTests {
     #expect(try currentBacktestRuns(connection) == before)
   }
 
+  @Test func backtestNamesDayOfShortMinimum() throws {
+    let connection = try TestDatabase.connect(suite: Self.suite)
+    defer { connection.close() }
+    try loadFixtureWithShortLastDay(connection)
+    do {
+      _ = try Backtest(connection: connection, logger: Logger(minimumLevel: .error)).run(
+        halfBudgetOptions())
+      Issue.record("minimums above the second day's budget were replayed")
+    } catch let error as PipelineError {
+      #expect(error.message.hasPrefix("backtest of 2026-01-13 with a budget of "))
+      #expect(error.message.contains("0.5 of the day's logged cost, less a reserve of 0.01"))
+      #expect(error.message.contains("minimums exceed the budget by "))
+      #expect(error.message.contains("'fixture-c' short "))
+      #expect(
+        error.message.hasSuffix(
+          "; raise --budget-fraction, or lower min_daily_micros of these campaigns"))
+    }
+  }
+
   @Test func backtestNamesTheTimeZonesItCannotMix() throws {
     let connection = try TestDatabase.connect(suite: Self.suite)
     defer { connection.close() }

@@ -203,9 +203,23 @@ public struct Backtest {
       copy.minDailyMicros = min(campaign.minDailyMicros, budget)
       return copy
     }
-    let paced = try PacedReplay.run(
-      campaigns: lifted, supply: supply, budgetMicros: budget, planDate: date, impressions: day,
-      rules: rules)
+    let paced: PacedDay
+    do {
+      paced = try PacedReplay.run(
+        campaigns: lifted, supply: supply, budgetMicros: budget, planDate: date,
+        impressions: day, rules: rules)
+    } catch let error as AllocationError {
+      // The allocator's fix for minimums names the total budget, which a backtest derives from
+      // the budget fraction.
+      let fix =
+        error.shortfallMicros == nil
+        ? error.fix : "raise --budget-fraction, or lower min_daily_micros of these campaigns"
+      throw PipelineError(
+        "backtest of \(date) with a budget of \(budget) micros ("
+          + String(format: "%.4g", report.fraction) + " of the day's logged cost, less a "
+          + "reserve of " + String(format: "%.4g", rules.reserveFraction)
+          + "): \(error.message); \(fix)")
+    }
     report.policies["adpilot", default: PolicyFigures()].add(
       paced.purchase, budgetMicros: budget, optimumMicros: optimum.valueMicros)
     report.policies["adpilot", default: PolicyFigures()].pacingErrors.append(paced.pacingError)
