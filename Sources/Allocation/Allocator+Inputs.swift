@@ -90,7 +90,6 @@ extension Allocator {
       let segments = forecast?.segments ?? []
       let vpc = campaign.valuePerClickMicros
       var exclusion: Binding? = nil
-      var scale = 1.0
 
       let day: LocalDay
       if let cached = days[campaign.timeZone.identifier] {
@@ -99,15 +98,13 @@ extension Allocator {
         day = try LocalDay(date: date, timeZone: campaign.timeZone)
         days[campaign.timeZone.identifier] = day
       }
+      let scale = activeShare(day: day, campaign: campaign, hourlyTraffic: forecast?.hourlyTraffic)
       if campaign.status != "active" || !isInFlight(campaign, on: date) {
         exclusion = .inactive
       } else if day.hours.isEmpty {
         exclusion = .noLocalDay
-      } else if campaign.dayParting != nil {
-        scale = activeShare(day: day, campaign: campaign, hourlyTraffic: forecast?.hourlyTraffic)
-        if !day.activeHours(campaign.dayParting).contains(true) {
-          exclusion = .dayParting
-        }
+      } else if !day.activeHours(campaign.dayParting).contains(true) {
+        exclusion = .dayParting
       }
 
       let curve = ResponseCurve(segments: segments, valuePerClickMicros: vpc, scale: scale)
@@ -137,11 +134,13 @@ extension Allocator {
     return true
   }
 
-  /// Returns the share of the day's traffic weight that falls in the campaign's active hours.
+  /// Returns the share of a 24-hour day's traffic weight that falls in the campaign's active
+  /// hours of the plan day. It is 1 for a campaign without day-parting on a day of 24 hours,
+  /// and 23/24 on a day of 23 hours of uniform traffic.
   static func activeShare(day: LocalDay, campaign: Campaign, hourlyTraffic: [Double]?) -> Double {
     let weights = day.trafficWeights(hourlyTraffic ?? [])
     let active = day.activeHours(campaign.dayParting)
-    let total = weights.reduce(0, +)
+    let total = LocalDay.fullDayWeight(hourlyTraffic ?? [])
     var inActive = 0.0
     for (weight, isActive) in zip(weights, active) where isActive {
       inActive += weight

@@ -14,11 +14,11 @@ public enum Allocator {
   ///
   /// The total allocated is exactly min(total budget, sum of caps, absorbable traffic). Paused
   /// campaigns, campaigns outside their flight, campaigns with no active hour and campaigns
-  /// without traffic get 0. When a campaign's day-parting leaves only some hours, only those
-  /// hours' share of its `hourlyTraffic` can be bought. A minimum above what the campaign's
-  /// traffic can absorb is lowered to that amount, and the campaign's binding is `.traffic`.
-  /// Leftover micros after rounding down go to the largest fractional parts, then to higher
-  /// tiers, then to smaller ids.
+  /// without traffic get 0. Only the share of a 24-hour day's `hourlyTraffic` that falls in the
+  /// campaign's active hours of the plan day can be bought, so day-parting and a day of 23 or
+  /// 25 hours both scale the forecast. A minimum above what the campaign's traffic can absorb
+  /// is lowered to that amount, and the campaign's binding is `.traffic`. Leftover micros after
+  /// rounding down go to the largest fractional parts, then to higher tiers, then to smaller ids.
   ///
   /// - Throws: `AllocationError` for an invalid plan date, a negative budget, duplicate ids,
   ///   invalid supply figures, or minimums that the budget cannot cover (naming the campaigns

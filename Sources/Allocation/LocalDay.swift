@@ -18,8 +18,8 @@ struct LocalDay: Sendable {
 
   /// Lays out `date` in `timeZone`, from its first local instant to the next day's.
   ///
-  /// NOTE: hours are one-hour steps from the day's start, so in a zone whose DST shift is 30
-  /// minutes (Australia/Lord_Howe) the last row of a change day covers only half an hour.
+  /// Hours are one-hour steps from the day's start, so in a zone whose DST shift is 30 minutes
+  /// (Australia/Lord_Howe) the last hour of a change day covers only half an hour.
   init(date: LocalDate, timeZone: TimeZone) throws(AllocationError) {
     var calendar = Calendar(identifier: .gregorian)
     calendar.timeZone = timeZone
@@ -58,11 +58,24 @@ struct LocalDay: Sendable {
     return hours.map { allowed.contains($0.localHour) }
   }
 
-  /// Returns each hour's traffic weight from 24 weights by local hour (uniform when empty).
+  /// Returns each hour's traffic weight from 24 weights by local hour (uniform when empty),
+  /// times the part of a full hour that it covers.
   func trafficWeights(_ hourlyTraffic: [Double]) -> [Double] {
-    guard hourlyTraffic.count == 24, hourlyTraffic.contains(where: { $0 > 0 }) else {
-      return hours.map { _ in 1 }
+    let uniform = !(hourlyTraffic.count == 24 && hourlyTraffic.contains(where: { $0 > 0 }))
+    return hours.indices.map { index in
+      let weight = uniform ? 1 : hourlyTraffic[hours[index].localHour]
+      let end = index + 1 < hours.count ? hours[index + 1].start : self.end
+      return weight * min(1, end.timeIntervalSince(hours[index].start) / 3600)
     }
-    return hours.map { hourlyTraffic[$0.localHour] }
+  }
+
+  /// Returns the sum of the weights of a day of 24 whole hours, the day that a forecast's
+  /// segments describe. An hour's share of the segments is its weight over this sum, so a day of
+  /// 23 or 25 hours has 23 or 25 hours of traffic, not 24.
+  static func fullDayWeight(_ hourlyTraffic: [Double]) -> Double {
+    guard hourlyTraffic.count == 24, hourlyTraffic.contains(where: { $0 > 0 }) else {
+      return 24
+    }
+    return hourlyTraffic.reduce(0, +)
   }
 }

@@ -44,10 +44,11 @@ public struct HourlyPlanRow: Sendable, Equatable {
 /// A planner of hourly spend over a campaign's local plan day.
 ///
 /// The plan day is the campaign's own local day in its time zone, so it has 23, 24 or 25 hours
-/// around DST changes. Supply segments describe the whole local day. An hour's share of them is
-/// its `hourlyTraffic` weight over the sum of the day's weights, and its capacity (the most it
-/// can absorb) is that share of the segments' cost. Hourly spends are integer micros that add up
-/// exactly to the amount, by largest-remainder rounding with ties going to the earlier hour.
+/// around DST changes. Supply segments describe a local day of 24 hours. An hour's share of them
+/// is its `hourlyTraffic` weight over the sum of the 24 weights, so a day of 23 or 25 hours has
+/// that many hours of traffic. An hour's capacity (the most it can absorb) is its share of the
+/// segments' cost. Hourly spends are integer micros that add up exactly to the amount, by
+/// largest-remainder rounding with ties going to the earlier hour.
 ///
 /// - `even`: spend in proportion to each active hour's traffic weight.
 /// - `frontLoaded`: the same weights times a multiplier that falls linearly from 1.5 at the first
@@ -136,7 +137,7 @@ public enum PacingPlanner {
     hourFractions: [Double]
   ) throws(AllocationError) -> [HourlyPlanRow] {
     let weights = day.trafficWeights(supply.hourlyTraffic)
-    let totalWeight = weights.reduce(0, +)
+    let totalWeight = LocalDay.fullDayWeight(supply.hourlyTraffic)
     let dayActive = day.activeHours(campaign.dayParting)
     let active = zip(dayActive, hourFractions).map { $0 && $1 > 0 }
     if amountMicros > 0 && !active.contains(true) {

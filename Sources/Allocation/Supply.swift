@@ -25,7 +25,8 @@ public struct SupplySegment: Sendable, Equatable {
 public struct CampaignSupply: Sendable, Equatable {
   /// The id of the campaign that can buy this traffic.
   public var campaignId: String
-  /// The pCTR bands of the whole local day, best band first by convention.
+  /// The pCTR bands of a local day of 24 hours, best band first by convention. Planning scales
+  /// them to the hours of the plan day.
   public var segments: [SupplySegment]
   /// Relative traffic weights by local hour of day (24 entries, index 0 = 00:00 to 01:00); an
   /// empty array means the traffic is uniform over the hours.

@@ -452,6 +452,45 @@ func allocatorTotalIsMinimumOfLimits(_ totals: TotalsCase) throws {
   }
 }
 
+/// A local day whose length differs from 24 hours: zone, date, and the traffic cost of a day
+/// whose 24 hours cost 2400 micros.
+struct DayLengthCase: Sendable, CustomStringConvertible {
+  var zone: String
+  var date: String
+  var costMicros: Int64
+  var description: String { "\(zone) \(date)" }
+}
+
+@Test(arguments: [
+  DayLengthCase(zone: "America/New_York", date: "2026-03-08", costMicros: 2300),
+  DayLengthCase(zone: "America/New_York", date: "2026-11-01", costMicros: 2500),
+  DayLengthCase(zone: "America/New_York", date: "2026-07-01", costMicros: 2400),
+  DayLengthCase(zone: "Australia/Lord_Howe", date: "2026-04-05", costMicros: 2450),
+  DayLengthCase(zone: "Australia/Lord_Howe", date: "2026-10-04", costMicros: 2350),
+])
+func allocationFollowsDayLength(_ day: DayLengthCase) throws {
+  // 2400 impressions at 1 micro over 24 hours: 100 micros of traffic in each whole hour.
+  var campaign = makeCampaign("a", budget: 10_000)
+  campaign.timeZone = try #require(TimeZone(identifier: day.zone))
+  let supply = ["a": makeSupply("a", [(2400, 2400, 24)])]
+  let result = try Allocator.allocate(
+    campaigns: [campaign], supply: supply, totalBudgetMicros: 10_000, planDate: day.date)
+  let item = try allocation("a", in: result)
+  #expect(item.amountMicros == day.costMicros)
+  #expect(item.binding == .traffic)
+
+  let rows = try PacingPlanner.plan(
+    campaign: campaign, allocation: item, supply: try #require(supply["a"]), planDate: day.date)
+  #expect(rows.map(\.spendMicros).reduce(0, +) == day.costMicros)
+  for row in rows.dropLast() {
+    #expect(row.spendMicros == 100, "hour from \(row.hourStart)")
+    #expect(abs(row.impressions - 100) < 1e-9, "hour from \(row.hourStart)")
+  }
+  // Lord Howe's change days end with half an hour.
+  let last = try #require(rows.last)
+  #expect(last.spendMicros == (day.costMicros % 100 == 0 ? 100 : 50))
+}
+
 @Test func bindingRawValuesAreSnakeCase() {
   #expect(
     Binding.allCases.map(\.rawValue) == [
