@@ -112,6 +112,30 @@ struct TargetingTests {
     #expect(abs(perDay - 24) < 1e-9)
   }
 
+  @Test func targetedForecastCountsDaysWithoutMatches() throws {
+    // 31 January logs 30 impressions in the south only, so targeting the north matches none of
+    // them. The north's 10 impressions of 1 February then spread over both logged days.
+    let connection = try TestDatabase.connect(suite: Self.suite)
+    defer { connection.close() }
+    let info = try load(connection)
+    _ = try connection.query(
+      "SELECT adpilot.ensure_impression_partitions('2026-01-31', '2026-01-31')")
+    _ = try connection.execute(
+      """
+      INSERT INTO adpilot.impressions
+          (dataset, time, request_id, campaign_id, click, cost_micros, logged_pctr, cat_values)
+      SELECT $1, timestamptz '2026-01-31 00:00:00+00' + n * interval '30 minutes', 's' || n,
+             't', 0, 1000, 0.01, ARRAY['phone', 'south']
+      FROM generate_series(0, 29) AS n
+      """, [.text(Self.dataset)])
+    let north = try forecast(["region": ["north"]], connection, info)
+    #expect(north.historyRows == 60)
+    #expect(north.campaignRows == 10)
+    #expect(north.historyDays == 2)
+    #expect(try impressions(["region": ["north"]], connection, info) == 5)
+    #expect(try impressions([:], connection, info) == 30)
+  }
+
   @Test func targetingUnknownFieldIsRejected() throws {
     let connection = try TestDatabase.connect(suite: Self.suite)
     defer { connection.close() }

@@ -127,6 +127,11 @@ func forecastSupply(
   }
 
   let rows = try connection.copyOut(sql) { row in
+    let time = Date(timeIntervalSince1970: try row.float8(1))
+    // Days are counted as 24-hour slots of the window, so a campaign whose local days straddle
+    // UTC midnight is not counted twice. Every row counts, so that a day on which targeting
+    // matched nothing is a day of no traffic rather than no day at all.
+    daysSeen.insert(Int((time.timeIntervalSince(from) / 86_400).rounded(.down)))
     guard let campaign = index[try row.text(0)] else { return }
     if !filters[campaign].isEmpty {
       let values = try row.textArray(4)
@@ -137,10 +142,6 @@ func forecastSupply(
       }
     }
     campaignRows += 1
-    let time = Date(timeIntervalSince1970: try row.float8(1))
-    // Days are counted as 24-hour slots of the window, so a campaign whose local days straddle
-    // UTC midnight is not counted twice.
-    daysSeen.insert(Int((time.timeIntervalSince(from) / 86_400).rounded(.down)))
     let hour = calendars[campaign].component(.hour, from: time)
     let cost = try row.int64(2)
     if let encoder {
