@@ -67,6 +67,43 @@ struct PlanExplanationTests {
     #expect(plan.allocations.first?.amountMicros == 3_000_000)
   }
 
+  @Test func explainNamesHigherPriorityTier() throws {
+    let connection = try TestDatabase.connect(suite: Self.suite)
+    defer { connection.close() }
+    try PlanningFixture.load(connection)
+    // fixture-c, worth a tenth of the others per click, is moved to a higher tier and takes the
+    // whole 40.00 budget, so fixture-a and fixture-b get nothing though their impressions
+    // return more.
+    try connection.execute(
+      """
+      UPDATE adpilot.campaigns
+      SET priority = 1, min_daily_micros = 0,
+          definition = definition || '{"priority": 1, "min_daily_micros": 0}'::jsonb
+      WHERE id = 'fixture-c'
+      """)
+    let pipeline = AllocationPipeline(connection: connection, logger: Logger(minimumLevel: .error))
+    var options = AllocateOptions(dataset: PlanningFixture.dataset, date: PlanningFixture.planDate)
+    options.historyDays = 3
+    _ = try pipeline.run(options)
+
+    let plan = try PlanExplanation.load(
+      connection, dataset: PlanningFixture.dataset, date: PlanningFixture.planDate)
+    let byId = Dictionary(uniqueKeysWithValues: plan.allocations.map { ($0.campaignId, $0) })
+    let high = try #require(byId["fixture-c"])
+    let low = try #require(byId["fixture-a"])
+    #expect(high.binding == .budget)
+    #expect(high.amountMicros == PlanningFixture.budgetMicros)
+    #expect(low.binding == .budget)
+    #expect(low.amountMicros == 0)
+    #expect(low.marginalValue > high.marginalValue)
+    #expect(plan.cutPriority == 1)
+    #expect(plan.cutValue == high.marginalValue)
+    #expect(plan.reason(for: high).hasPrefix("budget: the total budget ran out first"))
+    #expect(
+      plan.reason(for: low).hasPrefix(
+        "priority: campaigns with a higher priority used the budget first"))
+  }
+
   @Test func explainRejectsDayWithoutPlan() throws {
     let connection = try plannedConnection()
     defer { connection.close() }

@@ -22,6 +22,9 @@ public struct StoredAllocation: Sendable, Equatable {
   /// when the campaign is no longer in `adpilot.campaigns`. A plan's cap below it was lowered by
   /// the campaign's lifetime budget.
   public var dailyCapMicros: Int64? = nil
+  /// The campaign's priority tier as `adpilot.campaigns` stores it now, or nil when the campaign
+  /// is no longer there.
+  public var priority: Int? = nil
 }
 
 /// The current plan of a day with the allocations that explain it.
@@ -35,9 +38,14 @@ public struct PlanExplanation: Sendable {
   public var allocations: [StoredAllocation]
 
   /// The marginal value at the portfolio's cut: the best value per micro that a budget-bound
-  /// campaign of the plan left unbought, or nil when no campaign was stopped by the budget.
+  /// campaign of `cutPriority` left unbought, or nil when no campaign was stopped by the budget.
   /// It covers every campaign of the plan, also when `allocations` holds only one.
   public var cutValue: Double?
+
+  /// The priority tier in which the budget ran out: the highest priority of a budget-bound
+  /// campaign. Lower tiers get nothing beyond their minimums, whatever their next unit returns.
+  /// It is nil when no campaign was stopped by the budget or no such campaign has a priority.
+  public var cutPriority: Int?
 
   /// Loads the current plan of `dataset` on `date`, for one campaign or all of them.
   public static func load(
@@ -65,7 +73,8 @@ public struct PlanExplanation: Sendable {
              least(coalesce(c.min_daily_micros, 0), a.cap_micros), a.expected_value_micros,
              a.expected_clicks,
              a.marginal_value, a.binding,
-             least(c.daily_budget_micros, coalesce(c.max_daily_micros, c.daily_budget_micros))
+             least(c.daily_budget_micros, coalesce(c.max_daily_micros, c.daily_budget_micros)),
+             c.priority
       FROM adpilot.allocations AS a
           LEFT JOIN adpilot.campaigns AS c ON c.id = a.campaign_id
       WHERE a.run_id = $1::uuid
@@ -88,14 +97,27 @@ public struct PlanExplanation: Sendable {
         amountMicros: try row.int64(2), capMicros: try row.int64(3),
         minimumMicros: try row.int64(4), expectedValueMicros: try row.double(5),
         expectedClicks: try row.double(6), marginalValue: try row.double(7), binding: binding,
-        dailyCapMicros: try row.isNull(9) ? nil : row.int64(9))
+        dailyCapMicros: try row.isNull(9) ? nil : row.int64(9),
+        priority: try row.isNull(10) ? nil : Int(row.int64(10)))
     }
-    let cut = allocations.filter { $0.binding == .budget }.map(\.marginalValue).max()
+    // Tiers are filled in turn, so the budget ran out in the highest tier with a budget-bound
+    // campaign, and only that tier's campaigns were compared at the cut.
+    let budgetBound = allocations.filter { $0.binding == .budget }
+    let cutPriority = budgetBound.compactMap(\.priority).max()
+    let cut = budgetBound.filter { cutPriority == nil || $0.priority == cutPriority }
+      .map(\.marginalValue).max()
     return PlanExplanation(
       runId: runId, dataset: dataset, planDate: date, totalBudgetMicros: try run.int64(1),
       allocatedMicros: try run.int64(2),
       allocations: allocations.filter { campaignId == nil || $0.campaignId == campaignId },
-      cutValue: cut)
+      cutValue: cut, cutPriority: cutPriority)
+  }
+
+  /// Returns whether the budget ran out in a tier above the campaign's, so that the campaign got
+  /// no more than its minimum however much its next unit returns.
+  func isBelowCutTier(_ allocation: StoredAllocation) -> Bool {
+    guard let cutPriority, let priority = allocation.priority else { return false }
+    return priority < cutPriority
   }
 
   /// Returns the reason for one campaign's amount as a sentence.
@@ -108,6 +130,9 @@ public struct PlanExplanation: Sendable {
           + "daily cap, so more budget would not raise its amount"
       }
       return "capped: it reached its daily cap, so more budget would not raise its amount"
+    case .minimum where isBelowCutTier(allocation):
+      return "minimum: it got its guaranteed minimum and no more, because campaigns with a "
+        + "higher priority used the rest of the budget first"
     case .minimum:
       return "minimum: it got its guaranteed minimum and no more, because its next impressions "
         + "return \(marginal) per unit spent, less than the budget earned elsewhere"
@@ -117,6 +142,9 @@ public struct PlanExplanation: Sendable {
         ? "; that is below its minimum, which the forecast traffic cannot absorb" : ""
       return "traffic: it buys all the traffic forecast for it, so more budget would find "
         + "nothing more to buy" + short
+    case .budget where isBelowCutTier(allocation):
+      return "priority: campaigns with a higher priority used the budget first; its next "
+        + "impressions would return \(marginal) per unit spent"
     case .budget:
       return "budget: the total budget ran out first; its next impressions would return "
         + "\(marginal) per unit spent"
