@@ -86,6 +86,18 @@ struct ReplanTests {
       outcome.campaigns.map(\.campaignId).sorted() == ["fixture-a", "fixture-b", "fixture-c"])
   }
 
+  @Test func replanNamesCampaignRemovedAfterPlan() throws {
+    let connection = try TestDatabase.connect(suite: Self.suite)
+    defer { connection.close() }
+    let pipeline = try plannedPipeline(connection)
+    // fixture-b's file is removed and synced after the day was planned.
+    _ = try connection.execute("DELETE FROM adpilot.campaigns WHERE id = 'fixture-b'")
+    let outcome = try replan(pipeline, at: "2026-01-13T06:00:00Z")
+    #expect(outcome.removedSincePlan == ["fixture-b"])
+    #expect(outcome.notPlanned.isEmpty)
+    #expect(outcome.campaigns.map(\.campaignId).sorted() == ["fixture-a", "fixture-c"])
+  }
+
   @Test func replanNeverPassesCap() throws {
     let connection = try TestDatabase.connect(suite: Self.suite)
     defer { connection.close() }

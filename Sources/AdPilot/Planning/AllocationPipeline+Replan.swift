@@ -48,6 +48,9 @@ public struct ReplanOutcome: Sendable {
   /// Campaigns with no allocation in the day's plan, such as campaigns added after it. The
   /// replan leaves them out; a new `adpilot allocate` run for the day plans them.
   public var notPlanned: [String]
+  /// Campaigns of the day's plan that the data set no longer has, such as campaigns whose file
+  /// was removed before a `campaigns sync`, sorted. The replan plans them no hours.
+  public var removedSincePlan: [String]
   public var superseded: Int
 }
 
@@ -114,6 +117,8 @@ extension AllocationPipeline {
           of: allocation, rows: rows, campaign: campaign, spentMicros: spentMicros, active: active))
       plans[campaign.id] = rows
     }
+    let current = Set(campaigns.map(\.id))
+    let removed = plan.allocations.keys.filter { !current.contains($0) }.sorted()
 
     let result = AllocationResult(
       allocations: allocations, totalBudgetMicros: plan.totalBudgetMicros,
@@ -128,6 +133,11 @@ extension AllocationPipeline {
           + "plan them",
         ["dataset": dataset.name, "date": date, "campaigns": notPlanned.joined(separator: ",")])
     }
+    if !removed.isEmpty {
+      logger.warning(
+        "campaigns of the day's plan that are no longer synced were left out",
+        ["dataset": dataset.name, "date": date, "campaigns": removed.joined(separator: ",")])
+    }
     logger.info(
       "replan written",
       [
@@ -137,7 +147,8 @@ extension AllocationPipeline {
       ])
     return ReplanOutcome(
       runId: written.runId, planRunId: plan.runId, planDate: date, now: options.now,
-      campaigns: replanned, notPlanned: notPlanned, superseded: written.superseded)
+      campaigns: replanned, notPlanned: notPlanned, removedSincePlan: removed,
+      superseded: written.superseded)
   }
 
   /// Reads the current 'plan' run of a day and its allocations by campaign id.

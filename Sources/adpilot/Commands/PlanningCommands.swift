@@ -244,6 +244,11 @@ func runReplan(
       "not in the plan, left out: \(outcome.notPlanned.joined(separator: ", ")); run "
         + "`adpilot allocate --dataset \(dataset) --date \(outcome.planDate)` to plan them")
   }
+  if !outcome.removedSincePlan.isEmpty {
+    context.print(
+      "in the plan but no longer synced, left out with no hours: "
+        + outcome.removedSincePlan.joined(separator: ", "))
+  }
   if outcome.superseded > 0 {
     context.print("superseded \(outcome.superseded) earlier replan")
   }
