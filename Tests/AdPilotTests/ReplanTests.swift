@@ -191,6 +191,33 @@ struct ReplanTests {
     }
   }
 
+  @Test func replanSpendStopsAtLocalDayEnd() throws {
+    let connection = try TestDatabase.connect(suite: Self.suite)
+    defer { connection.close() }
+    let pipeline = try plannedPipeline(connection)
+    // In Tokyo, 13 January runs from 15:00 UTC on the 12th to 15:00 UTC on the 13th. At 20:00
+    // UTC the UTC campaigns' day still has hours left, and fixture-b's day is over.
+    try connection.execute(
+      """
+      UPDATE adpilot.campaigns
+      SET time_zone = 'Asia/Tokyo', definition = definition || '{"time_zone": "Asia/Tokyo"}'
+      WHERE id = 'fixture-b'
+      """)
+    let outcome = try replan(pipeline, at: "2026-01-13T20:00:00Z")
+    let tokyo = try #require(outcome.campaigns.first { $0.campaignId == "fixture-b" })
+    let dayCost = try connection.query(
+      """
+      SELECT sum(cost_micros)::bigint
+      FROM adpilot.impressions
+      WHERE dataset = $1 AND campaign_id = 'fixture-b'
+        AND time >= '2026-01-12 15:00+00' AND time < '2026-01-13 15:00+00'
+      """, [.text(PlanningFixture.dataset)])[0].int64(0)
+    #expect(tokyo.spentMicros == dayCost)
+    #expect(tokyo.rows.isEmpty)
+    let utc = try #require(outcome.campaigns.first { $0.campaignId == "fixture-a" })
+    #expect(utc.rows.count == 4)
+  }
+
   @Test func secondReplanSupersedesFirst() throws {
     let connection = try TestDatabase.connect(suite: Self.suite)
     defer { connection.close() }

@@ -30,7 +30,8 @@ public struct ReplannedCampaign: Sendable {
   /// The amount of the day's current plan, in micros.
   public var amountMicros: Int64
   public var capMicros: Int64
-  /// The cost of the campaign's impressions from its local day start up to `now`, in micros.
+  /// The cost of the campaign's impressions from its local day start up to `now` or its local
+  /// day end, whichever comes first, in micros.
   public var spentMicros: Int64
   /// The sum of the re-planned hours, in micros: min(amount, cap) - spent, or 0 after over-spend.
   public var plannedMicros: Int64
@@ -188,30 +189,34 @@ extension AllocationPipeline {
     return (runId, try run.int64(1), allocations)
   }
 
-  /// Returns each campaign's impression cost from its local day start up to `now`, in micros.
+  /// Returns each campaign's impression cost from its local day start up to `now`, or up to its
+  /// local day end when that comes first, in micros.
   func spendSoFar(_ campaigns: [Campaign], date: String, now: Date, dataset: String) throws
     -> [String: Int64]
   {
     var starts: [String?] = []
+    var ends: [String?] = []
     for campaign in campaigns {
-      starts.append(
-        isoInstant(try PacingPlanner.dayBounds(campaign: campaign, planDate: date).start))
+      let bounds = try PacingPlanner.dayBounds(campaign: campaign, planDate: date)
+      starts.append(isoInstant(bounds.start))
+      // A campaign in a zone ahead of the others can have finished its plan day at `now`.
+      ends.append(isoInstant(min(bounds.end, now)))
     }
     var spent: [String: Int64] = [:]
     for row in try connection.query(
       """
       SELECT t.campaign_id, coalesce(sum(i.cost_micros), 0)::bigint
-      FROM unnest($2::text[], $3::text[]) AS t(campaign_id, day_start)
+      FROM unnest($2::text[], $3::text[], $4::text[]) AS t(campaign_id, day_start, until)
           LEFT JOIN adpilot.impressions AS i
               ON i.dataset = $1
              AND i.campaign_id = t.campaign_id
              AND i.time >= t.day_start::timestamptz
-             AND i.time < $4::timestamptz
+             AND i.time < t.until::timestamptz
       GROUP BY t.campaign_id
       """,
       [
         .text(dataset), .textArray(campaigns.map { $0.id }), .textArray(starts),
-        .text(isoInstant(now)),
+        .textArray(ends),
       ])
     {
       spent[try row.string(0)] = try row.int64(1)
