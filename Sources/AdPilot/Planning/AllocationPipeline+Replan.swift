@@ -224,9 +224,8 @@ extension AllocationPipeline {
     return spent
   }
 
-  /// Describes what the re-planned hours of one campaign buy, keeping the plan's rank and binding.
-  /// Returns the allocation row of a re-plan: the amount planned for the hours left, the
-  /// campaign's cap as it is now, and the limit that now binds.
+  /// Returns the allocation row of a re-plan: the amount planned for the hours left and what it
+  /// buys, the campaign's cap as it is now, the plan's rank, and the limit that now binds.
   private func rest(
     of allocation: CampaignAllocation, rows: [HourlyPlanRow], campaign: Campaign,
     spentMicros: Int64, active: Bool
@@ -246,7 +245,6 @@ extension AllocationPipeline {
   }
 }
 
-/// Formats the local calendar day of `instant` in `timeZone` as YYYY-MM-DD.
 /// Returns the plan day that a replan without a date means: the local date of `instant`, when
 /// every campaign's time zone gives the same one.
 ///
@@ -270,6 +268,7 @@ func replanDate(_ campaigns: [Campaign], at instant: Date) throws -> String {
   return earliest.date
 }
 
+/// Formats the local calendar day of `instant` in `timeZone` as YYYY-MM-DD.
 func localDate(of instant: Date, in timeZone: TimeZone) -> String {
   var calendar = Calendar(identifier: .gregorian)
   calendar.timeZone = timeZone
