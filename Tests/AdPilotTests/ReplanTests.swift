@@ -159,6 +159,11 @@ struct ReplanTests {
       """)
     let outcome = try replan(pipeline, at: "2026-01-13T06:00:00Z")
     let paused = try #require(outcome.campaigns.first { $0.campaignId == "fixture-a" })
+    let planAmount = try connection.query(
+      "SELECT amount_micros FROM adpilot.allocations WHERE run_id = $1::uuid "
+        + "AND campaign_id = 'fixture-a'", [.uuid(outcome.planRunId)])[0].int64(0)
+    #expect(planAmount > 0)
+    #expect(paused.amountMicros == planAmount)
     #expect(paused.plannedMicros == 0)
     #expect(paused.rows.allSatisfy { $0.spendMicros == 0 })
     let stored = try connection.query(

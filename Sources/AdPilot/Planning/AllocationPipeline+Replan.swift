@@ -98,6 +98,7 @@ extension AllocationPipeline {
         continue
       }
       guard let supply = forecast.supply[campaign.id] else { continue }
+      let planAmount = allocation.amountMicros
       // A campaign paused or out of its flight since the plan was made gets nothing more.
       let active = campaign.isActive(on: date)
       if !active {
@@ -110,8 +111,8 @@ extension AllocationPipeline {
       let planned = rows.reduce(Int64(0)) { $0 + $1.spendMicros }
       replanned.append(
         ReplannedCampaign(
-          campaignId: campaign.id, amountMicros: allocation.amountMicros,
-          capMicros: campaign.capMicros, spentMicros: spentMicros, plannedMicros: planned,
+          campaignId: campaign.id, amountMicros: planAmount, capMicros: campaign.capMicros,
+          spentMicros: spentMicros, plannedMicros: planned,
           rows: rows))
       allocations.append(
         rest(
