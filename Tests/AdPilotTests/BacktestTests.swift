@@ -120,6 +120,26 @@ struct BacktestTests {
     #expect(try currentBacktestRuns(connection) == before)
   }
 
+  @Test func shorterBacktestSupersedesEveryEarlierDay() throws {
+    let connection = try TestDatabase.connect(suite: Self.suite)
+    defer { connection.close() }
+    let backtest = Backtest(connection: connection, logger: Logger(minimumLevel: .error))
+    try PlanningFixture.load(connection)
+    _ = try backtest.run(halfBudgetOptions())
+    let twoDays = try currentBacktestRuns(connection)
+    #expect(twoDays.keys.sorted() == ["2026-01-12", "2026-01-13"])
+
+    var lastDay = halfBudgetOptions()
+    lastDay.days = 1
+    _ = try backtest.run(lastDay)
+    let oneDay = try currentBacktestRuns(connection)
+    #expect(oneDay.keys.sorted() == ["2026-01-12"])
+    #expect(oneDay["2026-01-12"] != twoDays["2026-01-12"])
+    let lines = try summaryLines(connection, dataset: PlanningFixture.dataset)
+    #expect(
+      lines.contains { $0.hasPrefix("backtest: 1 replayed day from 2026-01-12 to 2026-01-12,") })
+  }
+
   @Test func backtestNamesDayOfShortMinimum() throws {
     let connection = try TestDatabase.connect(suite: Self.suite)
     defer { connection.close() }

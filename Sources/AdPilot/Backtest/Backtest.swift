@@ -162,8 +162,18 @@ public struct Backtest {
       logger.debug("backtest day", ["date": date, "day": "\(position + 1)/\(dates.count)"])
     }
     // One transaction, so that a backtest that fails or is stopped on a later day leaves the
-    // stored runs as they were, with no day replaced.
+    // stored runs as they were, with no day replaced. It supersedes the earlier backtest's days
+    // too, also those it does not replay, so that the current 'backtest' runs are one backtest's
+    // days and `summary` never adds up days of different runs. The data set's backtest lock
+    // makes a concurrent backtest wait and then supersede this one's days in turn.
     try connection.transaction {
+      try connection.advisoryXactLock(Connection.advisoryKey("adpilot.backtest:\(dataset.name)"))
+      try connection.execute(
+        """
+        UPDATE adpilot.plan_runs
+        SET status = 'superseded', superseded_at = now()
+        WHERE dataset = $1 AND kind = 'backtest' AND status = 'current'
+        """, [.text(dataset.name)])
       for plan in dayPlans {
         _ = try pipeline.write(
           kind: "backtest", dataset: dataset.name, date: plan.date, budget: plan.budgetMicros,

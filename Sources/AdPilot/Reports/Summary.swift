@@ -100,7 +100,8 @@ public func summaryLines(_ connection: Connection, dataset: String) throws -> [S
   }
   if let backtest {
     lines.append(
-      "backtest: \(backtest.days) replayed days from \(backtest.first) to \(backtest.last), "
+      "backtest: \(backtest.days) replayed \(backtest.days == 1 ? "day" : "days") from "
+        + "\(backtest.first) to \(backtest.last), "
         + "budget \(backtest.budget) micros, allocated \(backtest.allocated) micros; pacing "
         + "sums differing from allocations: \(backtest.differing); allocations above cap: "
         + "\(backtest.aboveCap)")
