@@ -502,9 +502,9 @@ extension CampaignSyncTests {
     } catch let error as PipelineError {
       #expect(
         error.message
-          == "data set 'plan_fixture' has no portfolio budget; add "
-          + "campaigns/plan_fixture/portfolio.json and run `adpilot campaigns sync`, or pass "
-          + "--budget MICROS")
+          == "data set 'plan_fixture' has no portfolio budget; add portfolio.json to its "
+          + "campaigns folder (campaigns/plan_fixture/, or DIR/plan_fixture/ when you sync with "
+          + "--dir DIR) and run `adpilot campaigns sync`, or pass --budget MICROS")
     }
     options.budgetMicros = 12_000_000
     let outcome = try pipeline.run(options)

@@ -207,7 +207,8 @@ public struct AllocationPipeline {
       ).first
     else {
       throw PipelineError(
-        "data set '\(dataset)' has no portfolio budget; add campaigns/\(dataset)/portfolio.json "
+        "data set '\(dataset)' has no portfolio budget; add portfolio.json to its campaigns "
+          + "folder (campaigns/\(dataset)/, or DIR/\(dataset)/ when you sync with --dir DIR) "
           + "and run `adpilot campaigns sync`, or pass --budget MICROS")
     }
     return try row.int64(0)
