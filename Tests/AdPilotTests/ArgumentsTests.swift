@@ -382,6 +382,9 @@ private let nowhere = ["DATABASE_URL": "postgresql:///adpilot?host=/nonexistent-
   #expect(exactMoney(12_345_678) == "12.345678")
   #expect(exactMoney(-5) == "-0.000005")
   #expect(exactMoney(0) == "0.00")
+  #expect(exactMoney([3_832_389, 32_000_000]) == ["3.832389", "32.000000"])
+  #expect(exactMoney([3_830_000, 32_000_000]) == ["3.83", "32.00"])
+  #expect(exactMoney([-5, 0]) == ["-0.000005", "0.000000"])
 }
 
 @Test func modelsRejectOptionsOfOtherActions() {

@@ -135,7 +135,7 @@ struct PlanExplanationTests {
     #expect(short.amountMicros < 90_000_000)
     #expect(
       minimumShortfalls(outcome) == [
-        "note: fixture-c gets \(exactMoney(short.amountMicros)), below its minimum of 90.00: its "
+        "note: fixture-c gets 59.95, below its minimum of 90.00: its "
           + "forecast traffic cannot absorb more. Lower min_daily_micros, or widen its targeting or "
           + "day-parting"
       ])

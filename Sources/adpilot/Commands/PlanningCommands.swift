@@ -199,8 +199,9 @@ func minimumShortfalls(_ outcome: AllocationOutcome) -> [String] {
     guard allocation.binding == .traffic || allocation.binding == .noTraffic,
       let minimum = minimums[allocation.campaignId], allocation.amountMicros < minimum
     else { return nil }
-    return "note: \(allocation.campaignId) gets \(exactMoney(allocation.amountMicros)), below "
-      + "its minimum of \(exactMoney(minimum)): its forecast traffic cannot absorb more. Lower "
+    let amounts = exactMoney([allocation.amountMicros, minimum])
+    return "note: \(allocation.campaignId) gets \(amounts[0]), below its minimum of "
+      + "\(amounts[1]): its forecast traffic cannot absorb more. Lower "
       + "min_daily_micros, or widen its targeting or day-parting"
   }
 }
@@ -316,7 +317,17 @@ func dayCount(_ days: Double) -> String {
 /// Formats micros with two places when they are whole cents, and with all six otherwise, so
 /// that an amount below a cent does not print as 0.00.
 func exactMoney(_ micros: Int64) -> String {
-  guard micros % 10_000 != 0 else { return money(micros) }
+  micros % 10_000 == 0 ? money(micros) : sixPlaces(micros)
+}
+
+/// Formats amounts that a sentence compares, all with two places when they are all whole cents
+/// and all with six otherwise, so that 32.00 does not stand beside 3.832389.
+func exactMoney(_ amounts: [Int64]) -> [String] {
+  amounts.allSatisfy { $0 % 10_000 == 0 } ? amounts.map(money) : amounts.map(sixPlaces)
+}
+
+/// Formats micros with all six decimal places.
+private func sixPlaces(_ micros: Int64) -> String {
   let sign = micros < 0 ? "-" : ""
   let magnitude = micros.magnitude
   let fraction = String(magnitude % 1_000_000)
