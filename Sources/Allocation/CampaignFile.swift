@@ -401,31 +401,36 @@ public enum CampaignFile {
   }
 
   /// The rule for `id` and `dataset` values, in the words of error messages.
-  static let nameRule = "1 to \(maxIdentifierLength) letters, digits, '_', '.' and '-'"
+  static let nameRule =
+    "1 to \(maxIdentifierLength) letters, digits, '_', '.' and '-', starting with a letter or digit"
 
   /// Returns whether `name` is a valid `id` or `dataset`: 1 to `maxIdentifierLength` ASCII
-  /// letters, digits, `_`, `.` and `-`.
+  /// letters, digits, `_`, `.` and `-`, starting with a letter or digit, so that a name never
+  /// reads as a command-line option or names a hidden file.
   public static func isValidName(_ name: String) -> Bool {
-    !name.isEmpty && name.unicodeScalars.count <= maxIdentifierLength
-      && usesOnlyNameCharacters(name)
+    name.unicodeScalars.count <= maxIdentifierLength && usesNameCharacters(name)
   }
 
-  /// Returns whether every character of `name` is an ASCII letter or digit, `_`, `.` or `-`.
-  static func usesOnlyNameCharacters(_ name: String) -> Bool {
-    name.unicodeScalars.allSatisfy { scalar in
-      scalar.isASCII
-        && (("a"..."z").contains(scalar) || ("A"..."Z").contains(scalar)
-          || ("0"..."9").contains(scalar) || "_.-".unicodeScalars.contains(scalar))
+  /// Returns whether `name` is non-empty, starts with an ASCII letter or digit and has only
+  /// those, `_`, `.` and `-` after it.
+  static func usesNameCharacters(_ name: String) -> Bool {
+    func isAlphanumeric(_ scalar: Unicode.Scalar) -> Bool {
+      ("a"..."z").contains(scalar) || ("A"..."Z").contains(scalar) || ("0"..."9").contains(scalar)
+    }
+    guard let first = name.unicodeScalars.first, isAlphanumeric(first) else { return false }
+    return name.unicodeScalars.allSatisfy {
+      isAlphanumeric($0) || "_.-".unicodeScalars.contains($0)
     }
   }
 
-  /// Checks an identifier: 1 to `maxIdentifierLength` letters, digits, `_`, `.` and `-`.
+  /// Checks an identifier: 1 to `maxIdentifierLength` letters, digits, `_`, `.` and `-`,
+  /// starting with a letter or digit.
   static func checkName(_ name: String, field: String, file: String) throws(CampaignFileError) {
     try checkLength(name, field: field, maximum: maxIdentifierLength, file: file)
-    guard !name.isEmpty, usesOnlyNameCharacters(name) else {
+    guard usesNameCharacters(name) else {
       throw CampaignFileError(
         file: file, field: field, value: CampaignFileError.quoted(name),
-        message: "must be non-empty and use only letters, digits, '_', '.' and '-'",
+        message: "must start with a letter or digit and use only letters, digits, '_', '.' and '-'",
         fix: "rename it, e.g. \"spring-sale_2026\"")
     }
   }

@@ -311,8 +311,8 @@ extension CampaignSyncTests {
     #expect(
       error.description
         == "\(root.path)/bad name: is not a valid data set name, which must be 1 to 63 letters, "
-        + "digits, '_', '.' and '-'; rename the folder, and set dataset in its files to the new "
-        + "name")
+        + "digits, '_', '.' and '-', starting with a letter or digit; rename the folder, and set "
+        + "dataset in its files to the new name")
   }
 
   @Test func folderWithInvalidNameWithoutJSONIsSkipped() throws {

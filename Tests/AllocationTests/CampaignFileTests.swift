@@ -114,6 +114,10 @@ struct InvalidCase: Sendable, CustomStringConvertible {
   var description: String { "\(field) \(message) \(value ?? "nil")" }
 }
 
+/// The message for an `id` or `dataset` that breaks the naming rule.
+private let nameMessage =
+  "must start with a letter or digit and use only letters, digits, '_', '.' and '-'"
+
 private let invalidCases: [InvalidCase] = [
   // Money: negative, float, string, boolean, exponent, out of range.
   InvalidCase(
@@ -217,19 +221,26 @@ private let invalidCases: [InvalidCase] = [
   // Ids and names.
   InvalidCase(
     changes: ["id": "\"\""], field: "id", value: "\"\"",
-    message: "must be non-empty and use only letters, digits, '_', '.' and '-'"),
+    message: nameMessage),
   InvalidCase(
     changes: ["id": "\"spring sale\""], field: "id", value: "\"spring sale\"",
-    message: "must be non-empty and use only letters, digits, '_', '.' and '-'"),
+    message: nameMessage),
   InvalidCase(
     changes: ["id": "\"spring/sale\""], field: "id", value: "\"spring/sale\"",
-    message: "must be non-empty and use only letters, digits, '_', '.' and '-'"),
+    message: nameMessage),
   InvalidCase(
     changes: ["id": "\"früh\""], field: "id", value: "\"früh\"",
-    message: "must be non-empty and use only letters, digits, '_', '.' and '-'"),
+    message: nameMessage),
   InvalidCase(
     changes: ["dataset": "\"a b\""], field: "dataset", value: "\"a b\"",
-    message: "must be non-empty and use only letters, digits, '_', '.' and '-'"),
+    message: nameMessage),
+  InvalidCase(
+    changes: ["id": "\"-spring\""], field: "id", value: "\"-spring\"", message: nameMessage),
+  InvalidCase(
+    changes: ["id": "\".spring\""], field: "id", value: "\".spring\"", message: nameMessage),
+  InvalidCase(
+    changes: ["dataset": "\"_synthetic\""], field: "dataset", value: "\"_synthetic\"",
+    message: nameMessage),
   InvalidCase(changes: ["id": "7"], field: "id", value: "7", message: "must be a string"),
   // Lengths: 63 characters for identifiers, 200 for the name.
   InvalidCase(
@@ -552,12 +563,12 @@ func portfolioRejectsInvalidField(text: String, field: String, message: String) 
       error.description
         == "campaigns/bad name/portfolio.json: field 'dataset' must equal the name of its folder "
         + "'bad name', got \"synthetic\"; move the file to campaigns/synthetic/, or rename the "
-        + "folder to a valid data set name (1 to 63 letters, digits, '_', '.' and '-') and set "
-        + "dataset to it")
+        + "folder to a valid data set name (1 to 63 letters, digits, '_', '.' and '-', starting "
+        + "with a letter or digit) and set dataset to it")
   }
 }
 
-@Test(arguments: ["bad name", "", "caf\u{E9}", String(repeating: "x", count: 64)])
+@Test(arguments: ["bad name", "", "caf\u{E9}", "-lead", String(repeating: "x", count: 64)])
 func campaignFolderNameRejected(folder: String) throws {
   do {
     try CampaignFile.checkFolderName(folder, path: "campaigns/\(folder)")
@@ -566,8 +577,8 @@ func campaignFolderNameRejected(folder: String) throws {
     #expect(
       error.description
         == "campaigns/\(folder): is not a valid data set name, which must be 1 to 63 letters, "
-        + "digits, '_', '.' and '-'; rename the folder, and set dataset in its files to the new "
-        + "name")
+        + "digits, '_', '.' and '-', starting with a letter or digit; rename the folder, and set "
+        + "dataset in its files to the new name")
   }
 }
 
