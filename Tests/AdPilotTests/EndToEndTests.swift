@@ -702,6 +702,45 @@ struct EndToEndTests {
     #expect(counts.scored == 5)
   }
 
+  @Test func workerFollowsPromotionMidDrain() throws {
+    _ = try prepared()
+    let connection = try TestDatabase.connect(suite: Self.suite)
+    defer { connection.close() }
+    let registry = ModelRegistry(connection: connection)
+    let first = try #require(try registry.alias("champion", of: "synthetic"))
+    let second = try #require(try registry.list(name: "synthetic").first { $0.id != first }?.id)
+    defer {
+      _ = try? registry.setAlias("champion", of: "synthetic", to: first, reason: "test restore")
+    }
+    let drainer = ScoringWorker(connection: connection, logger: Logger(minimumLevel: .error))
+    _ = try drainer.drain(dataset: "synthetic")
+    try connection.execute("DELETE FROM adpilot.ad_scores WHERE dataset = 'synthetic'")
+    try queueAgain(connection, count: 6)
+
+    // One request per batch; the other model becomes champion after the first batch commits,
+    // while five requests are still queued.
+    var worker = ScoringWorker(connection: connection, logger: Logger(minimumLevel: .error))
+    worker.batchSize = 1
+    var batches = 0
+    let counts = try worker.drain(dataset: "synthetic") {
+      batches += 1
+      if batches == 1 {
+        _ = try? registry.promote(id: second, reason: "roll back mid-drain")
+      }
+      return false
+    }
+    #expect(counts.scored == 6)
+    #expect(try registry.alias("champion", of: "synthetic") == second)
+    let byModel = try connection.query(
+      """
+      SELECT model_id, count(*) FROM adpilot.ad_scores
+      WHERE dataset = 'synthetic' GROUP BY model_id
+      """
+    ).reduce(into: [String: Int64]()) { $0[try $1.string(0)] = try $1.int64(1) }
+    #expect(byModel[first] == 1)
+    #expect(byModel[second] == 5)
+  }
+
   @Test func queueingUnknownDatasetFails() throws {
     let connection = try TestDatabase.connect(suite: Self.suite)
     defer { connection.close() }

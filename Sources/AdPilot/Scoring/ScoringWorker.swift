@@ -36,8 +36,40 @@ public struct ScoringWorker {
   public func drain(dataset: String, shouldStop: () -> Bool = { false }) throws -> WorkerCounts {
     var total = WorkerCounts()
     var unanalyzed = UnanalyzedRows()
-    try drain(dataset: dataset, into: &total, unanalyzed: &unanalyzed, shouldStop: shouldStop)
+    var champion: LoadedChampion?
+    try drain(
+      dataset: dataset, into: &total, unanalyzed: &unanalyzed, champion: &champion,
+      shouldStop: shouldStop)
     return total
+  }
+
+  /// The champion a worker scores with, kept between batches while the alias stays on it.
+  private struct LoadedChampion {
+    var id: String
+    var model: any ClickModel
+  }
+
+  /// Returns the model that the champion alias of `dataset` points at now: `cached` when the
+  /// alias still names it, else the newly loaded model.
+  ///
+  /// A worker reads the alias before every batch, so a promotion or a rollback takes effect on
+  /// its next batch even while the queue never empties. Only the alias row is read while it
+  /// stays put.
+  private func currentChampion(of dataset: String, cached: LoadedChampion?) throws
+    -> LoadedChampion
+  {
+    let registry = ModelRegistry(connection: connection)
+    guard let id = try registry.alias("champion", of: dataset) else {
+      throw try registry.missingChampion(dataset)
+    }
+    if let cached, cached.id == id { return cached }
+    let loaded = LoadedChampion(id: id, model: try registry.load(id: id))
+    if let cached {
+      logger.info(
+        "champion changed; scoring the next batches with the new model",
+        ["dataset": dataset, "previous": cached.id, "model": id])
+    }
+    return loaded
   }
 
   /// Rows changed by committed batches since the last ANALYZE of each table.
@@ -54,15 +86,13 @@ public struct ScoringWorker {
   /// between two batches.
   private func drain(
     dataset: String, into total: inout WorkerCounts, unanalyzed: inout UnanalyzedRows,
-    shouldStop: () -> Bool
+    champion: inout LoadedChampion?, shouldStop: () -> Bool
   ) throws {
-    let registry = ModelRegistry(connection: connection)
-    guard let champion = try registry.champion(of: dataset) else {
-      throw try registry.missingChampion(dataset)
-    }
     while true {
+      let current = try currentChampion(of: dataset, cached: champion)
+      champion = current
       let batch = try scoreClaimedBatch(
-        dataset: dataset, model: champion.model, modelId: champion.record.id)
+        dataset: dataset, model: current.model, modelId: current.id)
       total = total + batch
       // Every claimed request gets scored_at set, and every scored one a row in ad_scores.
       unanalyzed.scores += batch.scored
@@ -93,6 +123,7 @@ public struct ScoringWorker {
   {
     var total = WorkerCounts()
     var unanalyzed = UnanalyzedRows()
+    var champion: LoadedChampion?
     var listening = false
     repeat {
       do {
@@ -105,7 +136,8 @@ public struct ScoringWorker {
           listening = true
         }
         try drain(
-          dataset: dataset, into: &total, unanalyzed: &unanalyzed, shouldStop: shouldStop)
+          dataset: dataset, into: &total, unanalyzed: &unanalyzed, champion: &champion,
+          shouldStop: shouldStop)
       } catch  where connection.isLost {
         listening = false
         logger.warning("connection lost; reconnecting", ["error": Self.firstLine(of: error)])
