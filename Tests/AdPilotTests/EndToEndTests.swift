@@ -575,6 +575,59 @@ struct EndToEndTests {
     #expect(try connection.query(queued, [.text("a_broken")])[0].int64(0) == 1)
   }
 
+  @Test func championOfOldLayoutScoresNothing() throws {
+    _ = try prepared()
+    let connection = try TestDatabase.connect(suite: Self.suite)
+    defer { connection.close() }
+    defer {
+      for table in ["ad_scores WHERE dataset", "ad_requests WHERE dataset"] {
+        _ = try? connection.execute("DELETE FROM adpilot.\(table) = 'relaid'")
+      }
+      for table in ["model_aliases", "models", "datasets"] {
+        _ = try? connection.execute("DELETE FROM adpilot.\(table) WHERE name = 'relaid'")
+      }
+    }
+    // The synthetic champion registered under a data set that an import then gave another
+    // layout of the same lengths: its first field now has another name.
+    try queueSyntheticCopy(connection, dataset: "relaid")
+    let registry = ModelRegistry(connection: connection)
+    let champion = try #require(try registry.champion(of: "synthetic"))
+    let record = try registry.register(
+      champion.model, name: "relaid", metrics: [:], hyperparameters: [:],
+      validationLogLoss: 0.5, trainWindow: nil)
+    try registry.setAlias("champion", of: "relaid", to: record.id, reason: "test")
+    var spec = champion.model.spec
+    let renamed = spec.categorical[0]
+    spec.categorical[0].name = "relaid_field"
+    let specJSON = String(decoding: try JSONEncoder().encode(spec), as: UTF8.self)
+    try connection.execute(
+      "UPDATE adpilot.datasets SET feature_spec = $1::jsonb WHERE name = 'relaid'",
+      [.text(specJSON)])
+    let expected =
+      "champion \(record.id) of 'relaid' was trained on another feature spec than the data set "
+      + "has now: field 1 is categorical '\(renamed.name)' (\(renamed.buckets) buckets) in the "
+      + "champion but categorical 'relaid_field' (\(renamed.buckets) buckets) in the data set; "
+      + "train it again with `adpilot train --dataset relaid`, which replaces that champion, or "
+      + "promote a model of the current layout with `adpilot models promote MODEL_ID --reason "
+      + "TEXT`"
+
+    try withScoringJob { job, _, _ in
+      let error = #expect(throws: PipelineError.self) { try job.run(dataset: "relaid") }
+      #expect(error?.message == expected)
+    }
+    let worker = ScoringWorker(connection: connection, logger: Logger(minimumLevel: .error))
+    let error = #expect(throws: PipelineError.self) { try worker.drain(dataset: "relaid") }
+    #expect(error?.message == expected)
+    let queued = try connection.query(
+      """
+      SELECT count(*) FILTER (WHERE scored_at IS NULL AND rejected_reason IS NULL),
+             (SELECT count(*) FROM adpilot.ad_scores WHERE dataset = 'relaid')
+      FROM adpilot.ad_requests WHERE dataset = 'relaid'
+      """)
+    #expect(try queued[0].int64(0) == 1)
+    #expect(try queued[0].int64(1) == 0)
+  }
+
   @Test func queueingFeaturelessDatasetFails() throws {
     _ = try prepared()
     let connection = try TestDatabase.connect(suite: Self.suite)

@@ -51,7 +51,8 @@ public func datasetLockKey(_ name: String) -> Int64 {
 }
 
 /// Returns a note when the champion of the model name `dataset` was trained on another feature
-/// spec than the data set has now, or nil. Requests of the data set would all be set aside.
+/// spec than the data set has now, or nil. Scoring the data set's requests fails until it has a
+/// champion of its current layout.
 public func championLayoutNote(_ connection: Connection, dataset: String) throws -> String? {
   let rows = try connection.query(
     """
@@ -63,6 +64,6 @@ public func championLayoutNote(_ connection: Connection, dataset: String) throws
     """, [.text(dataset)])
   guard let id = try rows.first?.string(0) else { return nil }
   return "note: champion \(id) of '\(dataset)' was trained on another feature spec than these "
-    + "rows, so the data set's requests would be set aside; train it again with `adpilot train "
-    + "--dataset \(dataset)`, which replaces that champion"
+    + "rows, so `adpilot score` and `adpilot worker` fail on the data set's requests; train it "
+    + "again with `adpilot train --dataset \(dataset)`, which replaces that champion"
 }

@@ -83,6 +83,32 @@ func featureShapeMismatch(
   return nil
 }
 
+/// Returns the error for scoring the rows of `dataset` with its champion `modelId`, whose
+/// feature spec is `spec`, when the data set has another spec now, or nil when the specs are
+/// equal or no data set has that name.
+///
+/// An import can give a data set a new layout while its champion keeps the old one. Arrays of
+/// the new layout can have the lengths that the old spec expects (the synthetic and iPinYou
+/// layouts both have 16 categorical values), and the champion would then score them as other
+/// fields.
+func championLayoutMismatch(
+  _ connection: Connection, dataset: String, modelId: String, spec: FeatureSpec
+) throws -> PipelineError? {
+  let exists = try connection.query(
+    "SELECT 1 FROM adpilot.datasets WHERE name = $1", [.text(dataset)])
+  guard !exists.isEmpty else { return nil }
+  let current = try loadDataset(connection, name: dataset).spec
+  guard
+    let difference = TrainingPipeline.specDifference(
+      spec, current, labels: ("in the champion", "in the data set"))
+  else { return nil }
+  return PipelineError(
+    "champion \(modelId) of '\(dataset)' was trained on another feature spec than the data set "
+      + "has now: \(difference); train it again with `adpilot train --dataset \(dataset)`, "
+      + "which replaces that champion, or promote a model of the current layout with "
+      + "`adpilot models promote MODEL_ID --reason TEXT`")
+}
+
 /// The fixes a feature-shape mismatch names: for a queued request, and for a row of a caller's
 /// scoring query.
 let layoutFix = (
@@ -133,6 +159,11 @@ public struct ScoringJob {
       throw try ModelRegistry(connection: reader).missingChampion(dataset)
     }
     let model = champion.model
+    if let mismatch = try championLayoutMismatch(
+      reader, dataset: dataset, modelId: champion.record.id, spec: model.spec)
+    {
+      throw mismatch
+    }
     let encoder = FeatureEncoder(spec: model.spec)
 
     let source: String

@@ -91,6 +91,12 @@ public struct ScoringWorker {
     while true {
       let current = try currentChampion(of: dataset, cached: champion)
       champion = current
+      // An import may give the data set another layout while the alias stays put.
+      if let mismatch = try championLayoutMismatch(
+        connection, dataset: dataset, modelId: current.id, spec: current.model.spec)
+      {
+        throw mismatch
+      }
       let batch = try scoreClaimedBatch(
         dataset: dataset, model: current.model, modelId: current.id)
       total = total + batch
