@@ -1,6 +1,6 @@
 -- adpilot extension 0.1: scoring functions over the AdPilot model registry.
--- The functions read adpilot.models and adpilot.model_aliases, which AdPilot's migrations
--- create; they write nothing.
+-- The functions read adpilot.models, adpilot.model_aliases and adpilot.datasets, which
+-- AdPilot's migrations create; they write nothing.
 
 \echo Use "CREATE EXTENSION adpilot" to load this file. \quit
 

@@ -157,8 +157,10 @@ free_slot(void)
  * lookup_champion
  *		Returns the model id of the dataset's champion alias, in CurrentMemoryContext.
  *
- * Raises an error when the data set has no champion or the alias names a missing model.
- * The caller has connected to SPI.
+ * Raises an error when the data set has no champion, the alias names a missing model, or the
+ * champion's feature_spec differs from the one adpilot.datasets records for the data set now.
+ * An import can give a data set another layout of the same array lengths, and the old champion
+ * would then score its rows as other fields. The caller has connected to SPI.
  */
 static char *
 lookup_champion(const char *dataset)
@@ -168,14 +170,18 @@ lookup_champion(const char *dataset)
 	bool		isnull;
 	char	   *model_id;
 	bool		exists;
+	bool		same_layout;
 	int			ret;
 
 	if (champion_plan == NULL)
 	{
+		/* A model name without a data set of that name has no layout to compare with. */
 		SPIPlanPtr	plan = SPI_prepare(
-			"SELECT a.model_id, m.id IS NOT NULL"
+			"SELECT a.model_id, m.id IS NOT NULL,"
+			" d.feature_spec IS NULL OR m.feature_spec = d.feature_spec"
 			" FROM adpilot.model_aliases a"
 			" LEFT JOIN adpilot.models m ON m.id = a.model_id"
+			" LEFT JOIN adpilot.datasets d ON d.name = a.name"
 			" WHERE a.name = $1 AND a.alias = 'champion'",
 			1, argtypes);
 
@@ -216,6 +222,18 @@ lookup_champion(const char *dataset)
 				 errmsg("champion model \"%s\" of data set \"%s\" not found in adpilot.models",
 						model_id, dataset),
 				 errhint("Point the 'champion' alias at a registered model.")));
+	same_layout = DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 3,
+											 &isnull));
+	if (!same_layout)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("champion model \"%s\" of data set \"%s\" was trained on another "
+						"feature spec than the data set has now", model_id, dataset),
+				 errdetail("feature_spec in adpilot.models differs from the one in "
+						   "adpilot.datasets, so the model would read the arrays as other "
+						   "fields."),
+				 errhint("Train it again with \"adpilot train --dataset %s\", which replaces "
+						 "that champion, or promote a model of the current layout.", dataset)));
 	return model_id;
 }
 

@@ -352,6 +352,59 @@ struct ExtensionTests {
     #expect(try connection.query(call("synthetic")).count == 3)
   }
 
+  @Test func championOfOldLayoutRaisesError() throws {
+    let connection = try connect()
+    defer { connection.close() }
+    let pid = try connection.query("SELECT pg_backend_pid()")[0].int64(0)
+    let championId = try Self.prepared.get()
+    defer {
+      for table in ["model_aliases", "models", "datasets"] {
+        _ = try? connection.execute("DELETE FROM adpilot.\(table) WHERE name = 'relaid'")
+      }
+    }
+    // The champion registered under a data set whose layout an import then changed: its first
+    // field has another name, and every array keeps its length.
+    try connection.execute(
+      """
+      INSERT INTO adpilot.models (id, name, version, kind, weights, checksum, feature_spec)
+      SELECT 'relaid-v1', 'relaid', 1, kind, weights, checksum, feature_spec
+      FROM adpilot.models WHERE id = $1
+      """, [.text(championId)])
+    try connection.execute(
+      "INSERT INTO adpilot.model_aliases (name, alias, model_id) VALUES ('relaid', 'champion', "
+        + "'relaid-v1')")
+    try connection.execute(
+      """
+      INSERT INTO adpilot.datasets (name, feature_spec, validation, source)
+      SELECT 'relaid', jsonb_set(feature_spec, '{categorical,0,name}', '"relaid_field"'),
+             validation, source
+      FROM adpilot.datasets WHERE name = 'synthetic'
+      """)
+    let single = """
+      SELECT adpilot.score('relaid', cat_values, num_values, seq_values)
+      FROM adpilot.ad_requests WHERE dataset = 'synthetic' LIMIT 3
+      """
+    let candidates = """
+      SELECT c.score
+      FROM adpilot.ad_requests r
+      CROSS JOIN LATERAL adpilot.score_candidates(
+          'relaid', ARRAY[r.ad_id], ARRAY[r.cat_values], '{}', r.seq_values) c
+      WHERE r.dataset = 'synthetic' LIMIT 3
+      """
+    expectError(connection, single, "55000")
+    expectError(connection, candidates, "55000")
+
+    // Once the data set's layout matches the champion's again, the same calls score.
+    try connection.execute(
+      """
+      UPDATE adpilot.datasets d SET feature_spec = s.feature_spec
+      FROM adpilot.datasets s WHERE d.name = 'relaid' AND s.name = 'synthetic'
+      """)
+    #expect(try connection.query(single).count == 3)
+    #expect(try connection.query(candidates).count == 3)
+    #expect(try connection.query("SELECT pg_backend_pid()")[0].int64(0) == pid)
+  }
+
   @Test func championMoveLoadsNewModel() throws {
     let connection = try connect()
     defer { connection.close() }
@@ -659,8 +712,8 @@ struct ExtensionTests {
     }
   }
 
-  /// Creates a LATIN1 database beside the suite's, with the two registry tables the extension
-  /// reads, the suite's champion in them, and the extension, and returns its settings.
+  /// Creates a LATIN1 database beside the suite's, with the registry tables the extension reads,
+  /// the suite's champion in them, and the extension, and returns its settings.
   func latin1Database(championID: String, weights: [UInt8]) throws -> ConnectionConfig {
     let suiteConfig = try TestDatabase.config(suite: Self.suite)
     let name = "test_extension_latin1"
@@ -675,9 +728,11 @@ struct ExtensionTests {
     let latin1 = try Connection(config)
     defer { latin1.close() }
     _ = try latin1.execute("CREATE SCHEMA adpilot")
-    _ = try latin1.execute("CREATE TABLE adpilot.models (id text PRIMARY KEY, weights bytea)")
+    _ = try latin1.execute(
+      "CREATE TABLE adpilot.models (id text PRIMARY KEY, weights bytea, feature_spec jsonb)")
     _ = try latin1.execute(
       "CREATE TABLE adpilot.model_aliases (name text, alias text, model_id text)")
+    _ = try latin1.execute("CREATE TABLE adpilot.datasets (name text, feature_spec jsonb)")
     _ = try latin1.execute(
       "INSERT INTO adpilot.models VALUES ($1, $2)", [.text(championID), .bytea(weights)])
     _ = try latin1.execute(
