@@ -755,6 +755,23 @@ struct EndToEndTests {
     #expect(counts.scored == 5)
   }
 
+  @Test func workerDeadlineEndsDrain() throws {
+    _ = try prepared()
+    let connection = try TestDatabase.connect(suite: Self.suite)
+    defer { connection.close() }
+    let drainer = ScoringWorker(connection: connection, logger: Logger(minimumLevel: .error))
+    _ = try drainer.drain(dataset: "synthetic")
+    try queueAgain(connection, count: 6)
+    defer { _ = try? drainer.drain(dataset: "synthetic") }
+
+    // A deadline that has passed ends the run after its first batch, even with more queued.
+    var worker = ScoringWorker(connection: connection, logger: Logger(minimumLevel: .error))
+    worker.batchSize = 1
+    let counts = try worker.run(dataset: "synthetic", until: Date())
+    #expect(counts.scored == 1)
+    #expect(try connection.query(Self.pendingSynthetic)[0].int64(0) == 5)
+  }
+
   @Test func workerFollowsPromotionMidDrain() throws {
     _ = try prepared()
     let connection = try TestDatabase.connect(suite: Self.suite)

@@ -118,7 +118,8 @@ public struct ScoringWorker {
   }
 
   /// Drains the queue, then waits for notifications and drains again, until `until` passes or
-  /// `shouldStop` returns true. A stop ends the run after the batch in progress commits.
+  /// `shouldStop` returns true. Either ends the run after the batch in progress commits, also
+  /// in the middle of a drain of a queue that keeps growing.
   ///
   /// When the connection drops (the server restarts, or an administrator ends the backend), the
   /// batch in progress rolls back on the server and the worker reconnects, retrying with
@@ -143,7 +144,7 @@ public struct ScoringWorker {
         }
         try drain(
           dataset: dataset, into: &total, unanalyzed: &unanalyzed, champion: &champion,
-          shouldStop: shouldStop)
+          shouldStop: { shouldStop() || Date() >= deadline })
       } catch  where connection.isLost {
         listening = false
         logger.warning("connection lost; reconnecting", ["error": Self.firstLine(of: error)])
