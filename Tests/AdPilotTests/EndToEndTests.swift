@@ -811,6 +811,40 @@ struct EndToEndTests {
     #expect(byModel[second] == 5)
   }
 
+  @Test func requeuingImpressionsReportsSkipped() throws {
+    _ = try prepared()
+    let config = try TestDatabase.config(suite: Self.suite)
+    let connection = try Connection(config)
+    defer { connection.close() }
+    defer {
+      _ = try? connection.execute(
+        """
+        DELETE FROM adpilot.ad_requests
+        WHERE dataset = 'synthetic'
+          AND request_id IN (SELECT request_id FROM adpilot.impressions
+                             WHERE dataset = 'synthetic')
+        """)
+    }
+    func queue(limit: Int) throws -> String {
+      let context = Context(
+        environment: ["DATABASE_URL": config.url], logger: Logger(minimumLevel: .error),
+        echo: false)
+      let parsed = try parseArguments(
+        ["from-impressions", "--dataset", "synthetic", "--limit", "\(limit)"],
+        options: requestsCommand.options, maxPositionals: requestsCommand.maxPositionals)
+      try requestsCommand.run(parsed, context)
+      return context.output
+    }
+
+    #expect(try queue(limit: 3) == "queued 3 requests of synthetic\n")
+    // The first three impressions are queued already, so only two of five are added.
+    #expect(
+      try queue(limit: 5)
+        == "queued 2 requests of synthetic; left out 3 of the first 5 impressions, whose request "
+        + "and ad are already in adpilot.ad_requests (queued, scored or set aside); raise "
+        + "--limit to queue later impressions\n")
+  }
+
   @Test func queueingUnknownDatasetFails() throws {
     let connection = try TestDatabase.connect(suite: Self.suite)
     defer { connection.close() }

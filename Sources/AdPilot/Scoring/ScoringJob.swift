@@ -18,6 +18,15 @@ public struct ScoreReport: Sendable {
   public var firstRejection: String?
 }
 
+/// The outcome of queuing logged impressions as ad requests.
+public struct QueuedRequests: Sendable, Equatable {
+  /// Requests added to adpilot.ad_requests.
+  public var added: Int
+  /// Selected impressions left out because their request and ad already had a row in
+  /// adpilot.ad_requests (queued, scored or set aside), or came twice in the selection.
+  public var alreadyPresent: Int
+}
+
 /// The feature arrays of one request, read from columns 2 to 4 of a scoring COPY.
 struct RequestFeatures {
   var cat: [String?]
@@ -481,13 +490,14 @@ public struct ScoringJob {
     return PipelineError("the scoring query failed: \(error.message); \(fix)")
   }
 
-  /// Queues the impressions of `dataset` (one split, or all) as ad requests to score.
+  /// Queues the first `limit` impressions of `dataset` (one split, or all) as ad requests to
+  /// score, in time order.
   ///
-  /// Returns the number of requests added; requests already queued are left as they are. It
-  /// runs ANALYZE on ad_requests when the rows added reach the bounds of
-  /// ``analyzeAfterBulkWrite(_:table:changedRows:logger:)``.
+  /// Impressions whose request and ad already have a row in ad_requests (queued, scored or set
+  /// aside) are left as they are and counted. It runs ANALYZE on ad_requests when the rows
+  /// added reach the bounds of ``analyzeAfterBulkWrite(_:table:changedRows:logger:)``.
   public func queueRequests(fromImpressionsOf dataset: String, split: String?, limit: Int)
-    throws -> Int
+    throws -> QueuedRequests
   {
     let info = try loadDataset(writer, name: dataset)
     guard info.hasFeatures else {
@@ -495,21 +505,31 @@ public struct ScoringJob {
         "data set '\(dataset)' logs no features (it carries an outside model's pCTR), so no "
           + "model can score its requests; queue requests of a data set with features")
     }
-    let added = try writer.execute(
+    let counts = try writer.query(
       """
-      INSERT INTO adpilot.ad_requests
-          (request_id, ad_id, dataset, time, user_id, campaign_id, cat_values, num_values,
-           seq_values)
-      SELECT request_id, coalesce(ad_id, ''), dataset, time, user_id, campaign_id, cat_values,
-             num_values, seq_values
-      FROM adpilot.impressions
-      WHERE dataset = $1 AND ($2::text IS NULL OR split = $2)
-      ORDER BY time, request_id
-      LIMIT $3
-      ON CONFLICT (dataset, request_id, ad_id) DO NOTHING
-      """, [.text(dataset), split.map(PostgresValue.text) ?? .null, .int64(Int64(limit))])
+      WITH selected AS (
+          SELECT request_id, coalesce(ad_id, '') AS ad_id, dataset, time, user_id, campaign_id,
+                 cat_values, num_values, seq_values
+          FROM adpilot.impressions
+          WHERE dataset = $1 AND ($2::text IS NULL OR split = $2)
+          ORDER BY time, request_id, ad_id
+          LIMIT $3
+      ), added AS (
+          INSERT INTO adpilot.ad_requests
+              (request_id, ad_id, dataset, time, user_id, campaign_id, cat_values, num_values,
+               seq_values)
+          SELECT request_id, ad_id, dataset, time, user_id, campaign_id, cat_values, num_values,
+                 seq_values
+          FROM selected
+          ON CONFLICT (dataset, request_id, ad_id) DO NOTHING
+          RETURNING 1
+      )
+      SELECT (SELECT count(*) FROM selected), (SELECT count(*) FROM added)
+      """, [.text(dataset), split.map(PostgresValue.text) ?? .null, .int64(Int64(limit))])[0]
+    let selected = Int(try counts.int64(0))
+    let added = Int(try counts.int64(1))
     analyzeAfterBulkWrite(writer, table: .adRequests, changedRows: added, logger: logger)
-    return added
+    return QueuedRequests(added: added, alreadyPresent: selected - added)
   }
 }
 

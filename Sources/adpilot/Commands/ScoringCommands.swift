@@ -13,7 +13,10 @@ let requestsCommand = Command(
   options: [
     .value("dataset", "NAME", "data set whose impressions become requests"),
     .value("split", "SPLIT", "only impressions of this split (train or test)"),
-    .value("limit", "N", "at most this many requests, earliest first (default 10000)"),
+    .value(
+      "limit", "N",
+      "the first N impressions, earliest first; those already queued stay as they are "
+        + "(default 10000)"),
   ],
   maxPositionals: 1,
   run: { parsed, context in
@@ -32,8 +35,15 @@ let requestsCommand = Command(
     let connection = try context.connect()
     defer { connection.close() }
     let job = ScoringJob(reader: connection, writer: connection, logger: context.logger)
-    let added = try job.queueRequests(fromImpressionsOf: dataset, split: split, limit: limit)
-    context.print("queued \(added) requests of \(dataset)")
+    let queued = try job.queueRequests(fromImpressionsOf: dataset, split: split, limit: limit)
+    var line = "queued \(queued.added) requests of \(dataset)"
+    if queued.alreadyPresent > 0 {
+      line +=
+        "; left out \(queued.alreadyPresent) of the first \(queued.added + queued.alreadyPresent) "
+        + "impressions, whose request and ad are already in adpilot.ad_requests (queued, "
+        + "scored or set aside); raise --limit to queue later impressions"
+    }
+    context.print(line)
   })
 
 let scoreCommand = Command(
