@@ -461,6 +461,33 @@ struct EndToEndTests {
     }
   }
 
+  @Test func summaryCountsRequeuedAsQueued() throws {
+    _ = try prepared()
+    let connection = try TestDatabase.connect(suite: Self.suite)
+    defer { connection.close() }
+    let worker = ScoringWorker(connection: connection, logger: Logger(minimumLevel: .error))
+    _ = try worker.drain(dataset: "synthetic")
+    defer { _ = try? worker.drain(dataset: "synthetic") }
+    // Three requests queued again keep their earlier scores until they are scored anew.
+    try queueAgain(connection, count: 3)
+    let counts = try connection.query(
+      """
+      SELECT count(*),
+             count(*) FILTER (WHERE scored_at IS NOT NULL AND rejected_reason IS NULL),
+             count(*) FILTER (WHERE rejected_reason IS NOT NULL)
+      FROM adpilot.ad_requests WHERE dataset = 'synthetic'
+      """)[0]
+    let total = try counts.int64(0)
+    let scored = try counts.int64(1)
+    let setAside = try counts.int64(2)
+    let line = try #require(
+      try summaryLines(connection, dataset: "synthetic").last { $0.hasPrefix("ad requests: ") })
+    #expect(
+      line.hasPrefix(
+        "ad requests: \(total), queued: 3, scored: \(scored), set aside: \(setAside), mean score "
+      ), "\(line)")
+  }
+
   @Test func summaryListsDatasets() throws {
     _ = try prepared()
     let connection = try TestDatabase.connect(suite: Self.suite)

@@ -107,18 +107,24 @@ public func summaryLines(_ connection: Connection, dataset: String) throws -> [S
         + "\(backtest.aboveCap)")
   }
 
+  // A request queued again keeps its earlier score until it is scored anew, so it counts as
+  // queued, and its old score stays out of the mean.
   let scores = try connection.query(
     """
-    SELECT count(*), count(s.request_id), avg(s.score),
-           count(*) FILTER (WHERE r.rejected_reason IS NOT NULL)
+    SELECT count(*),
+           count(*) FILTER (WHERE r.scored_at IS NULL),
+           count(s.request_id) FILTER (WHERE r.scored_at IS NOT NULL),
+           count(*) FILTER (WHERE r.scored_at IS NOT NULL AND r.rejected_reason IS NOT NULL),
+           avg(s.score) FILTER (WHERE r.scored_at IS NOT NULL)
     FROM adpilot.ad_requests r
     LEFT JOIN adpilot.ad_scores s USING (dataset, request_id, ad_id)
     WHERE r.dataset = $1
     """, [.text(dataset)])[0]
-  let meanScore = try scores.optionalDouble(2).map { String(format: "%.5f", $0) } ?? "-"
+  let meanScore = try scores.optionalDouble(4).map { String(format: "%.5f", $0) } ?? "-"
   lines.append(
-    "ad requests: \(try scores.int64(0)), scored: \(try scores.int64(1)), "
-      + "set aside: \(try scores.int64(3)), mean score \(meanScore)")
+    "ad requests: \(try scores.int64(0)), queued: \(try scores.int64(1)), "
+      + "scored: \(try scores.int64(2)), set aside: \(try scores.int64(3)), "
+      + "mean score \(meanScore)")
   return lines
 }
 
