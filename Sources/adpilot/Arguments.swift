@@ -8,6 +8,44 @@ struct UsageError: Error, CustomStringConvertible {
   var description: String { message }
 }
 
+/// Decodes raw command-line arguments as UTF-8, or throws for the first one that is not valid
+/// UTF-8.
+///
+/// `CommandLine.arguments` replaces such bytes with U+FFFD, which would silently change a scoring
+/// query, a data set name or a promotion reason (a Latin-1 terminal's `josé` would match nothing).
+func decodeArguments(_ raw: [[UInt8]]) throws(UsageError) -> [String] {
+  var arguments: [String] = []
+  for (index, bytes) in raw.enumerated() {
+    guard let text = String(validating: bytes, as: UTF8.self) else {
+      let repaired = String(decoding: bytes, as: UTF8.self)
+      let offset = invalidUTF8Offset(bytes)
+      let byte = String(bytes[offset], radix: 16, uppercase: true)
+      throw UsageError(
+        message: "argument \(index + 1) ('\(repaired)') is not valid UTF-8: byte 0x\(byte) at "
+          + "byte offset \(offset); pass UTF-8 text, for example from a terminal with a UTF-8 "
+          + "locale")
+    }
+    arguments.append(text)
+  }
+  return arguments
+}
+
+/// Returns the offset of the first byte of `bytes` that does not start or continue a valid
+/// UTF-8 sequence. The caller has checked that there is one.
+private func invalidUTF8Offset(_ bytes: [UInt8]) -> Int {
+  var offset = 0
+  while offset < bytes.count {
+    var length = 1
+    while length <= 4 && offset + length <= bytes.count {
+      if String(validating: bytes[offset..<(offset + length)], as: UTF8.self) != nil { break }
+      length += 1
+    }
+    guard length <= 4 && offset + length <= bytes.count else { return offset }
+    offset += length
+  }
+  return bytes.count - 1
+}
+
 /// An option a command accepts.
 struct OptionSpec: Sendable {
   /// The long name without dashes, e.g. `date` for `--date`.

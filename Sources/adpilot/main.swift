@@ -4,5 +4,15 @@
 
 import Foundation
 
-let arguments = Array(CommandLine.arguments.dropFirst())
-exit(Tool.main(arguments))
+// The arguments after the program name, as the bytes the shell passed.
+var rawArguments: [[UInt8]] = []
+for index in stride(from: 1, to: Int(CommandLine.argc), by: 1) {
+  guard let argument = CommandLine.unsafeArgv[index] else { continue }
+  rawArguments.append(Array(UnsafeRawBufferPointer(start: argument, count: strlen(argument))))
+}
+do {
+  exit(Tool.main(try decodeArguments(rawArguments)))
+} catch {
+  FileHandle.standardError.write(Data("error: \(error.message)\n".utf8))
+  exit(2)
+}

@@ -418,3 +418,29 @@ private let nowhere = ["DATABASE_URL": "postgresql:///adpilot?host=/nonexistent-
   #expect(Tool.main(["train", "-h"], environment: [:]) == 0)
   #expect(Tool.main(["--verbose", "summary", "--verbose"], environment: [:]) == 2)
 }
+
+@Test func argumentsMustBeUTF8() throws {
+  let valid: [[UInt8]] = [Array("score".utf8), Array("--query".utf8), Array("café ✓".utf8)]
+  #expect(try decodeArguments(valid) == ["score", "--query", "café ✓"])
+
+  // "josé" as Latin-1 (0xE9), and a UTF-8 sequence cut short before a space.
+  let cases: [([UInt8], String)] = [
+    (
+      Array("jos".utf8) + [0xE9],
+      "argument 2 ('jos\u{FFFD}') is not valid UTF-8: byte 0xE9 at byte offset 3"
+    ),
+    (
+      [0x61, 0xE2, 0x9C, 0x20],
+      "argument 2 ('a\u{FFFD} ') is not valid UTF-8: byte 0xE2 at byte offset 1"
+    ),
+  ]
+  for (bytes, prefix) in cases {
+    let error = #expect(throws: UsageError.self) {
+      try decodeArguments([Array("models".utf8), bytes])
+    }
+    #expect(error?.message.hasPrefix(prefix) == true, "\(error?.message ?? "no error")")
+    #expect(
+      error?.message.hasSuffix("; pass UTF-8 text, for example from a terminal with a UTF-8 locale")
+        == true)
+  }
+}
