@@ -1038,6 +1038,54 @@ struct EndToEndTests {
       ])
   }
 
+  @Test func batchJobKeepsChangedRequestsQueued() throws {
+    _ = try prepared()
+    let connection = try TestDatabase.connect(suite: Self.suite)
+    defer { connection.close() }
+    defer { deleteQueued(connection, prefix: "changed") }
+    try queueCopies(connection, prefix: "changed", count: 3)
+    try connection.execute(
+      "UPDATE adpilot.ad_requests SET cat_values = ARRAY['a', 'b'] WHERE request_id = 'changed-3'")
+
+    try withScoringJob { job, _, _ in
+      // After the read, changed-1 gets other features and the unfit changed-3 the fitting ones
+      // of changed-2, as `adpilot generate` replacing the queue or a fix of a request would.
+      var job = job
+      job.afterRowsRead = {
+        try connection.execute(
+          """
+          UPDATE adpilot.ad_requests
+          SET cat_values = array_fill('other'::text, ARRAY[cardinality(cat_values)])
+          WHERE request_id = 'changed-1'
+          """)
+        try connection.execute(
+          """
+          UPDATE adpilot.ad_requests r SET cat_values = g.cat_values
+          FROM adpilot.ad_requests g
+          WHERE r.request_id = 'changed-3' AND g.request_id = 'changed-2'
+            AND g.dataset = r.dataset
+          """)
+      }
+      let report = try job.run(dataset: "synthetic")
+      #expect(report.rejected == 0)
+    }
+    let rows = try connection.query(
+      """
+      SELECT r.request_id, r.scored_at IS NULL, r.rejected_reason IS NULL,
+             s.request_id IS NOT NULL
+      FROM adpilot.ad_requests r
+      LEFT JOIN adpilot.ad_scores s USING (dataset, request_id, ad_id)
+      WHERE r.request_id LIKE 'changed-%' ORDER BY r.request_id
+      """)
+    let states = try rows.map { row in
+      [try row.string(0), "\(try row.bool(1))", "\(try row.bool(2))", "\(try row.bool(3))"]
+    }
+    // Columns: request, still queued, no rejected reason, has a score.
+    #expect(states[0] == ["changed-1", "true", "true", "false"])
+    #expect(states[1] == ["changed-2", "false", "true", "true"])
+    #expect(states[2] == ["changed-3", "true", "true", "false"])
+  }
+
   @Test func requestIdsAreScopedByDataset() throws {
     _ = try prepared()
     let connection = try TestDatabase.connect(suite: Self.suite)

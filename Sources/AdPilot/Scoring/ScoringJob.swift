@@ -131,6 +131,9 @@ public struct ScoringJob {
   let reader: Connection
   let writer: Connection
   let logger: Logger
+  /// Runs after the rows are read and scored and before the scores are written (tests change
+  /// queued requests here).
+  var afterRowsRead: (() throws -> Void)?
 
   /// Creates a job that reads with `reader` and writes with `writer` (two connections).
   public init(reader: Connection, writer: Connection, logger: Logger) {
@@ -189,8 +192,9 @@ public struct ScoringJob {
         """
     } else {
       try setCopyParameters(reader, ["dataset": dataset])
+      // The row version (xmin) lets the write skip requests replaced after this read.
       source = """
-        SELECT r.request_id, r.ad_id, r.cat_values, r.num_values, r.seq_values
+        SELECT r.request_id, r.ad_id, r.cat_values, r.num_values, r.seq_values, r.xmin::text
         FROM adpilot.ad_requests r
         WHERE r.dataset = current_setting('adpilot.copy_dataset') AND r.scored_at IS NULL
         ORDER BY r.request_id, r.ad_id
@@ -202,33 +206,41 @@ public struct ScoringJob {
       _ = try writer.execute(
         """
         CREATE TEMPORARY TABLE score_staging (
-            request_id text NOT NULL, ad_id text NOT NULL, score real NOT NULL
+            request_id text NOT NULL, ad_id text NOT NULL, score real NOT NULL,
+            request_xmin text
         ) ON COMMIT DROP
         """)
       var scored = 0
       var rejected: [(requestId: String, adId: String, reason: String)] = []
+      var rejectedVersions: [String?] = []
       _ = try writer.copyIn(
-        "COPY score_staging (request_id, ad_id, score) FROM STDIN (FORMAT binary)"
+        "COPY score_staging (request_id, ad_id, score, request_xmin) FROM STDIN (FORMAT binary)"
       ) { output in
-        var keys: [(String, String)] = []
+        var keys: [(requestId: String, adId: String, version: String?)] = []
         keys.reserveCapacity(batchSize)
         var batch = EncodedBatch(spec: model.spec, capacity: batchSize)
 
         func flush(_ output: inout BinaryCopyWriter) {
           guard batch.count > 0 else { return }
           let scores = model.predict(batch, threads: ProcessInfo.processInfo.activeProcessorCount)
-          for ((requestId, adId), score) in zip(keys, scores) {
-            output.beginRow(3)
-            output.writeText(requestId)
-            output.writeText(adId)
+          for (key, score) in zip(keys, scores) {
+            output.beginRow(4)
+            output.writeText(key.requestId)
+            output.writeText(key.adId)
             output.writeFloat4(score)
+            if let version = key.version {
+              output.writeText(version)
+            } else {
+              output.writeNull()
+            }
           }
           scored += batch.count
           keys.removeAll(keepingCapacity: true)
           batch.removeAll()
         }
 
-        // Both sources select exactly these five columns, in this order.
+        // Both sources select these five columns in this order. The queue's source adds the
+        // row version as a sixth column.
         func readRow(_ row: BinaryCopyRow) throws {
           let names = ["request_id", "ad_id", "cat_values", "num_values", "seq_values"]
           for (index, name) in names.enumerated() where row.isNull(index) {
@@ -241,6 +253,7 @@ public struct ScoringJob {
           }
           let requestId = try row.text(0)
           let adId = try row.text(1)
+          let version = query == nil ? try row.text(5) : nil
           switch RequestFeatures.read(row, spec: model.spec, modelId: champion.record.id) {
           case .failure(let problem):
             // A caller's query is fixed by its caller. A queued request is set aside, so that
@@ -251,9 +264,10 @@ public struct ScoringJob {
               throw PipelineError("request '\(requestId)', ad '\(adId)': \(reason)")
             }
             rejected.append((requestId, adId, problem.reason))
+            rejectedVersions.append(version)
             return
           case .success(let features):
-            keys.append((requestId, adId))
+            keys.append((requestId, adId, version))
             encoder.append(
               cat: features.cat, num: features.num, seq: features.seq, label: 0, to: &batch)
           }
@@ -281,6 +295,7 @@ public struct ScoringJob {
         }
         flush(&output)
       }
+      try afterRowsRead?()
       do {
         if query == nil {
           scored = try writer.execute(
@@ -315,7 +330,8 @@ public struct ScoringJob {
       }
       logger.debug("scores written", ["rows": "\(scored)", "model": champion.record.id])
       let setAsideCount = try setAside(
-        rejected, dataset: dataset, connection: writer, logger: logger)
+        rejected, versions: rejectedVersions, dataset: dataset, connection: writer,
+        logger: logger)
       var report = ScoreReport(dataset: dataset, modelId: champion.record.id, scored: scored)
       report.rejected = setAsideCount
       report.firstRejection = rejected.first?.reason
@@ -441,13 +457,15 @@ public struct ScoringJob {
   /// It first locks the requests, skipping those a worker holds, and writes scores only for the
   /// ones it locked and marks them. A worker locks its claims before it writes their scores
   /// too, so neither writes a score for a request the other holds. A request a worker finished
-  /// meanwhile (scored_at set) keeps the worker's score.
+  /// meanwhile (scored_at set) keeps the worker's score. A request whose row version differs
+  /// from the one read (replaced by `adpilot generate`, or updated) stays queued, because its
+  /// score came from the features it had before.
   static let writeQueuedScores = """
     WITH locked AS (
         SELECT r.request_id, r.ad_id
         FROM adpilot.ad_requests r
         JOIN score_staging s ON s.request_id = r.request_id AND s.ad_id = r.ad_id
-        WHERE r.dataset = $2 AND r.scored_at IS NULL
+        WHERE r.dataset = $2 AND r.scored_at IS NULL AND r.xmin = s.request_xmin::xid
         FOR UPDATE OF r SKIP LOCKED
     ), marked AS (
         UPDATE adpilot.ad_requests r SET scored_at = now(), rejected_reason = NULL
@@ -536,10 +554,12 @@ public struct ScoringJob {
 /// Marks queued requests that cannot be scored as done without a score, each with its reason,
 /// deletes any score an earlier queuing of them left, and logs one warning with their count and
 /// the first reason. Requests that another transaction has locked (a worker's claim) or marked
-/// done meanwhile are left to it, so that each is counted once. Returns how many it marked.
+/// done meanwhile are left to it, so that each is counted once. A request whose row version
+/// (xmin) differs from its entry in `versions` stays queued too, because its features may have
+/// changed since they were checked. Returns how many it marked.
 func setAside(
-  _ rejected: [(requestId: String, adId: String, reason: String)], dataset: String,
-  connection: Connection, logger: Logger
+  _ rejected: [(requestId: String, adId: String, reason: String)], versions: [String?]? = nil,
+  dataset: String, connection: Connection, logger: Logger
 ) throws -> Int {
   guard let first = rejected.first else { return 0 }
   // Its old score goes too, because that score came from features the request no longer has.
@@ -548,9 +568,11 @@ func setAside(
     WITH locked AS (
         SELECT r.request_id, r.ad_id, t.reason
         FROM adpilot.ad_requests r
-        JOIN unnest($1::text[], $2::text[], $3::text[]) AS t(request_id, ad_id, reason)
+        JOIN unnest($1::text[], $2::text[], $3::text[], $5::text[])
+            AS t(request_id, ad_id, reason, request_xmin)
           ON r.request_id = t.request_id AND r.ad_id = t.ad_id
         WHERE r.dataset = $4 AND r.scored_at IS NULL
+          AND (t.request_xmin IS NULL OR r.xmin = t.request_xmin::xid)
         FOR UPDATE OF r SKIP LOCKED
     ), marked AS (
         UPDATE adpilot.ad_requests r SET scored_at = now(), rejected_reason = l.reason
@@ -567,6 +589,7 @@ func setAside(
     [
       .textArray(rejected.map { $0.requestId }), .textArray(rejected.map { $0.adId }),
       .textArray(rejected.map { $0.reason }), .text(dataset),
+      .textArray(versions ?? Array(repeating: nil, count: rejected.count)),
     ])[0].int64(0)
   guard marked > 0 else { return 0 }
   logger.warning(

@@ -113,8 +113,8 @@ let scoreCommand = Command(
       if query == nil, let held = try stillQueued(reader, dataset: dataset), held > 0 {
         context.print(
           "note: \(held) requests of \(dataset) are still queued: another session held them "
-            + "(a worker, say) or queued them during this run; run `adpilot score` again to "
-            + "score them")
+            + "(a worker, say), changed them (`adpilot generate` replaces the queue) or queued "
+            + "them during this run; run `adpilot score` again to score them")
       }
     }
     var problems = failures
