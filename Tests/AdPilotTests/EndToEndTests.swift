@@ -799,6 +799,50 @@ struct EndToEndTests {
     #expect(try connection.query(Self.pendingSynthetic)[0].int64(0) == 5)
   }
 
+  @Test func workerOnceEndsUnderSteadyFeed() throws {
+    _ = try prepared()
+    let connection = try TestDatabase.connect(suite: Self.suite)
+    defer { connection.close() }
+    defer { deleteQueued(connection, prefix: "feed") }
+    let drainer = ScoringWorker(connection: connection, logger: Logger(minimumLevel: .error))
+    _ = try drainer.drain(dataset: "synthetic")
+    try queueCopies(connection, prefix: "feed", count: 3)
+
+    // Every batch queues two new requests, more than the one it scores, so a drain of
+    // everything queued would never end.
+    var worker = ScoringWorker(connection: connection, logger: Logger(minimumLevel: .error))
+    worker.batchSize = 1
+    var batches = 0
+    var feedErrors: [String] = []
+    let counts = try worker.drain(dataset: "synthetic", queuedBeforeStart: true) {
+      batches += 1
+      do {
+        try connection.execute(
+          """
+          INSERT INTO adpilot.ad_requests
+              (request_id, ad_id, dataset, time, cat_values, num_values, seq_values)
+          SELECT 'feed-late-' || $1 || '-' || n, ad_id, dataset, time, cat_values,
+                 num_values, seq_values
+          FROM adpilot.ad_requests, generate_series(1, 2) AS n
+          WHERE request_id = 'feed-1'
+          """, [.text("\(batches)")])
+      } catch {
+        feedErrors.append("\(error)")
+      }
+      return batches > 50
+    }
+    #expect(feedErrors.isEmpty, "\(feedErrors)")
+    #expect(counts.scored == 3)
+    #expect(batches < 10)
+    let late = try connection.query(
+      """
+      SELECT count(*) FILTER (WHERE scored_at IS NULL), count(*)
+      FROM adpilot.ad_requests WHERE request_id LIKE 'feed-late-%'
+      """)[0]
+    #expect(try late.int64(1) >= 6)
+    #expect(try late.int64(0) == late.int64(1))
+  }
+
   @Test func workerFollowsPromotionMidDrain() throws {
     _ = try prepared()
     let connection = try TestDatabase.connect(suite: Self.suite)

@@ -33,13 +33,21 @@ public struct ScoringWorker {
 
   /// Scores claimed batches until no unscored request is left, or until `shouldStop` returns
   /// true between batches; returns how many it scored and set aside.
-  public func drain(dataset: String, shouldStop: () -> Bool = { false }) throws -> WorkerCounts {
+  ///
+  /// With `queuedBeforeStart`, it claims only requests created before it started (by the
+  /// server's clock), so that it ends even while new requests arrive faster than it scores.
+  public func drain(
+    dataset: String, queuedBeforeStart: Bool = false, shouldStop: () -> Bool = { false }
+  ) throws -> WorkerCounts {
     var total = WorkerCounts()
     var unanalyzed = UnanalyzedRows()
     var champion: LoadedChampion?
+    let cutoff =
+      queuedBeforeStart
+      ? try connection.query("SELECT clock_timestamp()::text")[0].string(0) : nil
     try drain(
-      dataset: dataset, into: &total, unanalyzed: &unanalyzed, champion: &champion,
-      shouldStop: shouldStop)
+      dataset: dataset, createdBy: cutoff, into: &total, unanalyzed: &unanalyzed,
+      champion: &champion, shouldStop: shouldStop)
     return total
   }
 
@@ -85,8 +93,8 @@ public struct ScoringWorker {
   /// ``analyzeAfterBulkWrite(_:table:changedRows:logger:)``, it runs ANALYZE on that table
   /// between two batches.
   private func drain(
-    dataset: String, into total: inout WorkerCounts, unanalyzed: inout UnanalyzedRows,
-    champion: inout LoadedChampion?, shouldStop: () -> Bool
+    dataset: String, createdBy cutoff: String? = nil, into total: inout WorkerCounts,
+    unanalyzed: inout UnanalyzedRows, champion: inout LoadedChampion?, shouldStop: () -> Bool
   ) throws {
     while true {
       let current = try currentChampion(of: dataset, cached: champion)
@@ -98,7 +106,7 @@ public struct ScoringWorker {
         throw mismatch
       }
       let batch = try scoreClaimedBatch(
-        dataset: dataset, model: current.model, modelId: current.id)
+        dataset: dataset, createdBy: cutoff, model: current.model, modelId: current.id)
       total = total + batch
       // Every claimed request gets scored_at set, and every scored one a row in ad_scores.
       unanalyzed.scores += batch.scored
@@ -188,9 +196,9 @@ public struct ScoringWorker {
   /// NOTE: a request whose text is not valid UTF-8, which only a SQL_ASCII database can store,
   /// fails the COPY below in every batch that claims it. The worker then stops with that error
   /// instead of setting the request aside.
-  private func scoreClaimedBatch(dataset: String, model: any ClickModel, modelId: String) throws
-    -> WorkerCounts
-  {
+  private func scoreClaimedBatch(
+    dataset: String, createdBy cutoff: String?, model: any ClickModel, modelId: String
+  ) throws -> WorkerCounts {
     try connection.transaction {
       try connection.execute(
         """
@@ -203,10 +211,11 @@ public struct ScoringWorker {
         SELECT r.dataset, r.request_id, r.ad_id
         FROM adpilot.ad_requests r
         WHERE r.dataset = $1 AND r.scored_at IS NULL
+          AND ($3::timestamptz IS NULL OR r.created_at <= $3::timestamptz)
         ORDER BY r.created_at, r.request_id, r.ad_id
         LIMIT $2
         FOR UPDATE OF r SKIP LOCKED
-        """, [.text(dataset), .int64(Int64(batchSize))])
+        """, [.text(dataset), .int64(Int64(batchSize)), cutoff.map(PostgresValue.text) ?? .null])
       guard claimed > 0 else { return WorkerCounts() }
 
       let encoder = FeatureEncoder(spec: model.spec)

@@ -143,7 +143,7 @@ let workerCommand = Command(
   usage: "worker --dataset NAME [--once | --seconds N] [--batch-size N] [--poll-seconds N]",
   options: [
     .value("dataset", "NAME", "score this data set's requests with its champion"),
-    .flag("once", "score what is queued now, then exit"),
+    .flag("once", "score the requests queued before it started, then exit"),
     .value("seconds", "N", "run for N seconds, then exit (default: until stopped)"),
     .value("batch-size", "N", "requests claimed per transaction, 1 to 1000000 (default 1024)"),
     .value("poll-seconds", "N", "look for work this often without a notification (default 5)"),
@@ -176,7 +176,7 @@ let workerCommand = Command(
     worker.pollInterval = pollInterval
     let counts: WorkerCounts
     if once {
-      counts = try worker.drain(dataset: dataset)
+      counts = try worker.drain(dataset: dataset, queuedBeforeStart: true)
     } else {
       StopSignal.install()
       context.logger.info(
