@@ -916,6 +916,37 @@ struct EndToEndTests {
         + "--limit to queue later impressions\n")
   }
 
+  @Test func queueingEmptySplitFails() throws {
+    _ = try prepared()
+    let connection = try TestDatabase.connect(suite: Self.suite)
+    defer { connection.close() }
+    // A data set with the synthetic layout and no impressions.
+    try queueSyntheticCopy(connection, dataset: "no_rows")
+    defer {
+      _ = try? connection.execute("DELETE FROM adpilot.ad_requests WHERE dataset = 'no_rows'")
+      _ = try? connection.execute("DELETE FROM adpilot.datasets WHERE name = 'no_rows'")
+    }
+    let job = ScoringJob(reader: connection, writer: connection, logger: Logger())
+    let cases: [(String?, String)] = [
+      (
+        "test",
+        "data set 'no_rows' has no impressions in split 'test'; leave out --split to queue every "
+          + "split, or load that split with `adpilot import`"
+      ),
+      (
+        nil,
+        "data set 'no_rows' has no impressions at all; load them with `adpilot import` or "
+          + "`adpilot generate`"
+      ),
+    ]
+    for (split, message) in cases {
+      let error = #expect(throws: PipelineError.self) {
+        try job.queueRequests(fromImpressionsOf: "no_rows", split: split, limit: 10)
+      }
+      #expect(error?.message == message)
+    }
+  }
+
   @Test func queueingUnknownDatasetFails() throws {
     let connection = try TestDatabase.connect(suite: Self.suite)
     defer { connection.close() }

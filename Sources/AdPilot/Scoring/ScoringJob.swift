@@ -512,8 +512,9 @@ public struct ScoringJob {
   /// score, in time order.
   ///
   /// Impressions whose request and ad already have a row in ad_requests (queued, scored or set
-  /// aside) are left as they are and counted. It runs ANALYZE on ad_requests when the rows
-  /// added reach the bounds of ``analyzeAfterBulkWrite(_:table:changedRows:logger:)``.
+  /// aside) are left as they are and counted. It throws when the data set, or the split, has
+  /// no impressions. It runs ANALYZE on ad_requests when the rows added reach the bounds of
+  /// ``analyzeAfterBulkWrite(_:table:changedRows:logger:)``.
   public func queueRequests(fromImpressionsOf dataset: String, split: String?, limit: Int)
     throws -> QueuedRequests
   {
@@ -546,6 +547,14 @@ public struct ScoringJob {
       """, [.text(dataset), split.map(PostgresValue.text) ?? .null, .int64(Int64(limit))])[0]
     let selected = Int(try counts.int64(0))
     let added = Int(try counts.int64(1))
+    guard selected > 0 else {
+      let scope = split.map { "in split '\($0)'" } ?? "at all"
+      let fix =
+        split == nil
+        ? "load them with `adpilot import` or `adpilot generate`"
+        : "leave out --split to queue every split, or load that split with `adpilot import`"
+      throw PipelineError("data set '\(dataset)' has no impressions \(scope); \(fix)")
+    }
     analyzeAfterBulkWrite(writer, table: .adRequests, changedRows: added, logger: logger)
     return QueuedRequests(added: added, alreadyPresent: selected - added)
   }
