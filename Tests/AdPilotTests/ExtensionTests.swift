@@ -42,15 +42,46 @@ struct ExtensionTests {
     _ = try ScoringJob(reader: connection, writer: writer, logger: logger).run(
       dataset: "synthetic")
     _ = try connection.execute("CREATE EXTENSION IF NOT EXISTS adpilot")
+    try checkInstalledLibrary(connection)
     guard let champion = train.champion else {
       throw PipelineError("training left synthetic without a champion: \(train.championReason)")
     }
     return champion.id
   }
 
+  /// Throws unless the server's adpilot.so has the bytes of this checkout's build.
+  ///
+  /// `make install-extension` copies the library into the server's shared directory, so
+  /// another checkout on the same machine replaces it with its own build, and the tests would
+  /// then check that build.
+  static func checkInstalledLibrary(_ connection: Connection) throws {
+    let directory = try connection.query(
+      "SELECT setting FROM pg_config WHERE name = 'PKGLIBDIR'")[0].string(0)
+    let installed = URL(fileURLWithPath: directory).appendingPathComponent("adpilot.so")
+    let built = TestData.packageRoot.appendingPathComponent("extension/adpilot.so")
+    guard let installedBytes = FileManager.default.contents(atPath: installed.path),
+      let builtBytes = FileManager.default.contents(atPath: built.path),
+      installedBytes == builtBytes
+    else {
+      throw PipelineError(
+        "the server's \(installed.path) is missing or differs from this checkout's build "
+          + "\(built.path); another checkout's `make install-extension` may have replaced it. "
+          + "Run `make install-extension`, then the tests again")
+    }
+  }
+
+  /// Opens a connection after checking that the installed library is still this checkout's,
+  /// because each new backend loads the file that is installed at that moment.
   func connect() throws -> Connection {
     _ = try Self.prepared.get()
-    return try TestDatabase.connect(suite: Self.suite)
+    let connection = try TestDatabase.connect(suite: Self.suite)
+    do {
+      try Self.checkInstalledLibrary(connection)
+    } catch {
+      connection.close()
+      throw error
+    }
+    return connection
   }
 
   /// Runs `sql` and checks that it fails with `sqlState`.
