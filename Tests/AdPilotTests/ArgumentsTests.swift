@@ -305,6 +305,8 @@ private let nowhere = ["DATABASE_URL": "postgresql:///adpilot?host=/nonexistent-
     ["worker", "--dataset", "synthetic", "--once", "--seconds", "3"],
     ["worker", "--dataset", "synthetic", "--batch-size", "0"],
     ["worker", "--dataset", "synthetic", "--poll-seconds", "0"],
+    ["worker", "--dataset", "synthetic", "--poll-seconds", "0.000001"],
+    ["worker", "--dataset", "synthetic", "--poll-seconds", "3601"],
     ["worker", "--dataset", "synthetic", "--seconds", "-1"],
     ["score", "--batch-size", "0"],
     ["score", "--dataset", "synthetic", "--batch-size", "9223372036854775807"],
@@ -316,6 +318,9 @@ private let nowhere = ["DATABASE_URL": "postgresql:///adpilot?host=/nonexistent-
     #expect(Tool.main(command, environment: nowhere) == 2, "\(command)")
   }
   #expect(Tool.main(["worker", "--dataset", "synthetic", "--once"], environment: nowhere) == 1)
+  let bounds = ["worker", "--dataset", "synthetic", "--once", "--poll-seconds"]
+  #expect(Tool.main(bounds + ["0.01"], environment: nowhere) == 1)
+  #expect(Tool.main(bounds + ["3600"], environment: nowhere) == 1)
 }
 
 @Test func modelsRejectsAnEmptyName() {

@@ -146,7 +146,9 @@ let workerCommand = Command(
     .flag("once", "score the requests queued before it started, then exit"),
     .value("seconds", "N", "run for N seconds, then exit (default: until stopped)"),
     .value("batch-size", "N", "requests claimed per transaction, 1 to 1000000 (default 1024)"),
-    .value("poll-seconds", "N", "look for work this often without a notification (default 5)"),
+    .value(
+      "poll-seconds", "N",
+      "look for work this often without a notification, 0.01 to 3600 (default 5)"),
   ],
   run: { parsed, context in
     let dataset = try required(parsed, "dataset")
@@ -156,9 +158,11 @@ let workerCommand = Command(
         message: "--batch-size must be 1 to \(maximumScoringBatch), got \(batchSize)")
     }
     let pollInterval = try parsed.double("poll-seconds", default: 5)
-    guard pollInterval > 0, pollInterval.isFinite else {
+    // Below 10 ms the worker would query the server without pause; above an hour a missed
+    // notification would leave requests waiting longer than any scoring job expects.
+    guard (0.01...3600).contains(pollInterval) else {
       throw UsageError(
-        message: "--poll-seconds must be a positive number of seconds, got "
+        message: "--poll-seconds must be 0.01 to 3600 seconds, got "
           + "\(parsed.value("poll-seconds") ?? "")")
     }
     let once = parsed.flag("once")
