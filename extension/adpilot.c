@@ -550,7 +550,9 @@ check_sequence(const ArrayArgument *array, int64 rows, const CachedModel *model)
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("seq_values has the wrong shape"),
 				 errdetail("Expected one dimension, or two with one row per candidate, got %d "
-						   "dimensions.", array->ndim)));
+						   "dimensions.", array->ndim),
+				 errhint("Pass one behaviour list shared by all candidates, or a "
+						 "two-dimensional array with one list per candidate.")));
 	if (per_row % subfields != 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
@@ -710,7 +712,9 @@ adpilot_score(PG_FUNCTION_ARGS)
 	if (seq.ndim > 1)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("seq_values must have one dimension, got %d", seq.ndim)));
+				 errmsg("seq_values must have one dimension, got %d", seq.ndim),
+				 errhint("Pass the request's behaviour values as one flat list, item by item; "
+						 "adpilot.score_candidates takes one list per candidate.")));
 	check_sequence(&seq, 1, model);
 
 	rows = fill_rows(&cat, &num, &seq, 0, 1, model);
@@ -742,7 +746,9 @@ adpilot_score_candidates(PG_FUNCTION_ARGS)
 	if (ads.ndim > 1)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("ad_ids must have one dimension, got %d", ads.ndim)));
+				 errmsg("ad_ids must have one dimension, got %d", ads.ndim),
+				 errhint("Pass the candidate ads as a flat text[], such as ARRAY['ad-1', "
+						 "'ad-2'].")));
 	for (int64 i = 0; i < count; i++)
 		if (ads.nulls[i])
 			ereport(ERROR,

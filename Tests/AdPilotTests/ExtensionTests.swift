@@ -261,6 +261,38 @@ struct ExtensionTests {
       #expect(error.message == "ad_ids must not be null")
       #expect(error.hint == "Pass one ad id per candidate.")
     }
+    // Arrays of the wrong shape are named, and the hint says what shape to pass.
+    let shapes = [
+      (
+        "SELECT adpilot.score('synthetic', \(cat), \(num), ARRAY[\(seq)])",
+        "seq_values must have one dimension, got 2",
+        "Pass the request's behaviour values as one flat list, item by item; "
+          + "adpilot.score_candidates takes one list per candidate."
+      ),
+      (
+        "SELECT * FROM adpilot.score_candidates('synthetic', ARRAY[ARRAY['a']], "
+          + "ARRAY[\(cat)], ARRAY[\(num)], \(seq))",
+        "ad_ids must have one dimension, got 2",
+        "Pass the candidate ads as a flat text[], such as ARRAY['ad-1', 'ad-2']."
+      ),
+      (
+        "SELECT * FROM adpilot.score_candidates('synthetic', ARRAY['a'], "
+          + "ARRAY[\(cat)], ARRAY[\(num)], ARRAY[ARRAY[\(seq)]])",
+        "seq_values has the wrong shape",
+        "Pass one behaviour list shared by all candidates, or a two-dimensional array with "
+          + "one list per candidate."
+      ),
+    ]
+    for (sql, message, hint) in shapes {
+      do {
+        _ = try connection.query(sql)
+        Issue.record("no error from: \(sql)")
+      } catch {
+        #expect(error.sqlState == "22023", "\(sql)")
+        #expect(error.message == message, "\(sql)")
+        #expect(error.hint == hint, "\(sql)")
+      }
+    }
     // With no candidates the other arrays must be empty too.
     let fields = try connection.query("SELECT cardinality(\(cat))")[0].int64(0)
     do {
