@@ -223,8 +223,10 @@ func parseArguments(
     }
   }
   if parsed.positionals.count > maxPositionals {
-    let extra = parsed.positionals[maxPositionals...].joined(separator: " ")
-    throw UsageError(message: "unexpected argument '\(extra)'")
+    // Each is quoted on its own, so that two arguments never read as one with a space.
+    let extra = parsed.positionals[maxPositionals...].map { "'\($0)'" }
+    throw UsageError(
+      message: "unexpected argument\(extra.count == 1 ? "" : "s") \(extra.joined(separator: ", "))")
   }
   return parsed
 }

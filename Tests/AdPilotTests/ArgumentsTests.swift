@@ -26,6 +26,23 @@ private let options: [OptionSpec] = [
   #expect(parsed.positionals == ["start", "--not-an-option"])
 }
 
+@Test func parserQuotesEachExtraPositional() {
+  let cases: [([String], String)] = [
+    (["a", "b"], "unexpected argument 'b'"),
+    (["a", "b", "c d"], "unexpected arguments 'b', 'c d'"),
+  ]
+  for (arguments, message) in cases {
+    do {
+      _ = try parseArguments(arguments, options: options, maxPositionals: 1)
+      Issue.record("accepted \(arguments)")
+    } catch let error as UsageError {
+      #expect(error.message == message)
+    } catch {
+      Issue.record("unexpected error \(error)")
+    }
+  }
+}
+
 @Test func parserRejectsUnknownOption() {
   #expect(throws: UsageError.self) {
     try parseArguments(["--datset", "x"], options: options)
