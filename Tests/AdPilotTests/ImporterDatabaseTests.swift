@@ -338,6 +338,36 @@ import Testing
     #expect(try datasetValidation(connection, "ipinyou_2997") == "split")
   }
 
+  @Test func splitImportRejectsRowsOfOtherFields() throws {
+    let connection = try TestDatabase.connect(suite: "ingest.splitOverOtherFields")
+    let criteo = TestData.shared("criteo-dac/criteo_dac_first10k.csv")
+    let train = TestData.shared("ipinyou/campaign2997_ctr_train.csv")
+    let test = TestData.shared("ipinyou/campaign2997_ctr_test.csv")
+    let criteoReport = try CriteoImporter.importFile(connection, file: criteo, dataset: "mixed")
+    let criteoRows = try count(
+      connection, "SELECT count(*) FROM adpilot.impressions WHERE dataset = 'mixed'")
+    #expect(criteoRows == Int64(criteoReport.loaded))
+
+    // The criteo rows of the other split would stay behind under the iPinYou spec.
+    #expect {
+      try IPinYouCTRImporter.importFile(connection, file: train, dataset: "mixed")
+    } throws: { error in
+      let text = "\(error)"
+      return text.contains("data set 'mixed': contains rows") && text.contains("categorical 'C1'")
+        && text.contains("categorical 'weekday'") && text.contains("--dataset NAME")
+    }
+    #expect(
+      try count(connection, "SELECT count(*) FROM adpilot.impressions WHERE dataset = 'mixed'")
+        == criteoRows)
+    #expect(try loadDataset(connection, name: "mixed").spec == CriteoImporter.spec)
+
+    // Once the old rows are gone, both splits load.
+    _ = try connection.execute("DELETE FROM adpilot.impressions WHERE dataset = 'mixed'")
+    #expect(try IPinYouCTRImporter.importFile(connection, file: train, dataset: "mixed").loaded > 0)
+    #expect(try IPinYouCTRImporter.importFile(connection, file: test, dataset: "mixed").loaded > 0)
+    #expect(try loadDataset(connection, name: "mixed").spec == IPinYouCTRImporter.spec)
+  }
+
   // MARK: - iPinYou raw log
 
   @Test func iPinYouLogLoadsFixtureAndRejectsBadRows() throws {

@@ -21,6 +21,7 @@ public func registerDataset(
       file: "adpilot.datasets", message: "dataset '\(name)': invalid validation '\(validation)'",
       fix: "use 'time' or 'split'")
   }
+  try checkRemainingRows(connection, name: name, spec: spec)
   let json = String(decoding: try JSONEncoder().encode(spec), as: UTF8.self)
   _ = try connection.execute(
     """
@@ -33,6 +34,46 @@ public func registerDataset(
         loaded_at = now()
     """,
     [.text(name), .jsonb(json), .text(validation), .text(source)])
+}
+
+/// Throws when data set `name` still contains impressions, such as the other split of a one-split
+/// import, that were loaded under a spec with other fields than `spec`. The arrays of those
+/// rows follow their own format's fields, and training would encode them as `spec`'s.
+/// A spec that differs in bucket counts or roles only keeps the rows, because the stored values
+/// do not depend on them.
+private func checkRemainingRows(_ connection: Connection, name: String, spec: FeatureSpec) throws {
+  guard
+    let storedText = try connection.query(
+      "SELECT feature_spec::text FROM adpilot.datasets WHERE name = $1", [.text(name)]
+    ).first?.string(0),
+    let stored = try? JSONDecoder().decode(FeatureSpec.self, from: Data(storedText.utf8))
+  else { return }
+  func fields(_ spec: FeatureSpec) -> [String] {
+    spec.categorical.map { "categorical '\($0.name)'" }
+      + spec.numeric.map { "numeric '\($0.name)'" }
+      + spec.sequence.map { "sequence '\($0.name)'" }
+  }
+  let (old, new) = (fields(stored), fields(spec))
+  guard old != new else { return }
+  let remaining = try connection.query(
+    """
+    SELECT split, count(*) FROM adpilot.impressions
+    WHERE dataset = $1 GROUP BY split ORDER BY split
+    """, [.text(name)])
+  guard !remaining.isEmpty else { return }
+  let splits = try remaining.map { "\(try $0.int64(1)) of split '\(try $0.string(0))'" }
+  let index =
+    zip(old, new).enumerated().first { $0.element.0 != $0.element.1 }?.offset
+    ?? min(old.count, new.count)
+  let before = index < old.count ? old[index] : "no field"
+  let after = index < new.count ? new[index] : "no field"
+  throw ImportError(
+    file: "data set '\(name)'",
+    message:
+      "contains rows (\(splits.joined(separator: ", "))) loaded with other fields than this file's "
+      + "format: field \(index + 1) is \(before) in those rows but \(after) in this format",
+    fix: "import the file into another data set with --dataset NAME, or delete those rows "
+      + "first with `DELETE FROM adpilot.impressions WHERE dataset = '\(name)'`")
 }
 
 /// Takes the transaction-level advisory lock of data set `name` (pg_advisory_xact_lock, which
