@@ -68,6 +68,33 @@ import Testing
     #expect(try reader.next() == nil)
   }
 
+  @Test func lineReaderCutsOverlongLines() throws {
+    let directory = try TestData.temporaryDirectory()
+    defer { try? FileManager.default.removeItem(at: directory) }
+    let file = directory.appendingPathComponent("long.txt")
+    let limit = LineReader.maxLineLength
+    let justOver = String(repeating: "y", count: limit + 10)
+    // Three times the limit, so the reader reads past most of it without keeping it.
+    let far = String(repeating: "z", count: 3 * limit)
+    let unterminated = String(repeating: "w", count: limit + 5)
+    try Data("a\n\(justOver)\n\(far)\r\nb\n\(unterminated)".utf8).write(to: file)
+
+    let reader = try LineReader(url: file)
+    #expect(try reader.next() == "a")
+    #expect(reader.lastLineRejectReason == nil)
+    #expect(try reader.next() == String(repeating: "y", count: limit))
+    #expect(reader.lastLineIsTooLong)
+    #expect(reader.lastLineRejectReason == RejectReason.lineTooLong)
+    #expect(try reader.next() == String(repeating: "z", count: limit))
+    #expect(reader.lastLineIsTooLong)
+    #expect(try reader.next() == "b")
+    #expect(!reader.lastLineIsTooLong)
+    #expect(reader.lineNumber == 4)
+    #expect(try reader.next() == String(repeating: "w", count: limit))
+    #expect(reader.lastLineIsTooLong)
+    #expect(try reader.next() == nil)
+  }
+
   @Test func lineReaderDecompressesGzip() throws {
     let directory = try TestData.temporaryDirectory()
     defer { try? FileManager.default.removeItem(at: directory) }

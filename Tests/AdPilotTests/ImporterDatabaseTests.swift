@@ -215,6 +215,30 @@ import Testing
     #expect(try stored.first?.string(1).contains("\u{FFFD}\u{FFFD}") == true)
   }
 
+  @Test func criteoRejectsOverlongLine() throws {
+    let connection = try TestDatabase.connect(suite: "ingest.criteoLongLine")
+    let directory = try TestData.temporaryDirectory()
+    defer { try? FileManager.default.removeItem(at: directory) }
+    let sample = try String(
+      contentsOf: TestData.fixture("criteo_dac_sample.txt"), encoding: .utf8
+    ).split(separator: "\n")
+    // A label and one count of 3 MiB digits, far past the reader's line limit.
+    let long = "0\t" + String(repeating: "9", count: 3 << 20)
+    let file = directory.appendingPathComponent("long.txt")
+    try Data(([String(sample[0]), long, String(sample[1])]).joined(separator: "\n").utf8)
+      .write(to: file)
+
+    let report = try CriteoImporter.importFile(connection, file: file, dataset: "criteo_long")
+    #expect(report.loaded == 2)
+    #expect(report.rejected == [RejectReason.lineTooLong: 1])
+    let stored = try connection.query(
+      "SELECT line_number, reason, length(raw_line) FROM adpilot.rejected_rows")
+    #expect(stored.count == 1)
+    #expect(try stored.first?.int64(0) == 2)
+    #expect(try stored.first?.string(1) == RejectReason.lineTooLong)
+    #expect(try stored.first?.int64(2) == Int64(LineReader.maxLineLength))
+  }
+
   @Test func importNotesChampionOfOtherLayout() throws {
     let connection = try TestDatabase.connect(suite: "ingest.layout")
     let file = TestData.fixture("criteo_dac_sample.txt")

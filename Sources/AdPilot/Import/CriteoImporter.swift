@@ -56,9 +56,8 @@ public enum CriteoImporter {
           if line.hasPrefix("label") { continue }
         }
         let outcome =
-          reader.lastLineIsValidUTF8
-          ? parse(line, row: row, separator: separator, seed: seed, dataset: dataset)
-          : .rejected(RejectReason.invalidUTF8)
+          reader.lastLineRejectReason.map { ParsedRow.rejected($0) }
+          ?? parse(line, row: row, separator: separator, seed: seed, dataset: dataset)
         row += 1
         switch outcome {
         case .record(let record): try session.load(record)

@@ -73,11 +73,10 @@ public enum IPinYouCTRImporter {
         source: "iPinYou RTB 2013 advertiser 2997, decoded CTR file \(file.lastPathComponent)")
       while let line = try reader.next() {
         let outcome =
-          reader.lastLineIsValidUTF8
-          ? parse(
+          reader.lastLineRejectReason.map { ParsedRow.rejected($0) }
+          ?? parse(
             line, lineNumber: reader.lineNumber, columns: columns,
             columnCount: header.names.count, split: split, dataset: dataset)
-          : .rejected(RejectReason.invalidUTF8)
         switch outcome {
         case .record(let record): try session.load(record)
         case .rejected(let reason):

@@ -103,9 +103,8 @@ public enum IPinYouLogImporter {
       var loadedIds = RequestIdSet()
       while let line = try reader.next() {
         var outcome =
-          reader.lastLineIsValidUTF8
-          ? parse(line, columns: columns, split: split, dataset: dataset)
-          : .rejected(RejectReason.invalidUTF8)
+          reader.lastLineRejectReason.map { ParsedRow.rejected($0) }
+          ?? parse(line, columns: columns, split: split, dataset: dataset)
         if case .record(let record) = outcome, !loadedIds.insert(record.requestId) {
           outcome = .rejected(RejectReason.duplicateId)
         }

@@ -46,7 +46,7 @@ public enum IPinYouStreamImporter {
       var loadedSteps = LoadedSteps()
       while let line = try reader.next() {
         let parsed = loadedSteps.admit(
-          reader.lastLineIsValidUTF8 ? parse(line) : .failure(.rejected(RejectReason.invalidUTF8)))
+          reader.lastLineRejectReason.map { .failure(.rejected($0)) } ?? parse(line))
         switch parsed {
         case .failure(let outcome):
           switch outcome {
@@ -240,8 +240,8 @@ public struct IPinYouStreamSummary: Sendable, Equatable {
     var loadedSteps = IPinYouStreamImporter.LoadedSteps()
     while let line = try reader.next() {
       let parsed = loadedSteps.admit(
-        reader.lastLineIsValidUTF8
-          ? IPinYouStreamImporter.parse(line) : .failure(.rejected(RejectReason.invalidUTF8)))
+        reader.lastLineRejectReason.map { .failure(.rejected($0)) }
+          ?? IPinYouStreamImporter.parse(line))
       guard case .success(let row) = parsed else { continue }
       episodes[row.advertiser, default: []].insert(row.episode)
       var total = totals[

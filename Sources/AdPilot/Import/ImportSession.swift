@@ -137,6 +137,8 @@ public enum RejectReason {
   public static let nulByte = "NUL byte"
   /// Bytes that are not UTF-8, which the stored raw line shows as U+FFFD.
   public static let invalidUTF8 = "invalid UTF-8"
+  /// A line longer than ``LineReader/maxLineLength`` bytes, whose stored raw line is cut there.
+  public static let lineTooLong = "line too long"
 }
 
 /// Reads an iPinYou price (CNY fen per 1000 impressions) as the cost of one impression in

@@ -25,6 +25,20 @@ public final class LineReader {
   /// Whether the line `next()` returned last was valid UTF-8. When it was not, the line has
   /// U+FFFD in place of each invalid sequence, and importers reject it.
   public private(set) var lastLineIsValidUTF8 = true
+  /// Whether the line `next()` returned last was longer than ``maxLineLength`` bytes. The line
+  /// then contains only its first ``maxLineLength`` bytes, and importers reject it.
+  public private(set) var lastLineIsTooLong = false
+
+  /// The maximum length in bytes of a line that the reader returns whole. Lines of the
+  /// supported logs take at most a few kilobytes (a Taobao DMR row of 267 fields about 3 KB),
+  /// and the limit keeps a file without line breaks from being read into memory at once.
+  public static let maxLineLength = 1 << 20
+
+  /// The reason importers reject the line `next()` returned last, or nil when it can be parsed.
+  public var lastLineRejectReason: String? {
+    if lastLineIsTooLong { return RejectReason.lineTooLong }
+    return lastLineIsValidUTF8 ? nil : RejectReason.invalidUTF8
+  }
 
   public init(url: URL) throws {
     path = url.path
@@ -98,9 +112,8 @@ public final class LineReader {
         if end > start && buffer[end - 1] == UInt8(ascii: "\r") {
           end -= 1
         }
-        let line = decodeLine(from: lineStart(end: end), to: end)
+        let line = takeLine(end: end)
         start = newline + 1
-        lineNumber += 1
         return line
       }
       if reachedEnd {
@@ -109,13 +122,47 @@ public final class LineReader {
         if buffer[end - 1] == UInt8(ascii: "\r") {
           end -= 1
         }
-        let line = decodeLine(from: lineStart(end: end), to: end)
+        let line = takeLine(end: end)
         start = buffer.count
-        lineNumber += 1
         return line
+      }
+      if buffer.count - start > Self.maxLineLength {
+        return try truncateLongLine()
       }
       try fill()
     }
+  }
+
+  /// Returns the line from `start` to `end`, cut to ``maxLineLength`` bytes, and counts it.
+  private func takeLine(end: Int) -> String {
+    let lower = lineStart(end: end)
+    lastLineIsTooLong = end - lower > Self.maxLineLength
+    lineNumber += 1
+    return decodeLine(from: lower, to: lastLineIsTooLong ? lower + Self.maxLineLength : end)
+  }
+
+  /// Returns the first ``maxLineLength`` bytes of the current line, which has no line break in
+  /// the buffer, and reads past the rest of it without keeping it.
+  private func truncateLongLine() throws -> String {
+    let end = start + Self.maxLineLength
+    let line = decodeLine(from: lineStart(end: end), to: end)
+    lineNumber += 1
+    lastLineIsTooLong = true
+    buffer.removeAll(keepingCapacity: true)
+    start = 0
+    while true {
+      let chunk = try readChunk()
+      if chunk.isEmpty {
+        reachedEnd = true
+        try finishProcess()
+        break
+      }
+      if let newline = chunk.firstIndex(of: UInt8(ascii: "\n")) {
+        buffer.append(contentsOf: chunk[chunk.index(after: newline)...])
+        break
+      }
+    }
+    return line
   }
 
   /// Returns the index of the next LF at or after `start` (memchr, which is much faster than a
@@ -157,18 +204,21 @@ public final class LineReader {
       buffer.removeFirst(start)
       start = 0
     }
-    let chunk: Data
-    do {
-      chunk = try handle.read(upToCount: Self.chunkSize) ?? Data()
-    } catch {
-      throw ImportError(
-        file: path, line: lineNumber + 1, message: "read failed: \(error)", fix: "check the file")
-    }
+    let chunk = try readChunk()
     if chunk.isEmpty {
       reachedEnd = true
       try finishProcess()
     } else {
       buffer.append(contentsOf: chunk)
+    }
+  }
+
+  private func readChunk() throws -> Data {
+    do {
+      return try handle.read(upToCount: Self.chunkSize) ?? Data()
+    } catch {
+      throw ImportError(
+        file: path, line: lineNumber + 1, message: "read failed: \(error)", fix: "check the file")
     }
   }
 

@@ -109,9 +109,8 @@ public enum TaobaoImporter {
       var row = 0
       while let line = try reader.next() {
         let outcome =
-          reader.lastLineIsValidUTF8
-          ? parse(line, row: row, columns: columns, seed: seed, dataset: dataset)
-          : .rejected(RejectReason.invalidUTF8)
+          reader.lastLineRejectReason.map { ParsedRow.rejected($0) }
+          ?? parse(line, row: row, columns: columns, seed: seed, dataset: dataset)
         row += 1
         switch outcome {
         case .record(let record):
