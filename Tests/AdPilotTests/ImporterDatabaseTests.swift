@@ -735,6 +735,19 @@ import Testing
     #expect(try datasetValidation(connection, "ipinyou_rlb") == "time")
   }
 
+  @Test func streamsRejectFileNotRegular() throws {
+    let connection = try TestDatabase.connect(suite: "ingest.streamsNotRegular")
+    // A device, like the pipe of a shell's `<(zcat FILE)`, yields its rows to one read only.
+    let device = URL(fileURLWithPath: "/dev/null")
+    let error = #expect(throws: ImportError.self) {
+      try IPinYouStreamImporter.importFile(connection, file: device)
+    }
+    #expect(error?.file == "/dev/null")
+    #expect(error?.message.contains("not a regular file") == true)
+    #expect(error?.fix.contains("write the rows to a file first") == true)
+    #expect(try count(connection, "SELECT count(*) FROM adpilot.datasets") == 0)
+  }
+
   @Test func streamsRerunAndRejectOnSmallFile() throws {
     let connection = try TestDatabase.connect(suite: "ingest.streamsSmall")
     let directory = try TestData.temporaryDirectory()

@@ -28,10 +28,12 @@ public enum IPinYouStreamImporter {
   static let columns = ["campaign", "split", "episode", "step", "click", "market_price", "pctr"]
 
   /// Imports `file` in one transaction, replacing the data set's earlier rows. The file is read
-  /// twice: once to rank each advertiser's episodes, once to load.
+  /// twice: once to rank each advertiser's episodes, once to load. So it must be a regular file,
+  /// because a pipe or a device would yield its rows to the first read only.
   public static func importFile(
     _ connection: Connection, file: URL, dataset: String = defaultDataset
   ) throws -> ImportReport {
+    try requireRegularFile(file)
     let summary = try IPinYouStreamSummary(file: file)
     let calendar = try DayCalendar()
     let reader = try LineReader(url: file)
@@ -74,6 +76,22 @@ public enum IPinYouStreamImporter {
         }
       }
     }
+  }
+
+  /// Throws when `file` exists but is not a regular file once symbolic links are followed,
+  /// such as the `/dev/fd/N` pipe of a shell's `<(zcat FILE)`. A missing file or a directory
+  /// is left to ``LineReader``, which names it.
+  static func requireRegularFile(_ file: URL) throws {
+    var status = stat()
+    guard stat(file.path, &status) == 0 else { return }
+    let type = status.st_mode & S_IFMT
+    guard type != S_IFREG && type != S_IFDIR else { return }
+    throw ImportError(
+      file: file.path,
+      message: "is not a regular file (a pipe or a device), but the streams importer reads its "
+        + "file twice: once to number each advertiser's episodes, once to load",
+      fix: "write the rows to a file first, or pass the .gz file itself, which the importer "
+        + "decompresses")
   }
 
   /// One validation row of the streams.
