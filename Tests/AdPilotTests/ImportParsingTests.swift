@@ -95,6 +95,17 @@ import Testing
     #expect(try reader.next() == nil)
   }
 
+  @Test func csvLineReadsQuotedFields() {
+    #expect(splitCSVLine("a,b,,c") == ["a", "b", "", "c"])
+    #expect(splitCSVLine(#"0,"x,y","",2"#) == ["0", "x,y", "", "2"])
+    #expect(splitCSVLine(#""say ""hi""",z,"#) == [#"say "hi""#, "z", ""])
+    #expect(splitCSVLine(#""""#) == [""])
+    // Quotes that do not pair up make the line invalid rather than part of a value.
+    #expect(splitCSVLine(#"0,"open"#) == nil)
+    #expect(splitCSVLine(#"0,"closed"after,1"#) == nil)
+    #expect(splitCSVLine(#"0,in"side,1"#) == nil)
+  }
+
   @Test func lineReaderDecompressesGzip() throws {
     let directory = try TestData.temporaryDirectory()
     defer { try? FileManager.default.removeItem(at: directory) }

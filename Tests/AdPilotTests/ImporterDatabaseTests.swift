@@ -215,6 +215,38 @@ import Testing
     #expect(try stored.first?.string(1).contains("\u{FFFD}\u{FFFD}") == true)
   }
 
+  @Test func criteoReadsQuotedCSV() throws {
+    let connection = try TestDatabase.connect(suite: "ingest.criteoQuoted")
+    let directory = try TestData.temporaryDirectory()
+    defer { try? FileManager.default.removeItem(at: directory) }
+    // The layout of Python's csv.writer with QUOTE_NONNUMERIC: every text field is quoted,
+    // numbers are not, and a missing count is "".
+    let header = (["label"] + (1...13).map { "I\($0)" } + (1...26).map { "C\($0)" })
+      .map { "\"\($0)\"" }.joined(separator: ",")
+    let counts = ["1.0", "\"\""] + Array(repeating: "2.0", count: 11)
+    let categories = (1...26).map { "\"c\($0)\"" }
+    let row = (["1"] + counts + categories).joined(separator: ",")
+    let unclosed =
+      "0," + Array(repeating: "1.0", count: 13).joined(separator: ",") + ",\"c1"
+      + String(repeating: ",x", count: 25)
+    let file = directory.appendingPathComponent("quoted.csv")
+    try Data([header, row, row, unclosed].joined(separator: "\n").utf8).write(to: file)
+
+    let report = try CriteoImporter.importFile(connection, file: file, dataset: "criteo_quoted")
+    #expect(report.loaded == 2)
+    #expect(report.clicks == 2)
+    #expect(report.rejected == [RejectReason.invalidQuoting: 1])
+    let stored = try connection.query(
+      """
+      SELECT cat_values[1], cat_values[26], num_values[1], num_values[2] IS NULL
+      FROM adpilot.impressions ORDER BY request_id LIMIT 1
+      """)
+    #expect(try stored.first?.optionalString(0) == "c1")
+    #expect(try stored.first?.optionalString(1) == "c26")
+    #expect(try stored.first?.optionalDouble(2) == 1)
+    #expect(try stored.first?.bool(3) == true)
+  }
+
   @Test func criteoRejectsOverlongLine() throws {
     let connection = try TestDatabase.connect(suite: "ingest.criteoLongLine")
     let directory = try TestData.temporaryDirectory()

@@ -53,7 +53,7 @@ public enum CriteoImporter {
         if !sawText && !line.isEmpty {
           sawText = true
           separator = line.contains("\t") ? "\t" : ","
-          if line.hasPrefix("label") { continue }
+          if line.hasPrefix("label") || line.hasPrefix("\"label\"") { continue }
         }
         let outcome =
           reader.lastLineRejectReason.map { ParsedRow.rejected($0) }
@@ -75,7 +75,8 @@ public enum CriteoImporter {
   ) -> ParsedRow {
     guard !line.isEmpty else { return .rejected(RejectReason.emptyLine) }
     guard !line.utf8.contains(0) else { return .rejected(RejectReason.nulByte) }
-    let fields = splitFields(line, separator: separator)
+    let split = separator == "," ? splitCSVLine(line) : splitFields(line, separator: separator)
+    guard let fields = split else { return .rejected(RejectReason.invalidQuoting) }
     guard fields.count == columnCount else { return .rejected(RejectReason.wrongColumnCount) }
     guard !fields[0].isEmpty else { return .rejected(RejectReason.missingLabel) }
     guard let click = parseClick(fields[0]) else { return .rejected(RejectReason.invalidLabel) }

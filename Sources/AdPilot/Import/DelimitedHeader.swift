@@ -9,7 +9,11 @@ struct DelimitedHeader {
   private let positions: [String: Int]
 
   init(line: String, separator: Character) {
-    names = splitFields(line, separator: separator).map {
+    let fields =
+      separator == ","
+      ? splitCSVLine(line) ?? splitFields(line, separator: ",")
+      : splitFields(line, separator: separator)
+    names = fields.map {
       String($0).trimmingCharacters(in: .whitespaces)
     }
     var positions: [String: Int] = [:]

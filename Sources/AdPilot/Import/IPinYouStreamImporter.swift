@@ -140,7 +140,9 @@ public enum IPinYouStreamImporter {
   static func parse(_ line: String) -> Result<StreamRow, Exclusion> {
     guard !line.isEmpty else { return .failure(.rejected(RejectReason.emptyLine)) }
     guard !line.utf8.contains(0) else { return .failure(.rejected(RejectReason.nulByte)) }
-    let fields = splitFields(line, separator: ",")
+    guard let fields = splitCSVLine(line) else {
+      return .failure(.rejected(RejectReason.invalidQuoting))
+    }
     guard fields.count == columns.count else {
       return .failure(.rejected(RejectReason.wrongColumnCount))
     }
@@ -247,7 +249,7 @@ public struct IPinYouStreamSummary: Sendable, Equatable {
     guard let header = try reader.next() else {
       throw ImportError(file: file.path, message: "empty file", fix: "expected a header line")
     }
-    guard splitFields(header, separator: ",").map(String.init) == IPinYouStreamImporter.columns
+    guard (splitCSVLine(header) ?? []).map(String.init) == IPinYouStreamImporter.columns
     else {
       throw ImportError(
         file: file.path, line: 1, message: "invalid header '\(header)'",

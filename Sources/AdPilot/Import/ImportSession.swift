@@ -137,6 +137,8 @@ public enum RejectReason {
   public static let nulByte = "NUL byte"
   /// Bytes that are not UTF-8, which the stored raw line shows as U+FFFD.
   public static let invalidUTF8 = "invalid UTF-8"
+  /// A comma-separated line whose double quotes do not pair up (see ``splitCSVLine(_:)``).
+  public static let invalidQuoting = "invalid quoting"
   /// A line longer than ``LineReader/maxLineLength`` bytes, whose stored raw line is cut there.
   public static let lineTooLong = "line too long"
 }

@@ -237,12 +237,62 @@ public final class LineReader {
   }
 }
 
-/// Splits a delimited line into fields. Quoting is not supported because none of the supported
-/// logs quote fields (their values contain no delimiters).
+/// Splits a delimited line into fields as they are written, without reading quotes. It serves
+/// the tab-separated logs, which do not quote fields, and comma-separated files go through
+/// ``splitCSVLine(_:)``.
 func splitFields(_ line: String, separator: Character) -> [Substring] {
   // Splitting the UTF-8 view avoids grapheme breaking, which dominates the cost of parsing.
   guard let byte = separator.asciiValue else {
     return line.split(separator: separator, omittingEmptySubsequences: false)
   }
   return line.utf8.split(separator: byte, omittingEmptySubsequences: false).map { Substring($0) }
+}
+
+/// Splits a line of a comma-separated file into fields, reading RFC 4180 quotes: a field in
+/// double quotes may contain commas, and `""` inside it is one quote. Tools such as Python's
+/// csv module with QUOTE_ALL or QUOTE_NONNUMERIC quote every text field, and without this the
+/// quotes would become part of the stored values. Returns nil when the quoting is invalid: a
+/// quote left open (the reader does not join lines), text after a closing quote, or a quote
+/// inside an unquoted field.
+func splitCSVLine(_ line: String) -> [Substring]? {
+  let quote = UInt8(ascii: "\"")
+  let comma = UInt8(ascii: ",")
+  guard line.utf8.contains(quote) else { return splitFields(line, separator: ",") }
+  let bytes = Array(line.utf8)
+  var fields: [Substring] = []
+  var field: [UInt8] = []
+  var index = 0
+  while true {
+    field.removeAll(keepingCapacity: true)
+    if index < bytes.count && bytes[index] == quote {
+      index += 1
+      var closed = false
+      while index < bytes.count {
+        if bytes[index] == quote {
+          // A doubled quote is one quote of the value; a single one closes the field.
+          if index + 1 < bytes.count && bytes[index + 1] == quote {
+            field.append(quote)
+            index += 2
+            continue
+          }
+          closed = true
+          index += 1
+          break
+        }
+        field.append(bytes[index])
+        index += 1
+      }
+      guard closed, index == bytes.count || bytes[index] == comma else { return nil }
+    } else {
+      while index < bytes.count && bytes[index] != comma {
+        if bytes[index] == quote { return nil }
+        field.append(bytes[index])
+        index += 1
+      }
+    }
+    // Splitting valid UTF-8 at ASCII bytes keeps each part valid.
+    fields.append(Substring(String(decoding: field, as: UTF8.self)))
+    if index == bytes.count { return fields }
+    index += 1
+  }
 }
