@@ -247,6 +247,38 @@ import Testing
     #expect(try stored.first?.bool(3) == true)
   }
 
+  @Test func criteoRejectsReorderedHeader() throws {
+    let connection = try TestDatabase.connect(suite: "ingest.criteoReordered")
+    let directory = try TestData.temporaryDirectory()
+    defer { try? FileManager.default.removeItem(at: directory) }
+    // The label moved to the end. Read by position, I1 would become the label and an empty C1
+    // the count I13, so this row would load with every value in the wrong field.
+    let header = ((1...13).map { "I\($0)" } + (1...26).map { "C\($0)" } + ["label"])
+      .joined(separator: ",")
+    let row = (Array(repeating: "1", count: 13) + [""] + (2...26).map { "c\($0)" } + ["0"])
+      .joined(separator: ",")
+    let file = directory.appendingPathComponent("reordered.csv")
+    try Data([header, row, row].joined(separator: "\n").utf8).write(to: file)
+
+    let error = #expect(throws: ImportError.self) {
+      try CriteoImporter.importFile(connection, file: file, dataset: "criteo_reordered")
+    }
+    #expect(error?.line == 1)
+    #expect(error?.message.contains("column 1 is 'I1' where the layout has 'label'") == true)
+    #expect(error?.fix.contains("label, I1-I13, C1-C26") == true)
+    #expect(try count(connection, "SELECT count(*) FROM adpilot.impressions") == 0)
+    #expect(try count(connection, "SELECT count(*) FROM adpilot.datasets") == 0)
+
+    // A header of the layout still loads.
+    let ordered = (["label"] + (1...13).map { "I\($0)" } + (1...26).map { "C\($0)" })
+      .joined(separator: ",")
+    let orderedRow = (["0"] + Array(repeating: "1", count: 13) + (1...26).map { "c\($0)" })
+      .joined(separator: ",")
+    try Data([ordered, orderedRow].joined(separator: "\n").utf8).write(to: file)
+    let report = try CriteoImporter.importFile(connection, file: file, dataset: "criteo_reordered")
+    #expect(report.loaded == 1)
+  }
+
   @Test func criteoRejectsOverlongLine() throws {
     let connection = try TestDatabase.connect(suite: "ingest.criteoLongLine")
     let directory = try TestData.temporaryDirectory()

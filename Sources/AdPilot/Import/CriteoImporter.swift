@@ -53,7 +53,11 @@ public enum CriteoImporter {
         if !sawText && !line.isEmpty {
           sawText = true
           separator = line.contains("\t") ? "\t" : ","
-          if line.hasPrefix("label") || line.hasPrefix("\"label\"") { continue }
+          // A header names a column "label", wherever it puts it.
+          if DelimitedHeader(line: line, separator: separator).contains("label") {
+            try checkHeader(line, separator: separator, file: file, line: reader.lineNumber)
+            continue
+          }
         }
         let outcome =
           reader.lastLineRejectReason.map { ParsedRow.rejected($0) }
@@ -67,6 +71,28 @@ public enum CriteoImporter {
         }
       }
     }
+  }
+
+  /// The header of the CSV layout. Rows are read by position, so a header is checked against it.
+  static let columns = ["label"] + (1...13).map { "I\($0)" } + (1...26).map { "C\($0)" }
+
+  /// Throws when a header line names other columns than ``columns``, or the same in another
+  /// order. Reading such a file by position would load other columns' values as the label and
+  /// the features.
+  static func checkHeader(_ header: String, separator: Character, file: URL, line: Int) throws {
+    let names = DelimitedHeader(line: header, separator: separator).names
+    guard names != columns else { return }
+    let index = zip(names, columns).enumerated().first { $0.element.0 != $0.element.1 }?.offset
+    let problem =
+      if let index {
+        "column \(index + 1) is '\(names[index])' where the layout has '\(columns[index])'"
+      } else {
+        "it has \(names.count) columns where the layout has \(columns.count)"
+      }
+    throw ImportError(
+      file: file.path, line: line,
+      message: "the header does not match the Criteo layout: \(problem)",
+      fix: "write the columns in the order label, I1-I13, C1-C26, as the Criteo DAC log has them")
   }
 
   /// Parses one data line; `row` numbers data rows from 0.
