@@ -43,7 +43,8 @@ public enum CriteoImporter {
     ) { session in
       try registerDataset(
         connection, name: dataset, spec: spec, validation: "split",
-        source: "Criteo Display Advertising Challenge log \(file.lastPathComponent), seed \(seed)")
+        source: "Criteo Display Advertising Challenge log \(file.lastPathComponent), seed \(seed)",
+        file: file)
 
       var separator: Character = "\t"
       var sawText = false

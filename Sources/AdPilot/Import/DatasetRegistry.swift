@@ -12,16 +12,18 @@ import Postgres
 /// marked `test`). `source` describes where the data came from, for people reading the table.
 /// Every writer that replaces the data set's impressions calls it in that transaction, even
 /// with an unchanged spec. Training compares the row's `xmin` to tell whether the rows it read
-/// were replaced (see `DatasetVersion`).
+/// were replaced (see `DatasetVersion`). `file`, the file an import loads, is named in the
+/// error when rows of other fields are left in the data set.
 public func registerDataset(
-  _ connection: Connection, name: String, spec: FeatureSpec, validation: String, source: String
+  _ connection: Connection, name: String, spec: FeatureSpec, validation: String, source: String,
+  file: URL? = nil
 ) throws {
   guard validation == "time" || validation == "split" else {
     throw ImportError(
       file: "adpilot.datasets", message: "dataset '\(name)': invalid validation '\(validation)'",
       fix: "use 'time' or 'split'")
   }
-  try checkRemainingRows(connection, name: name, spec: spec)
+  try checkRemainingRows(connection, name: name, spec: spec, file: file)
   let json = String(decoding: try JSONEncoder().encode(spec), as: UTF8.self)
   _ = try connection.execute(
     """
@@ -41,7 +43,9 @@ public func registerDataset(
 /// rows follow their own format's fields, and training would encode them as `spec`'s.
 /// A spec that differs in bucket counts or roles only keeps the rows, because the stored values
 /// do not depend on them.
-private func checkRemainingRows(_ connection: Connection, name: String, spec: FeatureSpec) throws {
+private func checkRemainingRows(
+  _ connection: Connection, name: String, spec: FeatureSpec, file: URL?
+) throws {
   guard
     let storedText = try connection.query(
       "SELECT feature_spec::text FROM adpilot.datasets WHERE name = $1", [.text(name)]
@@ -68,10 +72,11 @@ private func checkRemainingRows(_ connection: Connection, name: String, spec: Fe
   let before = index < old.count ? old[index] : "no field"
   let after = index < new.count ? new[index] : "no field"
   throw ImportError(
-    file: "data set '\(name)'",
+    file: file?.path ?? "adpilot.datasets",
     message:
-      "contains rows (\(splits.joined(separator: ", "))) loaded with other fields than this file's "
-      + "format: field \(index + 1) is \(before) in those rows but \(after) in this format",
+      "data set '\(name)' contains rows (\(splits.joined(separator: ", "))) loaded with other "
+      + "fields than this file's format: field \(index + 1) is \(before) in those rows but "
+      + "\(after) in this format",
     fix: "import the file into another data set with --dataset NAME, or delete those rows "
       + "first with `DELETE FROM adpilot.impressions WHERE dataset = '\(name)'`")
 }

@@ -70,7 +70,8 @@ public enum IPinYouCTRImporter {
     ) { session in
       try registerDataset(
         connection, name: dataset, spec: spec, validation: "split",
-        source: "iPinYou RTB 2013 advertiser 2997, decoded CTR file \(file.lastPathComponent)")
+        source: "iPinYou RTB 2013 advertiser 2997, decoded CTR file \(file.lastPathComponent)",
+        file: file)
       while let line = try reader.next() {
         let outcome =
           reader.lastLineRejectReason.map { ParsedRow.rejected($0) }

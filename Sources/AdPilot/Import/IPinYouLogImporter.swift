@@ -99,7 +99,7 @@ public enum IPinYouLogImporter {
     ) { session in
       try registerDataset(
         connection, name: dataset, spec: spec, validation: "time",
-        source: "iPinYou RTB log \(file.lastPathComponent) (make-ipinyou-data layout)")
+        source: "iPinYou RTB log \(file.lastPathComponent) (make-ipinyou-data layout)", file: file)
       var loadedIds = RequestIdSet()
       while let line = try reader.next() {
         var outcome =

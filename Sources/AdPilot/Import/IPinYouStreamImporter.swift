@@ -44,7 +44,8 @@ public enum IPinYouStreamImporter {
     ) { session in
       try registerDataset(
         connection, name: dataset, spec: spec, validation: "time",
-        source: "iPinYou RTB 2013 market-price streams of the RLB data, \(file.lastPathComponent)")
+        source: "iPinYou RTB 2013 market-price streams of the RLB data, \(file.lastPathComponent)",
+        file: file)
       var loadedSteps = LoadedSteps()
       while let line = try reader.next() {
         let parsed = loadedSteps.admit(

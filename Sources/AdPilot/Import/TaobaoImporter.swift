@@ -104,7 +104,7 @@ public enum TaobaoImporter {
     ) { session in
       try registerDataset(
         connection, name: dataset, spec: spec, validation: "split",
-        source: "Taobao display ads (Tianchi 56), DMR layout \(file.lastPathComponent)")
+        source: "Taobao display ads (Tianchi 56), DMR layout \(file.lastPathComponent)", file: file)
       let users = UserProfileWriter(connection: connection, dataset: dataset)
       var row = 0
       while let line = try reader.next() {
