@@ -1,5 +1,6 @@
-// The embedded cluster from a deep checkout path: idempotent start and stop, status, and a start
-// after a crash left a stale postmaster.pid. Each test removes the cluster it created.
+// The embedded cluster from a deep checkout path: idempotent start and stop, status, a start
+// after a crash left a stale postmaster.pid, and a start after the socket folder was removed.
+// Each test removes the cluster it created.
 
 import Foundation
 import Postgres
@@ -96,6 +97,29 @@ import Testing
 
     try database.start()
     #expect(database.status().state == .running)
+    let connection = try Connection(database.config)
+    #expect(try connection.query("SELECT 1")[0].int64(0) == 1)
+    connection.close()
+  }
+
+  @Test func startWithoutSocketNamesFix() throws {
+    let checkout = try deepCheckout()
+    let database = EmbeddedDatabase(root: checkout, name: "socket", durable: false)
+    defer { removeCluster(database, checkout: checkout) }
+    try database.start()
+    let pid = try #require(database.status().pid)
+
+    // The server keeps running without its socket, so no client can reach it.
+    try FileManager.default.removeItem(at: database.socketDirectory)
+    let error = try #require(throws: DatabaseSetupError.self) { try database.start() }
+    #expect(error.message.contains("pid \(pid)"))
+    #expect(error.message.contains(database.socketDirectory.path))
+    #expect(error.fix?.contains("adpilot db stop") == true)
+    #expect(database.missingSocketError(pid: pid) != nil)
+
+    try database.stop()
+    try database.start()
+    #expect(database.missingSocketError(pid: try #require(database.status().pid)) == nil)
     let connection = try Connection(database.config)
     #expect(try connection.query("SELECT 1")[0].int64(0) == 1)
     connection.close()

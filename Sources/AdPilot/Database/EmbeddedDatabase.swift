@@ -115,11 +115,14 @@ public struct EmbeddedDatabase: Sendable {
 
   /// Initializes the cluster if needed, starts its server if it is not running, and creates
   /// database `adpilot`. A postmaster.pid left by a crashed server does not block the start.
+  /// Throws ``missingSocketError(pid:)`` when the server runs without its socket file.
   public func start() throws {
     try prepareDirectories()
     try withStartLock {
       if !isInitialized { try initialize() }
-      if runningServerPID() == nil {
+      if let pid = runningServerPID() {
+        if let error = missingSocketError(pid: pid) { throw error }
+      } else {
         removeStaleLockFiles()
         try startServer()
       }
@@ -142,7 +145,20 @@ public struct EmbeddedDatabase: Sendable {
     }
   }
 
+  /// Returns an error when the server runs but its socket file is gone, as after someone removed
+  /// the socket folder. No client can connect then, and PostgreSQL creates the socket again only
+  /// when it restarts. Returns nil when the socket file exists.
+  public func missingSocketError(pid: Int32) -> DatabaseSetupError? {
+    guard !FileManager.default.fileExists(atPath: socketFile.path) else { return nil }
+    return DatabaseSetupError(
+      "the server of \(dataDirectory.path) runs (pid \(pid)), but its socket \(socketFile.path) "
+        + "is missing, so no client can connect",
+      fix: "run `adpilot db stop`, then `adpilot db start`, which restarts the server")
+  }
+
   var logFile: URL { dataDirectory.appendingPathComponent("server.log") }
+
+  var socketFile: URL { socketDirectory.appendingPathComponent(".s.PGSQL.\(port)") }
 
   var isInitialized: Bool {
     FileManager.default.fileExists(atPath: dataDirectory.appendingPathComponent("PG_VERSION").path)

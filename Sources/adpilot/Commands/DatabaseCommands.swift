@@ -42,6 +42,9 @@ let databaseCommands: [Command] = [
       case "status":
         let status = database.status()
         context.print("\(status)")
+        if let pid = status.pid, let error = database.missingSocketError(pid: pid) {
+          context.logger.warning("\(error.message): \(error.fix ?? "")")
+        }
         if status.state == .running, let connection = try? Connection(database.config) {
           defer { connection.close() }
           if let warning = database.replacedServerWarning(connection) {
