@@ -30,6 +30,7 @@ public final class Connection {
     guard PQstatus(handle) == CONNECTION_OK else {
       let libpqMessage = config.redacted(
         PostgresError.trimmed(String(cString: PQerrorMessage(handle))))
+      let needsPassword = PQconnectionNeedsPassword(handle) != 0
       PQfinish(handle)
       if ConnectionConfig.parse(config.url) == nil {
         throw PostgresError(
@@ -41,8 +42,8 @@ public final class Connection {
         kind: .connection,
         message: "could not connect to \(target)",
         detail: libpqMessage,
-        hint: "is the server running? start it with `adpilot db start`, or set DATABASE_URL "
-          + "(or PGHOST and PGDATABASE) to a running server",
+        hint: PostgresError.connectionHint(
+          libpqMessage: libpqMessage, needsPassword: needsPassword),
         target: target)
     }
     self.handle = handle

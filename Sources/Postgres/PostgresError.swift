@@ -69,6 +69,38 @@ extension PostgresError {
     )
   }
 
+  /// Returns the fix for a failed connection attempt, chosen by the cause in libpq's message: a
+  /// missing or rejected password, an unknown role or database, a pg_hba.conf rejection, else an
+  /// unreachable server. `needsPassword` is `PQconnectionNeedsPassword`.
+  ///
+  /// NOTE: Apart from `needsPassword`, the cause is read from the server's English message texts
+  /// (PostgreSQL 15), because libpq gives no SQLSTATE for a failed connection. A server whose
+  /// lc_messages is another language gets the hint for an unreachable server.
+  static func connectionHint(libpqMessage message: String, needsPassword: Bool) -> String {
+    if needsPassword {
+      return "the server requires a password: put it in DATABASE_URL "
+        + "(postgresql://user:password@host/database), PGPASSWORD or ~/.pgpass"
+    }
+    if message.contains("password authentication failed") {
+      return "the server rejected the user name or password: correct them in DATABASE_URL "
+        + "(or PGUSER and PGPASSWORD)"
+    }
+    if message.contains("role \""), message.contains("does not exist") {
+      return "the user does not exist on that server: correct the user name in DATABASE_URL "
+        + "(or PGUSER), or create the role"
+    }
+    if message.contains("database \""), message.contains("does not exist") {
+      return "the database does not exist on that server: correct its name in DATABASE_URL "
+        + "(or PGDATABASE), or create it with createdb"
+    }
+    if message.contains("no pg_hba.conf entry") {
+      return "the server's pg_hba.conf has no entry that admits this user, database and "
+        + "address: add one there, or connect as another user"
+    }
+    return "is the server running? start it with `adpilot db start`, or set DATABASE_URL "
+      + "(or PGHOST and PGDATABASE) to a running server"
+  }
+
   /// Drops the trailing newline libpq puts on its messages.
   static func trimmed(_ message: String) -> String {
     var text = Substring(message)

@@ -1,9 +1,10 @@
 // Errors: SQLSTATE and diagnostics from the server, and connection failures that name the
-// target and the fix without revealing the password.
+// target and the fix for their cause without revealing the password.
 
-import Postgres
 import TestSupport
 import Testing
+
+@testable import Postgres
 
 @Suite struct ErrorTests {
   @Test func uniqueViolationCarriesSQLState() throws {
@@ -40,6 +41,39 @@ import Testing
     #expect(text.contains("DATABASE_URL"))
     #expect(!text.contains("s3cret"))
     #expect(!config.displayTarget.contains("s3cret"))
+  }
+
+  @Test func unknownDatabaseHintNamesDatabase() throws {
+    let server = try TestDatabase.config(suite: "PostgresTests.Errors")
+    let config = server.replacingDatabase("test_no_such_database")
+    let error = try #require(throws: PostgresError.self) { _ = try Connection(config) }
+    let hint = try #require(error.hint)
+    #expect(error.detail?.contains("test_no_such_database") == true)
+    #expect(hint.contains("database does not exist"))
+    #expect(hint.contains("createdb"))
+    #expect(!hint.contains("adpilot db start"))
+  }
+
+  @Test func connectionHintFollowsCause() {
+    let cases: [(message: String, needsPassword: Bool, expected: String)] = [
+      ("fe_sendauth: no password supplied", true, "requires a password"),
+      (
+        "connection to server on socket \"/s/.s.PGSQL.5432\" failed: FATAL:  password "
+          + "authentication failed for user \"alice\"", false, "rejected the user name or password"
+      ),
+      ("FATAL:  role \"nobody\" does not exist", false, "user does not exist"),
+      ("FATAL:  database \"ledger\" does not exist", false, "database does not exist"),
+      (
+        "FATAL:  no pg_hba.conf entry for host \"127.0.0.1\", user \"alice\", database \"ledger\"",
+        false, "pg_hba.conf"
+      ),
+      ("Connection refused", false, "is the server running?"),
+    ]
+    for testCase in cases {
+      let hint = PostgresError.connectionHint(
+        libpqMessage: testCase.message, needsPassword: testCase.needsPassword)
+      #expect(hint.contains(testCase.expected), "message: \(testCase.message)")
+    }
   }
 
   @Test func missingSocketNamesDirectory() throws {
