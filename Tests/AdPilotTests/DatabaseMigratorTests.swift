@@ -1,5 +1,5 @@
-// Migrations: applied once, recorded, skipped on the next run, atomic per file; and the schema's
-// day-partition function.
+// Migrations: applied once, recorded, skipped on the next run and atomic per file. A migration
+// partly applied by hand gets its own fix. The schema's day-partition function creates days.
 
 import Foundation
 import Postgres
@@ -50,6 +50,26 @@ let checkoutRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
         + "to_regclass('adpilot.second_table') IS NULL")
     #expect(try tables[0].bool(0))
     #expect(try tables[0].bool(1))
+  }
+
+  @Test func migrationAppliedByHandNamesFix() throws {
+    let connection = try TestDatabase.connect(suite: "DatabaseMigrator.byHand", migrated: false)
+    let folder = try temporaryFolder()
+    defer { try? FileManager.default.removeItem(at: folder) }
+    try "CREATE TABLE adpilot.first_table (n int);\nCREATE INDEX ON adpilot.first_table (n);"
+      .write(to: folder.appendingPathComponent("0001_first.sql"), atomically: true, encoding: .utf8)
+    // The first statement of the migration, run by hand, leaves no row in schema_migrations.
+    try connection.execute("CREATE SCHEMA adpilot; CREATE TABLE adpilot.first_table (n int);")
+
+    let error = try #require(throws: DatabaseSetupError.self) {
+      try Migrator(connection).migrate(directory: folder)
+    }
+    let fix = try #require(error.fix)
+    #expect(error.message.contains("0001_first.sql"))
+    #expect(error.detail?.contains("42P07") == true)
+    #expect(fix.contains("already has objects"))
+    #expect(fix.contains("INSERT INTO adpilot.schema_migrations (version) VALUES ('0001')"))
+    #expect(!fix.contains("fix the SQL"))
   }
 
   @Test func duplicateVersionsAreRejected() throws {

@@ -68,9 +68,25 @@ public struct Migrator {
     } catch let error as PostgresError {
       throw DatabaseSetupError(
         "migration \(migration.file.lastPathComponent) failed: \(error.message)",
-        detail: error.description,
-        fix: "fix the SQL in \(migration.file.path); nothing of it was applied")
+        detail: error.description, fix: Migrator.fix(for: error, migration: migration))
     }
+  }
+
+  /// SQLSTATEs of creating a column, object, function, schema or table that exists already.
+  static let duplicateObjectStates: Set<String> = ["42701", "42710", "42723", "42P06", "42P07"]
+
+  /// Returns the fix for a failed migration. An object that exists already means that some of
+  /// the migration was applied without a row in adpilot.schema_migrations, as by hand.
+  static func fix(for error: PostgresError, migration: Migration) -> String {
+    guard let state = error.sqlState, duplicateObjectStates.contains(state) else {
+      return "fix the SQL in \(migration.file.path); nothing of it was applied"
+    }
+    return "the database already has objects that \(migration.file.lastPathComponent) creates, "
+      + "but adpilot.schema_migrations has no row for version \(migration.version), as when "
+      + "part of it was applied by hand. Nothing of it was applied now. Undo the changes made "
+      + "by hand and run `adpilot migrate` again, or, if all of the migration is in place, "
+      + "record it with INSERT INTO adpilot.schema_migrations (version) VALUES "
+      + "('\(migration.version)')"
   }
 
   /// Lists `NNNN_*.sql` files sorted by version, rejecting two files with the same version.
