@@ -130,11 +130,15 @@ public struct EmbeddedDatabase: Sendable {
     }
   }
 
-  /// Stops the server (fast shutdown) if it runs; does nothing otherwise.
-  public func stop() throws {
-    guard isInitialized, FileManager.default.fileExists(atPath: baseDirectory.path) else { return }
-    try withStartLock {
-      guard runningServerPID() != nil else { return }
+  /// Stops the server (fast shutdown) if it runs, and returns whether this call stopped it. It
+  /// returns false when the server was not running, or when another process stopped it first.
+  @discardableResult
+  public func stop() throws -> Bool {
+    guard isInitialized, FileManager.default.fileExists(atPath: baseDirectory.path) else {
+      return false
+    }
+    return try withStartLock {
+      guard runningServerPID() != nil else { return false }
       let result = try runServerCommand(
         "pg_ctl", ["-D", dataDirectory.path, "-m", "fast", "-w", "-t", "60", "stop"])
       if result.status != 0, runningServerPID() != nil {
@@ -142,6 +146,7 @@ public struct EmbeddedDatabase: Sendable {
           "pg_ctl stop failed for \(dataDirectory.path)", detail: result.stderr,
           fix: "read \(logFile.path), then stop the postmaster by its pid")
       }
+      return true
     }
   }
 

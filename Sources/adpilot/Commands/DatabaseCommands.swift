@@ -35,10 +35,9 @@ let databaseCommands: [Command] = [
           context.print("migrations applied: \(applied.joined(separator: ", "))")
         }
       case "stop":
-        let wasRunning = database.status().state == .running
-        try database.stop()
-        context.print(
-          wasRunning ? "embedded database stopped" : "embedded database was not running")
+        // Two concurrent stops must not both report the stop, so the result comes from stop().
+        let stopped = try database.stop()
+        context.print(stopped ? "embedded database stopped" : "embedded database was not running")
       case "status":
         let status = database.status()
         context.print("\(status)")
