@@ -12,11 +12,17 @@ let generateCommand = Command(
     + "[--requests N] [--start-date YYYY-MM-DD] [--seed N]",
   options: [
     .value("days", "N", "days of impressions (default 8)"),
-    .value("impressions-per-day", "N", "impressions per day (default 25000)"),
+    .value(
+      "impressions-per-day", "N",
+      "mean impressions per day, before day-to-day noise (default 25000)"),
     .value("users", "N", "users (default 20000)"),
     .value("ads", "N", "ads, spread over the synthetic campaigns (default 400)"),
-    .value("sequence-length", "N", "behaviour items logged per impression (default 30)"),
-    .value("requests", "N", "ad requests for the day after the log (default 2000)"),
+    .value("sequence-length", "N", "maximum behaviour items logged per impression (default 30)"),
+    .value(
+      "requests", "N",
+      "ad requests for the day after the log, each with "
+        + "\(SyntheticConfig().candidatesPerRequest) candidate ads, so that many "
+        + "adpilot.ad_requests rows per request (default 2000)"),
     .value("start-date", "YYYY-MM-DD", "first day of the log, UTC (default 2026-01-05)"),
     .value("seed", "N", "seed of everything drawn (default 20260105)"),
   ],
