@@ -3,8 +3,6 @@
 // size that decays over a few epochs stops short of that point by a few percent of the level,
 // which the log loss hardly notices but a budget planner summing the predictions does.
 
-import Foundation
-
 /// The predictions of a model over its training rows, kept as a fine histogram of their log-odds,
 /// and the shift of every logit that makes them sum to the rows' clicks.
 ///
@@ -33,7 +31,7 @@ public struct OutputBias: Sendable {
       rowsAtOne += 1
       return
     }
-    let logOdds = log(p) - log1p(-p)
+    let logOdds = Math.logarithm(p) - Math.logarithmOnePlus(-p)
     let position = (min(max(logOdds, -Self.limit), Self.limit) + Self.limit) / (2 * Self.limit)
     let bin = min(Int(position * Double(Self.bins)), Self.bins - 1)
     counts[bin] += 1
@@ -54,7 +52,7 @@ public struct OutputBias: Sendable {
       var sum = rowsAtOne
       var slope = 0.0
       for (mean, weight) in zip(means, weights) {
-        let q = 1 / (1 + exp(-(mean + u)))
+        let q = 1 / (1 + Math.exponential(-(mean + u)))
         sum += weight * q
         slope += weight * q * (1 - q)
       }
