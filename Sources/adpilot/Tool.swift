@@ -180,6 +180,11 @@ func money(_ micros: Int64) -> String {
   return "\(sign)\(units).\(cents < 10 ? "0" : "")\(cents)"
 }
 
+/// Returns `count` and `noun`, with an "s" unless `count` is 1: "1 campaign", "3 campaigns".
+func counted(_ count: Int, _ noun: String) -> String {
+  "\(count) \(noun)\(count == 1 ? "" : "s")"
+}
+
 /// Pads `text` on the left to `width` characters.
 func leftPad(_ text: String, _ width: Int) -> String {
   text.count >= width ? text : String(repeating: " ", count: width - text.count) + text

@@ -398,6 +398,12 @@ private let nowhere = ["DATABASE_URL": "postgresql:///adpilot?host=/nonexistent-
   #expect(missing?.message == "missing required option --epochs")
 }
 
+@Test func countedNounsTakePlurals() {
+  #expect(counted(0, "campaign") == "0 campaigns")
+  #expect(counted(1, "portfolio") == "1 portfolio")
+  #expect(counted(3, "campaign") == "3 campaigns")
+}
+
 @Test func exactMoneyKeepsAmountsBelowACent() {
   #expect(exactMoney(90_000_000) == "90.00")
   #expect(exactMoney(1_000) == "0.001000")

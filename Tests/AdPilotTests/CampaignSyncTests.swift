@@ -680,7 +680,7 @@ extension CampaignSyncTests {
     let output = try runCampaigns(["validate", "--dir", root.path])
     #expect(
       output
-        == "3 campaigns and 1 portfolios are valid (other_set, sync_test)\n"
+        == "3 campaigns and 1 portfolio are valid (other_set, sync_test)\n"
         + "note: data sets without portfolio.json have no portfolio budget: other_set; pass "
         + "--budget MICROS to `adpilot allocate` for them, or add portfolio.json to their folders\n"
     )
@@ -696,14 +696,14 @@ extension CampaignSyncTests {
     ])
     let firstOutput = try runCampaigns(["sync", "--dir", first.path], environment: environment)
     #expect(
-      firstOutput == "synced 1 campaigns and 1 portfolios (sync_test); removed 0 campaigns and 0 "
+      firstOutput == "synced 1 campaign and 1 portfolio (sync_test); removed 0 campaigns and 0 "
         + "portfolios\n")
     let second = try directory(folders: ["sync_test": ["c-1.json": Self.campaign("c-1")]])
     let secondOutput = try runCampaigns(["sync", "--dir", second.path], environment: environment)
     #expect(
       secondOutput
-        == "synced 1 campaigns and 0 portfolios (sync_test); removed 0 campaigns and 1 "
-        + "portfolios\n"
+        == "synced 1 campaign and 0 portfolios (sync_test); removed 0 campaigns and 1 "
+        + "portfolio\n"
         + "note: data sets without portfolio.json have no portfolio budget: sync_test; pass "
         + "--budget MICROS to `adpilot allocate` for them, or add portfolio.json to their folders\n"
     )
@@ -725,7 +725,7 @@ extension CampaignSyncTests {
     let output = try runCampaigns(["sync", "--dir", second.path], environment: environment)
     #expect(
       output
-        == "synced 1 campaigns and 1 portfolios (other_set); removed 0 campaigns and 0 "
+        == "synced 1 campaign and 1 portfolio (other_set); removed 0 campaigns and 0 "
         + "portfolios\n"
         + "note: data sets without a folder in \(second.path) were left unchanged: sync_test (2 "
         + "campaigns); to remove a data set's campaigns, keep its folder with only portfolio.json\n"

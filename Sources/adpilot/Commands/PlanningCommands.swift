@@ -28,7 +28,8 @@ let campaignsCommand = Command(
     if action == "validate" {
       let found = try validateCampaignDirectory(directory)
       context.print(
-        "\(found.campaignCount) campaigns and \(found.portfolioCount) portfolios are valid "
+        "\(counted(found.campaignCount, "campaign")) and "
+          + "\(counted(found.portfolioCount, "portfolio")) are valid "
           + "(\(found.datasets.joined(separator: ", ")))")
       printPortfolioNote(found.datasetsWithoutPortfolio, context: context)
       return
@@ -37,13 +38,15 @@ let campaignsCommand = Command(
     defer { connection.close() }
     let report = try syncCampaigns(connection, directory: directory)
     context.print(
-      "synced \(report.campaigns) campaigns and \(report.portfolios) portfolios "
-        + "(\(report.datasets.joined(separator: ", "))); removed \(report.removed) campaigns "
-        + "and \(report.removedPortfolios) portfolios")
+      "synced \(counted(report.campaigns, "campaign")) and "
+        + "\(counted(report.portfolios, "portfolio")) "
+        + "(\(report.datasets.joined(separator: ", "))); removed "
+        + "\(counted(report.removed, "campaign")) and "
+        + "\(counted(report.removedPortfolios, "portfolio"))")
     printPortfolioNote(report.datasetsWithoutPortfolio, context: context)
     if !report.datasetsWithoutFolder.isEmpty {
       let keptDatasets = report.datasetsWithoutFolder.map {
-        "\($0.dataset) (\($0.campaigns) campaigns)"
+        "\($0.dataset) (\(counted($0.campaigns, "campaign")))"
       }
       context.print(
         "note: data sets without a folder in \(report.displayPath) were left unchanged: "
