@@ -225,8 +225,8 @@ func parseArguments(
   if parsed.positionals.count > maxPositionals {
     // Each is quoted on its own, so that two arguments never read as one with a space.
     let extra = parsed.positionals[maxPositionals...].map { "'\($0)'" }
-    throw UsageError(
-      message: "unexpected argument\(extra.count == 1 ? "" : "s") \(extra.joined(separator: ", "))")
+    let noun = extra.count == 1 ? "argument" : "arguments"
+    throw UsageError(message: "unexpected \(noun) \(extra.joined(separator: ", "))")
   }
   return parsed
 }

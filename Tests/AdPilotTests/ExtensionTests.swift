@@ -261,7 +261,7 @@ struct ExtensionTests {
       #expect(error.message == "ad_ids must not be null")
       #expect(error.hint == "Pass one ad id per candidate.")
     }
-    // Arrays of the wrong shape are named, and the hint says what shape to pass.
+    // An array of the wrong shape is named in the message, and the hint gives the shape to pass.
     let shapes = [
       (
         "SELECT adpilot.score('synthetic', \(cat), \(num), ARRAY[\(seq)])",

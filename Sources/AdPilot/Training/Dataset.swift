@@ -85,8 +85,8 @@ func setCopyParameters(_ connection: Connection, _ values: [String: String]) thr
 
 /// Formats a time as an ISO 8601 instant in UTC with milliseconds, such as
 /// 2026-01-07T00:00:00.000Z, which PostgreSQL parses as timestamptz. The time is rounded to
-/// PostgreSQL's microseconds first, so that a whole millisecond that a `Double` holds a hair
-/// below itself keeps its digit, and then truncated toward the past to milliseconds.
+/// PostgreSQL's microseconds first, so that a whole millisecond that a `Double` stores slightly
+/// below its value keeps its digit. It is then truncated toward the past to milliseconds.
 ///
 /// It does the calendar arithmetic itself: `ISO8601DateFormatter` took about 130 microseconds
 /// per call, most of a plan's write time with one call per hour row.

@@ -158,8 +158,8 @@ let workerCommand = Command(
         message: "--batch-size must be 1 to \(maximumScoringBatch), got \(batchSize)")
     }
     let pollInterval = try parsed.double("poll-seconds", default: 5)
-    // Below 10 ms the worker would query the server without pause; above an hour a missed
-    // notification would leave requests waiting longer than any scoring job expects.
+    // Below 10 ms the worker would query the server without pause. Above an hour, requests whose
+    // notification was lost would wait longer than a scoring job is expected to take.
     guard (0.01...3600).contains(pollInterval) else {
       throw UsageError(
         message: "--poll-seconds must be 0.01 to 3600 seconds, got "
