@@ -12,7 +12,7 @@ PG_CONFIG ?= pg_config
 SCRATCH_PATH ?= $(CURDIR)/.build
 
 .PHONY: all build debug demo demo-real test bench bench-quality lint format db-start db-stop db-status clean
-.PHONY: extension install-extension test-extension pg-server-headers sql-score-demo
+.PHONY: extension install-extension test-extension pg-server-headers sql-score-demo check-test-data
 
 all: build
 
@@ -68,11 +68,21 @@ demo-real: build
 # Unit and database tests; the test support starts its own PostgreSQL cluster. As root (CI),
 # the extension is built and installed first so that its SQL tests run too; elsewhere they are
 # skipped with a message naming `make test-extension`.
-test:
+test: check-test-data
 	@if [ "$$(id -u)" = 0 ]; then $(MAKE) install-extension; fi
 	$(SWIFT) build --build-tests
 	if [ "$$(id -u)" = 0 ]; then export ADPILOT_TEST_EXTENSION=1; fi; \
 	  $(SWIFT) test --skip-build
+
+# The import tests read the public samples: ADPILOT_DATA, else shared/data beside the checkout.
+# Stop before the build when they are missing, instead of failing those tests one by one.
+check-test-data:
+	@data="$${ADPILOT_DATA:-$(CURDIR)/../shared/data}"; \
+	if [ ! -f "$$data/criteo-dac/criteo_dac_first10k.csv" ]; then \
+	  echo "make test: the public samples are missing: $$data/criteo-dac/criteo_dac_first10k.csv not found." >&2; \
+	  echo "Clone the repository beside shared/, or set ADPILOT_DATA to the shared/data folder." >&2; \
+	  exit 1; \
+	fi
 
 # CTR throughput beside the same model in PyTorch (bench/torch_din.py), and the allocator beside
 # SciPy's HiGHS, with both peers in a virtual environment created on first use. THREADS
