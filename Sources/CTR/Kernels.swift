@@ -1,6 +1,7 @@
 // Dense kernels on row-major Float buffers: multiply-accumulate, transpose, column sums.
 // Each output row is computed by the same sequence of fused multiply-adds whatever the number
-// of rows, so results never depend on batch size. The kernels allocate nothing.
+// of rows, so results never depend on batch size. The only allocation is the buffer that a
+// wide product packs `b` into.
 
 /// Row-major matrix kernels over raw pointers. Callers own the buffers and their sizes.
 enum Kernels {
@@ -20,8 +21,9 @@ enum Kernels {
   ///
   /// For each output element the products are added in ascending `k`, each with one fused
   /// multiply-add, starting from the value already in `c`. The `k` range is cut into tiles that
-  /// keep a slice of `b` in cache, and rows go six (then four, two) at a time when possible. Both
-  /// change the schedule but not that order.
+  /// keep a slice of `b` in cache, and rows go six (then four, two) at a time when possible. A
+  /// product of many rows and columns first copies each tile of `b` into narrow panels. These
+  /// steps change the schedule but not that order.
   static func multiplyAccumulate(
     _ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, _ c: UnsafeMutablePointer<Float>,
     m: Int, k: Int, n: Int
@@ -136,19 +138,99 @@ enum Kernels {
     _ c: UnsafeMutablePointer<Float>, m: Int, k: Int, n: Int, overwrite: Bool,
     mask: UnsafePointer<Float>?, epilogue: Epilogue? = nil
   ) {
-    let tile = 256
+    if m >= Packing.minimumRows && n > Packing.lastPanelLimit {
+      multiplyAccumulatePacked(
+        a, rowStride: rowStride, depthStride: depthStride, b, c, m: m, k: k, n: n,
+        overwrite: overwrite, mask: mask, epilogue: epilogue)
+      return
+    }
     var start = 0
     while start < k {
-      let depth = min(tile, k - start)
+      let depth = min(Packing.depth, k - start)
       multiplyAccumulateTile(
         a + start * depthStride, rowStride: rowStride, depthStride: depthStride, b + start * n,
-        c, m: m, k: depth, n: n, overwrite: overwrite && start == 0,
+        c, m: m, k: depth, n: n, bRowStride: n, cRowStride: n, overwrite: overwrite && start == 0,
         mask: start + depth == k ? mask : nil, epilogue: start + depth == k ? epilogue : nil)
       start += depth
     }
   }
 
-  /// Adds the product over one `k` tile: `a` rows are `rowStride` apart, `b` is `[k x n]`.
+  /// Tile, panel and block sizes of the packed product.
+  enum Packing {
+    /// The number of rows of `b` (the `k` range) in one tile.
+    static let depth = 256
+    /// Columns per panel of the packed `b` tile: 256 x 48 Floats (48 KiB) stay in the
+    /// first-level cache while a block of rows goes through the panel.
+    static let panelWidth = 48
+    /// A remainder of up to this many columns forms the last panel on its own, and products of
+    /// at most this many columns use the `b` tile in place.
+    static let lastPanelLimit = 80
+    /// Rows per block: the block's slice of `a` (up to 192 x 256 Floats) stays in the
+    /// second-level cache while it goes through every panel.
+    static let blockRows = 192
+    /// Products with fewer rows use the `b` tile in place, because each panel would be read too
+    /// few times to repay its copy (an estimate: the training and benchmark shapes were timed).
+    static let minimumRows = 48
+  }
+
+  /// Computes the same sums as the unpacked path, each element by the same ascending-`k` chain,
+  /// with each `k` tile of `b` first copied into panels of ``Packing/panelWidth`` contiguous
+  /// columns. Wide `b` rows are then read at a short fixed stride rather than `n` Floats apart
+  /// (at `n = 2048` a column's rows all map to one set of a 64-set first-level cache), and each
+  /// panel is read by a block of rows while it is in cache.
+  private static func multiplyAccumulatePacked(
+    _ a: UnsafePointer<Float>, rowStride: Int, depthStride: Int, _ b: UnsafePointer<Float>,
+    _ c: UnsafeMutablePointer<Float>, m: Int, k: Int, n: Int, overwrite: Bool,
+    mask: UnsafePointer<Float>?, epilogue: Epilogue?
+  ) {
+    // Panels of 48 columns; the last one takes a remainder of up to 80.
+    var panels: [(start: Int, width: Int)] = []
+    var column = 0
+    while column < n {
+      let width = n - column <= Packing.lastPanelLimit ? n - column : Packing.panelWidth
+      panels.append((column, width))
+      column += width
+    }
+    let packed = UnsafeMutablePointer<Float>.allocate(capacity: min(k, Packing.depth) * n)
+    defer { packed.deallocate() }
+    var start = 0
+    while start < k {
+      let depth = min(Packing.depth, k - start)
+      let last = start + depth == k
+      // Panel p holds columns start ..< start + width of this tile's rows, `width` apart.
+      for panel in panels {
+        let target = packed + depth * panel.start
+        for index in 0..<depth {
+          copy(
+            b + (start + index) * n + panel.start, target + index * panel.width, count: panel.width)
+        }
+      }
+      var row = 0
+      while row < m {
+        let rows = min(Packing.blockRows, m - row)
+        let rowA = a + row * rowStride + start * depthStride
+        let rowC = c + row * n
+        for panel in panels {
+          let panelEpilogue = epilogue.map {
+            Epilogue(bias: $0.bias + panel.start, rectify: $0.rectify)
+          }
+          multiplyAccumulateTile(
+            rowA, rowStride: rowStride, depthStride: depthStride, packed + depth * panel.start,
+            rowC + panel.start, m: rows, k: depth, n: panel.width, bRowStride: panel.width,
+            cRowStride: n,
+            overwrite: overwrite && start == 0, mask: nil, epilogue: last ? panelEpilogue : nil)
+        }
+        if last, let mask {
+          maskByActivation(rowC, mask + row * n, count: rows * n)
+        }
+        row += rows
+      }
+      start += depth
+    }
+  }
+
+  /// Adds the product over one `k` tile: `a` rows are `rowStride` apart, `b` is `[k x n]` with
+  /// rows `bRowStride` apart, and `c` is `[m x n]` with rows `cRowStride` apart (`mask` needs `cRowStride == n`).
   ///
   /// Columns go 16 at a time, then one 8-wide and one 4-wide block for the remainder, so that
   /// widths such as 40 or 200 leave at most 3 columns to the scalar loop. With AVX-512, six rows
@@ -156,7 +238,8 @@ enum Kernels {
   /// fused multiply-adds as the scalar loop, so the block widths never change a result.
   private static func multiplyAccumulateTile(
     _ a: UnsafePointer<Float>, rowStride: Int, depthStride: Int, _ b: UnsafePointer<Float>,
-    _ c: UnsafeMutablePointer<Float>, m: Int, k: Int, n: Int, overwrite: Bool,
+    _ c: UnsafeMutablePointer<Float>, m: Int, k: Int, n: Int, bRowStride: Int, cRowStride: Int,
+    overwrite: Bool,
     mask: UnsafePointer<Float>?, epilogue: Epilogue?
   ) {
     let strides = (row: rowStride, depth: depthStride)
@@ -164,9 +247,11 @@ enum Kernels {
     // Fewer than 4 columns (a layer with one output) use no vector: eight rows then keep eight
     // scalar chains in flight.
     while n < 4 && row + 8 <= m {
-      let rowC = c + row * n
+      let rowC = c + row * cRowStride
       scalarColumnsOfEight(
-        a + row * rowStride, strides, b, rowC, k: k, n: n, overwrite: overwrite, epilogue: epilogue)
+        a + row * rowStride, strides, b, rowC, k: k, n: n, bRowStride: bRowStride,
+        cRowStride: cRowStride, overwrite: overwrite,
+        epilogue: epilogue)
       if let mask {
         maskByActivation(rowC, mask + row * n, count: 8 * n)
       }
@@ -176,7 +261,7 @@ enum Kernels {
     // multiply-add latency on both pipes.
     while row + 6 <= m {
       let rowA = a + row * rowStride
-      let rowC = c + row * n
+      let rowC = c + row * cRowStride
       var column = 0
       #if ADPILOT_AVX512
         // A remainder of 8 to 31 columns after a 32-column block joins it, so that its sums
@@ -185,17 +270,22 @@ enum Kernels {
           let rest = n - column - 32
           if rest >= 16 && rest < 32 {
             blockOfSixWithTail(
-              rowA, strides, b, rowC, k: k, n: n, column: column, tail: Vector.self,
+              rowA, strides, b, rowC, k: k, cRowStride: cRowStride, bRowStride: bRowStride,
+              column: column, tail: Vector.self,
               overwrite: overwrite, epilogue: epilogue)
             column += 48
           } else if rest >= 8 && rest < 16 {
             blockOfSixWithTail(
-              rowA, strides, b, rowC, k: k, n: n, column: column, tail: SIMD8<Float>.self,
+              rowA, strides, b, rowC, k: k, cRowStride: cRowStride, bRowStride: bRowStride,
+              column: column,
+              tail: SIMD8<Float>.self,
               overwrite: overwrite, epilogue: epilogue)
             column += 40
           } else {
             blockOfSixByTwo(
-              rowA, strides, b, rowC, k: k, n: n, column: column, overwrite: overwrite,
+              rowA, strides, b, rowC, k: k, cRowStride: cRowStride, bRowStride: bRowStride,
+              column: column,
+              overwrite: overwrite,
               epilogue: epilogue)
             column += 32
           }
@@ -203,29 +293,37 @@ enum Kernels {
       #endif
       while column + 16 <= n {
         blockOfSix(
-          rowA, strides, b, rowC, k: k, n: n, column: column, as: Vector.self, overwrite: overwrite,
+          rowA, strides, b, rowC, k: k, cRowStride: cRowStride, bRowStride: bRowStride,
+          column: column, as: Vector.self,
+          overwrite: overwrite,
           epilogue: epilogue)
         column += 16
       }
       if column + 8 <= n {
         blockOfSix(
-          rowA, strides, b, rowC, k: k, n: n, column: column, as: SIMD8<Float>.self,
+          rowA, strides, b, rowC, k: k, cRowStride: cRowStride, bRowStride: bRowStride,
+          column: column, as: SIMD8<Float>.self,
           overwrite: overwrite, epilogue: epilogue)
         column += 8
       }
       if column + 4 <= n {
         blockOfSix(
-          rowA, strides, b, rowC, k: k, n: n, column: column, as: SIMD4<Float>.self,
+          rowA, strides, b, rowC, k: k, cRowStride: cRowStride, bRowStride: bRowStride,
+          column: column, as: SIMD4<Float>.self,
           overwrite: overwrite, epilogue: epilogue)
         column += 4
       }
       let rowA4 = rowA + 4 * rowStride
-      let rowC4 = rowC + 4 * n
+      let rowC4 = rowC + 4 * cRowStride
       scalarColumnsOfFour(
-        rowA, strides, b, rowC, k: k, n: n, from: column, overwrite: overwrite, epilogue: epilogue)
+        rowA, strides, b, rowC, k: k, n: n, bRowStride: bRowStride, cRowStride: cRowStride,
+        from: column, overwrite: overwrite,
+        epilogue: epilogue)
       for r in 0..<2 {
         scalarColumns(
-          rowA4 + r * rowStride, depthStride: depthStride, b, rowC4 + r * n, k: k, n: n,
+          rowA4 + r * rowStride, depthStride: depthStride, b, rowC4 + r * cRowStride, k: k, n: n,
+          bRowStride: bRowStride,
+          cRowStride: cRowStride,
           from: column, overwrite: overwrite, epilogue: epilogue)
       }
       if let mask {
@@ -235,28 +333,34 @@ enum Kernels {
     }
     while row + 4 <= m {
       let rowA = a + row * rowStride
-      let rowC = c + row * n
+      let rowC = c + row * cRowStride
       var column = 0
       while column + 16 <= n {
         blockOfFour(
-          rowA, strides, b, rowC, k: k, n: n, column: column, as: Vector.self, overwrite: overwrite,
+          rowA, strides, b, rowC, k: k, cRowStride: cRowStride, bRowStride: bRowStride,
+          column: column, as: Vector.self,
+          overwrite: overwrite,
           epilogue: epilogue)
         column += 16
       }
       if column + 8 <= n {
         blockOfFour(
-          rowA, strides, b, rowC, k: k, n: n, column: column, as: SIMD8<Float>.self,
+          rowA, strides, b, rowC, k: k, cRowStride: cRowStride, bRowStride: bRowStride,
+          column: column, as: SIMD8<Float>.self,
           overwrite: overwrite, epilogue: epilogue)
         column += 8
       }
       if column + 4 <= n {
         blockOfFour(
-          rowA, strides, b, rowC, k: k, n: n, column: column, as: SIMD4<Float>.self,
+          rowA, strides, b, rowC, k: k, cRowStride: cRowStride, bRowStride: bRowStride,
+          column: column, as: SIMD4<Float>.self,
           overwrite: overwrite, epilogue: epilogue)
         column += 4
       }
       scalarColumnsOfFour(
-        rowA, strides, b, rowC, k: k, n: n, from: column, overwrite: overwrite, epilogue: epilogue)
+        rowA, strides, b, rowC, k: k, n: n, bRowStride: bRowStride, cRowStride: cRowStride,
+        from: column, overwrite: overwrite,
+        epilogue: epilogue)
       if let mask {
         maskByActivation(rowC, mask + row * n, count: 4 * n)
       }
@@ -265,29 +369,35 @@ enum Kernels {
     // Two leftover rows share each load of `b`, with twice the independent chains of one row.
     if row + 2 <= m {
       let rowA = a + row * rowStride
-      let rowC = c + row * n
+      let rowC = c + row * cRowStride
       var column = 0
       while column + 16 <= n {
         blockOfTwo(
-          rowA, strides, b, rowC, k: k, n: n, column: column, as: Vector.self, overwrite: overwrite,
+          rowA, strides, b, rowC, k: k, cRowStride: cRowStride, bRowStride: bRowStride,
+          column: column, as: Vector.self,
+          overwrite: overwrite,
           epilogue: epilogue)
         column += 16
       }
       if column + 8 <= n {
         blockOfTwo(
-          rowA, strides, b, rowC, k: k, n: n, column: column, as: SIMD8<Float>.self,
+          rowA, strides, b, rowC, k: k, cRowStride: cRowStride, bRowStride: bRowStride,
+          column: column, as: SIMD8<Float>.self,
           overwrite: overwrite, epilogue: epilogue)
         column += 8
       }
       if column + 4 <= n {
         blockOfTwo(
-          rowA, strides, b, rowC, k: k, n: n, column: column, as: SIMD4<Float>.self,
+          rowA, strides, b, rowC, k: k, cRowStride: cRowStride, bRowStride: bRowStride,
+          column: column, as: SIMD4<Float>.self,
           overwrite: overwrite, epilogue: epilogue)
         column += 4
       }
       for r in 0..<2 {
         scalarColumns(
-          rowA + r * rowStride, depthStride: depthStride, b, rowC + r * n, k: k, n: n,
+          rowA + r * rowStride, depthStride: depthStride, b, rowC + r * cRowStride, k: k, n: n,
+          bRowStride: bRowStride,
+          cRowStride: cRowStride,
           from: column, overwrite: overwrite, epilogue: epilogue)
       }
       if let mask {
@@ -297,30 +407,36 @@ enum Kernels {
     }
     while row < m {
       let rowA = a + row * rowStride
-      let rowC = c + row * n
+      let rowC = c + row * cRowStride
       var column = 0
       while column + 16 <= n {
         blockOfOne(
-          rowA, depthStride: depthStride, b, rowC, k: k, n: n, column: column, as: Vector.self,
+          rowA, depthStride: depthStride, b, rowC, k: k, cRowStride: cRowStride,
+          bRowStride: bRowStride, column: column,
+          as: Vector.self,
           overwrite: overwrite, epilogue: epilogue)
         column += 16
       }
       if column + 8 <= n {
         blockOfOne(
-          rowA, depthStride: depthStride, b, rowC, k: k, n: n, column: column,
+          rowA, depthStride: depthStride, b, rowC, k: k, cRowStride: cRowStride,
+          bRowStride: bRowStride, column: column,
           as: SIMD8<Float>.self, overwrite: overwrite, epilogue: epilogue
         )
         column += 8
       }
       if column + 4 <= n {
         blockOfOne(
-          rowA, depthStride: depthStride, b, rowC, k: k, n: n, column: column,
+          rowA, depthStride: depthStride, b, rowC, k: k, cRowStride: cRowStride,
+          bRowStride: bRowStride, column: column,
           as: SIMD4<Float>.self, overwrite: overwrite, epilogue: epilogue
         )
         column += 4
       }
       scalarColumns(
-        rowA, depthStride: depthStride, b, rowC, k: k, n: n, from: column, overwrite: overwrite,
+        rowA, depthStride: depthStride, b, rowC, k: k, n: n, bRowStride: bRowStride,
+        cRowStride: cRowStride, from: column,
+        overwrite: overwrite,
         epilogue: epilogue)
       if let mask {
         maskByActivation(rowC, mask + row * n, count: n)
@@ -345,16 +461,18 @@ enum Kernels {
   @inline(__always)
   private static func blockOfFour<V: SIMD>(
     _ a: UnsafePointer<Float>, _ strides: (row: Int, depth: Int), _ b: UnsafePointer<Float>,
-    _ c: UnsafeMutablePointer<Float>, k: Int, n: Int, column: Int, as: V.Type, overwrite: Bool,
+    _ c: UnsafeMutablePointer<Float>, k: Int, cRowStride: Int, bRowStride: Int, column: Int,
+    as: V.Type,
+    overwrite: Bool,
     epilogue: Epilogue?
   ) where V.Scalar == Float {
     var c0 = overwrite ? V() : load(c + column, as: V.self)
-    var c1 = overwrite ? V() : load(c + n + column, as: V.self)
-    var c2 = overwrite ? V() : load(c + 2 * n + column, as: V.self)
-    var c3 = overwrite ? V() : load(c + 3 * n + column, as: V.self)
+    var c1 = overwrite ? V() : load(c + cRowStride + column, as: V.self)
+    var c2 = overwrite ? V() : load(c + 2 * cRowStride + column, as: V.self)
+    var c3 = overwrite ? V() : load(c + 3 * cRowStride + column, as: V.self)
     let rowStride = strides.row
     for index in 0..<k {
-      let bv = load(b + index * n + column, as: V.self)
+      let bv = load(b + index * bRowStride + column, as: V.self)
       let p = a + index * strides.depth
       c0 = c0.addingProduct(p[0], bv)
       c1 = c1.addingProduct(p[rowStride], bv)
@@ -363,30 +481,32 @@ enum Kernels {
     }
     store(c0, c + column)
     finishStored(c + column, count: V.scalarCount, epilogue, column)
-    store(c1, c + n + column)
-    finishStored(c + n + column, count: V.scalarCount, epilogue, column)
-    store(c2, c + 2 * n + column)
-    finishStored(c + 2 * n + column, count: V.scalarCount, epilogue, column)
-    store(c3, c + 3 * n + column)
-    finishStored(c + 3 * n + column, count: V.scalarCount, epilogue, column)
+    store(c1, c + cRowStride + column)
+    finishStored(c + cRowStride + column, count: V.scalarCount, epilogue, column)
+    store(c2, c + 2 * cRowStride + column)
+    finishStored(c + 2 * cRowStride + column, count: V.scalarCount, epilogue, column)
+    store(c3, c + 3 * cRowStride + column)
+    finishStored(c + 3 * cRowStride + column, count: V.scalarCount, epilogue, column)
   }
 
   /// Adds the product to one vector of columns of six rows: `a` and `c` point at row 0.
   @inline(__always)
   private static func blockOfSix<V: SIMD>(
     _ a: UnsafePointer<Float>, _ strides: (row: Int, depth: Int), _ b: UnsafePointer<Float>,
-    _ c: UnsafeMutablePointer<Float>, k: Int, n: Int, column: Int, as: V.Type, overwrite: Bool,
+    _ c: UnsafeMutablePointer<Float>, k: Int, cRowStride: Int, bRowStride: Int, column: Int,
+    as: V.Type,
+    overwrite: Bool,
     epilogue: Epilogue?
   ) where V.Scalar == Float {
     var c0 = overwrite ? V() : load(c + column, as: V.self)
-    var c1 = overwrite ? V() : load(c + n + column, as: V.self)
-    var c2 = overwrite ? V() : load(c + 2 * n + column, as: V.self)
-    var c3 = overwrite ? V() : load(c + 3 * n + column, as: V.self)
-    var c4 = overwrite ? V() : load(c + 4 * n + column, as: V.self)
-    var c5 = overwrite ? V() : load(c + 5 * n + column, as: V.self)
+    var c1 = overwrite ? V() : load(c + cRowStride + column, as: V.self)
+    var c2 = overwrite ? V() : load(c + 2 * cRowStride + column, as: V.self)
+    var c3 = overwrite ? V() : load(c + 3 * cRowStride + column, as: V.self)
+    var c4 = overwrite ? V() : load(c + 4 * cRowStride + column, as: V.self)
+    var c5 = overwrite ? V() : load(c + 5 * cRowStride + column, as: V.self)
     let rowStride = strides.row
     for index in 0..<k {
-      let bv = load(b + index * n + column, as: V.self)
+      let bv = load(b + index * bRowStride + column, as: V.self)
       let p = a + index * strides.depth
       c0 = c0.addingProduct(p[0], bv)
       c1 = c1.addingProduct(p[rowStride], bv)
@@ -397,16 +517,16 @@ enum Kernels {
     }
     store(c0, c + column)
     finishStored(c + column, count: V.scalarCount, epilogue, column)
-    store(c1, c + n + column)
-    finishStored(c + n + column, count: V.scalarCount, epilogue, column)
-    store(c2, c + 2 * n + column)
-    finishStored(c + 2 * n + column, count: V.scalarCount, epilogue, column)
-    store(c3, c + 3 * n + column)
-    finishStored(c + 3 * n + column, count: V.scalarCount, epilogue, column)
-    store(c4, c + 4 * n + column)
-    finishStored(c + 4 * n + column, count: V.scalarCount, epilogue, column)
-    store(c5, c + 5 * n + column)
-    finishStored(c + 5 * n + column, count: V.scalarCount, epilogue, column)
+    store(c1, c + cRowStride + column)
+    finishStored(c + cRowStride + column, count: V.scalarCount, epilogue, column)
+    store(c2, c + 2 * cRowStride + column)
+    finishStored(c + 2 * cRowStride + column, count: V.scalarCount, epilogue, column)
+    store(c3, c + 3 * cRowStride + column)
+    finishStored(c + 3 * cRowStride + column, count: V.scalarCount, epilogue, column)
+    store(c4, c + 4 * cRowStride + column)
+    finishStored(c + 4 * cRowStride + column, count: V.scalarCount, epilogue, column)
+    store(c5, c + 5 * cRowStride + column)
+    finishStored(c + 5 * cRowStride + column, count: V.scalarCount, epilogue, column)
   }
 
   /// Adds the product to two 16-lane vectors of columns of six rows: `a` and `c` point at row 0.
@@ -414,28 +534,29 @@ enum Kernels {
   @inline(__always)
   private static func blockOfSixByTwo(
     _ a: UnsafePointer<Float>, _ strides: (row: Int, depth: Int), _ b: UnsafePointer<Float>,
-    _ c: UnsafeMutablePointer<Float>, k: Int, n: Int, column: Int, overwrite: Bool,
+    _ c: UnsafeMutablePointer<Float>, k: Int, cRowStride: Int, bRowStride: Int, column: Int,
+    overwrite: Bool,
     epilogue: Epilogue?
   ) {
     let right = column + 16
     var c0 = overwrite ? Vector() : load(c + column, as: Vector.self)
-    var c1 = overwrite ? Vector() : load(c + n + column, as: Vector.self)
-    var c2 = overwrite ? Vector() : load(c + 2 * n + column, as: Vector.self)
-    var c3 = overwrite ? Vector() : load(c + 3 * n + column, as: Vector.self)
-    var c4 = overwrite ? Vector() : load(c + 4 * n + column, as: Vector.self)
-    var c5 = overwrite ? Vector() : load(c + 5 * n + column, as: Vector.self)
+    var c1 = overwrite ? Vector() : load(c + cRowStride + column, as: Vector.self)
+    var c2 = overwrite ? Vector() : load(c + 2 * cRowStride + column, as: Vector.self)
+    var c3 = overwrite ? Vector() : load(c + 3 * cRowStride + column, as: Vector.self)
+    var c4 = overwrite ? Vector() : load(c + 4 * cRowStride + column, as: Vector.self)
+    var c5 = overwrite ? Vector() : load(c + 5 * cRowStride + column, as: Vector.self)
 
     var d0 = overwrite ? Vector() : load(c + right, as: Vector.self)
-    var d1 = overwrite ? Vector() : load(c + n + right, as: Vector.self)
-    var d2 = overwrite ? Vector() : load(c + 2 * n + right, as: Vector.self)
-    var d3 = overwrite ? Vector() : load(c + 3 * n + right, as: Vector.self)
-    var d4 = overwrite ? Vector() : load(c + 4 * n + right, as: Vector.self)
-    var d5 = overwrite ? Vector() : load(c + 5 * n + right, as: Vector.self)
+    var d1 = overwrite ? Vector() : load(c + cRowStride + right, as: Vector.self)
+    var d2 = overwrite ? Vector() : load(c + 2 * cRowStride + right, as: Vector.self)
+    var d3 = overwrite ? Vector() : load(c + 3 * cRowStride + right, as: Vector.self)
+    var d4 = overwrite ? Vector() : load(c + 4 * cRowStride + right, as: Vector.self)
+    var d5 = overwrite ? Vector() : load(c + 5 * cRowStride + right, as: Vector.self)
 
     let rowStride = strides.row
     for index in 0..<k {
-      let bv = load(b + index * n + column, as: Vector.self)
-      let bw = load(b + index * n + right, as: Vector.self)
+      let bv = load(b + index * bRowStride + column, as: Vector.self)
+      let bw = load(b + index * bRowStride + right, as: Vector.self)
       let p = a + index * strides.depth
       let a0 = p[0]
       let a1 = p[rowStride]
@@ -458,11 +579,11 @@ enum Kernels {
     }
 
     storeRow(c0, d0, c, column: column, epilogue)
-    storeRow(c1, d1, c + n, column: column, epilogue)
-    storeRow(c2, d2, c + 2 * n, column: column, epilogue)
-    storeRow(c3, d3, c + 3 * n, column: column, epilogue)
-    storeRow(c4, d4, c + 4 * n, column: column, epilogue)
-    storeRow(c5, d5, c + 5 * n, column: column, epilogue)
+    storeRow(c1, d1, c + cRowStride, column: column, epilogue)
+    storeRow(c2, d2, c + 2 * cRowStride, column: column, epilogue)
+    storeRow(c3, d3, c + 3 * cRowStride, column: column, epilogue)
+    storeRow(c4, d4, c + 4 * cRowStride, column: column, epilogue)
+    storeRow(c5, d5, c + 5 * cRowStride, column: column, epilogue)
   }
 
   /// Adds the product to two 16-lane vectors and one `Tail` vector of columns of six rows,
@@ -471,37 +592,38 @@ enum Kernels {
   @inline(__always)
   private static func blockOfSixWithTail<Tail: SIMD>(
     _ a: UnsafePointer<Float>, _ strides: (row: Int, depth: Int), _ b: UnsafePointer<Float>,
-    _ c: UnsafeMutablePointer<Float>, k: Int, n: Int, column: Int, tail: Tail.Type,
+    _ c: UnsafeMutablePointer<Float>, k: Int, cRowStride: Int, bRowStride: Int, column: Int,
+    tail: Tail.Type,
     overwrite: Bool, epilogue: Epilogue?
   ) where Tail.Scalar == Float {
     let right = column + 16
     let last = column + 32
     var c0 = overwrite ? Vector() : load(c + column, as: Vector.self)
-    var c1 = overwrite ? Vector() : load(c + n + column, as: Vector.self)
-    var c2 = overwrite ? Vector() : load(c + 2 * n + column, as: Vector.self)
-    var c3 = overwrite ? Vector() : load(c + 3 * n + column, as: Vector.self)
-    var c4 = overwrite ? Vector() : load(c + 4 * n + column, as: Vector.self)
-    var c5 = overwrite ? Vector() : load(c + 5 * n + column, as: Vector.self)
+    var c1 = overwrite ? Vector() : load(c + cRowStride + column, as: Vector.self)
+    var c2 = overwrite ? Vector() : load(c + 2 * cRowStride + column, as: Vector.self)
+    var c3 = overwrite ? Vector() : load(c + 3 * cRowStride + column, as: Vector.self)
+    var c4 = overwrite ? Vector() : load(c + 4 * cRowStride + column, as: Vector.self)
+    var c5 = overwrite ? Vector() : load(c + 5 * cRowStride + column, as: Vector.self)
 
     var d0 = overwrite ? Vector() : load(c + right, as: Vector.self)
-    var d1 = overwrite ? Vector() : load(c + n + right, as: Vector.self)
-    var d2 = overwrite ? Vector() : load(c + 2 * n + right, as: Vector.self)
-    var d3 = overwrite ? Vector() : load(c + 3 * n + right, as: Vector.self)
-    var d4 = overwrite ? Vector() : load(c + 4 * n + right, as: Vector.self)
-    var d5 = overwrite ? Vector() : load(c + 5 * n + right, as: Vector.self)
+    var d1 = overwrite ? Vector() : load(c + cRowStride + right, as: Vector.self)
+    var d2 = overwrite ? Vector() : load(c + 2 * cRowStride + right, as: Vector.self)
+    var d3 = overwrite ? Vector() : load(c + 3 * cRowStride + right, as: Vector.self)
+    var d4 = overwrite ? Vector() : load(c + 4 * cRowStride + right, as: Vector.self)
+    var d5 = overwrite ? Vector() : load(c + 5 * cRowStride + right, as: Vector.self)
 
     var e0 = overwrite ? Tail() : load(c + last, as: Tail.self)
-    var e1 = overwrite ? Tail() : load(c + n + last, as: Tail.self)
-    var e2 = overwrite ? Tail() : load(c + 2 * n + last, as: Tail.self)
-    var e3 = overwrite ? Tail() : load(c + 3 * n + last, as: Tail.self)
-    var e4 = overwrite ? Tail() : load(c + 4 * n + last, as: Tail.self)
-    var e5 = overwrite ? Tail() : load(c + 5 * n + last, as: Tail.self)
+    var e1 = overwrite ? Tail() : load(c + cRowStride + last, as: Tail.self)
+    var e2 = overwrite ? Tail() : load(c + 2 * cRowStride + last, as: Tail.self)
+    var e3 = overwrite ? Tail() : load(c + 3 * cRowStride + last, as: Tail.self)
+    var e4 = overwrite ? Tail() : load(c + 4 * cRowStride + last, as: Tail.self)
+    var e5 = overwrite ? Tail() : load(c + 5 * cRowStride + last, as: Tail.self)
 
     let rowStride = strides.row
     for index in 0..<k {
-      let bv = load(b + index * n + column, as: Vector.self)
-      let bw = load(b + index * n + right, as: Vector.self)
-      let bt = load(b + index * n + last, as: Tail.self)
+      let bv = load(b + index * bRowStride + column, as: Vector.self)
+      let bw = load(b + index * bRowStride + right, as: Vector.self)
+      let bt = load(b + index * bRowStride + last, as: Tail.self)
       let p = a + index * strides.depth
       let a0 = p[0]
       let a1 = p[rowStride]
@@ -530,24 +652,24 @@ enum Kernels {
     }
 
     storeRow(c0, d0, c, column: column, epilogue)
-    storeRow(c1, d1, c + n, column: column, epilogue)
-    storeRow(c2, d2, c + 2 * n, column: column, epilogue)
-    storeRow(c3, d3, c + 3 * n, column: column, epilogue)
-    storeRow(c4, d4, c + 4 * n, column: column, epilogue)
-    storeRow(c5, d5, c + 5 * n, column: column, epilogue)
+    storeRow(c1, d1, c + cRowStride, column: column, epilogue)
+    storeRow(c2, d2, c + 2 * cRowStride, column: column, epilogue)
+    storeRow(c3, d3, c + 3 * cRowStride, column: column, epilogue)
+    storeRow(c4, d4, c + 4 * cRowStride, column: column, epilogue)
+    storeRow(c5, d5, c + 5 * cRowStride, column: column, epilogue)
 
     store(e0, c + last)
     finishStored(c + last, count: Tail.scalarCount, epilogue, last)
-    store(e1, c + n + last)
-    finishStored(c + n + last, count: Tail.scalarCount, epilogue, last)
-    store(e2, c + 2 * n + last)
-    finishStored(c + 2 * n + last, count: Tail.scalarCount, epilogue, last)
-    store(e3, c + 3 * n + last)
-    finishStored(c + 3 * n + last, count: Tail.scalarCount, epilogue, last)
-    store(e4, c + 4 * n + last)
-    finishStored(c + 4 * n + last, count: Tail.scalarCount, epilogue, last)
-    store(e5, c + 5 * n + last)
-    finishStored(c + 5 * n + last, count: Tail.scalarCount, epilogue, last)
+    store(e1, c + cRowStride + last)
+    finishStored(c + cRowStride + last, count: Tail.scalarCount, epilogue, last)
+    store(e2, c + 2 * cRowStride + last)
+    finishStored(c + 2 * cRowStride + last, count: Tail.scalarCount, epilogue, last)
+    store(e3, c + 3 * cRowStride + last)
+    finishStored(c + 3 * cRowStride + last, count: Tail.scalarCount, epilogue, last)
+    store(e4, c + 4 * cRowStride + last)
+    finishStored(c + 4 * cRowStride + last, count: Tail.scalarCount, epilogue, last)
+    store(e5, c + 5 * cRowStride + last)
+    finishStored(c + 5 * cRowStride + last, count: Tail.scalarCount, epilogue, last)
   }
 
   /// Stores 32 sums of one row at `row + column` and finishes them.
@@ -566,33 +688,36 @@ enum Kernels {
   @inline(__always)
   private static func blockOfTwo<V: SIMD>(
     _ a: UnsafePointer<Float>, _ strides: (row: Int, depth: Int), _ b: UnsafePointer<Float>,
-    _ c: UnsafeMutablePointer<Float>, k: Int, n: Int, column: Int, as: V.Type, overwrite: Bool,
+    _ c: UnsafeMutablePointer<Float>, k: Int, cRowStride: Int, bRowStride: Int, column: Int,
+    as: V.Type,
+    overwrite: Bool,
     epilogue: Epilogue?
   ) where V.Scalar == Float {
     var c0 = overwrite ? V() : load(c + column, as: V.self)
-    var c1 = overwrite ? V() : load(c + n + column, as: V.self)
+    var c1 = overwrite ? V() : load(c + cRowStride + column, as: V.self)
     for index in 0..<k {
-      let bv = load(b + index * n + column, as: V.self)
+      let bv = load(b + index * bRowStride + column, as: V.self)
       let p = a + index * strides.depth
       c0 = c0.addingProduct(p[0], bv)
       c1 = c1.addingProduct(p[strides.row], bv)
     }
     store(c0, c + column)
     finishStored(c + column, count: V.scalarCount, epilogue, column)
-    store(c1, c + n + column)
-    finishStored(c + n + column, count: V.scalarCount, epilogue, column)
+    store(c1, c + cRowStride + column)
+    finishStored(c + cRowStride + column, count: V.scalarCount, epilogue, column)
   }
 
   @inline(__always)
   private static func blockOfOne<V: SIMD>(
     _ a: UnsafePointer<Float>, depthStride: Int, _ b: UnsafePointer<Float>,
     _ c: UnsafeMutablePointer<Float>,
-    k: Int, n: Int, column: Int, as: V.Type, overwrite: Bool,
+    k: Int, cRowStride: Int, bRowStride: Int, column: Int, as: V.Type, overwrite: Bool,
     epilogue: Epilogue?
   ) where V.Scalar == Float {
     var c0 = overwrite ? V() : load(c + column, as: V.self)
     for index in 0..<k {
-      c0 = c0.addingProduct(a[index * depthStride], load(b + index * n + column, as: V.self))
+      c0 = c0.addingProduct(
+        a[index * depthStride], load(b + index * bRowStride + column, as: V.self))
     }
     store(c0, c + column)
     finishStored(c + column, count: V.scalarCount, epilogue, column)
@@ -605,27 +730,29 @@ enum Kernels {
   @inline(__always)
   private static func scalarColumnsOfFour(
     _ a: UnsafePointer<Float>, _ strides: (row: Int, depth: Int), _ b: UnsafePointer<Float>,
-    _ c: UnsafeMutablePointer<Float>, k: Int, n: Int, from start: Int, overwrite: Bool,
+    _ c: UnsafeMutablePointer<Float>, k: Int, n: Int, bRowStride: Int, cRowStride: Int,
+    from start: Int,
+    overwrite: Bool,
     epilogue: Epilogue?
   ) {
     let rowStride = strides.row
     for column in start..<n {
       var s0: Float = overwrite ? 0 : c[column]
-      var s1: Float = overwrite ? 0 : c[n + column]
-      var s2: Float = overwrite ? 0 : c[2 * n + column]
-      var s3: Float = overwrite ? 0 : c[3 * n + column]
+      var s1: Float = overwrite ? 0 : c[cRowStride + column]
+      var s2: Float = overwrite ? 0 : c[2 * cRowStride + column]
+      var s3: Float = overwrite ? 0 : c[3 * cRowStride + column]
       for index in 0..<k {
         let p = a + index * strides.depth
-        let bv = b[index * n + column]
+        let bv = b[index * bRowStride + column]
         s0 = s0.addingProduct(p[0], bv)
         s1 = s1.addingProduct(p[rowStride], bv)
         s2 = s2.addingProduct(p[2 * rowStride], bv)
         s3 = s3.addingProduct(p[3 * rowStride], bv)
       }
       c[column] = finish(s0, epilogue, column)
-      c[n + column] = finish(s1, epilogue, column)
-      c[2 * n + column] = finish(s2, epilogue, column)
-      c[3 * n + column] = finish(s3, epilogue, column)
+      c[cRowStride + column] = finish(s1, epilogue, column)
+      c[2 * cRowStride + column] = finish(s2, epilogue, column)
+      c[3 * cRowStride + column] = finish(s3, epilogue, column)
     }
   }
 
@@ -634,12 +761,13 @@ enum Kernels {
   @inline(__always)
   private static func scalarColumnsOfEight(
     _ a: UnsafePointer<Float>, _ strides: (row: Int, depth: Int), _ b: UnsafePointer<Float>,
-    _ c: UnsafeMutablePointer<Float>, k: Int, n: Int, overwrite: Bool,
+    _ c: UnsafeMutablePointer<Float>, k: Int, n: Int, bRowStride: Int, cRowStride: Int,
+    overwrite: Bool,
     epilogue: Epilogue?
   ) {
     let rowStride = strides.row
     for column in 0..<n {
-      func start(_ r: Int) -> Float { overwrite ? 0 : c[r * n + column] }
+      func start(_ r: Int) -> Float { overwrite ? 0 : c[r * cRowStride + column] }
       var s0 = start(0)
       var s1 = start(1)
       var s2 = start(2)
@@ -650,7 +778,7 @@ enum Kernels {
       var s7 = start(7)
       for index in 0..<k {
         let p = a + index * strides.depth
-        let bv = b[index * n + column]
+        let bv = b[index * bRowStride + column]
         s0 = s0.addingProduct(p[0], bv)
         s1 = s1.addingProduct(p[rowStride], bv)
         s2 = s2.addingProduct(p[2 * rowStride], bv)
@@ -661,13 +789,13 @@ enum Kernels {
         s7 = s7.addingProduct(p[7 * rowStride], bv)
       }
       c[column] = finish(s0, epilogue, column)
-      c[n + column] = finish(s1, epilogue, column)
-      c[2 * n + column] = finish(s2, epilogue, column)
-      c[3 * n + column] = finish(s3, epilogue, column)
-      c[4 * n + column] = finish(s4, epilogue, column)
-      c[5 * n + column] = finish(s5, epilogue, column)
-      c[6 * n + column] = finish(s6, epilogue, column)
-      c[7 * n + column] = finish(s7, epilogue, column)
+      c[cRowStride + column] = finish(s1, epilogue, column)
+      c[2 * cRowStride + column] = finish(s2, epilogue, column)
+      c[3 * cRowStride + column] = finish(s3, epilogue, column)
+      c[4 * cRowStride + column] = finish(s4, epilogue, column)
+      c[5 * cRowStride + column] = finish(s5, epilogue, column)
+      c[6 * cRowStride + column] = finish(s6, epilogue, column)
+      c[7 * cRowStride + column] = finish(s7, epilogue, column)
     }
   }
 
@@ -675,13 +803,15 @@ enum Kernels {
   @inline(__always)
   private static func scalarColumns(
     _ a: UnsafePointer<Float>, depthStride: Int, _ b: UnsafePointer<Float>,
-    _ c: UnsafeMutablePointer<Float>, k: Int, n: Int, from start: Int, overwrite: Bool,
+    _ c: UnsafeMutablePointer<Float>, k: Int, n: Int, bRowStride: Int, cRowStride: Int,
+    from start: Int,
+    overwrite: Bool,
     epilogue: Epilogue?
   ) {
     for column in start..<n {
       var sum: Float = overwrite ? 0 : c[column]
       for index in 0..<k {
-        sum = sum.addingProduct(a[index * depthStride], b[index * n + column])
+        sum = sum.addingProduct(a[index * depthStride], b[index * bRowStride + column])
       }
       c[column] = finish(sum, epilogue, column)
     }

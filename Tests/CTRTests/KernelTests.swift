@@ -93,10 +93,40 @@ private func randomValues(_ count: Int, seed: UInt64) -> [Float] {
   }
 }
 
+@Test func packedProductMatchesScalarChain() {
+  // Products of at least 48 rows and over 80 columns copy each k tile of `b` into panels of 48
+  // columns (the last one up to 80 wide) and go through 192-row blocks. Each element must
+  // still be the plain ascending-k chain: across two k tiles, a remainder panel of 50 columns,
+  // a last row block of 5 rows, and a single packed panel row.
+  for (m, k, n) in [(50, 300, 130), (48, 37, 81), (197, 20, 290), (53, 5, 200)] {
+    let a = randomValues(m * k, seed: 12)
+    let b = randomValues(k * n, seed: 13)
+    var c = randomValues(m * n, seed: 14)
+    var expected = c
+    for i in 0..<m {
+      for j in 0..<n {
+        for index in 0..<k {
+          expected[i * n + j] = expected[i * n + j].addingProduct(
+            a[i * k + index], b[index * n + j])
+        }
+      }
+    }
+    a.withUnsafeBufferPointer { a in
+      b.withUnsafeBufferPointer { b in
+        c.withUnsafeMutableBufferPointer { c in
+          Kernels.multiplyAccumulate(
+            a.baseAddress!, b.baseAddress!, c.baseAddress!, m: m, k: k, n: n)
+        }
+      }
+    }
+    #expect(c == expected, "m \(m) k \(k) n \(n)")
+  }
+}
+
 @Test func multiplyOverwritesLikeZeroThenAccumulate() {
   // `multiply` must ignore what `c` held (NaN here) and equal zeroing then accumulating, bit
   // for bit, for every block width and across two k tiles.
-  for (m, k, n) in [(1, 1, 1), (6, 37, 45), (9, 300, 20), (5, 40, 80), (3, 0, 4)] {
+  for (m, k, n) in [(1, 1, 1), (6, 37, 45), (9, 300, 20), (5, 40, 80), (3, 0, 4), (49, 300, 90)] {
     let a = randomValues(m * k, seed: 16)
     let b = randomValues(k * n, seed: 17)
     var overwritten = [Float](repeating: .nan, count: m * n)
@@ -120,8 +150,11 @@ private func randomValues(_ count: Int, seed: UInt64) -> [Float] {
 
 @Test func maskedMultiplyMatchesMultiplyThenMask() {
   // The mask fused into the product must equal a separate pass, for eight-, six-, four- and
-  // two-row blocks, single rows and two k tiles. The mask zeroes where it is 0, negative or NaN.
-  for (m, k, n) in [(1, 3, 5), (7, 40, 80), (6, 300, 20), (17, 9, 44), (19, 40, 1), (9, 5, 3)] {
+  // two-row blocks, single rows, two k tiles and packed panels. The mask zeroes where it is 0,
+  // negative or NaN.
+  for (m, k, n) in [
+    (1, 3, 5), (7, 40, 80), (6, 300, 20), (17, 9, 44), (19, 40, 1), (9, 5, 3), (200, 270, 100),
+  ] {
     let a = randomValues(m * k, seed: 22)
     let b = randomValues(k * n, seed: 23)
     var mask = randomValues(m * n, seed: 24)
@@ -255,7 +288,9 @@ private func randomValues(_ count: Int, seed: UInt64) -> [Float] {
 @Test func transposedProductMatchesTransposeThenMultiply() {
   // x^T dy read in place must equal the product of an explicit transpose, bit for bit, across
   // k tiles (rows > 256) and every column block width.
-  for (rows, m, n) in [(1, 1, 1), (300, 7, 40), (513, 9, 5), (40, 64, 80), (17, 4, 28)] {
+  for (rows, m, n) in [
+    (1, 1, 1), (300, 7, 40), (513, 9, 5), (40, 64, 80), (17, 4, 28), (300, 60, 100),
+  ] {
     let x = randomValues(rows * m, seed: 9)
     let dy = randomValues(rows * n, seed: 10)
     var direct = randomValues(m * n, seed: 11)
@@ -356,8 +391,11 @@ private func isClose(_ value: Float, _ reference: Float) -> Bool {
 
 @Test func fusedBiasMatchesMultiplyThenAddToRows() {
   // The bias and ReLU applied to each block before its store must equal a separate pass bit
-  // for bit, for every block height and width, one or two k tiles, with and without ReLU.
-  for (m, k, n) in [(1, 3, 5), (19, 40, 1), (13, 37, 45), (50, 32, 80), (7, 300, 20), (4, 0, 9)] {
+  // for bit, for every block height and width, one or two k tiles and packed panels, with and
+  // without ReLU.
+  for (m, k, n) in [
+    (1, 3, 5), (19, 40, 1), (13, 37, 45), (50, 32, 80), (7, 300, 20), (4, 0, 9), (50, 270, 130),
+  ] {
     for rectify in [false, true] {
       let a = randomValues(m * k, seed: 31)
       var bias = randomValues(n, seed: 32)
