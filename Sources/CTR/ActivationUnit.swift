@@ -29,10 +29,33 @@ struct ActivationUnit: Sendable, Equatable {
   struct Activations {
     /// The first layer's output [keys x H], after ReLU when more layers follow.
     var firstOutput: [Float] = []
-    /// Outputs of the remaining layers; the last is the key weights [keys x 1].
-    var restActivations: [[Float]] = []
+    /// Outputs of the remaining layers one after another: layer i's [keys x outputs] starts at
+    /// `restOffsets[i]`, and the last one is the key weights [keys x 1].
+    var restOutputs: [Float] = []
+    var restOffsets: [Int] = []
+    /// The key weights [keys x 1].
+    var weights: [Float] = []
+  }
 
-    var weights: [Float] { restActivations.last ?? firstOutput }
+  /// The number of keys at which a pass starts a new chunk of rows. A chunk's activations and
+  /// gradients (120 Floats of each per key with hidden layers of 80 and 40) then stay in the
+  /// second-level cache from one layer to the next, which a whole batch's would not.
+  static let defaultChunkKeys = 768
+
+  /// Returns the row ranges of the chunks: consecutive rows, each chunk ending at the first
+  /// row that takes its keys to `chunkKeys` or more.
+  static func chunks(keyStart: [Int], rows: Int, chunkKeys: Int) -> [Range<Int>] {
+    var result: [Range<Int>] = []
+    var start = 0
+    while start < rows {
+      var end = start + 1
+      while end < rows && keyStart[end] - keyStart[start] < chunkKeys {
+        end += 1
+      }
+      result.append(start..<end)
+      start = end
+    }
+    return result
   }
 
   /// Returns the first layer's weights regrouped as `Wk + Wd` and `Wq - Wd` (both Q x H). `Wp`
@@ -87,19 +110,29 @@ struct ActivationUnit: Sendable, Equatable {
   // Forward. K [keys x Q], q [rows x Q], keys of row b in keyStart[b]..<keyStart[b + 1]
   // -> weights [keys x 1].
   // R_b = q_b (Wq - Wd) + b and M_b = (Wk + Wd) + diag(q_b) Wp; first_j = k_j M_b + R_b for
-  // each key j of row b (the product first, then R_b is added); then the rest.
+  // each key j of row b (the product first, then R_b is added); then the rest. Rows go in
+  // chunks of about `chunkKeys` keys through every layer, which changes no value.
   func forward(
-    _ parameters: [Float], keys: [Float], queries: [Float], keyStart: [Int], rows: Int
+    _ parameters: [Float], keys: [Float], queries: [Float], keyStart: [Int], rows: Int,
+    chunkKeys: Int = defaultChunkKeys
   ) -> Activations {
     let q = queryWidth
     let h = first.outputs
     let keyCount = keyStart[rows]
+    let restLayers = rest?.layers ?? []
     var result = Activations()
-    // The loop below writes every key's row of the first layer's output.
+    // The loops below write every key's row of every layer's output.
     result.firstOutput = Kernels.uninitializedBuffer(count: keyCount * h)
+    var restSize = 0
+    for layer in restLayers {
+      result.restOffsets.append(restSize)
+      restSize += keyCount * layer.outputs
+    }
+    result.restOutputs = Kernels.uninitializedBuffer(count: restSize)
     var rowTerm = Kernels.uninitializedBuffer(count: rows * h)
     var rowMatrix = Kernels.uninitializedBuffer(count: q * h)
     let relu = rest != nil
+    let offsets = result.restOffsets
     parameters.withUnsafeBufferPointer { parameters in
       guard let p = parameters.baseAddress else { return }
       let (keyWeights, queryWeights) = foldedWeights(p)
@@ -109,29 +142,49 @@ struct ActivationUnit: Sendable, Equatable {
           rowTerm.withUnsafeMutableBufferPointer { rowTerm in
             rowMatrix.withUnsafeMutableBufferPointer { matrix in
               result.firstOutput.withUnsafeMutableBufferPointer { output in
-                keyWeights.withUnsafeBufferPointer { wk in
-                  queryWeights.withUnsafeBufferPointer { wq in
-                    guard let queries = queries.baseAddress, let rowTerm = rowTerm.baseAddress,
-                      let matrix = matrix.baseAddress, let wk = wk.baseAddress,
-                      let wq = wq.baseAddress
-                    else { return }
-                    for b in 0..<rows {
-                      (rowTerm + b * h).update(from: p + first.biasOffset, count: h)
-                    }
-                    Kernels.multiplyAccumulate(queries, wq, rowTerm, m: rows, k: q, n: h)
-                    guard let keys = keys.baseAddress, let output = output.baseAddress else {
-                      return
-                    }
-                    for b in 0..<rows {
-                      let start = keyStart[b]
-                      let count = keyStart[b + 1] - start
-                      guard count > 0 else { continue }
-                      Self.foldQuery(
-                        key: wk, wp: wp, query: queries + b * q, target: matrix, q: q, h: h)
-                      let rowOutput = output + start * h
-                      Kernels.multiply(
-                        keys + start * q, matrix, rowOutput, m: count, k: q, n: h,
-                        bias: rowTerm + b * h, rectify: relu)
+                result.restOutputs.withUnsafeMutableBufferPointer { restOutput in
+                  keyWeights.withUnsafeBufferPointer { wk in
+                    queryWeights.withUnsafeBufferPointer { wq in
+                      guard let queries = queries.baseAddress, let rowTerm = rowTerm.baseAddress,
+                        let matrix = matrix.baseAddress, let wk = wk.baseAddress,
+                        let wq = wq.baseAddress
+                      else { return }
+                      for b in 0..<rows {
+                        (rowTerm + b * h).update(from: p + first.biasOffset, count: h)
+                      }
+                      Kernels.multiplyAccumulate(queries, wq, rowTerm, m: rows, k: q, n: h)
+                      guard let keys = keys.baseAddress, let output = output.baseAddress else {
+                        return
+                      }
+                      // Each chunk of rows goes through every layer while it is in cache.
+                      for chunk in Self.chunks(
+                        keyStart: keyStart, rows: rows, chunkKeys: chunkKeys)
+                      {
+                        for b in chunk {
+                          let start = keyStart[b]
+                          let count = keyStart[b + 1] - start
+                          guard count > 0 else { continue }
+                          Self.foldQuery(
+                            key: wk, wp: wp, query: queries + b * q, target: matrix, q: q, h: h)
+                          Kernels.multiply(
+                            keys + start * q, matrix, output + start * h, m: count, k: q, n: h,
+                            bias: rowTerm + b * h, rectify: relu)
+                        }
+                        let firstKey = keyStart[chunk.lowerBound]
+                        let count = keyStart[chunk.upperBound] - firstKey
+                        guard count > 0, let restOutput = restOutput.baseAddress else { continue }
+                        for (index, layer) in restLayers.enumerated() {
+                          let input =
+                            index == 0
+                            ? UnsafePointer(output + firstKey * h)
+                            : UnsafePointer(
+                              restOutput + offsets[index - 1] + firstKey * layer.inputs)
+                          layer.forward(
+                            p, input: input,
+                            output: restOutput + offsets[index] + firstKey * layer.outputs,
+                            rows: count, relu: index < restLayers.count - 1)
+                        }
+                      }
                     }
                   }
                 }
@@ -141,8 +194,10 @@ struct ActivationUnit: Sendable, Equatable {
         }
       }
     }
-    if let rest {
-      result.restActivations = rest.forward(parameters, input: result.firstOutput, rows: keyCount)
+    if let last = offsets.last {
+      result.weights = Array(result.restOutputs[last..<(last + keyCount)])
+    } else {
+      result.weights = result.firstOutput
     }
     return result
   }
@@ -152,40 +207,32 @@ struct ActivationUnit: Sendable, Equatable {
   // Per row: dM_b = K_b^T dfirst_b, dK_b = dfirst_b M_b^T, dq_b[i] += sum_j dM_b[i, j] Wp[i, j];
   // over rows: dA = sum dM_b, dWp[i, :] = sum q_b[i] dM_b[i, :], dR_b = sum of the row's dfirst,
   // dB = q^T dR, dq += dR (Wq - Wd)^T. Then dWk = dA, dWd = dA - dB, dWq = dB.
+  // Rows go in chunks as in the forward pass, so that each chunk's dfirst is used while it is
+  // in cache. Every sum still adds its terms in row and key order, as one pass over all
+  // rows would.
   func backward(
     _ parameters: [Float], gradients: inout [Float], activations: Activations,
     keys: [Float], queries: [Float], keyStart: [Int], rows: Int, weightGradient: [Float],
-    keyGradient: inout [Float], queryGradient: inout [Float]
+    keyGradient: inout [Float], queryGradient: inout [Float], chunkKeys: Int = defaultChunkKeys
   ) {
     let q = queryWidth
     let h = first.outputs
-    let keyCount = keyStart[rows]
-    var firstGradient = weightGradient
-    if let rest {
-      // The first layer's output went through a ReLU, so its gradient is masked the same way.
-      firstGradient = rest.backward(
-        parameters, gradients: &gradients, input: activations.firstOutput,
-        activations: activations.restActivations, outputGradient: weightGradient,
-        rows: keyCount, needInputGradient: true, inputIsRectified: true)
+    let restLayers = rest?.layers ?? []
+    let chunks = Self.chunks(keyStart: keyStart, rows: rows, chunkKeys: chunkKeys)
+    let largest = chunks.map { keyStart[$0.upperBound] - keyStart[$0.lowerBound] }.max() ?? 0
+    // One chunk's dfirst [chunk keys x H], and the gradients of the hidden outputs between the
+    // later layers, one after another. Each backward step overwrites what it uses.
+    var chunkGradient = Kernels.uninitializedBuffer(count: rest == nil ? 0 : largest * h)
+    var scratchOffsets = [Int](repeating: 0, count: restLayers.count)
+    var scratchSize = 0
+    for index in restLayers.indices.dropFirst() {
+      scratchOffsets[index] = scratchSize
+      scratchSize += largest * restLayers[index].inputs
     }
+    // At least one element, so that its base address exists when no later layer needs it.
+    var scratch = Kernels.uninitializedBuffer(count: max(scratchSize, 1))
 
-    // dR_b = sum over the row's keys of dfirst_j, in key order.
     var rowGradient = [Float](repeating: 0, count: rows * h)
-    firstGradient.withUnsafeBufferPointer { dF in
-      rowGradient.withUnsafeMutableBufferPointer { dR in
-        guard let dF = dF.baseAddress, let dR = dR.baseAddress else { return }
-        for b in 0..<rows {
-          let target = dR + b * h
-          for key in keyStart[b]..<keyStart[b + 1] {
-            let source = dF + key * h
-            for j in 0..<h {
-              target[j] += source[j]
-            }
-          }
-        }
-      }
-    }
-
     var keySum = [Float](repeating: 0, count: q * h)
     var productGradient = [Float](repeating: 0, count: q * h)
     var queryWeightGradient = [Float](repeating: 0, count: q * h)
@@ -213,13 +260,35 @@ struct ActivationUnit: Sendable, Equatable {
                     Kernels.transpose(wp, tp, rows: q, columns: h)
                     Kernels.transpose(wq, tq, rows: q, columns: h)
                     let transposed = (key: UnsafePointer(tk), product: UnsafePointer(tp))
-                    let scratch = (gradient: dM, transposed: mt)
-                    rowsBackward(
-                      wp: wp, transposed: transposed, scratch: scratch,
-                      firstGradient: firstGradient, keys: keys, queries: queries,
-                      keyStart: keyStart, rows: rows, keySum: &keySum,
-                      productGradient: &productGradient, keyGradient: &keyGradient,
-                      queryGradient: &queryGradient)
+                    let rowScratch = (gradient: dM, transposed: mt)
+                    for chunk in chunks {
+                      let firstKey = keyStart[chunk.lowerBound]
+                      let count = keyStart[chunk.upperBound] - firstKey
+                      guard count > 0 else { continue }
+                      chunkGradient.withUnsafeMutableBufferPointer { chunkGradient in
+                        weightGradient.withUnsafeBufferPointer { weightGradient in
+                          guard let weightGradient = weightGradient.baseAddress else { return }
+                          var firstGradient = weightGradient + firstKey
+                          if rest != nil, let target = chunkGradient.baseAddress {
+                            restBackward(
+                              p, gradients: &gradients, activations: activations,
+                              keys: firstKey..<(firstKey + count),
+                              outputGradient: firstGradient, inputGradient: target,
+                              scratch: &scratch, scratchOffsets: scratchOffsets)
+                            firstGradient = UnsafePointer(target)
+                          }
+                          addRowGradients(
+                            firstGradient, firstKey: firstKey, keyStart: keyStart, rows: chunk,
+                            rowGradient: &rowGradient)
+                          rowsBackward(
+                            wp: wp, transposed: transposed, scratch: rowScratch,
+                            firstGradient: firstGradient, firstKey: firstKey, keys: keys,
+                            queries: queries, keyStart: keyStart, rows: chunk, keySum: &keySum,
+                            productGradient: &productGradient, keyGradient: &keyGradient,
+                            queryGradient: &queryGradient)
+                        }
+                      }
+                    }
                     queryTermBackward(
                       transposedQuery: UnsafePointer(tq), rowGradient: rowGradient,
                       queries: queries, rows: rows, queryWeightGradient: &queryWeightGradient,
@@ -250,51 +319,113 @@ struct ActivationUnit: Sendable, Equatable {
     }
   }
 
-  /// Computes the per-row part of the backward pass. For each row with keys it forms
+  /// Runs the backward pass of the layers after the first over `keys`: adds their weight
+  /// gradients to `gradients` and writes `dfirst [keys x H]` into `inputGradient`, through the
+  /// ReLU of the first layer's output. `outputGradient` points at the first key's weight
+  /// gradient, and `scratch` contains the later layers' input gradients at `scratchOffsets`.
+  private func restBackward(
+    _ p: UnsafePointer<Float>, gradients: inout [Float], activations: Activations,
+    keys: Range<Int>, outputGradient: UnsafePointer<Float>,
+    inputGradient: UnsafeMutablePointer<Float>, scratch: inout [Float], scratchOffsets: [Int]
+  ) {
+    guard let layers = rest?.layers else { return }
+    let firstKey = keys.lowerBound
+    let h = first.outputs
+    gradients.withUnsafeMutableBufferPointer { gradients in
+      scratch.withUnsafeMutableBufferPointer { scratch in
+        activations.firstOutput.withUnsafeBufferPointer { firstOutput in
+          activations.restOutputs.withUnsafeBufferPointer { restOutputs in
+            guard let g = gradients.baseAddress, let scratch = scratch.baseAddress,
+              let firstOutput = firstOutput.baseAddress, let restOutputs = restOutputs.baseAddress
+            else { return }
+            for index in stride(from: layers.count - 1, through: 0, by: -1) {
+              let layer = layers[index]
+              let upstream =
+                index == layers.count - 1
+                ? outputGradient : UnsafePointer(scratch + scratchOffsets[index + 1])
+              // The layer's input is a ReLU output (the first layer's or a hidden layer's), so
+              // it also masks the input gradient.
+              let input =
+                index == 0
+                ? firstOutput + firstKey * h
+                : restOutputs + activations.restOffsets[index - 1] + firstKey * layer.inputs
+              let target =
+                index == 0 ? inputGradient : scratch + scratchOffsets[index]
+              layer.backward(
+                p, gradients: g, input: input, outputGradient: upstream, inputGradient: target,
+                rows: keys.count, inputMask: input)
+            }
+          }
+        }
+      }
+    }
+  }
+
+  /// Adds each row's sum of `dfirst` over its keys to `rowGradient` (`dR_b`), in key order.
+  /// `firstGradient` points at the row of key `firstKey`.
+  private func addRowGradients(
+    _ firstGradient: UnsafePointer<Float>, firstKey: Int, keyStart: [Int], rows: Range<Int>,
+    rowGradient: inout [Float]
+  ) {
+    let h = first.outputs
+    rowGradient.withUnsafeMutableBufferPointer { dR in
+      guard let dR = dR.baseAddress else { return }
+      for b in rows {
+        let target = dR + b * h
+        for key in keyStart[b]..<keyStart[b + 1] {
+          let source = firstGradient + (key - firstKey) * h
+          for j in 0..<h {
+            target[j] += source[j]
+          }
+        }
+      }
+    }
+  }
+
+  /// Computes the per-row part of the backward pass for `rows`. For each row with keys it forms
   /// `dM_b = K_b^T dfirst_b`, adds it to `keySum` (dA) and `productGradient` (dWp), adds the
   /// row's `dq` through `M_b`, and adds `dfirst_b M_b^T` to `dK_b`, with `M_b^T` rebuilt from the
-  /// transposed weights.
+  /// transposed weights. `firstGradient` points at the row of key `firstKey`.
   private func rowsBackward(
     wp: UnsafePointer<Float>,
     transposed: (key: UnsafePointer<Float>, product: UnsafePointer<Float>),
     scratch: (gradient: UnsafeMutablePointer<Float>, transposed: UnsafeMutablePointer<Float>),
-    firstGradient: [Float], keys: [Float], queries: [Float], keyStart: [Int], rows: Int,
-    keySum: inout [Float], productGradient: inout [Float], keyGradient: inout [Float],
-    queryGradient: inout [Float]
+    firstGradient: UnsafePointer<Float>, firstKey: Int, keys: [Float], queries: [Float],
+    keyStart: [Int], rows: Range<Int>, keySum: inout [Float], productGradient: inout [Float],
+    keyGradient: inout [Float], queryGradient: inout [Float]
   ) {
     let q = queryWidth
     let h = first.outputs
     let dM = scratch.gradient
-    firstGradient.withUnsafeBufferPointer { dF in
-      keys.withUnsafeBufferPointer { k in
-        queries.withUnsafeBufferPointer { queries in
-          keySum.withUnsafeMutableBufferPointer { dA in
-            productGradient.withUnsafeMutableBufferPointer { dWp in
-              keyGradient.withUnsafeMutableBufferPointer { dK in
-                queryGradient.withUnsafeMutableBufferPointer { dq in
-                  guard let dF = dF.baseAddress, let k = k.baseAddress,
-                    let queries = queries.baseAddress, let dA = dA.baseAddress,
-                    let dWp = dWp.baseAddress, let dK = dK.baseAddress, let dq = dq.baseAddress
-                  else { return }
-                  for b in 0..<rows {
-                    let start = keyStart[b]
-                    let count = keyStart[b + 1] - start
-                    guard count > 0 else { continue }
-                    let query = queries + b * q
-                    dM.update(repeating: 0, count: q * h)
-                    Kernels.multiplyAccumulateTransposed(
-                      k + start * q, dF + start * h, dM, rows: count, m: q, n: h)
-                    for i in 0..<q {
-                      dq[b * q + i] += Self.accumulateRow(
-                        dM + i * h, query: query[i], wp: wp + i * h, keySum: dA + i * h,
-                        productGradient: dWp + i * h, width: h)
-                    }
-                    Self.foldQueryTransposed(
-                      key: transposed.key, wp: transposed.product, query: query,
-                      target: scratch.transposed, q: q, h: h)
-                    Kernels.multiplyAccumulate(
-                      dF + start * h, scratch.transposed, dK + start * q, m: count, k: h, n: q)
+    keys.withUnsafeBufferPointer { k in
+      queries.withUnsafeBufferPointer { queries in
+        keySum.withUnsafeMutableBufferPointer { dA in
+          productGradient.withUnsafeMutableBufferPointer { dWp in
+            keyGradient.withUnsafeMutableBufferPointer { dK in
+              queryGradient.withUnsafeMutableBufferPointer { dq in
+                guard let k = k.baseAddress, let queries = queries.baseAddress,
+                  let dA = dA.baseAddress, let dWp = dWp.baseAddress, let dK = dK.baseAddress,
+                  let dq = dq.baseAddress
+                else { return }
+                for b in rows {
+                  let start = keyStart[b]
+                  let count = keyStart[b + 1] - start
+                  guard count > 0 else { continue }
+                  let query = queries + b * q
+                  let rowGradient = firstGradient + (start - firstKey) * h
+                  dM.update(repeating: 0, count: q * h)
+                  Kernels.multiplyAccumulateTransposed(
+                    k + start * q, rowGradient, dM, rows: count, m: q, n: h)
+                  for i in 0..<q {
+                    dq[b * q + i] += Self.accumulateRow(
+                      dM + i * h, query: query[i], wp: wp + i * h, keySum: dA + i * h,
+                      productGradient: dWp + i * h, width: h)
                   }
+                  Self.foldQueryTransposed(
+                    key: transposed.key, wp: transposed.product, query: query,
+                    target: scratch.transposed, q: q, h: h)
+                  Kernels.multiplyAccumulate(
+                    rowGradient, scratch.transposed, dK + start * q, m: count, k: h, n: q)
                 }
               }
             }

@@ -320,12 +320,14 @@ private func isClose(_ value: Float, _ reference: Float) -> Bool {
   abs(value - reference) <= 1e-4 * max(1, abs(reference))
 }
 
-@Test func foldedUnitBackwardMatchesPlainMLP() {
+@Test(arguments: [[5, 3], [5], []])
+func foldedUnitBackwardMatchesPlainMLP(hidden: [Int]) {
   // The unit's per-row folded backward pass against the plain MLP's backward pass over
-  // [k, q, k - q, k * q], mapped back to dk and dq by the chain rule.
+  // [k, q, k - q, k * q], mapped back to dk and dq by the chain rule, with two, one or no
+  // layers after the first.
   let q = 6
   var offset = 0
-  let unit = ActivationUnit(queryWidth: q, hidden: [5, 3], offset: &offset)
+  let unit = ActivationUnit(queryWidth: q, hidden: hidden, offset: &offset)
   var parameters = randomValues(offset, seed: 12)
   for layer in unit.layers {
     for index in layer.biasOffset..<(layer.biasOffset + layer.outputs) {
@@ -476,4 +478,50 @@ private func product(_ a: Float, _ b: Float) -> Float { a * b }
   #endif
   #expect(after == smallest / 2)
   #expect(after.isSubnormal)
+}
+
+@Test(arguments: [[5, 3], [5], []])
+func unitChunksChangeNoBit(hidden: [Int]) {
+  // Forward and backward over rows in chunks of 1, 40 and 768 keys (the default) must equal
+  // one pass over the whole batch bit for bit. The rows have 0 to 900 keys, so chunks end
+  // inside and after long rows.
+  let q = 6
+  var offset = 0
+  let unit = ActivationUnit(queryWidth: q, hidden: hidden, offset: &offset)
+  let parameters = randomValues(offset, seed: 51).map { $0 * 0.5 }
+  let lengths = [3, 0, 50, 900, 1, 37, 0, 120, 64, 7, 300, 2]
+  var keyStart = [0]
+  for length in lengths { keyStart.append(keyStart[keyStart.count - 1] + length) }
+  let rows = lengths.count
+  let keyCount = keyStart[rows]
+  let keys = randomValues(keyCount * q, seed: 52)
+  let queries = randomValues(rows * q, seed: 53)
+  let upstream = randomValues(keyCount, seed: 54)
+
+  func run(chunkKeys: Int) -> (
+    weights: [Float], gradients: [Float], keys: [Float], queries: [Float]
+  ) {
+    let activations = unit.forward(
+      parameters, keys: keys, queries: queries, keyStart: keyStart, rows: rows,
+      chunkKeys: chunkKeys)
+    var gradients = [Float](repeating: 0, count: offset)
+    var keyGradient = [Float](repeating: 0, count: keyCount * q)
+    var queryGradient = [Float](repeating: 0, count: rows * q)
+    unit.backward(
+      parameters, gradients: &gradients, activations: activations, keys: keys, queries: queries,
+      keyStart: keyStart, rows: rows, weightGradient: upstream, keyGradient: &keyGradient,
+      queryGradient: &queryGradient, chunkKeys: chunkKeys)
+    return (activations.weights, gradients, keyGradient, queryGradient)
+  }
+
+  let whole = run(chunkKeys: .max)
+  #expect(whole.gradients.contains { $0 != 0 })
+  for chunkKeys in [1, 40, ActivationUnit.defaultChunkKeys] {
+    let chunked = run(chunkKeys: chunkKeys)
+    #expect(chunked.weights.map(\.bitPattern) == whole.weights.map(\.bitPattern), "\(chunkKeys)")
+    #expect(
+      chunked.gradients.map(\.bitPattern) == whole.gradients.map(\.bitPattern), "\(chunkKeys)")
+    #expect(chunked.keys.map(\.bitPattern) == whole.keys.map(\.bitPattern), "\(chunkKeys)")
+    #expect(chunked.queries.map(\.bitPattern) == whole.queries.map(\.bitPattern), "\(chunkKeys)")
+  }
 }
