@@ -169,21 +169,21 @@ enum Kernels {
     /// second-level cache while it goes through every panel.
     static let blockRows = 192
     /// Products with fewer rows use the `b` tile in place, because each panel would be read too
-    /// few times to repay its copy (an estimate: the training and benchmark shapes were timed).
+    /// few times to repay its copy (an estimate that was not tuned).
     static let minimumRows = 48
   }
 
   /// Computes the same sums as the unpacked path, each element by the same ascending-`k` chain,
   /// with each `k` tile of `b` first copied into panels of ``Packing/panelWidth`` contiguous
-  /// columns. Wide `b` rows are then read at a short fixed stride rather than `n` Floats apart
-  /// (at `n = 2048` a column's rows all map to one set of a 64-set first-level cache), and each
-  /// panel is read by a block of rows while it is in cache.
+  /// columns. Wide `b` rows are then read at a short fixed stride rather than `n` Floats apart:
+  /// at `n = 2048` a column's rows all map to one set of a 64-set first-level cache. Each panel
+  /// is read by a block of rows while it is in cache.
   private static func multiplyAccumulatePacked(
     _ a: UnsafePointer<Float>, rowStride: Int, depthStride: Int, _ b: UnsafePointer<Float>,
     _ c: UnsafeMutablePointer<Float>, m: Int, k: Int, n: Int, overwrite: Bool,
     mask: UnsafePointer<Float>?, epilogue: Epilogue?
   ) {
-    // Panels of 48 columns; the last one takes a remainder of up to 80.
+    // Panels of 48 columns, and a last one that takes a remainder of up to 80.
     var panels: [(start: Int, width: Int)] = []
     var column = 0
     while column < n {
@@ -197,7 +197,7 @@ enum Kernels {
     while start < k {
       let depth = min(Packing.depth, k - start)
       let last = start + depth == k
-      // Panel p holds columns start ..< start + width of this tile's rows, `width` apart.
+      // A panel contains its columns of this tile's rows, `width` Floats apart.
       for panel in panels {
         let target = packed + depth * panel.start
         for index in 0..<depth {
@@ -244,6 +244,17 @@ enum Kernels {
   ) {
     let strides = (row: rowStride, depth: depthStride)
     var row = 0
+    // One column whose rows sit next to each other in `a` (a transposed product such as the
+    // weight gradient of a layer with one output): 16 rows take one vector, each lane running
+    // its row's chain.
+    if n == 1 && rowStride == 1 && cRowStride == 1 && epilogue == nil {
+      row = adjacentRowsOfOneColumn(
+        a, depthStride: depthStride, b, bRowStride: bRowStride, c, m: m, k: k,
+        overwrite: overwrite)
+      if let mask {
+        maskByActivation(c, mask, count: row)
+      }
+    }
     // Fewer than 4 columns (a layer with one output) use no vector: eight rows then keep eight
     // scalar chains in flight.
     while n < 4 && row + 8 <= m {
@@ -371,6 +382,22 @@ enum Kernels {
       let rowA = a + row * rowStride
       let rowC = c + row * cRowStride
       var column = 0
+      #if ADPILOT_AVX512
+        // Three or two 16-lane vectors per row keep six or four sums in flight. With one vector
+        // per call, two chains would wait on the fused multiply-add latency.
+        while column + 48 <= n {
+          blockOfTwoWide(
+            rowA, strides, b, rowC, k: k, cRowStride: cRowStride, bRowStride: bRowStride,
+            column: column, vectors: 3, overwrite: overwrite, epilogue: epilogue)
+          column += 48
+        }
+        if column + 32 <= n {
+          blockOfTwoWide(
+            rowA, strides, b, rowC, k: k, cRowStride: cRowStride, bRowStride: bRowStride,
+            column: column, vectors: 2, overwrite: overwrite, epilogue: epilogue)
+          column += 32
+        }
+      #endif
       while column + 16 <= n {
         blockOfTwo(
           rowA, strides, b, rowC, k: k, cRowStride: cRowStride, bRowStride: bRowStride,
@@ -684,6 +711,54 @@ enum Kernels {
     finishStored(row + column + 16, count: 16, epilogue, column + 16)
   }
 
+  /// Adds the product to `vectors` (2 or 3) 16-lane vectors of columns of two rows, `16 *
+  /// vectors` columns from `column`: `a` and `c` point at row 0. A third vector's sums stay
+  /// zero when `vectors` is 2 and are not stored.
+  @inline(__always)
+  private static func blockOfTwoWide(
+    _ a: UnsafePointer<Float>, _ strides: (row: Int, depth: Int), _ b: UnsafePointer<Float>,
+    _ c: UnsafeMutablePointer<Float>, k: Int, cRowStride: Int, bRowStride: Int, column: Int,
+    vectors: Int, overwrite: Bool, epilogue: Epilogue?
+  ) {
+    let three = vectors == 3
+    let second = column + 16
+    let third = column + 32
+    func start(_ row: Int, _ at: Int, _ used: Bool = true) -> Vector {
+      overwrite || !used ? Vector() : load(c + row * cRowStride + at, as: Vector.self)
+    }
+    var c0 = start(0, column)
+    var d0 = start(0, second)
+    var e0 = start(0, third, three)
+    var c1 = start(1, column)
+    var d1 = start(1, second)
+    var e1 = start(1, third, three)
+    for index in 0..<k {
+      let row = b + index * bRowStride
+      let bv = load(row + column, as: Vector.self)
+      let bw = load(row + second, as: Vector.self)
+      let p = a + index * strides.depth
+      let a0 = p[0]
+      let a1 = p[strides.row]
+      c0 = c0.addingProduct(a0, bv)
+      d0 = d0.addingProduct(a0, bw)
+      c1 = c1.addingProduct(a1, bv)
+      d1 = d1.addingProduct(a1, bw)
+      if three {
+        let bt = load(row + third, as: Vector.self)
+        e0 = e0.addingProduct(a0, bt)
+        e1 = e1.addingProduct(a1, bt)
+      }
+    }
+    storeRow(c0, d0, c, column: column, epilogue)
+    storeRow(c1, d1, c + cRowStride, column: column, epilogue)
+    if three {
+      store(e0, c + third)
+      finishStored(c + third, count: 16, epilogue, third)
+      store(e1, c + cRowStride + third)
+      finishStored(c + cRowStride + third, count: 16, epilogue, third)
+    }
+  }
+
   /// Adds the product to one vector of columns of two rows: `a` and `c` point at row 0.
   @inline(__always)
   private static func blockOfTwo<V: SIMD>(
@@ -754,6 +829,36 @@ enum Kernels {
       c[2 * cRowStride + column] = finish(s2, epilogue, column)
       c[3 * cRowStride + column] = finish(s3, epilogue, column)
     }
+  }
+
+  /// Computes the single column of the first rows of `a` in blocks of 16 and 8, where element
+  /// (i, p) of `a` is `a[i + p * depthStride]`, and returns the number of rows done. Each lane
+  /// runs the ascending-`k` chain of its row.
+  @inline(__always)
+  private static func adjacentRowsOfOneColumn(
+    _ a: UnsafePointer<Float>, depthStride: Int, _ b: UnsafePointer<Float>, bRowStride: Int,
+    _ c: UnsafeMutablePointer<Float>, m: Int, k: Int, overwrite: Bool
+  ) -> Int {
+    var row = 0
+    while row + 16 <= m {
+      var sum = overwrite ? Vector() : load(c + row, as: Vector.self)
+      for index in 0..<k {
+        sum = sum.addingProduct(
+          load(a + row + index * depthStride, as: Vector.self), b[index * bRowStride])
+      }
+      store(sum, c + row)
+      row += 16
+    }
+    if row + 8 <= m {
+      var sum = overwrite ? SIMD8<Float>() : load(c + row, as: SIMD8<Float>.self)
+      for index in 0..<k {
+        sum = sum.addingProduct(
+          load(a + row + index * depthStride, as: SIMD8<Float>.self), b[index * bRowStride])
+      }
+      store(sum, c + row)
+      row += 8
+    }
+    return row
   }
 
   /// Computes every column of eight rows, each element by the same ascending-`k` chain as

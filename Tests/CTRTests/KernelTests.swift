@@ -287,9 +287,10 @@ private func randomValues(_ count: Int, seed: UInt64) -> [Float] {
 
 @Test func transposedProductMatchesTransposeThenMultiply() {
   // x^T dy read in place must equal the product of an explicit transpose, bit for bit, across
-  // k tiles (rows > 256) and every column block width.
+  // k tiles (rows > 256), every column block width, and one column in 16- and 8-row vectors.
   for (rows, m, n) in [
     (1, 1, 1), (300, 7, 40), (513, 9, 5), (40, 64, 80), (17, 4, 28), (300, 60, 100),
+    (300, 40, 1), (50, 27, 1),
   ] {
     let x = randomValues(rows * m, seed: 9)
     let dy = randomValues(rows * n, seed: 10)
