@@ -36,7 +36,8 @@ public struct EvaluationReport: Sendable, Equatable {
   public var auc: Double?
   /// The 95 % confidence interval of `auc` by DeLong's method, clipped to [0, 1]; nil with `auc`.
   public var aucInterval: ClosedRange<Double>?
-  /// Impression-weighted mean of per-group AUC over groups with both classes; nil without any.
+  /// Impression-weighted mean of per-group AUC over groups with both classes, leaving out rows
+  /// in ``Metrics/noGroup``; nil without any such group.
   public var gauc: Double?
   /// The number of groups that entered gAUC.
   public var gaucGroups: Int
@@ -56,6 +57,11 @@ public struct EvaluationReport: Sendable, Equatable {
 public enum Metrics {
   /// The clipping bound of log loss.
   public static let epsilon = 1e-7
+
+  /// The group of rows that belong to no group, such as impressions without a user id. gAUC
+  /// leaves these rows out, because they are not one user's impressions, and as one group they
+  /// would outweigh the real users.
+  public static let noGroup: UInt64 = 0
 
   /// Computes every figure; `groups` (for example user ids) enables gAUC, and `threshold`
   /// precision, recall and F1.
@@ -192,7 +198,7 @@ public enum Metrics {
   }
 
   /// Returns the impression-weighted mean AUC of the groups that have both classes, and their
-  /// number; the value is nil when no group qualifies.
+  /// number; the value is nil when no group qualifies. Rows in ``noGroup`` are left out.
   public static func gauc(predictions: [Float], labels: [Float], groups: [UInt64])
     -> (value: Double?, groups: Int)
   {
@@ -209,6 +215,10 @@ public enum Metrics {
     while start < order.count {
       var end = start + 1
       while end < order.count && groups[order[end]] == groups[order[start]] { end += 1 }
+      if groups[order[start]] == noGroup {
+        start = end
+        continue
+      }
       if let value = auc(order: order[start..<end], predictions: predictions, labels: labels) {
         weightedSum += value * Double(end - start)
         weight += Double(end - start)

@@ -150,3 +150,18 @@ import Testing
     predictions: predictions, labels: labels, groups: nil, threshold: 0.5)
   #expect(report.classification?.f1 == 1)
 }
+
+@Test func gaucLeavesOutUngroupedRows() {
+  // Group 1: AUC 1 over 2 rows. The four rows in noGroup would form a group of AUC 0 that
+  // outweighs it, but they are left out.
+  let result = Metrics.gauc(
+    predictions: [0.1, 0.9, 0.8, 0.7, 0.2, 0.3],
+    labels: [0, 1, 0, 0, 1, 1],
+    groups: [1, 1, Metrics.noGroup, Metrics.noGroup, Metrics.noGroup, Metrics.noGroup])
+  #expect(result.groups == 1)
+  #expect(result.value == 1)
+  let ungrouped = Metrics.gauc(
+    predictions: [0.1, 0.9], labels: [0, 1], groups: [Metrics.noGroup, Metrics.noGroup])
+  #expect(ungrouped.groups == 0)
+  #expect(ungrouped.value == nil)
+}

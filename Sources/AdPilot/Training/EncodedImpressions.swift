@@ -57,7 +57,8 @@ struct EncodedRowLayout {
   /// Int32 words per record.
   var width: Int { 2 + encoder.recordWidth }
 
-  /// Returns the FNV-1a hash of the row's user id, the group of gAUC (0 without a user).
+  /// Returns the FNV-1a hash of the row's user id, the group of gAUC, or ``Metrics/noGroup``
+  /// without a user id.
   static func group(_ record: UnsafePointer<Int32>) -> UInt64 {
     UInt64(UInt32(bitPattern: record[0])) | UInt64(UInt32(bitPattern: record[1])) << 32
   }
@@ -105,7 +106,8 @@ func streamEncodedImpressions(
       counts.droppedNegatives += 1
       return
     }
-    let group = try row.rawBytes(2).map { $0.isEmpty ? 0 : fnv1a64($0) } ?? 0
+    let group =
+      try row.rawBytes(2).map { $0.isEmpty ? Metrics.noGroup : fnv1a64($0) } ?? Metrics.noGroup
     record[0] = Int32(truncatingIfNeeded: group)
     record[1] = Int32(truncatingIfNeeded: group >> 32)
     var writer = EncodedRecordWriter(encoder: encoder, record: record + 2)

@@ -650,7 +650,7 @@ public struct TrainingPipeline {
       }
       result.labels.append(contentsOf: batch.labels)
       groups.append(contentsOf: batchGroups)
-      if !sawUser { sawUser = batchGroups.contains { $0 != 0 } }
+      if !sawUser { sawUser = batchGroups.contains { $0 != Metrics.noGroup } }
     }
     result.groups = sawUser ? groups : nil
     return result

@@ -1,0 +1,88 @@
+// Tests of the validation metrics that `adpilot train` reports, recomputed from the registered
+// model's predictions on the validation rows.
+
+import CTR
+import Foundation
+import Postgres
+import TestSupport
+import Testing
+
+@testable import AdPilot
+
+@Suite(.serialized)
+struct ValidationMetricsTests {
+  static let suite = "validation_metrics"
+  static let logger = Logger(minimumLevel: .warning)
+
+  /// Three generated days of 100 users, so that many users have clicks and non-clicks on the
+  /// validation day, the last one.
+  static let prepared: Result<Void, any Error> = Result {
+    let connection = try TestDatabase.connect(suite: suite)
+    defer { connection.close() }
+    let config = SyntheticConfig(
+      users: 100, ads: 40, days: 3, impressionsPerDay: 3_000, maxSequenceLength: 8, seed: 5,
+      requests: 10, candidatesPerRequest: 2)
+    try SyntheticGenerator(config).generate(into: connection)
+  }
+
+  @Test func gaucLeavesOutRowsWithoutUser() throws {
+    try Self.prepared.get()
+    let connection = try TestDatabase.connect(suite: Self.suite)
+    defer { connection.close() }
+    // Half the validation rows lose their user id, as anonymous impressions have none.
+    try connection.execute(
+      """
+      UPDATE adpilot.impressions SET user_id = NULL
+      WHERE dataset = 'synthetic' AND time >= '2026-01-07T00:00:00Z'
+        AND hashtext(request_id || '/' || ad_id) % 2 = 0
+      """)
+    let anonymous = try #require(
+      try connection.query(
+        """
+        SELECT count(*)::float8, sum(click)::float8 FROM adpilot.impressions
+        WHERE dataset = 'synthetic' AND user_id IS NULL
+        """
+      ).first)
+    // Rows without a user of both classes would enter gAUC as one large group.
+    #expect(try anonymous.double(1) > 0)
+    #expect(try anonymous.double(1) < anonymous.double(0))
+
+    var options = TrainOptions(dataset: "synthetic")
+    options.maxEpochs = 1
+    options.batchSize = 256
+    options.threads = 2
+    let pipeline = TrainingPipeline(connection: connection, logger: Self.logger)
+    let outcome = try pipeline.run(options)
+    let windows = try pipeline.trainingWindows(loadDataset(connection, name: "synthetic"))
+
+    let model = try ModelRegistry(connection: connection).load(id: outcome.attention.record.id)
+    let encoder = FeatureEncoder(spec: model.spec)
+    var batch = EncodedBatch(spec: model.spec, capacity: 4_096)
+    var users: [String?] = []
+    try streamImpressions(connection, windows.validation) { row in
+      encoder.append(cat: row.cat, num: row.num, seq: row.seq, label: row.label, to: &batch)
+      users.append(row.userId)
+    }
+    let predictions = model.predict(batch)
+    var rowsByUser: [String: [Int]] = [:]
+    for (index, user) in users.enumerated() {
+      if let user { rowsByUser[user, default: []].append(index) }
+    }
+    var weightedSum = 0.0
+    var weight = 0.0
+    var groups = 0
+    for rows in rowsByUser.values {
+      let auc = Metrics.auc(
+        predictions: rows.map { predictions[$0] }, labels: rows.map { batch.labels[$0] })
+      guard let auc else { continue }
+      weightedSum += auc * Double(rows.count)
+      weight += Double(rows.count)
+      groups += 1
+    }
+    #expect(groups > 0)
+    let report = outcome.attention.report
+    #expect(report.gaucGroups == groups)
+    let gauc = try #require(report.gauc)
+    #expect(abs(gauc - weightedSum / weight) < 1e-12)
+  }
+}
