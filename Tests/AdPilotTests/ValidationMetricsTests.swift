@@ -1,5 +1,5 @@
 // Tests of the validation metrics that `adpilot train` reports, recomputed from the registered
-// model's predictions on the validation rows.
+// model's predictions on the validation rows, and of the champion comparison they feed.
 
 import CTR
 import Foundation
@@ -84,5 +84,44 @@ struct ValidationMetricsTests {
     #expect(report.gaucGroups == groups)
     let gauc = try #require(report.gauc)
     #expect(abs(gauc - weightedSum / weight) < 1e-12)
+  }
+
+  @Test func reloadedSplitKeepsChampionUncompared() throws {
+    try Self.prepared.get()
+    let connection = try TestDatabase.connect(suite: Self.suite)
+    defer { connection.close() }
+    let directory = try TestData.temporaryDirectory()
+    defer { try? FileManager.default.removeItem(at: directory) }
+    let lines = try String(
+      contentsOf: TestData.shared("criteo-dac/criteo_dac_first10k.csv"), encoding: .utf8
+    ).split(separator: "\n").prefix(1_001)
+    let file = directory.appendingPathComponent("criteo.csv")
+    try (lines.joined(separator: "\n") + "\n").write(to: file, atomically: true, encoding: .utf8)
+
+    _ = try CriteoImporter.importFile(connection, file: file, dataset: "reloaded", seed: 0)
+    let pipeline = TrainingPipeline(connection: connection, logger: Self.logger)
+    var options = TrainOptions(dataset: "reloaded")
+    options.maxEpochs = 1
+    options.batchSize = 64
+    options.threads = 2
+    #expect(try pipeline.run(options).champion != nil)
+    // Retraining on the same split compares log losses as usual.
+    options.seed = 2
+    let same = try pipeline.run(options)
+    #expect(!same.championReason.contains("not comparable"))
+    let champion = try #require(same.champion)
+
+    // Another split seed draws a new fifth of the rows as 'test', and about four in five of them
+    // are rows the champion learned from.
+    _ = try CriteoImporter.importFile(connection, file: file, dataset: "reloaded", seed: 1)
+    options.seed = 1
+    let reloaded = try pipeline.run(options)
+    #expect(reloaded.champion?.id == champion.id)
+    #expect(
+      reloaded.championReason.hasPrefix(
+        "kept: champion \(champion.id) was trained on another 'train' split of data set "
+          + "'reloaded' than the one loaded now"))
+    #expect(
+      try ModelRegistry(connection: connection).alias("champion", of: "reloaded") == champion.id)
   }
 }

@@ -21,15 +21,26 @@ public struct NegativeSampling: Sendable, Equatable {
   /// Returns whether a non-click with this impression id is kept.
   public func keeps(requestId: UnsafeRawBufferPointer, adId: UnsafeRawBufferPointer) -> Bool {
     if rate >= 1 { return true }
-    // FNV-1a over "request id, 0xFF, ad id" (0xFF never occurs in UTF-8), then one SplitMix64
-    // round keyed by the seed, so nearby ids and seeds give independent draws.
+    return keeps(idHash: Self.idHash(requestId: requestId, adId: adId))
+  }
+
+  /// Returns whether a non-click whose ``idHash(requestId:adId:)`` is `idHash` is kept.
+  func keeps(idHash: UInt64) -> Bool {
+    if rate >= 1 { return true }
+    // One SplitMix64 round keyed by the seed, so nearby ids and seeds give independent draws.
+    var generator = SeededGenerator(seed: idHash ^ (seed &* 0x9e37_79b9_7f4a_7c15))
+    let unit = Double(generator.next() >> 11) * 0x1p-53
+    return unit < rate
+  }
+
+  /// Returns the FNV-1a hash of "request id, 0xFF, ad id", the impression's id (0xFF never
+  /// occurs in UTF-8).
+  static func idHash(requestId: UnsafeRawBufferPointer, adId: UnsafeRawBufferPointer) -> UInt64 {
     var hash: UInt64 = 0xcbf2_9ce4_8422_2325
     for byte in requestId { hash = (hash ^ UInt64(byte)) &* 0x100_0000_01b3 }
     hash = (hash ^ 0xFF) &* 0x100_0000_01b3
     for byte in adId { hash = (hash ^ UInt64(byte)) &* 0x100_0000_01b3 }
-    var generator = SeededGenerator(seed: hash ^ (seed &* 0x9e37_79b9_7f4a_7c15))
-    let unit = Double(generator.next() >> 11) * 0x1p-53
-    return unit < rate
+    return hash
   }
 
   /// Returns whether a non-click with this impression id is kept.
@@ -80,6 +91,10 @@ struct EncodedStreamCounts {
   var read = 0
   /// Non-clicked rows that negative downsampling dropped.
   var droppedNegatives = 0
+  /// The wrapping sum of a SplitMix64 round of every read row's impression id hash. It depends
+  /// on the set of rows and not on their order, so two streams that read the same impression
+  /// ids have the same fingerprint.
+  var idFingerprint: UInt64 = 0
 }
 
 /// Streams the impressions selected by `filter` in time order as encoded records, calling `body`
@@ -100,9 +115,11 @@ func streamEncodedImpressions(
   _ = try connection.copyOut(impressionCopyStatement) { row in
     counts.read += 1
     let click = try row.int16(6)
-    if let sampling, click == 0,
-      !sampling.keeps(requestId: try row.rawBytes(0) ?? empty, adId: try row.rawBytes(1) ?? empty)
-    {
+    let idHash = NegativeSampling.idHash(
+      requestId: try row.rawBytes(0) ?? empty, adId: try row.rawBytes(1) ?? empty)
+    var mixer = SeededGenerator(seed: idHash)
+    counts.idFingerprint &+= mixer.next()
+    if let sampling, click == 0, !sampling.keeps(idHash: idHash) {
       counts.droppedNegatives += 1
       return
     }

@@ -301,6 +301,7 @@ public struct TrainingPipeline {
     var outcome = try evaluateAndRegister(
       dataset: dataset, datasetRead: datasetRead, name: name, windows: windows, options: options,
       rows: rows, models: (finalAttention, finalLogistic), trainRows: trainRows, epochs: epochsRun,
+      trainIds: "\(cached.read)-\(String(cached.idFingerprint, radix: 16))",
       warmStartedFrom: start?.record)
     outcome.droppedNegatives = rows.trainCounts.droppedNegatives
     outcome.sparseValidation = sparseValidation
@@ -334,6 +335,21 @@ public struct TrainingPipeline {
     return Date(timeIntervalSince1970: seconds)
   }
 
+  /// Returns the data set and the ``EncodedStreamCounts/idFingerprint`` text of the rows a
+  /// registered model was trained on, or nil for a model registered without them.
+  private func trainingRows(of record: ModelRecord) throws -> (dataset: String, ids: String)? {
+    let rows = try connection.query(
+      """
+      SELECT hyperparameters->>'train_dataset', hyperparameters->>'train_ids'
+      FROM adpilot.models WHERE id = $1
+      """,
+      [.text(record.id)])
+    guard let row = rows.first, let dataset = try row.optionalString(0),
+      let ids = try row.optionalString(1)
+    else { return nil }
+    return (dataset, ids)
+  }
+
   /// Throws when `name` is another data set's name and that data set has another layout. The
   /// champion of a name scores the requests of the data set of that name, so a model of another
   /// layout would set every one of them aside.
@@ -354,7 +370,7 @@ public struct TrainingPipeline {
     dataset: DatasetInfo, datasetRead: DatasetVersion, name: String, windows: TrainingWindows,
     options: TrainOptions, rows: CachedRows,
     models: (attention: any ClickModel, logistic: any ClickModel), trainRows: Int, epochs: Int,
-    warmStartedFrom: ModelRecord?
+    trainIds: String, warmStartedFrom: ModelRecord?
   ) throws -> TrainOutcome {
     try connection.transaction {
       try connection.advisoryXactLock(Connection.advisoryKey("adpilot.model:\(name)"))
@@ -408,6 +424,8 @@ public struct TrainingPipeline {
 
       var hyper = hyperparameters(options)
       if let warmStartedFrom { hyper["warm_start_from"] = warmStartedFrom.id }
+      hyper["train_dataset"] = dataset.name
+      hyper["train_ids"] = trainIds
       let window = (from: windows.trainFrom, to: windows.trainTo)
       let attentionRecord = try registry.register(
         models.attention, name: name, metrics: Self.metricsDictionary(reports[0]),
@@ -436,6 +454,18 @@ public struct TrainingPipeline {
             + "\(isoInstant(trainedTo)), after the validation rows start "
             + "(\(isoInstant(validationFrom))), so its log loss is not comparable; validate on "
             + "later days, or promote a model by hand with `adpilot models promote`"
+        } else if dataset.validation == "split",
+          let trained = try trainingRows(of: current.record), trained.dataset == dataset.name,
+          trained.ids != trainIds
+        {
+          // A reload can move rows the champion learned from into the 'test' split, as a
+          // Criteo import with another --seed does, and its log loss would count them.
+          champion = current.record
+          reason =
+            "kept: champion \(current.record.id) was trained on another 'train' split of data "
+            + "set '\(dataset.name)' than the one loaded now, so the 'test' split may contain "
+            + "rows it learned from and its log loss is not comparable; promote a model by hand "
+            + "with `adpilot models promote`"
         } else if challengerLoss < currentLoss * (1 - options.promotionMargin) {
           reason =
             "log loss \(format(challengerLoss)) beats champion \(current.record.id) "
