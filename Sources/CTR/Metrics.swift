@@ -22,7 +22,8 @@ public struct ThresholdReport: Sendable, Equatable {
   public var precision: Double?
   /// True positives over positives; nil without positives.
   public var recall: Double?
-  /// The harmonic mean of precision and recall, or 0 when both are 0. Nil when either is nil.
+  /// 2 TP / (2 TP + FP + FN), the harmonic mean of precision and recall where both exist. It is
+  /// 0 without true positives, and nil when no row is a click or reaches the threshold.
   public var f1: Double?
 }
 
@@ -301,10 +302,9 @@ public enum Metrics {
     }
     let precision = predictedPositives > 0 ? truePositives / Double(predictedPositives) : nil
     let recall = positives > 0 ? truePositives / positives : nil
-    var f1: Double? = nil
-    if let precision, let recall {
-      f1 = precision + recall > 0 ? 2 * precision * recall / (precision + recall) : 0
-    }
+    // 2 TP + FP + FN is the predicted positives plus the positives.
+    let f1Denominator = Double(predictedPositives) + positives
+    let f1 = f1Denominator > 0 ? 2 * truePositives / f1Denominator : nil
     return ThresholdReport(
       threshold: threshold, predictedPositives: predictedPositives, precision: precision,
       recall: recall, f1: f1)

@@ -30,14 +30,15 @@ private func handReport() -> EvaluationReport {
 }
 
 @Test func metricsDictionaryOmitsUndefinedPrecision() {
-  // No row reaches 0.95, so precision and F1 are undefined; recall is 0 / 3.
+  // No row reaches 0.95, so precision is undefined. Recall is 0 / 3, and F1 is
+  // 2 TP / (2 TP + FP + FN) = 0 / 3.
   let report = Metrics.evaluate(
     predictions: predictions, labels: labels, groups: nil, threshold: 0.95)
   let metrics = TrainingPipeline.metricsDictionary(report)
   #expect(metrics["predicted_clicks"] == 0)
   #expect(metrics["precision"] == nil)
   #expect(metrics["recall"] == 0)
-  #expect(metrics["f1"] == nil)
+  #expect(metrics["f1"] == 0)
 }
 
 @Test func defaultThresholdIsTrainingClickRate() {

@@ -135,10 +135,16 @@ import Testing
   let none = Metrics.classification(predictions: predictions, labels: labels, threshold: 0.95)
   #expect(none.precision == nil)
   #expect(none.recall == 0)
-  #expect(none.f1 == nil)
+  // No true positives and three false negatives: 2 TP / (2 TP + FP + FN) = 0 / 3.
+  #expect(none.f1 == 0)
   let noClicks = Metrics.classification(predictions: [0.7], labels: [0], threshold: 0.5)
   #expect(noClicks.precision == 0)
   #expect(noClicks.recall == nil)
+  #expect(noClicks.f1 == 0)
+  let neither = Metrics.classification(predictions: [0.2], labels: [0], threshold: 0.5)
+  #expect(neither.precision == nil)
+  #expect(neither.recall == nil)
+  #expect(neither.f1 == nil)
 }
 
 @Test func evaluateReportsThresholdFiguresOnlyWhenAsked() {
