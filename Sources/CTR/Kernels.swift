@@ -138,7 +138,7 @@ enum Kernels {
     _ c: UnsafeMutablePointer<Float>, m: Int, k: Int, n: Int, overwrite: Bool,
     mask: UnsafePointer<Float>?, epilogue: Epilogue? = nil
   ) {
-    if m >= Packing.minimumRows && n > Packing.lastPanelLimit {
+    if m >= Packing.minimumRows && n > Packing.inPlaceColumns {
       multiplyAccumulatePacked(
         a, rowStride: rowStride, depthStride: depthStride, b, c, m: m, k: k, n: n,
         overwrite: overwrite, mask: mask, epilogue: epilogue)
@@ -159,12 +159,17 @@ enum Kernels {
   enum Packing {
     /// The number of rows of `b` (the `k` range) in one tile.
     static let depth = 256
-    /// Columns per panel of the packed `b` tile: 256 x 48 Floats (48 KiB) stay in the
-    /// first-level cache while a block of rows goes through the panel.
-    static let panelWidth = 48
-    /// A remainder of up to this many columns forms the last panel on its own, and products of
-    /// at most this many columns use the `b` tile in place.
-    static let lastPanelLimit = 80
+    /// Products of at most this many columns use the `b` tile in place.
+    static let inPlaceColumns = 80
+
+    /// Returns the columns per panel for a product of `columns` columns: 48, the widest block of
+    /// six rows, unless that leaves a remainder of 1 to 31 columns, which would go through the
+    /// narrow blocks; 32 then. A panel of 256 x 48 Floats (48 KiB) stays in the first-level
+    /// cache while a block of rows goes through it.
+    static func panelWidth(columns: Int) -> Int {
+      let remainder = columns % 48
+      return remainder == 0 || remainder >= 32 ? 48 : 32
+    }
     /// Rows per block: the block's slice of `a` (up to 192 x 256 Floats) stays in the
     /// second-level cache while it goes through every panel.
     static let blockRows = 192
@@ -174,8 +179,8 @@ enum Kernels {
   }
 
   /// Computes the same sums as the unpacked path, each element by the same ascending-`k` chain,
-  /// with each `k` tile of `b` first copied into panels of ``Packing/panelWidth`` contiguous
-  /// columns. Wide `b` rows are then read at a short fixed stride rather than `n` Floats apart:
+  /// with each `k` tile of `b` first copied into panels of ``Packing/panelWidth(columns:)``
+  /// contiguous columns. Wide `b` rows are then read at a short fixed stride rather than `n` Floats apart:
   /// at `n = 2048` a column's rows all map to one set of a 64-set first-level cache. Each panel
   /// is read by a block of rows while it is in cache.
   private static func multiplyAccumulatePacked(
@@ -183,13 +188,15 @@ enum Kernels {
     _ c: UnsafeMutablePointer<Float>, m: Int, k: Int, n: Int, overwrite: Bool,
     mask: UnsafePointer<Float>?, epilogue: Epilogue?
   ) {
-    // Panels of 48 columns, and a last one that takes a remainder of up to 80.
+    let width = Packing.panelWidth(columns: n)
     var panels: [(start: Int, width: Int)] = []
     var column = 0
     while column < n {
-      let width = n - column <= Packing.lastPanelLimit ? n - column : Packing.panelWidth
-      panels.append((column, width))
-      column += width
+      // A last remainder of up to a quarter panel joins the panel before it.
+      let remaining = n - column
+      let panel = remaining <= width + width / 4 ? remaining : width
+      panels.append((column, panel))
+      column += panel
     }
     let packed = UnsafeMutablePointer<Float>.allocate(capacity: min(k, Packing.depth) * n)
     defer { packed.deallocate() }

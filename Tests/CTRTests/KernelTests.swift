@@ -95,9 +95,9 @@ private func randomValues(_ count: Int, seed: UInt64) -> [Float] {
 
 @Test func packedProductMatchesScalarChain() {
   // Products of at least 48 rows and over 80 columns copy each k tile of `b` into panels of 48
-  // columns (the last one up to 80 wide) and go through 192-row blocks. Each element must
-  // still be the plain ascending-k chain: across two k tiles, a remainder panel of 50 columns,
-  // a last row block of 5 rows, and a single packed panel row.
+  // or 32 columns and go through 192-row blocks. Each element must still be the plain
+  // ascending-k chain: across two k tiles, remainder panels of 34 and 33 columns, a last panel
+  // of 40 that took in a remainder of 8, and a last row block of 5 rows.
   for (m, k, n) in [(50, 300, 130), (48, 37, 81), (197, 20, 290), (53, 5, 200)] {
     let a = randomValues(m * k, seed: 12)
     let b = randomValues(k * n, seed: 13)
