@@ -75,12 +75,13 @@ final class CachedRows {
   }
 
   /// Streams the training rows of `filter` from PostgreSQL into the cache, once per run, and
-  /// returns what the stream read and dropped.
+  /// returns what the stream read and dropped. The rows of a split (`filter.split`) also get
+  /// their ids' fingerprint, which tells two loads of a split data set apart.
   @discardableResult
   func cacheTrainingRows(_ filter: ImpressionFilter) throws -> EncodedStreamCounts {
     guard !trainCached else { return trainCounts }
     trainCounts = try streamEncodedImpressions(
-      connection, filter, layout: layout, sampling: sampling
+      connection, filter, layout: layout, sampling: sampling, fingerprint: filter.split != nil
     ) { record in
       try train.append(record)
     }

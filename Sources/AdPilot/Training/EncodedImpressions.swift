@@ -100,10 +100,13 @@ struct EncodedStreamCounts {
 /// Streams the impressions selected by `filter` in time order as encoded records, calling `body`
 /// with each kept record (``EncodedRowLayout/width`` words, valid only during the call).
 ///
-/// `sampling` drops non-clicks; pass nil for validation rows, which are never sampled.
+/// `sampling` drops non-clicks; pass nil for validation rows, which are never sampled. With
+/// `fingerprint`, the counts include ``EncodedStreamCounts/idFingerprint``, which costs a hash
+/// of every row's ids (about 5% of the stream's time on the synthetic log).
 func streamEncodedImpressions(
   _ connection: Connection, _ filter: ImpressionFilter, layout: EncodedRowLayout,
-  sampling: NegativeSampling?, _ body: (UnsafePointer<Int32>) throws -> Void
+  sampling: NegativeSampling?, fingerprint: Bool = false,
+  _ body: (UnsafePointer<Int32>) throws -> Void
 ) throws -> EncodedStreamCounts {
   try setImpressionFilter(connection, filter)
   let record = UnsafeMutablePointer<Int32>.allocate(capacity: layout.width)
@@ -115,13 +118,17 @@ func streamEncodedImpressions(
   _ = try connection.copyOut(impressionCopyStatement) { row in
     counts.read += 1
     let click = try row.int16(6)
-    let idHash = NegativeSampling.idHash(
-      requestId: try row.rawBytes(0) ?? empty, adId: try row.rawBytes(1) ?? empty)
-    var mixer = SeededGenerator(seed: idHash)
-    counts.idFingerprint &+= mixer.next()
-    if let sampling, click == 0, !sampling.keeps(idHash: idHash) {
-      counts.droppedNegatives += 1
-      return
+    if fingerprint || (sampling != nil && click == 0) {
+      let idHash = NegativeSampling.idHash(
+        requestId: try row.rawBytes(0) ?? empty, adId: try row.rawBytes(1) ?? empty)
+      if fingerprint {
+        var mixer = SeededGenerator(seed: idHash)
+        counts.idFingerprint &+= mixer.next()
+      }
+      if let sampling, click == 0, !sampling.keeps(idHash: idHash) {
+        counts.droppedNegatives += 1
+        return
+      }
     }
     let group =
       try row.rawBytes(2).map { $0.isEmpty ? Metrics.noGroup : fnv1a64($0) } ?? Metrics.noGroup

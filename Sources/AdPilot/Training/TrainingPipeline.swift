@@ -301,7 +301,8 @@ public struct TrainingPipeline {
     var outcome = try evaluateAndRegister(
       dataset: dataset, datasetRead: datasetRead, name: name, windows: windows, options: options,
       rows: rows, models: (finalAttention, finalLogistic), trainRows: trainRows, epochs: epochsRun,
-      trainIds: "\(cached.read)-\(String(cached.idFingerprint, radix: 16))",
+      trainIds: dataset.validation == "split"
+        ? "\(cached.read)-\(String(cached.idFingerprint, radix: 16))" : nil,
       warmStartedFrom: start?.record)
     outcome.droppedNegatives = rows.trainCounts.droppedNegatives
     outcome.sparseValidation = sparseValidation
@@ -370,7 +371,7 @@ public struct TrainingPipeline {
     dataset: DatasetInfo, datasetRead: DatasetVersion, name: String, windows: TrainingWindows,
     options: TrainOptions, rows: CachedRows,
     models: (attention: any ClickModel, logistic: any ClickModel), trainRows: Int, epochs: Int,
-    trainIds: String, warmStartedFrom: ModelRecord?
+    trainIds: String?, warmStartedFrom: ModelRecord?
   ) throws -> TrainOutcome {
     try connection.transaction {
       try connection.advisoryXactLock(Connection.advisoryKey("adpilot.model:\(name)"))
@@ -425,7 +426,7 @@ public struct TrainingPipeline {
       var hyper = hyperparameters(options)
       if let warmStartedFrom { hyper["warm_start_from"] = warmStartedFrom.id }
       hyper["train_dataset"] = dataset.name
-      hyper["train_ids"] = trainIds
+      if let trainIds { hyper["train_ids"] = trainIds }
       let window = (from: windows.trainFrom, to: windows.trainTo)
       let attentionRecord = try registry.register(
         models.attention, name: name, metrics: Self.metricsDictionary(reports[0]),
