@@ -138,6 +138,14 @@ enum Kernels {
     _ c: UnsafeMutablePointer<Float>, m: Int, k: Int, n: Int, overwrite: Bool,
     mask: UnsafePointer<Float>?, epilogue: Epilogue? = nil
   ) {
+    // With k = 0 no tile runs, so an overwriting call must write the empty sums (0) here.
+    if k == 0 && overwrite {
+      c.update(repeating: 0, count: m * n)
+      if let epilogue {
+        addToRows(epilogue.bias, c, rows: m, width: n, rectify: epilogue.rectify)
+      }
+      return
+    }
     if m >= Packing.minimumRows && n > Packing.inPlaceColumns {
       multiplyAccumulatePacked(
         a, rowStride: rowStride, depthStride: depthStride, b, c, m: m, k: k, n: n,

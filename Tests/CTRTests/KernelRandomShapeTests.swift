@@ -15,6 +15,7 @@ private enum KernelCall: CaseIterable, CustomStringConvertible {
   case biasReLU
   case transposed
   case strided
+  case stridedOverwrite
 
   var description: String {
     switch self {
@@ -24,7 +25,8 @@ private enum KernelCall: CaseIterable, CustomStringConvertible {
     case .bias: "multiply(bias:rectify: false)"
     case .biasReLU: "multiply(bias:rectify: true)"
     case .transposed: "multiplyAccumulateTransposed"
-    case .strided: "multiplyAccumulate(rowStride:overwrite:)"
+    case .strided: "multiplyAccumulate(rowStride:overwrite: false)"
+    case .stridedOverwrite: "multiplyAccumulate(rowStride:overwrite: true)"
     }
   }
 }
@@ -99,7 +101,8 @@ private func kernelProduct(
   var c: [Float]
   switch call {
   case .accumulate, .transposed, .strided: c = start
-  case .overwrite, .masked, .bias, .biasReLU: c = [Float](repeating: .nan, count: m * n)
+  case .overwrite, .masked, .bias, .biasReLU, .stridedOverwrite:
+    c = [Float](repeating: .nan, count: m * n)
   }
   // Empty arrays may have no base address, and the kernels must not read through it then.
   let placeholder = UnsafeMutablePointer<Float>.allocate(capacity: 1)
@@ -130,6 +133,9 @@ private func kernelProduct(
             case .strided:
               Kernels.multiplyAccumulate(
                 a, rowStride: rowStride, b, c, m: m, k: k, n: n, overwrite: false)
+            case .stridedOverwrite:
+              Kernels.multiplyAccumulate(
+                a, rowStride: rowStride, b, c, m: m, k: k, n: n, overwrite: true)
             }
           }
         }
@@ -190,7 +196,8 @@ private func kernelShapes() -> [(m: Int, k: Int, n: Int)] {
     let calls = (0..<callCount).map { all[(index + $0) % all.count] }
     for call in calls {
       // Half the strided calls read rows of `a` with 3 extra Floats between them.
-      let rowStride = call == .strided && index % 2 == 0 ? k + 3 : k
+      let strided = call == .strided || call == .stridedOverwrite
+      let rowStride = strided && index % 2 == 0 ? k + 3 : k
       let aCount = call == .transposed ? k * m : max(m - 1, 0) * rowStride + (m > 0 ? k : 0)
       let specialEvery = index % 3 == 0 ? 0 : 40
       let a = randomOperands(aCount, &random, specialEvery: specialEvery)
