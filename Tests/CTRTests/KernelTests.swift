@@ -67,30 +67,35 @@ private func randomValues(_ count: Int, seed: UInt64) -> [Float] {
   // for narrow products, 6, 4, 2, 1) runs the same fused multiply-add chain per element.
   for m in [1, 2, 5, 6, 8, 11, 13, 15, 19] {
     for n in [1, 3, 4, 7, 8, 12, 15, 16, 20, 28, 40, 45, 56, 64, 80, 200] {
-      let k = 37
-      let a = randomValues(m * k, seed: 6)
-      let b = randomValues(k * n, seed: 7)
-      var c = randomValues(m * n, seed: 8)
-      var expected = c
-      for i in 0..<m {
-        for j in 0..<n {
-          for index in 0..<k {
-            expected[i * n + j] = expected[i * n + j].addingProduct(
-              a[i * k + index], b[index * n + j])
-          }
-        }
-      }
-      a.withUnsafeBufferPointer { a in
-        b.withUnsafeBufferPointer { b in
-          c.withUnsafeMutableBufferPointer { c in
-            Kernels.multiplyAccumulate(
-              a.baseAddress!, b.baseAddress!, c.baseAddress!, m: m, k: k, n: n)
-          }
-        }
-      }
-      #expect(c == expected, "m \(m) n \(n)")
+      let (result, expected) = kernelAndScalarChain(m: m, k: 37, n: n, seed: 6)
+      #expect(result == expected, "m \(m) n \(n)")
     }
   }
+}
+
+/// Returns `c + a * b` from ``Kernels/multiplyAccumulate(_:_:_:m:k:n:)`` and from the plain
+/// ascending-k chain of fused multiply-adds, on random values drawn from `seed` on.
+private func kernelAndScalarChain(m: Int, k: Int, n: Int, seed: UInt64) -> ([Float], [Float]) {
+  let a = randomValues(m * k, seed: seed)
+  let b = randomValues(k * n, seed: seed + 1)
+  var c = randomValues(m * n, seed: seed + 2)
+  var expected = c
+  for i in 0..<m {
+    for j in 0..<n {
+      for index in 0..<k {
+        expected[i * n + j] = expected[i * n + j].addingProduct(a[i * k + index], b[index * n + j])
+      }
+    }
+  }
+  a.withUnsafeBufferPointer { a in
+    b.withUnsafeBufferPointer { b in
+      c.withUnsafeMutableBufferPointer { c in
+        guard let a = a.baseAddress, let b = b.baseAddress, let c = c.baseAddress else { return }
+        Kernels.multiplyAccumulate(a, b, c, m: m, k: k, n: n)
+      }
+    }
+  }
+  return (c, expected)
 }
 
 @Test func packedProductMatchesScalarChain() {
@@ -99,27 +104,8 @@ private func randomValues(_ count: Int, seed: UInt64) -> [Float] {
   // ascending-k chain: across two k tiles, remainder panels of 34 and 33 columns, a last panel
   // of 40 that took in a remainder of 8, and a last row block of 5 rows.
   for (m, k, n) in [(50, 300, 130), (48, 37, 81), (197, 20, 290), (53, 5, 200)] {
-    let a = randomValues(m * k, seed: 12)
-    let b = randomValues(k * n, seed: 13)
-    var c = randomValues(m * n, seed: 14)
-    var expected = c
-    for i in 0..<m {
-      for j in 0..<n {
-        for index in 0..<k {
-          expected[i * n + j] = expected[i * n + j].addingProduct(
-            a[i * k + index], b[index * n + j])
-        }
-      }
-    }
-    a.withUnsafeBufferPointer { a in
-      b.withUnsafeBufferPointer { b in
-        c.withUnsafeMutableBufferPointer { c in
-          Kernels.multiplyAccumulate(
-            a.baseAddress!, b.baseAddress!, c.baseAddress!, m: m, k: k, n: n)
-        }
-      }
-    }
-    #expect(c == expected, "m \(m) k \(k) n \(n)")
+    let (result, expected) = kernelAndScalarChain(m: m, k: k, n: n, seed: 12)
+    #expect(result == expected, "m \(m) k \(k) n \(n)")
   }
 }
 
