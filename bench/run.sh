@@ -30,12 +30,19 @@ done
 
 # The dense kernel on the model's own shapes and on a square one, one thread on each side.
 # numpy runs with OPENBLAS_CORETYPE and OPENBLAS_L2_SIZE unset, so OpenBLAS picks its own kernel.
+# Each side runs three times, taking turns, and keeps its best figure, so that a slow moment of
+# the VM, which a run of a few milliseconds can fall into, does not decide the ratio.
 gflops() { tail -n 1 | sed -n 's/^gflops=//p'; }
+best() { awk -v a="$1" -v b="$2" 'BEGIN { print (b > a) ? b : a }'; }
 for shape in 51200x128x80 1024x288x200 2048x2048x2048; do
-  ours=$("$adpilot" bench gemm --shape "$shape" --steps 5 | gflops)
-  peer_output=$(env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE \
-    "$python" bench/gemm.py --shape "$shape" --threads 1 --steps 5)
-  peer=$(echo "$peer_output" | gflops)
+  ours=0
+  peer=0
+  for _ in 1 2 3; do
+    ours=$(best "$ours" "$("$adpilot" bench gemm --shape "$shape" --steps 5 | gflops)")
+    peer_output=$(env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE \
+      "$python" bench/gemm.py --shape "$shape" --threads 1 --steps 5)
+    peer=$(best "$peer" "$(echo "$peer_output" | gflops)")
+  done
   kernel=$(echo "$peer_output" | head -n 1)
   ratio=$(awk -v a="$ours" -v b="$peer" 'BEGIN { printf "%.2f", a / b }')
   echo "gemm $shape: adpilot gflops=$ours numpy gflops=$peer ratio=$ratio ($kernel)"
