@@ -45,7 +45,7 @@ public struct EvaluationReport: Sendable, Equatable {
   /// Mean binary cross-entropy in nats, predictions clipped to [1e-7, 1 - 1e-7].
   public var logLoss: Double
   /// Log loss divided by the entropy of the evaluated rows' click rate, so 1 is the loss of always
-  /// predicting that rate; nil when the rate is 0 or 1.
+  /// predicting that rate. Nil when the rate is 0 or 1.
   public var normalizedEntropy: Double?
   /// Sum of predictions over sum of labels; nil without clicks.
   public var calibration: Double?

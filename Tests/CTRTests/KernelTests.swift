@@ -328,15 +328,8 @@ func foldedUnitBackwardMatchesPlainMLP(hidden: [Int]) {
   let queries = randomValues(rows * q, seed: 14)
   let upstream = randomValues(keyCount, seed: 15)
 
-  let activations = unit.forward(
-    parameters, keys: keys, queries: queries, keyStart: keyStart, rows: rows)
-  var gradients = [Float](repeating: 0, count: offset)
-  var keyGradient = [Float](repeating: 0, count: keyCount * q)
-  var queryGradient = [Float](repeating: 0, count: rows * q)
-  unit.backward(
-    parameters, gradients: &gradients, activations: activations, keys: keys, queries: queries,
-    keyStart: keyStart, rows: rows, weightGradient: upstream, keyGradient: &keyGradient,
-    queryGradient: &queryGradient)
+  let (_, gradients, keyGradient, queryGradient) = unitPass(
+    unit, parameters, keys: keys, queries: queries, keyStart: keyStart, upstream: upstream)
 
   var plainInput: [Float] = []
   var rowOfKey: [Int] = []
@@ -488,17 +481,9 @@ func unitChunksChangeNoBit(hidden: [Int]) {
   func run(chunkKeys: Int) -> (
     weights: [Float], gradients: [Float], keys: [Float], queries: [Float]
   ) {
-    let activations = unit.forward(
-      parameters, keys: keys, queries: queries, keyStart: keyStart, rows: rows,
+    unitPass(
+      unit, parameters, keys: keys, queries: queries, keyStart: keyStart, upstream: upstream,
       chunkKeys: chunkKeys)
-    var gradients = [Float](repeating: 0, count: offset)
-    var keyGradient = [Float](repeating: 0, count: keyCount * q)
-    var queryGradient = [Float](repeating: 0, count: rows * q)
-    unit.backward(
-      parameters, gradients: &gradients, activations: activations, keys: keys, queries: queries,
-      keyStart: keyStart, rows: rows, weightGradient: upstream, keyGradient: &keyGradient,
-      queryGradient: &queryGradient, chunkKeys: chunkKeys)
-    return (activations.weights, gradients, keyGradient, queryGradient)
   }
 
   let whole = run(chunkKeys: .max)
@@ -511,4 +496,24 @@ func unitChunksChangeNoBit(hidden: [Int]) {
     #expect(chunked.keys.map(\.bitPattern) == whole.keys.map(\.bitPattern), "\(chunkKeys)")
     #expect(chunked.queries.map(\.bitPattern) == whole.queries.map(\.bitPattern), "\(chunkKeys)")
   }
+}
+
+/// Runs the unit's forward and backward passes over `keyStart.count - 1` rows with `upstream`
+/// as the key weights' gradient, and returns the key weights and every gradient.
+private func unitPass(
+  _ unit: ActivationUnit, _ parameters: [Float], keys: [Float], queries: [Float], keyStart: [Int],
+  upstream: [Float], chunkKeys: Int = ActivationUnit.defaultChunkKeys
+) -> (weights: [Float], gradients: [Float], keys: [Float], queries: [Float]) {
+  let rows = keyStart.count - 1
+  let activations = unit.forward(
+    parameters, keys: keys, queries: queries, keyStart: keyStart, rows: rows,
+    chunkKeys: chunkKeys)
+  var gradients = [Float](repeating: 0, count: parameters.count)
+  var keyGradient = [Float](repeating: 0, count: keys.count)
+  var queryGradient = [Float](repeating: 0, count: queries.count)
+  unit.backward(
+    parameters, gradients: &gradients, activations: activations, keys: keys, queries: queries,
+    keyStart: keyStart, rows: rows, weightGradient: upstream, keyGradient: &keyGradient,
+    queryGradient: &queryGradient, chunkKeys: chunkKeys)
+  return (activations.weights, gradients, keyGradient, queryGradient)
 }

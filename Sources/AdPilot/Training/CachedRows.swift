@@ -76,7 +76,7 @@ final class CachedRows {
 
   /// Streams the training rows of `filter` from PostgreSQL into the cache, once per run, and
   /// returns what the stream read and dropped. The rows of a split (`filter.split`) also get
-  /// their ids' fingerprint, which tells two loads of a split data set apart.
+  /// their ids' fingerprint, which distinguishes two loads of a split data set.
   @discardableResult
   func cacheTrainingRows(_ filter: ImpressionFilter) throws -> EncodedStreamCounts {
     guard !trainCached else { return trainCounts }
