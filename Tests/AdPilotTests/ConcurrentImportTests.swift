@@ -37,7 +37,7 @@ import Testing
     #expect(
       second == file.path
         + ": dataset shared, loaded 3 rows (2 clicks), rejected 1 (missing label), "
-        + "rejected 1 (non-numeric number), rejected 1 (wrong column count); "
+        + "rejected 1 (non-numeric number in I13), rejected 1 (wrong column count); "
         + "replaced the 3 rows loaded before")
     let rows = try connection.query(
       """

@@ -237,11 +237,11 @@ import Testing
     #expect(reason(["2"] + good.dropFirst()) == RejectReason.invalidLabel)
     var nonNumeric = good
     nonNumeric[7] = "12a"
-    #expect(reason(nonNumeric) == RejectReason.nonNumericNumber)
+    #expect(reason(nonNumeric) == RejectReason.nonNumericNumber(in: "I7"))
     nonNumeric[7] = "nan"
-    #expect(reason(nonNumeric) == RejectReason.nonNumericNumber)
+    #expect(reason(nonNumeric) == RejectReason.nonNumericNumber(in: "I7"))
     nonNumeric[7] = "0x10"
-    #expect(reason(nonNumeric) == RejectReason.nonNumericNumber)
+    #expect(reason(nonNumeric) == RejectReason.nonNumericNumber(in: "I7"))
   }
 
   @Test func numberFieldReadsDecimalsOnly() {

@@ -171,7 +171,7 @@ import Testing
     #expect(report.clicks == 2)
     #expect(
       report.rejected == [
-        RejectReason.nonNumericNumber: 1, RejectReason.wrongColumnCount: 1,
+        RejectReason.nonNumericNumber(in: "I13"): 1, RejectReason.wrongColumnCount: 1,
         RejectReason.missingLabel: 1,
       ])
     let rejected = try connection.query(
@@ -179,7 +179,8 @@ import Testing
     #expect(try rejected.map { try $0.int64(0) } == [3, 4, 5])
     #expect(
       try rejected.map { try $0.string(1) } == [
-        RejectReason.nonNumericNumber, RejectReason.wrongColumnCount, RejectReason.missingLabel,
+        RejectReason.nonNumericNumber(in: "I13"), RejectReason.wrongColumnCount,
+        RejectReason.missingLabel,
       ])
     let ids = try connection.query(
       "SELECT request_id FROM adpilot.impressions ORDER BY request_id")
@@ -468,7 +469,7 @@ import Testing
     #expect(
       report.rejected == [
         RejectReason.missingLabel: 1, RejectReason.nonNumericCost: 1,
-        RejectReason.wrongColumnCount: 1, RejectReason.nonNumericNumber: 1,
+        RejectReason.wrongColumnCount: 1, RejectReason.nonNumericNumber(in: "slotprice"): 1,
         RejectReason.invalidTime: 1,
       ])
     let rejected = try connection.query(
@@ -709,7 +710,7 @@ import Testing
     #expect(report.loaded == 2)
     #expect(
       report.rejected == [
-        RejectReason.missingLabel: 1, RejectReason.nonNumericNumber: 1,
+        RejectReason.missingLabel: 1, RejectReason.nonNumericNumber(in: "price"): 1,
         RejectReason.wrongColumnCount: 1, RejectReason.invalidMask: 1,
       ])
     let rejected = try connection.query(

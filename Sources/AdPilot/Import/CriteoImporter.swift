@@ -110,12 +110,12 @@ public enum CriteoImporter {
 
     var numbers: [Double?] = []
     numbers.reserveCapacity(13)
-    for field in fields[1...13] {
-      switch NumberField(field) {
+    for column in 1...13 {
+      switch NumberField(fields[column]) {
       case .missing: numbers.append(nil)
       case .value(let value): numbers.append(value)
-      case .outOfRange: return .rejected(RejectReason.numberOutOfRange)
-      case .invalid: return .rejected(RejectReason.nonNumericNumber)
+      case .outOfRange: return .rejected(RejectReason.numberOutOfRange(in: "I\(column)"))
+      case .invalid: return .rejected(RejectReason.nonNumericNumber(in: "I\(column)"))
       }
     }
     let categories: [String?] = fields[14...].map { $0.isEmpty ? nil : String($0) }

@@ -138,8 +138,8 @@ public enum IPinYouLogImporter {
     switch NumberField(fields[columns.slotprice]) {
     case .missing: slotprice = nil
     case .value(let value): slotprice = value
-    case .outOfRange: return .rejected(RejectReason.numberOutOfRange)
-    case .invalid: return .rejected(RejectReason.nonNumericNumber)
+    case .outOfRange: return .rejected(RejectReason.numberOutOfRange(in: "slotprice"))
+    case .invalid: return .rejected(RejectReason.nonNumericNumber(in: "slotprice"))
     }
     guard let bidid = iPinYouValue(fields[columns.bidid]) else {
       return .rejected(RejectReason.missingId)

@@ -177,8 +177,8 @@ public enum IPinYouStreamImporter {
     case .missing: pctr = nil
     case .value(let value) where (0...1).contains(value): pctr = value
     case .value: return .failure(.rejected(RejectReason.invalidPCTR))
-    case .outOfRange: return .failure(.rejected(RejectReason.numberOutOfRange))
-    case .invalid: return .failure(.rejected(RejectReason.nonNumericNumber))
+    case .outOfRange: return .failure(.rejected(RejectReason.numberOutOfRange(in: "pctr")))
+    case .invalid: return .failure(.rejected(RejectReason.nonNumericNumber(in: "pctr")))
     }
     return .success(
       StreamRow(

@@ -119,6 +119,16 @@ public enum RejectReason {
   public static let nonNumericNumber = "non-numeric number"
   /// A decimal number too large for a Double.
   public static let numberOutOfRange = "number out of range"
+
+  /// ``nonNumericNumber`` in the named column, as "non-numeric number in I5".
+  public static func nonNumericNumber(in column: String) -> String {
+    "\(nonNumericNumber) in \(column)"
+  }
+
+  /// ``numberOutOfRange`` in the named column, as "number out of range in I5".
+  public static func numberOutOfRange(in column: String) -> String {
+    "\(numberOutOfRange) in \(column)"
+  }
   public static let nonNumericCost = "non-numeric cost"
   public static let negativeCost = "negative cost"
   /// A cost above 10^15 micros, the largest amount of money AdPilot accepts anywhere.

@@ -142,8 +142,8 @@ public enum TaobaoImporter {
     switch NumberField(fields[columns.price]) {
     case .missing: price = nil
     case .value(let value): price = value
-    case .outOfRange: return .rejected(RejectReason.numberOutOfRange)
-    case .invalid: return .rejected(RejectReason.nonNumericNumber)
+    case .outOfRange: return .rejected(RejectReason.numberOutOfRange(in: "price"))
+    case .invalid: return .rejected(RejectReason.nonNumericNumber(in: "price"))
     }
     guard !fields[columns.uid].isEmpty else { return .rejected(RejectReason.missingId) }
     guard let sequence = history(fields, columns: columns) else {
