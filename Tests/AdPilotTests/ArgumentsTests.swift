@@ -1,6 +1,7 @@
 // Tests of the adpilot tool's argument parser and its money formatting.
 
 import AdPilot
+import Foundation
 import Testing
 
 @testable import adpilot
@@ -471,4 +472,29 @@ private let nowhere = ["DATABASE_URL": "postgresql:///adpilot?host=/nonexistent-
       error?.message.hasSuffix("; pass UTF-8 text, for example from a terminal with a UTF-8 locale")
         == true)
   }
+}
+
+@Test func trainNotesMoreThreadsThanProcessors() {
+  // The note comes before the connection, which fails here on a socket folder that does not
+  // exist, so no database is needed.
+  func output(threads: Int) -> String {
+    let context = Context(
+      environment: nowhere, logger: Logger(minimumLevel: .error), echo: false)
+    do {
+      let parsed = try parseArguments(
+        ["--dataset", "synthetic", "--threads", "\(threads)"], options: trainCommand.options,
+        maxPositionals: trainCommand.maxPositionals)
+      try trainCommand.run(parsed, context)
+      Issue.record("train connected to a database that does not exist")
+    } catch {}
+    return context.output
+  }
+  let processors = ProcessInfo.processInfo.activeProcessorCount
+  let many = processors + 1
+  #expect(
+    output(threads: many)
+      == "note: --threads \(many) is more than this machine's \(processors) processors, so steps "
+      + "run no faster than with \(processors); the model is still the one \(many) threads give "
+      + "on any machine\n")
+  #expect(output(threads: processors) == "")
 }

@@ -85,13 +85,14 @@ private func handReport() -> EvaluationReport {
 /// Returns the lines `adpilot train` prints for a one-model outcome of `kind` on `report`.
 private func printedLines(
   report: EvaluationReport, kind: String, epochs: Int, warmStart: Bool = false,
-  validation: String = "time", validationDaysGiven: Bool = false
+  validation: String = "time", validationDaysGiven: Bool = false,
+  bestEpoch: (attention: Int, logistic: Int) = (1, 1)
 ) -> [String] {
   let record = ModelRecord(
     id: "hand-v3", name: "hand", version: 3, kind: kind, checksum: "", validationLogLoss: nil,
     createdAt: "")
   let evaluation = ModelEvaluation(label: kind, record: record, report: report)
-  let outcome = TrainOutcome(
+  var outcome = TrainOutcome(
     dataset: DatasetInfo(
       name: "hand", spec: FeatureSpec(categorical: []), validation: validation, source: "test"),
     trainRows: 100, validationRows: report.count, epochs: epochs, attention: evaluation,
@@ -99,6 +100,7 @@ private func printedLines(
     championReason: "first model", validationDescription: "", negativeRate: 1,
     droppedNegatives: 0, warmStartedFrom: warmStart ? record : nil, firstStepLoss: (0.25, 0.5),
     threshold: 0.5, mlpActivation: .relu)
+  outcome.bestEpoch = bestEpoch
   let context = Context(environment: [:], logger: Logger(minimumLevel: .error), echo: false)
   printTrainOutcome(outcome, context, validationDaysGiven: validationDaysGiven)
   return context.output.split(separator: "\n").map(String.init)
@@ -124,6 +126,17 @@ private func printedLines(
   #expect(split.contains(splitNote))
   let days = printedLines(report: handReport(), kind: "attention", epochs: 1, warmStart: true)
   #expect(!days.contains(splitNote))
+}
+
+@Test func keptEpochsArePrintedAfterSeveralEpochs() {
+  let line =
+    "kept each model's weights from its epoch of lowest validation log loss: attention epoch 3, "
+    + "logistic epoch 2"
+  let several = printedLines(report: handReport(), kind: "attention", epochs: 4, bestEpoch: (3, 2))
+  #expect(several.contains(line))
+  // One epoch leaves nothing to choose.
+  let one = printedLines(report: handReport(), kind: "attention", epochs: 1)
+  #expect(!one.contains { $0.hasPrefix("kept each model's weights") })
 }
 
 @Test func oneClassValidationPrintsWarning() {

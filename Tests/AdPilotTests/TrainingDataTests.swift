@@ -715,7 +715,12 @@ struct TrainingDataTests {
       options.patience = 2
       options.batchSize = 256
       options.learningRateDecay = decay
-      return try pipeline.run(options).epochLogLosses
+      let outcome = try pipeline.run(options)
+      // The kept epoch is the one of lowest validation log loss, the earlier of equal ones.
+      let lowest = try #require(outcome.epochLogLosses.min())
+      let kept = try #require(outcome.epochLogLosses.firstIndex(of: lowest))
+      #expect(outcome.bestEpoch.attention == kept + 1)
+      return outcome.epochLogLosses
     }
     // The decay applies after each epoch, so the first epoch ends with the same weights either
     // way and the second does not.

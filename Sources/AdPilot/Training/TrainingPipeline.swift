@@ -86,6 +86,9 @@ public struct TrainOutcome: Sendable {
   public var firstStepLoss: (attention: Float, logistic: Float)
   /// The attention model's validation log loss after each epoch, first epoch first.
   public var epochLogLosses: [Double] = []
+  /// The epoch whose weights each model kept: the one with the lowest validation log loss,
+  /// the earliest of equal ones.
+  public var bestEpoch: (attention: Int, logistic: Int) = (1, 1)
   /// The threshold of the evaluations' precision, recall and F1.
   public var threshold: Double
   /// The activation of the attention model's final-MLP hidden layers.
@@ -232,6 +235,7 @@ public struct TrainingPipeline {
       models.attention.serialized(), models.logistic.serialized()
     )
     var bestLoss = (attention: Double.infinity, logistic: Double.infinity)
+    var bestEpoch = (attention: 1, logistic: 1)
     var epochsWithoutGain = 0
     var trainRows = 0
     var epochsRun = 0
@@ -280,10 +284,12 @@ public struct TrainingPipeline {
       attentionTrainer.learningRate *= options.learningRateDecay
       if logisticLoss < bestLoss.logistic {
         bestLoss.logistic = logisticLoss
+        bestEpoch.logistic = epoch
         best.logistic = models.logistic.serialized()
       }
       if attentionLoss < bestLoss.attention {
         bestLoss.attention = attentionLoss
+        bestEpoch.attention = epoch
         best.attention = models.attention.serialized()
         epochsWithoutGain = 0
       } else {
@@ -308,6 +314,7 @@ public struct TrainingPipeline {
     outcome.sparseValidation = sparseValidation
     outcome.firstStepLoss = firstStepLoss ?? (0, 0)
     outcome.epochLogLosses = epochLogLosses
+    outcome.bestEpoch = bestEpoch
     return outcome
   }
 

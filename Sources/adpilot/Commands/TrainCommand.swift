@@ -151,6 +151,13 @@ let trainCommand = Command(
       throw UsageError(message: "--\(name) must be in (0, 1], got \(rate); try \(suggestion)")
     }
 
+    let processors = ProcessInfo.processInfo.activeProcessorCount
+    if options.threads > processors {
+      context.print(
+        "note: --threads \(options.threads) is more than this machine's \(processors) "
+          + "processors, so steps run no faster than with \(processors); the model is still "
+          + "the one \(options.threads) threads give on any machine")
+    }
     keepFreedMemoryForReuse()
     let connection = try context.connect()
     defer { connection.close() }
@@ -194,6 +201,12 @@ func printTrainOutcome(
       + "\(outcome.epochs) epoch\(outcome.epochs == 1 ? "" : "s"); validated on "
       + "\(outcome.validationRows) rows")
   context.print(outcome.validationDescription)
+  if outcome.epochs > 1 {
+    context.print(
+      "kept each model's weights from its epoch of lowest validation log loss: "
+        + "\(outcome.attention.record.kind) epoch \(outcome.bestEpoch.attention), logistic epoch "
+        + "\(outcome.bestEpoch.logistic)")
+  }
   if validationDaysGiven, outcome.dataset.validation == "split" {
     context.print(
       "the data set validates on its 'test' split, so --validation-days was not used; leave it "
