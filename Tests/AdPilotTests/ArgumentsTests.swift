@@ -448,6 +448,10 @@ private let nowhere = ["DATABASE_URL": "postgresql:///adpilot?host=/nonexistent-
   #expect(Tool.main(["--verbose", "summary", "--verbose"], environment: [:]) == 2)
 }
 
+@Test func importRejectsEmptyPath() {
+  #expect(Tool.main(["import", "criteo", ""], environment: nowhere) == 2)
+}
+
 @Test func argumentsMustBeUTF8() throws {
   let valid: [[UInt8]] = [Array("score".utf8), Array("--query".utf8), Array("café ✓".utf8)]
   #expect(try decodeArguments(valid) == ["score", "--query", "café ✓"])

@@ -23,6 +23,10 @@ let importCommands: [Command] = [
         throw UsageError(message: "expected a format and a file, e.g. `import criteo data.csv`")
       }
       let format = parsed.positionals[0]
+      // An empty path would resolve to the working directory and be reported as that folder.
+      guard !parsed.positionals[1].isEmpty else {
+        throw UsageError(message: "the file path is empty; give the log file to import")
+      }
       let file = URL(fileURLWithPath: parsed.positionals[1])
       // Each option applies to some formats only. Elsewhere it would be ignored without a word.
       if parsed.value("split") != nil, format != "ipinyou" {
