@@ -448,6 +448,11 @@ private let nowhere = ["DATABASE_URL": "postgresql:///adpilot?host=/nonexistent-
   #expect(Tool.main(["--verbose", "summary", "--verbose"], environment: [:]) == 2)
 }
 
+@Test func modelsHistoryRejectsExtraArgument() {
+  let arguments = ["models", "history", "synthetic", "--name", "synthetic"]
+  #expect(Tool.main(arguments, environment: nowhere) == 2)
+}
+
 @Test func importRejectsEmptyPath() {
   #expect(Tool.main(["import", "criteo", ""], environment: nowhere) == 2)
 }

@@ -337,6 +337,11 @@ let modelsCommand = Command(
     if parsed.positionals.first != "promote", parsed.value("reason") != nil {
       throw UsageError(message: "--reason applies to models promote only")
     }
+    if parsed.positionals.first == "history", parsed.positionals.count > 1 {
+      throw UsageError(
+        message: "unexpected argument '\(parsed.positionals[1])'; history takes the model name "
+          + "from --name")
+    }
     let connection = try context.connect()
     defer { connection.close() }
     let registry = ModelRegistry(connection: connection)
