@@ -62,7 +62,14 @@ enum Tool {
         Data("error: option --verbose is given twice; keep one\n".utf8))
       return 2
     }
-    if let text = helpText(rest) {
+    let requestedHelp: String?
+    do {
+      requestedHelp = try helpText(rest)
+    } catch {
+      FileHandle.standardError.write(Data("error: \(error.message)\n".utf8))
+      return 2
+    }
+    if let text = requestedHelp {
       Swift.print(text)
       return rest.isEmpty ? 2 : 0
     }
@@ -92,21 +99,48 @@ enum Tool {
 
   /// Returns the help that `arguments` (without `--verbose`) ask for, nil when they ask for
   /// none: the list of commands for no arguments, `--help`, `-h` or `help`, and one command's
-  /// options for `help COMMAND` or a command followed anywhere by `--help` or `-h`.
-  static func helpText(_ arguments: [String]) -> String? {
+  /// options for `help COMMAND` or a command followed by `--help` or `-h` in the place of an
+  /// option or positional. Throws for `help` followed by anything but one command's name.
+  static func helpText(_ arguments: [String]) throws(UsageError) -> String? {
     guard let first = arguments.first else { return help() }
-    if ["--help", "-h", "help"].contains(first) {
-      if arguments.count == 2, first == "help",
-        let command = commands.first(where: { $0.name == arguments[1] })
-      {
-        return commandHelp(command)
+    if first == "help", arguments.count > 1 {
+      guard arguments.count == 2 else {
+        let extra = arguments.dropFirst(2).map { "'\($0)'" }.joined(separator: ", ")
+        throw UsageError(message: "help takes one command; unexpected \(extra)")
       }
-      return help()
+      guard let command = commands.first(where: { $0.name == arguments[1] }) else {
+        throw UsageError(
+          message: "unknown command '\(arguments[1])'; run `adpilot --help` for the list")
+      }
+      return commandHelp(command)
     }
+    if ["--help", "-h", "help"].contains(first) { return help() }
     guard let command = commands.first(where: { $0.name == first }),
-      arguments.dropFirst().contains(where: { $0 == "--help" || $0 == "-h" })
+      requestsHelp(Array(arguments.dropFirst()), options: command.options)
     else { return nil }
     return commandHelp(command)
+  }
+
+  /// Returns whether `--help` or `-h` is where the parser would read an option or a
+  /// positional. The value of an option (`--reason -h`) and anything after `--` are not
+  /// requests for help, so the command runs with them.
+  private static func requestsHelp(_ arguments: [String], options: [OptionSpec]) -> Bool {
+    var index = 0
+    while index < arguments.count {
+      let argument = arguments[index]
+      index += 1
+      if argument == "--help" || argument == "-h" { return true }
+      if argument == "--" { return false }
+      guard argument.hasPrefix("--"), !argument.contains("=") else { continue }
+      let name = String(argument.dropFirst(2))
+      guard options.contains(where: { $0.name == name && $0.valueName != nil }),
+        index < arguments.count
+      else { continue }
+      // The parser takes the next argument as the value unless it looks like an option.
+      let next = arguments[index]
+      if !next.hasPrefix("--") || next.contains(where: { $0.isWhitespace }) { index += 1 }
+    }
+    return false
   }
 
   static func help() -> String {

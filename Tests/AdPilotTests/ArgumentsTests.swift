@@ -435,17 +435,38 @@ private let nowhere = ["DATABASE_URL": "postgresql:///adpilot?host=/nonexistent-
 
 @Test func helpTextFollowsTheCommandAsked() throws {
   let train = try #require(Tool.commands.first { $0.name == "train" })
-  #expect(Tool.helpText([]) == Tool.help())
-  #expect(Tool.helpText(["-h"]) == Tool.help())
-  #expect(Tool.helpText(["help"]) == Tool.help())
-  #expect(Tool.helpText(["help", "train"]) == Tool.commandHelp(train))
-  #expect(Tool.helpText(["train", "-h"]) == Tool.commandHelp(train))
-  #expect(Tool.helpText(["train", "--dataset", "x", "--help"]) == Tool.commandHelp(train))
-  #expect(Tool.helpText(["help", "nosuch"]) == Tool.help())
-  #expect(Tool.helpText(["train", "--dataset", "x"]) == nil)
-  #expect(Tool.helpText(["nosuch", "--help"]) == nil)
+  #expect(try Tool.helpText([]) == Tool.help())
+  #expect(try Tool.helpText(["-h"]) == Tool.help())
+  #expect(try Tool.helpText(["help"]) == Tool.help())
+  #expect(try Tool.helpText(["help", "train"]) == Tool.commandHelp(train))
+  #expect(try Tool.helpText(["train", "-h"]) == Tool.commandHelp(train))
+  #expect(try Tool.helpText(["train", "--dataset", "x", "--help"]) == Tool.commandHelp(train))
+  #expect(try Tool.helpText(["train", "--dataset", "x"]) == nil)
+  #expect(try Tool.helpText(["nosuch", "--help"]) == nil)
   #expect(Tool.main(["train", "-h"], environment: [:]) == 0)
   #expect(Tool.main(["--verbose", "summary", "--verbose"], environment: [:]) == 2)
+}
+
+@Test func helpRejectsUnknownCommand() {
+  #expect(throws: UsageError.self) { try Tool.helpText(["help", "nosuch"]) }
+  #expect(throws: UsageError.self) { try Tool.helpText(["help", "train", "score"]) }
+  #expect(Tool.main(["help", "nosuch"], environment: [:]) == 2)
+  #expect(Tool.main(["help", "train", "extra"], environment: [:]) == 2)
+}
+
+@Test func helpFlagAsOptionValueIsNoHelpRequest() throws {
+  let models = try #require(Tool.commands.first { $0.name == "models" })
+  let promote = ["models", "promote", "synthetic-v1-00000000"]
+  #expect(try Tool.helpText(promote + ["--reason", "-h"]) == nil)
+  #expect(try Tool.helpText(promote + ["--reason", "--help me"]) == nil)
+  #expect(try Tool.helpText(["import", "criteo", "--", "-h"]) == nil)
+  // A flag takes no value, so -h after it is still a request for help.
+  #expect(try Tool.helpText(["worker", "--once", "-h"]) != nil)
+  #expect(try Tool.helpText(promote + ["--reason=x", "-h"]) == Tool.commandHelp(models))
+  // The parser rejects `--help` as a value, so it reads as a request for help.
+  #expect(try Tool.helpText(promote + ["--reason", "--help"]) == Tool.commandHelp(models))
+  // The command runs and fails to connect instead of printing help.
+  #expect(Tool.main(promote + ["--reason", "-h"], environment: nowhere) == 1)
 }
 
 @Test func modelsHistoryRejectsExtraArgument() {
