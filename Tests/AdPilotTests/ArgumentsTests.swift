@@ -1,9 +1,9 @@
 // Tests of the adpilot tool's argument parser and its money formatting.
 
-import AdPilot
 import Foundation
 import Testing
 
+@testable import AdPilot
 @testable import adpilot
 
 private let options: [OptionSpec] = [
@@ -476,6 +476,22 @@ private let nowhere = ["DATABASE_URL": "postgresql:///adpilot?host=/nonexistent-
 
 @Test func importRejectsEmptyPath() {
   #expect(Tool.main(["import", "criteo", ""], environment: nowhere) == 2)
+}
+
+@Test func queuedRequestsLineSuggestsLimitOnlyWhenReached() {
+  let partial = QueuedRequests(added: 3, alreadyPresent: 2)
+  #expect(
+    queuedRequestsLine(partial, dataset: "synthetic", limit: 5)
+      == "queued 3 requests of synthetic; left out 2 of the first 5 impressions, whose request "
+      + "and ad are already in adpilot.ad_requests (queued, scored or set aside); raise --limit "
+      + "to queue later impressions")
+  #expect(
+    queuedRequestsLine(partial, dataset: "synthetic", limit: 10_000)
+      == "queued 3 requests of synthetic; left out 2 of all 5 impressions, whose request and ad "
+      + "are already in adpilot.ad_requests (queued, scored or set aside)")
+  #expect(
+    queuedRequestsLine(QueuedRequests(added: 4, alreadyPresent: 0), dataset: "x", limit: 4)
+      == "queued 4 requests of x")
 }
 
 @Test func argumentsMustBeUTF8() throws {

@@ -36,15 +36,26 @@ let requestsCommand = Command(
     defer { connection.close() }
     let job = ScoringJob(reader: connection, writer: connection, logger: context.logger)
     let queued = try job.queueRequests(fromImpressionsOf: dataset, split: split, limit: limit)
-    var line = "queued \(queued.added) requests of \(dataset)"
-    if queued.alreadyPresent > 0 {
-      line +=
-        "; left out \(queued.alreadyPresent) of the first \(queued.added + queued.alreadyPresent) "
-        + "impressions, whose request and ad are already in adpilot.ad_requests (queued, "
-        + "scored or set aside); raise --limit to queue later impressions"
-    }
-    context.print(line)
+    context.print(queuedRequestsLine(queued, dataset: dataset, limit: limit))
   })
+
+/// Returns the line that `requests from-impressions` prints for `queued`.
+///
+/// It suggests a higher --limit only when the selection reached `limit`, since with fewer
+/// impressions selected every impression of the data set or split was already considered.
+func queuedRequestsLine(_ queued: QueuedRequests, dataset: String, limit: Int) -> String {
+  var line = "queued \(queued.added) requests of \(dataset)"
+  guard queued.alreadyPresent > 0 else { return line }
+  let selected = queued.added + queued.alreadyPresent
+  let scope = selected < limit ? "all \(selected)" : "the first \(selected)"
+  line +=
+    "; left out \(queued.alreadyPresent) of \(scope) impressions, whose request and ad are "
+    + "already in adpilot.ad_requests (queued, scored or set aside)"
+  if selected >= limit {
+    line += "; raise --limit to queue later impressions"
+  }
+  return line
+}
 
 let scoreCommand = Command(
   name: "score",
