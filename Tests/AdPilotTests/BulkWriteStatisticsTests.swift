@@ -2,8 +2,9 @@
 // the batch scorer (queue and query) and the worker run ANALYZE on adpilot.ad_scores and
 // adpilot.ad_requests. They do so once a step changes at least bulkWriteAnalyzeThreshold rows of
 // a table and a tenth of the rows its statistics count.
-// pg_stat_user_tables.analyze_count counts manual ANALYZE only, never autovacuum's, so the
-// checks do not depend on when autovacuum runs.
+// pg_stat_user_tables.analyze_count counts manual ANALYZE only, never autovacuum's. ANALYZE
+// (SKIP_LOCKED) skips a table while autovacuum works on it, so the suite's database turns
+// autovacuum off for both tables, and the counts do not depend on when autovacuum runs.
 
 import Foundation
 import Postgres
@@ -37,6 +38,9 @@ struct BulkWriteStatisticsTests {
   static let prepared: Result<Prepared, any Error> = Result {
     let connection = try TestDatabase.connect(suite: suite)
     defer { connection.close() }
+    for table in ["adpilot.ad_scores", "adpilot.ad_requests"] {
+      try connection.execute("ALTER TABLE \(table) SET (autovacuum_enabled = false)")
+    }
     let config = SyntheticConfig(
       users: 400, ads: 40, days: 4, impressionsPerDay: 3_000, maxSequenceLength: 4, seed: 11,
       requests: 2_500, candidatesPerRequest: 4)
