@@ -238,13 +238,25 @@ public enum CampaignFile {
     return mode
   }
 
+  /// Zone names that TimeZone(identifier:) accepts on Linux (Swift 6.3) but the IANA tz
+  /// database does not have: three-letter ids and two links that tz releases have dropped. They
+  /// look like abbreviations, yet each names one zone, often not the expected one: "BST" is
+  /// Asia/Dhaka, "IST" Asia/Kolkata and "AST" America/Anchorage. The IANA zones EST, MST, HST,
+  /// CET, EET, MET and WET stay valid. Ids starting with "SystemV/" are rejected too.
+  static let nonIANAZoneNames: Set<String> = [
+    "ACT", "AET", "AGT", "ART", "AST", "BET", "BST", "CAT", "CNT", "CST", "CTT", "EAT", "ECT",
+    "IET", "IST", "JST", "MIT", "NET", "NST", "PLT", "PNT", "PRT", "PST", "SST", "VST",
+    "US/Pacific-New", "Canada/East-Saskatchewan",
+  ]
+
   static func timeZone(_ fields: JSONFields) throws(CampaignFileError) -> TimeZone {
     guard fields.object["time_zone"] != nil else { return .utc }
     let name = try fields.string("time_zone")
     // TimeZone(identifier:) also accepts offsets such as "GMT+5" (renamed "GMT+0500"), which
     // PostgreSQL rejects, so offset forms are refused and a name must resolve to itself.
     let offsetForm = ["GMT+", "GMT-", "UTC+", "UTC-"].contains { name.hasPrefix($0) }
-    guard !offsetForm, let zone = TimeZone(identifier: name),
+    guard !offsetForm, !nonIANAZoneNames.contains(name), !name.hasPrefix("SystemV/"),
+      let zone = TimeZone(identifier: name),
       name == "UTC" || zone.identifier == name
     else {
       throw CampaignFileError(

@@ -203,6 +203,21 @@ private let invalidCases: [InvalidCase] = [
     changes: ["time_zone": "\"GMT+0500\""], field: "time_zone",
     value: "\"GMT+0500\"", message: "is not a known IANA time zone"),
   InvalidCase(
+    changes: ["time_zone": "\"BST\""], field: "time_zone",
+    value: "\"BST\"", message: "is not a known IANA time zone"),
+  InvalidCase(
+    changes: ["time_zone": "\"PST\""], field: "time_zone",
+    value: "\"PST\"", message: "is not a known IANA time zone"),
+  InvalidCase(
+    changes: ["time_zone": "\"IST\""], field: "time_zone",
+    value: "\"IST\"", message: "is not a known IANA time zone"),
+  InvalidCase(
+    changes: ["time_zone": "\"SystemV/EST5EDT\""], field: "time_zone",
+    value: "\"SystemV/EST5EDT\"", message: "is not a known IANA time zone"),
+  InvalidCase(
+    changes: ["time_zone": "\"US/Pacific-New\""], field: "time_zone",
+    value: "\"US/Pacific-New\"", message: "is not a known IANA time zone"),
+  InvalidCase(
     changes: ["time_zone": "1"], field: "time_zone",
     value: "1", message: "must be a string"),
   // Unknown and missing keys.
@@ -914,4 +929,10 @@ func campaignFileZeroBytePatternNamesEncoding(bytes: [UInt8], encoding: String) 
   let stored = try JSONSerialization.jsonObject(with: Data(json.utf8)) as? NSDictionary
   #expect(expected != nil)
   #expect(stored == expected)
+}
+
+@Test(arguments: ["EST", "CET", "GMT", "UTC", "US/Pacific", "Asia/Calcutta", "Etc/GMT+5"])
+func campaignFileAcceptsIANAZoneName(_ name: String) throws {
+  let campaign = try CampaignFile.parse(campaignJSON(["time_zone": "\"\(name)\""]), file: file)
+  #expect(campaign.timeZone.identifier == (name == "UTC" ? "GMT" : name))
 }
