@@ -404,3 +404,15 @@ struct ReplanTests {
   }
   #expect(formatPlanDate(try parsePlanDate("1970-01-01")) == "1970-01-01")
 }
+
+@Test func planDatesWithSignsAreRejected() throws {
+  for text in ["2013-+6-17", "2013-06-+7", "2013-06--7"] {
+    do {
+      _ = try parsePlanDate(text)
+      Issue.record("plan date \(text) was accepted")
+    } catch let error as PipelineError {
+      #expect(error.message == "invalid plan date '\(text)'; use YYYY-MM-DD, e.g. 2026-01-13")
+    }
+  }
+  #expect(formatPlanDate(try parsePlanDate("2013-06-07")) == "2013-06-07")
+}

@@ -342,8 +342,10 @@ func forecastEnd(_ campaigns: [Campaign], date: String, utcDay: Date) throws -> 
 /// October 1582 while PostgreSQL's dates stay Gregorian, and no ad log predates 1970.
 public func parsePlanDate(_ text: String) throws -> Date {
   let parts = text.split(separator: "-", omittingEmptySubsequences: false)
+  // Int("+6") is 6, so each part must be ASCII digits, because PostgreSQL rejects "2013-+6-17".
+  let allDigits = parts.allSatisfy { $0.unicodeScalars.allSatisfy { ("0"..."9").contains($0) } }
   guard parts.count == 3, parts[0].count == 4, parts[1].count == 2, parts[2].count == 2,
-    let year = Int(parts[0]), let month = Int(parts[1]), let day = Int(parts[2])
+    allDigits, let year = Int(parts[0]), let month = Int(parts[1]), let day = Int(parts[2])
   else {
     throw PipelineError("invalid plan date '\(text)'; use YYYY-MM-DD, e.g. 2026-01-13")
   }
