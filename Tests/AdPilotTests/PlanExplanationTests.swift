@@ -104,6 +104,24 @@ struct PlanExplanationTests {
         "priority: campaigns with a higher priority used the budget first"))
   }
 
+  @Test func explainKeepsPlannedTerms() throws {
+    let connection = try plannedConnection()
+    defer { connection.close() }
+    // A later sync changes the campaign's minimum and tier, but the stored plan keeps its own.
+    _ = try connection.execute(
+      "UPDATE adpilot.campaigns SET min_daily_micros = 0, priority = 7 WHERE id = 'fixture-c'")
+    let plan = try PlanExplanation.load(
+      connection, dataset: PlanningFixture.dataset, date: PlanningFixture.planDate,
+      campaignId: "fixture-c")
+    let allocation = try #require(plan.allocations.first)
+    #expect(allocation.minimumMicros == 3_000_000)
+    #expect(allocation.priority == 0)
+    #expect(allocation.binding == .minimum)
+    let text = explanationLines(plan).joined(separator: "\n")
+    #expect(text.contains("minimum 3.00"))
+    #expect(text.contains("because its next impressions return"))
+  }
+
   @Test func explainRejectsDayWithoutPlan() throws {
     let connection = try plannedConnection()
     defer { connection.close() }

@@ -128,7 +128,8 @@ extension AllocationPipeline {
       sumOfCapsMicros: 0, absorbableMicros: 0)
     let written = try write(
       kind: "replan", dataset: dataset.name, date: date, budget: plan.totalBudgetMicros,
-      result: result, plans: plans, modelId: modelId, basedOn: plan.runId)
+      result: result, plans: plans, modelId: modelId, basedOn: plan.runId,
+      campaigns: campaigns)
     if !notPlanned.isEmpty {
       logger.warning(
         "campaigns not in the day's plan were left out; run `adpilot allocate` for the day to "

@@ -124,7 +124,7 @@ public struct AllocationPipeline {
 
     let written = try write(
       kind: "plan", dataset: dataset.name, date: options.date, budget: budget, result: result,
-      plans: plans, modelId: modelId)
+      plans: plans, modelId: modelId, campaigns: campaigns)
     return AllocationOutcome(
       runId: written.runId, planDate: options.date, result: result, campaigns: campaigns,
       plans: plans, forecastDays: forecast.historyDays, forecastRows: forecast.historyRows,
@@ -219,12 +219,16 @@ public struct AllocationPipeline {
   /// supersedes the day's current 'replan', which re-planned the plan it replaces.
   ///
   /// A replan passes the plan run it re-planned as `basedOn`. The write fails, leaving the day as
-  /// it was, when another run has superseded that plan since it was read.
+  /// it was, when another run has superseded that plan since it was read. Each allocation stores
+  /// the minimum (at most its cap) and priority of its campaign in `campaigns`, or NULL when
+  /// `campaigns` lacks it.
   func write(
     kind: String, dataset: String, date: String, budget: Int64, result: AllocationResult,
-    plans: [String: [HourlyPlanRow]], modelId: String?, basedOn: String? = nil
+    plans: [String: [HourlyPlanRow]], modelId: String?, basedOn: String? = nil,
+    campaigns: [Campaign] = []
   ) throws -> (runId: String, superseded: Int) {
-    try connection.transaction {
+    let terms = Dictionary(campaigns.map { ($0.id, $0) }, uniquingKeysWith: { first, _ in first })
+    return try connection.transaction {
       try connection.advisoryXactLock(Connection.advisoryKey("adpilot.plan:\(dataset):\(date)"))
       if let basedOn {
         let status = try connection.query(
@@ -265,12 +269,15 @@ public struct AllocationPipeline {
         """
         INSERT INTO adpilot.allocations
             (run_id, campaign_id, plan_date, amount_micros, cap_micros, expected_value_micros,
-             expected_clicks, expected_impressions, rank, marginal_value, binding)
+             expected_clicks, expected_impressions, rank, marginal_value, binding,
+             minimum_micros, priority)
         SELECT $1::uuid, campaign_id, $2::date, amount::bigint, cap::bigint, value, clicks,
-               impressions, rank::integer, marginal, binding
+               impressions, rank::integer, marginal, binding, minimum::bigint, priority::integer
         FROM unnest($3::text[], $4::text[], $5::text[], $6::float8[], $7::float8[],
-                    $8::float8[], $9::text[], $10::float8[], $11::text[])
-             AS t(campaign_id, amount, cap, value, clicks, impressions, rank, marginal, binding)
+                    $8::float8[], $9::text[], $10::float8[], $11::text[], $12::text[],
+                    $13::text[])
+             AS t(campaign_id, amount, cap, value, clicks, impressions, rank, marginal, binding,
+                  minimum, priority)
         """,
         [
           .uuid(runId), .date(date), .textArray(allocations.map { $0.campaignId }),
@@ -282,6 +289,11 @@ public struct AllocationPipeline {
           .textArray(allocations.map { String($0.rank) }),
           .float8Array(allocations.map { $0.marginalValue }),
           .textArray(allocations.map { $0.binding.rawValue }),
+          .textArray(
+            allocations.map { allocation in
+              terms[allocation.campaignId].map { String(min($0.minDailyMicros, $0.capMicros)) }
+            }),
+          .textArray(allocations.map { terms[$0.campaignId].map { String($0.priority) } }),
         ])
 
       var campaignIds: [String?] = []

@@ -22,8 +22,8 @@ public struct StoredAllocation: Sendable, Equatable {
   /// when the campaign is no longer in `adpilot.campaigns`. A plan's cap below it was lowered by
   /// the campaign's lifetime budget.
   public var dailyCapMicros: Int64? = nil
-  /// The campaign's priority tier as `adpilot.campaigns` stores it now, or nil when the campaign
-  /// is no longer there.
+  /// The campaign's priority tier in the plan, or nil for a campaign that the plan stored none
+  /// for and that `adpilot.campaigns` no longer has.
   public var priority: Int? = nil
 }
 
@@ -67,14 +67,15 @@ public struct PlanExplanation: Sendable {
     }
     let runId = try run.string(0)
     // A minimum never exceeds the cap the plan used, which a lifetime budget may have lowered.
+    // Rows written before allocations stored their minimum and priority read adpilot.campaigns.
     let rows = try connection.query(
       """
       SELECT a.campaign_id, a.rank, a.amount_micros, a.cap_micros,
-             least(coalesce(c.min_daily_micros, 0), a.cap_micros), a.expected_value_micros,
-             a.expected_clicks,
+             least(coalesce(a.minimum_micros, c.min_daily_micros, 0), a.cap_micros),
+             a.expected_value_micros, a.expected_clicks,
              a.marginal_value, a.binding,
              least(c.daily_budget_micros, coalesce(c.max_daily_micros, c.daily_budget_micros)),
-             c.priority
+             coalesce(a.priority, c.priority)
       FROM adpilot.allocations AS a
           LEFT JOIN adpilot.campaigns AS c ON c.id = a.campaign_id
       WHERE a.run_id = $1::uuid
