@@ -54,8 +54,7 @@ enum Tool {
   )
     -> Int32
   {
-    let verboseCount = arguments.count { $0 == "--verbose" }
-    let rest = arguments.filter { $0 != "--verbose" }
+    let (verboseCount, rest) = removingVerbose(arguments)
     let logger = Logger(minimumLevel: verboseCount > 0 ? .debug : .info)
     guard verboseCount <= 1 else {
       FileHandle.standardError.write(
@@ -95,6 +94,15 @@ enum Tool {
       FileHandle.standardError.write(Data("error: \(error)\n".utf8))
       return 1
     }
+  }
+
+  /// Returns how many times `--verbose` appears before any `--`, and the arguments without
+  /// those. After `--` it is left in place as a positional, such as a file named `--verbose`.
+  static func removingVerbose(_ arguments: [String]) -> (count: Int, rest: [String]) {
+    let end = arguments.firstIndex(of: "--") ?? arguments.endIndex
+    let options = arguments[..<end]
+    let rest = options.filter { $0 != "--verbose" } + arguments[end...]
+    return (options.count { $0 == "--verbose" }, rest)
   }
 
   /// Returns the help that `arguments` (without `--verbose`) ask for, nil when they ask for

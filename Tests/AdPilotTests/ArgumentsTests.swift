@@ -544,3 +544,15 @@ private let nowhere = ["DATABASE_URL": "postgresql:///adpilot?host=/nonexistent-
       + "on any machine\n")
   #expect(output(threads: processors) == "")
 }
+
+@Test func verboseAfterDoubleDashStaysPositional() {
+  let before = Tool.removingVerbose(["--verbose", "import", "criteo", "data.txt"])
+  #expect(before.count == 1)
+  #expect(before.rest == ["import", "criteo", "data.txt"])
+  let after = Tool.removingVerbose(["import", "criteo", "--", "--verbose"])
+  #expect(after.count == 0)
+  #expect(after.rest == ["import", "criteo", "--", "--verbose"])
+  let both = Tool.removingVerbose(["import", "--verbose", "criteo", "--", "--verbose"])
+  #expect(both.count == 1)
+  #expect(both.rest == ["import", "criteo", "--", "--verbose"])
+}
