@@ -135,8 +135,8 @@ private func printedLines(
   let several = printedLines(report: handReport(), kind: "attention", epochs: 4, bestEpoch: (3, 2))
   #expect(several.contains(line))
   // One epoch leaves nothing to choose.
-  let one = printedLines(report: handReport(), kind: "attention", epochs: 1)
-  #expect(!one.contains { $0.hasPrefix("kept each model's weights") })
+  let singleEpoch = printedLines(report: handReport(), kind: "attention", epochs: 1)
+  #expect(!singleEpoch.contains { $0.hasPrefix("kept each model's weights") })
 }
 
 @Test func oneClassValidationPrintsWarning() {

@@ -718,8 +718,8 @@ struct TrainingDataTests {
       let outcome = try pipeline.run(options)
       // The kept epoch is the one of lowest validation log loss, the earlier of equal ones.
       let lowest = try #require(outcome.epochLogLosses.min())
-      let kept = try #require(outcome.epochLogLosses.firstIndex(of: lowest))
-      #expect(outcome.bestEpoch.attention == kept + 1)
+      let lowestIndex = try #require(outcome.epochLogLosses.firstIndex(of: lowest))
+      #expect(outcome.bestEpoch.attention == lowestIndex + 1)
       return outcome.epochLogLosses
     }
     // The decay applies after each epoch, so the first epoch ends with the same weights either
