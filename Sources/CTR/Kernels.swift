@@ -499,6 +499,15 @@ enum Kernels {
     UnsafeMutableRawPointer(pointer).storeBytes(of: value, as: V.self)
   }
 
+  /// Stores `value` at `c + column` and applies the epilogue to its columns.
+  @inline(__always)
+  private static func storeFinished<V: SIMD>(
+    _ value: V, _ c: UnsafeMutablePointer<Float>, column: Int, _ epilogue: Epilogue?
+  ) where V.Scalar == Float {
+    store(value, c + column)
+    finishStored(c + column, count: V.scalarCount, epilogue, column)
+  }
+
   /// Adds the product to one vector of columns of four rows: `a` and `c` point at row 0.
   @inline(__always)
   private static func blockOfFour<V: SIMD>(
@@ -521,14 +530,10 @@ enum Kernels {
       c2 = c2.addingProduct(p[2 * rowStride], bv)
       c3 = c3.addingProduct(p[3 * rowStride], bv)
     }
-    store(c0, c + column)
-    finishStored(c + column, count: V.scalarCount, epilogue, column)
-    store(c1, c + cRowStride + column)
-    finishStored(c + cRowStride + column, count: V.scalarCount, epilogue, column)
-    store(c2, c + 2 * cRowStride + column)
-    finishStored(c + 2 * cRowStride + column, count: V.scalarCount, epilogue, column)
-    store(c3, c + 3 * cRowStride + column)
-    finishStored(c + 3 * cRowStride + column, count: V.scalarCount, epilogue, column)
+    storeFinished(c0, c, column: column, epilogue)
+    storeFinished(c1, c + cRowStride, column: column, epilogue)
+    storeFinished(c2, c + 2 * cRowStride, column: column, epilogue)
+    storeFinished(c3, c + 3 * cRowStride, column: column, epilogue)
   }
 
   /// Adds the product to one vector of columns of six rows: `a` and `c` point at row 0.
@@ -557,18 +562,12 @@ enum Kernels {
       c4 = c4.addingProduct(p[4 * rowStride], bv)
       c5 = c5.addingProduct(p[5 * rowStride], bv)
     }
-    store(c0, c + column)
-    finishStored(c + column, count: V.scalarCount, epilogue, column)
-    store(c1, c + cRowStride + column)
-    finishStored(c + cRowStride + column, count: V.scalarCount, epilogue, column)
-    store(c2, c + 2 * cRowStride + column)
-    finishStored(c + 2 * cRowStride + column, count: V.scalarCount, epilogue, column)
-    store(c3, c + 3 * cRowStride + column)
-    finishStored(c + 3 * cRowStride + column, count: V.scalarCount, epilogue, column)
-    store(c4, c + 4 * cRowStride + column)
-    finishStored(c + 4 * cRowStride + column, count: V.scalarCount, epilogue, column)
-    store(c5, c + 5 * cRowStride + column)
-    finishStored(c + 5 * cRowStride + column, count: V.scalarCount, epilogue, column)
+    storeFinished(c0, c, column: column, epilogue)
+    storeFinished(c1, c + cRowStride, column: column, epilogue)
+    storeFinished(c2, c + 2 * cRowStride, column: column, epilogue)
+    storeFinished(c3, c + 3 * cRowStride, column: column, epilogue)
+    storeFinished(c4, c + 4 * cRowStride, column: column, epilogue)
+    storeFinished(c5, c + 5 * cRowStride, column: column, epilogue)
   }
 
   /// Adds the product to two 16-lane vectors of columns of six rows: `a` and `c` point at row 0.
@@ -700,18 +699,12 @@ enum Kernels {
     storeRow(c4, d4, c + 4 * cRowStride, column: column, epilogue)
     storeRow(c5, d5, c + 5 * cRowStride, column: column, epilogue)
 
-    store(e0, c + last)
-    finishStored(c + last, count: Tail.scalarCount, epilogue, last)
-    store(e1, c + cRowStride + last)
-    finishStored(c + cRowStride + last, count: Tail.scalarCount, epilogue, last)
-    store(e2, c + 2 * cRowStride + last)
-    finishStored(c + 2 * cRowStride + last, count: Tail.scalarCount, epilogue, last)
-    store(e3, c + 3 * cRowStride + last)
-    finishStored(c + 3 * cRowStride + last, count: Tail.scalarCount, epilogue, last)
-    store(e4, c + 4 * cRowStride + last)
-    finishStored(c + 4 * cRowStride + last, count: Tail.scalarCount, epilogue, last)
-    store(e5, c + 5 * cRowStride + last)
-    finishStored(c + 5 * cRowStride + last, count: Tail.scalarCount, epilogue, last)
+    storeFinished(e0, c, column: last, epilogue)
+    storeFinished(e1, c + cRowStride, column: last, epilogue)
+    storeFinished(e2, c + 2 * cRowStride, column: last, epilogue)
+    storeFinished(e3, c + 3 * cRowStride, column: last, epilogue)
+    storeFinished(e4, c + 4 * cRowStride, column: last, epilogue)
+    storeFinished(e5, c + 5 * cRowStride, column: last, epilogue)
   }
 
   /// Stores 32 sums of one row at `row + column` and finishes them.
@@ -720,10 +713,8 @@ enum Kernels {
     _ left: Vector, _ right: Vector, _ row: UnsafeMutablePointer<Float>, column: Int,
     _ epilogue: Epilogue?
   ) {
-    store(left, row + column)
-    finishStored(row + column, count: 16, epilogue, column)
-    store(right, row + column + 16)
-    finishStored(row + column + 16, count: 16, epilogue, column + 16)
+    storeFinished(left, row, column: column, epilogue)
+    storeFinished(right, row, column: column + 16, epilogue)
   }
 
   /// Adds the product to `vectors` (2 or 3) 16-lane vectors of columns of two rows, `16 *
@@ -767,10 +758,8 @@ enum Kernels {
     storeRow(c0, d0, c, column: column, epilogue)
     storeRow(c1, d1, c + cRowStride, column: column, epilogue)
     if three {
-      store(e0, c + third)
-      finishStored(c + third, count: 16, epilogue, third)
-      store(e1, c + cRowStride + third)
-      finishStored(c + cRowStride + third, count: 16, epilogue, third)
+      storeFinished(e0, c, column: third, epilogue)
+      storeFinished(e1, c + cRowStride, column: third, epilogue)
     }
   }
 
@@ -791,10 +780,8 @@ enum Kernels {
       c0 = c0.addingProduct(p[0], bv)
       c1 = c1.addingProduct(p[strides.row], bv)
     }
-    store(c0, c + column)
-    finishStored(c + column, count: V.scalarCount, epilogue, column)
-    store(c1, c + cRowStride + column)
-    finishStored(c + cRowStride + column, count: V.scalarCount, epilogue, column)
+    storeFinished(c0, c, column: column, epilogue)
+    storeFinished(c1, c + cRowStride, column: column, epilogue)
   }
 
   @inline(__always)
@@ -809,8 +796,7 @@ enum Kernels {
       c0 = c0.addingProduct(
         a[index * depthStride], load(b + index * bRowStride + column, as: V.self))
     }
-    store(c0, c + column)
-    finishStored(c + column, count: V.scalarCount, epilogue, column)
+    storeFinished(c0, c, column: column, epilogue)
   }
 
   /// Computes the columns from `start` on of four rows, each element by the same ascending-`k`
