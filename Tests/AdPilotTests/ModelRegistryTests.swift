@@ -95,6 +95,25 @@ struct ModelRegistryTests {
     #expect(try registry.champion(of: "registry_test")?.record.id == second.id)
   }
 
+  @Test func championIdNamesWhyThereIsNone() throws {
+    let connection = try TestDatabase.connect(suite: "registry_champion_id")
+    defer { connection.close() }
+    let registry = ModelRegistry(connection: connection)
+    let unknown = #expect(throws: PipelineError.self) {
+      try registry.championId(of: "registry_test")
+    }
+    #expect(unknown?.message.hasPrefix("no data set or model is named 'registry_test'") == true)
+    let record = try register(registry, loss: 0.5)
+    let unpromoted = #expect(throws: PipelineError.self) {
+      try registry.championId(of: "registry_test")
+    }
+    #expect(
+      unpromoted?.message == "model name 'registry_test' has no champion; "
+        + "train one with `adpilot train --dataset registry_test`")
+    try registry.setAlias("champion", of: "registry_test", to: record.id, reason: "first")
+    #expect(try registry.championId(of: "registry_test") == record.id)
+  }
+
   @Test func promotionMovesChampionByHand() throws {
     let connection = try TestDatabase.connect(suite: "registry_promote")
     defer { connection.close() }

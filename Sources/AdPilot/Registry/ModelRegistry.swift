@@ -114,6 +114,13 @@ public struct ModelRegistry {
     ).first?.string(0)
   }
 
+  /// Returns the id of the model that `name`'s champion alias points at, or throws the error of
+  /// ``missingChampion(_:)`` that says why there is none.
+  public func championId(of name: String) throws -> String {
+    guard let id = try alias("champion", of: name) else { throw try missingChampion(name) }
+    return id
+  }
+
   /// Points `alias` of `name` at `modelId`, recording the move and its reason in the history.
   public func setAlias(_ alias: String, of name: String, to modelId: String, reason: String)
     throws

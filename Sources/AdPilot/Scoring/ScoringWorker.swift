@@ -67,9 +67,7 @@ public struct ScoringWorker {
     -> LoadedChampion
   {
     let registry = ModelRegistry(connection: connection)
-    guard let id = try registry.alias("champion", of: dataset) else {
-      throw try registry.missingChampion(dataset)
-    }
+    let id = try registry.championId(of: dataset)
     if let cached, cached.id == id { return cached }
     let loaded = LoadedChampion(id: id, model: try registry.load(id: id))
     if let cached {

@@ -193,9 +193,12 @@ let workerCommand = Command(
     if once {
       counts = try worker.drain(dataset: dataset, queuedBeforeStart: true)
     } else {
+      // A data set without a champion stops the worker before it reports having started.
+      let champion = try ModelRegistry(connection: connection).championId(of: dataset)
       StopSignal.install()
       context.logger.info(
-        "worker started", ["dataset": dataset, "batch_size": "\(worker.batchSize)"])
+        "worker started",
+        ["dataset": dataset, "model": champion, "batch_size": "\(worker.batchSize)"])
       counts = try worker.run(
         dataset: dataset, until: Date().addingTimeInterval(seconds),
         shouldStop: { StopSignal.received })
