@@ -18,10 +18,16 @@ figure() { tail -n 1 | sed -n 's/^samples_per_s=//p'; }
 # so a peer that runs far slower than it shows.
 declare -A reference=([train]=4500 [score]=48600)
 
+declare -A peers
 for mode in train score; do
-  ours=$("$adpilot" bench "$mode" --threads "$threads" --steps "$steps" | figure)
+  ours_output=$("$adpilot" bench "$mode" --threads "$threads" --steps "$steps")
+  ours=$(echo "$ours_output" | figure)
+  if [ "$mode" = train ]; then
+    multiply_adds=$(echo "$ours_output" | sed -n 's/^multiply_adds_per_sample=//p')
+  fi
   peer_output=$("$python" bench/torch_din.py "$mode" --threads "$threads" --steps "$steps")
   peer=$(echo "$peer_output" | figure)
+  peers[$mode]=$peer
   version=$(echo "$peer_output" | sed -n 's/^torch=\([^ ]*\).*/\1/p')
   ratio=$(awk -v a="$ours" -v b="$peer" 'BEGIN { printf "%.2f", a / b }')
   echo "$mode: adpilot samples_per_s=$ours pytorch samples_per_s=$peer ratio=$ratio" \
@@ -46,4 +52,13 @@ for shape in 51200x128x80 1024x288x200 2048x2048x2048; do
   kernel=$(echo "$peer_output" | head -n 1)
   ratio=$(awk -v a="$ours" -v b="$peer" 'BEGIN { printf "%.2f", a / b }')
   echo "gemm $shape: adpilot gflops=$ours numpy gflops=$peer ratio=$ratio ($kernel)"
+  square=$ours
 done
+
+# What the kernels allow: a training step made of nothing but its dense layers' products, each
+# thread at the 2048-square rate above, against this run's PyTorch training figure.
+awk -v m="$multiply_adds" -v g="$square" -v t="$threads" -v p="${peers[train]}" 'BEGIN {
+  ceiling = t * g * 1e9 / (2 * m)
+  printf "ceiling: %d multiply-adds per training sample at %s gflops on each of %d threads " \
+    "= %d samples_per_s, %.2f times pytorch\n", m, g, t, ceiling, ceiling / p
+}'

@@ -37,6 +37,21 @@ private func model(_ spec: FeatureSpec, seed: UInt64 = 3) throws -> AttentionMod
   #expect(try model(Fixtures.plainSpec()).structure.mlp.inputs == 12)
 }
 
+@Test func multiplyAddsFollowTheShapes() throws {
+  // Sequence mode, Q = 8, unit 32 -> 6 -> 5 -> 1, MLP 28 -> 7 -> 5 -> 1, 3 keys:
+  // MLP 196 + 35 + 5, folding 2 x 8 x 6, each key 8 x 6 + 6 x 5 + 5 x 1.
+  let sequence = try model(Fixtures.sequenceSpec(dimension: 4))
+  #expect(sequence.forwardMultiplyAdds(keys: 3) == 236 + 96 + 3 * (48 + 35))
+  #expect(sequence.forwardMultiplyAdds(keys: 0) == 236 + 96)
+  #expect(sequence.trainingMultiplyAdds(keys: 3) == 3 * 581)
+  // Profile mode, Q = 4, keys are the 3 user fields whatever `keys` says, each projected 4 -> 4.
+  // MLP 24 x 7 + 35 + 5, projections 3 x 16, folding 2 x 4 x 6, each key 4 x 6 + 35.
+  let profile = try model(Fixtures.profileSpec(dimension: 4))
+  #expect(profile.forwardMultiplyAdds(keys: 50) == 208 + 48 + 48 + 3 * (24 + 35))
+  // A plain DNN is its MLP: 12 x 7 + 7 x 5 + 5 x 1.
+  #expect(try model(Fixtures.plainSpec()).forwardMultiplyAdds(keys: 9) == 124)
+}
+
 @Test func paddingNeverChangesScores() throws {
   let spec = Fixtures.sequenceSpec(maxLength: 6)
   let m = try model(spec)

@@ -56,17 +56,33 @@ public enum ReferenceBenchmark {
     return result
   }
 
-  /// Trains the reference model for `steps` batches and returns samples per second.
-  public static func trainingThroughput(
-    steps: Int, batchSize: Int, threads: Int, activation: MLPActivation = .relu
-  ) throws -> Double {
-    let spec = spec()
+  /// Returns the reference training settings: activation unit 128-80-40-1, MLP 288-200-80-1.
+  static func config(batchSize: Int, threads: Int, activation: MLPActivation) -> TrainingConfig {
     var config = TrainingConfig()
     config.batchSize = batchSize
     config.attentionHidden = [80, 40]
     config.mlpHidden = [200, 80]
     config.mlpActivation = activation
     config.threads = threads
+    return config
+  }
+
+  /// Returns the dense layers' multiply-adds of one training step per sample of the reference
+  /// model, whose rows all carry full-length sequences (see
+  /// `AttentionModel.trainingMultiplyAdds(keys:)`).
+  public static func trainingMultiplyAddsPerSample() throws -> Int {
+    let spec = spec()
+    let config = config(batchSize: 1024, threads: 1, activation: .relu)
+    let model = try AttentionModel(spec: spec, config: config, seed: 1)
+    return model.trainingMultiplyAdds(keys: spec.maxSequenceLength)
+  }
+
+  /// Trains the reference model for `steps` batches and returns samples per second.
+  public static func trainingThroughput(
+    steps: Int, batchSize: Int, threads: Int, activation: MLPActivation = .relu
+  ) throws -> Double {
+    let spec = spec()
+    let config = config(batchSize: batchSize, threads: threads, activation: activation)
     let model = try AttentionModel(spec: spec, config: config, seed: 1)
     let trainer = try Trainer(model: model, config: config)
     let data = batches(spec: spec, count: min(steps, 8), batchSize: batchSize, seed: 2)

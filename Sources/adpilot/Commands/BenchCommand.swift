@@ -57,6 +57,8 @@ let benchCommand = Command(
       }
       let rate = try ReferenceBenchmark.trainingThroughput(
         steps: steps, batchSize: batchSize, threads: threads, activation: activation)
+      let multiplyAdds = try ReferenceBenchmark.trainingMultiplyAddsPerSample()
+      context.print("multiply_adds_per_sample=\(multiplyAdds)")
       context.print("samples_per_s=\(Int(rate))")
     case "score":
       let rate = try ReferenceBenchmark.inferenceThroughput(
