@@ -327,8 +327,9 @@ import Testing
     #expect(
       try championLayoutNote(connection, dataset: "relabeled")
         == "note: champion \(record.id) of 'relabeled' was trained on another feature spec than "
-        + "these rows, so `adpilot score` and `adpilot worker` fail on the data set's requests; "
-        + "train it again with `adpilot train --dataset relabeled`, which replaces that champion")
+        + "the data set has now, so `adpilot score` and `adpilot worker` fail on the data set's "
+        + "requests; train it again with `adpilot train --dataset relabeled`, which replaces "
+        + "that champion")
 
     // A champion of the data set's own layout gets no note.
     let own = try registry.register(

@@ -109,7 +109,8 @@ public func championLayoutNote(_ connection: Connection, dataset: String) throws
     WHERE a.name = $1 AND a.alias = 'champion' AND m.feature_spec <> d.feature_spec
     """, [.text(dataset)])
   guard let id = try rows.first?.string(0) else { return nil }
-  return "note: champion \(id) of '\(dataset)' was trained on another feature spec than these "
-    + "rows, so `adpilot score` and `adpilot worker` fail on the data set's requests; train it "
-    + "again with `adpilot train --dataset \(dataset)`, which replaces that champion"
+  return "note: champion \(id) of '\(dataset)' was trained on another feature spec than the "
+    + "data set has now, so `adpilot score` and `adpilot worker` fail on the data set's "
+    + "requests; train it again with `adpilot train --dataset \(dataset)`, which replaces that "
+    + "champion"
 }

@@ -51,6 +51,9 @@ public func summaryLines(_ connection: Connection, dataset: String) throws -> [S
         + "(validation log loss \(try row.optionalString(3) ?? "-"), AUC \(try row.optionalString(4) ?? "-"))"
     )
   }
+  if let note = try championLayoutNote(connection, dataset: dataset) {
+    lines.append(note)
+  }
 
   let plans = try connection.query(
     """

@@ -52,6 +52,11 @@ let generateCommand = Command(
         "day written", ["impressions": "\(progress.impressions)", "clicks": "\(progress.clicks)"])
     }
     context.print("\(report)")
+    // Another --sequence-length gives the data set another layout, which the champion cannot
+    // score.
+    if let note = try championLayoutNote(connection, dataset: SyntheticGenerator.dataset) {
+      context.print(note)
+    }
   })
 
 /// Returns the command-line option of a synthetic configuration field, such as

@@ -1,0 +1,64 @@
+// Tests of what `adpilot summary` and `adpilot generate` print for a champion of another
+// layout.
+
+import CTR
+import Foundation
+import Postgres
+import TestSupport
+import Testing
+
+@testable import AdPilot
+@testable import adpilot
+
+@Suite(.serialized)
+struct SummaryTests {
+  static let suite = "summary"
+  static let logger = Logger(minimumLevel: .error)
+
+  /// Runs `adpilot generate` with `arguments` on the suite's database and returns its output.
+  func generate(_ arguments: [String]) throws -> [String] {
+    let config = try TestDatabase.config(suite: Self.suite)
+    let context = Context(
+      environment: ["DATABASE_URL": config.url], logger: Self.logger, echo: false)
+    let small = [
+      "--days", "2", "--impressions-per-day", "200", "--users", "100", "--ads", "24",
+      "--requests", "4",
+    ]
+    try generateCommand.run(
+      try parseArguments(small + arguments, options: generateCommand.options), context)
+    return context.output.split(separator: "\n").map(String.init)
+  }
+
+  @Test func championOfOtherLayoutIsNoted() throws {
+    _ = try generate(["--sequence-length", "4"])
+    let connection = try TestDatabase.connect(suite: Self.suite)
+    defer { connection.close() }
+    var config = TrainingConfig()
+    config.attentionHidden = [4]
+    config.mlpHidden = [4]
+    let registry = ModelRegistry(connection: connection)
+    let record = try registry.register(
+      try AttentionModel(
+        spec: try loadDataset(connection, name: "synthetic").spec, config: config, seed: 1),
+      name: "synthetic", metrics: [:], hyperparameters: [:], validationLogLoss: 0.5,
+      trainWindow: nil)
+    try registry.setAlias("champion", of: "synthetic", to: record.id, reason: "test")
+    let note =
+      "note: champion \(record.id) of 'synthetic' was trained on another feature spec than the "
+      + "data set has now, so `adpilot score` and `adpilot worker` fail on the data set's "
+      + "requests; train it again with `adpilot train --dataset synthetic`, which replaces that "
+      + "champion"
+    #expect(!(try summaryLines(connection, dataset: "synthetic")).contains(note))
+
+    // A longer behaviour list changes the spec that the champion was trained on.
+    let output = try generate(["--sequence-length", "6"])
+    #expect(output.contains(note), "\(output)")
+    let lines = try summaryLines(connection, dataset: "synthetic")
+    #expect(lines.contains(note), "\(lines)")
+
+    // Back to the champion's layout, nothing is noted.
+    let same = try generate(["--sequence-length", "4"])
+    #expect(!same.contains(note), "\(same)")
+    #expect(!(try summaryLines(connection, dataset: "synthetic")).contains(note))
+  }
+}
