@@ -1,5 +1,5 @@
-// Tests of what `adpilot summary` and `adpilot generate` print for a champion of another
-// layout.
+// Tests of what `adpilot summary` and `adpilot generate` print for a champion of another layout
+// and for a data set without features.
 
 import CTR
 import Foundation
@@ -60,5 +60,23 @@ struct SummaryTests {
     let same = try generate(["--sequence-length", "4"])
     #expect(!same.contains(note), "\(same)")
     #expect(!(try summaryLines(connection, dataset: "synthetic")).contains(note))
+  }
+
+  @Test func featurelessDataSetGetsNoTrainHint() throws {
+    let connection = try TestDatabase.connect(suite: Self.suite)
+    defer { connection.close() }
+    let spec = String(
+      decoding: try JSONEncoder().encode(IPinYouStreamImporter.spec), as: UTF8.self)
+    try connection.execute(
+      """
+      INSERT INTO adpilot.datasets (name, feature_spec, validation, source)
+      VALUES ('featureless', $1::jsonb, 'time', 'test') ON CONFLICT DO NOTHING
+      """, [.text(spec)])
+    let lines = try summaryLines(connection, dataset: "featureless")
+    #expect(
+      lines.contains(
+        "models: none registered; the data set logs no features (it carries an outside "
+          + "model's pCTR), so no model trains on it"), "\(lines)")
+    #expect(!lines.contains { $0.contains("adpilot train") }, "\(lines)")
   }
 }

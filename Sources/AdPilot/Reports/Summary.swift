@@ -7,7 +7,7 @@ import Postgres
 
 /// Returns the lines of the summary of `dataset`.
 public func summaryLines(_ connection: Connection, dataset: String) throws -> [String] {
-  _ = try loadDataset(connection, name: dataset)
+  let datasetInfo = try loadDataset(connection, name: dataset)
   var lines: [String] = []
   let logs = try connection.query(
     """
@@ -43,7 +43,11 @@ public func summaryLines(_ connection: Connection, dataset: String) throws -> [S
     GROUP BY m.name, a.model_id, c.validation_log_loss, c.metrics->>'auc'
     """, [.text(dataset)])
   if models.isEmpty {
-    lines.append("models: none registered; train one with `adpilot train --dataset \(dataset)`")
+    lines.append(
+      datasetInfo.hasFeatures
+        ? "models: none registered; train one with `adpilot train --dataset \(dataset)`"
+        : "models: none registered; the data set logs no features (it carries an outside "
+          + "model's pCTR), so no model trains on it")
   }
   for row in models {
     lines.append(
