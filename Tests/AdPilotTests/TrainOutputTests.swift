@@ -83,14 +83,19 @@ private func handReport() -> EvaluationReport {
 }
 
 /// Returns the lines `adpilot train` prints for a one-model outcome of `kind` on `report`.
+///
+/// With `warmStart`, the run began from a champion of kind `championKind`, or of `kind` when it
+/// is nil.
 private func printedLines(
   report: EvaluationReport, kind: String, epochs: Int, warmStart: Bool = false,
-  validation: String = "time", validationDaysGiven: Bool = false,
+  championKind: String? = nil, validation: String = "time", validationDaysGiven: Bool = false,
   bestEpoch: (attention: Int, logistic: Int) = (1, 1)
 ) -> [String] {
   let record = ModelRecord(
     id: "hand-v3", name: "hand", version: 3, kind: kind, checksum: "", validationLogLoss: nil,
     createdAt: "")
+  var champion = record
+  champion.kind = championKind ?? kind
   let evaluation = ModelEvaluation(label: kind, record: record, report: report)
   var outcome = TrainOutcome(
     dataset: DatasetInfo(
@@ -98,7 +103,7 @@ private func printedLines(
     trainRows: 100, validationRows: report.count, epochs: epochs, attention: evaluation,
     logistic: evaluation, previousChampion: nil, champion: record,
     championReason: "first model", validationDescription: "", negativeRate: 1,
-    droppedNegatives: 0, warmStartedFrom: warmStart ? record : nil, firstStepLoss: (0.25, 0.5),
+    droppedNegatives: 0, warmStartedFrom: warmStart ? champion : nil, firstStepLoss: (0.25, 0.5),
     threshold: 0.5, mlpActivation: .relu)
   outcome.bestEpoch = bestEpoch
   let context = Context(environment: [:], logger: Logger(minimumLevel: .error), echo: false)
@@ -107,14 +112,17 @@ private func printedLines(
 }
 
 @Test func warmStartLineNamesFreshModel() {
-  for (kind, fresh) in [
-    ("logistic", "the attention model"), ("attention", "the logistic baseline"),
+  // The champion's kind, the kind of the run's attention model, and the model that starts fresh.
+  for (championKind, kind, fresh) in [
+    ("logistic", "attention", "the attention model"), ("logistic", "dnn", "the dnn model"),
+    ("attention", "attention", "the logistic baseline"), ("dnn", "dnn", "the logistic baseline"),
   ] {
-    let lines = printedLines(report: handReport(), kind: kind, epochs: 1, warmStart: true)
+    let lines = printedLines(
+      report: handReport(), kind: kind, epochs: 1, warmStart: true, championKind: championKind)
     let expected =
-      "warm start from champion hand-v3 (\(kind)); \(fresh) starts from fresh weights: "
+      "warm start from champion hand-v3 (\(championKind)); \(fresh) starts from fresh weights: "
       + "first-step training loss attention 0.2500, logistic 0.5000"
-    #expect(lines.contains(expected))
+    #expect(lines.contains(expected), "\(lines)")
     #expect(lines.first == "data set hand: trained on 100 rows for 1 epoch; validated on 6 rows")
   }
   // On a data set with splits there is no later day, so the line names the rows used.

@@ -213,8 +213,11 @@ func printTrainOutcome(
         + "out for data sets with splits")
   }
   if let start = outcome.warmStartedFrom {
-    // The champion seeds only the model of its own kind.
-    let fresh = start.kind == "logistic" ? "the attention model" : "the logistic baseline"
+    // The champion seeds only the model of its own kind. The other model's kind is `dnn` on
+    // data sets without user or ad fields.
+    let fresh =
+      start.kind == "logistic"
+      ? "the \(outcome.attention.record.kind) model" : "the logistic baseline"
     context.print(
       "warm start from champion \(start.id) (\(start.kind)); \(fresh) starts from fresh "
         + "weights: first-step training loss attention "
