@@ -1,5 +1,5 @@
-// Tests of what `adpilot summary` and `adpilot generate` print for a champion of another layout
-// and for a data set without features.
+// Tests of what `adpilot summary`, `adpilot generate` and `adpilot models` print for a champion
+// of another layout, a data set without features and an empty registry.
 
 import CTR
 import Foundation
@@ -79,4 +79,13 @@ struct SummaryTests {
           + "model's pCTR), so no model trains on it"), "\(lines)")
     #expect(!lines.contains { $0.contains("adpilot train") }, "\(lines)")
   }
+}
+
+@Test func emptyRegistryListIsExplained() throws {
+  let config = try TestDatabase.config(suite: "models.empty")
+  let context = Context(
+    environment: ["DATABASE_URL": config.url], logger: Logger(minimumLevel: .error), echo: false)
+  try modelsCommand.run(try parseArguments([], options: modelsCommand.options), context)
+  #expect(
+    context.output == "no models registered; train one with `adpilot train --dataset NAME`\n")
 }

@@ -381,6 +381,10 @@ private func listModels(_ registry: ModelRegistry, name: String?, _ context: Con
   if let name, records.isEmpty {
     throw PipelineError("no models named '\(name)'; list every model with `adpilot models`")
   }
+  guard !records.isEmpty else {
+    context.print("no models registered; train one with `adpilot train --dataset NAME`")
+    return
+  }
   var champions: [String: String] = [:]
   for name in Set(records.map(\.name)) {
     champions[name] = try registry.alias("champion", of: name)
