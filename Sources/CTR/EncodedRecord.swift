@@ -12,6 +12,41 @@ extension FeatureEncoder {
 
   var recordSequenceStride: Int { recordMaxSequenceLength * spec.sequence.count }
 
+  /// Returns the position of the first word of `record` (``recordWidth`` words) that no
+  /// ``EncodedRecordWriter`` of this spec writes, or nil when there is none. A writer stores a
+  /// label of 0 or 1, field rows inside each field's table, at most the maximum number of
+  /// behaviour items, their rows inside the shared tables, and 0 in the padding.
+  ///
+  /// The models index their embedding tables with these words unchecked, so a record read back
+  /// from a file is checked before it reaches them.
+  public func firstInvalidWord(in record: UnsafePointer<Int32>) -> Int? {
+    let label = Float(bitPattern: UInt32(bitPattern: record[0]))
+    guard label == 0 || label == 1 else { return 0 }
+    func isInTable(_ row: Int32, field: Int) -> Bool {
+      let offset = layout.offsets[field]
+      return Int(row) >= offset && Int(row) < offset + layout.buckets[field]
+    }
+    let fieldCount = spec.fieldCount
+    for field in 0..<fieldCount where !isInTable(record[1 + field], field: field) {
+      return 1 + field
+    }
+    let lengthPosition = 1 + fieldCount
+    let length = Int(record[lengthPosition])
+    guard length >= 0 && length <= recordMaxSequenceLength else { return lengthPosition }
+    let subfields = spec.sequence.count
+    for item in 0..<recordMaxSequenceLength {
+      for sub in 0..<subfields {
+        let position = lengthPosition + 1 + item * subfields + sub
+        let isValid =
+          item < length
+          ? isInTable(record[position], field: layout.sequenceFieldIndex[sub])
+          : record[position] == 0
+        if !isValid { return position }
+      }
+    }
+    return nil
+  }
+
   /// Returns the global embedding row of a categorical value given as UTF-8 bytes. Nil and
   /// empty bytes map to the field's row 0, as nil and "" do in ``categoricalRow(field:value:)``.
   public func categoricalRow(field: Int, utf8: UnsafeRawBufferPointer?) -> Int {

@@ -262,6 +262,67 @@ struct TrainingDataTests {
     #expect(try impressionStatistics(connection, windows.validation).rows > 2_000)
   }
 
+  @Test func corruptCacheFailsWithError() throws {
+    let connection = try connect()
+    defer { connection.close() }
+    let dataset = try loadDataset(connection, name: "synthetic")
+    let windows = try filter(connection)
+    let rows = try CachedRows(connection: connection, spec: dataset.spec, sampling: nil)
+    _ = try rows.forEachTrainingBatch(
+      windows.train, shuffleBuffer: 1000, batchSize: 256, seed: 1
+    ) { _ in }
+    try rows.forEachValidationBatch(windows.validation, batchSize: 256) { _, _ in }
+
+    // The files are unlinked, so they are reached through this process's descriptors.
+    func descriptor(_ name: String) throws -> Int32 {
+      let path = rows.directory.path + "/" + name
+      let entries = try FileManager.default.contentsOfDirectory(atPath: "/proc/self/fd")
+      return try #require(
+        entries.compactMap { Int32($0) }.first { number in
+          let target = try? FileManager.default.destinationOfSymbolicLink(
+            atPath: "/proc/self/fd/\(number)")
+          return target?.hasPrefix(path) == true
+        })
+    }
+    // Cached records start with two words of the user group, then the encoder's record.
+    let lengthWord = 2 + 1 + dataset.spec.fieldCount
+    var length: Int32 = 1_000
+    #expect(pwrite(try descriptor("train.records"), &length, 4, off_t(lengthWord * 4)) == 4)
+    var label = Float(7).bitPattern
+    #expect(pwrite(try descriptor("validation.records"), &label, 4, 2 * 4) == 4)
+
+    func message(_ body: () throws -> Void) -> String? {
+      do {
+        try body()
+        return nil
+      } catch {
+        return (error as? PipelineError)?.message
+      }
+    }
+    let trainPath = rows.directory.path + "/train.records"
+    let corruptTraining = message {
+      _ = try rows.forEachTrainingBatch(
+        windows.train, shuffleBuffer: 1000, batchSize: 256, seed: 2
+      ) { _ in }
+    }
+    #expect(
+      corruptTraining
+        == "training cache file '\(trainPath)' is corrupt: word \(lengthWord) of record 0 has a "
+        + "value the encoder never writes; check the file system under TMPDIR and train again")
+    let corruptCached = message {
+      try rows.forEachCachedTrainingBatch(batchSize: 256) { _ in }
+    }
+    #expect(corruptCached == corruptTraining)
+    let validationPath = rows.directory.path + "/validation.records"
+    let corruptValidation = message {
+      try rows.forEachValidationBatch(windows.validation, batchSize: 256) { _, _ in }
+    }
+    #expect(
+      corruptValidation
+        == "training cache file '\(validationPath)' is corrupt: word 2 of record 0 has a value "
+        + "the encoder never writes; check the file system under TMPDIR and train again")
+  }
+
   @Test func downsampledModelStaysCalibrated() throws {
     let connection = try connect()
     defer { connection.close() }

@@ -125,3 +125,41 @@ private let spec = FeatureSpec(
   #expect(throws: CTRError.self) { try bad.validate() }
   #expect(throws: Never.self) { try spec.validate() }
 }
+
+@Test func recordCheckFindsEachInvalidWord() {
+  let encoder = FeatureEncoder(spec: spec)
+  // Label, "user" (rows 0..<10), "category" (10..<60), "price" (60..<72), the behaviour count,
+  // then three behaviour slots in the "category" table.
+  var record = [Int32](repeating: 0, count: encoder.recordWidth)
+  record.withUnsafeMutableBufferPointer { words in
+    guard let base = words.baseAddress else { return }
+    var writer = EncodedRecordWriter(encoder: encoder, record: base)
+    writer.appendCategorical(nil)
+    writer.appendCategorical(nil)
+    writer.appendNumeric(3)
+    for item in ["shoes", "hats"] {
+      let bytes = Array(item.utf8)
+      bytes.withUnsafeBytes { writer.appendSequenceValue($0) }
+    }
+    writer.finish(label: 1)
+  }
+  #expect(record.count == 8)
+  #expect(record[4] == 2)
+  #expect(record.withUnsafeBufferPointer { encoder.firstInvalidWord(in: $0.baseAddress!) } == nil)
+
+  // Each change puts one word outside what the writer writes.
+  let cases: [(position: Int, value: Int32)] = [
+    (0, Int32(bitPattern: Float(0.5).bitPattern)),
+    (1, 10), (1, -1), (2, 9), (2, 60), (3, 72),
+    (4, 4), (4, -1),
+    (5, 9), (6, 60), (7, 10),
+  ]
+  for (position, value) in cases {
+    var changed = record
+    changed[position] = value
+    let found = changed.withUnsafeBufferPointer {
+      encoder.firstInvalidWord(in: $0.baseAddress!)
+    }
+    #expect(found == position, "word \(position) = \(value)")
+  }
+}

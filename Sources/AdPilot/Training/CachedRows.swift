@@ -61,6 +61,7 @@ final class CachedRows {
         filled = 0
       }
       try train.read(records: start..<end, into: buffer.storage + filled * layout.width)
+      try checkRecords(buffer.storage + filled * layout.width, of: train, at: start..<end)
       filled += end - start
     }
     if filled > 0 { try buffer.fillBlock(rows: filled, emit: body) }
@@ -110,6 +111,22 @@ final class CachedRows {
     validationCached = true
   }
 
+  /// Throws when a record of `file` read into `records` (those at positions `range`) contains a
+  /// word that the encoder never writes, as when the file changed on disk after it was written.
+  /// The models would index outside their tables with such a record.
+  private func checkRecords(
+    _ records: UnsafePointer<Int32>, of file: EncodedRecordFile, at range: Range<Int>
+  ) throws {
+    for index in 0..<range.count {
+      let record = EncodedRowLayout.encoded(records + index * layout.width)
+      guard let word = layout.encoder.firstInvalidWord(in: record) else { continue }
+      throw PipelineError(
+        "training cache file '\(file.path)' is corrupt: word \(word + 2) of record "
+          + "\(range.lowerBound + index) has a value the encoder never writes; check the file "
+          + "system under TMPDIR and train again")
+    }
+  }
+
   /// Calls `body` with the records of `file` in order, in batches of up to `batchSize` rows,
   /// with each row's user group.
   private func forEachBatch(
@@ -119,7 +136,10 @@ final class CachedRows {
     var groups: [UInt64] = []
     let storage = UnsafeMutablePointer<Int32>.allocate(capacity: batchSize * layout.width)
     defer { storage.deallocate() }
+    var start = 0
     try file.forEachChunk(rows: batchSize, into: storage) { rows in
+      try checkRecords(storage, of: file, at: start..<(start + rows))
+      start += rows
       batch.removeAll()
       groups.removeAll(keepingCapacity: true)
       for index in 0..<rows {
