@@ -487,6 +487,36 @@ struct TrainingDataTests {
     #expect(abs(Double(fresh.firstStepLoss.attention) - expectedLoss) > 1e-3)
   }
 
+  @Test func warmStartWithoutNewDaysNamesFix() throws {
+    let connection = try connect()
+    defer { connection.close() }
+    let pipeline = TrainingPipeline(connection: connection, logger: Self.logger)
+    let dataset = try loadDataset(connection, name: "synthetic")
+    let model = try LogisticModel(spec: dataset.spec, config: TrainingConfig(), seed: 1)
+    let record = ModelRecord(
+      id: "warm-v1", name: "warm", version: 1, kind: "logistic", checksum: "",
+      validationLogLoss: nil, createdAt: "")
+    // The champion trained up to the last logged day, 2026-01-07T00:00:00Z.
+    let start = WarmStartPoint(
+      record: record, model: model, trainTo: Date(timeIntervalSince1970: 1_767_744_000))
+    let prefix =
+      "warm start: champion 'warm-v1' was trained on rows up to 2026-01-07T00:00:00.000Z, so no "
+      + "newer day is left before the validation rows from "
+    for (days, expected) in [
+      (1, "2026-01-07T00:00:00.000Z; load a later day of logs first"),
+      (2, "2026-01-06T00:00:00.000Z; load a later day of logs first, or lower --validation-days"),
+    ] {
+      let windows = try pipeline.trainingWindows(dataset, validationDays: days)
+      do {
+        _ = try pipeline.warmStartWindows(
+          windows, dataset: dataset, after: start, validationDays: days)
+        Issue.record("a warm start without newer days did not fail (\(days) validation days)")
+      } catch let error as PipelineError {
+        #expect(error.message == prefix + expected)
+      }
+    }
+  }
+
   @Test func warmStartRejectsOtherSpec() throws {
     let connection = try connect()
     defer { connection.close() }

@@ -41,7 +41,8 @@ extension TrainingPipeline {
       throw PipelineError(
         "warm start: champion '\(start.record.id)' was trained on rows up to "
           + "\(isoInstant(trainTo)), so no newer day is left before the validation rows "
-          + "from \(isoInstant(windows.trainTo)); load a later day of logs first")
+          + "from \(isoInstant(windows.trainTo)); load a later day of logs first"
+          + (validationDays > 1 ? ", or lower --validation-days" : ""))
     }
     var result = windows
     result.train.from = trainTo
