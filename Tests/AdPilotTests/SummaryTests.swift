@@ -1,5 +1,5 @@
 // Tests of what `adpilot summary`, `adpilot generate` and `adpilot models` print for a champion
-// of another layout, a data set without features and an empty registry.
+// of another layout, a data set without features, an empty registry and long model ids.
 
 import CTR
 import Foundation
@@ -88,4 +88,35 @@ struct SummaryTests {
   try modelsCommand.run(try parseArguments([], options: modelsCommand.options), context)
   #expect(
     context.output == "no models registered; train one with `adpilot train --dataset NAME`\n")
+}
+
+@Test func modelListAlignsLongIds() throws {
+  let config = try TestDatabase.config(suite: "models.wide")
+  let connection = try Connection(config)
+  defer { connection.close() }
+  let spec = FeatureSpec(
+    categorical: [CategoricalField(name: "user_city", role: .user, buckets: 16)])
+  var training = TrainingConfig()
+  training.attentionHidden = [4]
+  training.mlpHidden = [4]
+  let registry = ModelRegistry(connection: connection)
+  // A model name of the maximum 63 characters gives an id of 75 characters at version 1.
+  for name in ["short", String(repeating: "n", count: 63)] {
+    _ = try registry.register(
+      try LogisticModel(spec: spec, config: training, seed: 1), name: name, metrics: [:],
+      hyperparameters: [:], validationLogLoss: 0.5, trainWindow: nil)
+  }
+  let context = Context(
+    environment: ["DATABASE_URL": config.url], logger: Logger(minimumLevel: .error), echo: false)
+  try modelsCommand.run(try parseArguments([], options: modelsCommand.options), context)
+  let lines = context.output.split(separator: "\n").map(String.init)
+  #expect(lines.count == 3)
+  // The header's "kind" and each row's kind start at the same column.
+  func kindColumn(_ line: String) -> Int? {
+    guard let range = line.range(of: "kind") ?? line.range(of: "logistic") else { return nil }
+    return line.distance(from: line.startIndex, to: range.lowerBound)
+  }
+  let columns = lines.map(kindColumn)
+  #expect(!columns.contains(nil), "\(lines)")
+  #expect(Set(columns).count == 1, "\(lines)")
 }

@@ -389,12 +389,14 @@ private func listModels(_ registry: ModelRegistry, name: String?, _ context: Con
   for name in Set(records.map(\.name)) {
     champions[name] = try registry.alias("champion", of: name)
   }
+  // Model names may take 63 characters, so the id column widens to fit the longest id.
+  let idWidth = max(34, (records.map(\.id.count).max() ?? 0) + 2)
   context.print(
-    rightPad("id", 34) + rightPad("kind", 10) + leftPad("valid logloss", 14) + "  created")
+    rightPad("id", idWidth) + rightPad("kind", 10) + leftPad("valid logloss", 14) + "  created")
   for record in records {
     let mark = champions[record.name] == record.id ? "  champion" : ""
     context.print(
-      rightPad(record.id, 34) + rightPad(record.kind, 10)
+      rightPad(record.id, idWidth) + rightPad(record.kind, 10)
         + leftPad(record.validationLogLoss.map(fixed) ?? "n/a", 14) + "  " + record.createdAt
         + mark)
   }
