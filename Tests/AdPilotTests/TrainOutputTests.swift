@@ -89,7 +89,7 @@ private func handReport() -> EvaluationReport {
 private func printedLines(
   report: EvaluationReport, kind: String, epochs: Int, warmStart: Bool = false,
   championKind: String? = nil, validation: String = "time", validationDaysGiven: Bool = false,
-  bestEpoch: (attention: Int, logistic: Int) = (1, 1)
+  bestEpoch: (attention: Int, logistic: Int) = (1, 1), warmStartSplitNote: String? = nil
 ) -> [String] {
   let record = ModelRecord(
     id: "hand-v3", name: "hand", version: 3, kind: kind, checksum: "", validationLogLoss: nil,
@@ -106,6 +106,7 @@ private func printedLines(
     droppedNegatives: 0, warmStartedFrom: warmStart ? champion : nil, firstStepLoss: (0.25, 0.5),
     threshold: 0.5, mlpActivation: .relu)
   outcome.bestEpoch = bestEpoch
+  outcome.warmStartSplitNote = warmStartSplitNote
   let context = Context(environment: [:], logger: Logger(minimumLevel: .error), echo: false)
   printTrainOutcome(outcome, context, validationDaysGiven: validationDaysGiven)
   return context.output.split(separator: "\n").map(String.init)
@@ -134,6 +135,17 @@ private func printedLines(
   #expect(split.contains(splitNote))
   let days = printedLines(report: handReport(), kind: "attention", epochs: 1, warmStart: true)
   #expect(!days.contains(splitNote))
+}
+
+@Test func warmStartSplitNoteIsPrinted() {
+  let note = "note: champion hand-v1 was trained on another 'train' split"
+  let lines = printedLines(
+    report: handReport(), kind: "attention", epochs: 1, warmStart: true, validation: "split",
+    warmStartSplitNote: note)
+  #expect(lines.contains(note))
+  let plain = printedLines(
+    report: handReport(), kind: "attention", epochs: 1, warmStart: true, validation: "split")
+  #expect(!plain.contains { $0.contains("another 'train' split") })
 }
 
 @Test func keptEpochsArePrintedAfterSeveralEpochs() {

@@ -124,4 +124,58 @@ struct ValidationMetricsTests {
     #expect(
       try ModelRegistry(connection: connection).alias("champion", of: "reloaded") == champion.id)
   }
+
+  @Test func warmStartOnReloadedSplitIsNotCompared() throws {
+    try Self.prepared.get()
+    let connection = try TestDatabase.connect(suite: Self.suite)
+    defer { connection.close() }
+    let directory = try TestData.temporaryDirectory()
+    defer { try? FileManager.default.removeItem(at: directory) }
+    let lines = try String(
+      contentsOf: TestData.shared("criteo-dac/criteo_dac_first10k.csv"), encoding: .utf8
+    ).split(separator: "\n").prefix(1_001)
+    let file = directory.appendingPathComponent("criteo.csv")
+    try (lines.joined(separator: "\n") + "\n").write(to: file, atomically: true, encoding: .utf8)
+
+    _ = try CriteoImporter.importFile(connection, file: file, dataset: "rewarmed", seed: 0)
+    let pipeline = TrainingPipeline(connection: connection, logger: Self.logger)
+    var options = TrainOptions(dataset: "rewarmed")
+    options.maxEpochs = 1
+    options.batchSize = 64
+    options.threads = 2
+    let champion = try #require(try pipeline.run(options).champion)
+
+    // About four in five of the new split's 'test' rows are rows the champion learned from,
+    // and the model that continues it inherits what it learned.
+    _ = try CriteoImporter.importFile(connection, file: file, dataset: "rewarmed", seed: 1)
+    var warm = options
+    warm.warmStart = true
+    let warmed = try pipeline.run(warm)
+    #expect(warmed.champion?.id == champion.id)
+    let continued = champion.kind == "logistic" ? warmed.logistic.record : warmed.attention.record
+    #expect(
+      warmed.warmStartSplitNote
+        == "note: champion \(champion.id) was trained on another 'train' split of data set "
+        + "'rewarmed' than the one loaded now, so the 'test' split may contain rows it learned "
+        + "from, and the metrics of \(continued.id), which continued it, may count them. The "
+        + "registry keeps \(continued.id) out of log-loss comparisons on this split; train "
+        + "without --warm-start for a model that can be compared")
+
+    // Promoted by hand, the continued model is still kept out of comparisons on this split.
+    let registry = ModelRegistry(connection: connection)
+    _ = try registry.promote(id: continued.id, reason: "test")
+    options.seed = 3
+    let fresh = try pipeline.run(options)
+    #expect(fresh.warmStartSplitNote == nil)
+    #expect(fresh.champion?.id == continued.id)
+    #expect(
+      fresh.championReason.hasPrefix(
+        "kept: champion \(continued.id) was trained on another 'train' split of data set "
+          + "'rewarmed' than the one loaded now"), "\(fresh.championReason)")
+
+    // A warm start from a champion of the split loaded now adds no note.
+    _ = try registry.promote(id: fresh.attention.record.id, reason: "test")
+    let again = try pipeline.run(warm)
+    #expect(again.warmStartSplitNote == nil)
+  }
 }

@@ -98,6 +98,9 @@ public struct TrainOutcome: Sendable {
   /// A note when an import or `adpilot generate` replaced the data set after the run read its
   /// rows, which kept the champion alias where it was.
   public var datasetChangeNote: String? = nil
+  /// A note when a warm start continued a champion trained on another 'train' split of the
+  /// data set, whose 'test' split may contain rows that the champion learned from.
+  public var warmStartSplitNote: String? = nil
 }
 
 /// Trains, evaluates and registers models for one data set.
@@ -434,13 +437,37 @@ public struct TrainingPipeline {
       if let warmStartedFrom { hyper["warm_start_from"] = warmStartedFrom.id }
       hyper["train_dataset"] = dataset.name
       if let trainIds { hyper["train_ids"] = trainIds }
+      // A model that continued a champion of another 'train' split learned from that split's
+      // rows too. Its stored ids name both splits, so that it never matches the split loaded
+      // now and is kept out of log-loss comparisons on it, as its champion is.
+      // NOTE: in this run it is still compared when another run promoted a model of the split
+      // loaded now after this one read the champion.
+      var continued = hyper
+      var inheritedSplit: String?
+      if let warmStartedFrom, let trainIds, let trained = try trainingRows(of: warmStartedFrom),
+        trained.dataset == dataset.name, trained.ids != trainIds
+      {
+        continued["train_ids"] = "\(trainIds) after \(trained.ids)"
+        inheritedSplit = warmStartedFrom.id
+      }
+      let continuedIsLogistic = warmStartedFrom?.kind == ModelKind.logistic.rawValue
       let window = (from: windows.trainFrom, to: windows.trainTo)
       let attentionRecord = try registry.register(
         models.attention, name: name, metrics: Self.metricsDictionary(reports[0]),
-        hyperparameters: hyper, validationLogLoss: reports[0].logLoss, trainWindow: window)
+        hyperparameters: continuedIsLogistic ? hyper : continued,
+        validationLogLoss: reports[0].logLoss, trainWindow: window)
       let logisticRecord = try registry.register(
         models.logistic, name: name, metrics: Self.metricsDictionary(reports[1]),
-        hyperparameters: hyper, validationLogLoss: reports[1].logLoss, trainWindow: window)
+        hyperparameters: continuedIsLogistic ? continued : hyper,
+        validationLogLoss: reports[1].logLoss, trainWindow: window)
+      let warmStartSplitNote = inheritedSplit.map { championId in
+        let model = continuedIsLogistic ? logisticRecord : attentionRecord
+        return "note: champion \(championId) was trained on another 'train' split of data set "
+          + "'\(dataset.name)' than the one loaded now, so the 'test' split may contain rows it "
+          + "learned from, and the metrics of \(model.id), which continued it, may count them. "
+          + "The registry keeps \(model.id) out of log-loss comparisons on this split; train "
+          + "without --warm-start for a model that can be compared"
+      }
 
       let challengerIsAttention = reports[0].logLoss < reports[1].logLoss
       let challenger = challengerIsAttention ? attentionRecord : logisticRecord
@@ -520,7 +547,7 @@ public struct TrainingPipeline {
         validationDescription: windows.description, negativeRate: options.negativeRate,
         droppedNegatives: 0, warmStartedFrom: warmStartedFrom, firstStepLoss: (0, 0),
         threshold: threshold, mlpActivation: options.mlpActivation ?? .relu,
-        datasetChangeNote: datasetChangeNote)
+        datasetChangeNote: datasetChangeNote, warmStartSplitNote: warmStartSplitNote)
     }
   }
 

@@ -285,6 +285,9 @@ func printTrainOutcome(
   if let note = outcome.datasetChangeNote {
     context.print(note)
   }
+  if let note = outcome.warmStartSplitNote {
+    context.print(note)
+  }
 
   let championReport = rows.first { $0.record.id == outcome.champion?.id }?.report
   if let entropy = championReport?.normalizedEntropy, entropy >= 1 {
