@@ -271,6 +271,33 @@ import Testing
     #expect(try reader.next() == nil)
   }
 
+  @Test func lineReaderRejectsUTF16() throws {
+    let directory = try TestData.temporaryDirectory()
+    defer { try? FileManager.default.removeItem(at: directory) }
+    let cases: [(name: String, mark: [UInt8], encoding: String.Encoding, order: String)] = [
+      ("little.csv", [0xFF, 0xFE], .utf16LittleEndian, "UTF-16LE"),
+      ("big.csv", [0xFE, 0xFF], .utf16BigEndian, "UTF-16BE"),
+    ]
+    for (name, mark, encoding, order) in cases {
+      let file = directory.appendingPathComponent(name)
+      let text = try #require("click,hour\n1,2\n".data(using: encoding))
+      try Data(mark + text).write(to: file)
+
+      let reader = try LineReader(url: file)
+      let error = #expect(throws: ImportError.self) { try reader.next() }
+      #expect(error?.file == file.path)
+      #expect(error?.line == 1)
+      #expect(error?.message == "is \(order) text (it starts with a UTF-16 byte order mark)")
+    }
+
+    // The check reads the decompressed bytes of a .gz file too.
+    let plain = directory.appendingPathComponent("packed.csv")
+    try Data([0xFF, 0xFE] + Array("c\0\n\0".utf8)).write(to: plain)
+    try runGzip(plain)
+    let reader = try LineReader(url: directory.appendingPathComponent("packed.csv.gz"))
+    #expect(throws: ImportError.self) { try reader.next() }
+  }
+
   @Test func beijingTimestampConvertsToUTC() throws {
     // 2013-06-06 07:30:00.123 in Beijing is 2013-06-05 23:30:00.123 UTC.
     let time = try #require(IPinYouLogImporter.parseBeijingTimestamp("20130606073000123"))

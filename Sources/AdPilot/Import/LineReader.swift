@@ -19,6 +19,8 @@ public final class LineReader {
   private var buffer: [UInt8] = []
   private var start = 0
   private var reachedEnd = false
+  /// Whether the first bytes were checked for a UTF-16 byte order mark.
+  private var checkedEncoding = false
   private static let chunkSize = 1 << 16
 
   /// Opens `url` for reading; throws an `ImportError` naming the file if it cannot be read.
@@ -210,7 +212,24 @@ public final class LineReader {
       try finishProcess()
     } else {
       buffer.append(contentsOf: chunk)
+      // Before the first line is returned, the buffer starts at the file's first byte.
+      if !checkedEncoding && buffer.count >= 2 {
+        checkedEncoding = true
+        if lineNumber == 0 { try rejectUTF16() }
+      }
     }
+  }
+
+  /// Throws when the file starts with a UTF-16 byte order mark (FF FE or FE FF), as text saved
+  /// by Windows tools as "Unicode" does. Read as UTF-8, every line of such a file would be
+  /// rejected for its NUL bytes without naming the encoding.
+  private func rejectUTF16() throws {
+    let mark = (buffer[0], buffer[1])
+    guard mark == (0xFF, 0xFE) || mark == (0xFE, 0xFF) else { return }
+    let order = mark == (0xFF, 0xFE) ? "UTF-16LE" : "UTF-16BE"
+    throw ImportError(
+      file: path, line: 1, message: "is \(order) text (it starts with a UTF-16 byte order mark)",
+      fix: "convert it to UTF-8, for example with `iconv -f UTF-16 -t UTF-8 FILE > FILE.utf8`")
   }
 
   private func readChunk() throws -> Data {
