@@ -160,6 +160,17 @@ import Testing
       try other.positions(of: ["click", "b"], file: "ctr.csv")
     }
     #expect(missing?.message == "missing column(s) click in the header")
+
+    // A data row in place of the header is named as such, not as every column missing.
+    let data = DelimitedHeader(line: "0,2,18,android_safari", separator: ",")
+    let noHeader = #expect(throws: ImportError.self) {
+      try data.positions(of: ["click", "weekday", "hour", "useragent"], file: "ctr.csv")
+    }
+    #expect(noHeader?.line == 1)
+    #expect(
+      noHeader?.message
+        == "line 1 names none of the 4 columns of this format (click, weekday, hour, ...), "
+        + "and its first fields are '0', '2', '18'")
   }
 
   @Test func lineReaderFailsOnTruncatedGzip() throws {

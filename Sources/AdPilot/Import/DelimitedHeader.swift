@@ -33,6 +33,17 @@ struct DelimitedHeader {
         file: file, line: 1, message: "the header line is empty",
         fix: "remove the empty lines before the header, which must be the first line")
     }
+    // Listing every column of a wide layout (Taobao has 167) would hide the likely cause.
+    if missing.count == required.count && required.count > 3 {
+      let firstFields = names.prefix(3).map { "'\($0)'" }.joined(separator: ", ")
+      throw ImportError(
+        file: file, line: 1,
+        message: "line 1 names none of the \(required.count) columns of this format ("
+          + required.prefix(3).joined(separator: ", ") + ", ...), and its first fields are "
+          + firstFields,
+        fix: "put the format's header line first (this file may start with a data row), or "
+          + "check that the file is in this format")
+    }
     guard missing.isEmpty else {
       throw ImportError(
         file: file, line: 1,
