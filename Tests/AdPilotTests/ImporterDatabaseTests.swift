@@ -626,6 +626,33 @@ import Testing
     #expect(try count(connection, "SELECT count(*) FROM adpilot.rejected_rows") == 5)
   }
 
+  @Test func lockTableErrorNamesDays() throws {
+    let connection = try TestDatabase.connect(suite: "ingest.lockTableError")
+    let file = URL(fileURLWithPath: "/data/log.txt")
+    let start = Date(timeIntervalSince1970: 1_370_476_800)  // 2013-06-06T00:00:00Z
+    // The server's error is raised by hand, because filling the real lock table, which all
+    // sessions share, would fail the transactions of suites running at the same time.
+    let error = #expect(throws: ImportError.self) {
+      try ImportSession.run(connection: connection, dataset: "d", file: file, splits: ["train"]) {
+        session in
+        try session.load(ImpressionRecord(dataset: "d", time: start, requestId: "a", click: 0))
+        try session.load(
+          ImpressionRecord(
+            dataset: "d", time: start.addingTimeInterval(9 * 86_400), requestId: "b", click: 0))
+        try session.finish()
+        throw PostgresError(kind: .query, message: "out of shared memory", sqlState: "53200")
+      }
+    }
+    #expect(error?.file == "/data/log.txt")
+    #expect(
+      error?.message
+        == "the database server ran out of lock slots (out of shared memory) after this file's "
+        + "rows reached 2 UTC days from 2013-06-06 to 2013-06-15, each a partition of "
+        + "adpilot.impressions that the import locks, so data set 'd' was left unchanged")
+    #expect(error?.fix.contains("max_locks_per_transaction") == true)
+    #expect(try count(connection, "SELECT count(*) FROM adpilot.impressions") == 0)
+  }
+
   @Test func importersNameUnreadableFile() throws {
     let connection = try TestDatabase.connect(suite: "ingest.unreadable")
     let missing = URL(fileURLWithPath: "/nonexistent/adpilot/input_test.csv")

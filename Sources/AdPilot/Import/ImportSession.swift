@@ -42,6 +42,9 @@ final class ImportSession {
     report.skipped[reason, default: 0] += 1
   }
 
+  /// UTC days (days since 1970-01-01) of the records copied or being copied.
+  var writtenDays: Set<Int> { impressions.writtenDays }
+
   func finish() throws {
     try impressions.flush()
     try rejects.flush()
@@ -58,8 +61,27 @@ final class ImportSession {
   /// commit and then replaces its rows.
   ///
   /// A file that yields no usable row throws and rolls the transaction back, so that an empty
-  /// or wrongly formatted file never replaces rows loaded before.
+  /// or wrongly formatted file never replaces rows loaded before. So does a server that runs
+  /// out of lock slots, which throws an ``ImportError`` naming the days of the rows.
   static func run(
+    connection: Connection, dataset: String, file: URL, splits: [String],
+    _ body: (ImportSession) throws -> Void
+  ) throws -> ImportReport {
+    var current: ImportSession?
+    do {
+      return try transaction(
+        connection: connection, dataset: dataset, file: file, splits: splits
+      ) { session in
+        current = session
+        try body(session)
+      }
+    } catch let error as PostgresError where error.sqlState == "53200" {
+      throw outOfLockSlots(
+        error, file: file, dataset: dataset, days: current?.writtenDays ?? [])
+    }
+  }
+
+  private static func transaction(
     connection: Connection, dataset: String, file: URL, splits: [String],
     _ body: (ImportSession) throws -> Void
   ) throws -> ImportReport {
@@ -87,6 +109,32 @@ final class ImportSession {
       }
       return session.report
     }
+  }
+
+  /// Returns the error for an import that the server failed with SQLSTATE 53200 (out of shared
+  /// memory), naming the UTC days of the rows written before it failed.
+  ///
+  /// Every UTC day is a partition of adpilot.impressions, and the import's transaction holds a
+  /// lock on each partition it deletes from, creates or writes until it ends. The server's
+  /// shared lock table has `max_locks_per_transaction` slots per server process, so a file whose
+  /// rows fall on a few thousand days runs out of them. In the embedded PostgreSQL 15, with the
+  /// defaults of 64 slots and 100 connections, an import failed after about 2,560 new days.
+  static func outOfLockSlots(
+    _ error: PostgresError, file: URL, dataset: String, days: Set<Int>
+  ) -> ImportError {
+    var message = "the database server ran out of lock slots (\(error.message))"
+    if let first = days.min(), let last = days.max() {
+      message +=
+        " after this file's rows reached \(days.count) UTC days from "
+        + "\(ImpressionWriter.isoDate(utcDay: first)) to \(ImpressionWriter.isoDate(utcDay: last)), "
+        + "each a partition of adpilot.impressions that the import locks"
+    }
+    message += ", so data set '\(dataset)' was left unchanged"
+    return ImportError(
+      file: file.path, message: message,
+      fix: "check the file's times for values outside the days it logs; to load that many "
+        + "days at once, raise max_locks_per_transaction in the server's postgresql.conf "
+        + "(`adpilot db status` names the embedded cluster's folder) and restart the server")
   }
 
   /// Returns the error for a file without a usable row, with the counts of what it did hold.
