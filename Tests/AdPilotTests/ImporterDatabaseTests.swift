@@ -99,6 +99,34 @@ import Testing
     #expect(try rows[0].string(4) == "ab")
   }
 
+  @Test func writersFlushLongRowsEarly() throws {
+    let connection = try TestDatabase.connect(suite: "ingest.writersFlushLongRows")
+    let long = String(repeating: "x", count: 1 << 20)
+    let rowsPerCopy = ImpressionWriter.maxPendingTextBytes / long.utf8.count
+    let impressions = ImpressionWriter(connection: connection, dataset: "d")
+    let rejects = RejectedRowWriter(connection: connection)
+    let time = Date(timeIntervalSince1970: 1_370_476_800)
+    try connection.transaction {
+      for index in 0..<rowsPerCopy {
+        #expect(impressions.written == 0)
+        #expect(rejects.written == 0)
+        try impressions.append(
+          ImpressionRecord(
+            dataset: "d", time: time, requestId: "r\(index)", cat: [long], click: 0))
+        try rejects.append(
+          RejectedRow(
+            dataset: "d", sourceFile: "f.csv", lineNumber: index + 1, reason: "line too long",
+            rawLine: long))
+      }
+      // Far fewer rows than a batch, but 16 MiB of text, so both writers copied them unflushed.
+      #expect(impressions.written == rowsPerCopy)
+      #expect(rejects.written == rowsPerCopy)
+    }
+    #expect(rowsPerCopy == 16)
+    #expect(try count(connection, "SELECT count(*) FROM adpilot.impressions") == 16)
+    #expect(try count(connection, "SELECT count(*) FROM adpilot.rejected_rows") == 16)
+  }
+
   @Test func registerDatasetUpserts() throws {
     let connection = try TestDatabase.connect(suite: "ingest.registerDataset")
     try registerDataset(

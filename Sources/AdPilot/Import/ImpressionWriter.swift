@@ -11,9 +11,9 @@ import Postgres
 
 /// A writer of `adpilot.impressions` rows for one data set, in batches of bounded size.
 ///
-/// `append` buffers up to `batchSize` records and then copies them, so memory stays flat however
-/// many rows a caller streams through. `flush` copies what is left, and `write` copies a batch at
-/// once.
+/// `append` buffers up to `batchSize` records, or fewer whose text takes
+/// ``maxPendingTextBytes``, and then copies them, so memory stays flat however many rows a
+/// caller streams through. `flush` copies what is left, and `write` copies a batch at once.
 /// Call it inside `Connection.transaction` so that a failed load leaves nothing behind. A writer
 /// remembers which day partitions it created, so it must not outlive a rolled-back transaction.
 public final class ImpressionWriter {
@@ -22,8 +22,13 @@ public final class ImpressionWriter {
   /// Records copied so far.
   public private(set) var written = 0
 
+  /// The UTF-8 bytes of ids and feature values that `append` buffers at most before it copies.
+  /// Importers pass lines of up to 1 MiB, and 4,096 of them would otherwise take 4 GiB.
+  public static let maxPendingTextBytes = 16 << 20
+
   private let connection: Connection
   private var pending: [ImpressionRecord] = []
+  private var pendingTextBytes = 0
   /// UTC days (days since 1970-01-01) whose partitions exist.
   private var partitionedDays: Set<Int> = []
   /// UTC days (days since 1970-01-01) with at least one copied record.
@@ -43,10 +48,12 @@ public final class ImpressionWriter {
     pending.reserveCapacity(self.batchSize)
   }
 
-  /// Buffers one record and copies the buffer when it contains `batchSize` records.
+  /// Buffers one record and copies the buffer when it contains `batchSize` records or
+  /// ``maxPendingTextBytes`` of text.
   public func append(_ record: ImpressionRecord) throws {
     pending.append(record)
-    if pending.count >= batchSize {
+    pendingTextBytes += Self.textBytes(record)
+    if pending.count >= batchSize || pendingTextBytes >= Self.maxPendingTextBytes {
       try flush()
     }
   }
@@ -56,6 +63,22 @@ public final class ImpressionWriter {
     guard !pending.isEmpty else { return }
     try write(pending)
     pending.removeAll(keepingCapacity: true)
+    pendingTextBytes = 0
+  }
+
+  /// Returns the UTF-8 bytes of a record's ids and text feature values.
+  static func textBytes(_ record: ImpressionRecord) -> Int {
+    var bytes = record.requestId.utf8.count
+    for id in [record.userId, record.adId, record.campaignId] {
+      bytes += id?.utf8.count ?? 0
+    }
+    for value in record.cat {
+      bytes += value?.utf8.count ?? 0
+    }
+    for value in record.seq {
+      bytes += value?.utf8.count ?? 0
+    }
+    return bytes
   }
 
   /// Checks the records, creates the day partitions they fall in, then copies them.

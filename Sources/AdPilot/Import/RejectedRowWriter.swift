@@ -21,16 +21,21 @@ public struct RejectedRow: Sendable, Equatable {
   }
 }
 
-/// A writer of `adpilot.rejected_rows` that copies in batches of bounded size.
+/// A writer of `adpilot.rejected_rows` that copies in batches of bounded size: `batchSize`
+/// rows, or fewer whose raw lines take ``maxPendingBytes``.
 public final class RejectedRowWriter {
   public let batchSize: Int
   /// Rows copied so far.
   public private(set) var written = 0
+  /// The UTF-8 bytes of raw lines that `append` buffers at most before it copies. A rejected
+  /// line is kept up to 1 MiB, and 1,024 of them would otherwise take 1 GiB.
+  public static let maxPendingBytes = 16 << 20
 
   private let connection: Connection
   /// The split of the import, stored with each row; nil when it loads both splits.
   private let split: String?
   private var pending: [RejectedRow] = []
+  private var pendingBytes = 0
 
   private static let copySQL = """
     COPY adpilot.rejected_rows (dataset, source_file, line_number, reason, raw_line, split)
@@ -43,10 +48,12 @@ public final class RejectedRowWriter {
     self.batchSize = max(1, batchSize)
   }
 
-  /// Buffers one row and copies the buffer when it contains `batchSize` rows.
+  /// Buffers one row and copies the buffer when it contains `batchSize` rows or
+  /// ``maxPendingBytes`` of raw lines.
   public func append(_ row: RejectedRow) throws {
     pending.append(row)
-    if pending.count >= batchSize {
+    pendingBytes += row.rawLine.utf8.count
+    if pending.count >= batchSize || pendingBytes >= Self.maxPendingBytes {
       try flush()
     }
   }
@@ -69,5 +76,6 @@ public final class RejectedRowWriter {
     }
     written += rows.count
     pending.removeAll(keepingCapacity: true)
+    pendingBytes = 0
   }
 }
