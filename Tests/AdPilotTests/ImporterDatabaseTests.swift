@@ -553,6 +553,36 @@ import Testing
     #expect(try count(connection, renamedRows) == 5)
   }
 
+  @Test func iPinYouLogCountsIdsOfOtherSplit() throws {
+    let connection = try TestDatabase.connect(suite: "ingest.ipinyouLogOverlap")
+    let directory = try TestData.temporaryDirectory()
+    defer { try? FileManager.default.removeItem(at: directory) }
+    let train = try IPinYouLogImporter.importFile(
+      connection, file: TestData.fixture("ipinyou_log_train.txt"))
+    #expect(train.idsInOtherSplit == 0)
+    #expect(train.overlapNote == nil)
+
+    // A test file whose first row repeats bid0001 of the train file.
+    let fixture = try String(
+      contentsOf: TestData.fixture("ipinyou_log_test.txt"), encoding: .utf8)
+    let file = directory.appendingPathComponent("overlap_test.txt")
+    try Data(fixture.replacingOccurrences(of: "tbid001", with: "bid0001").utf8).write(to: file)
+    let test = try IPinYouLogImporter.importFile(connection, file: file)
+    #expect(test.loaded == 2)
+    #expect(test.idsInOtherSplit == 1)
+    #expect(
+      test.overlapNote
+        == "note: 1 row of this file has a bid id that split 'train' of data set "
+        + "'ipinyou_raw' contains too, so the data set logs those impressions twice and "
+        + "training, allocation and backtests count them twice. Check that the train file "
+        + "logs other days than this one, or import one of them with another --dataset")
+
+    // Loading the train split again counts the same impression from its side.
+    let again = try IPinYouLogImporter.importFile(
+      connection, file: TestData.fixture("ipinyou_log_train.txt"))
+    #expect(again.idsInOtherSplit == 1)
+  }
+
   @Test func iPinYouLogRejectsRepeatedBidsAndPartitionsOnlyLoggedDays() throws {
     let connection = try TestDatabase.connect(suite: "ingest.ipinyouLogIds")
     let directory = try TestData.temporaryDirectory()

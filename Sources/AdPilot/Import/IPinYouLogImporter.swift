@@ -94,7 +94,7 @@ public enum IPinYouLogImporter {
     let columns = try Columns(header: header, file: file.path)
     let split = header.contains("nclick") ? "test" : "train"
 
-    return try ImportSession.run(
+    var report = try ImportSession.run(
       connection: connection, dataset: dataset, file: file, splits: [split]
     ) { session in
       try registerDataset(
@@ -116,6 +116,24 @@ public enum IPinYouLogImporter {
         }
       }
     }
+    report.idsInOtherSplit = try countIdsInOtherSplit(connection, dataset: dataset, split: split)
+    return report
+  }
+
+  /// Returns how many rows of `split` have a bid id that the data set's other split contains.
+  /// Bid ids are unique across an iPinYou season, so each such row is one impression loaded
+  /// twice, as when a train file and a test file cover the same days.
+  static func countIdsInOtherSplit(_ connection: Connection, dataset: String, split: String)
+    throws -> Int
+  {
+    let rows = try connection.query(
+      """
+      SELECT count(*) FROM adpilot.impressions
+      WHERE dataset = $1 AND split = $2
+        AND request_id IN (
+            SELECT request_id FROM adpilot.impressions WHERE dataset = $1 AND split <> $2)
+      """, [.text(dataset), .text(split)])
+    return Int(try rows[0].int64(0))
   }
 
   /// Parses one data line.

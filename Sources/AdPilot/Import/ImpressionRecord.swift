@@ -70,6 +70,9 @@ public struct ImportReport: Sendable, Equatable, CustomStringConvertible {
   /// The longest run of days without a loaded row between the first and last loaded day, or
   /// nil when no run has more than ``DayGap/noticeableDays`` days.
   public var dayGap: DayGap?
+  /// Loaded rows whose request id the data set's other split contains too. Only the iPinYou
+  /// log importer counts them, because its bid ids name one impression each.
+  public var idsInOtherSplit = 0
 
   public init(
     file: String, dataset: String, loaded: Int = 0, clicks: Int = 0,
@@ -85,6 +88,20 @@ public struct ImportReport: Sendable, Equatable, CustomStringConvertible {
 
   /// Rows rejected for any reason.
   public var rejectedTotal: Int { rejected.values.reduce(0, +) }
+
+  /// A note for the import's output when loaded rows share their ids with the other split, or
+  /// nil when none does.
+  public var overlapNote: String? {
+    guard idsInOtherSplit > 0, let split else { return nil }
+    let other = split == "train" ? "test" : "train"
+    let rows =
+      idsInOtherSplit == 1
+      ? "1 row of this file has" : "\(idsInOtherSplit) rows of this file have"
+    return "note: \(rows) a bid id that split '\(other)' of data set '\(dataset)' contains too, "
+      + "so the data set logs those impressions twice and training, allocation and backtests "
+      + "count them twice. Check that the \(other) file logs other days than this one, or "
+      + "import one of them with another --dataset"
+  }
 
   public var description: String {
     var text = "\(file): dataset \(dataset), "

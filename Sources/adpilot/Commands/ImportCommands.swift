@@ -72,6 +72,9 @@ let importCommands: [Command] = [
       if let gap = report.dayGap {
         context.print(gap.note)
       }
+      if let overlap = report.overlapNote {
+        context.print(overlap)
+      }
       if let note = try championLayoutNote(connection, dataset: report.dataset) {
         context.print(note)
       }
