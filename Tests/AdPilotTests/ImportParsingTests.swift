@@ -171,6 +171,17 @@ import Testing
       noHeader?.message
         == "line 1 names none of the 4 columns of this format (click, weekday, hour, ...), "
         + "and its first fields are '0', '2', '18'")
+
+    // A comma-separated line read as tab-separated is one field, shown cut to 40 characters.
+    let comma = DelimitedHeader(
+      line: "click,weekday,hour,useragent,IP,region,city,adexchange", separator: "\t")
+    let oneField = #expect(throws: ImportError.self) {
+      try comma.positions(of: ["click", "weekday", "hour", "useragent"], file: "log.txt")
+    }
+    #expect(
+      oneField?.message
+        == "line 1 names none of the 4 columns of this format (click, weekday, hour, ...), "
+        + "and its first fields are 'click,weekday,hour,useragent,IP,region,c...'")
   }
 
   @Test func lineReaderFailsOnTruncatedGzip() throws {

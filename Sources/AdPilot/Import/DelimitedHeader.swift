@@ -35,7 +35,10 @@ struct DelimitedHeader {
     }
     // Listing every column of a wide layout (Taobao has 167) would hide the likely cause.
     if missing.count == required.count && required.count > 3 {
-      let firstFields = names.prefix(3).map { "'\($0)'" }.joined(separator: ", ")
+      // A line of another separator is one field, which may be as long as the line.
+      let firstFields = names.prefix(3).map {
+        $0.count > 40 ? "'\($0.prefix(40))...'" : "'\($0)'"
+      }.joined(separator: ", ")
       throw ImportError(
         file: file, line: 1,
         message: "line 1 names none of the \(required.count) columns of this format ("
