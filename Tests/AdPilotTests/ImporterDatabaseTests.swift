@@ -583,6 +583,44 @@ import Testing
     #expect(again.idsInOtherSplit == 1)
   }
 
+  @Test func importRejectsIdsTooLongToKey() throws {
+    let connection = try TestDatabase.connect(suite: "ingest.idTooLong")
+    let directory = try TestData.temporaryDirectory()
+    defer { try? FileManager.default.removeItem(at: directory) }
+    let fixture = try String(
+      contentsOf: TestData.fixture("ipinyou_log_train.txt"), encoding: .utf8)
+    // About 4,000 random hexadecimal digits, which PostgreSQL cannot compress to fit its index.
+    var generator = SystemRandomNumberGenerator()
+    let longId = (0..<256).map { _ in String(generator.next() as UInt64, radix: 16) }.joined()
+    #expect(longId.utf8.count > ImpressionRecord.maxIdBytes)
+    let file = directory.appendingPathComponent("long_train.txt")
+    try Data(fixture.replacingOccurrences(of: "bid0001", with: longId).utf8).write(to: file)
+
+    let report = try IPinYouLogImporter.importFile(connection, file: file)
+    #expect(report.loaded == 3)
+    #expect(report.rejected[RejectReason.idTooLong] == 1)
+    let queued = try ScoringJob(
+      reader: connection, writer: connection, logger: Logger(minimumLevel: .error)
+    )
+    .queueRequests(fromImpressionsOf: "ipinyou_raw", split: nil, limit: 100)
+    #expect(queued.added == 3)
+
+    // A streams advertiser id is checked too, because it becomes the ad id of its rows.
+    let streams = directory.appendingPathComponent("streams.csv")
+    let advertiser = String(repeating: "7", count: ImpressionRecord.maxIdBytes + 1)
+    try Data(
+      """
+      campaign,split,episode,step,click,market_price,pctr
+      \(advertiser),validation,1,1,0,50,0.001
+      1458,validation,1,1,0,50,0.001
+
+      """.utf8
+    ).write(to: streams)
+    let streamReport = try IPinYouStreamImporter.importFile(connection, file: streams)
+    #expect(streamReport.loaded == 1)
+    #expect(streamReport.rejected[RejectReason.idTooLong] == 1)
+  }
+
   @Test func iPinYouLogRejectsRepeatedBidsAndPartitionsOnlyLoggedDays() throws {
     let connection = try TestDatabase.connect(suite: "ingest.ipinyouLogIds")
     let directory = try TestData.temporaryDirectory()

@@ -133,4 +133,10 @@ enum ParsedRow {
   case record(ImpressionRecord)
   case rejected(String)
   case skipped(String)
+
+  /// Returns `.record(record)`, or a rejection as `id too long` when an id of the record is
+  /// longer than ``ImpressionRecord/maxIdBytes``.
+  static func checkingIds(_ record: ImpressionRecord) -> ParsedRow {
+    record.idsFit ? .record(record) : .rejected(RejectReason.idTooLong)
+  }
 }

@@ -131,7 +131,7 @@ public enum IPinYouCTRImporter {
     let time = referenceWeekStart.addingTimeInterval(Double(weekday * 86_400 + hour * 3_600))
     let creative = categories[spec.categorical.count - 2]
     let advertiser = categories[spec.categorical.count - 1]
-    return .record(
+    return .checkingIds(
       ImpressionRecord(
         dataset: dataset, time: time, requestId: "\(split)-\(lineNumber)", adId: creative,
         campaignId: advertiser, split: split, cat: categories, click: click))

@@ -165,7 +165,7 @@ public enum IPinYouLogImporter {
 
     let categories = columns.categorical.map { iPinYouValue(fields[$0]) }
     let count = spec.categorical.count
-    return .record(
+    return .checkingIds(
       ImpressionRecord(
         dataset: dataset, time: time, requestId: bidid,
         userId: iPinYouValue(fields[columns.ipinyouid]), adId: categories[count - 2],

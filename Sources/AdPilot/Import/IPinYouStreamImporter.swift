@@ -155,6 +155,9 @@ public enum IPinYouStreamImporter {
     guard !fields[0].isEmpty else { return .failure(.rejected(RejectReason.missingId)) }
     // The advertiser id is kept as text, so "1458 " or "01458" would become its own campaign.
     guard isCanonicalNumber(fields[0]) else { return .failure(.rejected(RejectReason.invalidId)) }
+    guard fields[0].utf8.count <= ImpressionRecord.maxIdBytes else {
+      return .failure(.rejected(RejectReason.idTooLong))
+    }
     guard !fields[4].isEmpty else { return .failure(.rejected(RejectReason.missingLabel)) }
     guard let click = parseClick(fields[4]) else {
       return .failure(.rejected(RejectReason.invalidLabel))

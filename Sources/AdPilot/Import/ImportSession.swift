@@ -191,6 +191,8 @@ public enum RejectReason {
   public static let duplicateId = "duplicate id"
   public static let invalidMask = "invalid mask"
   public static let invalidSplit = "invalid split"
+  /// A request, user, ad or campaign id longer than ``ImpressionRecord/maxIdBytes``.
+  public static let idTooLong = "id too long"
   /// A NUL byte, which a PostgreSQL text value cannot contain.
   public static let nulByte = "NUL byte"
   /// Bytes that are not UTF-8, which the stored raw line shows as U+FFFD.

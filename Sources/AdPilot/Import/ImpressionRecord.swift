@@ -27,6 +27,18 @@ public struct ImpressionRecord: Sendable, Equatable {
   /// Click probability a synthetic generator drew the click from.
   public var truePCTR: Double?
 
+  /// The maximum UTF-8 bytes of a request, user, ad or campaign id that importers load.
+  /// `adpilot.ad_requests` and `adpilot.ad_scores` key rows by data set (at most 63 bytes),
+  /// request id and ad id. PostgreSQL 15's B-tree index rejects an entry of more than 2,704
+  /// bytes, so without the limit `requests from-impressions` failed on the first longer pair.
+  /// An iPinYou bid id takes 32 bytes.
+  public static let maxIdBytes = 1024
+
+  /// Returns whether every id of the record fits ``maxIdBytes``.
+  var idsFit: Bool {
+    [requestId, userId, adId, campaignId].allSatisfy { ($0?.utf8.count ?? 0) <= Self.maxIdBytes }
+  }
+
   public init(
     dataset: String, time: Date, requestId: String, userId: String? = nil, adId: String? = nil,
     campaignId: String? = nil, split: String = "train", cat: [String?] = [], num: [Double?] = [],

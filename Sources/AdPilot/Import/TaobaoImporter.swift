@@ -154,7 +154,7 @@ public enum TaobaoImporter {
       fields[$0].isEmpty ? nil : String(fields[$0])
     }
     let adStart = profileFields.count
-    return .record(
+    return .checkingIds(
       ImpressionRecord(
         dataset: dataset, time: firstTime.addingTimeInterval(Double(row)), requestId: "r\(row)",
         userId: String(fields[columns.uid]), adId: categories[adStart],
