@@ -86,17 +86,24 @@ struct ValidationMetricsTests {
     #expect(abs(gauc - weightedSum / weight) < 1e-12)
   }
 
+  /// Writes the header and first 1,000 rows of the Criteo sample to `criteo.csv` in `directory`
+  /// and returns its address.
+  static func criteoSample(in directory: URL) throws -> URL {
+    let lines = try String(
+      contentsOf: TestData.shared("criteo-dac/criteo_dac_first10k.csv"), encoding: .utf8
+    ).split(separator: "\n").prefix(1_001)
+    let file = directory.appendingPathComponent("criteo.csv")
+    try (lines.joined(separator: "\n") + "\n").write(to: file, atomically: true, encoding: .utf8)
+    return file
+  }
+
   @Test func reloadedSplitKeepsChampionUncompared() throws {
     try Self.prepared.get()
     let connection = try TestDatabase.connect(suite: Self.suite)
     defer { connection.close() }
     let directory = try TestData.temporaryDirectory()
     defer { try? FileManager.default.removeItem(at: directory) }
-    let lines = try String(
-      contentsOf: TestData.shared("criteo-dac/criteo_dac_first10k.csv"), encoding: .utf8
-    ).split(separator: "\n").prefix(1_001)
-    let file = directory.appendingPathComponent("criteo.csv")
-    try (lines.joined(separator: "\n") + "\n").write(to: file, atomically: true, encoding: .utf8)
+    let file = try Self.criteoSample(in: directory)
 
     _ = try CriteoImporter.importFile(connection, file: file, dataset: "reloaded", seed: 0)
     let pipeline = TrainingPipeline(connection: connection, logger: Self.logger)
@@ -131,11 +138,7 @@ struct ValidationMetricsTests {
     defer { connection.close() }
     let directory = try TestData.temporaryDirectory()
     defer { try? FileManager.default.removeItem(at: directory) }
-    let lines = try String(
-      contentsOf: TestData.shared("criteo-dac/criteo_dac_first10k.csv"), encoding: .utf8
-    ).split(separator: "\n").prefix(1_001)
-    let file = directory.appendingPathComponent("criteo.csv")
-    try (lines.joined(separator: "\n") + "\n").write(to: file, atomically: true, encoding: .utf8)
+    let file = try Self.criteoSample(in: directory)
 
     _ = try CriteoImporter.importFile(connection, file: file, dataset: "rewarmed", seed: 0)
     let pipeline = TrainingPipeline(connection: connection, logger: Self.logger)
