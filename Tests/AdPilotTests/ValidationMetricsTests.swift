@@ -97,6 +97,15 @@ struct ValidationMetricsTests {
     return file
   }
 
+  /// Returns options for one epoch in batches of 64 on 2 threads, quick on the 1,000-row sample.
+  static func onePass(dataset: String) -> TrainOptions {
+    var options = TrainOptions(dataset: dataset)
+    options.maxEpochs = 1
+    options.batchSize = 64
+    options.threads = 2
+    return options
+  }
+
   @Test func reloadedSplitKeepsChampionUncompared() throws {
     try Self.prepared.get()
     let connection = try TestDatabase.connect(suite: Self.suite)
@@ -107,10 +116,7 @@ struct ValidationMetricsTests {
 
     _ = try CriteoImporter.importFile(connection, file: file, dataset: "reloaded", seed: 0)
     let pipeline = TrainingPipeline(connection: connection, logger: Self.logger)
-    var options = TrainOptions(dataset: "reloaded")
-    options.maxEpochs = 1
-    options.batchSize = 64
-    options.threads = 2
+    var options = Self.onePass(dataset: "reloaded")
     #expect(try pipeline.run(options).champion != nil)
     // Retraining on the same split compares log losses as usual.
     options.seed = 2
@@ -142,10 +148,7 @@ struct ValidationMetricsTests {
 
     _ = try CriteoImporter.importFile(connection, file: file, dataset: "rewarmed", seed: 0)
     let pipeline = TrainingPipeline(connection: connection, logger: Self.logger)
-    var options = TrainOptions(dataset: "rewarmed")
-    options.maxEpochs = 1
-    options.batchSize = 64
-    options.threads = 2
+    var options = Self.onePass(dataset: "rewarmed")
     let champion = try #require(try pipeline.run(options).champion)
 
     // About four in five of the new split's 'test' rows are rows the champion learned from,

@@ -44,7 +44,7 @@ private func model(_ spec: FeatureSpec, seed: UInt64 = 3) throws -> AttentionMod
   #expect(sequence.forwardMultiplyAdds(keys: 3) == 236 + 96 + 3 * (48 + 35))
   #expect(sequence.forwardMultiplyAdds(keys: 0) == 236 + 96)
   #expect(sequence.trainingMultiplyAdds(keys: 3) == 3 * 581)
-  // Profile mode, Q = 4, keys are the 3 user fields whatever `keys` says, each projected 4 -> 4.
+  // Profile mode, Q = 4, keys are the 3 user fields whatever the value of `keys`, each projected 4 -> 4.
   // MLP 24 x 7 + 35 + 5, projections 3 x 16, folding 2 x 4 x 6, each key 4 x 6 + 35.
   let profile = try model(Fixtures.profileSpec(dimension: 4))
   #expect(profile.forwardMultiplyAdds(keys: 50) == 208 + 48 + 48 + 3 * (24 + 35))

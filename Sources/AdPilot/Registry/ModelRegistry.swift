@@ -115,7 +115,7 @@ public struct ModelRegistry {
   }
 
   /// Returns the id of the model that `name`'s champion alias points at, or throws the error of
-  /// ``missingChampion(_:)`` that says why there is none.
+  /// ``missingChampion(_:)`` that gives the reason there is none.
   public func championId(of name: String) throws -> String {
     guard let id = try alias("champion", of: name) else { throw try missingChampion(name) }
     return id
