@@ -1,5 +1,6 @@
 // Tests of what `adpilot summary`, `adpilot generate` and `adpilot models` print for a champion
-// of another layout, a data set without features, an empty registry and long model ids.
+// of another layout, a data set without features, models trained on a data set under another
+// name, an empty registry and long model ids.
 
 import CTR
 import Foundation
@@ -60,6 +61,37 @@ struct SummaryTests {
     let same = try generate(["--sequence-length", "4"])
     #expect(!same.contains(note), "\(same)")
     #expect(!(try summaryLines(connection, dataset: "synthetic")).contains(note))
+  }
+
+  @Test func modelsOfAnotherNameAreListed() throws {
+    _ = try generate(["--sequence-length", "4"])
+    let connection = try TestDatabase.connect(suite: Self.suite)
+    defer { connection.close() }
+    var config = TrainingConfig()
+    config.attentionHidden = [4]
+    config.mlpHidden = [4]
+    let registry = ModelRegistry(connection: connection)
+    let spec = try loadDataset(connection, name: "synthetic").spec
+    let before = try summaryLines(connection, dataset: "synthetic")
+    #expect(!before.contains { $0.hasPrefix("models named") }, "\(before)")
+    // Two models trained on the data set under another name, one of them its champion, and one
+    // of a third name trained on another data set, which stays out of the list.
+    var champion = ""
+    let models = [("other", "synthetic"), ("other", "synthetic"), ("third", "x")]
+    for (seed, (name, trainedOn)) in models.enumerated() {
+      let record = try registry.register(
+        try AttentionModel(spec: spec, config: config, seed: UInt64(seed)), name: name,
+        metrics: ["auc": 0.61234], hyperparameters: ["train_dataset": trainedOn],
+        validationLogLoss: 0.25, trainWindow: nil)
+      if name == "other" { champion = record.id }
+    }
+    try registry.setAlias("champion", of: "other", to: champion, reason: "test")
+    let lines = try summaryLines(connection, dataset: "synthetic")
+    #expect(
+      lines.contains(
+        "models named 'other': 2 registered; champion \(champion) "
+          + "(validation log loss 0.25000, AUC 0.6123)"), "\(lines)")
+    #expect(!lines.contains { $0.contains("'third'") }, "\(lines)")
   }
 
   @Test func featurelessDataSetGetsNoTrainHint() throws {

@@ -39,8 +39,9 @@ public func summaryLines(_ connection: Connection, dataset: String) throws -> [S
     FROM adpilot.models m
     LEFT JOIN adpilot.model_aliases a ON a.name = m.name AND a.alias = 'champion'
     LEFT JOIN adpilot.models c ON c.id = a.model_id
-    WHERE m.name = $1
+    WHERE m.name = $1 OR m.hyperparameters->>'train_dataset' = $1
     GROUP BY m.name, a.model_id, c.validation_log_loss, c.metrics->>'auc'
+    ORDER BY m.name <> $1, m.name
     """, [.text(dataset)])
   if models.isEmpty {
     lines.append(
@@ -49,9 +50,12 @@ public func summaryLines(_ connection: Connection, dataset: String) throws -> [S
         : "models: none registered; the data set logs no features (it carries an outside "
           + "model's pCTR), so no model trains on it")
   }
+  // Models trained on the data set under another `--model-name` get a line of their own.
   for row in models {
+    let name = try row.string(0)
     lines.append(
-      "models: \(try row.int64(1)) registered; champion \(try row.optionalString(2) ?? "none") "
+      (name == dataset ? "models: " : "models named '\(name)': ")
+        + "\(try row.int64(1)) registered; champion \(try row.optionalString(2) ?? "none") "
         + "(validation log loss \(try row.optionalString(3) ?? "-"), AUC \(try row.optionalString(4) ?? "-"))"
     )
   }
