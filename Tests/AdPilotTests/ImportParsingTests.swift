@@ -106,6 +106,14 @@ import Testing
     #expect(splitCSVLine(#"0,in"side,1"#) == nil)
   }
 
+  @Test func csvQuotingReasonNamesUnclosedQuote() {
+    #expect(csvQuotingReason(#"0,"open"#) == RejectReason.unclosedQuote)
+    #expect(csvQuotingReason(#"rest of a value",1"#) == RejectReason.unclosedQuote)
+    #expect(csvQuotingReason(#"0,"say ""hi"#) == RejectReason.unclosedQuote)
+    #expect(csvQuotingReason(#"0,"closed"after,1"#) == RejectReason.invalidQuoting)
+    #expect(csvQuotingReason(#"0,in"side"x,1"#) == RejectReason.invalidQuoting)
+  }
+
   @Test func lineReaderDecompressesGzip() throws {
     let directory = try TestData.temporaryDirectory()
     defer { try? FileManager.default.removeItem(at: directory) }

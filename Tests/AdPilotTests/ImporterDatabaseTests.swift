@@ -255,16 +255,24 @@ import Testing
     let counts = ["1.0", "\"\""] + Array(repeating: "2.0", count: 11)
     let categories = (1...26).map { "\"c\($0)\"" }
     let row = (["1"] + counts + categories).joined(separator: ",")
-    let unclosed =
-      "0," + Array(repeating: "1.0", count: 13).joined(separator: ",") + ",\"c1"
-      + String(repeating: ",x", count: 25)
+    // A quoted value with a line break leaves two lines that each end inside a quote, and text
+    // after a closing quote is invalid quoting of another kind.
+    let counts13 = Array(repeating: "1.0", count: 13).joined(separator: ",")
+    let broken = "0,\(counts13),\"c1\nstill c1\"" + String(repeating: ",x", count: 25)
+    let textAfterQuote = "0,\(counts13),\"c1\"x" + String(repeating: ",x", count: 25)
     let file = directory.appendingPathComponent("quoted.csv")
-    try Data([header, row, row, unclosed].joined(separator: "\n").utf8).write(to: file)
+    try Data([header, row, row, broken, textAfterQuote].joined(separator: "\n").utf8).write(
+      to: file)
 
     let report = try CriteoImporter.importFile(connection, file: file, dataset: "criteo_quoted")
     #expect(report.loaded == 2)
     #expect(report.clicks == 2)
-    #expect(report.rejected == [RejectReason.invalidQuoting: 1])
+    #expect(report.rejected == [RejectReason.unclosedQuote: 2, RejectReason.invalidQuoting: 1])
+    #expect(
+      report.unclosedQuoteNote
+        == "note: 2 lines end inside a quoted field. Each line is read as one row, so a quoted "
+        + "value that contains a line break splits its row; replace the line breaks inside "
+        + "values (for example with spaces) and import the file again")
     let stored = try connection.query(
       """
       SELECT cat_values[1], cat_values[26], num_values[1], num_values[2] IS NULL

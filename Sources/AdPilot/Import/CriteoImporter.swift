@@ -103,7 +103,7 @@ public enum CriteoImporter {
     guard !line.isEmpty else { return .rejected(RejectReason.emptyLine) }
     guard !line.utf8.contains(0) else { return .rejected(RejectReason.nulByte) }
     let split = separator == "," ? splitCSVLine(line) : splitFields(line, separator: separator)
-    guard let fields = split else { return .rejected(RejectReason.invalidQuoting) }
+    guard let fields = split else { return .rejected(csvQuotingReason(line)) }
     guard fields.count == columnCount else { return .rejected(RejectReason.wrongColumnCount) }
     guard !fields[0].isEmpty else { return .rejected(RejectReason.missingLabel) }
     guard let click = parseClick(fields[0]) else { return .rejected(RejectReason.invalidLabel) }

@@ -118,7 +118,7 @@ public enum IPinYouCTRImporter {
   ) -> ParsedRow {
     guard !line.isEmpty else { return .rejected(RejectReason.emptyLine) }
     guard !line.utf8.contains(0) else { return .rejected(RejectReason.nulByte) }
-    guard let fields = splitCSVLine(line) else { return .rejected(RejectReason.invalidQuoting) }
+    guard let fields = splitCSVLine(line) else { return .rejected(csvQuotingReason(line)) }
     guard fields.count == columnCount else { return .rejected(RejectReason.wrongColumnCount) }
     let label = fields[columns[0]]
     guard !label.isEmpty else { return .rejected(RejectReason.missingLabel) }

@@ -142,7 +142,7 @@ public enum IPinYouStreamImporter {
     guard !line.isEmpty else { return .failure(.rejected(RejectReason.emptyLine)) }
     guard !line.utf8.contains(0) else { return .failure(.rejected(RejectReason.nulByte)) }
     guard let fields = splitCSVLine(line) else {
-      return .failure(.rejected(RejectReason.invalidQuoting))
+      return .failure(.rejected(csvQuotingReason(line)))
     }
     guard fields.count == columns.count else {
       return .failure(.rejected(RejectReason.wrongColumnCount))

@@ -199,6 +199,9 @@ public enum RejectReason {
   public static let invalidUTF8 = "invalid UTF-8"
   /// A comma-separated line whose double quotes do not pair up (see ``splitCSVLine(_:)``).
   public static let invalidQuoting = "invalid quoting"
+  /// A comma-separated line that ends inside a quoted field, as each line of a quoted value
+  /// with a line break does, because the reader does not join lines.
+  public static let unclosedQuote = "unclosed quote at end of line"
   /// A line longer than ``LineReader/maxLineLength`` bytes, whose stored raw line is cut there.
   public static let lineTooLong = "line too long"
 }

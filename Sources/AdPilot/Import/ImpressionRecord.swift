@@ -115,6 +115,16 @@ public struct ImportReport: Sendable, Equatable, CustomStringConvertible {
       + "import one of them with another --dataset"
   }
 
+  /// A note for the import's output when lines end inside a quoted field, or nil when none
+  /// does. A quoted value with a line break splits its row into lines that each fail so.
+  public var unclosedQuoteNote: String? {
+    guard let count = rejected[RejectReason.unclosedQuote] else { return nil }
+    let lines = count == 1 ? "1 line ends" : "\(count) lines end"
+    return "note: \(lines) inside a quoted field. Each line is read as one row, so a quoted "
+      + "value that contains a line break splits its row; replace the line breaks inside "
+      + "values (for example with spaces) and import the file again"
+  }
+
   public var description: String {
     var text = "\(file): dataset \(dataset), "
     if let split {

@@ -315,3 +315,11 @@ func splitCSVLine(_ line: String) -> [Substring]? {
     index += 1
   }
 }
+
+/// Returns the reject reason of a line that ``splitCSVLine(_:)`` found invalid: an unclosed
+/// quote when the line has an odd number of double quotes, so that it ends inside a quoted
+/// field, and invalid quoting otherwise.
+func csvQuotingReason(_ line: String) -> String {
+  let quotes = line.utf8.reduce(0) { $0 + ($1 == UInt8(ascii: "\"") ? 1 : 0) }
+  return quotes % 2 == 1 ? RejectReason.unclosedQuote : RejectReason.invalidQuoting
+}

@@ -133,7 +133,7 @@ public enum TaobaoImporter {
   {
     guard !line.isEmpty else { return .rejected(RejectReason.emptyLine) }
     guard !line.utf8.contains(0) else { return .rejected(RejectReason.nulByte) }
-    guard let fields = splitCSVLine(line) else { return .rejected(RejectReason.invalidQuoting) }
+    guard let fields = splitCSVLine(line) else { return .rejected(csvQuotingReason(line)) }
     guard fields.count == columns.count else { return .rejected(RejectReason.wrongColumnCount) }
     let label = fields[columns.target]
     guard !label.isEmpty else { return .rejected(RejectReason.missingLabel) }

@@ -75,6 +75,9 @@ let importCommands: [Command] = [
       if let overlap = report.overlapNote {
         context.print(overlap)
       }
+      if let quoting = report.unclosedQuoteNote {
+        context.print(quoting)
+      }
       if let note = try championLayoutNote(connection, dataset: report.dataset) {
         context.print(note)
       }
