@@ -556,3 +556,14 @@ private let nowhere = ["DATABASE_URL": "postgresql:///adpilot?host=/nonexistent-
   #expect(both.count == 1)
   #expect(both.rest == ["import", "criteo", "--", "--verbose"])
 }
+
+@Test func smallBudgetGetsUnitNote() {
+  #expect(
+    budgetUnitNote(7)
+      == "note: --budget is in micros, so 7 is less than one currency unit and the table shows "
+      + "it rounded to the cent; for 7 currency units write --budget 7000000")
+  #expect(budgetUnitNote(999_999) != nil)
+  #expect(budgetUnitNote(nil) == nil)
+  #expect(budgetUnitNote(0) == nil)
+  #expect(budgetUnitNote(1_000_000) == nil)
+}

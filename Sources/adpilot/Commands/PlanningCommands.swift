@@ -150,7 +150,19 @@ let allocateCommand = Command(
         message: "--history-days must be between 1 and 366, got \(options.historyDays)")
     }
     printAllocation(try pipeline.run(options), context)
+    if let note = budgetUnitNote(options.budgetMicros) {
+      context.print(note)
+    }
   })
+
+/// Returns a note for a `--budget` above zero and below one currency unit, which the tables
+/// show as 0.00 or a few cents: such a figure was most likely meant in units, not micros.
+func budgetUnitNote(_ budgetMicros: Int64?) -> String? {
+  guard let micros = budgetMicros, (1..<1_000_000).contains(micros) else { return nil }
+  return "note: --budget is in micros, so \(micros) is less than one currency unit and the "
+    + "table shows it rounded to the cent; for \(micros) currency units write --budget "
+    + "\(micros * 1_000_000)"
+}
 
 func printAllocation(_ outcome: AllocationOutcome, _ context: Context) {
   let result = outcome.result
