@@ -116,6 +116,43 @@ private func encodeBothWays(
   #expect(TrainingPipeline.specDifference(champion: champion, dataset: champion) == nil)
 }
 
+@Test func warmStartKeepsPredictionsAcrossRates() throws {
+  let spec = FeatureSpec(
+    categorical: [
+      CategoricalField(name: "user_city", role: .user, buckets: 8),
+      CategoricalField(name: "ad_id", role: .ad, buckets: 8),
+    ])
+  let encoder = FeatureEncoder(spec: spec)
+  var batch = EncodedBatch(spec: spec, capacity: 6)
+  for row in 0..<6 {
+    encoder.append(cat: ["c\(row % 3)", "a\(row)"], num: [], seq: [], label: 0, to: &batch)
+  }
+  var config = TrainingConfig()
+  config.attentionHidden = [4]
+  config.mlpHidden = [4]
+  for kind in [ModelKind.attention, .logistic] {
+    // A champion trained keeping a quarter of the negatives, continued keeping all of them.
+    var trained = config
+    trained.negativeSampleRate = 0.25
+    let model: any ClickModel =
+      kind == .logistic
+      ? try LogisticModel(spec: spec, config: trained, seed: 3)
+      : try AttentionModel(spec: spec, config: trained, seed: 3)
+    model.shiftOutputBias(by: 0.7)
+    _ = try Trainer(model: model, config: trained)
+    let before = model.predict(batch)
+    TrainingPipeline.moveOutputBias(of: model, toNegativeRate: 1)
+    _ = try Trainer(model: model, config: config)
+    let after = model.predict(batch)
+    for (p, q) in zip(before, after) {
+      #expect(abs(q - p) <= 1e-6 * p, "\(kind): \(p) became \(q)")
+    }
+    // At the same rate the bias stays where it is.
+    TrainingPipeline.moveOutputBias(of: model, toNegativeRate: 1)
+    #expect(model.predict(batch) == after, "\(kind)")
+  }
+}
+
 // MARK: - On a real PostgreSQL
 
 @Suite(.serialized)

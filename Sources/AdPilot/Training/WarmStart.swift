@@ -64,6 +64,7 @@ extension TrainingPipeline {
     var logistic: any ClickModel = try LogisticModel(
       spec: dataset.spec, config: config, seed: options.seed)
     if let start {
+      Self.moveOutputBias(of: start.model, toNegativeRate: config.negativeSampleRate)
       if start.model.kind == .logistic {
         logistic = start.model
       } else {
@@ -71,6 +72,23 @@ extension TrainingPipeline {
       }
     }
     return (attention, logistic)
+  }
+
+  /// Moves the output bias of `model`, trained with its own negative rate, so that a trainer
+  /// with negative rate `rate` starts from the same corrected predictions.
+  ///
+  /// A model trained keeping a fraction `w` of the negatives predicts `sigmoid(z + log w)` from
+  /// its logit `z`, so a model moved from `w` to `rate` needs `z + log w - log rate`. Without
+  /// the move, a champion trained at 0.25 and continued at 1 starts four times too high.
+  static func moveOutputBias(of model: any ClickModel, toNegativeRate rate: Float) {
+    let trained: Float
+    switch model {
+    case let attention as AttentionModel: trained = attention.negativeSampleRate
+    case let logistic as LogisticModel: trained = logistic.negativeSampleRate
+    default: return
+    }
+    guard trained != rate else { return }
+    model.shiftOutputBias(by: Float(log(Double(trained)) - log(Double(rate))))
   }
 
   /// Throws when the champion cannot continue training on `dataset`: another feature spec,
