@@ -116,7 +116,7 @@ public struct ImportReport: Sendable, Equatable, CustomStringConvertible {
   }
 
   /// A note for the import's output when lines end inside a quoted field, or nil when none
-  /// does. A quoted value with a line break splits its row into lines that each fail so.
+  /// does. A quoted value with a line break splits its row into two such lines.
   public var unclosedQuoteNote: String? {
     guard let count = rejected[RejectReason.unclosedQuote] else { return nil }
     let lines = count == 1 ? "1 line ends" : "\(count) lines end"

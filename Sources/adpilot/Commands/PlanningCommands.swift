@@ -156,7 +156,7 @@ let allocateCommand = Command(
   })
 
 /// Returns a note for a `--budget` above zero and below one currency unit, which the tables
-/// show as 0.00 or a few cents: such a figure was most likely meant in units, not micros.
+/// show as 0.00 or a few cents. Such a figure is usually meant in units, not micros.
 func budgetUnitNote(_ budgetMicros: Int64?) -> String? {
   guard let micros = budgetMicros, (1..<1_000_000).contains(micros) else { return nil }
   return "note: --budget is in micros, so \(micros) is less than one currency unit and the "
