@@ -184,4 +184,47 @@ struct ValidationMetricsTests {
     let again = try pipeline.run(warm)
     #expect(again.warmStartSplitNote == nil)
   }
+
+  @Test func warmStartRacingPromotionIsNotCompared() throws {
+    try Self.prepared.get()
+    let connection = try TestDatabase.connect(suite: Self.suite)
+    defer { connection.close() }
+    let directory = try TestData.temporaryDirectory()
+    defer { try? FileManager.default.removeItem(at: directory) }
+    let file = try Self.criteoSample(in: directory)
+
+    _ = try CriteoImporter.importFile(connection, file: file, dataset: "raced", seed: 0)
+    var pipeline = TrainingPipeline(connection: connection, logger: Self.logger)
+    var options = Self.onePass(dataset: "raced")
+    let champion = try #require(try pipeline.run(options).champion)
+    _ = try CriteoImporter.importFile(connection, file: file, dataset: "raced", seed: 1)
+    options.seed = 3
+    let fresh = try pipeline.run(options)
+    #expect(fresh.champion?.id == champion.id)
+    let freshBest =
+      fresh.attention.report.logLoss < fresh.logistic.report.logLoss
+      ? fresh.attention.record : fresh.logistic.record
+
+    // The warm start reads the old champion, and while it trains another run promotes the
+    // fresh model of the split loaded now.
+    let other = try TestDatabase.connect(suite: Self.suite)
+    defer { other.close() }
+    pipeline.afterTrainingRowsCached = {
+      _ = try ModelRegistry(connection: other).promote(id: freshBest.id, reason: "test")
+    }
+    var warm = options
+    warm.warmStart = true
+    let warmed = try pipeline.run(warm)
+    #expect(warmed.warmStartedFrom?.id == champion.id)
+    let continued = champion.kind == "logistic" ? warmed.logistic : warmed.attention
+    let restarted = champion.kind == "logistic" ? warmed.attention : warmed.logistic
+    // The continued model learned from most of the 'test' rows, so it is the challenger.
+    #expect(continued.report.logLoss < restarted.report.logLoss)
+    #expect(warmed.champion?.id == freshBest.id)
+    #expect(
+      warmed.championReason
+        == "kept: challenger \(continued.record.id) continued champion \(champion.id), which "
+        + "was trained on another 'train' split of data set 'raced' than the one loaded now, so "
+        + "its log loss is not comparable; train without --warm-start")
+  }
 }

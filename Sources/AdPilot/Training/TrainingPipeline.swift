@@ -439,9 +439,9 @@ public struct TrainingPipeline {
       if let trainIds { hyper["train_ids"] = trainIds }
       // A model that continued a champion of another 'train' split learned from that split's
       // rows too. Its stored ids name both splits, so that it never matches the split loaded
-      // now and is kept out of log-loss comparisons on it, as its champion is.
-      // NOTE: in this run it is still compared when another run promoted a model of the split
-      // loaded now after this one read the champion.
+      // now and is kept out of log-loss comparisons on it, as its champion is. In this run it
+      // is kept out too, also when another run promoted a model of the split loaded now after
+      // this one read the champion.
       var continued = hyper
       var inheritedSplit: String?
       if let warmStartedFrom, let trainIds, let trained = try trainingRows(of: warmStartedFrom),
@@ -472,6 +472,9 @@ public struct TrainingPipeline {
       let challengerIsAttention = reports[0].logLoss < reports[1].logLoss
       let challenger = challengerIsAttention ? attentionRecord : logisticRecord
       let challengerLoss = challengerIsAttention ? reports[0].logLoss : reports[1].logLoss
+      let challengerInherited = inheritedSplit.flatMap { championId in
+        challengerIsAttention == !continuedIsLogistic ? championId : nil
+      }
       var champion: ModelRecord? = challenger
       var reason: String
       var previous: ModelEvaluation?
@@ -479,7 +482,14 @@ public struct TrainingPipeline {
         let currentLoss = reports[2].logLoss
         previous = ModelEvaluation(
           label: "previous champion", record: current.record, report: reports[2])
-        if let validationFrom = windows.validation.from,
+        if let championId = challengerInherited, championId != current.record.id {
+          // Another run promoted this champion while this one trained from the one before.
+          champion = current.record
+          reason =
+            "kept: challenger \(challenger.id) continued champion \(championId), which was "
+            + "trained on another 'train' split of data set '\(dataset.name)' than the one "
+            + "loaded now, so its log loss is not comparable; train without --warm-start"
+        } else if let validationFrom = windows.validation.from,
           let trainedTo = try trainingEnd(of: current.record), trainedTo > validationFrom
         {
           // The champion's log loss would count rows it learned from.
