@@ -442,6 +442,10 @@ import Testing
       testReport.description
         == "\(test.path): dataset ipinyou_2997, split test, loaded 21150 rows (50 clicks)")
     #expect(trainReport.split == "train")
+    // The two files log different days, so no row of one equals a row of the other.
+    #expect(trainReport.rowsInOtherSplit == 0)
+    #expect(testReport.rowsInOtherSplit == 0)
+    #expect(testReport.sameRowsNote == nil)
     try expectSplits(
       connection, dataset: "ipinyou_2997", train: (26_773, 255), test: (21_150, 50))
 
@@ -462,6 +466,22 @@ import Testing
     #expect(try range[0].int64(1) == 1)
     #expect(try range[0].optionalString(2) == "2997")
     #expect(try datasetValidation(connection, "ipinyou_2997") == "split")
+  }
+
+  @Test func iPinYouCTRFileAsBothSplitsIsNoted() throws {
+    let connection = try TestDatabase.connect(suite: "ingest.ipinyouCTRTwice")
+    let train = TestData.shared("ipinyou/campaign2997_ctr_train.csv")
+    let first = try IPinYouCTRImporter.importFile(connection, file: train, dataset: "twice")
+    #expect(first.rowsInOtherSplit == 0)
+    let second = try IPinYouCTRImporter.importFile(
+      connection, file: train, split: "test", dataset: "twice")
+    #expect(second.rowsInOtherSplit == 26_773)
+    #expect(
+      second.sameRowsNote
+        == "note: 26773 rows of this file equal rows of split 'train' of data set 'twice' in "
+        + "time, click and features, so both splits may come from the same file, and validation "
+        + "would then score rows the models trained on. Check that the train file is another "
+        + "file than this one")
   }
 
   @Test func splitImportRejectsRowsOfOtherFields() throws {

@@ -65,7 +65,7 @@ public enum IPinYouCTRImporter {
         + spec.categorical
         .dropFirst(2).map(\.name), file: file.path)
 
-    return try ImportSession.run(
+    var report = try ImportSession.run(
       connection: connection, dataset: dataset, file: file, splits: [split]
     ) { session in
       try registerDataset(
@@ -86,6 +86,31 @@ public enum IPinYouCTRImporter {
         }
       }
     }
+    report.rowsInOtherSplit = try countRowsInOtherSplit(
+      connection, dataset: dataset, split: split)
+    return report
+  }
+
+  /// Returns how many rows of `split` equal a row of the data set's other split in time, click
+  /// and features. The rows carry no ids, and the train and test files log different days, so
+  /// such rows come from one file imported as both splits.
+  static func countRowsInOtherSplit(_ connection: Connection, dataset: String, split: String)
+    throws -> Int
+  {
+    // One pass that groups equal rows. A join on these columns ran as a nested loop over each
+    // hour's rows, since the rows just written have no statistics yet, and took 79 s for two
+    // copies of the 26,773-row file; the grouping took 0.3 s.
+    let rows = try connection.query(
+      """
+      SELECT coalesce(sum(rows) FILTER (WHERE in_other), 0)::bigint
+      FROM (
+          SELECT count(*) FILTER (WHERE split = $2) AS rows, bool_or(split <> $2) AS in_other
+          FROM adpilot.impressions
+          WHERE dataset = $1
+          GROUP BY time, click, cat_values, num_values
+      ) equal_rows
+      """, [.text(dataset), .text(split)])
+    return Int(try rows[0].int64(0))
   }
 
   /// Returns "train" or "test" when exactly one of them is a whole part of the file name, split

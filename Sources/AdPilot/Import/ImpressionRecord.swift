@@ -85,6 +85,9 @@ public struct ImportReport: Sendable, Equatable, CustomStringConvertible {
   /// Loaded rows whose request id the data set's other split contains too. Only the iPinYou
   /// log importer counts them, because its bid ids name one impression each.
   public var idsInOtherSplit = 0
+  /// Loaded rows equal in time, click and features to a row of the data set's other split.
+  /// Only the iPinYou CTR importer counts them, because its rows carry no ids.
+  public var rowsInOtherSplit = 0
 
   public init(
     file: String, dataset: String, loaded: Int = 0, clicks: Int = 0,
@@ -113,6 +116,19 @@ public struct ImportReport: Sendable, Equatable, CustomStringConvertible {
       + "so the data set logs those impressions twice and training, allocation and backtests "
       + "count them twice. Check that the \(other) file logs other days than this one, or "
       + "import one of them with another --dataset"
+  }
+
+  /// A note for the import's output when loaded rows equal rows of the other split, or nil
+  /// when none does.
+  public var sameRowsNote: String? {
+    guard rowsInOtherSplit > 0, let split else { return nil }
+    let other = split == "train" ? "test" : "train"
+    let rows =
+      rowsInOtherSplit == 1
+      ? "1 row of this file equals a row" : "\(rowsInOtherSplit) rows of this file equal rows"
+    return "note: \(rows) of split '\(other)' of data set '\(dataset)' in time, click and "
+      + "features, so both splits may come from the same file, and validation would then score "
+      + "rows the models trained on. Check that the \(other) file is another file than this one"
   }
 
   /// A note for the import's output when lines end inside a quoted field, or nil when none

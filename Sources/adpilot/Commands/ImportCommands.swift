@@ -75,6 +75,9 @@ let importCommands: [Command] = [
       if let overlap = report.overlapNote {
         context.print(overlap)
       }
+      if let same = report.sameRowsNote {
+        context.print(same)
+      }
       if let quoting = report.unclosedQuoteNote {
         context.print(quoting)
       }
