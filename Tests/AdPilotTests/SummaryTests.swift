@@ -16,6 +16,14 @@ struct SummaryTests {
   static let suite = "summary"
   static let logger = Logger(minimumLevel: .error)
 
+  /// A training configuration with one hidden layer of 4 units in each network.
+  static var smallConfig: TrainingConfig {
+    var config = TrainingConfig()
+    config.attentionHidden = [4]
+    config.mlpHidden = [4]
+    return config
+  }
+
   /// Runs `adpilot generate` with `arguments` on the suite's database and returns its output.
   func generate(_ arguments: [String]) throws -> [String] {
     let config = try TestDatabase.config(suite: Self.suite)
@@ -34,9 +42,7 @@ struct SummaryTests {
     _ = try generate(["--sequence-length", "4"])
     let connection = try TestDatabase.connect(suite: Self.suite)
     defer { connection.close() }
-    var config = TrainingConfig()
-    config.attentionHidden = [4]
-    config.mlpHidden = [4]
+    let config = Self.smallConfig
     let registry = ModelRegistry(connection: connection)
     let record = try registry.register(
       try AttentionModel(
@@ -67,9 +73,7 @@ struct SummaryTests {
     _ = try generate(["--sequence-length", "4"])
     let connection = try TestDatabase.connect(suite: Self.suite)
     defer { connection.close() }
-    var config = TrainingConfig()
-    config.attentionHidden = [4]
-    config.mlpHidden = [4]
+    let config = Self.smallConfig
     let registry = ModelRegistry(connection: connection)
     let spec = try loadDataset(connection, name: "synthetic").spec
     let before = try summaryLines(connection, dataset: "synthetic")

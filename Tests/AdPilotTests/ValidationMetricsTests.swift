@@ -138,22 +138,31 @@ struct ValidationMetricsTests {
       try ModelRegistry(connection: connection).alias("champion", of: "reloaded") == champion.id)
   }
 
+  /// Imports the Criteo sample as `dataset` with split seed 0, trains a champion on it, and
+  /// imports the sample again with split seed 1. About four in five of the new 'test' rows are
+  /// then rows the champion learned from. Returns the champion and the training options.
+  func championOfResplitSample(_ connection: Connection, dataset: String) throws -> (
+    champion: ModelRecord, options: TrainOptions
+  ) {
+    let directory = try TestData.temporaryDirectory()
+    defer { try? FileManager.default.removeItem(at: directory) }
+    let file = try Self.criteoSample(in: directory)
+    _ = try CriteoImporter.importFile(connection, file: file, dataset: dataset, seed: 0)
+    let options = Self.onePass(dataset: dataset)
+    let pipeline = TrainingPipeline(connection: connection, logger: Self.logger)
+    let champion = try #require(try pipeline.run(options).champion)
+    _ = try CriteoImporter.importFile(connection, file: file, dataset: dataset, seed: 1)
+    return (champion, options)
+  }
+
   @Test func warmStartOnReloadedSplitIsNotCompared() throws {
     try Self.prepared.get()
     let connection = try TestDatabase.connect(suite: Self.suite)
     defer { connection.close() }
-    let directory = try TestData.temporaryDirectory()
-    defer { try? FileManager.default.removeItem(at: directory) }
-    let file = try Self.criteoSample(in: directory)
-
-    _ = try CriteoImporter.importFile(connection, file: file, dataset: "rewarmed", seed: 0)
+    var (champion, options) = try championOfResplitSample(connection, dataset: "rewarmed")
     let pipeline = TrainingPipeline(connection: connection, logger: Self.logger)
-    var options = Self.onePass(dataset: "rewarmed")
-    let champion = try #require(try pipeline.run(options).champion)
 
-    // About four in five of the new split's 'test' rows are rows the champion learned from,
-    // and the model that continues it inherits what it learned.
-    _ = try CriteoImporter.importFile(connection, file: file, dataset: "rewarmed", seed: 1)
+    // The model that continues the champion inherits what it learned from the new 'test' rows.
     var warm = options
     warm.warmStart = true
     let warmed = try pipeline.run(warm)
@@ -189,15 +198,8 @@ struct ValidationMetricsTests {
     try Self.prepared.get()
     let connection = try TestDatabase.connect(suite: Self.suite)
     defer { connection.close() }
-    let directory = try TestData.temporaryDirectory()
-    defer { try? FileManager.default.removeItem(at: directory) }
-    let file = try Self.criteoSample(in: directory)
-
-    _ = try CriteoImporter.importFile(connection, file: file, dataset: "raced", seed: 0)
+    var (champion, options) = try championOfResplitSample(connection, dataset: "raced")
     var pipeline = TrainingPipeline(connection: connection, logger: Self.logger)
-    var options = Self.onePass(dataset: "raced")
-    let champion = try #require(try pipeline.run(options).champion)
-    _ = try CriteoImporter.importFile(connection, file: file, dataset: "raced", seed: 1)
     options.seed = 3
     let fresh = try pipeline.run(options)
     #expect(fresh.champion?.id == champion.id)
