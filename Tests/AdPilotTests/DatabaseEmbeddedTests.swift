@@ -1,5 +1,6 @@
 // The embedded cluster from a deep checkout path: idempotent start and stop, status, a start
-// after a crash left a stale postmaster.pid, and a start after the socket folder was removed.
+// after a crash left a stale postmaster.pid, a start after the socket folder was removed, and a
+// server that does not inherit the start lock.
 // Each test removes the cluster it created.
 
 import Foundation
@@ -123,6 +124,23 @@ import Testing
     let connection = try Connection(database.config)
     #expect(try connection.query("SELECT 1")[0].int64(0) == 1)
     connection.close()
+  }
+
+  @Test func serverHoldsNoStartLock() throws {
+    let checkout = try deepCheckout()
+    let database = EmbeddedDatabase(root: checkout, name: "startlock", durable: false)
+    defer { removeCluster(database, checkout: checkout) }
+    try database.start()
+    let pid = try #require(database.status().pid)
+
+    // A postmaster that inherited the descriptor would keep the flock held after a start that
+    // was killed before it unlocked, and every later start and stop would wait for it.
+    let descriptors = try FileManager.default.contentsOfDirectory(atPath: "/proc/\(pid)/fd")
+    let targets = descriptors.compactMap {
+      try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/\(pid)/fd/\($0)")
+    }
+    #expect(!targets.isEmpty)
+    #expect(!targets.contains(database.startLockFile.path))
   }
 
   @Test func serverVersionComparison() throws {

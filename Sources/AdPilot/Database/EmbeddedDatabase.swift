@@ -163,6 +163,8 @@ public struct EmbeddedDatabase: Sendable {
 
   var logFile: URL { dataDirectory.appendingPathComponent("server.log") }
 
+  var startLockFile: URL { baseDirectory.appendingPathComponent("start.lock") }
+
   var socketFile: URL { socketDirectory.appendingPathComponent(".s.PGSQL.\(port)") }
 
   var isInitialized: Bool {
@@ -220,9 +222,13 @@ extension EmbeddedDatabase {
 
   /// Runs `body` holding an exclusive flock on `<base>/start.lock`, so that two processes do not
   /// run initdb or pg_ctl on the same cluster at once.
+  ///
+  /// The descriptor is close-on-exec. A flock belongs to the open file description, so a
+  /// postmaster that inherited it would keep the lock after this process died before unlocking
+  /// (killed while it started the server), and every later start and stop would wait forever.
   func withStartLock<T>(_ body: () throws -> T) throws -> T {
-    let path = baseDirectory.appendingPathComponent("start.lock").path
-    let descriptor = open(path, O_CREAT | O_RDWR, 0o644)
+    let path = startLockFile.path
+    let descriptor = open(path, O_CREAT | O_RDWR | O_CLOEXEC, 0o644)
     guard descriptor >= 0 else {
       throw DatabaseSetupError(
         "could not open \(path)", detail: String(cString: strerror(errno)),
