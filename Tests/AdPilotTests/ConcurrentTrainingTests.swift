@@ -1,6 +1,7 @@
 // Tests that training which overlaps a generation of its data set registers its models but
 // leaves the champion alias alone. The generation runs in the hook after the training rows are
-// cached, so the run trains and validates on rows that the data set no longer has.
+// cached, so the run trains and validates on rows that the data set no longer has. A training
+// whose connection the server closed after the rows were cached still registers its models.
 
 import CTR
 import Foundation
@@ -126,6 +127,33 @@ import Testing
     printTrainOutcome(outcome, context)
     let lines = context.output.split(separator: "\n").map(String.init)
     #expect(lines.contains("champion: none (\(outcome.championReason))"))
+  }
+}
+
+extension ConcurrentTrainingTests {
+  @Test func trainingRegistersAfterLostConnection() throws {
+    let suite = "training.lostConnection"
+    let connection = try TestDatabase.connect(suite: suite)
+    defer { connection.close() }
+    try SyntheticGenerator(Self.config(maxSequenceLength: 8, seed: 11)).generate(into: connection)
+    let trainingBackend = try connection.query("SELECT pg_backend_pid()")[0].int64(0)
+
+    // A server restart while the models train ends the backend the same way.
+    let observer = try TestDatabase.connect(suite: suite)
+    defer { observer.close() }
+    var pipeline = TrainingPipeline(connection: connection, logger: Self.logger)
+    pipeline.beforeRegistering = {
+      _ = try observer.query(
+        "SELECT pg_terminate_backend($1::int, 30000)", [.int64(trainingBackend)])
+    }
+    let outcome = try pipeline.run(Self.options())
+
+    let newBackend = try connection.query("SELECT pg_backend_pid()")[0].int64(0)
+    #expect(newBackend != trainingBackend)
+    let registry = ModelRegistry(connection: connection)
+    #expect(try registry.list(name: "synthetic").count == 2)
+    let champion = try #require(outcome.champion)
+    #expect(try registry.alias("champion", of: "synthetic") == champion.id)
   }
 }
 

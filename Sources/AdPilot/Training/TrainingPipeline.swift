@@ -110,6 +110,9 @@ public struct TrainingPipeline {
   /// Runs after the training rows are cached and before the validation rows are read (tests
   /// change the data set here).
   var afterTrainingRowsCached: (() throws -> Void)?
+  /// Runs after the last epoch and before the models are registered (tests end the
+  /// connection's backend here).
+  var beforeRegistering: (() throws -> Void)?
 
   public init(connection: Connection, logger: Logger) {
     self.connection = connection
@@ -307,6 +310,8 @@ public struct TrainingPipeline {
     try refitOutputBiases(
       [("attention", finalAttention), ("logistic", finalLogistic)], rows: rows,
       batchSize: config.batchSize)
+    try beforeRegistering?()
+    try reconnectIfLost()
     var outcome = try evaluateAndRegister(
       dataset: dataset, datasetRead: datasetRead, name: name, windows: windows, options: options,
       rows: rows, models: (finalAttention, finalLogistic), trainRows: trainRows, epochs: epochsRun,
@@ -322,6 +327,20 @@ public struct TrainingPipeline {
   }
 
   // MARK: - Steps
+
+  /// Reconnects when the server closed the connection while the models trained, as a restart
+  /// of the server does. Training keeps no transaction open after it caches the rows, so the
+  /// models can still be registered on a new connection.
+  private func reconnectIfLost() throws {
+    do throws(PostgresError) {
+      try connection.execute("SELECT 1")
+    } catch  where connection.isLost {
+      logger.warning(
+        "connection lost while training; reconnecting to register the models",
+        ["error": error.message, "server": connection.target])
+      try connection.reconnect()
+    }
+  }
 
   /// Returns a warning when the validation days average under a tenth of the training days'
   /// rows a day, as when one stray timestamp far past the log makes its own last logged day.
