@@ -59,15 +59,24 @@ extension PostgresError {
     let message =
       field("M") ?? result.flatMap { PQresultErrorMessage($0) }.map { String(cString: $0) }
       ?? connection.flatMap { PQerrorMessage($0) }.map { String(cString: $0) } ?? ""
+    let lost = connection.map { PQstatus($0) != CONNECTION_OK } ?? false
     return PostgresError(
       kind: kind,
       message: trimmed(message).isEmpty ? "\(kind.rawValue) failed" : trimmed(message),
       sqlState: field("C"),
       detail: field("D"),
-      hint: field("H"),
+      hint: field("H") ?? (lost ? lostConnectionHint : nil),
       target: target
     )
   }
+
+  /// The fix for a statement that failed because the server closed the connection. libpq's own
+  /// message then suggests a crash, but a stop, a restart or pg_terminate_backend reads the same.
+  static let lostConnectionHint =
+    "the server closed the connection, as it does when it stops or restarts or when an "
+    + "administrator ends the session, and it rolls back a transaction that was still open; "
+    + "check that the server runs (`adpilot db status`, `adpilot db start`), then run the "
+    + "command again"
 
   /// Returns the fix for a failed connection attempt, chosen by the cause in libpq's message: a
   /// missing or rejected password, an unknown role or database, a pg_hba.conf rejection, else an

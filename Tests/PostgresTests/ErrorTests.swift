@@ -29,6 +29,21 @@ import Testing
     #expect(String(describing: error).contains("SQLSTATE 42601"))
   }
 
+  @Test func lostConnectionHintNamesFix() throws {
+    let connection = try TestDatabase.connect(suite: "PostgresTests.Errors")
+    let other = try TestDatabase.connect(suite: "PostgresTests.Errors")
+    defer { other.close() }
+    let backend = try connection.query("SELECT pg_backend_pid()")[0].int64(0)
+    _ = try other.query("SELECT pg_terminate_backend($1::int, 30000)", [.int64(backend)])
+
+    let error = try #require(throws: PostgresError.self) {
+      _ = try connection.query("SELECT 1")
+    }
+    #expect(connection.isLost)
+    #expect(error.hint == PostgresError.lostConnectionHint)
+    #expect(String(describing: error).contains("adpilot db status"))
+  }
+
   @Test func refusedConnectionNamesTargetNotPassword() throws {
     // Nothing listens on loopback port 1, so the connection is refused at once.
     let config = ConnectionConfig(url: "postgresql://alice:s3cret-Pa55@127.0.0.1:1/ledger")
