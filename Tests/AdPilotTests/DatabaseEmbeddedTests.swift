@@ -143,6 +143,16 @@ import Testing
     #expect(!targets.contains(database.startLockFile.path))
   }
 
+  @Test func commandOutputFilesAreUnlinked() throws {
+    // The program's standard output is already unlinked while it runs, so a killed start
+    // leaves no file in TMPDIR.
+    let result = try EmbeddedDatabase.runCommand(
+      "/bin/readlink", ["/proc/self/fd/1"], directory: "/", environment: [:])
+    #expect(result.status == 0)
+    #expect(result.stdout.hasSuffix(" (deleted)\n"))
+    #expect(result.stderr.isEmpty)
+  }
+
   @Test func serverVersionComparison() throws {
     let program = "/usr/lib/postgresql/15/bin/postgres"
     let warning = try #require(

@@ -35,7 +35,8 @@ extension EmbeddedDatabase {
   }
 
   /// Runs a program in `directory` with posix_spawn and waits for it with waitpid. Output goes to
-  /// temporary files.
+  /// temporary files that are unlinked before the program starts, so that none is left behind
+  /// when this process is killed while it waits.
   ///
   /// NOTE: Foundation's Process is not used because on Linux (swift-corelibs-foundation with
   /// Swift 6.3) it learns of a child's exit from a socket that the child inherits. `pg_ctl start`
@@ -45,19 +46,17 @@ extension EmbeddedDatabase {
     environment: [String: String]
   ) throws -> CommandResult {
     let scratch = FileManager.default.temporaryDirectory.path
-    let stdoutPath = "\(scratch)/adpilot-\(UUID().uuidString).out"
-    let stderrPath = "\(scratch)/adpilot-\(UUID().uuidString).err"
-    defer {
-      try? FileManager.default.removeItem(atPath: stdoutPath)
-      try? FileManager.default.removeItem(atPath: stderrPath)
-    }
+    let stdoutFile = try unlinkedScratchFile(in: scratch)
+    defer { close(stdoutFile) }
+    let stderrFile = try unlinkedScratchFile(in: scratch)
+    defer { close(stderrFile) }
 
     var actions = posix_spawn_file_actions_t()
     posix_spawn_file_actions_init(&actions)
     defer { posix_spawn_file_actions_destroy(&actions) }
     posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
-    posix_spawn_file_actions_addopen(&actions, 1, stdoutPath, O_WRONLY | O_CREAT | O_TRUNC, 0o600)
-    posix_spawn_file_actions_addopen(&actions, 2, stderrPath, O_WRONLY | O_CREAT | O_TRUNC, 0o600)
+    posix_spawn_file_actions_adddup2(&actions, stdoutFile, 1)
+    posix_spawn_file_actions_adddup2(&actions, stderrFile, 2)
 
     // A shell changes directory first because Glibc's module does not export
     // posix_spawn_file_actions_addchdir_np.
@@ -86,10 +85,36 @@ extension EmbeddedDatabase {
     // a normal exit) and the next 8 bits are the exit code. A signal is reported as 128 + n.
     let signal = status & 0x7f
     let exitStatus = signal == 0 ? (status >> 8) & 0xff : 128 + signal
-    let read = { (path: String) in
-      String(decoding: FileManager.default.contents(atPath: path) ?? Data(), as: UTF8.self)
+    return CommandResult(
+      status: exitStatus, stdout: readAll(stdoutFile), stderr: readAll(stderrFile))
+  }
+
+  /// Creates an empty file in `directory` for a child's output, unlinks it at once and returns
+  /// its descriptor (close-on-exec, so only a `dup2` hands it to the child).
+  private static func unlinkedScratchFile(in directory: String) throws -> Int32 {
+    let path = "\(directory)/adpilot-\(UUID().uuidString).out"
+    let descriptor = open(path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0o600)
+    guard descriptor >= 0 else {
+      throw DatabaseSetupError(
+        "could not create \(path)", detail: String(cString: strerror(errno)),
+        fix: "set TMPDIR to a writable directory")
     }
-    return CommandResult(status: exitStatus, stdout: read(stdoutPath), stderr: read(stderrPath))
+    unlink(path)
+    return descriptor
+  }
+
+  /// Returns the text written to `descriptor`, read from its start.
+  private static func readAll(_ descriptor: Int32) -> String {
+    var bytes: [UInt8] = []
+    var buffer = [UInt8](repeating: 0, count: 65_536)
+    while true {
+      let count = buffer.withUnsafeMutableBytes {
+        pread(descriptor, $0.baseAddress, $0.count, off_t(bytes.count))
+      }
+      guard count > 0 else { break }
+      bytes.append(contentsOf: buffer[0..<count])
+    }
+    return String(decoding: bytes, as: UTF8.self)
   }
 
   /// Returns the folder with initdb and pg_ctl: `ADPILOT_PG_BIN`, else `pg_config --bindir`,
