@@ -79,22 +79,31 @@ public func loadModel(_ bytes: [UInt8]) throws(CTRError) -> any ClickModel {
   let activation = fileVersion >= 3 ? try reader.activation() : .relu
   let diceStatistics = activation == .dice ? try reader.diceStatistics() : nil
 
+  // The shapes are checked before a model is built, because building one allocates the tables
+  // that the stored spec declares. A file with a valid checksum can declare terabytes while it
+  // stores a few weights, and a failed allocation ends the process.
+  let layout = EmbeddingLayout(spec: spec)
   switch kind {
   case .attention, .dnn:
+    let structure = AttentionStructure(
+      spec: spec, attentionHidden: attentionHidden, mlpHidden: mlpHidden,
+      mlpActivation: activation)
+    let builtKind: ModelKind = structure.mode == .plain ? .dnn : .attention
+    guard builtKind == kind else {
+      throw ModelFile.invalid(
+        "stored kind '\(kind.rawValue)' does not match its spec, which builds "
+          + "'\(builtKind.rawValue)'")
+    }
+    try ModelFile.checkShape(
+      "embeddings", embeddings.count, layout.totalRows * spec.embeddingDimension)
+    try ModelFile.checkShape("dense weights", dense.count, structure.denseCount)
+    try ModelFile.checkTrainedRows(trainedRows, embeddingRows: layout.totalRows)
+    if let diceStatistics {
+      try ModelFile.checkDiceStatistics(diceStatistics, units: structure.mlp.diceUnits)
+    }
     let model = AttentionModel(
       validSpec: spec, attentionHidden: attentionHidden, mlpHidden: mlpHidden,
       mlpActivation: activation)
-    guard model.kind == kind else {
-      throw ModelFile.invalid(
-        "stored kind '\(kind.rawValue)' does not match its spec, which builds "
-          + "'\(model.kind.rawValue)'")
-    }
-    try ModelFile.checkShape("embeddings", embeddings.count, model.embeddings.count)
-    try ModelFile.checkShape("dense weights", dense.count, model.dense.count)
-    try ModelFile.checkTrainedRows(trainedRows, embeddingRows: model.layout.totalRows)
-    if let diceStatistics {
-      try ModelFile.checkDiceStatistics(diceStatistics, units: model.structure.mlp.diceUnits)
-    }
     model.embeddings = embeddings
     model.dense = dense
     model.negativeSampleRate = negativeSampleRate
@@ -106,10 +115,12 @@ public func loadModel(_ bytes: [UInt8]) throws(CTRError) -> any ClickModel {
       throw ModelFile.invalid(
         "a logistic model has no MLP, but the file gives activation '\(activation.rawValue)'")
     }
+    // LogisticModel's layout: a field-bucket weight and a bag-of-items weight per embedding row,
+    // then one bias.
+    try ModelFile.checkShape("embeddings", embeddings.count, 2 * layout.totalRows)
+    try ModelFile.checkShape("dense weights", dense.count, 1)
+    try ModelFile.checkTrainedRows(trainedRows, embeddingRows: embeddings.count)
     let model = LogisticModel(validSpec: spec)
-    try ModelFile.checkShape("embeddings", embeddings.count, model.embeddings.count)
-    try ModelFile.checkShape("dense weights", dense.count, model.dense.count)
-    try ModelFile.checkTrainedRows(trainedRows, embeddingRows: model.embeddings.count)
     model.embeddings = embeddings
     model.dense = dense
     model.negativeSampleRate = negativeSampleRate

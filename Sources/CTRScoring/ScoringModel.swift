@@ -26,9 +26,10 @@ public final class ScoringModel {
 
   /// Loads a model file and validates its feature spec.
   ///
-  /// NOTE: `loadModel` allocates the tables its stored spec declares before it compares them with
-  /// the stored weights, so a file crafted with a valid checksum and huge tables can exhaust the
-  /// backend's memory. Damaged files fail the checksum first.
+  /// NOTE: the stored spec's maxSequenceLength times its sequence field count sizes every
+  /// encoded row, and nothing bounds that product by the file's size. A file crafted with a
+  /// valid checksum and thousands of sequence fields can make scoring exhaust the backend's
+  /// memory. `loadModel` rejects stored weights that do not fit the spec before it allocates.
   public init(bytes: [UInt8]) throws(CTRError) {
     let model = try loadModel(bytes)
     try model.spec.validate()

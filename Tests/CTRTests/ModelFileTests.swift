@@ -184,3 +184,35 @@ func olderVersionFile(_ bytes: [UInt8], version: UInt8) -> [UInt8] {
   }
   #expect(loadError(body)?.kind == .invalidModelFile)
 }
+
+@Test func hugeDeclaredShapesAreRejectedBeforeAllocation() throws {
+  // Valid files, checksum included, whose spec and widths declare tables of terabytes while
+  // they store one weight each. Building such a model before the shape check aborts the process.
+  let hugeTables = FeatureSpec(
+    categorical: [CategoricalField(name: "c1", role: .context, buckets: 2_000_000_000)],
+    embeddingDimension: 1024)
+  let hugeLayers = Fixtures.plainSpec()
+  let cases: [(ModelKind, FeatureSpec, [Int], String)] = [
+    (.dnn, hugeTables, [4], "embeddings have 1 values"),
+    (.dnn, hugeLayers, [1 << 20, 1 << 20], "embeddings have 1 values"),
+    (.logistic, hugeTables, [], "embeddings have 1 values"),
+  ]
+  for (kind, spec, mlpHidden, message) in cases {
+    let bytes = ModelFile.write(
+      kind: kind, spec: spec, attentionHidden: [], mlpHidden: mlpHidden,
+      negativeSampleRate: 1, embeddings: [0], dense: [0], trainedRows: nil,
+      activation: .relu, diceStatistics: nil)
+    let error = loadError(bytes)
+    #expect(error?.kind == .invalidModelFile, "\(kind) \(mlpHidden)")
+    #expect(error?.message.contains(message) == true, "\(kind) \(mlpHidden)")
+  }
+
+  // Right-sized embeddings leave the dense weights to be checked against the huge layers.
+  let plain = try AttentionModel(
+    spec: hugeLayers, config: Fixtures.smallConfig(), seed: 1)
+  let bytes = ModelFile.write(
+    kind: .dnn, spec: hugeLayers, attentionHidden: [], mlpHidden: [1 << 20, 1 << 20],
+    negativeSampleRate: 1, embeddings: plain.embeddings, dense: [0], trainedRows: nil,
+    activation: .relu, diceStatistics: nil)
+  #expect(loadError(bytes)?.message.contains("dense weights have 1 values") == true)
+}
