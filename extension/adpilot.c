@@ -40,10 +40,14 @@ PG_FUNCTION_INFO_V1(adpilot_score_candidates);
 /* The size of the buffer that receives error messages from Swift. */
 #define MESSAGE_SIZE 1024
 
-/* A model loaded in this backend, keyed by its adpilot.models id. */
+/*
+ * A model loaded in this backend, keyed by its adpilot.models id and the version of that row,
+ * so that weights updated in place under the same id are loaded again.
+ */
 typedef struct CachedModel
 {
 	char	   *model_id;		/* in TopMemoryContext; NULL when the slot is free */
+	char	   *row_version;	/* the row's xmin and ctid, in TopMemoryContext */
 	void	   *handle;			/* from adpilot_model_load, owned by Swift */
 	int64		shape[ADPILOT_SHAPE_COUNT];
 	uint64		last_used;
@@ -72,6 +76,7 @@ typedef struct StatementChampion
 {
 	char	   *dataset;
 	char	   *model_id;
+	char	   *row_version;
 	/* The snapshot the alias was read under: its bounds and its in-progress transactions. */
 	TransactionId xmin;
 	TransactionId xmax;
@@ -110,21 +115,37 @@ typedef struct ArrayArgument
 
 /*
  * find_cached_model
- *		Returns the backend's cache entry of model_id, or NULL.
+ *		Returns the backend's cache entry of model_id at row_version, or NULL.
  */
 static CachedModel *
-find_cached_model(const char *model_id)
+find_cached_model(const char *model_id, const char *row_version)
 {
 	for (int i = 0; i < MODEL_CACHE_SIZE; i++)
 	{
 		if (model_cache[i].model_id != NULL &&
-			strcmp(model_cache[i].model_id, model_id) == 0)
+			strcmp(model_cache[i].model_id, model_id) == 0 &&
+			strcmp(model_cache[i].row_version, row_version) == 0)
 		{
 			model_cache[i].last_used = ++model_cache_clock;
 			return &model_cache[i];
 		}
 	}
 	return NULL;
+}
+
+/*
+ * free_cached_model
+ *		Frees the model in a cache slot and marks the slot free.
+ */
+static void
+free_cached_model(CachedModel *slot)
+{
+	adpilot_model_free(slot->handle);
+	pfree(slot->model_id);
+	pfree(slot->row_version);
+	slot->model_id = NULL;
+	slot->row_version = NULL;
+	slot->handle = NULL;
 }
 
 /*
@@ -143,10 +164,7 @@ free_slot(void)
 		if (model_cache[i].last_used < oldest->last_used)
 			oldest = &model_cache[i];
 	}
-	adpilot_model_free(oldest->handle);
-	pfree(oldest->model_id);
-	oldest->model_id = NULL;
-	oldest->handle = NULL;
+	free_cached_model(oldest);
 	return oldest;
 }
 
@@ -155,7 +173,8 @@ free_slot(void)
 
 /*
  * lookup_champion
- *		Returns the model id of the dataset's champion alias, in CurrentMemoryContext.
+ *		Returns the model id of the dataset's champion alias, and stores the version of its
+ *		adpilot.models row (xmin and ctid) in *row_version, both in CurrentMemoryContext.
  *
  * Raises an error when the data set has no champion, the alias names a missing model, or the
  * champion's feature_spec differs from the one adpilot.datasets records for the data set now.
@@ -163,7 +182,7 @@ free_slot(void)
  * would then score its rows as other fields. The caller has connected to SPI.
  */
 static char *
-lookup_champion(const char *dataset)
+lookup_champion(const char *dataset, char **row_version)
 {
 	Oid			argtypes[1] = {TEXTOID};
 	Datum		args[1];
@@ -178,7 +197,8 @@ lookup_champion(const char *dataset)
 		/* A model name without a data set of that name has no layout to compare with. */
 		SPIPlanPtr	plan = SPI_prepare(
 			"SELECT a.model_id, m.id IS NOT NULL,"
-			" d.feature_spec IS NULL OR m.feature_spec = d.feature_spec"
+			" d.feature_spec IS NULL OR m.feature_spec = d.feature_spec,"
+			" m.xmin::text || ':' || m.ctid::text"
 			" FROM adpilot.model_aliases a"
 			" LEFT JOIN adpilot.models m ON m.id = a.model_id"
 			" LEFT JOIN adpilot.datasets d ON d.name = a.name"
@@ -234,18 +254,21 @@ lookup_champion(const char *dataset)
 						   "fields."),
 				 errhint("Train it again with \"adpilot train --dataset %s\", which replaces "
 						 "that champion, or promote a model of the current layout.", dataset)));
+	*row_version = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 4);
 	return model_id;
 }
 
 /*
  * load_model
- *		Reads the weights of model_id from adpilot.models and loads them into the backend cache.
+ *		Reads the weights of model_id from adpilot.models and loads them into the backend cache,
+ *		in place of any entry of an older version of that row.
  *
- * The caller has connected to SPI. Swift copies the bytes, so nothing it keeps points into
+ * The caller has connected to SPI and read row_version under the same snapshot, so both
+ * describe one version of the row. Swift copies the bytes, so nothing it keeps points into
  * PostgreSQL memory.
  */
 static CachedModel *
-load_model(const char *dataset, const char *model_id)
+load_model(const char *dataset, const char *model_id, const char *row_version)
 {
 	Oid			argtypes[1] = {TEXTOID};
 	Datum		args[1];
@@ -288,6 +311,11 @@ load_model(const char *dataset, const char *model_id)
 				 errhint("Register the model again with adpilot, or point the 'champion' "
 						 "alias at a valid model.")));
 
+	for (int i = 0; i < MODEL_CACHE_SIZE; i++)
+	{
+		if (model_cache[i].model_id != NULL && strcmp(model_cache[i].model_id, model_id) == 0)
+			free_cached_model(&model_cache[i]);
+	}
 	slot = free_slot();
 	slot->handle = handle;
 	if (adpilot_model_get_shape(handle, slot->shape) != ADPILOT_SCORING_OK)
@@ -297,6 +325,7 @@ load_model(const char *dataset, const char *model_id)
 		elog(ERROR, "could not read the input shape of model \"%s\"", model_id);
 	}
 	slot->model_id = MemoryContextStrdup(TopMemoryContext, model_id);
+	slot->row_version = MemoryContextStrdup(TopMemoryContext, row_version);
 	slot->last_used = ++model_cache_clock;
 	return slot;
 }
@@ -368,8 +397,8 @@ record_snapshot(StatementChampion *champion, Snapshot snapshot, MemoryContext co
  *		Returns the loaded champion model of dataset for this call.
  *
  * The alias is read once per statement (per snapshot) and data set, and kept in fn_extra. The
- * model is loaded once per backend and model id, so a moved alias loads the new model on the
- * next statement.
+ * model is loaded once per backend, model id and version of its adpilot.models row, so a moved
+ * alias, or weights updated in place, load the new model on the next statement.
  */
 static CachedModel *
 champion_model(FunctionCallInfo fcinfo, const char *dataset)
@@ -378,21 +407,22 @@ champion_model(FunctionCallInfo fcinfo, const char *dataset)
 	Snapshot	snapshot = ActiveSnapshotSet() ? GetActiveSnapshot() : NULL;
 	CachedModel *model;
 	char	   *model_id;
+	char	   *row_version;
 
 	if (champion != NULL && snapshot != NULL && strcmp(champion->dataset, dataset) == 0 &&
 		same_snapshot(champion, snapshot))
 	{
-		model = find_cached_model(champion->model_id);
+		model = find_cached_model(champion->model_id, champion->row_version);
 		if (model != NULL)
 			return model;
 	}
 
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
-	model_id = lookup_champion(dataset);
-	model = find_cached_model(model_id);
+	model_id = lookup_champion(dataset, &row_version);
+	model = find_cached_model(model_id, row_version);
 	if (model == NULL)
-		model = load_model(dataset, model_id);
+		model = load_model(dataset, model_id, row_version);
 	SPI_finish();
 
 	if (champion == NULL)
@@ -401,9 +431,11 @@ champion_model(FunctionCallInfo fcinfo, const char *dataset)
 	{
 		pfree(champion->dataset);
 		pfree(champion->model_id);
+		pfree(champion->row_version);
 	}
 	champion->dataset = MemoryContextStrdup(fcinfo->flinfo->fn_mcxt, dataset);
 	champion->model_id = MemoryContextStrdup(fcinfo->flinfo->fn_mcxt, model->model_id);
+	champion->row_version = MemoryContextStrdup(fcinfo->flinfo->fn_mcxt, model->row_version);
 	record_snapshot(champion, snapshot, fcinfo->flinfo->fn_mcxt);
 	fcinfo->flinfo->fn_extra = champion;
 	return model;

@@ -497,6 +497,43 @@ struct ExtensionTests {
     #expect(after == expected)
   }
 
+  @Test func weightsUpdatedInPlaceLoadAgain() throws {
+    let connection = try connect()
+    defer { connection.close() }
+    let championId = try Self.prepared.get()
+    let score = """
+      SELECT float4send(adpilot.score(dataset, cat_values, num_values, seq_values))
+      FROM adpilot.ad_requests
+      WHERE dataset = 'synthetic'
+      ORDER BY request_id, ad_id
+      LIMIT 1
+      """
+    let championScore = try connection.query(score)[0].bytes(0)
+
+    let replacement = try registerReplacement(
+      connection, id: "synthetic-in-place", version: 998, seed: 5, championId: championId)
+    _ = try connection.execute(
+      "UPDATE adpilot.model_aliases SET model_id = 'synthetic-in-place' "
+        + "WHERE name = 'synthetic' AND alias = 'champion'")
+    defer { restoreChampion(connection, championId, removing: "synthetic-in-place") }
+    let row = try firstRequest(connection)
+    let replacementScore = try connection.query(
+      "SELECT float4send($1::real)",
+      [.float4(try replacementScore(replacement, row))])[0].bytes(0)
+    #expect(try connection.query(score)[0].bytes(0) == replacementScore)
+
+    // The same id now stores the champion's weights, and this backend has the replacement
+    // loaded under that id.
+    _ = try connection.execute(
+      """
+      UPDATE adpilot.models
+      SET weights = (SELECT weights FROM adpilot.models WHERE id = $1)
+      WHERE id = 'synthetic-in-place'
+      """, [.text(championId)])
+    #expect(championScore != replacementScore)
+    #expect(try connection.query(score)[0].bytes(0) == championScore)
+  }
+
   @Test func diceModelScoresLikePredict() throws {
     let connection = try connect()
     defer { connection.close() }
