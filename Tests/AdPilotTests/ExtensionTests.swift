@@ -915,4 +915,49 @@ struct ExtensionTests {
     _ = try connection.execute("RESET statement_timeout")
     #expect(try connection.query("SELECT pg_backend_pid()")[0].int64(0) == pid)
   }
+
+  @Test func candidateCallsKeepStatementMemoryFlat() throws {
+    let connection = try connect()
+    defer { connection.close() }
+    let pid = try connection.query("SELECT pg_backend_pid()")[0].int64(0)
+    // JIT compilation of the longer statement would load LLVM and raise the peak by itself.
+    _ = try connection.execute("SET jit = off")
+    // One score_candidates call per request and pass, in one statement.
+    let calls = """
+      WITH requests AS (
+          SELECT request_id,
+                 array_agg(ad_id ORDER BY ad_id) AS ad_ids,
+                 array_agg(cat_values ORDER BY ad_id) AS cat_values,
+                 min(seq_values) AS seq_values
+          FROM adpilot.ad_requests
+          WHERE dataset = 'synthetic'
+          GROUP BY request_id
+      )
+      SELECT count(*)
+      FROM requests q
+      CROSS JOIN generate_series(1, $1::int) AS pass
+      CROSS JOIN LATERAL adpilot.score_candidates(
+          'synthetic', CASE WHEN pass > 0 THEN q.ad_ids END, q.cat_values, '{}',
+          q.seq_values) c
+      """
+    #expect(try connection.query(calls, [.int32(1)])[0].int64(0) == Int64(Self.pairs))
+    let before = try Self.peakResidentKilobytes(pid)
+    let passes = 20
+    #expect(
+      try connection.query(calls, [.int32(Int32(passes))])[0].int64(0)
+        == Int64(passes * Self.pairs))
+    let growth = try Self.peakResidentKilobytes(pid) - before
+    #expect(growth < 16_384, "the backend's peak RSS grew by \(growth) kB")
+  }
+
+  /// Returns VmHWM, the peak resident set size in kB, of process `pid` on this machine.
+  static func peakResidentKilobytes(_ pid: Int64) throws -> Int {
+    let status = try String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8)
+    for line in status.split(separator: "\n") where line.hasPrefix("VmHWM:") {
+      if let kilobytes = Int(line.split(separator: " ", omittingEmptySubsequences: true)[1]) {
+        return kilobytes
+      }
+    }
+    throw PipelineError("/proc/\(pid)/status has no VmHWM line")
+  }
 }
