@@ -1,6 +1,7 @@
 // The embedded cluster from a deep checkout path: idempotent start and stop, status, a start
-// after a crash left a stale postmaster.pid, a start after the socket folder was removed, and a
-// server that does not inherit the start lock.
+// after a crash left a stale postmaster.pid, a start after the socket folder was removed, a
+// server that does not inherit the start lock, a start after an unfinished initdb, and a data
+// folder that holds no cluster.
 // Each test removes the cluster it created.
 
 import Foundation
@@ -69,6 +70,46 @@ import Testing
     #expect(database.status().state == .stopped)
     #expect(try !database.stop())
     #expect(database.status().state == .stopped)
+  }
+
+  @Test func unfinishedInitdbIsRunAgain() throws {
+    let checkout = try deepCheckout()
+    let database = EmbeddedDatabase(root: checkout, name: "halfmade", durable: false)
+    defer { removeCluster(database, checkout: checkout) }
+    // A start killed during initdb leaves a partial cluster in the folder initdb writes to.
+    try database.prepareDirectories()
+    let partial = database.initdbDirectory
+    try FileManager.default.createDirectory(at: partial, withIntermediateDirectories: true)
+    try "15\n".write(
+      to: partial.appendingPathComponent("PG_VERSION"), atomically: true, encoding: .utf8)
+    #expect(database.status().state == .notInitialized)
+
+    try database.start()
+    #expect(database.status().state == .running)
+    #expect(!FileManager.default.fileExists(atPath: partial.path))
+    let connection = try Connection(database.config)
+    defer { connection.close() }
+    #expect(try connection.query("SELECT current_database()")[0].string(0) == "adpilot")
+  }
+
+  @Test func dataFolderWithoutClusterNamesFix() throws {
+    let checkout = try deepCheckout()
+    let database = EmbeddedDatabase(root: checkout, name: "occupied", durable: false)
+    defer { removeCluster(database, checkout: checkout) }
+    try database.prepareDirectories()
+    try FileManager.default.createDirectory(
+      at: database.dataDirectory, withIntermediateDirectories: true)
+    try "x".write(
+      to: database.dataDirectory.appendingPathComponent("notes.txt"), atomically: true,
+      encoding: .utf8)
+
+    let error = #expect(throws: DatabaseSetupError.self) { try database.start() }
+    #expect(
+      error?.message
+        == "could not rename the new cluster \(database.initdbDirectory.path) to "
+        + "\(database.dataDirectory.path)")
+    #expect(error?.fix?.hasPrefix("\(database.dataDirectory.path) holds no cluster") == true)
+    #expect(!FileManager.default.fileExists(atPath: database.initdbDirectory.path))
   }
 
   @Test func embeddedDatabaseIgnoresStalePidFile() throws {

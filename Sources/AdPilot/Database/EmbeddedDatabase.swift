@@ -244,20 +244,47 @@ extension EmbeddedDatabase {
     return try body()
   }
 
+  /// The folder initdb writes a new cluster to before it becomes the data folder.
+  var initdbDirectory: URL { baseDirectory.appendingPathComponent("data.initdb") }
+
   /// Runs initdb: superuser `postgres`, trust authentication (the socket is the only way in),
   /// UTF8 encoding and the C locale, so sorting does not depend on the machine's locales.
+  ///
+  /// initdb writes to ``initdbDirectory``, which is renamed to the data folder once it succeeds.
+  /// A start killed during initdb then leaves no data folder that later starts would take for a
+  /// whole cluster, and the next start removes the partial folder and runs initdb again.
   func initialize() throws {
+    let staging = initdbDirectory
+    if FileManager.default.fileExists(atPath: staging.path) {
+      do {
+        try FileManager.default.removeItem(at: staging)
+      } catch {
+        throw DatabaseSetupError(
+          "could not remove \(staging.path), left by an initdb that did not finish",
+          detail: "\(error)", fix: "remove it by hand, then start again")
+      }
+    }
     var arguments = [
-      "-D", dataDirectory.path, "-U", EmbeddedDatabase.superuser, "-A", "trust", "-E", "UTF8",
+      "-D", staging.path, "-U", EmbeddedDatabase.superuser, "-A", "trust", "-E", "UTF8",
       "--locale=C",
     ]
     if !durable { arguments.append("--no-sync") }
     let result = try runServerCommand("initdb", arguments)
     guard result.status == 0 else {
+      try? FileManager.default.removeItem(at: staging)
       throw DatabaseSetupError(
-        "initdb failed for \(dataDirectory.path) (exit status \(result.status))",
+        "initdb failed for \(staging.path) (exit status \(result.status))",
         detail: result.stderr.isEmpty ? result.stdout : result.stderr,
-        fix: "remove \(dataDirectory.path) if it is a broken cluster, then start again")
+        fix: "read the initdb output above, then start again")
+    }
+    guard rename(staging.path, dataDirectory.path) == 0 else {
+      let reason = String(cString: strerror(errno))
+      try? FileManager.default.removeItem(at: staging)
+      throw DatabaseSetupError(
+        "could not rename the new cluster \(staging.path) to \(dataDirectory.path)",
+        detail: reason,
+        fix: "\(dataDirectory.path) holds no cluster (no PG_VERSION file); remove it if it is "
+          + "not in use, then start again")
     }
   }
 
