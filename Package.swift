@@ -72,7 +72,7 @@ let package = Package(
     ),
     .testTarget(
       name: "PostgresTests",
-      dependencies: ["Postgres", "TestSupport"],
+      dependencies: ["Postgres", "CLibPQ", "TestSupport"],
       swiftSettings: cpuFlags
     ),
     .testTarget(name: "CTRTests", dependencies: ["CTR"], swiftSettings: cpuFlags),
