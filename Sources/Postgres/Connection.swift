@@ -65,8 +65,8 @@ public final class Connection {
     }
   }
 
-  /// How often, in milliseconds, the server checks during a statement that this client is
-  /// still connected.
+  /// The interval, in milliseconds, at which the server checks during a statement that this
+  /// client is still connected.
   static let clientCheckMilliseconds = 1_000
 
   /// Has the server check the client's socket every second while a statement runs (PostgreSQL

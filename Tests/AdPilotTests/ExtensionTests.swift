@@ -472,27 +472,13 @@ struct ExtensionTests {
     let connection = try connect()
     defer { connection.close() }
     let championId = try Self.prepared.get()
-    let score = """
-      SELECT float4send(adpilot.score(dataset, cat_values, num_values, seq_values))
-      FROM adpilot.ad_requests
-      WHERE dataset = 'synthetic'
-      ORDER BY request_id, ad_id
-      LIMIT 1
-      """
-    let before = try connection.query(score)[0].bytes(0)
+    let before = try connection.query(Self.firstScore)[0].bytes(0)
 
-    let replacement = try registerReplacement(
-      connection, id: "synthetic-moved", version: 999, seed: 5, championId: championId)
-    _ = try connection.execute(
-      "UPDATE adpilot.model_aliases SET model_id = 'synthetic-moved' "
-        + "WHERE name = 'synthetic' AND alias = 'champion'")
+    let expected = try promoteReplacement(
+      connection, id: "synthetic-moved", version: 999, championId: championId)
     defer { restoreChampion(connection, championId, removing: "synthetic-moved") }
 
-    let after = try connection.query(score)[0].bytes(0)
-    let row = try firstRequest(connection)
-    let expected = try connection.query(
-      "SELECT float4send($1::real)",
-      [.float4(try replacementScore(replacement, row))])[0].bytes(0)
+    let after = try connection.query(Self.firstScore)[0].bytes(0)
     #expect(after != before)
     #expect(after == expected)
   }
@@ -501,26 +487,12 @@ struct ExtensionTests {
     let connection = try connect()
     defer { connection.close() }
     let championId = try Self.prepared.get()
-    let score = """
-      SELECT float4send(adpilot.score(dataset, cat_values, num_values, seq_values))
-      FROM adpilot.ad_requests
-      WHERE dataset = 'synthetic'
-      ORDER BY request_id, ad_id
-      LIMIT 1
-      """
-    let championScore = try connection.query(score)[0].bytes(0)
+    let championScore = try connection.query(Self.firstScore)[0].bytes(0)
 
-    let replacement = try registerReplacement(
-      connection, id: "synthetic-in-place", version: 998, seed: 5, championId: championId)
-    _ = try connection.execute(
-      "UPDATE adpilot.model_aliases SET model_id = 'synthetic-in-place' "
-        + "WHERE name = 'synthetic' AND alias = 'champion'")
+    let replacementScore = try promoteReplacement(
+      connection, id: "synthetic-in-place", version: 998, championId: championId)
     defer { restoreChampion(connection, championId, removing: "synthetic-in-place") }
-    let row = try firstRequest(connection)
-    let replacementScore = try connection.query(
-      "SELECT float4send($1::real)",
-      [.float4(try replacementScore(replacement, row))])[0].bytes(0)
-    #expect(try connection.query(score)[0].bytes(0) == replacementScore)
+    #expect(try connection.query(Self.firstScore)[0].bytes(0) == replacementScore)
 
     // The same id now stores the champion's weights, and this backend has the replacement
     // loaded under that id.
@@ -531,7 +503,7 @@ struct ExtensionTests {
       WHERE id = 'synthetic-in-place'
       """, [.text(championId)])
     #expect(championScore != replacementScore)
-    #expect(try connection.query(score)[0].bytes(0) == championScore)
+    #expect(try connection.query(Self.firstScore)[0].bytes(0) == championScore)
   }
 
   @Test func diceModelScoresLikePredict() throws {
@@ -746,6 +718,31 @@ struct ExtensionTests {
   }
 
   /// Points the `synthetic` champion alias back at `championId` and deletes model `replacement`.
+  /// The bytes of the SQL score of the first synthetic request, so that scores compare bit for
+  /// bit.
+  static let firstScore = """
+    SELECT float4send(adpilot.score(dataset, cat_values, num_values, seq_values))
+    FROM adpilot.ad_requests
+    WHERE dataset = 'synthetic'
+    ORDER BY request_id, ad_id
+    LIMIT 1
+    """
+
+  /// Registers a replacement model (seed 5) as `id`, makes it the champion of 'synthetic', and
+  /// returns the bytes of its score of the first request, computed outside the database.
+  func promoteReplacement(
+    _ connection: Connection, id: String, version: Int, championId: String
+  ) throws -> [UInt8] {
+    let replacement = try registerReplacement(
+      connection, id: id, version: version, seed: 5, championId: championId)
+    _ = try connection.execute(
+      "UPDATE adpilot.model_aliases SET model_id = $1 "
+        + "WHERE name = 'synthetic' AND alias = 'champion'", [.text(id)])
+    let row = try firstRequest(connection)
+    return try connection.query(
+      "SELECT float4send($1::real)", [.float4(try replacementScore(replacement, row))])[0].bytes(0)
+  }
+
   func restoreChampion(_ connection: Connection, _ championId: String, removing replacement: String)
   {
     _ = try? connection.execute(

@@ -97,9 +97,9 @@ public enum IPinYouCTRImporter {
   static func countRowsInOtherSplit(_ connection: Connection, dataset: String, split: String)
     throws -> Int
   {
-    // One pass that groups equal rows. A join on these columns ran as a nested loop over each
-    // hour's rows, since the rows just written have no statistics yet, and took 79 s for two
-    // copies of the 26,773-row file; the grouping took 0.3 s.
+    // One pass that groups equal rows. The rows just written have no statistics yet, so a join
+    // on these columns ran as a nested loop over each hour's rows. It took 79 s for two copies
+    // of the 26,773-row file, and the grouping takes 0.3 s.
     let rows = try connection.query(
       """
       SELECT coalesce(sum(rows) FILTER (WHERE in_other), 0)::bigint
