@@ -104,11 +104,15 @@ public struct ImportReport: Sendable, Equatable, CustomStringConvertible {
   /// Rows rejected for any reason.
   public var rejectedTotal: Int { rejected.values.reduce(0, +) }
 
+  /// The split this import did not load, or nil when it loaded both.
+  var otherSplit: String? {
+    split.map { $0 == "train" ? "test" : "train" }
+  }
+
   /// A note for the import's output when loaded rows share their ids with the other split, or
   /// nil when none does.
   public var overlapNote: String? {
-    guard idsInOtherSplit > 0, let split else { return nil }
-    let other = split == "train" ? "test" : "train"
+    guard idsInOtherSplit > 0, let other = otherSplit else { return nil }
     let rows =
       idsInOtherSplit == 1
       ? "1 row of this file has" : "\(idsInOtherSplit) rows of this file have"
@@ -121,8 +125,7 @@ public struct ImportReport: Sendable, Equatable, CustomStringConvertible {
   /// A note for the import's output when loaded rows equal rows of the other split, or nil
   /// when none does.
   public var sameRowsNote: String? {
-    guard rowsInOtherSplit > 0, let split else { return nil }
-    let other = split == "train" ? "test" : "train"
+    guard rowsInOtherSplit > 0, let other = otherSplit else { return nil }
     let rows =
       rowsInOtherSplit == 1
       ? "1 row of this file equals a row" : "\(rowsInOtherSplit) rows of this file equal rows"
